@@ -1,0 +1,88 @@
+"""fluxnb: design, run and analyse DAG and Petri-net workflows in Jupyter.
+
+>>> import fluxnb
+>>> wf = fluxnb.load(\"\"\"
+... pipeline:
+...   - step: numbers
+...   - step: total
+...     depends_on: numbers
+... \"\"\")
+>>> fluxnb.run(wf, {"numbers": lambda: [1, 2], "total": sum}, store=None)   # doctest: +SKIP
+
+Heavy dependencies (pandas, duckdb, pyarrow) are imported only when first needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._exceptions import (
+    CycleError,
+    FluxError,
+    ManifestError,
+    Problem,
+    ResolutionError,
+    RunError,
+    StepFailed,
+    StoreError,
+    StoreLockedError,
+)
+from .engine import (
+    RunResult,
+    RunStatus,
+    StepContext,
+    StepError,
+    StepResult,
+    StepStatus,
+    arun,
+    run,
+)
+from .spec import (
+    CircuitBreakerSettings,
+    RetryPolicy,
+    RouterSettings,
+    Step,
+    Workflow,
+)
+from .spec import load_workflow as load
+from .store import Store, sql, store, traces
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CircuitBreakerSettings",
+    "CycleError",
+    "FluxError",
+    "ManifestError",
+    "Problem",
+    "ResolutionError",
+    "RetryPolicy",
+    "RouterSettings",
+    "RunError",
+    "RunResult",
+    "RunStatus",
+    "Step",
+    "StepContext",
+    "StepError",
+    "StepFailed",
+    "StepResult",
+    "StepStatus",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "Workflow",
+    "__version__",
+    "arun",
+    "load",
+    "run",
+    "sql",
+    "store",
+    "traces",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext fluxnb``: registers the notebook magics (imported only when called)."""
+    from .notebook import load_ipython_extension as load_magics
+
+    load_magics(ipython)

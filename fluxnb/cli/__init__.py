@@ -1,0 +1,225 @@
+"""The ``fluxnb`` command: validate, run, sql, runs.
+
+Exit codes: 0 success; 1 the run failed; 2 invalid input (manifest, SQL, arguments);
+3 the store is locked by another program; 130 interrupted (the run is recorded cancelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import FluxError, ManifestError, StoreLockedError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fluxnb",
+        description="Design, run and analyse workflows; traces go to a DuckDB store.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def store_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--store",
+            metavar="PATH",
+            help="the DuckDB store file (default: $FLUXNB_STORE or .fluxnb/fluxnb.duckdb)",
+        )
+
+    def import_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--import",
+            dest="imports",
+            action="append",
+            default=[],
+            metavar="MODULE_OR_FILE",
+            help="a module name or .py file whose functions are the step callables "
+            "(repeatable)",
+        )
+
+    v = sub.add_parser("validate", help="check a manifest; exit 0 if valid, 2 if not")
+    v.add_argument("file")
+    import_opt(v)
+    v.add_argument(
+        "--resolve", action="store_true", help="also check that every callable exists and fits"
+    )
+
+    r = sub.add_parser("run", help="run a manifest and print a summary")
+    r.add_argument("file")
+    store_opt(r)
+    import_opt(r)
+    r.add_argument("--json", action="store_true", help="print the result as JSON")
+    r.add_argument("--tenant", help="record the run under this tenant")
+    r.add_argument("--seed", type=int, default=0, help="seed for jittered backoff")
+    r.add_argument("--no-store", action="store_true", help="record nothing")
+
+    s = sub.add_parser("sql", help="run SQL on the store and print the result")
+    s.add_argument("query", help="the SQL text, or - to read it from standard input")
+    store_opt(s)
+    s.add_argument("--json", action="store_true", help="print rows as JSON records")
+
+    rs = sub.add_parser("runs", help="list recent runs")
+    store_opt(rs)
+    rs.add_argument("--limit", type=int, default=20)
+    rs.add_argument("--json", action="store_true", help="print rows as JSON records")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_INVALID
+    try:
+        return int(_COMMANDS[args.command](args))
+    except ManifestError as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    except StoreLockedError as exc:
+        _error(str(exc))
+        return EXIT_LOCKED
+    except FluxError as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    except BrokenPipeError:  # `fluxnb sql ... | head`
+        return EXIT_OK
+
+
+def _error(message: str) -> None:
+    print(f"fluxnb: error: {message}", file=sys.stderr)
+
+
+def _namespace(imports: list[str], manifest: str) -> dict[str, Any]:
+    """Callables from ``--import`` modules and files; module lookups see cwd and the
+    manifest's folder."""
+    for folder in (str(Path.cwd()), str(Path(manifest).resolve().parent)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    ns: dict[str, Any] = {}
+    for item in imports:
+        if item.endswith(".py") or Path(item).is_file():
+            path = Path(item)
+            if not path.is_file():
+                raise FluxError(f"--import {item}: no such file")
+            name = path.stem
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise FluxError(f"--import {item}: cannot load it as Python")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            try:
+                module = importlib.import_module(item)
+            except ImportError as exc:
+                raise FluxError(f"--import {item}: {exc}") from None
+        ns.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
+    return ns
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ..spec import load_workflow
+
+    wf = load_workflow(Path(args.file))
+    if args.resolve or args.imports:
+        wf.validate(resolve=True, namespace=_namespace(args.imports, args.file))
+    order = " → ".join(wf.order()) if len(wf) <= 12 else f"{len(wf)} steps"
+    print(f"ok: {args.file}: workflow '{wf.name}', {len(wf)} steps ({order})")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ..engine import run
+    from ..spec import load_workflow
+
+    wf = load_workflow(Path(args.file))
+    ns = _namespace(args.imports, args.file)
+    store: Any = None if args.no_store else (args.store or "default")
+    try:
+        result = run(wf, ns, store=store, tenant=args.tenant, seed=args.seed)
+    except KeyboardInterrupt as exc:
+        partial = getattr(exc, "run_result", None)
+        if partial is not None:
+            _print_result(partial, args.json)
+        print("fluxnb: interrupted; the run is recorded as cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _print_result(result, args.json)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(_result_json(result), indent=2, default=repr))
+        return
+    print(result.summary())
+    for sid, err in result.errors.items():
+        print(f"\n--- {sid} (attempt {err.attempt}) ---\n{err.traceback.rstrip()}", file=sys.stderr)
+    if result.store:
+        print(f"\ntrace: fluxnb sql \"SELECT * FROM events WHERE run_id = '{result.run_id}'\"")
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    outputs = {}
+    for k, v in result.outputs.items():
+        try:
+            json.dumps(v)
+            outputs[k] = v
+        except (TypeError, ValueError):
+            outputs[k] = repr(v)
+    return {
+        "run_id": result.run_id,
+        "workflow": result.workflow,
+        "status": result.status.value,
+        "duration_s": result.duration,
+        "store": result.store,
+        "reason": result.reason,
+        "steps": [
+            {
+                "step": s.step,
+                "status": s.status.value,
+                "attempts": s.attempts,
+                "duration_s": s.duration,
+                "error_type": s.error.type if s.error else None,
+                "error_message": s.error.message if s.error else None,
+            }
+            for s in result.steps.values()
+        ],
+        "outputs": outputs,
+    }
+
+
+def _print_frame(df: Any, as_json: bool) -> None:
+    if as_json:
+        print(df.to_json(orient="records", date_format="iso"))
+    elif df.empty:
+        print("(no rows)" if len(df.columns) else "ok")
+    else:
+        shown = df.astype(object).where(df.notna(), "")
+        print(shown.to_string(index=False, max_colwidth=60))
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from ..store import open_store
+
+    query = sys.stdin.read() if args.query == "-" else args.query
+    _print_frame(open_store(args.store).sql(query), args.json)
+    return EXIT_OK
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from ..store import open_store
+
+    _print_frame(open_store(args.store).runs(args.limit), args.json)
+    return EXIT_OK
+
+
+_COMMANDS = {"validate": _cmd_validate, "run": _cmd_run, "sql": _cmd_sql, "runs": _cmd_runs}

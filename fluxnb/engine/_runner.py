@@ -1,0 +1,195 @@
+"""Entry points that run a workflow: ``run`` (blocking), ``arun`` (on the caller's loop).
+
+``arun`` runs on the event loop of whoever awaits it (in a notebook, the kernel's loop).
+``run`` blocks: with no loop running in this thread it runs a fresh loop here (Ctrl-C
+cancels the run cleanly); inside a running loop (a notebook cell) it runs on fluxnb's
+own loop in a daemon thread and waits, so the kernel's loop is never patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..spec import Workflow, load_workflow, resolve_callables
+from ..store._recorder import NullRecorder, Recorder, RunRecord
+from ._executor import Executor
+from ._result import RunResult
+from ._scheduler import RunOptions, Scheduler
+
+#: ``store=DEFAULT`` means: FLUXNB_STORE, else ``.fluxnb/fluxnb.duckdb`` in the cwd.
+DEFAULT: Any = "default"
+
+
+def new_run_id() -> str:
+    """A readable, sortable, unique run id: ``20261122-041502-9f3a1c``."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def recorder_for(store: Any) -> Recorder:
+    """The recorder a ``store=`` argument asks for."""
+    if store is None:
+        return NullRecorder()
+    if hasattr(store, "event") and hasattr(store, "run_started"):
+        return store  # already a Recorder (e.g. fluxnb.testing.MemoryRecorder)
+    from ..store import Store, open_store
+
+    if isinstance(store, Store):
+        return store.recorder()
+    return open_store(None if store is DEFAULT else store).recorder()
+
+
+async def arun(
+    manifest: Any,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    store: Any = DEFAULT,
+    tenant: str | None = None,
+    seed: int = 0,
+    executor: Executor | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Load (if needed), validate, resolve and run a workflow on the running event loop.
+
+    Args:
+        manifest: YAML text, a path to a ``.yaml`` file, a dict, or a ``Workflow``.
+        namespace: where step callables are looked up by name (e.g. ``globals()``).
+        store: where the trace goes: a path, ``":memory:"``, a ``Store``, a recorder,
+            ``None`` for nowhere; by default ``FLUXNB_STORE`` or ``.fluxnb/fluxnb.duckdb``.
+        tenant: recorded with the run (overrides ``router.tenant``).
+        seed: seeds jittered backoff so a run's delays are reproducible.
+        executor: where steps run (default: this loop and a thread pool).
+        run_id: use this id instead of a new one.
+
+    Raises:
+        ManifestError: the manifest or a callable is invalid (nothing is recorded).
+        asyncio.CancelledError: the awaiting task was cancelled; the run is recorded
+            ``cancelled`` with every row written so far.
+    """
+    wf = load_workflow(manifest)
+    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
+    return await scheduler.run(record)
+
+
+def _prepare(
+    wf: Workflow,
+    namespace: Mapping[str, Any] | None,
+    store: Any,
+    tenant: str | None,
+    seed: int,
+    executor: Executor | None,
+    run_id: str | None,
+) -> tuple[Scheduler, RunRecord]:
+    wf.validate()
+    bindings = resolve_callables(wf, namespace)
+    net = wf._compiled_net()
+    recorder = recorder_for(store)
+    rid = run_id or new_run_id()
+    text = wf.text if wf.text is not None else wf.to_yaml()
+    record = RunRecord(
+        run_id=rid,
+        workflow=wf.name,
+        status="running",
+        started_at=time.time_ns() // 1000,
+        namespace=wf.router.namespace,
+        tenant=tenant or wf.router.tenant,
+        steps=len(wf),
+        manifest=text,
+        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16],
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+    options = RunOptions(rid, wf.name, wf.router, seed)
+    scheduler = Scheduler(
+        net,
+        wf.steps,
+        bindings,
+        options,
+        recorder=recorder,
+        executor=executor,
+        declared_order=list(wf.steps),
+    )
+    return scheduler, record
+
+
+def run(
+    manifest: Any,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    store: Any = DEFAULT,
+    tenant: str | None = None,
+    seed: int = 0,
+    executor: Executor | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Blocking form of :func:`arun` (same arguments); safe to call inside a notebook.
+
+    A KeyboardInterrupt (Ctrl-C, the kernel's stop button) cancels the run: running steps
+    get CancelledError, the run is recorded ``cancelled``, and the KeyboardInterrupt is
+    re-raised with the partial result attached as ``.run_result``.
+    """
+    wf = load_workflow(manifest)
+    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_here(scheduler, record)
+    return _run_in_thread(scheduler, record)
+
+
+def _run_here(scheduler: Scheduler, record: RunRecord) -> RunResult:
+    with asyncio.Runner() as runner:
+        try:
+            return runner.run(scheduler.run(record))
+        except KeyboardInterrupt as exc:
+            exc.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
+            raise
+
+
+class _LoopThread:
+    """fluxnb's own event loop, in one daemon thread shared by blocking runs."""
+
+    _lock = threading.Lock()
+    _instance: _LoopThread | None = None
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fluxnb-loop", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _LoopThread:
+        with cls._lock:
+            if cls._instance is None or not cls._instance.thread.is_alive():
+                cls._instance = cls()
+            return cls._instance
+
+
+def _run_in_thread(scheduler: Scheduler, record: RunRecord) -> RunResult:
+    lt = _LoopThread.get()
+    done = threading.Event()
+
+    async def main() -> RunResult:
+        try:
+            return await scheduler.run(record)
+        finally:
+            done.set()
+
+    fut = asyncio.run_coroutine_threadsafe(main(), lt.loop)
+    try:
+        return fut.result()
+    except KeyboardInterrupt as exc:
+        fut.cancel()
+        done.wait()  # the scheduler records the cancellation before we return
+        exc.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
+        raise
+    except asyncio.CancelledError:
+        raise RuntimeError("fluxnb's run loop was cancelled") from None

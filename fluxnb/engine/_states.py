@@ -1,0 +1,80 @@
+"""Lifecycles of a run and of a step, as enums with their legal transitions."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from .._exceptions import RunError
+
+
+class IllegalTransition(RunError):
+    """A lifecycle was asked to move between two states that are not connected."""
+
+    def __init__(self, what: str, old: Enum, new: Enum) -> None:
+        self.old, self.new = old, new
+        super().__init__(f"{what} cannot go from '{old.value}' to '{new.value}'")
+
+
+class RunStatus(str, Enum):
+    """What a run is doing, or how it ended."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+class StepStatus(str, Enum):
+    """Where one step of a run is."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _STEP_TERMINAL
+
+
+_STEP_TERMINAL = frozenset(
+    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED}
+)
+
+RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+}
+
+STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
+    StepStatus.PENDING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED, StepStatus.SKIPPED}),
+    StepStatus.RUNNING: frozenset(
+        {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RETRYING, StepStatus.CANCELLED}
+    ),
+    StepStatus.RETRYING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED}),
+    StepStatus.SUCCEEDED: frozenset(),
+    StepStatus.FAILED: frozenset(),
+    StepStatus.CANCELLED: frozenset(),
+    StepStatus.SKIPPED: frozenset(),
+}
+
+
+def check_run_transition(old: RunStatus, new: RunStatus) -> RunStatus:
+    if new not in RUN_TRANSITIONS[old]:
+        raise IllegalTransition("a run", old, new)
+    return new
+
+
+def check_step_transition(step: str, old: StepStatus, new: StepStatus) -> StepStatus:
+    if new not in STEP_TRANSITIONS[old]:
+        raise IllegalTransition(f"step '{step}'", old, new)
+    return new

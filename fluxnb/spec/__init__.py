@@ -1,0 +1,29 @@
+"""What a workflow *is*: the manifest, the model, the Petri net it compiles to.
+
+No I/O beyond parsing; never imports engine, store or notebook code at module level.
+"""
+
+from ._durations import format_duration, parse_duration
+from ._manifest import load_workflow
+from ._model import Step, Workflow
+from ._net import Arc, Net, Transition, compile_dag
+from ._options import CircuitBreakerSettings, RbacSettings, RetryPolicy, RouterSettings
+from ._resolve import Binding, resolve_callables
+
+__all__ = [
+    "Arc",
+    "Binding",
+    "CircuitBreakerSettings",
+    "Net",
+    "RbacSettings",
+    "RetryPolicy",
+    "RouterSettings",
+    "Step",
+    "Transition",
+    "Workflow",
+    "compile_dag",
+    "format_duration",
+    "load_workflow",
+    "parse_duration",
+    "resolve_callables",
+]

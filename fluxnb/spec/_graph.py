@@ -1,0 +1,170 @@
+"""Graph checks on a workflow: unknown and self dependencies, cycles, topological order."""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+from typing import TYPE_CHECKING
+
+from .._exceptions import CycleError, ManifestError, Problem
+
+if TYPE_CHECKING:
+    from ._model import Workflow
+
+
+def _dep_path(wf: Workflow, step_id: str) -> tuple[str | int, ...]:
+    index = list(wf._steps).index(step_id)
+    return ("pipeline", index, "depends_on")
+
+
+def suggest(name: str, choices: list[str]) -> str | None:
+    """The closest of ``choices`` to a misspelt ``name``, if any is close."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def check_graph(wf: Workflow) -> None:
+    """Raise ManifestError for unknown/self dependencies, CycleError for a cycle."""
+    steps = wf._steps
+    if not steps:
+        raise ManifestError(
+            [Problem("empty_pipeline", "pipeline", "the workflow has no steps; add at least one")],
+            wf.source,
+        )
+    ids = list(steps)
+    problems: list[Problem] = []
+    for sid, step in steps.items():
+        seen: set[str] = set()
+        for dep in step.depends_on:
+            path = _dep_path(wf, sid)
+            line, col = wf.position(path)
+            if dep == sid:
+                problems.append(
+                    Problem(
+                        "self_dependency",
+                        f"pipeline[{ids.index(sid)}].depends_on",
+                        f"step '{sid}' depends on itself; a step cannot wait for its own output",
+                        line,
+                        col,
+                        found=dep,
+                    )
+                )
+            elif dep not in steps:
+                hint = suggest(dep, ids)
+                problems.append(
+                    Problem(
+                        "unknown_dependency",
+                        f"pipeline[{ids.index(sid)}].depends_on",
+                        f"step '{sid}' depends on '{dep}', which is not a step of this workflow"
+                        + (f" (did you mean '{hint}'?)" if hint else f"; steps are: {_list(ids)}"),
+                        line,
+                        col,
+                        expected="a step id",
+                        found=dep,
+                        suggestion=hint,
+                    )
+                )
+            elif dep in seen:
+                problems.append(
+                    Problem(
+                        "duplicate_dependency",
+                        f"pipeline[{ids.index(sid)}].depends_on",
+                        f"step '{sid}' lists '{dep}' twice in depends_on",
+                        line,
+                        col,
+                        found=dep,
+                    )
+                )
+            seen.add(dep)
+    if problems:
+        raise ManifestError(problems, wf.source)
+    cycle = find_cycle(wf)
+    if cycle:
+        line, col = wf.position(_dep_path(wf, cycle[1]))
+        arrow = " → ".join(cycle)
+        raise CycleError(
+            [
+                Problem(
+                    "cycle",
+                    f"pipeline[{ids.index(cycle[1])}].depends_on",
+                    f"workflow '{wf.name}' has a cycle {arrow}; a DAG cannot loop "
+                    "(use a Petri net for loops)",
+                    line,
+                    col,
+                    found=arrow,
+                )
+            ],
+            cycle=tuple(cycle),
+            source=wf.source,
+        )
+
+
+def _list(ids: list[str]) -> str:
+    shown = ", ".join(ids[:10])
+    return shown + (", ..." if len(ids) > 10 else "")
+
+
+def find_cycle(wf: Workflow) -> list[str] | None:
+    """One cycle as a list of ids in dependency order, first id repeated; None if acyclic.
+
+    Iterative DFS (no recursion limit on long chains), visiting in declared order so the
+    cycle reported is stable.
+    """
+    steps = wf._steps
+    # edges point from a dependency to its dependent: data flows that way
+    children: dict[str, list[str]] = {sid: [] for sid in steps}
+    for sid, step in steps.items():
+        for dep in step.depends_on:
+            if dep in children:
+                children[dep].append(sid)
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = dict.fromkeys(steps, WHITE)
+    for root in steps:
+        if colour[root] != WHITE:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = [root]
+        colour[root] = GREY
+        while stack:
+            node, i = stack[-1]
+            kids = children[node]
+            if i < len(kids):
+                stack[-1] = (node, i + 1)
+                child = kids[i]
+                if colour[child] == GREY:
+                    start = path.index(child)
+                    return [*path[start:], child]
+                if colour[child] == WHITE:
+                    colour[child] = GREY
+                    stack.append((child, 0))
+                    path.append(child)
+            else:
+                colour[node] = BLACK
+                stack.pop()
+                path.pop()
+    return None
+
+
+def topological_order(wf: Workflow) -> list[str]:
+    """Kahn's algorithm; among ready steps the earliest declared goes first."""
+    steps = wf.steps
+    index = {sid: i for i, sid in enumerate(steps)}
+    indegree = {sid: len(set(s.depends_on)) for sid, s in steps.items()}
+    children: dict[str, list[str]] = {sid: [] for sid in steps}
+    for sid, step in steps.items():
+        for dep in set(step.depends_on):
+            children[dep].append(sid)
+    heap = [index[s] for s, d in indegree.items() if d == 0]
+    heapq.heapify(heap)
+    ids = list(steps)
+    out: list[str] = []
+    while heap:
+        sid = ids[heapq.heappop(heap)]
+        out.append(sid)
+        for child in children[sid]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(heap, index[child])
+    if len(out) != len(ids):
+        check_graph(wf)  # raises the CycleError with the named cycle
+    return out

@@ -1,0 +1,270 @@
+"""The workflow model: steps, their dependencies and settings, built in Python or loaded."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, overload
+
+from ._options import CircuitBreakerSettings, RetryPolicy, RouterSettings
+
+if TYPE_CHECKING:
+    from ._located import Located
+    from ._net import Net
+
+__all__ = ["Step", "Workflow"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a DAG workflow: a callable, what it depends on, and how it runs."""
+
+    #: Unique id; also the keyword its output is passed under to dependent steps.
+    id: str
+    #: The callable itself, when the workflow was built in Python or resolved.
+    fn: Callable[..., Any] | None = None
+    #: Where the callable comes from when ``fn`` is not set: a name in the namespace
+    #: given to the loader, or ``module:attr``. None means "a callable named like the id".
+    run: str | None = None
+    #: Ids of the steps whose outputs this one needs.
+    depends_on: tuple[str, ...] = ()
+    #: Constant keyword arguments.
+    with_: Mapping[str, Any] = field(default_factory=dict)
+    #: Retries for this step (None: run once).
+    retry: RetryPolicy | None = None
+    #: Circuit breaker for this step's agent (None: none).
+    circuit_breaker: CircuitBreakerSettings | None = None
+    #: Seconds the step may take (None: the router's ``default_timeout``).
+    timeout: float | None = None
+    #: Free text shown in tables and the designer.
+    description: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """How the step's callable is named: ``run`` if set, else the step id."""
+        return self.run or self.id
+
+
+class Workflow:
+    """A DAG of steps. Build it in Python or load it from a manifest; both are the same.
+
+    >>> wf = Workflow("demo")
+    >>> @wf.step
+    ... def numbers():
+    ...     return [1, 2, 3]
+    >>> @wf.step
+    ... def total(numbers):
+    ...     return sum(numbers)
+    >>> wf.run(store=None).outputs["total"]
+    6
+    """
+
+    def __init__(
+        self,
+        name: str = "workflow",
+        *,
+        router: RouterSettings | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.name = name
+        self.router = router or RouterSettings()
+        self.description = description
+        self._steps: dict[str, Step] = {}
+        self._infer: set[str] = set()  # steps whose depends_on come from their parameters
+        #: Where the workflow came from (file path or cell name) and its text, if loaded.
+        self.source: str | None = None
+        self.text: str | None = None
+        self._located: Located | None = None
+        self._version = 0  # bumped by every change; caches below are keyed by it
+        self._checked: int | None = None
+        self._net: tuple[int, Net] | None = None
+
+    # ------------------------------------------------------------------ building
+    def add(
+        self,
+        id: str,
+        fn: Callable[..., Any] | None = None,
+        *,
+        run: str | None = None,
+        depends_on: str | Iterable[str] | None = None,
+        with_: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | int | None = None,
+        circuit_breaker: CircuitBreakerSettings | None = None,
+        timeout: float | str | None = None,
+        description: str | None = None,
+    ) -> Step:
+        """Add a step. ``depends_on=None`` with a callable means: the parameters of ``fn``
+        that name other steps of this workflow (Hamilton style)."""
+        from ._durations import parse_duration
+
+        if id in self._steps:
+            raise ValueError(f"Workflow '{self.name}' already has a step '{id}'")
+        if isinstance(retry, int) and not isinstance(retry, bool):
+            retry = RetryPolicy(max_attempts=retry)
+        deps: tuple[str, ...]
+        if depends_on is None:
+            deps = ()
+            if fn is not None:
+                self._infer.add(id)
+        elif isinstance(depends_on, str):
+            deps = (depends_on,)
+        else:
+            deps = tuple(depends_on)
+        step = Step(
+            id=id,
+            fn=fn,
+            run=run,
+            depends_on=deps,
+            with_=dict(with_ or {}),
+            retry=retry,
+            circuit_breaker=circuit_breaker,
+            timeout=None if timeout is None else parse_duration(timeout),
+            description=description,
+        )
+        self._steps[id] = step
+        self._version += 1
+        return step
+
+    @overload
+    def step(self, fn: Callable[..., Any], /) -> Callable[..., Any]: ...
+    @overload
+    def step(
+        self, fn: None = None, /, **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+
+    def step(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Decorator form of :meth:`add`: ``@wf.step`` or ``@wf.step(id=..., retry=3)``.
+
+        The function is returned unchanged, so it stays callable by hand.
+        """
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            opts = dict(options)
+            step_id = opts.pop("id", None) or f.__name__
+            self.add(step_id, f, **opts)
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def replace_step(self, id: str, **changes: Any) -> None:
+        """Change fields of an existing step (used by resolution and the designer)."""
+        self._steps[id] = replace(self._steps[id], **changes)
+        self._version += 1
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def steps(self) -> Mapping[str, Step]:
+        """Steps by id, in declared order (dependencies inferred from parameters filled in)."""
+        self._infer_dependencies()
+        return dict(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __contains__(self, step_id: object) -> bool:
+        return step_id in self._steps
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.name!r}: {len(self._steps)} steps>"
+
+    def _infer_dependencies(self) -> None:
+        for sid in list(self._infer):
+            step = self._steps[sid]
+            try:
+                params = inspect.signature(step.fn).parameters  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                params = {}  # type: ignore[assignment]
+            deps = tuple(
+                p for p in params if p in self._steps and p != sid and p not in step.with_
+            )
+            self._steps[sid] = replace(step, depends_on=deps)
+            self._infer.discard(sid)
+            self._version += 1
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[int | None, int | None]:
+        """Line and column of a manifest path, when the workflow was loaded from text."""
+        return self._located.at(path) if self._located else (None, None)
+
+    # ------------------------------------------------------------------ checking
+    def validate(
+        self, *, resolve: bool = False, namespace: Mapping[str, Any] | None = None
+    ) -> Workflow:
+        """Check the graph (unknown or self dependencies, cycles) and, with ``resolve``,
+        that every step's callable exists and accepts its inputs. Returns ``self``.
+
+        Raises:
+            ManifestError: with every problem found (``CycleError`` for a cycle,
+                ``ResolutionError`` for callables).
+        """
+        from ._graph import check_graph
+        from ._resolve import resolve_callables
+
+        self._infer_dependencies()
+        if self._checked != self._version:
+            check_graph(self)
+            self._checked = self._version
+        if resolve:
+            resolve_callables(self, namespace)
+        return self
+
+    def order(self) -> list[str]:
+        """Step ids in the canonical topological order (declared order breaks ties).
+
+        This order is the logical sequence of a run: event ``seq`` numbers follow it.
+        """
+        from ._graph import topological_order
+
+        return topological_order(self)
+
+    # ------------------------------------------------------------------ converting
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as plain data (what :meth:`to_yaml` writes)."""
+        from ._manifest import workflow_to_dict
+
+        self._infer_dependencies()
+        return workflow_to_dict(self)
+
+    def to_yaml(self) -> str:
+        """The manifest as YAML; ``fluxnb.load(wf.to_yaml())`` gives the same workflow."""
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def to_net(self) -> Net:
+        """The Petri net this DAG compiles to (steps are transitions, edges places)."""
+        from ._net import compile_dag
+
+        self.validate()
+        return compile_dag(self)
+
+    def _compiled_net(self) -> Net:
+        """``to_net()``, compiled once per version of the workflow."""
+        self._infer_dependencies()
+        if self._net is None or self._net[0] != self._version:
+            self._net = (self._version, self.to_net())
+        return self._net[1]
+
+    def to_networkx(self) -> Any:
+        """A ``networkx.DiGraph`` of the steps (an edge per dependency)."""
+        import networkx as nx
+
+        g = nx.DiGraph(name=self.name)
+        for step in self.steps.values():
+            g.add_node(step.id, run=step.reference)
+            for dep in step.depends_on:
+                g.add_edge(dep, step.id)
+        return g
+
+    # ------------------------------------------------------------------ running
+    def run(self, namespace: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Run synchronously; same options as :func:`fluxnb.run`. Returns a ``RunResult``."""
+        from ..engine import run  # the one upward import: a convenience, made on call
+
+        return run(self, namespace=namespace, **options)
+
+    async def arun(self, namespace: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Run on the current event loop; same options as :func:`fluxnb.arun`."""
+        from ..engine import arun
+
+        return await arun(self, namespace=namespace, **options)

@@ -1,0 +1,95 @@
+"""Place/transition nets, and the compilation of a DAG into one (a marked graph).
+
+A DAG is a Petri net where each step is a transition and each dependency edge a place
+between two transitions; a source step gets an initial place with one token, a sink step
+an end place. The scheduler only knows nets, so DAGs and nets share one engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._model import Workflow
+
+
+@dataclass(frozen=True, slots=True)
+class Arc:
+    """An arc between a place (by index) and a transition."""
+
+    place: int
+    weight: int = 1
+    #: For input arcs: the keyword the consumed token's data is passed under.
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    id: str
+    inputs: tuple[Arc, ...]
+    outputs: tuple[Arc, ...]
+    #: The workflow step whose callable fires with this transition (None: no action).
+    step: str | None = None
+    #: Higher fires first when transitions compete for tokens.
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Net:
+    """A P/T net: places by index, their initial token counts, and transitions."""
+
+    name: str
+    places: tuple[str, ...]
+    initial: tuple[int, ...]
+    transitions: tuple[Transition, ...]
+    #: Marking at which a run is complete (place index → tokens); empty: run to a dead marking.
+    final: dict[int, int] = field(default_factory=dict)
+
+    def consumers(self) -> list[list[tuple[int, int]]]:
+        """For each place, the (transition index, arc weight) pairs that consume from it."""
+        out: list[list[tuple[int, int]]] = [[] for _ in self.places]
+        for ti, t in enumerate(self.transitions):
+            for arc in t.inputs:
+                out[arc.place].append((ti, arc.weight))
+        return out
+
+    @property
+    def arc_count(self) -> int:
+        return sum(len(t.inputs) + len(t.outputs) for t in self.transitions)
+
+
+def compile_dag(wf: Workflow) -> Net:
+    """The marked graph of ``wf``; transition i is the i-th step in canonical order."""
+    order = wf.order()
+    steps = wf.steps
+    places: list[str] = []
+    initial: list[int] = []
+    edge_place: dict[tuple[str, str], int] = {}
+
+    def new_place(name: str, tokens: int) -> int:
+        places.append(name)
+        initial.append(tokens)
+        return len(places) - 1
+
+    children: dict[str, list[str]] = {sid: [] for sid in order}
+    for sid in order:
+        for dep in dict.fromkeys(steps[sid].depends_on):
+            edge_place[(dep, sid)] = new_place(f"{dep}->{sid}", 0)
+            children[dep].append(sid)
+    final: dict[int, int] = {}
+    transitions = []
+    for sid in order:
+        deps = tuple(dict.fromkeys(steps[sid].depends_on))
+        if deps:
+            inputs = tuple(Arc(edge_place[(d, sid)], 1, d) for d in deps)
+        else:
+            inputs = (Arc(new_place(f"start:{sid}", 1)),)
+        if children[sid]:
+            outputs = tuple(Arc(edge_place[(sid, c)]) for c in children[sid])
+        else:
+            end = new_place(f"end:{sid}", 0)
+            final[end] = 1
+            outputs = (Arc(end),)
+        transitions.append(Transition(sid, inputs, outputs, step=sid))
+    return Net(wf.name, tuple(places), tuple(initial), tuple(transitions), final)

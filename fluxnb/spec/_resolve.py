@@ -1,0 +1,211 @@
+"""Find each step's callable and check that it can take the step's inputs.
+
+A step's callable is, in order: the function given in Python; else its ``run`` reference
+(or its id) looked up in the namespace given to the loader; else ``run`` imported as
+``module:attr`` (or ``module.attr``). Nothing is ever ``eval``-ed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import Problem, ResolutionError
+from ._graph import suggest
+
+if TYPE_CHECKING:
+    from ._model import Step, Workflow
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How a step's callable is called: which dependency outputs it takes, and ctx."""
+
+    fn: Callable[..., Any]
+    #: Dependency ids passed as keywords (the rest only order the steps).
+    passed: frozenset[str]
+    #: Whether the callable declares a ``ctx`` parameter.
+    wants_ctx: bool
+    #: Whether calling it returns a coroutine.
+    is_async: bool
+
+
+def import_reference(ref: str) -> Any:
+    """``pkg.mod:attr.sub`` or ``pkg.mod.attr`` → the object. Raises LookupError."""
+    if ":" in ref:
+        module_name, _, attr = ref.partition(":")
+    elif "." in ref:
+        module_name, _, attr = ref.rpartition(".")
+    else:
+        raise LookupError(f"'{ref}' is not a module:attr reference")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LookupError(f"cannot import module '{module_name}': {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise LookupError(f"module '{module_name}' has no attribute '{attr}'") from None
+    return obj
+
+
+def find_callable(step: Step, namespace: Mapping[str, Any] | None) -> Callable[..., Any]:
+    """The callable for ``step``; LookupError with a helpful message if there is none."""
+    if step.fn is not None:
+        return step.fn
+    ref = step.reference
+    ns = namespace or {}
+    if ref in ns:
+        obj = ns[ref]
+    elif ":" in ref or "." in ref:
+        obj = import_reference(ref)
+    else:
+        names = [k for k, v in ns.items() if callable(v) and not k.startswith("_")]
+        hint = suggest(ref, names)
+        how = "define a function with that name" + (
+            " in the notebook" if namespace is not None else " and pass its namespace"
+        )
+        raise LookupError(
+            f"no callable named '{ref}' for step '{step.id}'"
+            + (f" (did you mean '{hint}'?)" if hint else "")
+            + f"; {how}, or set 'run: module:function' on agent '{step.id}'"
+        )
+    if not callable(obj):
+        raise LookupError(f"'{ref}' for step '{step.id}' is a {type(obj).__name__}, not callable")
+    return obj
+
+
+@dataclass(frozen=True)
+class _Signature:
+    """What binding needs to know of a callable's signature (computed once per callable)."""
+
+    text: str
+    named: frozenset[str]
+    var_kw: bool
+    required: tuple[str, ...]
+    positional_only_required: bool
+    is_async: bool
+    known: bool  # False: no signature could be read (some builtins)
+
+
+def _signature(fn: Callable[..., Any]) -> _Signature:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return _Signature("(...)", frozenset(), False, (), False, _is_async(fn), False)
+    params = sig.parameters
+    named = frozenset(
+        n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    required = tuple(
+        n
+        for n, p in params.items()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    return _Signature(
+        f"{_name(fn)}{sig}",
+        named,
+        any(p.kind is p.VAR_KEYWORD for p in params.values()),
+        required,
+        any(p.kind is p.POSITIONAL_ONLY and p.default is p.empty for p in params.values()),
+        _is_async(fn),
+        True,
+    )
+
+
+def bind(step: Step, fn: Callable[..., Any], sig: _Signature | None = None) -> Binding:
+    """Check ``fn`` can take the step's inputs; TypeError with the reason if not.
+
+    A dependency that is not a parameter of ``fn`` (and no ``**kwargs``) only orders
+    the steps; a ``with`` key it cannot take, or a required parameter nothing fills,
+    is an error.
+    """
+    sig = sig or _signature(fn)
+    if not sig.known:
+        return Binding(fn, frozenset(), False, sig.is_async)
+    named, var_kw = sig.named, sig.var_kw
+    wants_ctx = "ctx" in named and "ctx" not in step.depends_on and "ctx" not in step.with_
+    extra = [k for k in step.with_ if k not in named and not var_kw]
+    if extra:
+        raise TypeError(
+            f"its 'with' passes {', '.join(repr(k) for k in extra)}, which "
+            f"{sig.text} does not accept"
+        )
+    if sig.positional_only_required:
+        raise TypeError(f"{sig.text} has positional-only parameters without defaults")
+    passed = frozenset(d for d in step.depends_on if d in named or var_kw)
+    missing = [
+        n
+        for n in sig.required
+        if n not in passed and n not in step.with_ and not (n == "ctx" and wants_ctx)
+    ]
+    if missing:
+        raise TypeError(
+            f"{sig.text} needs {', '.join(repr(m) for m in missing)}, which is neither "
+            "a dependency (depends_on), a 'with' value, nor ctx"
+        )
+    return Binding(fn, passed, wants_ctx, sig.is_async)
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - an async __call__ on an instance
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def resolve_callables(wf: Workflow, namespace: Mapping[str, Any] | None) -> dict[str, Binding]:
+    """A Binding for every step, or one ResolutionError listing every step that has none."""
+    problems: list[Problem] = []
+    bindings: dict[str, Binding] = {}
+    ids = list(wf._steps)
+    sigs: dict[int, tuple[Any, _Signature]] = {}  # many steps often share one callable
+    for sid, step in wf.steps.items():
+        i = ids.index(sid)
+        agent_path = _agent_path(wf, sid)
+        try:
+            fn = find_callable(step, namespace)
+        except LookupError as exc:
+            line, col = wf.position(agent_path or ("pipeline", i, "step"))
+            problems.append(
+                Problem(
+                    "unresolved_callable",
+                    f"pipeline[{i}].step",
+                    str(exc),
+                    line,
+                    col,
+                    expected="a callable",
+                    found=step.reference,
+                )
+            )
+            continue
+        if id(fn) not in sigs:
+            sigs[id(fn)] = (fn, _signature(fn))
+        try:
+            bindings[sid] = bind(step, fn, sigs[id(fn)][1])
+        except TypeError as exc:
+            line, col = wf.position(("pipeline", i, "step"))
+            problems.append(
+                Problem("bad_signature", f"pipeline[{i}].step", f"step '{sid}': {exc}", line, col)
+            )
+    if problems:
+        raise ResolutionError(problems, wf.source)
+    return bindings
+
+
+def _agent_path(wf: Workflow, step_id: str) -> tuple[str | int, ...] | None:
+    doc = wf._located
+    if doc is None or not isinstance(doc.data, dict):
+        return None
+    for i, agent in enumerate(doc.data.get("agents") or []):
+        if isinstance(agent, dict) and agent.get("id") == step_id:
+            return ("agents", i, "run") if "run" in agent else ("agents", i, "id")
+    return None

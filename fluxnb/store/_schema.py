@@ -1,0 +1,81 @@
+"""The store's schema, versioned, with the migrations that build it.
+
+A migration is applied once, in a transaction, when a process first opens a store whose
+``fluxnb_schema`` version is older. Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "runs and events",
+        (
+            """CREATE TABLE runs (
+                run_id VARCHAR PRIMARY KEY,
+                workflow VARCHAR NOT NULL,
+                namespace VARCHAR,
+                tenant VARCHAR,
+                status VARCHAR NOT NULL,
+                started_at TIMESTAMP NOT NULL,
+                ended_at TIMESTAMP,
+                duration_s DOUBLE,
+                steps INTEGER,
+                manifest VARCHAR,
+                manifest_hash VARCHAR,
+                error VARCHAR,
+                host VARCHAR,
+                pid INTEGER
+            )""",
+            """CREATE TABLE events (
+                run_id VARCHAR NOT NULL,
+                seq INTEGER NOT NULL,
+                step VARCHAR NOT NULL,
+                attempt INTEGER NOT NULL,
+                status VARCHAR NOT NULL,
+                final BOOLEAN NOT NULL,
+                started_at TIMESTAMP,
+                ended_at TIMESTAMP,
+                duration_s DOUBLE,
+                delay_s DOUBLE,
+                error_type VARCHAR,
+                error_message VARCHAR,
+                traceback VARCHAR
+            )""",
+            """CREATE TABLE fluxnb_segments (
+                name VARCHAR PRIMARY KEY,
+                ingested_at TIMESTAMP NOT NULL,
+                rows BIGINT NOT NULL
+            )""",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+#: Columns the ``runs`` rows carry in segments (``duration_s`` is derived on load).
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "workflow",
+    "status",
+    "started_at",
+    "ended_at",
+    "namespace",
+    "tenant",
+    "steps",
+    "manifest",
+    "manifest_hash",
+    "error",
+    "host",
+    "pid",
+)

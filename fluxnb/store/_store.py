@@ -1,0 +1,269 @@
+"""The trace store: a DuckDB file (or memory) with runs and events, queried with SQL.
+
+How two processes share one store file (measured, see docs/store.md): DuckDB lets one
+process at a time open a file for writing. So fluxnb never keeps the file open.
+Runs write their rows as Parquet segments (no lock at all); reads and loads attach the
+file to a process-wide in-memory DuckDB for milliseconds, retrying while another process
+holds it, and report a clear StoreLockedError only if it stays locked.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import QueryError, StoreError, StoreLockedError
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+from ._segments import pending_segments, table_of
+
+MEMORY = ":memory:"
+_ALIAS = "fluxnb_store"
+
+
+def default_path() -> str:
+    """``FLUXNB_STORE`` if set, else ``.fluxnb/fluxnb.duckdb`` under the current directory."""
+    return os.environ.get("FLUXNB_STORE") or str(Path.cwd() / ".fluxnb" / "fluxnb.duckdb")
+
+
+class _Instance:
+    """One in-memory DuckDB per process; store files are attached to it briefly."""
+
+    _lock = threading.RLock()
+    _con: Any = None
+
+    @classmethod
+    def connection(cls) -> Any:
+        if cls._con is None:
+            import duckdb
+
+            cls._con = duckdb.connect(MEMORY)
+        return cls._con
+
+
+class Store:
+    """A trace store. Use :func:`fluxnb.store` to get one; see the class methods below.
+
+    >>> fluxnb.store().sql("SELECT status, count(*) FROM runs GROUP BY 1")  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = MEMORY, *, lock_timeout: float | None = None):
+        self.path = str(path) if str(path) == MEMORY else str(Path(path).expanduser().absolute())
+        self.lock_timeout = (
+            lock_timeout
+            if lock_timeout is not None
+            else float(os.environ.get("FLUXNB_LOCK_TIMEOUT", "30"))
+        )
+        self._memory_con: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path == MEMORY
+
+    @property
+    def segments_dir(self) -> Path:
+        """Where runs drop their rows until the next access loads them."""
+        return Path(self.path + ".segments")
+
+    def __repr__(self) -> str:
+        return f"<fluxnb Store {self.path}>"
+
+    # ------------------------------------------------------------------ connections
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """A DuckDB connection on this store, migrated and with segments loaded.
+
+        Held for the ``with`` block only; keep it short: other processes wait meanwhile.
+        """
+        if self.in_memory:
+            with self._lock:
+                if self._memory_con is None:
+                    import duckdb
+
+                    con = duckdb.connect(MEMORY)
+                    _migrate(con, self.path)
+                    self._memory_con = con
+                yield self._memory_con
+            return
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        _ignore_folder(Path(self.path).parent)
+        with _Instance._lock:
+            con = _Instance.connection()
+            self._attach(con)
+            try:
+                con.execute(f"USE {_ALIAS}")
+                _migrate(con, self.path)
+                self._load_segments(con)
+                yield con
+            finally:
+                try:
+                    con.execute("USE memory")
+                finally:
+                    con.execute(f"DETACH {_ALIAS}")
+
+    def _attach(self, con: Any) -> None:
+        import duckdb
+
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.005
+        quoted = self.path.replace("'", "''")
+        while True:
+            try:
+                con.execute(f"ATTACH '{quoted}' AS {_ALIAS}")
+                return
+            except duckdb.Error as exc:
+                text = str(exc)
+                if "lock" not in text.lower():
+                    raise StoreError(f"cannot open the trace store {self.path}: {text}") from None
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(self.path, self.lock_timeout, _short(text)) from None
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, 0.25)
+
+    def _load_segments(self, con: Any) -> int:
+        """Load pending segments in one transaction; delete them after the commit."""
+        files = pending_segments(self.segments_dir)
+        if not files:
+            return 0
+        names = [f.name for f in files]
+        con.execute("BEGIN")
+        try:
+            done = {
+                r[0]
+                for r in con.execute(
+                    "SELECT name FROM fluxnb_segments WHERE name IN (SELECT unnest($1))", [names]
+                ).fetchall()
+            }
+            new = [f for f in files if f.name not in done]
+            events = [str(f) for f in new if table_of(f) == "events"]
+            runs = [str(f) for f in new if table_of(f) == "runs"]
+            if events:
+                con.execute("INSERT INTO events BY NAME SELECT * FROM read_parquet($1)", [events])
+            if runs:
+                con.execute(
+                    """INSERT OR REPLACE INTO runs BY NAME
+                    SELECT * EXCLUDE (filename),
+                           date_diff('microsecond', started_at, ended_at) / 1e6 AS duration_s
+                    FROM read_parquet($1, filename = true)
+                    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY filename DESC) = 1""",
+                    [runs],
+                )
+            if new:
+                con.execute(
+                    "INSERT INTO fluxnb_segments SELECT unnest($1), now(), 0", [[f.name for f in new]]
+                )
+            # ledger rows whose files are gone can never be needed again
+            con.execute(
+                "DELETE FROM fluxnb_segments WHERE name NOT IN (SELECT unnest($1))", [names]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        for f in files:
+            f.unlink(missing_ok=True)
+        return len(new)
+
+    # ------------------------------------------------------------------ queries
+    def sql(self, query: str, params: Mapping[str, Any] | list[Any] | None = None) -> Any:
+        """Run SQL on the store and return a pandas DataFrame.
+
+        Tables: ``runs`` (one row per run) and ``events`` (one row per step attempt).
+        Pass values as ``params`` (``$name`` or ``?`` placeholders), never by formatting.
+        """
+        import duckdb
+
+        with self.connect() as con:
+            try:
+                rel = con.execute(query, params) if params is not None else con.execute(query)
+                return rel.df()
+            except duckdb.Error as exc:
+                raise QueryError(query, str(exc)) from None
+
+    def traces(self, run_id: str | None = None) -> Any:
+        """Events (one row per attempt) of one run, or of all runs, in logical order."""
+        if run_id is None:
+            return self.sql(
+                "SELECT e.* FROM events e JOIN runs r USING (run_id) "
+                "ORDER BY r.started_at, e.run_id, e.seq, e.attempt"
+            )
+        return self.sql(
+            "SELECT * FROM events WHERE run_id = $run ORDER BY seq, attempt", {"run": run_id}
+        )
+
+    def runs(self, limit: int = 20) -> Any:
+        """The most recent runs, newest first."""
+        return self.sql(
+            "SELECT run_id, workflow, status, started_at, duration_s, steps, namespace, tenant, "
+            "error FROM runs ORDER BY started_at DESC LIMIT $n",
+            {"n": int(limit)},
+        )
+
+    def recorder(self) -> Any:
+        """A new recorder that writes one run into this store."""
+        from ._store_recorder import StoreRecorder
+
+        return StoreRecorder(self)
+
+
+def _migrate(con: Any, path: str) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS fluxnb_schema "
+        "(version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL, description VARCHAR)"
+    )
+    current = con.execute("SELECT coalesce(max(version), 0) FROM fluxnb_schema").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"the trace store {path} has schema version {current}, newer than this fluxnb "
+            f"knows ({SCHEMA_VERSION}); upgrade fluxnb to use it"
+        )
+    for m in MIGRATIONS:
+        if m.version <= current:
+            continue
+        con.execute("BEGIN")
+        try:
+            for statement in m.statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO fluxnb_schema VALUES ($1, now(), $2)", [m.version, m.description]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _ignore_folder(folder: Path) -> None:
+    """Keep a fresh ``.fluxnb`` folder out of git."""
+    if folder.name == ".fluxnb":
+        marker = folder / ".gitignore"
+        if not marker.exists():
+            try:
+                marker.write_text("*\n")
+            except OSError:
+                pass
+
+
+def _short(text: str) -> str:
+    return text.split(". See also")[0].replace("IO Error: ", "")
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+    """The Store for ``path`` (default: :func:`default_path`), one object per path."""
+    key = str(path) if path is not None else default_path()
+    if key != MEMORY:
+        key = str(Path(key).expanduser().absolute())
+    with _stores_lock:
+        if key not in _stores:
+            _stores[key] = Store(key)
+        return _stores[key]

@@ -1,0 +1,84 @@
+"""The recorder that writes a run into a Store: batched, flushed at the end of every run."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import astuple
+from typing import TYPE_CHECKING
+
+from ._recorder import EventRow, RunRecord
+from ._segments import arrow_table, write_segment
+
+if TYPE_CHECKING:
+    from ._store import Store
+
+FLUSH_ROWS = 10_000  # a long run writes a segment every this many events...
+FLUSH_SECONDS = 2.0  # ...or this often, so a killed process loses at most this much
+
+
+class StoreRecorder:
+    """Buffers events and writes them in batches (Parquet segments, or Arrow inserts for
+    an in-memory store). The run's own row is written when it starts and when it ends."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._rows: list[EventRow] = []
+        self._last = time.monotonic()
+        self._failed_once = False
+
+    @property
+    def location(self) -> str:
+        return self.store.path
+
+    def run_started(self, run: RunRecord) -> None:
+        self._write("runs", [astuple(run)])
+
+    def event(self, row: EventRow) -> None:
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= FLUSH_ROWS or time.monotonic() - self._last >= FLUSH_SECONDS:
+            self.flush()
+
+    def run_finished(self, run: RunRecord) -> None:
+        self.flush()
+        self._write("runs", [astuple(run)])
+
+    def flush(self) -> None:
+        self._last = time.monotonic()
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        if not self._write("events", rows):
+            self._rows = rows + self._rows  # keep them for the next flush
+
+    def _write(self, table: str, rows: list[tuple]) -> bool:
+        try:
+            if self.store.in_memory:
+                data = arrow_table(table, rows)
+                with self.store.connect() as con:
+                    con.register("_fluxnb_batch", data)
+                    try:
+                        if table == "runs":
+                            con.execute(
+                                "INSERT OR REPLACE INTO runs BY NAME SELECT *, "
+                                "date_diff('microsecond', started_at, ended_at) / 1e6 "
+                                "AS duration_s FROM _fluxnb_batch"
+                            )
+                        else:
+                            con.execute("INSERT INTO events BY NAME SELECT * FROM _fluxnb_batch")
+                    finally:
+                        con.unregister("_fluxnb_batch")
+            else:
+                write_segment(self.store.segments_dir, table, rows)
+            return True
+        except OSError as exc:
+            if not self._failed_once:
+                self._failed_once = True
+                warnings.warn(
+                    f"fluxnb could not write {len(rows)} {table} rows to {self.store.path}: "
+                    f"{exc}. They are kept in memory and retried at the next flush.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return False
