@@ -163,8 +163,6 @@ class StoreLockedError(StoreError):
         )
 
 
-
-
 class QueryError(StoreError):
     """A SQL query against the store failed; DuckDB's own message is kept."""
 

@@ -41,8 +41,7 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="MODULE_OR_FILE",
-            help="a module name or .py file whose functions are the step callables "
-            "(repeatable)",
+            help="a module name or .py file whose functions are the step callables (repeatable)",
         )
 
     v = sub.add_parser("validate", help="check a manifest; exit 0 if valid, 2 if not")

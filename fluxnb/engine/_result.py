@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .._exceptions import StepFailed
@@ -23,50 +24,99 @@ class StepError:
         return f"{self.type}: {self.message}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepResult:
     """One step's outcome in a run."""
 
     step: str
-    status: StepStatus = StepStatus.PENDING
+    status: StepStatus
     #: Attempts made (0 if the step never started).
-    attempts: int = 0
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    #: Seconds from the first attempt's start to the last attempt's end.
-    duration: float | None = None
+    attempts: int
+    #: First attempt's start and last attempt's end, epoch microseconds (None: never ran).
+    started_us: int | None = None
+    ended_us: int | None = None
     error: StepError | None = None
 
+    @property
+    def started_at(self) -> datetime | None:
+        return _dt(self.started_us)
 
-@dataclass
+    @property
+    def ended_at(self) -> datetime | None:
+        return _dt(self.ended_us)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first attempt's start to the last attempt's end."""
+        if self.started_us is None or self.ended_us is None:
+            return None
+        return (self.ended_us - self.started_us) / 1e6
+
+
+def _dt(us: int | None) -> datetime | None:
+    return None if us is None else datetime.fromtimestamp(us / 1e6, tz=UTC)
+
+
 class RunResult:
     """The outcome of one run. ``result["step"]`` is a step's output.
 
-    >>> result.status, result.ok                       # doctest: +SKIP
-    ('succeeded', True)
+    Attributes:
+        run_id: the id under which the run is recorded.
+        status: ``RunStatus.SUCCEEDED``, ``FAILED`` or ``CANCELLED``.
+        outputs: outputs of the steps that succeeded, in the workflow's declared order.
+        steps: every step's ``StepResult``, in declared order.
+        errors: ``StepError`` of every step that failed.
+        reason: why the run ended as it did, when that needs saying.
     """
 
-    run_id: str
-    workflow: str
-    status: RunStatus
-    #: Outputs of the steps that succeeded, in the workflow's declared order.
-    outputs: dict[str, Any]
-    #: Every step's outcome, in declared order.
-    steps: dict[str, StepResult]
-    started_at: datetime
-    ended_at: datetime
-    #: Wall-clock seconds of the whole run.
-    duration: float
-    namespace: str | None = None
-    tenant: str | None = None
-    #: Where the trace was recorded (None: not recorded).
-    store: str | None = None
-    #: A note on why the run ended the way it did (e.g. which step stopped it).
-    reason: str | None = None
-    errors: dict[str, StepError] = field(init=False)
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        workflow: str,
+        status: RunStatus,
+        outputs: dict[str, Any],
+        steps: Callable[[], dict[str, StepResult]] | dict[str, StepResult],
+        started_us: int,
+        ended_us: int,
+        duration: float,
+        namespace: str | None = None,
+        tenant: str | None = None,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.status = status
+        self.outputs = outputs
+        self._steps = steps
+        self.started_us = started_us
+        self.ended_us = ended_us
+        #: Wall-clock seconds of the whole run.
+        self.duration = duration
+        self.namespace = namespace
+        self.tenant = tenant
+        #: Where the trace was recorded (None: not recorded).
+        self.store = store
+        self.reason = reason
 
-    def __post_init__(self) -> None:
-        self.errors = {s: r.error for s, r in self.steps.items() if r.error is not None}
+    @property
+    def steps(self) -> dict[str, StepResult]:
+        if callable(self._steps):  # built on first use: a 10,000-step run need not pay
+            self._steps = self._steps()
+        return self._steps
+
+    @property
+    def errors(self) -> dict[str, StepError]:
+        return {s: r.error for s, r in self.steps.items() if r.error is not None}
+
+    @property
+    def started_at(self) -> datetime:
+        return datetime.fromtimestamp(self.started_us / 1e6, tz=UTC)
+
+    @property
+    def ended_at(self) -> datetime:
+        return datetime.fromtimestamp(self.ended_us / 1e6, tz=UTC)
 
     @property
     def ok(self) -> bool:
@@ -80,14 +130,14 @@ class RunResult:
         raise KeyError(f"workflow '{self.workflow}' has no step '{step}'")
 
     def raise_for_status(self) -> RunResult:
-        """Raise StepFailed for the first failed step; return self when the run succeeded."""
+        """Raise StepFailed for the first failed step; return self otherwise."""
         for sid, err in self.errors.items():
             if self.steps[sid].status is StepStatus.FAILED:
                 raise StepFailed(self.run_id, sid, err.type, err.message)
         return self
 
     def to_frame(self) -> Any:
-        """One row per step: status, attempts, timings, error (a pandas DataFrame)."""
+        """One row per step: status, attempts, duration, error (a pandas DataFrame)."""
         import pandas as pd
 
         return pd.DataFrame(
@@ -103,14 +153,15 @@ class RunResult:
             ]
         )
 
-    def summary(self) -> str:
+    def summary(self, max_rows: int = 50) -> str:
         """A plain-text table of the steps, with the run's status on top."""
         head = (
             f"run {self.run_id} · workflow '{self.workflow}' · {self.status.value} "
             f"in {self.duration:.3f}s"
         )
         rows = [("step", "status", "attempts", "duration", "error")]
-        for r in self.steps.values():
+        results = list(self.steps.values())
+        for r in results[:max_rows]:
             dur = "" if r.duration is None else f"{r.duration * 1000:.1f}ms"
             err = str(r.error) if r.error else ""
             rows.append((r.step, r.status.value, str(r.attempts), dur, _clip(err, 60)))
@@ -118,18 +169,17 @@ class RunResult:
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         out = [head, *(line.rstrip() for line in lines)]
+        if len(results) > max_rows:
+            out.append(f"... {len(results) - max_rows} more steps (result.to_frame() has all)")
         if self.reason:
             out.append(self.reason)
         return "\n".join(out)
 
     def __repr__(self) -> str:
-        counts: dict[str, int] = {}
-        for r in self.steps.values():
-            counts[r.status.value] = counts.get(r.status.value, 0) + 1
-        detail = ", ".join(f"{n} {s}" for s, n in counts.items())
+        # asyncio formats a finished task's result: keep this cheap for 10,000 steps
         return (
-            f"<RunResult {self.run_id} '{self.workflow}' {self.status.value}: {detail}; "
-            f"{self.duration:.3f}s>"
+            f"<RunResult {self.run_id} '{self.workflow}' {self.status.value}: "
+            f"{len(self.outputs)} outputs; {self.duration:.3f}s>"
         )
 
 

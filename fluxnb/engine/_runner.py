@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..spec import Workflow, load_workflow, resolve_callables
+from ..spec import Workflow, load_workflow
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
+from ._plan import plan_for
 from ._result import RunResult
 from ._scheduler import RunOptions, Scheduler
 
@@ -88,12 +89,10 @@ def _prepare(
     executor: Executor | None,
     run_id: str | None,
 ) -> tuple[Scheduler, RunRecord]:
-    wf.validate()
-    bindings = resolve_callables(wf, namespace)
-    net = wf._compiled_net()
+    plan = plan_for(wf, namespace)
     recorder = recorder_for(store)
     rid = run_id or new_run_id()
-    text = wf.text if wf.text is not None else wf.to_yaml()
+    text = None if isinstance(recorder, NullRecorder) else wf.manifest_text()
     record = RunRecord(
         run_id=rid,
         workflow=wf.name,
@@ -103,20 +102,12 @@ def _prepare(
         tenant=tenant or wf.router.tenant,
         steps=len(wf),
         manifest=text,
-        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16],
+        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16] if text else None,
         host=socket.gethostname(),
         pid=os.getpid(),
     )
-    options = RunOptions(rid, wf.name, wf.router, seed)
-    scheduler = Scheduler(
-        net,
-        wf.steps,
-        bindings,
-        options,
-        recorder=recorder,
-        executor=executor,
-        declared_order=list(wf.steps),
-    )
+    options = RunOptions(rid, wf.name, seed)
+    scheduler = Scheduler(plan, options, recorder=recorder, executor=executor)
     return scheduler, record
 
 
@@ -162,7 +153,9 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="fluxnb-loop", daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="fluxnb-loop", daemon=True
+        )
         self.thread.start()
 
     @classmethod

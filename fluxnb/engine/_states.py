@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 from .._exceptions import RunError
 
@@ -15,7 +15,7 @@ class IllegalTransition(RunError):
         super().__init__(f"{what} cannot go from '{old.value}' to '{new.value}'")
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """What a run is doing, or how it ended."""
 
     RUNNING = "running"
@@ -28,7 +28,7 @@ class RunStatus(str, Enum):
         return self is not RunStatus.RUNNING
 
 
-class StepStatus(str, Enum):
+class StepStatus(StrEnum):
     """Where one step of a run is."""
 
     PENDING = "pending"
@@ -78,3 +78,25 @@ def check_step_transition(step: str, old: StepStatus, new: StepStatus) -> StepSt
     if new not in STEP_TRANSITIONS[old]:
         raise IllegalTransition(f"step '{step}'", old, new)
     return new
+
+
+# The scheduler's hot path keeps step states as small ints (an Enum member hashes in
+# Python code); these are the same table as STEP_TRANSITIONS, as bit masks.
+STEP_BY_CODE: tuple[StepStatus, ...] = tuple(StepStatus)
+CODE = {s: i for i, s in enumerate(STEP_BY_CODE)}
+(PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED) = (
+    CODE[StepStatus.PENDING],
+    CODE[StepStatus.RUNNING],
+    CODE[StepStatus.RETRYING],
+    CODE[StepStatus.SUCCEEDED],
+    CODE[StepStatus.FAILED],
+    CODE[StepStatus.CANCELLED],
+    CODE[StepStatus.SKIPPED],
+)
+ALLOWED: tuple[int, ...] = tuple(
+    sum(1 << CODE[new] for new in STEP_TRANSITIONS[old]) for old in STEP_BY_CODE
+)
+
+
+def illegal_step_transition(step: str, old: int, new: int) -> IllegalTransition:
+    return IllegalTransition(f"step '{step}'", STEP_BY_CODE[old], STEP_BY_CODE[new])

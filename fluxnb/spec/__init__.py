@@ -8,7 +8,7 @@ from ._manifest import load_workflow
 from ._model import Step, Workflow
 from ._net import Arc, Net, Transition, compile_dag
 from ._options import CircuitBreakerSettings, RbacSettings, RetryPolicy, RouterSettings
-from ._resolve import Binding, resolve_callables
+from ._resolve import Binding, bind_all, find_callables, resolve_callables
 
 __all__ = [
     "Arc",
@@ -21,7 +21,9 @@ __all__ = [
     "Step",
     "Transition",
     "Workflow",
+    "bind_all",
     "compile_dag",
+    "find_callables",
     "format_duration",
     "load_workflow",
     "parse_duration",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -38,7 +39,7 @@ def parse_duration(value: object) -> float:
                 raise ValueError(f"expected {DURATION_HELP}, found '{value}'") from None
     else:
         raise ValueError(f"expected {DURATION_HELP}, found {type(value).__name__}")
-    if seconds != seconds or seconds < 0:  # NaN or negative
+    if math.isnan(seconds) or seconds < 0:
         raise ValueError(f"expected a duration that is not negative, found '{value}'")
     return seconds
 

@@ -357,8 +357,27 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
     return wf
 
 
-def load_workflow(manifest: Any, *, source: str | None = None) -> Workflow:
-    """A Workflow from YAML text, a path to a ``.yaml`` file, a dict, or a Workflow."""
+def load_workflow(
+    manifest: Any,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    source: str | None = None,
+) -> Workflow:
+    """A Workflow from YAML text, a path to a ``.yaml`` file, a dict, or a Workflow.
+
+    With ``namespace``, every step's callable is also looked up and checked now
+    (``ResolutionError`` otherwise), so mistakes show before anything runs.
+
+    Raises:
+        ManifestError: with the source, line and column of every problem found.
+    """
+    wf = _load(manifest, source)
+    if namespace is not None:
+        wf.validate(resolve=True, namespace=namespace)
+    return wf
+
+
+def _load(manifest: Any, source: str | None) -> Workflow:
     if isinstance(manifest, Workflow):
         return manifest
     if isinstance(manifest, os.PathLike) or (

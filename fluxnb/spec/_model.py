@@ -79,6 +79,7 @@ class Workflow:
         self._version = 0  # bumped by every change; caches below are keyed by it
         self._checked: int | None = None
         self._net: tuple[int, Net] | None = None
+        self._yaml: tuple[int, str] | None = None
 
     # ------------------------------------------------------------------ building
     def add(
@@ -175,9 +176,7 @@ class Workflow:
                 params = inspect.signature(step.fn).parameters  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 params = {}  # type: ignore[assignment]
-            deps = tuple(
-                p for p in params if p in self._steps and p != sid and p not in step.with_
-            )
+            deps = tuple(p for p in params if p in self._steps and p != sid and p not in step.with_)
             self._steps[sid] = replace(step, depends_on=deps)
             self._infer.discard(sid)
             self._version += 1
@@ -229,7 +228,23 @@ class Workflow:
         """The manifest as YAML; ``fluxnb.load(wf.to_yaml())`` gives the same workflow."""
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        return yaml.dump(
+            self.to_dict(),
+            Dumper=dumper,
+            sort_keys=False,
+            default_flow_style=None,
+            allow_unicode=True,
+        )
+
+    def manifest_text(self) -> str:
+        """The text recorded with each run: the loaded text, else :meth:`to_yaml` (cached)."""
+        self._infer_dependencies()
+        if self.text is not None:
+            return self.text
+        if self._yaml is None or self._yaml[0] != self._version:
+            self._yaml = (self._version, self.to_yaml())
+        return self._yaml[1]
 
     def to_net(self) -> Net:
         """The Petri net this DAG compiles to (steps are transitions, edges places)."""

@@ -162,19 +162,15 @@ def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def resolve_callables(wf: Workflow, namespace: Mapping[str, Any] | None) -> dict[str, Binding]:
-    """A Binding for every step, or one ResolutionError listing every step that has none."""
+def find_callables(wf: Workflow, namespace: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The callable of every step, or one ResolutionError naming every step without one."""
     problems: list[Problem] = []
-    bindings: dict[str, Binding] = {}
-    ids = list(wf._steps)
-    sigs: dict[int, tuple[Any, _Signature]] = {}  # many steps often share one callable
-    for sid, step in wf.steps.items():
-        i = ids.index(sid)
-        agent_path = _agent_path(wf, sid)
+    fns: dict[str, Any] = {}
+    for i, (sid, step) in enumerate(wf.steps.items()):
         try:
-            fn = find_callable(step, namespace)
+            fns[sid] = find_callable(step, namespace)
         except LookupError as exc:
-            line, col = wf.position(agent_path or ("pipeline", i, "step"))
+            line, col = wf.position(_agent_path(wf, sid) or ("pipeline", i, "step"))
             problems.append(
                 Problem(
                     "unresolved_callable",
@@ -186,7 +182,18 @@ def resolve_callables(wf: Workflow, namespace: Mapping[str, Any] | None) -> dict
                     found=step.reference,
                 )
             )
-            continue
+    if problems:
+        raise ResolutionError(problems, wf.source)
+    return fns
+
+
+def bind_all(wf: Workflow, fns: Mapping[str, Any]) -> dict[str, Binding]:
+    """A Binding for every step, or one ResolutionError naming every signature misfit."""
+    problems: list[Problem] = []
+    bindings: dict[str, Binding] = {}
+    sigs: dict[int, tuple[Any, _Signature]] = {}  # many steps often share one callable
+    for i, (sid, step) in enumerate(wf.steps.items()):
+        fn = fns[sid]
         if id(fn) not in sigs:
             sigs[id(fn)] = (fn, _signature(fn))
         try:
@@ -199,6 +206,11 @@ def resolve_callables(wf: Workflow, namespace: Mapping[str, Any] | None) -> dict
     if problems:
         raise ResolutionError(problems, wf.source)
     return bindings
+
+
+def resolve_callables(wf: Workflow, namespace: Mapping[str, Any] | None) -> dict[str, Binding]:
+    """A Binding for every step, or a ResolutionError listing every step that has none."""
+    return bind_all(wf, find_callables(wf, namespace))
 
 
 def _agent_path(wf: Workflow, step_id: str) -> tuple[str | int, ...] | None:

@@ -1,14 +1,16 @@
-"""Append-only Parquet segments: how a run's rows reach the disk without taking a lock.
+"""Append-only segments: how a run's rows reach the disk without taking a lock.
 
-A writer turns a batch of rows into an Arrow table and writes it as one Parquet file:
-first under a ``.tmp`` name, fsync-ed, then renamed into place, so a segment is either
-whole or absent. Names sort by creation time. Any process that later opens the store
+A writer turns a batch of rows into an Arrow table and writes it as one Arrow IPC file
+(uncompressed: 0.3-0.5 ms for 1,000 rows, against 1-2 ms for Parquet; measured in
+docs/store.md): first under a ``.tmp`` name, then renamed into place, so a segment is
+either whole or absent. Names sort by creation time. Any process that later opens the store
 loads the segments into DuckDB in one transaction, notes them in ``fluxnb_segments``
 (so a crash between commit and delete never loads a segment twice), then deletes them.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
@@ -22,6 +24,7 @@ from ._schema import RUN_COLUMNS
 _counter = itertools.count()
 
 
+@functools.cache
 def _schemas() -> tuple[Any, Any]:
     import pyarrow as pa
 
@@ -64,17 +67,12 @@ def _schemas() -> tuple[Any, Any]:
     return events, runs
 
 
-_SCHEMAS: tuple[Any, Any] | None = None
-
-
 def arrow_table(table: str, rows: Sequence[tuple]) -> Any:
     """Rows (tuples in column order) of ``events`` or ``runs`` as an Arrow table."""
     import pyarrow as pa
 
-    global _SCHEMAS
-    if _SCHEMAS is None:
-        _SCHEMAS = _schemas()
-    schema = _SCHEMAS[0] if table == "events" else _SCHEMAS[1]
+    events, runs = _schemas()
+    schema = events if table == "events" else runs
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
     return pa.table(
         [pa.array(col, type=field.type) for col, field in zip(columns, schema, strict=True)],
@@ -82,28 +80,50 @@ def arrow_table(table: str, rows: Sequence[tuple]) -> Any:
     )
 
 
+SUFFIX = ".arrow"
+
+#: fsync every segment (survives power loss, costs ~0.6 ms a segment). Without it a
+#: segment survives any crash of the process, as the OS holds it.
+FSYNC = os.environ.get("FLUXNB_FSYNC", "") not in ("", "0", "false", "no")
+
+
 def write_segment(folder: Path, table: str, rows: Sequence[tuple]) -> Path:
     """Write ``rows`` of ``table`` as one new segment in ``folder``; return its path."""
-    import pyarrow.parquet as pq
+    import pyarrow as pa
 
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}-{table}.parquet"
+    name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}-{table}{SUFFIX}"
     final = folder / name
     tmp = folder / (name + ".tmp")
     data = arrow_table(table, rows)
     with open(tmp, "wb") as fh:
-        pq.write_table(data, fh, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
+        with pa.ipc.new_file(fh, data.schema) as writer:
+            writer.write_table(data)
+        if FSYNC:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, final)
     return final
+
+
+def read_segments(paths: Sequence[Path]) -> Any:
+    """The rows of several segments of one table, as one Arrow table, oldest first,
+    with a ``segment`` column giving each row's file position in ``paths``."""
+    import pyarrow as pa
+
+    tables = []
+    for i, path in enumerate(paths):
+        with pa.memory_map(str(path)) as source:
+            t = pa.ipc.open_file(source).read_all()
+        tables.append(t.append_column("segment", pa.array([i] * t.num_rows, pa.int32())))
+    return pa.concat_tables(tables, promote_options="default")
 
 
 def pending_segments(folder: Path) -> list[Path]:
     """Whole segments waiting to be loaded, oldest first."""
     if not folder.is_dir():
         return []
-    return sorted(folder.glob("*.parquet"))
+    return sorted(folder.glob("*" + SUFFIX))
 
 
 def table_of(segment: Path) -> str:

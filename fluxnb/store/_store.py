@@ -14,13 +14,13 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from .._exceptions import QueryError, StoreError, StoreLockedError
 from ._schema import MIGRATIONS, SCHEMA_VERSION
-from ._segments import pending_segments, table_of
+from ._segments import pending_segments, read_segments, table_of
 
 MEMORY = ":memory:"
 _ALIAS = "fluxnb_store"
@@ -141,22 +141,28 @@ class Store:
                 ).fetchall()
             }
             new = [f for f in files if f.name not in done]
-            events = [str(f) for f in new if table_of(f) == "events"]
-            runs = [str(f) for f in new if table_of(f) == "runs"]
+            events = [f for f in new if table_of(f) == "events"]
+            runs = [f for f in new if table_of(f) == "runs"]
             if events:
-                con.execute("INSERT INTO events BY NAME SELECT * FROM read_parquet($1)", [events])
-            if runs:
+                con.register("_fluxnb_events", read_segments(events))
+                con.execute(
+                    "INSERT INTO events BY NAME SELECT * EXCLUDE (segment) FROM _fluxnb_events"
+                )
+                con.unregister("_fluxnb_events")
+            if runs:  # a run's row is written at its start and end: the newest wins
+                con.register("_fluxnb_runs", read_segments(runs))
                 con.execute(
                     """INSERT OR REPLACE INTO runs BY NAME
-                    SELECT * EXCLUDE (filename),
+                    SELECT * EXCLUDE (segment),
                            date_diff('microsecond', started_at, ended_at) / 1e6 AS duration_s
-                    FROM read_parquet($1, filename = true)
-                    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY filename DESC) = 1""",
-                    [runs],
+                    FROM _fluxnb_runs
+                    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY segment DESC) = 1"""
                 )
+                con.unregister("_fluxnb_runs")
             if new:
                 con.execute(
-                    "INSERT INTO fluxnb_segments SELECT unnest($1), now(), 0", [[f.name for f in new]]
+                    "INSERT INTO fluxnb_segments SELECT unnest($1), now(), 0",
+                    [[f.name for f in new]],
                 )
             # ledger rows whose files are gone can never be needed again
             con.execute(
@@ -244,14 +250,12 @@ def _ignore_folder(folder: Path) -> None:
     if folder.name == ".fluxnb":
         marker = folder / ".gitignore"
         if not marker.exists():
-            try:
+            with suppress(OSError):
                 marker.write_text("*\n")
-            except OSError:
-                pass
 
 
 def _short(text: str) -> str:
-    return text.split(". See also")[0].replace("IO Error: ", "")
+    return text.split(". See also", maxsplit=1)[0].replace("IO Error: ", "")
 
 
 _stores: dict[str, Store] = {}

@@ -22,6 +22,8 @@ class StoreRecorder:
     an in-memory store). The run's own row is written when it starts and when it ends."""
 
     def __init__(self, store: Store) -> None:
+        import pyarrow  # noqa: F401 - imported before the run starts, not inside its timing
+
         self.store = store
         self._rows: list[EventRow] = []
         self._last = time.monotonic()

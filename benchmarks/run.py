@@ -1,0 +1,162 @@
+"""fluxnb against the asyncio floor, measured in one process and one run.
+
+    python benchmarks/run.py            # full sizes (about a minute)
+    python benchmarks/run.py --quick    # small sizes, for a smoke test
+    python benchmarks/run.py --json out.json
+
+Every workload runs the floor (benchmarks/floor.py), fluxnb with the store off, and fluxnb
+with the DuckDB store on, interleaved, after one warm-up; each figure is a median. The
+ratios are what carries between machines; absolute times drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from floor import run_floor
+from workloads import chain, independent, layered, make_sleeper, noop, to_workflow, wide
+
+TARGETS = {"store_off": 2.0, "store_on": 3.0, "sleep_wall": 3.0}
+
+
+def _time(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def measure(name: str, dag: dict, fn: Any, repeat: int, store_dir: Path) -> dict[str, Any]:
+    wf = to_workflow(name, dag, fn)
+    store_path = str(store_dir / f"{name}.duckdb")
+    n = len(dag)
+
+    def floor() -> None:
+        asyncio.run(run_floor(dag, fn))
+
+    def off() -> None:
+        assert asyncio.run(wf.arun(store=None)).ok
+
+    def on() -> None:
+        assert asyncio.run(wf.arun(store=store_path)).ok
+
+    for f in (floor, off, on):  # warm-up: imports, the cached plan
+        f()
+    samples: dict[str, list[float]] = {"floor": [], "off": [], "on": []}
+    for _ in range(repeat):
+        for key, f in (("floor", floor), ("off", off), ("on", on)):
+            samples[key].append(_time(f))
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    # loading the segments the "on" runs wrote, into the DuckDB file (paid at query time)
+    import fluxnb
+
+    load = _time(lambda: fluxnb.store(store_path).sql("SELECT count(*) FROM events"))
+    return {
+        "workload": name,
+        "nodes": n,
+        "floor_us": med["floor"] / n * 1e6,
+        "off_us": med["off"] / n * 1e6,
+        "on_us": med["on"] / n * 1e6,
+        "off_ratio": med["off"] / med["floor"],
+        "on_ratio": med["on"] / med["floor"],
+        "floor_ms": med["floor"] * 1e3,
+        "off_ms": med["off"] * 1e3,
+        "on_ms": med["on"] * 1e3,
+        "load_ms": load * 1e3,
+        "runs_loaded": repeat + 1,
+    }
+
+
+def import_check() -> dict[str, Any]:
+    code = (
+        "import sys, time, json; t = time.perf_counter(); import fluxnb; "
+        "d = time.perf_counter() - t; "
+        "print(json.dumps({'import_ms': d * 1e3, 'heavy': [m for m in "
+        "('pandas', 'duckdb', 'pyarrow', 'ipywidgets', 'networkx', 'IPython') "
+        "if m in sys.modules]}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, 3 repeats")
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args(argv)
+    scale = 10 if args.quick else 1
+    repeat = args.repeat or (3 if args.quick else 7)
+    sleep_n, sleep_s = 200, 0.010
+    workloads = [
+        (f"W1 wide 1->{10_000 // scale}->1", wide(10_000 // scale), noop),
+        (f"W2 chain {1_000 // scale}", chain(1_000 // scale), noop),
+        (f"W3 layered {10_000 // scale}", layered(10_000 // scale, layers=100 // scale), noop),
+        (f"W4 {sleep_n} x sleep 10ms", independent(sleep_n), make_sleeper(sleep_s)),
+    ]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, dag, fn in workloads:
+            r = measure(name.split()[0], dag, fn, repeat, Path(tmp))
+            r["workload"] = name
+            results.append(r)
+    imp = import_check()
+
+    print(f"fluxnb benchmarks (median of {repeat}; per-node overhead and ratio to the floor)")
+    print(f"{'workload':<24}{'floor':>10}{'store off':>20}{'store on':>20}{'load':>10}")
+    for r in results:
+        if r["workload"].startswith("W4"):
+            print(
+                f"{r['workload']:<24}{r['floor_ms']:>8.1f}ms"
+                f"{r['off_ms']:>12.1f}ms wall  {r['on_ms']:>10.1f}ms wall  "
+                f"{r['load_ms']:>6.1f}ms"
+            )
+        else:
+            print(
+                f"{r['workload']:<24}{r['floor_us']:>8.2f}us"
+                f"{r['off_us']:>10.2f}us ({r['off_ratio']:.2f}x)"
+                f"{r['on_us']:>10.2f}us ({r['on_ratio']:.2f}x)"
+                f"{r['load_ms']:>8.1f}ms"
+            )
+    print(
+        f"import fluxnb: {imp['import_ms']:.0f} ms; heavy modules imported: "
+        f"{imp['heavy'] or 'none'}"
+    )
+    checks = []
+    for r in results:
+        if r["workload"].startswith("W4"):
+            limit = TARGETS["sleep_wall"] * sleep_s * 1e3
+            checks.append((f"{r['workload']} store off < {limit:.0f}ms", r["off_ms"] < limit))
+            checks.append((f"{r['workload']} store on < {limit:.0f}ms", r["on_ms"] < limit))
+        else:
+            checks.append(
+                (f"{r['workload']} store off <= 2x", r["off_ratio"] <= TARGETS["store_off"])
+            )
+            checks.append((f"{r['workload']} store on <= 3x", r["on_ratio"] <= TARGETS["store_on"]))
+    checks.append(
+        (
+            "import fluxnb loads no pandas/duckdb/pyarrow/ipywidgets",
+            not set(imp["heavy"]) & {"pandas", "duckdb", "pyarrow", "ipywidgets"},
+        )
+    )
+    for label, ok in checks:
+        print(f"  [{'ok' if ok else 'MISS'}] {label}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"results": results, "import": imp, "checks": dict(checks)}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
