@@ -152,7 +152,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("fluxnb: interrupted; the run is recorded as cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
     _print_result(result, args.json)
+    if result.store:
+        _load_into_file(result.store)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _load_into_file(path: str) -> None:
+    """Leave a complete DuckDB file behind for other tools; never fail the run for it."""
+    from ..store import Store
+
+    try:
+        Store(path, lock_timeout=2.0).load_pending()
+    except FluxError as exc:
+        print(
+            f"fluxnb: note: the run is recorded; loading it into {path} waits: {exc}",
+            file=sys.stderr,
+        )
 
 
 def _print_result(result: Any, as_json: bool) -> None:

@@ -176,6 +176,16 @@ class Store:
             f.unlink(missing_ok=True)
         return len(new)
 
+    def load_pending(self) -> int:
+        """Move rows waiting in segments into the DuckDB file now; returns segments loaded.
+
+        Any access does this anyway; call it to make the file complete for other tools.
+        """
+        if self.in_memory:
+            return 0
+        with self.connect() as con:
+            return self._load_segments(con)
+
     # ------------------------------------------------------------------ queries
     def sql(self, query: str, params: Mapping[str, Any] | list[Any] | None = None) -> Any:
         """Run SQL on the store and return a pandas DataFrame.

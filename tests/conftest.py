@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+SAMPLES = sorted((DATA / "fluxroute").glob("*.yaml"))
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> str:
+    return str(tmp_path / "store" / "fluxnb.duckdb")
+
+
+@pytest.fixture(autouse=True)
+def _no_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never write into the checkout: the default store lives in tmp_path."""
+    monkeypatch.setenv("FLUXNB_STORE", str(tmp_path / "default" / "fluxnb.duckdb"))
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+FLUXNB = [sys.executable, "-m", "fluxnb"]

@@ -1,0 +1,51 @@
+"""The benchmarks compute the right thing at small sizes (their timings are not tested)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT, cli_env
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from floor import run_floor  # noqa: E402
+from workloads import chain, independent, layered, noop, to_workflow, wide  # noqa: E402
+
+
+async def count_parents(**parents: int) -> int:
+    return 1 + sum(parents.values())
+
+
+@pytest.mark.parametrize(
+    "dag", [wide(50), chain(30), layered(200, layers=10), independent(20)], ids=str
+)
+def test_floor_and_fluxnb_agree(dag: dict) -> None:
+    floor = asyncio.run(run_floor(dag, count_parents))
+    result = to_workflow("w", dag, count_parents).run(store=None)
+    assert result.ok
+    assert result.outputs == floor
+    assert len(result.outputs) == len(dag)
+
+
+def test_layered_dag_shape() -> None:
+    dag = layered(1000, layers=10)
+    assert len(dag) == 1000
+    assert all(1 <= len(p) <= 3 for n, p in dag.items() if not n.startswith("l0_"))
+
+
+def test_runner_quick_prints_the_table() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    for label in ("W1 wide", "W2 chain", "W3 layered", "W4 200", "import fluxnb"):
+        assert label in out.stdout
+    _ = noop

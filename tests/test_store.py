@@ -1,0 +1,234 @@
+"""The DuckDB trace store: a real file, its schema, batching, locks, two processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import fluxnb
+from fluxnb import StoreLockedError
+from fluxnb.store import Store, open_store
+from fluxnb.store._schema import SCHEMA_VERSION
+from fluxnb.testing import failing
+
+from .conftest import FLUXNB, cli_env
+
+TWO = "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n"
+NS = {"a": lambda: 1, "b": lambda a: a + 1}
+
+
+def test_default_store_is_a_file_under_the_cwd(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("FLUXNB_STORE")
+    monkeypatch.chdir(tmp_path)
+    result = fluxnb.run(TWO, NS)
+    assert result.store == str(tmp_path / ".fluxnb" / "fluxnb.duckdb")
+    frame = fluxnb.traces(result.run_id)
+    assert list(frame["step"]) == ["a", "b"]
+    assert (tmp_path / ".fluxnb" / "fluxnb.duckdb").is_file()
+    assert (tmp_path / ".fluxnb" / ".gitignore").read_text() == "*\n"
+
+
+def test_env_var_and_argument_choose_the_store(tmp_path: Path, monkeypatch) -> None:
+    env_path = tmp_path / "env.duckdb"
+    monkeypatch.setenv("FLUXNB_STORE", str(env_path))
+    r1 = fluxnb.run(TWO, NS)
+    assert r1.store == str(env_path)
+    arg_path = tmp_path / "arg.duckdb"
+    r2 = fluxnb.run(TWO, NS, store=str(arg_path))
+    assert r2.store == str(arg_path)
+    assert len(fluxnb.store(str(arg_path)).sql("SELECT * FROM runs")) == 1
+    assert len(fluxnb.store().sql("SELECT * FROM runs")) == 1
+
+
+def test_schema_tables_and_version(store_path: str) -> None:
+    fluxnb.run(TWO, NS, store=store_path)
+    st = open_store(store_path)
+    tables = set(st.sql("SELECT table_name FROM information_schema.tables")["table_name"])
+    assert {"runs", "events", "fluxnb_schema", "fluxnb_segments"} <= tables
+    assert st.sql("SELECT max(version) AS v FROM fluxnb_schema")["v"][0] == SCHEMA_VERSION
+    events = st.sql("SELECT * FROM events")
+    assert list(events.columns) == [
+        "run_id",
+        "seq",
+        "step",
+        "attempt",
+        "status",
+        "final",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "delay_s",
+        "error_type",
+        "error_message",
+        "traceback",
+    ]
+    run = st.sql("SELECT * FROM runs").iloc[0]
+    assert run["status"] == "succeeded" and run["steps"] == 2
+    assert run["manifest"] == TWO and len(run["manifest_hash"]) == 16
+    assert run["duration_s"] > 0 and run["pid"] == os.getpid()
+
+
+def test_newer_schema_is_refused(store_path: str) -> None:
+    fluxnb.run(TWO, NS, store=store_path)
+    Store(store_path).sql("SELECT 1")  # the file is created and migrated at first access
+    con = duckdb.connect(store_path)
+    con.execute("INSERT INTO fluxnb_schema VALUES (999, now(), 'future')")
+    con.close()
+    with pytest.raises(fluxnb.StoreError, match="newer than this fluxnb"):
+        Store(store_path).sql("SELECT 1")
+
+
+def test_failed_run_keeps_traceback(store_path: str) -> None:
+    result = fluxnb.run(TWO, {"a": failing(ValueError("no data")), "b": NS["b"]}, store=store_path)
+    assert not result.ok
+    ev = fluxnb.traces(result.run_id, store=store_path)
+    row = ev[ev.step == "a"].iloc[0]
+    assert row["status"] == "failed" and row["error_type"] == "ValueError"
+    assert "no data" in row["traceback"] and "Traceback" in row["traceback"]
+    assert ev[ev.step == "b"].iloc[0]["status"] == "cancelled"
+    runs = fluxnb.store(store_path).runs()
+    assert runs.iloc[0]["status"] == "failed"
+    assert runs.iloc[0]["error"] == "ValueError: no data"
+
+
+def test_writes_are_batched_into_few_segments(store_path: str) -> None:
+    wf = fluxnb.Workflow("many")
+    for i in range(2000):
+        wf.add(f"s{i}", lambda: None)
+    wf.run(store=store_path)
+    segments = list(Path(store_path + ".segments").glob("*.arrow"))
+    assert len(segments) <= 3  # the run's start row, its events, its end row
+    assert fluxnb.sql("SELECT count(*) AS n FROM events", store=store_path)["n"][0] == 2000
+    assert not list(Path(store_path + ".segments").glob("*.arrow"))  # loaded, then removed
+
+
+def test_no_store_records_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLUXNB_STORE")
+    result = fluxnb.run(TWO, NS, store=None)
+    assert result.store is None
+    assert not (tmp_path / ".fluxnb").exists()
+
+
+def test_memory_store() -> None:
+    st = Store(":memory:")
+    result = fluxnb.run(TWO, NS, store=st)
+    assert result.store == ":memory:"
+    assert list(st.traces(result.run_id)["status"]) == ["succeeded", "succeeded"]
+    assert st.runs().iloc[0]["status"] == "succeeded"
+
+
+def test_sql_parameters_and_errors(store_path: str) -> None:
+    result = fluxnb.run(TWO, NS, store=store_path)
+    st = fluxnb.store(store_path)
+    frame = st.sql("SELECT step FROM events WHERE run_id = $r ORDER BY seq", {"r": result.run_id})
+    assert list(frame["step"]) == ["a", "b"]
+    with pytest.raises(fluxnb.QueryError) as info:
+        st.sql("SELEC nonsense")
+    assert "syntax" in str(info.value).lower()
+
+
+def test_segment_loaded_exactly_once_after_a_crash_between_commit_and_delete(
+    store_path: str,
+) -> None:
+    fluxnb.run(TWO, NS, store=store_path)
+    seg_dir = Path(store_path + ".segments")
+    kept = seg_dir.parent / "kept"
+    shutil.copytree(seg_dir, kept)
+    st = Store(store_path)
+    assert len(st.sql("SELECT * FROM events")) == 2
+    # the process "died" after the commit and before deleting: the files come back
+    for f in kept.iterdir():
+        shutil.copy(f, seg_dir / f.name)
+    assert len(st.sql("SELECT * FROM events")) == 2
+    assert not list(seg_dir.glob("*.arrow"))
+
+
+def test_locked_store_gives_a_clear_error_and_loses_nothing(store_path: str) -> None:
+    fluxnb.run(TWO, NS, store=store_path)
+    Store(store_path).sql("SELECT 1")  # load the first run
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({store_path!r})
+            print("locked", flush=True)
+            sys.stdin.readline()
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        # runs still record while another program holds the file...
+        result = fluxnb.run(TWO, NS, store=store_path)
+        assert result.ok
+        # ...and a query says clearly what is wrong
+        with pytest.raises(StoreLockedError) as info:
+            Store(store_path, lock_timeout=0.5).sql("SELECT 1")
+        assert info.value.path == store_path
+        assert "another program" in str(info.value) and "FLUXNB_STORE" in str(info.value)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(10)
+    assert len(Store(store_path).sql("SELECT * FROM runs")) == 2
+    assert len(Store(store_path).sql("SELECT * FROM events")) == 4
+
+
+STEPS_PY = """
+import time
+def make(i):
+    def step(**_):
+        time.sleep(0.0005)
+        return i
+    return step
+for _i in range(300):
+    globals()[f"s{_i}"] = make(_i)
+"""
+
+
+def test_two_processes_share_one_store(tmp_path: Path, store_path: str) -> None:
+    manifest = tmp_path / "many.yaml"
+    lines = ["router:\n  worker_pool_size: 8\npipeline:"]
+    for i in range(300):
+        lines.append(f"  - step: s{i}" + (f"\n    depends_on: s{i - 1}" if i % 10 else ""))
+    manifest.write_text("\n".join(lines) + "\n")
+    steps = tmp_path / "steps.py"
+    steps.write_text(STEPS_PY)
+    cmd = [*FLUXNB, "run", str(manifest), "--import", str(steps), "--store", store_path, "--json"]
+    procs = [
+        subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+        )
+        for _ in range(2)
+    ]
+    # a third process queries while both write
+    query = [*FLUXNB, "sql", "SELECT count(*) FROM events", "--store", store_path]
+    deadline = time.monotonic() + 60
+    queries = 0
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        q = subprocess.run(query, capture_output=True, text=True, env=cli_env(), timeout=60)
+        assert q.returncode == 0, q.stderr
+        queries += 1
+    outs = [p.communicate(timeout=60) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    assert queries >= 1
+    st = Store(store_path)
+    assert st.sql("SELECT count(*) AS n FROM runs WHERE status = 'succeeded'")["n"][0] == 2
+    per_run = st.sql("SELECT run_id, count(*) AS n FROM events GROUP BY run_id")
+    assert sorted(per_run["n"]) == [300, 300]
