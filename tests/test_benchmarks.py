@@ -12,8 +12,8 @@ from .conftest import ROOT, cli_env
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from floor import run_floor  # noqa: E402
-from workloads import chain, independent, layered, noop, to_workflow, wide  # noqa: E402
+from floor import run_floor
+from workloads import chain, independent, layered, noop, to_workflow, wide
 
 
 async def count_parents(**parents: int) -> int:

@@ -127,7 +127,7 @@ def test_sigint_cancels_the_run_and_keeps_every_row(tmp_path: Path) -> None:
         time.sleep(0.05)  # the run has started once its first row is on disk
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "cancelled" in err
     r = fluxnb_cli("sql", "SELECT status FROM runs", "--store", store, "--json")

@@ -19,7 +19,7 @@ def test_fluxroute_samples_load_unchanged(path: Path) -> None:
     assert wf.name == path.stem
     assert len(wf) >= 1
     assert wf.router.worker_pool_size is not None
-    assert wf.router.default_timeout == 10.0 or wf.router.default_timeout == 15.0
+    assert wf.router.default_timeout in {10.0, 15.0}
     again = fluxnb.load(wf.to_yaml())
     assert again.to_dict() == wf.to_dict()
 

@@ -225,7 +225,7 @@ def test_two_processes_share_one_store(tmp_path: Path, store_path: str) -> None:
         assert q.returncode == 0, q.stderr
         queries += 1
     outs = [p.communicate(timeout=60) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     assert queries >= 1
     st = Store(store_path)
