@@ -101,8 +101,9 @@ class Workflow:
 
         if id in self._steps:
             raise ValueError(f"Workflow '{self.name}' already has a step '{id}'")
-        if isinstance(retry, int) and not isinstance(retry, bool):
-            retry = RetryPolicy(max_attempts=retry)
+        if isinstance(retry, bool) or not isinstance(retry, RetryPolicy | int | None):
+            raise TypeError(f"retry must be a RetryPolicy or a number of attempts, not {retry!r}")
+        policy = RetryPolicy(max_attempts=retry) if isinstance(retry, int) else retry
         deps: tuple[str, ...]
         if depends_on is None:
             deps = ()
@@ -118,7 +119,7 @@ class Workflow:
             run=run,
             depends_on=deps,
             with_=dict(with_ or {}),
-            retry=retry,
+            retry=policy,
             circuit_breaker=circuit_breaker,
             timeout=None if timeout is None else parse_duration(timeout),
             description=description,
