@@ -140,3 +140,13 @@ def test_sigint_cancels_the_run_and_keeps_every_row(tmp_path: Path) -> None:
         {"step": "slow", "status": "cancelled"},
         {"step": "after", "status": "cancelled"},
     ]
+
+
+def test_progress_line_on_request(tmp_path: Path) -> None:
+    m = write(tmp_path, "m.yaml", "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n")
+    steps = write(tmp_path, "steps.py", STEPS)
+    r = fluxnb_cli("run", m, "--import", steps, "--no-store", "--progress")
+    assert r.returncode == 0
+    assert "[2/2] 2 succeeded" in r.stderr
+    r = fluxnb_cli("run", m, "--import", steps, "--no-store")
+    assert "[2/2]" not in r.stderr  # not a terminal: no progress line by default

@@ -411,3 +411,65 @@ def test_result_summary_and_frame() -> None:
     assert list(frame["step"]) == ["a"]
     with pytest.raises(KeyError, match="no step 'zz'"):
         result["zz"]
+
+
+def test_keyboard_interrupt_in_a_notebook_like_loop_cancels_and_records(tmp_path) -> None:
+    """Like a kernel: a loop runs in the main thread, SIGINT raises KeyboardInterrupt there."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import cli_env
+
+    store = str(tmp_path / "k.duckdb")
+    code = f"""
+import asyncio, json, sys, fluxnb
+async def slow(a):
+    print("started", flush=True)
+    await asyncio.sleep(30)
+async def cell():
+    try:
+        fluxnb.run("pipeline:\\n  - step: a\\n  - step: slow\\n    depends_on: a\\n",
+                   {{"a": lambda: 1, "slow": slow}}, store={store!r})
+    except KeyboardInterrupt as exc:
+        print(json.dumps({{"status": exc.run_result.status.value}}), flush=True)
+    # the "kernel" lives on: the next cell runs
+    print(json.dumps({{"next": fluxnb.run("pipeline:\\n  - step: a\\n", {{"a": lambda: 2}}, store=None)["a"]}}), flush=True)
+loop = asyncio.new_event_loop()
+loop.run_until_complete(cell())
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert lines == [{"status": "cancelled"}, {"next": 2}]
+    events = fluxnb.store(store).sql("SELECT step, status FROM events ORDER BY seq")
+    assert list(events["status"]) == ["succeeded", "cancelled"]
+    assert fluxnb.store(store).sql("SELECT status FROM runs")["status"][0] == "cancelled"
+
+
+def test_nested_blocking_run_inside_a_step_is_refused_not_deadlocked() -> None:
+    def outer() -> Any:
+        return fluxnb.run("pipeline:\n  - step: a\n", {"a": lambda: 1}, store=None)["a"]
+
+    async def cell() -> Any:
+        async def step() -> Any:
+            return outer()
+
+        return fluxnb.run("pipeline:\n  - step: step\n", {"step": step}, store=None)
+
+    result = asyncio.run(cell())
+    assert result.status is RunStatus.FAILED
+    assert result.errors["step"].type == "RunError"
+    assert "await fluxnb.arun" in result.errors["step"].message

@@ -235,3 +235,21 @@ def test_to_networkx_and_net() -> None:
     assert len(net.transitions) == 2
     assert net.initial.count(1) == 1  # one start place for the one source
     assert sum(net.final.values()) == 1
+
+
+@pytest.mark.parametrize("bad", ["a b", "1st", "x.y", "a:b", "ünïcode?"])
+def test_bad_step_ids_are_refused(bad: str) -> None:
+    err = load_err(f"pipeline:\n  - step: '{bad}'\n")
+    assert err.kind == "bad_value" and err.problems[0].found == bad
+    with pytest.raises(ValueError, match="not a valid step id"):
+        fluxnb.Workflow().add(bad, lambda: 1)
+
+
+def test_huge_and_deep_inputs() -> None:
+    n = 5000
+    text = "pipeline:\n" + "".join(
+        f"  - step: s{i}\n" + (f"    depends_on: s{i - 1}\n" if i else "") for i in range(n)
+    )
+    wf = fluxnb.load(text)
+    assert len(wf.order()) == n
+    assert load_err("pipeline: " + "[" * 5000 + "]" * 5000).kind == "yaml_syntax"

@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tenant", help="record the run under this tenant")
     r.add_argument("--seed", type=int, default=0, help="seed for jittered backoff")
     r.add_argument("--no-store", action="store_true", help="record nothing")
+    r.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a live progress line on stderr (default: when stderr is a terminal)",
+    )
 
     s = sub.add_parser("sql", help="run SQL on the store and print the result")
     s.add_argument("query", help="the SQL text, or - to read it from standard input")
@@ -138,11 +144,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..engine import run
+    from ..engine._runner import recorder_for
     from ..spec import load_workflow
 
     wf = load_workflow(Path(args.file))
     ns = _namespace(args.imports, args.file)
-    store: Any = None if args.no_store else (args.store or "default")
+    store: Any = recorder_for(None if args.no_store else (args.store or "default"))
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    if show and not args.json:
+        from ._progress import with_progress
+
+        store = with_progress(store, len(wf))
     try:
         result = run(wf, ns, store=store, tenant=args.tenant, seed=args.seed)
     except KeyboardInterrupt as exc:

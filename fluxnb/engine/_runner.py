@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .._exceptions import RunError
 from ..spec import Workflow, load_workflow
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
@@ -168,6 +169,11 @@ class _LoopThread:
 
 def _run_in_thread(scheduler: Scheduler, record: RunRecord) -> RunResult:
     lt = _LoopThread.get()
+    if threading.current_thread() is lt.thread:
+        raise RunError(
+            "fluxnb.run() was called from a step running on fluxnb's own loop, where it "
+            "would wait for itself forever; use 'await fluxnb.arun(...)' inside async steps"
+        )
     done = threading.Event()
 
     async def main() -> RunResult:

@@ -12,11 +12,6 @@ if TYPE_CHECKING:
     from ._model import Workflow
 
 
-def _dep_path(wf: Workflow, step_id: str) -> tuple[str | int, ...]:
-    index = list(wf._steps).index(step_id)
-    return ("pipeline", index, "depends_on")
-
-
 def suggest(name: str, choices: list[str]) -> str | None:
     """The closest of ``choices`` to a misspelt ``name``, if any is close."""
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
@@ -32,61 +27,55 @@ def check_graph(wf: Workflow) -> None:
             wf.source,
         )
     ids = list(steps)
+    index = {sid: i for i, sid in enumerate(ids)}
     problems: list[Problem] = []
+
+    def problem(kind: str, sid: str, message: str, **facts: object) -> None:
+        i = index[sid]
+        line, col = wf.position(("pipeline", i, "depends_on"))
+        problems.append(Problem(kind, f"pipeline[{i}].depends_on", message, line, col, **facts))
+
     for sid, step in steps.items():
         seen: set[str] = set()
         for dep in step.depends_on:
-            path = _dep_path(wf, sid)
-            line, col = wf.position(path)
             if dep == sid:
-                problems.append(
-                    Problem(
-                        "self_dependency",
-                        f"pipeline[{ids.index(sid)}].depends_on",
-                        f"step '{sid}' depends on itself; a step cannot wait for its own output",
-                        line,
-                        col,
-                        found=dep,
-                    )
+                problem(
+                    "self_dependency",
+                    sid,
+                    f"step '{sid}' depends on itself; a step cannot wait for its own output",
+                    found=dep,
                 )
             elif dep not in steps:
                 hint = suggest(dep, ids)
-                problems.append(
-                    Problem(
-                        "unknown_dependency",
-                        f"pipeline[{ids.index(sid)}].depends_on",
-                        f"step '{sid}' depends on '{dep}', which is not a step of this workflow"
-                        + (f" (did you mean '{hint}'?)" if hint else f"; steps are: {_list(ids)}"),
-                        line,
-                        col,
-                        expected="a step id",
-                        found=dep,
-                        suggestion=hint,
-                    )
+                problem(
+                    "unknown_dependency",
+                    sid,
+                    f"step '{sid}' depends on '{dep}', which is not a step of this workflow"
+                    + (f" (did you mean '{hint}'?)" if hint else f"; steps are: {_list(ids)}"),
+                    expected="a step id",
+                    found=dep,
+                    suggestion=hint,
                 )
             elif dep in seen:
-                problems.append(
-                    Problem(
-                        "duplicate_dependency",
-                        f"pipeline[{ids.index(sid)}].depends_on",
-                        f"step '{sid}' lists '{dep}' twice in depends_on",
-                        line,
-                        col,
-                        found=dep,
-                    )
+                problem(
+                    "duplicate_dependency",
+                    sid,
+                    f"step '{sid}' lists '{dep}' twice in depends_on",
+                    found=dep,
                 )
             seen.add(dep)
     if problems:
         raise ManifestError(problems, wf.source)
     cycle = find_cycle(wf)
     if cycle:
-        line, col = wf.position(_dep_path(wf, cycle[1]))
+        i = index[cycle[1]]
+        line, col = wf.position(("pipeline", i, "depends_on"))
         arrow = " → ".join(cycle)
         raise CycleError(
             [
                 Problem(
                     "cycle",
-                    f"pipeline[{ids.index(cycle[1])}].depends_on",
+                    f"pipeline[{i}].depends_on",
                     f"workflow '{wf.name}' has a cycle {arrow}; a DAG cannot loop "
                     "(use a Petri net for loops)",
                     line,

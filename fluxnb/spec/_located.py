@@ -71,6 +71,11 @@ def load_located(text: str, source: str | None = None) -> Located:
         raise ManifestError(
             [Problem("yaml_syntax", "", f"invalid YAML: {what}", line, col)], source
         ) from None
+    except RecursionError:
+        raise ManifestError(
+            [Problem("yaml_syntax", "", "the document is nested too deeply to be a manifest")],
+            source,
+        ) from None
     except yaml.YAMLError as exc:
         raise ManifestError([Problem("yaml_syntax", "", f"invalid YAML: {exc}")], source) from None
     finally:

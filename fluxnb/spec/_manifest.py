@@ -16,7 +16,7 @@ from .._exceptions import ManifestError, Problem
 from ._durations import DURATION_HELP, format_duration, parse_duration
 from ._graph import suggest
 from ._located import Located, Path, format_path, load_located
-from ._model import Step, Workflow
+from ._model import STEP_ID, Step, Workflow
 from ._options import BACKOFFS, CircuitBreakerSettings, RbacSettings, RetryPolicy, RouterSettings
 
 TOP_KEYS = ("name", "description", "router", "agents", "pipeline")
@@ -129,6 +129,19 @@ class _Checker:
             return _MISSING
         return v
 
+    def step_id(self, v: Any, path: Path) -> Any:
+        if isinstance(v, str) and not STEP_ID.fullmatch(v):
+            self.add(
+                "bad_value",
+                path,
+                f"'{v}' is not a valid step id: use letters, digits, '_' and '-', "
+                "starting with a letter or '_'",
+                expected="an id like fetch_orders",
+                found=v,
+            )
+            return _MISSING
+        return self.string(v, path)
+
     def strings(self, v: Any, path: Path) -> Any:
         """One string or a list of strings → tuple."""
         items = [v] if isinstance(v, str) else v
@@ -194,7 +207,7 @@ def _read_agent(c: _Checker, raw: Any, path: Path) -> dict[str, Any]:
         if isinstance(raw, dict):
             c.add("missing_key", path, "agent has no 'id'", expected="id: <step id>")
     else:
-        out["id"] = c.get(m, "id", path, c.string)
+        out["id"] = c.get(m, "id", path, c.step_id)
     out["run"] = c.get(m, "run", path, c.string)
     out["timeout"] = c.get(m, "timeout", path, c.duration)
     out["description"] = c.get(m, "description", path, c.string)
@@ -248,7 +261,7 @@ def _read_steps(c: _Checker, raw: Any) -> list[dict[str, Any]]:
         if isinstance(item, dict) and "step" not in item:
             c.add("missing_key", path, "pipeline entry has no 'step' (its id)", expected="step")
             continue
-        sid = c.get(m, "step", path, c.string)
+        sid = c.get(m, "step", path, c.step_id)
         if sid is _MISSING:
             continue
         deps = c.get(m, "depends_on", path, c.strings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, overload
@@ -13,7 +14,10 @@ if TYPE_CHECKING:
     from ._located import Located
     from ._net import Net
 
-__all__ = ["Step", "Workflow"]
+__all__ = ["STEP_ID", "Step", "Workflow"]
+
+#: What a step id may look like: it becomes a keyword argument and a name in SQL results.
+STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,11 @@ class Workflow:
         that name other steps of this workflow (Hamilton style)."""
         from ._durations import parse_duration
 
+        if not isinstance(id, str) or not STEP_ID.fullmatch(id):
+            raise ValueError(
+                f"{id!r} is not a valid step id: use letters, digits, '_' and '-', "
+                "starting with a letter or '_'"
+            )
         if id in self._steps:
             raise ValueError(f"Workflow '{self.name}' already has a step '{id}'")
         if isinstance(retry, bool) or not isinstance(retry, RetryPolicy | int | None):
