@@ -232,3 +232,46 @@ def test_two_processes_share_one_store(tmp_path: Path, store_path: str) -> None:
     assert st.sql("SELECT count(*) AS n FROM runs WHERE status = 'succeeded'")["n"][0] == 2
     per_run = st.sql("SELECT run_id, count(*) AS n FROM events GROUP BY run_id")
     assert sorted(per_run["n"]) == [300, 300]
+
+
+def test_an_ended_run_row_wins_over_running_whatever_the_file_order(store_path: str) -> None:
+    from dataclasses import astuple
+
+    from fluxnb.store import RunRecord
+    from fluxnb.store._segments import write_segment
+
+    seg = Path(store_path + ".segments")
+    start = RunRecord("r1", "wf", "running", 1_700_000_000_000_000)
+    end = RunRecord("r1", "wf", "succeeded", 1_700_000_000_000_000, ended_at=1_700_000_001_000_000)
+    first = write_segment(seg, "runs", [astuple(end)])
+    second = write_segment(seg, "runs", [astuple(start)])  # as if the clock stepped back
+    assert sorted(seg.glob("*.arrow")) == [first, second]
+    st = Store(store_path)
+    row = st.sql("SELECT status, duration_s FROM runs").iloc[0]
+    assert row["status"] == "succeeded" and row["duration_s"] == 1.0
+    write_segment(seg, "runs", [astuple(start)])  # a late 'running' row in a later load
+    assert st.sql("SELECT status FROM runs")["status"][0] == "succeeded"
+
+
+def test_nested_access_to_the_same_store_works(store_path: str) -> None:
+    fluxnb.run(TWO, NS, store=store_path)
+    st = Store(store_path)
+    with st.connect() as con:
+        inner = st.sql("SELECT count(*) AS n FROM events")
+        assert inner["n"][0] == 2
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    with st.connect(), pytest.raises(fluxnb.StoreError, match="finish the outer query"):
+        Store(store_path + ".other").sql("SELECT 1")
+
+
+def test_stale_temporary_segments_are_cleaned(store_path: str) -> None:
+    seg = Path(store_path + ".segments")
+    seg.mkdir(parents=True)
+    tmp = seg / "00000000000000000001-1-000000-events.arrow.tmp"
+    tmp.write_bytes(b"half a file")
+    old = time.time() - 7200
+    os.utime(tmp, (old, old))
+    fresh = seg / "00000000000000000002-1-000000-events.arrow.tmp"
+    fresh.write_bytes(b"being written right now")
+    Store(store_path).sql("SELECT 1")
+    assert not tmp.exists() and fresh.exists()

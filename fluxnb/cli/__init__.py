@@ -143,13 +143,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ..engine import run
+    from ..engine import DEFAULT, run
     from ..engine._runner import recorder_for
     from ..spec import load_workflow
 
     wf = load_workflow(Path(args.file))
     ns = _namespace(args.imports, args.file)
-    store: Any = recorder_for(None if args.no_store else (args.store or "default"))
+    target = DEFAULT if args.store is None else args.store
+    store: Any = recorder_for(None if args.no_store else target)
     show = sys.stderr.isatty() if args.progress is None else args.progress
     if show and not args.json:
         from ._progress import with_progress

@@ -27,8 +27,15 @@ from ._plan import plan_for
 from ._result import RunResult
 from ._scheduler import RunOptions, Scheduler
 
-#: ``store=DEFAULT`` means: FLUXNB_STORE, else ``.fluxnb/fluxnb.duckdb`` in the cwd.
-DEFAULT: Any = "default"
+
+class _DefaultStore:
+    """``store=DEFAULT``: FLUXNB_STORE, else ``.fluxnb/fluxnb.duckdb`` in the cwd."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _DefaultStore()
 
 
 def new_run_id() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import heapq
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import CycleError, ManifestError, Problem
 
@@ -30,7 +30,7 @@ def check_graph(wf: Workflow) -> None:
     index = {sid: i for i, sid in enumerate(ids)}
     problems: list[Problem] = []
 
-    def problem(kind: str, sid: str, message: str, **facts: object) -> None:
+    def problem(kind: str, sid: str, message: str, **facts: Any) -> None:
         i = index[sid]
         line, col = wf.position(("pipeline", i, "depends_on"))
         problems.append(Problem(kind, f"pipeline[{i}].depends_on", message, line, col, **facts))

@@ -36,6 +36,7 @@ class _Instance:
 
     _lock = threading.RLock()
     _con: Any = None
+    _attached: str | None = None  # the store attached now (nested connect() reuses it)
 
     @classmethod
     def connection(cls) -> Any:
@@ -95,13 +96,23 @@ class Store:
         _ignore_folder(Path(self.path).parent)
         with _Instance._lock:
             con = _Instance.connection()
+            if _Instance._attached is not None:
+                if _Instance._attached != self.path:
+                    raise StoreError(
+                        f"cannot open {self.path} while {_Instance._attached} is open in this "
+                        "thread; finish the outer query first"
+                    )
+                yield con  # nested use of the same store: already attached
+                return
             self._attach(con)
+            _Instance._attached = self.path
             try:
                 con.execute(f"USE {_ALIAS}")
                 _migrate(con, self.path)
                 self._load_segments(con)
                 yield con
             finally:
+                _Instance._attached = None
                 try:
                     con.execute("USE memory")
                 finally:
@@ -128,6 +139,7 @@ class Store:
 
     def _load_segments(self, con: Any) -> int:
         """Load pending segments in one transaction; delete them after the commit."""
+        _remove_stale_temporaries(self.segments_dir)
         files = pending_segments(self.segments_dir)
         if not files:
             return 0
@@ -151,12 +163,16 @@ class Store:
                 con.unregister("_fluxnb_events")
             if runs:  # a run's row is written at its start and end: the newest wins
                 con.register("_fluxnb_runs", read_segments(runs))
+                # an ended row beats a 'running' one whatever the order (clock steps)
                 con.execute(
                     """INSERT OR REPLACE INTO runs BY NAME
                     SELECT * EXCLUDE (segment),
                            date_diff('microsecond', started_at, ended_at) / 1e6 AS duration_s
-                    FROM _fluxnb_runs
-                    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY segment DESC) = 1"""
+                    FROM _fluxnb_runs b
+                    WHERE NOT (b.status = 'running' AND EXISTS (
+                        SELECT 1 FROM runs r WHERE r.run_id = b.run_id AND r.status <> 'running'))
+                    QUALIFY row_number() OVER (PARTITION BY run_id
+                        ORDER BY (status <> 'running') DESC, segment DESC) = 1"""
                 )
                 con.unregister("_fluxnb_runs")
             if new:
@@ -253,6 +269,17 @@ def _migrate(con: Any, path: str) -> None:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+
+def _remove_stale_temporaries(folder: Path, age: float = 3600.0) -> None:
+    """A writer killed mid-write leaves a ``.tmp`` file that will never be renamed."""
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - age
+    for tmp in folder.glob("*.tmp"):
+        with suppress(OSError):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
 
 
 def _ignore_folder(folder: Path) -> None:
