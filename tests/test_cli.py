@@ -150,3 +150,29 @@ def test_progress_line_on_request(tmp_path: Path) -> None:
     assert "[2/2] 2 succeeded" in r.stderr
     r = fluxnb_cli("run", m, "--import", steps, "--no-store")
     assert "[2/2]" not in r.stderr  # not a terminal: no progress line by default
+
+
+def test_broken_import_is_a_message(tmp_path: Path) -> None:
+    m = write(tmp_path, "m.yaml", "pipeline:\n  - step: a\n")
+    broken = write(tmp_path, "broken.py", "def a(:\n    pass\n")
+    r = fluxnb_cli("run", m, "--import", broken, "--no-store")
+    assert r.returncode == 2
+    assert "SyntaxError" in r.stderr and "line 1" in r.stderr and "Traceback" not in r.stderr
+    raising = write(tmp_path, "raising.py", "raise RuntimeError('no config')\n")
+    r = fluxnb_cli("run", m, "--import", raising, "--no-store")
+    assert r.returncode == 2 and "RuntimeError: no config" in r.stderr
+
+
+def test_a_stuck_sync_step_does_not_keep_the_cli_alive(tmp_path: Path) -> None:
+    m = write(
+        tmp_path,
+        "m.yaml",
+        "agents:\n  - id: stuck\n    timeout: 200ms\npipeline:\n  - step: stuck\n",
+    )
+    steps = write(tmp_path, "stuck.py", "import time\ndef stuck():\n    time.sleep(60)\n")
+    start = time.monotonic()
+    r = fluxnb_cli("run", m, "--import", steps, "--store", str(tmp_path / "s.duckdb"))
+    assert time.monotonic() - start < 20
+    assert r.returncode == 1 and "TimeoutError" in r.stdout
+    r = fluxnb_cli("sql", "SELECT error_type FROM events", "--store", str(tmp_path / "s.duckdb"))
+    assert "TimeoutError" in r.stdout

@@ -10,7 +10,9 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if _abandoned_step_threads():
+        # a timed-out or cancelled sync step's thread cannot be stopped, and Python would
+        # wait for it at exit; everything is recorded and flushed, so leave now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _abandoned_step_threads() -> bool:
+    return any(t.name.startswith("fluxnb-step") and t.is_alive() for t in threading.enumerate())
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -121,14 +138,28 @@ def _namespace(imports: list[str], manifest: str) -> dict[str, Any]:
                 raise FluxError(f"--import {item}: cannot load it as Python")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:  # the user's module is broken: say where, briefly
+                del sys.modules[name]
+                raise FluxError(f"--import {item} failed: {_describe(exc)}") from None
         else:
             try:
                 module = importlib.import_module(item)
-            except ImportError as exc:
-                raise FluxError(f"--import {item}: {exc}") from None
+            except Exception as exc:
+                raise FluxError(f"--import {item} failed: {_describe(exc)}") from None
         ns.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
     return ns
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    import traceback
+
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({last[0].filename}, line {last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -394,7 +394,9 @@ def _load(manifest: Any, source: str | None) -> Workflow:
     if isinstance(manifest, Workflow):
         return manifest
     if isinstance(manifest, os.PathLike) or (
-        isinstance(manifest, str) and "\n" not in manifest and manifest.endswith((".yaml", ".yml"))
+        isinstance(manifest, str)
+        and "\n" not in manifest
+        and (manifest.endswith((".yaml", ".yml")) or os.path.isfile(manifest))
     ):
         path = FsPath(manifest)
         try:
