@@ -7,7 +7,9 @@ The hierarchy::
     │   ├── CycleError             the DAG has a cycle (``.cycle``)
     │   └── ResolutionError        a step's callable cannot be found or cannot take its inputs
     ├── RunError                   a run could not do what was asked
-    │   └── StepFailed             ``RunResult.raise_for_status()``: a step failed (``.step``)
+    │   ├── StepFailed             ``RunResult.raise_for_status()``: a step failed (``.step``)
+    │   └── CircuitOpenError       an agent's circuit is open: the step was not called
+    ├── ReplayError                a recorded run cannot be replayed, resumed or compared
     └── StoreError                 the trace store cannot be used
         ├── StoreLockedError       another program holds the store file (``.path``)
         └── QueryError             a SQL query failed (``.query``)
@@ -22,11 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CircuitOpenError",
     "CycleError",
     "FluxError",
     "ManifestError",
     "Problem",
     "QueryError",
+    "ReplayError",
     "ResolutionError",
     "RunError",
     "StepFailed",
@@ -140,6 +144,24 @@ class StepFailed(RunError):
             f"Run {run_id}: step '{step}' failed with {error_type}: {message}. "
             f"Its traceback is in the trace: fluxnb.traces('{run_id}')."
         )
+
+
+class CircuitOpenError(RunError):
+    """An agent's circuit breaker is open, so the step was short-circuited (not called)."""
+
+    def __init__(self, agent: str, retry_in: float, failures: int) -> None:
+        self.agent = agent
+        self.retry_in = retry_in
+        self.failures = failures
+        super().__init__(
+            f"circuit of agent '{agent}' is open after {failures} consecutive failures; "
+            f"the step was not called. A probe is let through in {retry_in:.1f}s; "
+            "fluxnb.breakers().reset() closes it now"
+        )
+
+
+class ReplayError(FluxError):
+    """A recorded run cannot be replayed, resumed or compared (unknown run, missing data)."""
 
 
 class StoreError(FluxError):

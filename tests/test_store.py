@@ -55,21 +55,13 @@ def test_schema_tables_and_version(store_path: str) -> None:
     assert {"runs", "events", "fluxnb_schema", "fluxnb_segments"} <= tables
     assert st.sql("SELECT max(version) AS v FROM fluxnb_schema")["v"][0] == SCHEMA_VERSION
     events = st.sql("SELECT * FROM events")
-    assert list(events.columns) == [
-        "run_id",
-        "seq",
-        "step",
-        "attempt",
-        "status",
-        "final",
-        "started_at",
-        "ended_at",
-        "duration_s",
-        "delay_s",
-        "error_type",
-        "error_message",
-        "traceback",
-    ]
+    from fluxnb.store._recorder import EVENT_COLUMNS, OUTPUT_COLUMNS
+
+    assert list(events.columns) == [*EVENT_COLUMNS, *OUTPUT_COLUMNS]
+    assert EVENT_COLUMNS[:5] == ("run_id", "seq", "step", "attempt", "status")
+    assert "circuit_events" in tables
+    assert list(events["output_format"]) == ["json", "json"]
+    assert list(events["output_json"]) == ["1", "2"]
     run = st.sql("SELECT * FROM runs").iloc[0]
     assert run["status"] == "succeeded" and run["steps"] == 2
     assert run["manifest"] == TWO and len(run["manifest_hash"]) == 16

@@ -13,7 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec import Binding, Net, RetryPolicy, RouterSettings, Workflow, bind_all, find_callables
+from ..spec import (
+    Binding,
+    CircuitBreakerSettings,
+    Net,
+    OnError,
+    RetryPolicy,
+    RouterSettings,
+    Workflow,
+    bind_all,
+    find_callables,
+)
+
+_STOP = OnError()
+_RETRY_DEFAULT = RetryPolicy(max_attempts=3)
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,10 @@ class Plan:
     initial_ready: tuple[tuple[int, int], ...]
     #: Step ids in the workflow's declared order (for results).
     declared: tuple[str, ...]
+    #: Per transition: the error strategy, the output used by ``skip``, the breaker.
+    on_error: tuple[OnError, ...] = ()
+    defaults: tuple[Any, ...] = ()
+    breakers: tuple[CircuitBreakerSettings | None, ...] = ()
 
     @classmethod
     def build(
@@ -48,6 +65,7 @@ class Plan:
         declared: list[str],
     ) -> Plan:
         inputs, static, binds, timeouts, retries, ctx = [], [], [], [], [], []
+        on_error, defaults, breakers = [], [], []
         for t in net.transitions:
             step = steps.get(t.step) if t.step else None
             binding = bindings.get(t.step) if t.step else None
@@ -60,7 +78,14 @@ class Plan:
             timeouts.append(
                 step.timeout if step and step.timeout is not None else router.default_timeout
             )
-            retries.append(step.retry if step else None)
+            strategy = (step.on_error if step else None) or router.on_error or _STOP
+            policy = (step.retry if step else None) or router.retry
+            if strategy.strategy == "retry" and policy is None:
+                policy = _RETRY_DEFAULT
+            retries.append(policy)
+            on_error.append(strategy)
+            defaults.append(step.default if step else None)
+            breakers.append(step.circuit_breaker if step else None)
             ctx.append(bool(binding and binding.wants_ctx))
         initial = net.initial
         missing = tuple(sum(1 for p, w, _ in ins if initial[p] < w) for ins in inputs)
@@ -83,6 +108,9 @@ class Plan:
             initial_missing=missing,
             initial_ready=tuple(ready),
             declared=tuple(declared),
+            on_error=tuple(on_error),
+            defaults=tuple(defaults),
+            breakers=tuple(breakers),
         )
 
 

@@ -113,6 +113,7 @@ def _prepare(
         manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16] if text else None,
         host=socket.gethostname(),
         pid=os.getpid(),
+        seed=seed,
     )
     options = RunOptions(rid, wf.name, seed)
     scheduler = Scheduler(plan, options, recorder=recorder, executor=executor)

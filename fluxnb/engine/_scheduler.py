@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import format_duration
-from ..store._recorder import NullRecorder, Recorder, RunRecord
+from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
+from .._exceptions import CircuitOpenError
+from ._breaker import BREAKERS, CircuitBreaker, CircuitChange
 from ._context import StepContext
 from ._executor import Executor, LocalExecutor
 from ._plan import Plan
@@ -32,6 +34,7 @@ from ._states import (
     PENDING,
     RETRYING,
     RUNNING,
+    SKIPPED,
     STEP_BY_CODE,
     SUCCEEDED,
     RunStatus,
@@ -40,6 +43,7 @@ from ._states import (
 )
 
 _ENGINE_DIR = str(Path(__file__).parent)
+
 _INLINE_BUDGET = 1000  # steps started in one go before the event loop gets a turn
 
 
@@ -56,7 +60,17 @@ class RunOptions:
 class _Attempt:
     """One attempt that did not finish inline: it waits on a future, or for its retry."""
 
-    __slots__ = ("attempt", "delay", "fut", "kwargs", "t0", "ti", "timed_out", "timer")
+    __slots__ = (
+        "attempt",
+        "delay",
+        "fut",
+        "kwargs",
+        "probe",
+        "t0",
+        "ti",
+        "timed_out",
+        "timer",
+    )
 
     def __init__(self, ti: int, attempt: int, kwargs: dict[str, Any], delay: float) -> None:
         self.ti = ti
@@ -67,6 +81,7 @@ class _Attempt:
         self.timer: asyncio.TimerHandle | None = None
         self.timed_out = False
         self.t0 = 0
+        self.probe = False
 
 
 def _user_traceback(exc: BaseException) -> str:
@@ -114,11 +129,20 @@ class Scheduler:
         self._errors: dict[int, StepError] = {}
         self._outputs: dict[int, Any] = {}
         self._reason: str | None = None
+        self._tolerated = 0  # failures on_error: skip let through
         # one clock: wall time is derived from perf_counter_ns and this anchor
         self._wall0 = time.time_ns() // 1000
         self._perf0 = time.perf_counter_ns()
         self.status = RunStatus.RUNNING
         self.result: RunResult | None = None
+        self._breakers: list[CircuitBreaker | None] = [
+            None if b is None else BREAKERS.get(self._ids[i], b)
+            for i, b in enumerate(plan.breakers)
+        ]
+        #: Attempts recorded before this run started (resume): numbering continues.
+        self._attempt_base = [0] * n
+        #: Outputs taken from a recording instead of calling the step (resume).
+        self._preset: dict[int, Any] = {}
 
     def _wall(self, perf_ns: int) -> int:
         return self._wall0 + (perf_ns - self._perf0) // 1000
@@ -186,9 +210,15 @@ class Scheduler:
                 self._start(a.ti, a.attempt, a.kwargs, a.delay)
             elif ready:
                 ti = heappop(ready)[1]
-                if missing[ti]:  # a competing firing took the tokens meanwhile
+                if missing[ti] or self._state[ti] != PENDING:
+                    continue  # a competing firing took the tokens, or it was skipped
+                if ti in self._preset:  # resumed: its recorded output stands in for a call
+                    self._consume(ti)
+                    self._state[ti] = SUCCEEDED
+                    self._outputs[ti] = value = self._preset[ti]
+                    self._produce(ti, value)
                     continue
-                self._start(ti, 1, self._consume(ti), 0.0)
+                self._start(ti, self._attempt_base[ti] + 1, self._consume(ti), 0.0)
             else:
                 return False
             budget -= 1
@@ -249,12 +279,24 @@ class Scheduler:
         self._state[ti] = RUNNING
         self._attempts[ti] = attempt
         t0 = time.perf_counter_ns()
-        if attempt == 1:
+        if not self._first[ti]:
             self._first[ti] = t0
         binding = self.plan.bindings[ti]
         if binding is None:  # a transition without an action: pure token game
             self._succeeded(ti, attempt, t0, delay, None)
             return
+        probe = False
+        breaker = self._breakers[ti]
+        if breaker is not None:
+            try:
+                probe, changes = breaker.acquire()
+            except CircuitOpenError as exc:  # short-circuited: the step is not called
+                a = _Attempt(ti, attempt, kwargs, delay)
+                a.t0 = t0
+                self._failed(a, exc)
+                return
+            if changes:
+                self._circuit(changes, ti)
         if self.plan.wants_ctx[ti]:
             ctx = StepContext.make(self.opts.run_id, self.opts.workflow, self._ids[ti], attempt)
             call_kwargs = {**kwargs, "ctx": ctx}
@@ -266,18 +308,21 @@ class Scheduler:
             raise
         except BaseException as exc:  # a step's own exception never escapes
             a = _Attempt(ti, attempt, kwargs, delay)
-            a.t0 = t0
+            a.t0, a.probe = t0, probe
             self._failed(a, exc)
             return
         if done:
-            self._succeeded(ti, attempt, t0, delay, value)
+            self._succeeded(ti, attempt, t0, delay, value, probe)
             return
         a = _Attempt(ti, attempt, kwargs, delay)
-        a.t0 = t0
+        a.t0, a.probe = t0, probe
         a.fut = value
         self._running[a] = None
         value.add_done_callback(partial(self._on_done, a))
         timeout = self.plan.timeouts[ti]
+        if probe and breaker is not None and breaker.settings.probe_timeout is not None:
+            pt = breaker.settings.probe_timeout
+            timeout = pt if timeout is None else min(timeout, pt)
         if timeout is not None:
             assert self._loop is not None
             spent = (time.perf_counter_ns() - t0) / 1e9
@@ -296,7 +341,7 @@ class Scheduler:
             a.timer.cancel()
         if a.timed_out:
             binding = self.plan.bindings[a.ti]
-            limit = format_duration(self.plan.timeouts[a.ti] or 0.0)
+            limit = format_duration(self._limit_of(a))
             how = (
                 "it was cancelled"
                 if binding is not None and binding.is_async
@@ -313,10 +358,33 @@ class Scheduler:
         else:
             error = fut.exception()
             if error is None:
-                self._succeeded(a.ti, a.attempt, a.t0, a.delay, fut.result())
+                self._succeeded(a.ti, a.attempt, a.t0, a.delay, fut.result(), a.probe)
             else:
                 self._failed(a, error)
         self._poke()
+
+    def _limit_of(self, a: _Attempt) -> float:
+        timeout = self.plan.timeouts[a.ti]
+        breaker = self._breakers[a.ti]
+        if a.probe and breaker is not None and breaker.settings.probe_timeout is not None:
+            pt = breaker.settings.probe_timeout
+            timeout = pt if timeout is None else min(timeout, pt)
+        return timeout or 0.0
+
+    def _circuit(self, changes: list[CircuitChange], ti: int) -> None:
+        for c in changes:
+            self.recorder.circuit_event(
+                (
+                    c.at_us,
+                    c.agent,
+                    c.old.value,
+                    c.new.value,
+                    c.reason,
+                    c.failures,
+                    self.opts.run_id,
+                    self._ids[ti],
+                )
+            )
 
     # ------------------------------------------------------------------ outcomes
     def _row(
@@ -328,6 +396,7 @@ class Scheduler:
         status: str,
         final: bool,
         exc: BaseException | None,
+        output: Any = NO_OUTPUT,
     ) -> None:
         t1 = time.perf_counter_ns()
         self._last[ti] = t1
@@ -350,22 +419,35 @@ class Scheduler:
                 etype,
                 emsg,
                 etb,
+                output,
             )
         )
 
-    def _succeeded(self, ti: int, attempt: int, t0: int, delay: float, value: Any) -> None:
-        self._row(ti, attempt, t0, delay, "succeeded", True, None)
+    def _succeeded(
+        self, ti: int, attempt: int, t0: int, delay: float, value: Any, probe: bool = False
+    ) -> None:
+        self._row(ti, attempt, t0, delay, "succeeded", True, None, value)
+        breaker = self._breakers[ti]
+        if breaker is not None:
+            changes = breaker.success(probe)
+            if changes:
+                self._circuit(changes, ti)
         self._set(ti, SUCCEEDED)
         self._outputs[ti] = value
         self._produce(ti, value)
 
     def _failed(self, a: _Attempt, exc: BaseException) -> None:
         ti = a.ti
+        breaker = self._breakers[ti]
+        if breaker is not None and not isinstance(exc, CircuitOpenError):
+            changes = breaker.failure(a.probe, f"{type(exc).__name__}: {exc}")
+            if changes:
+                self._circuit(changes, ti)
         policy = self.plan.retries[ti]
         if (
             policy is not None
             and not self._stopping
-            and a.attempt < policy.max_attempts
+            and a.attempt - self._attempt_base[ti] < policy.max_attempts
             and policy.retries(exc)
         ):
             self._row(ti, a.attempt, a.t0, a.delay, "failed", False, exc)
@@ -378,10 +460,39 @@ class Scheduler:
                 assert self._loop is not None
                 self._waiting[nxt] = self._loop.call_later(delay, self._retry_due, nxt)
             return
+        error = StepError(type(exc).__name__, str(exc), _user_traceback(exc), a.attempt)
+        self._errors[ti] = error
+        strategy = self.plan.on_error[ti].final
+        if strategy == "skip" and not self._stopping:
+            self._row(ti, a.attempt, a.t0, a.delay, "skipped", True, exc)
+            self._set(ti, SKIPPED)
+            self._tolerated += 1
+            self._outputs[ti] = value = self.plan.defaults[ti]
+            self._produce(ti, value)
+            return
         self._row(ti, a.attempt, a.t0, a.delay, "failed", True, exc)
         self._set(ti, FAILED)
-        self._errors[ti] = StepError(type(exc).__name__, str(exc), _user_traceback(exc), a.attempt)
+        if strategy == "continue" and not self._stopping:
+            self._skip_downstream(ti)
+            return
         self._stop(f"step '{self._ids[ti]}' failed, so the run stopped (on_error: stop)")
+
+    def _skip_downstream(self, failed: int) -> None:
+        """on_error: continue — every step that needs ``failed`` is recorded skipped."""
+        plan, state = self.plan, self._state
+        todo = [failed]
+        while todo:
+            ti = todo.pop()
+            for p, _ in plan.outputs[ti]:
+                for c, _w in plan.consumers[p]:
+                    if state[c] == PENDING:
+                        row = (self.opts.run_id, c + 1, self._ids[c], 0, "skipped", True)
+                        why = f"upstream step '{self._ids[failed]}' failed (on_error: continue)"
+                        self.recorder.event(
+                            (*row, None, None, None, 0.0, None, why, None, NO_OUTPUT)
+                        )
+                        self._set(c, SKIPPED)
+                        todo.append(c)
 
     def _retry_due(self, a: _Attempt) -> None:
         if a in self._waiting:
@@ -390,12 +501,15 @@ class Scheduler:
             self._poke()
 
     def _cancelled(self, a: _Attempt) -> None:
+        breaker = self._breakers[a.ti]
+        if breaker is not None:
+            breaker.release(a.probe)
         self._row(a.ti, a.attempt, a.t0, a.delay, "cancelled", True, None)
         self._set(a.ti, CANCELLED)
 
     def _never_started(self, ti: int, attempt: int, delay: float) -> None:
         row = (self.opts.run_id, ti + 1, self._ids[ti], attempt, "cancelled", True)
-        self.recorder.event((*row, None, None, None, delay, None, None, None))
+        self.recorder.event((*row, None, None, None, delay, None, None, None, NO_OUTPUT))
         self._set(ti, CANCELLED)
 
     def _stop(self, reason: str) -> None:
@@ -423,17 +537,26 @@ class Scheduler:
                 self._never_started(ti, self._attempts[ti], 0.0)
         if cancelled:
             new = RunStatus.CANCELLED
-        elif self._errors:
+        elif FAILED in self._state:
             new = RunStatus.FAILED
-        elif all(s == SUCCEEDED for s in self._state):
+            if self._reason is None:
+                failed = sum(1 for s in self._state if s == FAILED)
+                skipped = sum(1 for s in self._state if s == SKIPPED) - self._tolerated
+                self._reason = (
+                    f"{failed} step(s) failed and {skipped} dependent step(s) were skipped; "
+                    "independent steps finished (on_error: continue)"
+                )
+        elif all(s == SUCCEEDED or s == SKIPPED for s in self._state):
             new = RunStatus.SUCCEEDED
+            if self._tolerated:
+                self._reason = f"{self._tolerated} failure(s) tolerated (on_error: skip)"
         else:
             new = RunStatus.FAILED
             self._reason = self._reason or "the run reached a dead marking before finishing"
         self.status = check_run_transition(self.status, new)
         end = time.perf_counter_ns()
         ended_us = self._wall(end)
-        first_error = next(iter(self._errors.values()), None)
+        first_error = next((e for ti, e in self._errors.items() if self._state[ti] == FAILED), None)
         final = RunRecord(
             **{
                 **record.__dict__,

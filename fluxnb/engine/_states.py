@@ -58,7 +58,13 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     StepStatus.PENDING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED, StepStatus.SKIPPED}),
     StepStatus.RUNNING: frozenset(
-        {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RETRYING, StepStatus.CANCELLED}
+        {
+            StepStatus.SUCCEEDED,
+            StepStatus.FAILED,
+            StepStatus.RETRYING,
+            StepStatus.CANCELLED,
+            StepStatus.SKIPPED,  # on_error: skip tolerated its failure
+        }
     ),
     StepStatus.RETRYING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED}),
     StepStatus.SUCCEEDED: frozenset(),

@@ -7,7 +7,13 @@ from ._durations import format_duration, parse_duration
 from ._manifest import load_workflow
 from ._model import Step, Workflow
 from ._net import Arc, Net, Transition, compile_dag
-from ._options import CircuitBreakerSettings, RbacSettings, RetryPolicy, RouterSettings
+from ._options import (
+    CircuitBreakerSettings,
+    OnError,
+    RbacSettings,
+    RetryPolicy,
+    RouterSettings,
+)
 from ._resolve import Binding, bind_all, find_callables, resolve_callables
 
 __all__ = [
@@ -15,6 +21,7 @@ __all__ = [
     "Binding",
     "CircuitBreakerSettings",
     "Net",
+    "OnError",
     "RbacSettings",
     "RetryPolicy",
     "RouterSettings",

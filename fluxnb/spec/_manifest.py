@@ -17,7 +17,15 @@ from ._durations import DURATION_HELP, format_duration, parse_duration
 from ._graph import suggest
 from ._located import Located, Path, format_path, load_located
 from ._model import STEP_ID, Step, Workflow
-from ._options import BACKOFFS, CircuitBreakerSettings, RbacSettings, RetryPolicy, RouterSettings
+from ._options import (
+    BACKOFFS,
+    STRATEGIES,
+    CircuitBreakerSettings,
+    OnError,
+    RbacSettings,
+    RetryPolicy,
+    RouterSettings,
+)
 
 TOP_KEYS = ("name", "description", "router", "agents", "pipeline")
 ROUTER_KEYS = (
@@ -27,9 +35,21 @@ ROUTER_KEYS = (
     "namespace",
     "tenant",
     "rbac",
+    "retry",
+    "on_error",
 )
 RBAC_KEYS = ("run_roles", "validate_roles", "replay_roles", "admin_roles")
-AGENT_KEYS = ("id", "run", "retry", "circuit_breaker", "timeout", "description")
+AGENT_KEYS = (
+    "id",
+    "run",
+    "retry",
+    "circuit_breaker",
+    "timeout",
+    "on_error",
+    "default",
+    "description",
+)
+ON_ERROR_KEYS = ("strategy", "fallback")
 RETRY_KEYS = ("max_attempts", "backoff", "initial_delay", "max_delay", "retry_on", "no_retry_on")
 BREAKER_KEYS = ("failure_threshold", "reset_timeout", "probe_timeout")
 STEP_KEYS = ("step", "depends_on", "with", "description")
@@ -142,6 +162,20 @@ class _Checker:
             return _MISSING
         return self.string(v, path)
 
+    def on_error(self, v: Any, path: Path) -> Any:
+        """``stop`` | ``continue`` | ``skip`` | ``retry``, or ``{strategy:, fallback:}``."""
+        if isinstance(v, dict):
+            m = self.mapping(v, path, ON_ERROR_KEYS, "on_error")
+            strategy = self.get(m, "strategy", path, self.choice(STRATEGIES))
+            fallback = self.get(m, "fallback", path, self.choice(("stop", "continue", "skip")))
+            if strategy is _MISSING:
+                if "strategy" not in m:
+                    self.add("missing_key", path, "on_error needs a 'strategy'")
+                return _MISSING
+            return OnError(strategy, "stop" if fallback is _MISSING else fallback)
+        strategy = self.choice(STRATEGIES)(v, path)
+        return _MISSING if strategy is _MISSING else OnError(strategy)
+
     def strings(self, v: Any, path: Path) -> Any:
         """One string or a list of strings → tuple."""
         items = [v] if isinstance(v, str) else v
@@ -190,6 +224,8 @@ def _read_router(c: _Checker, raw: Any) -> RouterSettings:
         )
     return RouterSettings(
         **_opts(
+            retry=_read_retry(c, m["retry"], (*path, "retry")) if m.get("retry") else _MISSING,
+            on_error=c.get(m, "on_error", path, c.on_error),
             worker_pool_size=c.get(m, "worker_pool_size", path, c.integer(1)),
             channel_buffer=c.get(m, "channel_buffer", path, c.integer(0)),
             default_timeout=c.get(m, "default_timeout", path, c.duration),
@@ -197,6 +233,20 @@ def _read_router(c: _Checker, raw: Any) -> RouterSettings:
             tenant=c.get(m, "tenant", path, c.string),
         ),
         rbac=rbac,
+    )
+
+
+def _read_retry(c: _Checker, raw: Any, rp: Path) -> RetryPolicy:
+    r = c.mapping(raw, rp, RETRY_KEYS, "retry")
+    return RetryPolicy(
+        **_opts(
+            max_attempts=c.get(r, "max_attempts", rp, c.integer(1)),
+            backoff=c.get(r, "backoff", rp, c.choice(BACKOFFS)),
+            initial_delay=c.get(r, "initial_delay", rp, c.duration),
+            max_delay=c.get(r, "max_delay", rp, c.duration),
+            retry_on=c.get(r, "retry_on", rp, c.strings),
+            no_retry_on=c.get(r, "no_retry_on", rp, c.strings),
+        )
     )
 
 
@@ -211,19 +261,11 @@ def _read_agent(c: _Checker, raw: Any, path: Path) -> dict[str, Any]:
     out["run"] = c.get(m, "run", path, c.string)
     out["timeout"] = c.get(m, "timeout", path, c.duration)
     out["description"] = c.get(m, "description", path, c.string)
+    out["on_error"] = c.get(m, "on_error", path, c.on_error)
+    if "default" in m:
+        out["default"] = m["default"]
     if m.get("retry") is not None:
-        rp = (*path, "retry")
-        r = c.mapping(m["retry"], rp, RETRY_KEYS, "retry")
-        out["retry"] = RetryPolicy(
-            **_opts(
-                max_attempts=c.get(r, "max_attempts", rp, c.integer(1)),
-                backoff=c.get(r, "backoff", rp, c.choice(BACKOFFS)),
-                initial_delay=c.get(r, "initial_delay", rp, c.duration),
-                max_delay=c.get(r, "max_delay", rp, c.duration),
-                retry_on=c.get(r, "retry_on", rp, c.strings),
-                no_retry_on=c.get(r, "no_retry_on", rp, c.strings),
-            )
-        )
+        out["retry"] = _read_retry(c, m["retry"], (*path, "retry"))
     if m.get("circuit_breaker") is not None:
         bp = (*path, "circuit_breaker")
         b = c.mapping(m["circuit_breaker"], bp, BREAKER_KEYS, "circuit_breaker")
@@ -439,6 +481,12 @@ def _retry_dict(r: RetryPolicy) -> dict[str, Any]:
     return d
 
 
+def _on_error_value(o: OnError) -> Any:
+    if o.fallback == "stop":
+        return o.strategy
+    return {"strategy": o.strategy, "fallback": o.fallback}
+
+
 def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
     out: dict[str, Any] = {"name": wf.name}
     if wf.description:
@@ -453,6 +501,10 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
     rbac = {k: list(getattr(r.rbac, k)) for k in RBAC_KEYS if getattr(r.rbac, k)}
     if rbac:
         router["rbac"] = rbac
+    if r.retry is not None:
+        router["retry"] = _retry_dict(r.retry)
+    if r.on_error is not None:
+        router["on_error"] = _on_error_value(r.on_error)
     if router:
         out["router"] = router
     agents = []
@@ -476,6 +528,10 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
             if b.probe_timeout is not None:
                 cb["probe_timeout"] = format_duration(b.probe_timeout)
             agent["circuit_breaker"] = cb
+        if step.on_error is not None:
+            agent["on_error"] = _on_error_value(step.on_error)
+        if step.default is not None:
+            agent["default"] = step.default
         if step.description:
             agent["description"] = step.description
         if agent:

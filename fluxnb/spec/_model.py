@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, overload
 
-from ._options import CircuitBreakerSettings, RetryPolicy, RouterSettings
+from ._options import CircuitBreakerSettings, OnError, RetryPolicy, RouterSettings
 
 if TYPE_CHECKING:
     from ._located import Located
@@ -43,6 +43,10 @@ class Step:
     timeout: float | None = None
     #: Free text shown in tables and the designer.
     description: str | None = None
+    #: What to do when the step fails for good (None: the router's ``on_error``, else stop).
+    on_error: OnError | None = None
+    #: The step's output when ``on_error: skip`` tolerates its failure.
+    default: Any = None
 
     @property
     def reference(self) -> str:
@@ -98,6 +102,8 @@ class Workflow:
         circuit_breaker: CircuitBreakerSettings | None = None,
         timeout: float | str | None = None,
         description: str | None = None,
+        on_error: OnError | str | None = None,
+        default: Any = None,
     ) -> Step:
         """Add a step. ``depends_on=None`` with a callable means: the parameters of ``fn``
         that name other steps of this workflow (Hamilton style)."""
@@ -132,6 +138,8 @@ class Workflow:
             circuit_breaker=circuit_breaker,
             timeout=None if timeout is None else parse_duration(timeout),
             description=description,
+            on_error=OnError(on_error) if isinstance(on_error, str) else on_error,  # type: ignore[arg-type]
+            default=default,
         )
         self._steps[id] = step
         self._version += 1

@@ -8,6 +8,30 @@ from typing import Literal
 
 Backoff = Literal["none", "linear", "exponential", "exponential_jitter"]
 BACKOFFS: tuple[str, ...] = ("none", "linear", "exponential", "exponential_jitter")
+Strategy = Literal["stop", "continue", "skip", "retry"]
+STRATEGIES: tuple[str, ...] = ("stop", "continue", "skip", "retry")
+
+
+@dataclass(frozen=True)
+class OnError:
+    """What a run does when a step has failed for good (after its retries).
+
+    - ``stop``: cancel the running steps, run nothing more; the run fails (default).
+    - ``continue``: steps that depend on the failed one are recorded ``skipped``;
+      independent branches finish; the run fails.
+    - ``skip``: the failure is recorded, the step's output becomes its ``default``
+      (None unless set), and downstream steps run; the run can still succeed.
+    - ``retry``: retry by the step's policy (3 attempts if it has none), then ``fallback``.
+    """
+
+    strategy: Strategy = "stop"
+    #: What ``retry`` falls back to once the attempts are spent.
+    fallback: Literal["stop", "continue", "skip"] = "stop"
+
+    @property
+    def final(self) -> str:
+        """The strategy applied once retries are spent."""
+        return self.fallback if self.strategy == "retry" else self.strategy
 
 
 @dataclass(frozen=True)
@@ -98,3 +122,7 @@ class RouterSettings:
     tenant: str | None = None
     #: Role lists per action.
     rbac: RbacSettings = field(default_factory=RbacSettings)
+    #: Retry policy of every step whose agent sets none.
+    retry: RetryPolicy | None = None
+    #: Error strategy of every step whose agent sets none (None: ``stop``).
+    on_error: OnError | None = None

@@ -7,7 +7,7 @@ nowhere. ``NullRecorder`` makes a run without a store take the same code path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 #: Columns of one event row (one attempt of one step), in the order the engine fills them.
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -25,8 +25,38 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "error_message",
     "traceback",
 )
+#: The engine appends the attempt's raw output (or NO_OUTPUT) after these columns; a
+#: recorder turns it into the stored ``OUTPUT_COLUMNS``.
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "output_format",
+    "output_json",
+    "output_pickle",
+    "output_digest",
+    "output_size",
+)
 
-EventRow = tuple  # a tuple in EVENT_COLUMNS order
+#: One circuit breaker state change.
+CIRCUIT_COLUMNS: tuple[str, ...] = (
+    "occurred_at",  # epoch microseconds, UTC
+    "agent",
+    "from_state",
+    "to_state",
+    "reason",
+    "failures",
+    "run_id",
+    "step",
+)
+
+EventRow = tuple  # EVENT_COLUMNS values, then the raw output
+
+
+class _NoOutput:
+    def __repr__(self) -> str:
+        return "NO_OUTPUT"
+
+
+#: The output slot of an event row whose attempt produced nothing (failed, cancelled).
+NO_OUTPUT: Any = _NoOutput()
 
 
 @dataclass(frozen=True)
@@ -46,6 +76,9 @@ class RunRecord:
     error: str | None = None
     host: str | None = None
     pid: int | None = None
+    seed: int | None = None
+    #: How many times the run was resumed.
+    resumed: int = 0
 
 
 class Recorder(Protocol):
@@ -54,6 +87,8 @@ class Recorder(Protocol):
     def run_started(self, run: RunRecord) -> None: ...
 
     def event(self, row: EventRow) -> None: ...
+
+    def circuit_event(self, row: tuple) -> None: ...
 
     def run_finished(self, run: RunRecord) -> None:
         """The run's final row; implementations flush everything here."""
@@ -76,6 +111,9 @@ class NullRecorder:
     def event(self, row: EventRow) -> None:
         pass
 
+    def circuit_event(self, row: tuple) -> None:
+        pass
+
     def run_finished(self, run: RunRecord) -> None:
         pass
 
@@ -91,12 +129,16 @@ class MemoryRecorder:
     def __init__(self) -> None:
         self.runs: list[RunRecord] = []
         self.events: list[EventRow] = []
+        self.circuit_events: list[tuple] = []
 
     def run_started(self, run: RunRecord) -> None:
         self.runs.append(run)
 
     def event(self, row: EventRow) -> None:
         self.events.append(row)
+
+    def circuit_event(self, row: tuple) -> None:
+        self.circuit_events.append(row)
 
     def run_finished(self, run: RunRecord) -> None:
         self.runs = [r for r in self.runs if r.run_id != run.run_id] + [run]
@@ -105,5 +147,15 @@ class MemoryRecorder:
         pass
 
     def rows(self) -> list[dict[str, object]]:
-        """Events as dicts keyed by EVENT_COLUMNS."""
-        return [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in self.events]
+        """Events as dicts keyed by EVENT_COLUMNS, plus ``output`` (the raw value, or
+        absent when the attempt produced none)."""
+        out = []
+        for r in self.events:
+            row: dict[str, object] = dict(zip(EVENT_COLUMNS, r[: len(EVENT_COLUMNS)], strict=True))
+            if len(r) > len(EVENT_COLUMNS) and r[-1] is not NO_OUTPUT:
+                row["output"] = r[-1]
+            out.append(row)
+        return out
+
+    def circuit_rows(self) -> list[dict[str, object]]:
+        return [dict(zip(CIRCUIT_COLUMNS, r, strict=True)) for r in self.circuit_events]

@@ -61,6 +61,32 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        2,
+        "recorded outputs, seeds, resumes, circuit breaker events",
+        (
+            "ALTER TABLE events ADD COLUMN output_format VARCHAR",
+            "ALTER TABLE events ADD COLUMN output_json VARCHAR",
+            "ALTER TABLE events ADD COLUMN output_pickle BLOB",
+            "ALTER TABLE events ADD COLUMN output_digest VARCHAR",
+            "ALTER TABLE events ADD COLUMN output_size BIGINT",
+            "ALTER TABLE runs ADD COLUMN seed BIGINT",
+            "ALTER TABLE runs ADD COLUMN resumed INTEGER DEFAULT 0",
+            """CREATE TABLE circuit_events (
+                occurred_at TIMESTAMP NOT NULL,
+                agent VARCHAR NOT NULL,
+                from_state VARCHAR NOT NULL,
+                to_state VARCHAR NOT NULL,
+                reason VARCHAR,
+                failures INTEGER,
+                run_id VARCHAR,
+                step VARCHAR
+            )""",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: Columns the ``runs`` rows carry in segments (``duration_s`` is derived on load).
@@ -78,4 +104,6 @@ RUN_COLUMNS: tuple[str, ...] = (
     "error",
     "host",
     "pid",
+    "seed",
+    "resumed",
 )

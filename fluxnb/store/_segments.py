@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._recorder import EVENT_COLUMNS
+from ._recorder import CIRCUIT_COLUMNS, EVENT_COLUMNS, OUTPUT_COLUMNS
 from ._schema import RUN_COLUMNS
 
 _counter = itertools.count()
 
 
 @functools.cache
-def _schemas() -> tuple[Any, Any]:
+def _schemas() -> dict[str, Any]:
     import pyarrow as pa
 
     ts = pa.timestamp("us")
@@ -44,6 +44,11 @@ def _schemas() -> tuple[Any, Any]:
             ("error_type", pa.string()),
             ("error_message", pa.string()),
             ("traceback", pa.string()),
+            ("output_format", pa.string()),
+            ("output_json", pa.string()),
+            ("output_pickle", pa.binary()),
+            ("output_digest", pa.string()),
+            ("output_size", pa.int64()),
         ]
     )
     runs = pa.schema(
@@ -61,18 +66,35 @@ def _schemas() -> tuple[Any, Any]:
             ("error", pa.string()),
             ("host", pa.string()),
             ("pid", pa.int32()),
+            ("seed", pa.int64()),
+            ("resumed", pa.int32()),
         ]
     )
-    assert tuple(events.names) == EVENT_COLUMNS and tuple(runs.names) == RUN_COLUMNS
-    return events, runs
+    circuit = pa.schema(
+        [
+            ("occurred_at", ts),
+            ("agent", pa.string()),
+            ("from_state", pa.string()),
+            ("to_state", pa.string()),
+            ("reason", pa.string()),
+            ("failures", pa.int32()),
+            ("run_id", pa.string()),
+            ("step", pa.string()),
+        ]
+    )
+    assert tuple(events.names) == EVENT_COLUMNS + OUTPUT_COLUMNS
+    assert tuple(runs.names) == RUN_COLUMNS and tuple(circuit.names) == CIRCUIT_COLUMNS
+    return {"events": events, "runs": runs, "circuit_events": circuit}
+
+
+TABLES = ("events", "runs", "circuit_events")
 
 
 def arrow_table(table: str, rows: Sequence[tuple]) -> Any:
-    """Rows (tuples in column order) of ``events`` or ``runs`` as an Arrow table."""
+    """Rows (tuples in column order) of ``events``, ``runs`` or ``circuit_events``."""
     import pyarrow as pa
 
-    events, runs = _schemas()
-    schema = events if table == "events" else runs
+    schema = _schemas()[table]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
     return pa.table(
         [pa.array(col, type=field.type) for col, field in zip(columns, schema, strict=True)],
@@ -127,4 +149,4 @@ def pending_segments(folder: Path) -> list[Path]:
 
 
 def table_of(segment: Path) -> str:
-    return segment.stem.rsplit("-", 1)[-1]
+    return segment.stem.split("-", 3)[-1]

@@ -153,14 +153,15 @@ class Store:
                 ).fetchall()
             }
             new = [f for f in files if f.name not in done]
-            events = [f for f in new if table_of(f) == "events"]
             runs = [f for f in new if table_of(f) == "runs"]
-            if events:
-                con.register("_fluxnb_events", read_segments(events))
-                con.execute(
-                    "INSERT INTO events BY NAME SELECT * EXCLUDE (segment) FROM _fluxnb_events"
-                )
-                con.unregister("_fluxnb_events")
+            for table in ("events", "circuit_events"):
+                files_of = [f for f in new if table_of(f) == table]
+                if files_of:
+                    con.register("_fluxnb_batch", read_segments(files_of))
+                    con.execute(
+                        f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (segment) FROM _fluxnb_batch"
+                    )
+                    con.unregister("_fluxnb_batch")
             if runs:  # a run's row is written at its start and end: the newest wins
                 con.register("_fluxnb_runs", read_segments(runs))
                 # an ended row beats a 'running' one whatever the order (clock steps)

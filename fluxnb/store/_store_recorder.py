@@ -7,8 +7,11 @@ import warnings
 from dataclasses import astuple
 from typing import TYPE_CHECKING
 
-from ._recorder import EventRow, RunRecord
+from ._outputs import NOTHING, encode
+from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
 from ._segments import arrow_table, write_segment
+
+_N = len(EVENT_COLUMNS)
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -27,6 +30,7 @@ class StoreRecorder:
         arrow_table("events", [])
         self.store = store
         self._rows: list[EventRow] = []
+        self._circuit: list[tuple] = []
         self._last = time.monotonic()
         self._failed_once = False
 
@@ -38,10 +42,16 @@ class StoreRecorder:
         self._write("runs", [astuple(run)])
 
     def event(self, row: EventRow) -> None:
+        output = row[_N]
+        # serialise now: a later step may mutate the object it received
+        stored = NOTHING if output is NO_OUTPUT else encode(output)
         rows = self._rows
-        rows.append(row)
+        rows.append((*row[:_N], *stored))
         if len(rows) >= FLUSH_ROWS or time.monotonic() - self._last >= FLUSH_SECONDS:
             self.flush()
+
+    def circuit_event(self, row: tuple) -> None:
+        self._circuit.append(row)
 
     def run_finished(self, run: RunRecord) -> None:
         self.flush()
@@ -49,6 +59,10 @@ class StoreRecorder:
 
     def flush(self) -> None:
         self._last = time.monotonic()
+        if self._circuit:
+            circuit, self._circuit = self._circuit, []
+            if not self._write("circuit_events", circuit):
+                self._circuit = circuit + self._circuit
         if not self._rows:
             return
         rows, self._rows = self._rows, []
@@ -69,7 +83,7 @@ class StoreRecorder:
                                 "AS duration_s FROM _fluxnb_batch"
                             )
                         else:
-                            con.execute("INSERT INTO events BY NAME SELECT * FROM _fluxnb_batch")
+                            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _fluxnb_batch")
                     finally:
                         con.unregister("_fluxnb_batch")
             else:

@@ -1,0 +1,73 @@
+"""How step outputs are recorded: JSON when it round-trips, else pickle; size-capped.
+
+The format is visible in each event row (``output_format``): ``json``, ``pickle``,
+``too_large`` (bigger than the cap: only the digest is kept), ``unpicklable`` (neither
+JSON nor pickle could hold it: only a digest of its ``repr``), or NULL (no output: the
+attempt failed or was cancelled). ``output_digest`` (SHA-256 of the stored bytes, 32 hex
+digits) is what replay and diff compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from typing import Any
+
+from .._exceptions import ReplayError
+
+#: Outputs whose serialised form is larger than this many bytes keep only their digest.
+CAP = int(os.environ.get("FLUXNB_OUTPUT_CAP", str(1 << 20)))
+
+_SCALARS = (type(None), bool, int, float, str)
+
+Encoded = tuple[str | None, str | None, bytes | None, str | None, int | None]
+NOTHING: Encoded = (None, None, None, None, None)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def encode(value: Any) -> Encoded:
+    """``(format, json_text, pickle_bytes, digest, size)`` for one output."""
+    text: str | None = None
+    if type(value) in _SCALARS and value == value:  # NaN does not round-trip by equality
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, list | dict):
+        try:
+            candidate = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            if json.loads(candidate) == value:  # tuples, int keys... would come back changed
+                text = candidate
+        except (TypeError, ValueError, RecursionError):
+            pass
+    if text is not None:
+        data = text.encode()
+        if len(data) > CAP:
+            return ("too_large", None, None, _digest(data), len(data))
+        return ("json", text, None, _digest(data), len(data))
+    try:
+        blob = pickle.dumps(value, protocol=5)
+    except Exception:
+        data = repr(value).encode(errors="replace")
+        return ("unpicklable", None, None, _digest(data), None)
+    if len(blob) > CAP:
+        return ("too_large", None, None, _digest(blob), len(blob))
+    return ("pickle", None, blob, _digest(blob), len(blob))
+
+
+def decode(fmt: str | None, text: str | None, blob: bytes | None, step: str = "") -> Any:
+    """The recorded value; ReplayError when only a digest was kept."""
+    if fmt == "json":
+        return json.loads(text or "null")
+    if fmt == "pickle":
+        return pickle.loads(blob or b"")  # noqa: S301 - the user's own recording
+    raise ReplayError(
+        f"the recorded output of step '{step}' is not available ({fmt or 'none'}): "
+        "it has to run again"
+    )
+
+
+def available(fmt: str | None) -> bool:
+    return fmt in ("json", "pickle")
