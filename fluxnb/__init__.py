@@ -17,11 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from ._exceptions import (
+    CircuitOpenError,
     CycleError,
     FluxError,
     ManifestError,
     Problem,
     QueryError,
+    ReplayError,
     ResolutionError,
     RunError,
     StepFailed,
@@ -29,6 +31,7 @@ from ._exceptions import (
     StoreLockedError,
 )
 from .engine import (
+    CircuitState,
     RunResult,
     RunStatus,
     StepContext,
@@ -36,10 +39,12 @@ from .engine import (
     StepResult,
     StepStatus,
     arun,
+    breakers,
     run,
 )
 from .spec import (
     CircuitBreakerSettings,
+    OnError,
     RetryPolicy,
     RouterSettings,
     Step,
@@ -52,11 +57,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CircuitBreakerSettings",
+    "CircuitOpenError",
+    "CircuitState",
     "CycleError",
     "FluxError",
     "ManifestError",
+    "OnError",
     "Problem",
     "QueryError",
+    "ReplayError",
     "ResolutionError",
     "RetryPolicy",
     "RouterSettings",
@@ -75,6 +84,7 @@ __all__ = [
     "Workflow",
     "__version__",
     "arun",
+    "breakers",
     "load",
     "run",
     "sql",

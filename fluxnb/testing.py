@@ -14,7 +14,20 @@ from typing import Any
 
 from .store._recorder import MemoryRecorder
 
-__all__ = ["MemoryRecorder", "failing", "flaky", "sleeping"]
+__all__ = ["ManualClock", "MemoryRecorder", "failing", "flaky", "sleeping"]
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told: ``fluxnb.breakers().clock = clock``."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def flaky(

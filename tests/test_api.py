@@ -13,36 +13,13 @@ import fluxnb
 from .conftest import ROOT, cli_env
 
 PUBLIC = [
-    "CircuitBreakerSettings",
-    "CycleError",
-    "FluxError",
-    "ManifestError",
-    "Problem",
-    "QueryError",
-    "ResolutionError",
-    "RetryPolicy",
-    "RouterSettings",
-    "RunError",
-    "RunResult",
-    "RunStatus",
-    "Step",
-    "StepContext",
-    "StepError",
-    "StepFailed",
-    "StepResult",
-    "StepStatus",
-    "Store",
-    "StoreError",
-    "StoreLockedError",
-    "Workflow",
-    "__version__",
-    "arun",
-    "load",
-    "run",
-    "sql",
-    "store",
-    "traces",
-]
+    "CircuitBreakerSettings", "CircuitOpenError", "CircuitState", "CycleError", "FluxError",
+    "ManifestError", "OnError", "Problem", "QueryError", "ReplayError", "ResolutionError",
+    "RetryPolicy", "RouterSettings", "RunError", "RunResult", "RunStatus", "Step",
+    "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",
+    "StoreError", "StoreLockedError", "Workflow", "__version__", "arun", "breakers", "load",
+    "run", "sql", "store", "traces",
+]  # fmt: skip
 
 
 def test_public_names_are_exactly_these() -> None:

@@ -1,5 +1,6 @@
 """Runs a Workflow: the scheduler, executors, results."""
 
+from ._breaker import BREAKERS, Breakers, CircuitBreaker, CircuitState, breakers
 from ._context import StepContext
 from ._executor import Executor, LocalExecutor
 from ._result import RunResult, StepError, StepResult
@@ -8,7 +9,11 @@ from ._scheduler import RunOptions, Scheduler
 from ._states import RunStatus, StepStatus
 
 __all__ = [
+    "BREAKERS",
     "DEFAULT",
+    "Breakers",
+    "CircuitBreaker",
+    "CircuitState",
     "Executor",
     "LocalExecutor",
     "RunOptions",
@@ -20,6 +25,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "arun",
+    "breakers",
     "new_run_id",
     "run",
 ]

@@ -19,9 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .._exceptions import CircuitOpenError
 from ..spec import format_duration
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
-from .._exceptions import CircuitOpenError
 from ._breaker import BREAKERS, CircuitBreaker, CircuitChange
 from ._context import StepContext
 from ._executor import Executor, LocalExecutor
@@ -285,18 +285,13 @@ class Scheduler:
         if binding is None:  # a transition without an action: pure token game
             self._succeeded(ti, attempt, t0, delay, None)
             return
-        probe = False
         breaker = self._breakers[ti]
+        probe = False
         if breaker is not None:
-            try:
-                probe, changes = breaker.acquire()
-            except CircuitOpenError as exc:  # short-circuited: the step is not called
-                a = _Attempt(ti, attempt, kwargs, delay)
-                a.t0 = t0
-                self._failed(a, exc)
+            asked = self._acquire(breaker, ti, attempt, kwargs, delay, t0)
+            if asked is None:
                 return
-            if changes:
-                self._circuit(changes, ti)
+            probe = asked
         if self.plan.wants_ctx[ti]:
             ctx = StepContext.make(self.opts.run_id, self.opts.workflow, self._ids[ti], attempt)
             call_kwargs = {**kwargs, "ctx": ctx}
@@ -327,6 +322,27 @@ class Scheduler:
             assert self._loop is not None
             spent = (time.perf_counter_ns() - t0) / 1e9
             a.timer = self._loop.call_later(max(0.0, timeout - spent), self._on_timeout, a)
+
+    def _acquire(
+        self,
+        breaker: CircuitBreaker,
+        ti: int,
+        attempt: int,
+        kwargs: dict[str, Any],
+        delay: float,
+        t0: int,
+    ) -> bool | None:
+        """Ask the agent's breaker; None when it short-circuits (recorded as a failure)."""
+        try:
+            probe, changes = breaker.acquire()
+        except CircuitOpenError as exc:  # the step is not called
+            a = _Attempt(ti, attempt, kwargs, delay)
+            a.t0 = t0
+            self._failed(a, exc)
+            return None
+        if changes:
+            self._circuit(changes, ti)
+        return probe
 
     def _on_timeout(self, a: _Attempt) -> None:
         if a in self._running and not a.fut.done():
@@ -546,7 +562,7 @@ class Scheduler:
                     f"{failed} step(s) failed and {skipped} dependent step(s) were skipped; "
                     "independent steps finished (on_error: continue)"
                 )
-        elif all(s == SUCCEEDED or s == SKIPPED for s in self._state):
+        elif all(s in (SUCCEEDED, SKIPPED) for s in self._state):
             new = RunStatus.SUCCEEDED
             if self._tolerated:
                 self._reason = f"{self._tolerated} failure(s) tolerated (on_error: skip)"

@@ -481,6 +481,35 @@ def _retry_dict(r: RetryPolicy) -> dict[str, Any]:
     return d
 
 
+def _agent_dict(step: Step) -> dict[str, Any]:
+    """A step's non-default settings, as its agent entry (without the id)."""
+    agent: dict[str, Any] = {}
+    if step.run:
+        agent["run"] = step.run
+    elif step.fn is not None and getattr(step.fn, "__name__", step.id) != step.id:
+        agent["run"] = _importable(step.fn) or step.fn.__name__
+    if step.timeout is not None:
+        agent["timeout"] = format_duration(step.timeout)
+    if step.retry is not None:
+        agent["retry"] = _retry_dict(step.retry)
+    if step.circuit_breaker is not None:
+        b = step.circuit_breaker
+        cb: dict[str, Any] = {
+            "failure_threshold": b.failure_threshold,
+            "reset_timeout": format_duration(b.reset_timeout),
+        }
+        if b.probe_timeout is not None:
+            cb["probe_timeout"] = format_duration(b.probe_timeout)
+        agent["circuit_breaker"] = cb
+    if step.on_error is not None:
+        agent["on_error"] = _on_error_value(step.on_error)
+    if step.default is not None:
+        agent["default"] = step.default
+    if step.description:
+        agent["description"] = step.description
+    return agent
+
+
 def _on_error_value(o: OnError) -> Any:
     if o.fallback == "stop":
         return o.strategy
@@ -510,30 +539,7 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
     agents = []
     pipeline = []
     for step in wf._steps.values():
-        agent: dict[str, Any] = {}
-        if step.run:
-            agent["run"] = step.run
-        elif step.fn is not None and getattr(step.fn, "__name__", step.id) != step.id:
-            agent["run"] = _importable(step.fn) or step.fn.__name__
-        if step.timeout is not None:
-            agent["timeout"] = format_duration(step.timeout)
-        if step.retry is not None:
-            agent["retry"] = _retry_dict(step.retry)
-        if step.circuit_breaker is not None:
-            b = step.circuit_breaker
-            cb: dict[str, Any] = {
-                "failure_threshold": b.failure_threshold,
-                "reset_timeout": format_duration(b.reset_timeout),
-            }
-            if b.probe_timeout is not None:
-                cb["probe_timeout"] = format_duration(b.probe_timeout)
-            agent["circuit_breaker"] = cb
-        if step.on_error is not None:
-            agent["on_error"] = _on_error_value(step.on_error)
-        if step.default is not None:
-            agent["default"] = step.default
-        if step.description:
-            agent["description"] = step.description
+        agent = _agent_dict(step)
         if agent:
             agents.append({"id": step.id, **agent})
         entry: dict[str, Any] = {"step": step.id}

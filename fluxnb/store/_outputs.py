@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 from typing import Any
@@ -33,7 +34,7 @@ def _digest(data: bytes) -> str:
 def encode(value: Any) -> Encoded:
     """``(format, json_text, pickle_bytes, digest, size)`` for one output."""
     text: str | None = None
-    if type(value) in _SCALARS and value == value:  # NaN does not round-trip by equality
+    if type(value) in _SCALARS and not (isinstance(value, float) and math.isnan(value)):
         text = json.dumps(value, ensure_ascii=False)
     elif isinstance(value, list | dict):
         try:
@@ -62,7 +63,7 @@ def decode(fmt: str | None, text: str | None, blob: bytes | None, step: str = ""
     if fmt == "json":
         return json.loads(text or "null")
     if fmt == "pickle":
-        return pickle.loads(blob or b"")  # noqa: S301 - the user's own recording
+        return pickle.loads(blob or b"")  # the user's own recording, from their own store
     raise ReplayError(
         f"the recorded output of step '{step}' is not available ({fmt or 'none'}): "
         "it has to run again"
