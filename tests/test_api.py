@@ -13,12 +13,13 @@ import fluxnb
 from .conftest import ROOT, cli_env
 
 PUBLIC = [
-    "CircuitBreakerSettings", "CircuitOpenError", "CircuitState", "CycleError", "FluxError",
-    "ManifestError", "OnError", "Problem", "QueryError", "ReplayError", "ResolutionError",
-    "RetryPolicy", "RouterSettings", "RunError", "RunResult", "RunStatus", "Step",
-    "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",
-    "StoreError", "StoreLockedError", "Workflow", "__version__", "arun", "breakers", "load",
-    "run", "sql", "store", "traces",
+    "CircuitBreakerSettings", "CircuitOpenError", "CircuitState", "CycleError", "DiffReport",
+    "FluxError", "ManifestError", "OnError", "Problem", "QueryError", "ReplayError",
+    "ReplayReport", "ResolutionError", "RetryPolicy", "RouterSettings", "Run", "RunError",
+    "RunResult", "RunStatus", "Step", "StepContext", "StepError", "StepFailed", "StepResult",
+    "StepStatus", "Store", "StoreError", "StoreLockedError", "Workflow", "__version__",
+    "aresume", "arun", "breakers", "diff", "export_trace", "import_trace", "load", "replay",
+    "resume", "run", "sql", "start", "store", "traces",
 ]  # fmt: skip
 
 

@@ -3,8 +3,18 @@
 from ._breaker import BREAKERS, Breakers, CircuitBreaker, CircuitState, breakers
 from ._context import StepContext
 from ._executor import Executor, LocalExecutor
+from ._history import (
+    DiffReport,
+    ReplayReport,
+    Trace,
+    diff,
+    export_trace,
+    import_trace,
+    load_trace,
+    replay,
+)
 from ._result import RunResult, StepError, StepResult
-from ._runner import DEFAULT, arun, new_run_id, run
+from ._runner import DEFAULT, Run, aresume, arun, new_run_id, resume, run, start
 from ._scheduler import RunOptions, Scheduler
 from ._states import RunStatus, StepStatus
 
@@ -14,8 +24,11 @@ __all__ = [
     "Breakers",
     "CircuitBreaker",
     "CircuitState",
+    "DiffReport",
     "Executor",
     "LocalExecutor",
+    "ReplayReport",
+    "Run",
     "RunOptions",
     "RunResult",
     "RunStatus",
@@ -24,8 +37,17 @@ __all__ = [
     "StepError",
     "StepResult",
     "StepStatus",
+    "Trace",
+    "aresume",
     "arun",
     "breakers",
+    "diff",
+    "export_trace",
+    "import_trace",
+    "load_trace",
     "new_run_id",
+    "replay",
+    "resume",
     "run",
+    "start",
 ]

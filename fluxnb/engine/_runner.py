@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .._exceptions import RunError
+from .._exceptions import ReplayError, RunError
 from ..spec import Workflow, load_workflow
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
@@ -120,6 +120,117 @@ def _prepare(
     return scheduler, record
 
 
+def resume(
+    run_id: str,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    store: Any = DEFAULT,
+    manifest: Any = None,
+    force: bool = False,
+) -> RunResult:
+    """Continue a failed, cancelled or interrupted run (also after its process died).
+
+    Steps that succeeded are not called again: their recorded outputs feed the steps
+    that still have to run. The new events join the same run (same ``run_id``; attempt
+    numbers continue), and the run's row gets its new status and ``resumed`` count.
+
+    Args:
+        run_id: the run to continue.
+        namespace: where step callables are looked up, as for :func:`run`.
+        store: the store holding the run (default store by default).
+        manifest: run this manifest or Workflow instead of the recorded one.
+        force: resume a run recorded ``running`` even if its process seems alive.
+
+    Raises:
+        ReplayError: unknown run, a run that succeeded, or one still running.
+    """
+    scheduler, record = _prepare_resume(run_id, namespace, store, manifest, force)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_here(scheduler, record)
+    return _run_in_thread(scheduler, record)
+
+
+async def aresume(
+    run_id: str,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    store: Any = DEFAULT,
+    manifest: Any = None,
+    force: bool = False,
+) -> RunResult:
+    """:func:`resume` on the running event loop."""
+    scheduler, record = _prepare_resume(run_id, namespace, store, manifest, force)
+    return await scheduler.run(record)
+
+
+def _alive(run: Mapping[str, Any]) -> bool:
+    if run.get("host") != socket.gethostname() or not run.get("pid"):
+        return False
+    try:
+        os.kill(int(run["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _prepare_resume(
+    run_id: str,
+    namespace: Mapping[str, Any] | None,
+    store: Any,
+    manifest: Any,
+    force: bool,
+) -> tuple[Scheduler, RunRecord]:
+    from ..store import Store, open_store
+    from ._history import completed_outputs, load_trace
+
+    st = store if isinstance(store, Store) else open_store(None if store is DEFAULT else store)
+    trace = load_trace(run_id, st)
+    run = trace.run
+    if run["status"] == "succeeded":
+        raise ReplayError(f"run {run_id} succeeded; there is nothing to resume")
+    if run["status"] == "running" and not force and _alive(run):
+        raise ReplayError(
+            f"run {run_id} is still running in process {run['pid']} on {run['host']}; "
+            "cancel it first, or pass force=True if that process is not fluxnb's"
+        )
+    source = manifest if manifest is not None else run.get("manifest")
+    if not source:
+        raise ReplayError(f"run {run_id} has no recorded manifest; pass manifest=")
+    wf = load_workflow(source)
+    plan = plan_for(wf, namespace)
+    outputs, attempts = completed_outputs(trace)
+    started = run["started_at"]
+    started_us = (
+        int(started.replace(tzinfo=UTC).timestamp() * 1e6)
+        if isinstance(started, datetime)
+        else int(datetime.fromisoformat(str(started)).replace(tzinfo=UTC).timestamp() * 1e6)
+    )
+    text = wf.manifest_text()
+    seed = int(run.get("seed") or 0)
+    record = RunRecord(
+        run_id=run_id,
+        workflow=wf.name,
+        status="running",
+        started_at=started_us,
+        namespace=run.get("namespace"),
+        tenant=run.get("tenant"),
+        steps=len(wf),
+        manifest=text,
+        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16],
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        seed=seed,
+        resumed=int(run.get("resumed") or 0) + 1,
+    )
+    scheduler = Scheduler(plan, RunOptions(run_id, wf.name, seed), recorder=st.recorder())
+    scheduler.preset(outputs, attempts)
+    return scheduler, record
+
+
 def run(
     manifest: Any,
     namespace: Mapping[str, Any] | None = None,
@@ -200,3 +311,71 @@ def _run_in_thread(scheduler: Scheduler, record: RunRecord) -> RunResult:
         raise
     except asyncio.CancelledError:
         raise RuntimeError("fluxnb's run loop was cancelled") from None
+
+
+class Run:
+    """A run in progress on fluxnb's own event loop (see :func:`start`).
+
+    >>> handle = fluxnb.start(wf, namespace=globals())      # doctest: +SKIP
+    >>> handle.cancel(); handle.result().status              # doctest: +SKIP
+    <RunStatus.CANCELLED: 'cancelled'>
+    """
+
+    def __init__(self, scheduler: Scheduler, record: RunRecord) -> None:
+        self._scheduler = scheduler
+        self.run_id = record.run_id
+        self.workflow = record.workflow
+        lt = _LoopThread.get()
+        self._loop = lt.loop
+
+        async def main() -> RunResult:
+            self._task = asyncio.current_task()
+            try:
+                return await scheduler.run(record)
+            except asyncio.CancelledError:
+                assert scheduler.result is not None
+                return scheduler.result  # cancelled on purpose: the result says so
+
+        self._future = asyncio.run_coroutine_threadsafe(main(), self._loop)
+
+    @property
+    def status(self) -> Any:
+        """``RunStatus.RUNNING`` until it ends."""
+        return self._scheduler.status
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def cancel(self) -> None:
+        """Cancel the run: running steps get CancelledError, it is recorded ``cancelled``."""
+        task = getattr(self, "_task", None)
+        if task is not None:
+            self._loop.call_soon_threadsafe(task.cancel)
+        else:
+            self._future.cancel()
+
+    def result(self, timeout: float | None = None) -> RunResult:
+        """Wait for the end (at most ``timeout`` seconds) and return the RunResult."""
+        return self._future.result(timeout)
+
+    def __await__(self) -> Any:
+        return asyncio.wrap_future(self._future).__await__()
+
+    def __repr__(self) -> str:
+        return f"<Run {self.run_id} '{self.workflow}' {self.status.value}>"
+
+
+def start(
+    manifest: Any,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    store: Any = DEFAULT,
+    tenant: str | None = None,
+    seed: int = 0,
+    executor: Executor | None = None,
+    run_id: str | None = None,
+) -> Run:
+    """Start a run on fluxnb's own loop and return at once with a :class:`Run` handle."""
+    wf = load_workflow(manifest)
+    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
+    return Run(scheduler, record)

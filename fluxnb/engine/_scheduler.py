@@ -14,6 +14,7 @@ import random
 import time
 import traceback as tb_module
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -147,12 +148,23 @@ class Scheduler:
     def _wall(self, perf_ns: int) -> int:
         return self._wall0 + (perf_ns - self._perf0) // 1000
 
+    def preset(self, outputs: Mapping[str, Any], attempts: Mapping[str, int]) -> None:
+        """Resume: take these steps' recorded outputs instead of calling them, and
+        number new attempts after the ones already recorded."""
+        index = {sid: ti for ti, sid in enumerate(self._ids)}
+        for sid, n in attempts.items():
+            if sid in index:
+                self._attempt_base[index[sid]] = self._attempts[index[sid]] = n
+        for sid, value in outputs.items():
+            if sid in index:
+                self._preset[index[sid]] = value
+
     # ------------------------------------------------------------------ lifecycle
     async def run(self, record: RunRecord) -> RunResult:
         """Run to the end; on cancellation, clean up, record, and re-raise."""
         loop = self._loop = asyncio.get_running_loop()
         self.executor.open(loop, self._limit)
-        self._wall0, self._perf0 = record.started_at, time.perf_counter_ns()
+        self._wall0, self._perf0 = time.time_ns() // 1000, time.perf_counter_ns()
         self.recorder.run_started(record)
         cancelled = False
         try:
