@@ -176,3 +176,99 @@ def test_a_stuck_sync_step_does_not_keep_the_cli_alive(tmp_path: Path) -> None:
     assert r.returncode == 1 and "TimeoutError" in r.stdout
     r = fluxnb_cli("sql", "SELECT error_type FROM events", "--store", str(tmp_path / "s.duckdb"))
     assert "TimeoutError" in r.stdout
+
+
+KILL_STEPS = """
+import time
+def make(i):
+    def step(**_):
+        time.sleep(0.15)
+        with open(LOG, "a") as fh:
+            fh.write(f"s{i}\\n")
+        return i
+    return step
+for _i in range(12):
+    globals()[f"s{_i}"] = make(_i)
+"""
+
+
+def test_resume_after_kill_9(tmp_path: Path) -> None:
+    import os
+
+    log = tmp_path / "calls.log"
+    steps = write(tmp_path, "chain.py", f"LOG = {str(log)!r}\n" + KILL_STEPS)
+    lines = ["pipeline:"] + [
+        f"  - step: s{i}" + (f"\n    depends_on: s{i - 1}" if i else "") for i in range(12)
+    ]
+    m = write(tmp_path, "chain.yaml", "\n".join(lines) + "\n")
+    store = str(tmp_path / "s.duckdb")
+    env = {**cli_env(), "FLUXNB_FLUSH_SECONDS": "0.1"}
+    proc = subprocess.Popen(
+        [*FLUXNB, "run", m, "--import", steps, "--store", store],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().split()) < 5):
+        time.sleep(0.02)
+    time.sleep(0.15)  # let a periodic flush land
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    before = log.read_text().split()
+    assert 5 <= len(before) < 12
+    r = fluxnb_cli("runs", "--store", store, "--json")
+    [run] = json.loads(r.stdout)
+    assert run["status"] == "running"  # the process died without a word
+    recorded = json.loads(
+        fluxnb_cli(
+            "sql", "SELECT step FROM events WHERE status = 'succeeded'", "--store", store, "--json"
+        ).stdout
+    )
+    assert len(recorded) >= 4
+    r = fluxnb_cli("resume", run["run_id"], "--import", steps, "--store", store)
+    assert r.returncode == 0, r.stderr
+    after = log.read_text().split()
+    rerun = after[len(before) :]
+    # steps recorded as done were not called again; the rest ran once each
+    assert not set(rerun) & {e["step"] for e in recorded}
+    assert sorted(set(after), key=lambda s: int(s[1:])) == [f"s{i}" for i in range(12)]
+    final = json.loads(
+        fluxnb_cli("sql", "SELECT status, resumed FROM runs", "--store", store, "--json").stdout
+    )
+    assert final == [{"status": "succeeded", "resumed": 1}]
+    n = json.loads(
+        fluxnb_cli(
+            "sql",
+            "SELECT count(DISTINCT step) AS n FROM events WHERE status = 'succeeded' AND final",
+            "--store",
+            store,
+            "--json",
+        ).stdout
+    )
+    assert n == [{"n": 12}]
+
+
+def test_replay_diff_export_import_commands(tmp_path: Path) -> None:
+    steps = write(tmp_path, "steps.py", STEPS)
+    m = write(tmp_path, "m.yaml", "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n")
+    store = str(tmp_path / "s.duckdb")
+    first = json.loads(fluxnb_cli("run", m, "--import", steps, "--store", store, "--json").stdout)
+    rid = first["run_id"]
+    r = fluxnb_cli("replay", rid, "--import", steps, "--store", store)
+    assert r.returncode == 0 and "identical" in r.stdout
+    changed = write(tmp_path, "changed.py", STEPS.replace("return a + 1", "return a + 2"))
+    r = fluxnb_cli("replay", rid, "--import", changed, "--store", store)
+    assert r.returncode == 1 and "DIVERGED" in r.stdout and "'b'" in r.stdout
+    second = json.loads(
+        fluxnb_cli("run", m, "--import", changed, "--store", store, "--json").stdout
+    )
+    r = fluxnb_cli("diff", rid, second["run_id"], "--store", store)
+    assert r.returncode == 1 and "1 of 2 steps differ" in r.stdout
+    out = str(tmp_path / "t.parquet")
+    r = fluxnb_cli("export", rid, "--format", "parquet", "-o", out, "--store", store)
+    assert r.returncode == 0 and Path(out).is_file()
+    r = fluxnb_cli("import", out, "--store", str(tmp_path / "other.duckdb"))
+    assert r.returncode == 0 and rid in r.stdout
+    r = fluxnb_cli("replay", "no-such-run", "--store", store)
+    assert r.returncode == 2 and "no run 'no-such-run'" in r.stderr

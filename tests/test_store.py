@@ -267,3 +267,23 @@ def test_stale_temporary_segments_are_cleaned(store_path: str) -> None:
     fresh.write_bytes(b"being written right now")
     Store(store_path).sql("SELECT 1")
     assert not tmp.exists() and fresh.exists()
+
+
+def test_rows_reach_disk_while_a_long_step_runs(store_path: str, monkeypatch) -> None:
+    from fluxnb.store import _store_recorder
+
+    monkeypatch.setattr(_store_recorder.StoreRecorder, "flush_interval", 0.05)
+    seen: dict[str, int] = {}
+    seg = Path(store_path + ".segments")
+
+    def long_step(quick: int) -> int:
+        time.sleep(0.3)  # meanwhile the timer flushes 'quick' to disk
+        seen["files"] = len(list(seg.glob("*-events.arrow")))
+        return quick
+
+    r = fluxnb.run(
+        "pipeline:\n  - step: quick\n  - step: long_step\n    depends_on: quick\n",
+        {"quick": lambda: 1, "long_step": long_step},
+        store=store_path,
+    )
+    assert r.ok and seen["files"] >= 1

@@ -1,4 +1,4 @@
-"""The ``fluxnb`` command: validate, run, sql, runs.
+"""The ``fluxnb`` command: validate, run, sql, runs, replay, resume, diff, export, import.
 
 Exit codes: 0 success; 1 the run failed; 2 invalid input (manifest, SQL, arguments);
 3 the store is locked by another program; 130 interrupted (the run is recorded cancelled).
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import FluxError, ManifestError, StoreLockedError
+from ._history import HISTORY_COMMANDS, add_history_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("query", help="the SQL text, or - to read it from standard input")
     store_opt(s)
     s.add_argument("--json", action="store_true", help="print rows as JSON records")
+
+    add_history_commands(sub, store_opt, import_opt)
 
     rs = sub.add_parser("runs", help="list recent runs")
     store_opt(rs)
@@ -280,4 +283,10 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"validate": _cmd_validate, "run": _cmd_run, "sql": _cmd_sql, "runs": _cmd_runs}
+_COMMANDS = {
+    "validate": _cmd_validate,
+    "run": _cmd_run,
+    "sql": _cmd_sql,
+    "runs": _cmd_runs,
+    **HISTORY_COMMANDS,
+}

@@ -131,6 +131,7 @@ class Scheduler:
         self._outputs: dict[int, Any] = {}
         self._reason: str | None = None
         self._tolerated = 0  # failures on_error: skip let through
+        self._tick: asyncio.TimerHandle | None = None
         # one clock: wall time is derived from perf_counter_ns and this anchor
         self._wall0 = time.time_ns() // 1000
         self._perf0 = time.perf_counter_ns()
@@ -166,6 +167,9 @@ class Scheduler:
         self.executor.open(loop, self._limit)
         self._wall0, self._perf0 = time.time_ns() // 1000, time.perf_counter_ns()
         self.recorder.run_started(record)
+        interval = getattr(self.recorder, "flush_interval", None)
+        if interval:
+            self._tick = loop.call_later(interval, self._flush_tick, interval)
         cancelled = False
         try:
             while True:
@@ -184,12 +188,19 @@ class Scheduler:
             while self._running:  # let cancelled steps record where they stopped
                 await asyncio.wait([a.fut for a in self._running])
         finally:
+            if self._tick is not None:
+                self._tick.cancel()
             self.executor.close()
             if self.result is None:
                 self.result = self._finish(record, cancelled=cancelled)
         if cancelled:
             raise asyncio.CancelledError
         return self.result
+
+    def _flush_tick(self, interval: float) -> None:
+        self.recorder.flush()
+        assert self._loop is not None
+        self._tick = self._loop.call_later(interval, self._flush_tick, interval)
 
     def _finished(self) -> bool:
         if self._running or self._waiting or self._due:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import astuple
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     from ._store import Store
 
 FLUSH_ROWS = 10_000  # a long run writes a segment every this many events...
-FLUSH_SECONDS = 2.0  # ...or this often, so a killed process loses at most this much
+#: ...or this often, so a killed process loses at most this much (FLUXNB_FLUSH_SECONDS)
+FLUSH_SECONDS = float(os.environ.get("FLUXNB_FLUSH_SECONDS", "2.0"))
 
 
 class StoreRecorder:
@@ -33,6 +35,10 @@ class StoreRecorder:
         self._circuit: list[tuple] = []
         self._last = time.monotonic()
         self._failed_once = False
+
+    #: The engine also flushes on this timer, so rows of a step that ended before a
+    #: long-running one are on disk within this many seconds.
+    flush_interval = FLUSH_SECONDS
 
     @property
     def location(self) -> str:
