@@ -73,3 +73,76 @@ def test_random_dags_keep_the_invariants(case: tuple) -> None:
         assert (result.status.value == "failed") == bool(failing)
     if not failing:  # with no failure the logical trace is identical run after run
         assert traces[0] == traces[1]
+
+
+@st.composite
+def flaky_dags(draw: Any) -> tuple[dict[str, list[str]], dict[str, int], int]:
+    dag, _, limit = draw(dags())
+    # how many times each step fails before it succeeds (>= attempts: fails for good)
+    fails = {n: draw(st.integers(0, 3)) for n in dag}
+    return dag, fails, limit
+
+
+def build_flaky(
+    dag: dict[str, list[str]], fails: dict[str, int], limit: int | None, strategy: str
+) -> fluxnb.Workflow:
+    wf = fluxnb.Workflow(
+        "flaky",
+        router=fluxnb.RouterSettings(
+            worker_pool_size=limit,
+            on_error=fluxnb.OnError(strategy),  # type: ignore[arg-type]
+            retry=fluxnb.RetryPolicy(
+                max_attempts=3, backoff="exponential_jitter", initial_delay=0.0005, max_delay=0.002
+            ),
+        ),
+    )
+    for node, parents in dag.items():
+
+        async def step(_node: str = node, ctx: Any = None, **_: Any) -> str:
+            await asyncio.sleep(0)
+            if ctx.attempt <= fails[_node]:
+                raise ConnectionError(f"{_node} attempt {ctx.attempt}")
+            return _node
+
+        wf.add(node, step, depends_on=parents)
+    return wf
+
+
+@settings(max_examples=40, deadline=None)
+@given(flaky_dags(), st.sampled_from(["continue", "skip"]))
+def test_failure_patterns_give_the_same_logical_trace_every_time(
+    case: tuple, strategy: str
+) -> None:
+    dag, fails, limit = case
+    wf = build_flaky(dag, fails, limit, strategy)
+    logs = []
+    for _ in range(3):
+        rec = MemoryRecorder()
+        wf.run(store=rec, seed=42)
+        rows = sorted(rec.rows(), key=lambda r: (r["seq"], r["attempt"]))
+        logs.append([(r["seq"], r["step"], r["attempt"], r["status"], r["delay_s"]) for r in rows])
+        finals = [r for r in rows if r["final"]]
+        assert sorted(r["step"] for r in finals) == sorted(dag)  # one terminal state each
+        for r in finals:
+            gave_up = fails[r["step"]] >= 3
+            upstream_failed = r["attempt"] == 0
+            if r["status"] == "succeeded":
+                assert not gave_up and r["attempt"] == fails[r["step"]] + 1
+            elif upstream_failed:
+                assert r["status"] == "skipped" and strategy == "continue"
+            else:
+                assert gave_up and r["status"] == (
+                    "failed" if strategy == "continue" else "skipped"
+                )
+    assert logs[0] == logs[1] == logs[2]  # same seed: same attempts, statuses, jittered delays
+
+
+def test_a_different_seed_gives_different_jitter() -> None:
+    wf = build_flaky({"a": []}, {"a": 2}, None, "continue")
+    delays = []
+    for seed in (1, 1, 2):
+        rec = MemoryRecorder()
+        wf.run(store=rec, seed=seed)
+        delays.append([r["delay_s"] for r in rec.rows()])
+    assert delays[0] == delays[1] != delays[2]
+    assert all(0 <= d <= 0.002 for d in delays[0])

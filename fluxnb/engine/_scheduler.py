@@ -109,7 +109,6 @@ class Scheduler:
         self.recorder: Recorder = recorder or NullRecorder()
         self.executor: Executor = executor or LocalExecutor()
         self._limit = plan.router.worker_pool_size
-        self._rng = random.Random(options.seed)
         self._ids = plan.ids
         initial = plan.net.initial
         self._counts = list(initial)
@@ -491,7 +490,10 @@ class Scheduler:
         ):
             self._row(ti, a.attempt, a.t0, a.delay, "failed", False, exc)
             self._set(ti, RETRYING)
-            delay = policy.delay(a.attempt, self._rng)
+            # jitter drawn per (seed, step, attempt), never from a shared stream whose
+            # order would depend on which step happened to fail first
+            rng = random.Random(f"{self.opts.seed}:{ti}:{a.attempt}")
+            delay = policy.delay(a.attempt - self._attempt_base[ti], rng)
             nxt = _Attempt(ti, a.attempt + 1, a.kwargs, delay)
             if delay <= 0:
                 self._due.append(nxt)
