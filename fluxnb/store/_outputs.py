@@ -14,6 +14,7 @@ import json
 import math
 import os
 import pickle
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from .._exceptions import ReplayError
@@ -21,7 +22,6 @@ from .._exceptions import ReplayError
 #: Outputs whose serialised form is larger than this many bytes keep only their digest.
 CAP = int(os.environ.get("FLUXNB_OUTPUT_CAP", str(1 << 20)))
 
-_SCALARS = (type(None), bool, int, float, str)
 
 Encoded = tuple[str | None, str | None, bytes | None, str | None, int | None]
 NOTHING: Encoded = (None, None, None, None, None)
@@ -31,12 +31,26 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
+def _scalar_json(value: Any) -> str | None:
+    """JSON text of a plain scalar, without json.dumps's per-call set-up (the hot path)."""
+    t = type(value)
+    if t is int:
+        return str(value)
+    if value is None:
+        return "null"
+    if t is bool:
+        return "true" if value else "false"
+    if t is str:
+        return encode_basestring(value)
+    if t is float and math.isfinite(value):
+        return repr(value)
+    return None
+
+
 def encode(value: Any) -> Encoded:
     """``(format, json_text, pickle_bytes, digest, size)`` for one output."""
-    text: str | None = None
-    if type(value) in _SCALARS and not (isinstance(value, float) and math.isnan(value)):
-        text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, list | dict):
+    text = _scalar_json(value)
+    if text is None and isinstance(value, list | dict):
         try:
             candidate = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
             if json.loads(candidate) == value:  # tuples, int keys... would come back changed
