@@ -4,4 +4,5 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # Dask's worker processes re-import __main__: run only once
+    sys.exit(main())

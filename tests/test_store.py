@@ -57,7 +57,8 @@ def test_schema_tables_and_version(store_path: str) -> None:
     events = st.sql("SELECT * FROM events")
     from fluxnb.store._recorder import EVENT_COLUMNS, OUTPUT_COLUMNS
 
-    assert list(events.columns) == [*EVENT_COLUMNS, *OUTPUT_COLUMNS]
+    assert set(events.columns) == {*EVENT_COLUMNS, *OUTPUT_COLUMNS}  # migrations append
+    assert list(events["executor"]) == ["local", "local"]
     assert EVENT_COLUMNS[:5] == ("run_id", "seq", "step", "attempt", "status")
     assert "circuit_events" in tables
     assert list(events["output_format"]) == ["json", "json"]

@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--tenant", help="record the run under this tenant")
     r.add_argument("--seed", type=int, default=0, help="seed for jittered backoff")
+    r.add_argument(
+        "--executor",
+        metavar="local|dask|dask://HOST:PORT",
+        help="where steps run (default: the manifest's router.executor, else local)",
+    )
     r.add_argument("--no-store", action="store_true", help="record nothing")
     r.add_argument(
         "--progress",
@@ -191,7 +196,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         store = with_progress(store, len(wf))
     try:
-        result = run(wf, ns, store=store, tenant=args.tenant, seed=args.seed)
+        result = run(
+            wf, ns, store=store, tenant=args.tenant, seed=args.seed, executor=args.executor
+        )
     except KeyboardInterrupt as exc:
         partial = getattr(exc, "run_result", None)
         if partial is not None:

@@ -21,7 +21,13 @@ from ..spec import Binding
 
 
 class Executor(Protocol):
-    """Runs step callables for a scheduler. One instance serves one run."""
+    """Runs step callables for a scheduler. One instance serves one run.
+
+    An executor may also define ``async def aclose()``, awaited after ``close()``.
+    """
+
+    #: Recorded in each event row's ``executor`` column.
+    name: str
 
     def open(self, loop: asyncio.AbstractEventLoop, max_threads: int | None) -> None:
         """Prepare to run on ``loop``."""
@@ -31,12 +37,17 @@ class Executor(Protocol):
         ``(False, future)`` with an asyncio future to wait for. Raises what the callable
         raised when it failed at once."""
 
+    def placement(self, fut: Any) -> str | None:
+        """Where a finished call ran (e.g. a worker's address), if the executor knows."""
+
     def close(self) -> None:
         """Release resources; calls still running in threads are abandoned, not joined."""
 
 
 class LocalExecutor:
     """Async callables on the loop (inline first), sync callables in a thread pool."""
+
+    name = "local"
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,6 +73,9 @@ class LocalExecutor:
             self._pool = ThreadPoolExecutor(self._max_threads, thread_name_prefix="fluxnb-step")
         call = functools.partial(context.run, binding.fn, **kwargs)
         return False, loop.run_in_executor(self._pool, call)
+
+    def placement(self, fut: Any) -> str | None:
+        return None
 
     def close(self) -> None:
         if self._pool is not None:

@@ -54,6 +54,8 @@ class Plan:
     on_error: tuple[OnError, ...] = ()
     defaults: tuple[Any, ...] = ()
     breakers: tuple[CircuitBreakerSettings | None, ...] = ()
+    #: Per transition: the agent's executor name (None: the run's default).
+    executors: tuple[str | None, ...] = ()
 
     @classmethod
     def build(
@@ -65,7 +67,7 @@ class Plan:
         declared: list[str],
     ) -> Plan:
         inputs, static, binds, timeouts, retries, ctx = [], [], [], [], [], []
-        on_error, defaults, breakers = [], [], []
+        on_error, defaults, breakers, executors = [], [], [], []
         for t in net.transitions:
             step = steps.get(t.step) if t.step else None
             binding = bindings.get(t.step) if t.step else None
@@ -86,6 +88,7 @@ class Plan:
             on_error.append(strategy)
             defaults.append(step.default if step else None)
             breakers.append(step.circuit_breaker if step else None)
+            executors.append(step.executor if step else None)
             ctx.append(bool(binding and binding.wants_ctx))
         initial = net.initial
         missing = tuple(sum(1 for p, w, _ in ins if initial[p] < w) for ins in inputs)
@@ -111,6 +114,7 @@ class Plan:
             on_error=tuple(on_error),
             defaults=tuple(defaults),
             breakers=tuple(breakers),
+            executors=tuple(executors),
         )
 
 

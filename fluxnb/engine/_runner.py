@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .._exceptions import ReplayError, RunError
+from .._exceptions import Problem, ReplayError, ResolutionError, RunError
 from ..spec import Workflow, load_workflow
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
-from ._plan import plan_for
+from ._plan import Plan, plan_for
 from ._result import RunResult
 from ._scheduler import RunOptions, Scheduler
 
@@ -63,7 +63,7 @@ async def arun(
     store: Any = DEFAULT,
     tenant: str | None = None,
     seed: int = 0,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     run_id: str | None = None,
 ) -> RunResult:
     """Load (if needed), validate, resolve and run a workflow on the running event loop.
@@ -75,7 +75,9 @@ async def arun(
             ``None`` for nowhere; by default ``FLUXNB_STORE`` or ``.fluxnb/fluxnb.duckdb``.
         tenant: recorded with the run (overrides ``router.tenant``).
         seed: seeds jittered backoff so a run's delays are reproducible.
-        executor: where steps run (default: this loop and a thread pool).
+        executor: where steps run: ``"local"`` (this loop and a thread pool, the
+            default), ``"dask"`` (an on-demand LocalCluster), ``"dask://HOST:PORT"``, or
+            an Executor; agents can still choose ``executor: local|dask`` each.
         run_id: use this id instead of a new one.
 
     Raises:
@@ -94,7 +96,7 @@ def _prepare(
     store: Any,
     tenant: str | None,
     seed: int,
-    executor: Executor | None,
+    executor: Executor | str | None,
     run_id: str | None,
 ) -> tuple[Scheduler, RunRecord]:
     plan = plan_for(wf, namespace)
@@ -116,8 +118,55 @@ def _prepare(
         seed=seed,
     )
     options = RunOptions(rid, wf.name, seed)
-    scheduler = Scheduler(plan, options, recorder=recorder, executor=executor)
+    default, executors = _executors(wf, plan, executor)
+    scheduler = Scheduler(
+        plan, options, recorder=recorder, executors=executors, default_executor=default
+    )
     return scheduler, record
+
+
+def _executors(
+    wf: Workflow, plan: Plan, executor: Executor | str | None
+) -> tuple[str, dict[str, Executor]]:
+    """The run's default executor name and the executor instances it needs."""
+    if executor is not None and not isinstance(executor, str):
+        return executor.name, {executor.name: executor}
+    spec = executor or wf.router.executor or "local"
+    default = "dask" if spec.startswith("dask") else spec
+    if default not in ("local", "dask"):
+        raise RunError(f"unknown executor '{spec}': use local, dask or dask://HOST:PORT")
+    names = {name or default for name in plan.executors}
+    executors: dict[str, Executor] = {}
+    if "dask" in names:
+        from ._dask import executor_for
+
+        executors["dask"] = executor_for(spec if spec.startswith("dask") else "dask")
+        _check_serialisable(wf, plan, default)
+    return default, executors
+
+
+def _check_serialisable(wf: Workflow, plan: Plan, default: str) -> None:
+    """Callables bound for Dask must pickle (by value): fail before the run, not in it."""
+    import cloudpickle
+
+    problems = []
+    for ti, binding in enumerate(plan.bindings):
+        if binding is None or (plan.executors[ti] or default) != "dask":
+            continue
+        try:
+            cloudpickle.dumps(binding.fn)
+        except Exception as exc:
+            problems.append(
+                Problem(
+                    "not_serialisable",
+                    f"pipeline[{ti}].step",
+                    f"step '{plan.ids[ti]}' runs on Dask, but its callable cannot be sent "
+                    f"to a worker: {type(exc).__name__}: {exc}. Make what it closes over "
+                    "picklable, or run this step locally (agents: executor: local)",
+                )
+            )
+    if problems:
+        raise ResolutionError(problems, wf.source)
 
 
 def resume(
@@ -226,7 +275,14 @@ def _prepare_resume(
         seed=seed,
         resumed=int(run.get("resumed") or 0) + 1,
     )
-    scheduler = Scheduler(plan, RunOptions(run_id, wf.name, seed), recorder=st.recorder())
+    default, executors = _executors(wf, plan, None)
+    scheduler = Scheduler(
+        plan,
+        RunOptions(run_id, wf.name, seed),
+        recorder=st.recorder(),
+        executors=executors,
+        default_executor=default,
+    )
     scheduler.preset(outputs, attempts)
     return scheduler, record
 
@@ -238,7 +294,7 @@ def run(
     store: Any = DEFAULT,
     tenant: str | None = None,
     seed: int = 0,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     run_id: str | None = None,
 ) -> RunResult:
     """Blocking form of :func:`arun` (same arguments); safe to call inside a notebook.
@@ -372,7 +428,7 @@ def start(
     store: Any = DEFAULT,
     tenant: str | None = None,
     seed: int = 0,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     run_id: str | None = None,
 ) -> Run:
     """Start a run on fluxnb's own loop and return at once with a :class:`Run` handle."""

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import CircuitOpenError
+from .._exceptions import CircuitOpenError, RunError
 from ..spec import format_duration
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
 from ._breaker import BREAKERS, CircuitBreaker, CircuitChange
@@ -103,11 +103,21 @@ class Scheduler:
         *,
         recorder: Recorder | None = None,
         executor: Executor | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        default_executor: str = "local",
     ) -> None:
         self.plan = plan
         self.opts = options
         self.recorder: Recorder = recorder or NullRecorder()
-        self.executor: Executor = executor or LocalExecutor()
+        self.executors: dict[str, Executor] = {
+            "local": executor or LocalExecutor(),
+            **(executors or {}),
+        }
+        self._exec_names = [name or default_executor for name in plan.executors]
+        missing = set(self._exec_names) - set(self.executors)
+        if missing:
+            raise RunError(f"no executor named {', '.join(sorted(missing))} for this run")
+        self._execs = [self.executors[name] for name in self._exec_names]
         self._limit = plan.router.worker_pool_size
         self._ids = plan.ids
         initial = plan.net.initial
@@ -163,7 +173,8 @@ class Scheduler:
     async def run(self, record: RunRecord) -> RunResult:
         """Run to the end; on cancellation, clean up, record, and re-raise."""
         loop = self._loop = asyncio.get_running_loop()
-        self.executor.open(loop, self._limit)
+        for ex in self.executors.values():
+            ex.open(loop, self._limit)
         self._wall0, self._perf0 = time.time_ns() // 1000, time.perf_counter_ns()
         self.recorder.run_started(record)
         interval = getattr(self.recorder, "flush_interval", None)
@@ -189,7 +200,11 @@ class Scheduler:
         finally:
             if self._tick is not None:
                 self._tick.cancel()
-            self.executor.close()
+            for ex in self.executors.values():
+                ex.close()
+                aclose = getattr(ex, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             if self.result is None:
                 self.result = self._finish(record, cancelled=cancelled)
         if cancelled:
@@ -320,7 +335,7 @@ class Scheduler:
         else:
             call_kwargs = kwargs
         try:
-            done, value = self.executor.start(binding, call_kwargs)
+            done, value = self._execs[ti].start(binding, call_kwargs)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a step's own exception never escapes
@@ -396,7 +411,8 @@ class Scheduler:
         else:
             error = fut.exception()
             if error is None:
-                self._succeeded(a.ti, a.attempt, a.t0, a.delay, fut.result(), a.probe)
+                worker = self._execs[a.ti].placement(fut)
+                self._succeeded(a.ti, a.attempt, a.t0, a.delay, fut.result(), a.probe, worker)
             else:
                 self._failed(a, error)
         self._poke()
@@ -435,6 +451,7 @@ class Scheduler:
         final: bool,
         exc: BaseException | None,
         output: Any = NO_OUTPUT,
+        worker: str | None = None,
     ) -> None:
         t1 = time.perf_counter_ns()
         self._last[ti] = t1
@@ -457,14 +474,23 @@ class Scheduler:
                 etype,
                 emsg,
                 etb,
+                self._exec_names[ti],
+                worker,
                 output,
             )
         )
 
     def _succeeded(
-        self, ti: int, attempt: int, t0: int, delay: float, value: Any, probe: bool = False
+        self,
+        ti: int,
+        attempt: int,
+        t0: int,
+        delay: float,
+        value: Any,
+        probe: bool = False,
+        worker: str | None = None,
     ) -> None:
-        self._row(ti, attempt, t0, delay, "succeeded", True, None, value)
+        self._row(ti, attempt, t0, delay, "succeeded", True, None, value, worker)
         breaker = self._breakers[ti]
         if breaker is not None:
             changes = breaker.success(probe)
@@ -530,7 +556,7 @@ class Scheduler:
                         row = (self.opts.run_id, c + 1, self._ids[c], 0, "skipped", True)
                         why = f"upstream step '{self._ids[failed]}' failed (on_error: continue)"
                         self.recorder.event(
-                            (*row, None, None, None, 0.0, None, why, None, NO_OUTPUT)
+                            (*row, None, None, None, 0.0, None, why, None, None, None, NO_OUTPUT)
                         )
                         self._set(c, SKIPPED)
                         todo.append(c)
@@ -550,7 +576,9 @@ class Scheduler:
 
     def _never_started(self, ti: int, attempt: int, delay: float) -> None:
         row = (self.opts.run_id, ti + 1, self._ids[ti], attempt, "cancelled", True)
-        self.recorder.event((*row, None, None, None, delay, None, None, None, NO_OUTPUT))
+        self.recorder.event(
+            (*row, None, None, None, delay, None, None, None, None, None, NO_OUTPUT)
+        )
         self._set(ti, CANCELLED)
 
     def _stop(self, reason: str) -> None:

@@ -8,6 +8,7 @@ was found; all problems of a document are collected before raising.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path as FsPath
 from typing import Any
@@ -37,6 +38,7 @@ ROUTER_KEYS = (
     "rbac",
     "retry",
     "on_error",
+    "executor",
 )
 RBAC_KEYS = ("run_roles", "validate_roles", "replay_roles", "admin_roles")
 AGENT_KEYS = (
@@ -47,9 +49,11 @@ AGENT_KEYS = (
     "timeout",
     "on_error",
     "default",
+    "executor",
     "description",
 )
 ON_ERROR_KEYS = ("strategy", "fallback")
+EXECUTOR_URL = re.compile(r"dask://[A-Za-z0-9_.\-\[\]:]+:\d+")
 RETRY_KEYS = ("max_attempts", "backoff", "initial_delay", "max_delay", "retry_on", "no_retry_on")
 BREAKER_KEYS = ("failure_threshold", "reset_timeout", "probe_timeout")
 STEP_KEYS = ("step", "depends_on", "with", "description")
@@ -162,6 +166,19 @@ class _Checker:
             return _MISSING
         return self.string(v, path)
 
+    def executor_ref(self, v: Any, path: Path) -> Any:
+        """``local``, ``dask``, or ``dask://HOST:PORT``."""
+        if isinstance(v, str) and (v in ("local", "dask") or EXECUTOR_URL.fullmatch(v)):
+            return v
+        self.add(
+            "bad_value",
+            path,
+            f"expected local, dask or dask://HOST:PORT, found {_kind(v)}",
+            expected="local | dask | dask://HOST:PORT",
+            found=v,
+        )
+        return _MISSING
+
     def on_error(self, v: Any, path: Path) -> Any:
         """``stop`` | ``continue`` | ``skip`` | ``retry``, or ``{strategy:, fallback:}``."""
         if isinstance(v, dict):
@@ -226,6 +243,7 @@ def _read_router(c: _Checker, raw: Any) -> RouterSettings:
         **_opts(
             retry=_read_retry(c, m["retry"], (*path, "retry")) if m.get("retry") else _MISSING,
             on_error=c.get(m, "on_error", path, c.on_error),
+            executor=c.get(m, "executor", path, c.executor_ref),
             worker_pool_size=c.get(m, "worker_pool_size", path, c.integer(1)),
             channel_buffer=c.get(m, "channel_buffer", path, c.integer(0)),
             default_timeout=c.get(m, "default_timeout", path, c.duration),
@@ -262,6 +280,7 @@ def _read_agent(c: _Checker, raw: Any, path: Path) -> dict[str, Any]:
     out["timeout"] = c.get(m, "timeout", path, c.duration)
     out["description"] = c.get(m, "description", path, c.string)
     out["on_error"] = c.get(m, "on_error", path, c.on_error)
+    out["executor"] = c.get(m, "executor", path, c.choice(("local", "dask")))
     if "default" in m:
         out["default"] = m["default"]
     if m.get("retry") is not None:
@@ -505,6 +524,8 @@ def _agent_dict(step: Step) -> dict[str, Any]:
         agent["on_error"] = _on_error_value(step.on_error)
     if step.default is not None:
         agent["default"] = step.default
+    if step.executor is not None:
+        agent["executor"] = step.executor
     if step.description:
         agent["description"] = step.description
     return agent
@@ -534,6 +555,8 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
         router["retry"] = _retry_dict(r.retry)
     if r.on_error is not None:
         router["on_error"] = _on_error_value(r.on_error)
+    if r.executor is not None:
+        router["executor"] = r.executor
     if router:
         out["router"] = router
     agents = []

@@ -47,6 +47,8 @@ class Step:
     on_error: OnError | None = None
     #: The step's output when ``on_error: skip`` tolerates its failure.
     default: Any = None
+    #: ``local`` or ``dask`` (None: the run's executor).
+    executor: str | None = None
 
     @property
     def reference(self) -> str:
@@ -104,6 +106,7 @@ class Workflow:
         description: str | None = None,
         on_error: OnError | str | None = None,
         default: Any = None,
+        executor: str | None = None,
     ) -> Step:
         """Add a step. ``depends_on=None`` with a callable means: the parameters of ``fn``
         that name other steps of this workflow (Hamilton style)."""
@@ -140,6 +143,7 @@ class Workflow:
             description=description,
             on_error=OnError(on_error) if isinstance(on_error, str) else on_error,  # type: ignore[arg-type]
             default=default,
+            executor=executor,
         )
         self._steps[id] = step
         self._version += 1

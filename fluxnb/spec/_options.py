@@ -126,3 +126,6 @@ class RouterSettings:
     retry: RetryPolicy | None = None
     #: Error strategy of every step whose agent sets none (None: ``stop``).
     on_error: OnError | None = None
+    #: Where steps run: ``local`` (default), ``dask`` (an on-demand LocalCluster), or
+    #: ``dask://HOST:PORT`` (an existing Dask scheduler).
+    executor: str | None = None

@@ -24,6 +24,8 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "error_type",
     "error_message",
     "traceback",
+    "executor",  # 'local', 'dask', ... (None: never started)
+    "worker",  # where it ran, when the executor knows (a Dask worker's address)
 )
 #: The engine appends the attempt's raw output (or NO_OUTPUT) after these columns; a
 #: recorder turns it into the stored ``OUTPUT_COLUMNS``.

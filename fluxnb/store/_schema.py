@@ -87,6 +87,17 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        3,
+        "where each attempt ran",
+        (
+            "ALTER TABLE events ADD COLUMN executor VARCHAR",
+            "ALTER TABLE events ADD COLUMN worker VARCHAR",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: Columns the ``runs`` rows carry in segments (``duration_s`` is derived on load).

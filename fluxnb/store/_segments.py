@@ -44,6 +44,8 @@ def _schemas() -> dict[str, Any]:
             ("error_type", pa.string()),
             ("error_message", pa.string()),
             ("traceback", pa.string()),
+            ("executor", pa.string()),
+            ("worker", pa.string()),
             ("output_format", pa.string()),
             ("output_json", pa.string()),
             ("output_pickle", pa.binary()),
