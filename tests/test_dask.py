@@ -215,3 +215,13 @@ def test_interrupt_of_a_cli_run_on_dask(tmp_path: Path) -> None:
         "a": "succeeded",
         "slow": "cancelled",
     }
+
+
+def test_cpu_benchmark_runs_and_agrees() -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "dask_cpu.py"), "--quick", "--repeat", "1"],
+        capture_output=True, text=True, env=cli_env(), timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ratio dask/local" in out.stdout
