@@ -221,7 +221,10 @@ def test_cpu_benchmark_runs_and_agrees() -> None:
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "dask_cpu.py"), "--quick", "--repeat", "1"],
-        capture_output=True, text=True, env=cli_env(), timeout=300,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "ratio dask/local" in out.stdout

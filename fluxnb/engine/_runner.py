@@ -194,11 +194,7 @@ def resume(
         ReplayError: unknown run, a run that succeeded, or one still running.
     """
     scheduler, record = _prepare_resume(run_id, namespace, store, manifest, force)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _run_here(scheduler, record)
-    return _run_in_thread(scheduler, record)
+    return _block(scheduler, record)
 
 
 async def aresume(
@@ -305,6 +301,12 @@ def run(
     """
     wf = load_workflow(manifest)
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
+    return _block(scheduler, record)
+
+
+def _block(scheduler: Scheduler, record: RunRecord) -> RunResult:
+    """Run to the end from synchronous code: here if no loop runs in this thread, else on
+    fluxnb's own loop thread (a notebook cell), never patching the caller's loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
