@@ -52,6 +52,7 @@ from .engine import (
     run,
     start,
 )
+from .engine._history import debug
 from .spec import (
     CircuitBreakerSettings,
     OnError,
@@ -61,7 +62,7 @@ from .spec import (
     Workflow,
 )
 from .spec import load_workflow as load
-from .store import Store, sql, store, traces
+from .store import Store, sql, store, timeline, traces
 
 __version__ = "0.1.0"
 
@@ -99,6 +100,7 @@ __all__ = [
     "aresume",
     "arun",
     "breakers",
+    "debug",
     "diff",
     "export_trace",
     "import_trace",
@@ -109,6 +111,7 @@ __all__ = [
     "sql",
     "start",
     "store",
+    "timeline",
     "traces",
 ]
 

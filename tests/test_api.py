@@ -18,8 +18,8 @@ PUBLIC = [
     "ReplayReport", "ResolutionError", "RetryPolicy", "RouterSettings", "Run", "RunError",
     "RunResult", "RunStatus", "Step", "StepContext", "StepError", "StepFailed", "StepResult",
     "StepStatus", "Store", "StoreError", "StoreLockedError", "Workflow", "__version__",
-    "aresume", "arun", "breakers", "diff", "export_trace", "import_trace", "load", "replay",
-    "resume", "run", "sql", "start", "store", "traces",
+    "aresume", "arun", "breakers", "debug", "diff", "export_trace", "import_trace", "load", "replay",
+    "resume", "run", "sql", "start", "store", "timeline", "traces",
 ]  # fmt: skip
 
 

@@ -369,3 +369,59 @@ def completed_outputs(trace: Trace) -> tuple[dict[str, Any], dict[str, int]]:
                 r["output_format"], r.get("output_json"), r.get("output_pickle"), r["step"]
             )
     return done, attempts
+
+
+# ---------------------------------------------------------------------- debug
+def step_inputs(trace: Trace, step: str) -> dict[str, Any]:
+    """The keyword arguments ``step`` received in a recorded run (its dependencies'
+    recorded outputs and its ``with`` values; ``ctx`` is left out)."""
+    from ..spec import load_workflow
+
+    source = trace.run.get("manifest")
+    if not source:
+        raise ReplayError(f"run {trace.run_id} has no recorded manifest")
+    wf = load_workflow(source)
+    if step not in wf:
+        raise ReplayError(f"run {trace.run_id} (workflow '{wf.name}') has no step '{step}'")
+    spec = wf.steps[step]
+    done, _ = completed_outputs(trace)
+    inputs: dict[str, Any] = {}
+    for dep in spec.depends_on:
+        if dep not in done:
+            raise ReplayError(
+                f"the output of '{dep}', an input of '{step}', was not recorded in full "
+                f"(it did not succeed, or it was too large to keep)"
+            )
+        inputs[dep] = done[dep]
+    inputs.update(spec.with_)
+    return inputs
+
+
+def debug(
+    run_id: str,
+    step: str,
+    namespace: dict[str, Any] | None = None,
+    *,
+    store: Any = None,
+    fn: Any = None,
+) -> Any:
+    """Recreate what ``step`` received in run ``run_id`` and return its callable.
+
+    Each input becomes a variable in ``namespace`` (named like the parameter), and
+    ``namespace[f"{step}_inputs"]`` holds them all, so ``fn(**score_inputs)`` calls the
+    step again by hand. The callable is ``fn``, else found in ``namespace`` like a run does.
+    """
+    from ..spec import load_workflow
+    from ..spec._resolve import bind, find_callable
+
+    trace = load_trace(run_id, store)
+    inputs = step_inputs(trace, step)
+    wf = load_workflow(trace.run["manifest"])
+    spec = wf.steps[step]
+    target = fn or find_callable(spec, namespace)
+    binding = bind(spec, target)
+    kwargs = {k: v for k, v in inputs.items() if k in binding.passed or k in spec.with_}
+    if namespace is not None:
+        namespace.update(kwargs)
+        namespace[f"{step}_inputs"] = kwargs
+    return target

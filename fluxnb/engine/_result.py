@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .._exceptions import StepFailed
+from .._exceptions import ReplayError, StepFailed
 from ._states import RunStatus, StepStatus
 
 
@@ -84,6 +84,7 @@ class RunResult:
         tenant: str | None = None,
         store: str | None = None,
         reason: str | None = None,
+        callables: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
@@ -99,6 +100,7 @@ class RunResult:
         #: Where the trace was recorded (None: not recorded).
         self.store = store
         self.reason = reason
+        self._fns = callables or {}
 
     @property
     def steps(self) -> dict[str, StepResult]:
@@ -174,6 +176,23 @@ class RunResult:
         if self.reason:
             out.append(self.reason)
         return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        from .._html import result_html
+
+        return result_html(self)
+
+    def debug(self, step: str, namespace: dict[str, Any] | None = None) -> Any:
+        """Put ``step``'s recorded inputs into ``namespace`` and return its callable, to
+        call it by hand: ``fn = result.debug("score", globals()); fn(**inputs)``.
+
+        See :func:`fluxnb.debug`; needs the run to have been recorded in a store.
+        """
+        from ._history import debug
+
+        if not self.store:
+            raise ReplayError("this run was not recorded (store=None): nothing to debug")
+        return debug(self.run_id, step, namespace, store=self.store, fn=self._fns.get(step))
 
     def __repr__(self) -> str:
         # asyncio formats a finished task's result: keep this cheap for 10,000 steps

@@ -372,29 +372,41 @@ def _run_in_thread(scheduler: Scheduler, record: RunRecord) -> RunResult:
 
 
 class Run:
-    """A run in progress on fluxnb's own event loop (see :func:`start`).
+    """A run going on in the background (see :func:`start`).
+
+    It runs on fluxnb's own loop thread, or — with ``here=True`` inside a running event
+    loop, e.g. a notebook kernel's — as a task on that loop, so later cells run meanwhile.
 
     >>> handle = fluxnb.start(wf, namespace=globals())      # doctest: +SKIP
     >>> handle.cancel(); handle.result().status              # doctest: +SKIP
     <RunStatus.CANCELLED: 'cancelled'>
     """
 
-    def __init__(self, scheduler: Scheduler, record: RunRecord) -> None:
+    def __init__(self, scheduler: Scheduler, record: RunRecord, *, here: bool = False) -> None:
         self._scheduler = scheduler
         self.run_id = record.run_id
         self.workflow = record.workflow
-        lt = _LoopThread.get()
-        self._loop = lt.loop
+        self._task: asyncio.Task[RunResult] | None = None
+        self._future: Any = None
 
         async def main() -> RunResult:
-            self._task = asyncio.current_task()
             try:
                 return await scheduler.run(record)
             except asyncio.CancelledError:
                 assert scheduler.result is not None
                 return scheduler.result  # cancelled on purpose: the result says so
 
-        self._future = asyncio.run_coroutine_threadsafe(main(), self._loop)
+        if here:
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(main())
+        else:
+            self._loop = _LoopThread.get().loop
+
+            async def tracked() -> RunResult:
+                self._task = asyncio.current_task()  # type: ignore[assignment]
+                return await main()
+
+            self._future = asyncio.run_coroutine_threadsafe(tracked(), self._loop)
 
     @property
     def status(self) -> Any:
@@ -402,25 +414,46 @@ class Run:
         return self._scheduler.status
 
     def done(self) -> bool:
-        return self._future.done()
+        if self._future is not None:
+            return bool(self._future.done())
+        return self._task is not None and self._task.done()
 
     def cancel(self) -> None:
         """Cancel the run: running steps get CancelledError, it is recorded ``cancelled``."""
-        task = getattr(self, "_task", None)
+        task = self._task
         if task is not None:
             self._loop.call_soon_threadsafe(task.cancel)
-        else:
+        elif self._future is not None:
             self._future.cancel()
 
     def result(self, timeout: float | None = None) -> RunResult:
-        """Wait for the end (at most ``timeout`` seconds) and return the RunResult."""
-        return self._future.result(timeout)
+        """Wait for the end (at most ``timeout`` seconds) and return the RunResult.
+
+        A run on the caller's own loop cannot be waited for here: ``await`` it instead.
+        """
+        if self._future is not None:
+            return self._future.result(timeout)  # type: ignore[no-any-return]
+        assert self._task is not None
+        if not self._task.done():
+            raise RunError(
+                f"run {self.run_id} is still going on this event loop; use 'await handle'"
+            )
+        return self._task.result()
 
     def __await__(self) -> Any:
-        return asyncio.wrap_future(self._future).__await__()
+        if self._future is not None:
+            return asyncio.wrap_future(self._future).__await__()
+        assert self._task is not None
+        return self._task.__await__()
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} '{self.workflow}' {self.status.value}>"
+
+    def _repr_html_(self) -> str:
+        from .._html import badge
+
+        state = badge(self.status.value)
+        return f"<div>run <code>{self.run_id}</code> '{self.workflow}' {state}</div>"
 
 
 def start(
@@ -432,8 +465,10 @@ def start(
     seed: int = 0,
     executor: Executor | str | None = None,
     run_id: str | None = None,
+    here: bool = False,
 ) -> Run:
-    """Start a run on fluxnb's own loop and return at once with a :class:`Run` handle."""
+    """Start a run and return at once with a :class:`Run` handle: on fluxnb's own loop
+    thread, or with ``here=True`` as a task on the running loop (a notebook kernel's)."""
     wf = load_workflow(manifest)
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
-    return Run(scheduler, record)
+    return Run(scheduler, record, here=here)

@@ -651,6 +651,9 @@ class Scheduler:
             tenant=record.tenant,
             store=self.recorder.location,
             reason=self._reason,
+            callables={
+                self._ids[ti]: b.fn for ti, b in enumerate(self.plan.bindings) if b is not None
+            },
         )
 
     def _step_results(self) -> dict[str, StepResult]:

@@ -191,6 +191,11 @@ class Workflow:
     def __repr__(self) -> str:
         return f"<Workflow {self.name!r}: {len(self._steps)} steps>"
 
+    def _repr_html_(self) -> str:
+        from .._html import workflow_html
+
+        return workflow_html(self)
+
     def _infer_dependencies(self) -> None:
         for sid in list(self._infer):
             step = self._steps[sid]

@@ -6,6 +6,7 @@ from typing import Any
 
 from ._recorder import EVENT_COLUMNS, MemoryRecorder, NullRecorder, Recorder, RunRecord
 from ._store import MEMORY, Store, default_path, open_store
+from ._timeline import Timeline, timeline
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -15,10 +16,12 @@ __all__ = [
     "Recorder",
     "RunRecord",
     "Store",
+    "Timeline",
     "default_path",
     "open_store",
     "sql",
     "store",
+    "timeline",
     "traces",
 ]
 

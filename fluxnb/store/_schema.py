@@ -98,6 +98,28 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        4,
+        "step_stats view",
+        (
+            """CREATE VIEW step_stats AS
+            SELECT r.workflow,
+                   e.step,
+                   count(*) FILTER (WHERE e.final) AS runs,
+                   count(*) FILTER (WHERE e.attempt > 0) AS attempts,
+                   count(*) FILTER (WHERE e.status = 'failed') AS failures,
+                   count(*) FILTER (WHERE e.final AND e.status = 'failed') AS failed_runs,
+                   quantile_cont(e.duration_s, 0.5) AS p50_s,
+                   quantile_cont(e.duration_s, 0.95) AS p95_s,
+                   quantile_cont(e.duration_s, 0.99) AS p99_s,
+                   avg(e.duration_s) AS mean_s
+            FROM events e JOIN runs r USING (run_id)
+            GROUP BY r.workflow, e.step""",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: Columns the ``runs`` rows carry in segments (``duration_s`` is derived on load).

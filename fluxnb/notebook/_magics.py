@@ -1,0 +1,331 @@
+"""``%%fluxroute``, ``%fluxsql`` / ``%%fluxsql``, ``%fluxtrace`` and ``%fluxdebug``.
+
+Thin: each magic parses its options, calls the public Python API, and displays the outcome.
+Errors a user makes are a short red message pointing at the cell line (IPython's
+UsageError), never a traceback wall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import threading
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .._exceptions import FluxError, ManifestError
+from .._html import error_html, manifest_error_text
+
+_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_SQL_PARAM = re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _in_kernel(shell: Any) -> bool:
+    return getattr(shell, "kernel", None) is not None
+
+
+class _Banner:
+    """A red message: HTML in a notebook, plain text in a terminal."""
+
+    def __init__(self, title: str, body: str) -> None:
+        self.title, self.body = title, body
+
+    def _repr_html_(self) -> str:
+        return error_html(self.title, self.body)
+
+    def __repr__(self) -> str:
+        return f"{self.title}\n{self.body}"
+
+
+def _show_error(title: str, body: str) -> None:
+    from IPython.display import display
+
+    display(_Banner(title, body))
+
+
+def interpolate(text: str, values: dict[str, Any]) -> str:
+    """Replace ``{{name}}`` with the value of ``name`` (single braces stay YAML's)."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in values:
+            line = text.count("\n", 0, m.start()) + 2  # +1: 1-based, +1: the magic line
+            raise UsageError(f"cell line {line}: {{{{{name}}}}} names no notebook variable")
+        value = values[name]
+        if isinstance(value, str):
+            return value
+        return json.dumps(value)  # JSON is YAML: lists, dicts, numbers, booleans
+
+    return _VAR.sub(sub, text)
+
+
+class _Interrupts:
+    """While background runs are in flight, a kernel interrupt (SIGINT) cancels them too."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Any] = {}  # workflow name -> Run handle
+        self._previous: Any = None
+        self._lock = threading.Lock()
+
+    def add(self, name: str, handle: Any) -> None:
+        with self._lock:
+            self.runs[name] = handle
+            if self._previous is None and threading.current_thread() is threading.main_thread():
+                self._previous = signal.getsignal(signal.SIGINT)
+                signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        for handle in list(self.runs.values()):
+            if not handle.done():
+                handle.cancel()
+        previous = self._previous
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    def prune(self) -> None:
+        with self._lock:
+            self.runs = {k: h for k, h in self.runs.items() if not h.done()}
+            if not self.runs and self._previous is not None:
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGINT, self._previous)
+                self._previous = None
+
+
+@magics_class
+class FluxMagics(Magics):
+    """fluxnb's magics; ``%load_ext fluxnb`` registers them."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.background = _Interrupts()
+        self.last_run: Any = None
+
+    @property
+    def _ns(self) -> dict[str, Any]:
+        assert self.shell is not None
+        return self.shell.user_ns  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ %%fluxroute
+    @magic_arguments()
+    @argument("name", nargs="?", help="the workflow's name (default: the manifest's)")
+    @argument("-o", "--output", metavar="VAR", help="store the RunResult (or handle) in VAR")
+    @argument("--validate", action="store_true", help="only validate the manifest")
+    @argument("--tenant", help="record the run under this tenant")
+    @argument("--namespace", help="record the run under this namespace")
+    @argument("--store", metavar="PATH", help="the trace store (default: the default store)")
+    @argument("--no-progress", action="store_true", help="no live progress display")
+    @argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a value for {{KEY}} in the cell (YAML scalar; wins over notebook variables)",
+    )
+    @argument(
+        "--background",
+        action="store_true",
+        help="start the run as a task on the kernel's loop and return a handle at once",
+    )
+    @argument("--executor", metavar="local|dask|dask://HOST:PORT", help="where steps run")
+    @argument("--seed", type=int, default=0, help="seed for jittered backoff")
+    @cell_magic
+    def fluxroute(self, line: str, cell: str) -> Any:
+        """Run the workflow in the cell body (a fluxnb manifest) with the notebook's functions."""
+        import yaml
+
+        from .. import engine, spec
+
+        args = parse_argstring(self.fluxroute, line)
+        ns = self._ns
+        values = dict(ns)
+        for item in args.param:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.isidentifier():
+                raise UsageError(f"--param expects KEY=VALUE, got '{item}'")
+            values[key] = yaml.safe_load(raw) if raw else ""
+        text = interpolate(cell, values)
+        try:
+            wf = spec.load_workflow(text, source="cell")
+            if args.name:
+                wf.name = args.name
+            if args.namespace or args.executor:
+                from dataclasses import replace
+
+                wf.router = replace(
+                    wf.router,
+                    namespace=args.namespace or wf.router.namespace,
+                    executor=args.executor or wf.router.executor,
+                )
+            wf.validate(resolve=True, namespace=ns)
+        except ManifestError as err:
+            raise UsageError("invalid workflow\n" + manifest_error_text(err, text, 2)) from None
+        if args.validate:
+            print(f"ok: workflow '{wf.name}', {len(wf)} steps: {' → '.join(wf.order())}")
+            return None
+        store: Any = engine.DEFAULT if args.store is None else args.store
+        recorder = engine._runner.recorder_for(store)
+        if not args.no_progress:
+            from ._progress import NotebookProgress
+
+            recorder = NotebookProgress(recorder, len(wf), wf.name, _in_kernel(self.shell))
+        self._replace_in_flight(wf.name)
+        try:
+            if args.background:
+                here = _loop_running()
+                handle = engine.start(
+                    wf, ns, store=recorder, tenant=args.tenant, seed=args.seed, here=here
+                )
+                self.background.add(wf.name, handle)
+                if args.output:
+                    ns[args.output] = handle
+                return handle
+            result = engine.run(wf, ns, store=recorder, tenant=args.tenant, seed=args.seed)
+        except KeyboardInterrupt as exc:
+            partial = getattr(exc, "run_result", None)
+            if partial is not None:
+                self._remember(partial, args.output)
+                _show_error(
+                    "interrupted",
+                    f"run {partial.run_id} was cancelled; every row so far is recorded",
+                )
+                return partial
+            raise
+        except FluxError as err:
+            raise UsageError(str(err)) from None
+        self._remember(result, args.output)
+        if not result.ok:
+            self._failure_banner(result)
+        return result
+
+    def _remember(self, result: Any, output: str | None) -> None:
+        self.last_run = result
+        if output:
+            self._ns[output] = result
+
+    def _replace_in_flight(self, name: str) -> None:
+        self.background.prune()
+        old = self.background.runs.get(name)
+        if old is not None and not old.done():
+            old.cancel()
+            print(
+                f"fluxnb: cancelled run {old.run_id} of '{name}', still in flight: "
+                "this cell replaces it"
+            )
+
+    def _failure_banner(self, result: Any) -> None:
+        from ..engine._states import StepStatus
+
+        for sid, err in result.errors.items():
+            step = result.steps[sid]
+            if step.status is not StepStatus.FAILED:
+                continue
+            body = (
+                f"step '{sid}' failed on attempt {err.attempt}: {err.type}: {err.message}\n"
+                f"{result.reason or ''}\n\n{err.traceback.rstrip()}\n\n"
+                f"debug it: fn = {_var_hint(result)}.debug('{sid}', globals()); "
+                f"fn(**{sid}_inputs)   (or %fluxdebug {result.run_id} {sid})"
+            )
+            _show_error(f"run {result.run_id} failed", body)
+            break
+
+    # ------------------------------------------------------------------ %fluxsql
+    @magic_arguments()
+    @argument("-o", "--output", metavar="VAR", help="store the DataFrame in VAR")
+    @argument("--store", metavar="PATH", help="the store to query (default: the default store)")
+    @argument("query", nargs="*", help="the SQL (line form)")
+    @no_var_expand  # $name is a bound SQL parameter, never text IPython pastes in
+    @line_cell_magic
+    def fluxsql(self, line: str, cell: str | None = None) -> Any:
+        """SQL on the trace store; ``$name`` binds the notebook variable ``name``."""
+        from ..store import open_store
+
+        args = parse_argstring(self.fluxsql, line)
+        query = cell if cell is not None else " ".join(args.query)
+        if not query.strip():
+            raise UsageError("%fluxsql needs a query, e.g. %fluxsql SELECT * FROM runs")
+        params = {}
+        for name in dict.fromkeys(_SQL_PARAM.findall(_strip_sql_literals(query))):
+            if name not in self._ns:
+                raise UsageError(f"${name} in the query names no notebook variable")
+            params[name] = self._ns[name]
+        try:
+            frame = open_store(args.store).sql(query, params or None)
+        except FluxError as err:
+            raise UsageError(str(err)) from None
+        if args.output:
+            self._ns[args.output] = frame
+        return frame
+
+    # ------------------------------------------------------------------ %fluxtrace
+    @magic_arguments()
+    @argument(
+        "run", nargs="?", help="a run id (default: this notebook's last run, or the store's latest)"
+    )
+    @argument("--store", metavar="PATH")
+    @line_magic
+    def fluxtrace(self, line: str) -> Any:
+        """A timeline of a run: one bar per attempt, coloured by status."""
+        from ..store import timeline
+
+        args = parse_argstring(self.fluxtrace, line)
+        run = args.run or (self.last_run.run_id if self.last_run is not None else None)
+        store = args.store or (
+            self.last_run.store if self.last_run is not None and not args.run else None
+        )
+        try:
+            return timeline(run, store=store)
+        except FluxError as err:
+            raise UsageError(str(err)) from None
+
+    # ------------------------------------------------------------------ %fluxdebug
+    @magic_arguments()
+    @argument("run", help="the run id")
+    @argument("step", help="the step to debug")
+    @argument("--store", metavar="PATH")
+    @line_magic
+    def fluxdebug(self, line: str) -> Any:
+        """Put a step's recorded inputs into the notebook and return its callable."""
+        from ..engine._history import debug
+
+        args = parse_argstring(self.fluxdebug, line)
+        try:
+            fn = debug(args.run, args.step, self._ns, store=args.store)
+        except (FluxError, LookupError) as err:
+            raise UsageError(str(err)) from None
+        names = ", ".join(self._ns[f"{args.step}_inputs"])
+        print(
+            f"{args.step}'s inputs are now variables ({names}) and {args.step}_inputs; "
+            f"call it again with: {getattr(fn, '__name__', 'fn')}(**{args.step}_inputs)"
+        )
+        return fn
+
+
+def _var_hint(result: Any) -> str:
+    return "result"
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _strip_sql_literals(query: str) -> str:
+    """The query without its '...' literals, so '$5' inside a string is not a parameter."""
+    return re.sub(r"'(?:[^']|'')*'", "''", query)

@@ -1,0 +1,173 @@
+"""The magics, driven through a real IPython InteractiveShell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+from IPython.utils.capture import capture_output
+
+import fluxnb
+
+
+@pytest.fixture(scope="module")
+def ip() -> Any:
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "fluxnb")
+    return shell
+
+
+@pytest.fixture
+def store(tmp_path: Path, ip: Any) -> str:
+    path = str(tmp_path / "nb.duckdb")
+    ip.user_ns["STORE"] = path
+    return path
+
+
+CELL_FUNCS = """
+import asyncio
+def fetch():
+    return [3, 1, 2]
+async def score(fetch, threshold):
+    await asyncio.sleep(0.01)
+    return [x for x in fetch if x >= threshold]
+def report(score):
+    return {"n": len(score)}
+"""
+
+MANIFEST = """pipeline:
+  - step: fetch
+  - step: score
+    depends_on: fetch
+    with: {threshold: {{limit}}}
+  - step: report
+    depends_on: score
+"""
+
+
+def test_fluxroute_runs_cell_functions(ip: Any, store: str) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 2
+    result = ip.run_cell_magic("fluxroute", f"demo -o res --store {store}", MANIFEST)
+    assert result.ok and result.workflow == "demo"
+    assert ip.user_ns["res"] is result
+    assert result["report"] == {"n": 2}
+    assert "<table>" in result._repr_html_()
+    rows = fluxnb.traces(result.run_id, store=store)
+    assert list(rows["step"]) == ["fetch", "score", "report"]
+
+
+def test_param_wins_over_notebook_variables(ip: Any, store: str) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 2
+    result = ip.run_cell_magic("fluxroute", f"--store {store} --param limit=3", MANIFEST)
+    assert result["report"] == {"n": 1}
+
+
+def test_unknown_interpolation_points_at_the_cell_line(ip: Any) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns.pop("nothere", None)
+    with pytest.raises(UsageError, match=r"cell line 6: \{\{nothere\}\}"):
+        ip.run_cell_magic("fluxroute", "", MANIFEST.replace("{{limit}}", "{{nothere}}"))
+
+
+def test_manifest_errors_are_short_and_point_at_cell_lines(ip: Any) -> None:
+    ip.run_cell(CELL_FUNCS)
+    bad = "pipeline:\n  - step: fetch\n  - step: score\n    depends_on: fech\n"
+    with pytest.raises(UsageError) as info:
+        ip.run_cell_magic("fluxroute", "--no-progress", bad)
+    text = str(info.value)
+    assert "cell line 5" in text and "did you mean 'fetch'" in text
+    assert "    depends_on: fech" in text and "^" in text
+    assert "Traceback" not in text
+    with pytest.raises(UsageError, match="no callable named 'nope'"):
+        ip.run_cell_magic("fluxroute", "", "pipeline:\n  - step: nope\n")
+
+
+def test_validate_only(ip: Any) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 1
+    with capture_output() as out:
+        assert ip.run_cell_magic("fluxroute", "--validate", MANIFEST) is None
+    assert "ok: workflow" in out.stdout and "fetch → score → report" in out.stdout
+
+
+def test_a_failing_step_shows_a_banner_with_the_debug_command(ip: Any, store: str) -> None:
+    ip.run_cell(
+        "def fetch():\n    return 1\ndef broken(fetch):\n    raise ValueError('no column x')\n"
+    )
+    with capture_output() as out:
+        result = ip.run_cell_magic(
+            "fluxroute",
+            f"--store {store}",
+            "pipeline:\n  - step: fetch\n  - step: broken\n    depends_on: fetch\n",
+        )
+    assert result.status is fluxnb.RunStatus.FAILED
+    shown = " ".join(o.data.get("text/plain", "") for o in out.outputs)
+    assert "no column x" in shown and ".debug('broken', globals())" in shown
+    assert "%fluxdebug" in shown and "attempt 1" in shown
+    fn = ip.run_line_magic("fluxdebug", f"{result.run_id} broken --store {store}")
+    assert ip.user_ns["fetch"] == 1 and ip.user_ns["broken_inputs"] == {"fetch": 1}
+    with pytest.raises(ValueError, match="no column x"):
+        fn(**ip.user_ns["broken_inputs"])
+
+
+def test_fluxsql_binds_variables_and_resists_injection(ip: Any, store: str) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 1
+    res = ip.run_cell_magic("fluxroute", f"sqlwf --store {store}", MANIFEST)
+    ip.user_ns["rid"] = res.run_id
+    frame = ip.run_line_magic(
+        "fluxsql", f"--store {store} SELECT step FROM events WHERE run_id = $rid ORDER BY seq"
+    )
+    assert list(frame["step"]) == ["fetch", "score", "report"]
+    ip.user_ns["evil"] = "x'; DROP TABLE runs; --"
+    frame = ip.run_cell_magic(
+        "fluxsql", f"-o found --store {store}", "SELECT * FROM runs WHERE workflow = $evil"
+    )
+    assert frame.empty and ip.user_ns["found"] is frame
+    assert len(fluxnb.sql("SELECT * FROM runs", store=store)) == 1  # still there
+    literal = ip.run_line_magic("fluxsql", f"--store {store} SELECT '$5 cost' AS s")
+    assert literal["s"][0] == "$5 cost"
+    stats = ip.run_line_magic("fluxsql", f"--store {store} SELECT * FROM step_stats ORDER BY step")
+    assert list(stats["step"]) == ["fetch", "report", "score"]
+    assert {"p50_s", "p95_s", "p99_s", "failures"} <= set(stats.columns)
+    with pytest.raises(UsageError, match=r"\$missing"):
+        ip.run_line_magic("fluxsql", f"--store {store} SELECT $missing")
+    with pytest.raises(UsageError, match="SQL error"):
+        ip.run_line_magic("fluxsql", f"--store {store} SELEC 1")
+
+
+def test_fluxtrace_draws_the_last_run(ip: Any, store: str) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 1
+    ip.run_cell_magic("fluxroute", f"--store {store}", MANIFEST)
+    svg = ip.run_line_magic("fluxtrace", "")._repr_svg_()
+    assert svg.startswith("<svg") and svg.count("<rect") == 3 and "score" in svg
+
+
+def test_background_returns_a_handle(ip: Any, store: str) -> None:
+    ip.run_cell("import asyncio\nasync def wait():\n    await asyncio.sleep(0.2)\n    return 'w'\n")
+    handle = ip.run_cell_magic(
+        "fluxroute", f"bg --background -o h --store {store}", "pipeline:\n  - step: wait\n"
+    )
+    assert ip.user_ns["h"] is handle and not handle.done()
+    assert handle.result(timeout=10)["wait"] == "w"
+
+
+def test_rerunning_a_cell_cancels_its_run_in_flight(ip: Any, store: str) -> None:
+    ip.run_cell("import asyncio\nasync def wait():\n    await asyncio.sleep(30)\n")
+    first = ip.run_cell_magic(
+        "fluxroute", f"same --background --store {store}", "pipeline:\n  - step: wait\n"
+    )
+    with capture_output() as out:
+        second = ip.run_cell_magic(
+            "fluxroute", f"same --background --store {store}", "pipeline:\n  - step: wait\n"
+        )
+    assert "cancelled run" in out.stdout
+    assert first.result(timeout=10).status is fluxnb.RunStatus.CANCELLED
+    second.cancel()
+    assert second.result(timeout=10).status is fluxnb.RunStatus.CANCELLED
