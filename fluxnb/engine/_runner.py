@@ -388,6 +388,7 @@ class Run:
         self.workflow = record.workflow
         self._task: asyncio.Task[RunResult] | None = None
         self._future: Any = None
+        self._cancel_requested = False
 
         async def main() -> RunResult:
             try:
@@ -403,7 +404,9 @@ class Run:
             self._loop = _LoopThread.get().loop
 
             async def tracked() -> RunResult:
-                self._task = asyncio.current_task()  # type: ignore[assignment]
+                self._task = task = asyncio.current_task()  # type: ignore[assignment]
+                if self._cancel_requested and task is not None:
+                    task.cancel()  # cancelled before it started: still recorded as cancelled
                 return await main()
 
             self._future = asyncio.run_coroutine_threadsafe(tracked(), self._loop)
@@ -420,11 +423,10 @@ class Run:
 
     def cancel(self) -> None:
         """Cancel the run: running steps get CancelledError, it is recorded ``cancelled``."""
+        self._cancel_requested = True
         task = self._task
         if task is not None:
             self._loop.call_soon_threadsafe(task.cancel)
-        elif self._future is not None:
-            self._future.cancel()
 
     def result(self, timeout: float | None = None) -> RunResult:
         """Wait for the end (at most ``timeout`` seconds) and return the RunResult.

@@ -72,25 +72,44 @@ def interpolate(text: str, values: dict[str, Any]) -> str:
 
 
 class _Interrupts:
-    """While background runs are in flight, a kernel interrupt (SIGINT) cancels them too."""
+    """While background runs are in flight, an interrupt cancels them.
 
-    def __init__(self) -> None:
+    In ipykernel, SIGINT is ignored while the kernel is idle and raises KeyboardInterrupt
+    while a cell runs (it swaps handlers around each cell). fluxnb registers its handler as
+    the one ipykernel restores after each cell, so the stop button pressed while the kernel
+    is idle cancels the background runs; pressed while a cell runs, it interrupts that cell.
+    In a terminal IPython, the handler is chained in front of the current one.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
         self.runs: dict[str, Any] = {}  # workflow name -> Run handle
-        self._previous: Any = None
         self._lock = threading.Lock()
+        self._chained: Any = None
 
     def add(self, name: str, handle: Any) -> None:
         with self._lock:
             self.runs[name] = handle
-            if self._previous is None and threading.current_thread() is threading.main_thread():
-                self._previous = signal.getsignal(signal.SIGINT)
-                signal.signal(signal.SIGINT, self._on_sigint)
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and hasattr(kernel, "saved_sigint_handler"):
+            kernel.saved_sigint_handler = self._on_idle_sigint
+        elif self._chained is None and threading.current_thread() is threading.main_thread():
+            self._chained = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def cancel_all(self) -> int:
+        with self._lock:
+            handles = [h for h in self.runs.values() if not h.done()]
+        for h in handles:
+            h.cancel()
+        return len(handles)
+
+    def _on_idle_sigint(self, signum: int, frame: Any) -> None:
+        self.cancel_all()  # an idle kernel ignores SIGINT otherwise: nothing to interrupt
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        for handle in list(self.runs.values()):
-            if not handle.done():
-                handle.cancel()
-        previous = self._previous
+        self.cancel_all()
+        previous = self._chained
         if callable(previous):
             previous(signum, frame)
         else:
@@ -99,10 +118,6 @@ class _Interrupts:
     def prune(self) -> None:
         with self._lock:
             self.runs = {k: h for k, h in self.runs.items() if not h.done()}
-            if not self.runs and self._previous is not None:
-                if threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGINT, self._previous)
-                self._previous = None
 
 
 @magics_class
@@ -111,7 +126,7 @@ class FluxMagics(Magics):
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
-        self.background = _Interrupts()
+        self.background = _Interrupts(shell)
         self.last_run: Any = None
 
     @property

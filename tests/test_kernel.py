@@ -1,0 +1,130 @@
+"""The three async modes in a real ipykernel (via jupyter_client), each interrupted mid-run:
+the run is recorded cancelled with its rows, the kernel lives, the next cell runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+import fluxnb
+
+from .conftest import cli_env
+
+SETUP = """
+%load_ext fluxnb
+import asyncio, fluxnb
+def a():
+    return 1
+async def slow(a):
+    await asyncio.sleep(60)
+def after(slow):
+    return slow
+MANIFEST = "pipeline:\\n  - step: a\\n  - step: slow\\n    depends_on: a\\n  - step: after\\n    depends_on: slow\\n"
+"""
+
+
+@pytest.fixture
+def kernel(tmp_path: Path) -> Any:
+    env = cli_env()
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def execute(kc: Any, code: str, timeout: float = 60) -> dict[str, Any]:
+    """Run a cell and return its execute_reply content (outputs are drained)."""
+    msg_id = kc.execute(code)
+    return wait_reply(kc, msg_id, timeout)
+
+
+def wait_reply(kc: Any, msg_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = kc.get_shell_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg["content"]
+    raise TimeoutError(code_of(msg_id))
+
+
+def code_of(msg_id: str) -> str:
+    return f"no reply to {msg_id}"
+
+
+def wait_for_first_step(store: str) -> None:
+    seg = Path(store + ".segments")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if list(seg.glob("*-events.arrow")):
+            return
+        time.sleep(0.05)
+    raise TimeoutError("the run never recorded its first step")
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        pytest.param("%%fluxroute --store {store}\n{{MANIFEST_BODY}}", id="blocking-magic"),
+        pytest.param(
+            "r = await fluxnb.arun(MANIFEST, globals(), store={store!r})", id="await-arun"
+        ),
+        pytest.param(
+            "%%fluxroute --background -o h --store {store}\n{{MANIFEST_BODY}}", id="background"
+        ),
+    ],
+)
+def test_interrupt_cancels_the_run_and_the_kernel_lives(
+    kernel: Any, tmp_path: Path, cell: str
+) -> None:
+    km, kc = kernel
+    store = str(tmp_path / "k.duckdb")
+    assert execute(kc, SETUP)["status"] == "ok"
+    body = "pipeline:\n  - step: a\n  - step: slow\n    depends_on: a\n  - step: after\n    depends_on: slow\n"
+    code = cell.replace("{{MANIFEST_BODY}}", body).format(store=store)
+    # a 0.1 s flush timer makes 'a' reach the disk while 'slow' runs
+    assert (
+        execute(
+            kc,
+            "import os; os.environ['FLUXNB_FLUSH_SECONDS'] = '0.1'\n"
+            "from fluxnb.store import _store_recorder as sr\n"
+            "sr.StoreRecorder.flush_interval = 0.1",
+        )["status"]
+        == "ok"
+    )
+    msg_id = kc.execute(code)
+    wait_for_first_step(store)
+    km.interrupt_kernel()
+    reply = wait_reply(kc, msg_id)
+    if "background" in cell:
+        assert reply["status"] == "ok"  # the cell itself returned at once
+        # the interrupt reached the idle kernel; the handle's run is cancelled
+        done = execute(
+            kc,
+            "import time\nfor _ in range(100):\n    if h.done(): break\n"
+            "    time.sleep(0.1)\nprint(h.done(), h.status.value)",
+        )
+        assert done["status"] == "ok"
+    # the kernel is alive and the next cell works
+    nxt = execute(kc, "x = 40 + 2\nx")
+    assert nxt["status"] == "ok"
+    st = fluxnb.store(store)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        runs = st.sql("SELECT status FROM runs")
+        if list(runs["status"]) == ["cancelled"]:
+            break
+        time.sleep(0.2)
+    assert list(runs["status"]) == ["cancelled"]
+    ev = st.sql("SELECT step, status FROM events ORDER BY seq")
+    assert json.loads(ev.to_json(orient="records")) == [
+        {"step": "a", "status": "succeeded"},
+        {"step": "slow", "status": "cancelled"},
+        {"step": "after", "status": "cancelled"},
+    ]
