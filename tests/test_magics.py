@@ -171,3 +171,41 @@ def test_rerunning_a_cell_cancels_its_run_in_flight(ip: Any, store: str) -> None
     assert first.result(timeout=10).status is fluxnb.RunStatus.CANCELLED
     second.cancel()
     assert second.result(timeout=10).status is fluxnb.RunStatus.CANCELLED
+
+
+def test_magic_overhead_benchmark_runs() -> None:
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, cli_env
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "magic_overhead.py")],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ratio" in out.stdout and "%%fluxroute" in out.stdout
+
+
+def test_fluxsql_store_option_takes_a_variable(ip: Any, store: str) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 1
+    ip.run_cell_magic("fluxroute", f"--store {store}", MANIFEST)
+    frame = ip.run_cell_magic("fluxsql", "--store {STORE}", "SELECT count(*) AS n FROM runs")
+    assert frame["n"][0] >= 1
+    with pytest.raises(UsageError, match="names no notebook variable"):
+        ip.run_line_magic("fluxsql", "--store {NOPE} SELECT 1")
+
+
+def test_a_sync_steps_traceback_starts_in_user_code(ip: Any, store: str) -> None:
+    ip.run_cell("def boom():\n    raise KeyError('k')\n")
+    res = ip.run_cell_magic(
+        "fluxroute", f"--store {store} --no-progress", "pipeline:\n  - step: boom\n"
+    )
+    tb = res.errors["boom"].traceback
+    first_frame = tb.splitlines()[1]
+    assert "concurrent" not in first_frame and "asyncio" not in first_frame
+    assert "KeyError" in tb

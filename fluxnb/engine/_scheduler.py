@@ -9,6 +9,7 @@ reaches zero; there are no levels and no scans.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import random
 import time
@@ -44,6 +45,12 @@ from ._states import (
 )
 
 _ENGINE_DIR = str(Path(__file__).parent)
+# frames of the machinery that called the step, left off the top of its traceback
+_MACHINERY = (
+    _ENGINE_DIR,
+    str(Path(asyncio.__file__).parent),
+    str(Path(concurrent.futures.__file__).parent),
+)
 
 _INLINE_BUDGET = 1000  # steps started in one go before the event loop gets a turn
 
@@ -88,7 +95,7 @@ class _Attempt:
 def _user_traceback(exc: BaseException) -> str:
     """The traceback without the scheduler's own frames on top."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_ENGINE_DIR):
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_MACHINERY):
         tb = tb.tb_next
     return "".join(tb_module.format_exception(type(exc), exc, tb))
 

@@ -129,6 +129,15 @@ class FluxMagics(Magics):
         self.background = _Interrupts(shell)
         self.last_run: Any = None
 
+    def _expand(self, value: str | None) -> str | None:
+        """``{name}`` in an option of a magic that turns IPython's expansion off."""
+        m = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", value or "")
+        if m is None:
+            return value
+        if m.group(1) not in self._ns:
+            raise UsageError(f"{value} names no notebook variable")
+        return str(self._ns[m.group(1)])
+
     @property
     def _ns(self) -> dict[str, Any]:
         assert self.shell is not None
@@ -278,7 +287,7 @@ class FluxMagics(Magics):
                 raise UsageError(f"${name} in the query names no notebook variable")
             params[name] = self._ns[name]
         try:
-            frame = open_store(args.store).sql(query, params or None)
+            frame = open_store(self._expand(args.store)).sql(query, params or None)
         except FluxError as err:
             raise UsageError(str(err)) from None
         if args.output:

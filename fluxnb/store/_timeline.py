@@ -79,6 +79,12 @@ class Timeline:
         out.append("</svg>")
         return "".join(out)
 
+    def __repr__(self) -> str:
+        return (
+            f"<Timeline of run {self.run['run_id']} '{self.run['workflow']}': "
+            f"{len(self.events)} attempts>"
+        )
+
     def _repr_svg_(self) -> str:
         return self.to_svg()
 
