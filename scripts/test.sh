@@ -8,3 +8,13 @@ echo "== ruff check"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest (tests and notebooks)"
 python -m pytest -q tests --nbmake notebooks "$@"
+
+echo "== binder: a fresh virtualenv built as Binder builds it, running the tutorials"
+binder_env="$(mktemp -d)/venv"
+python -m venv "$binder_env"
+"$binder_env/bin/python" -m pip install --quiet --upgrade pip >/dev/null
+"$binder_env/bin/python" -m pip install --quiet -r binder/requirements.txt
+PATH="$binder_env/bin:$PATH" bash binder/postBuild >/dev/null
+"$binder_env/bin/python" -m pip install --quiet pytest nbmake
+"$binder_env/bin/python" -m pytest -q -p no:cacheprovider --nbmake notebooks
+rm -rf "$(dirname "$binder_env")"

@@ -128,3 +128,64 @@ def test_interrupt_cancels_the_run_and_the_kernel_lives(
         {"step": "slow", "status": "cancelled"},
         {"step": "after", "status": "cancelled"},
     ]
+
+
+def test_progress_arrives_as_live_display_updates(kernel: Any, tmp_path: Path) -> None:
+    _, kc = kernel
+    setup = "%load_ext fluxnb\nimport asyncio\nasync def s(**_):\n    await asyncio.sleep(0.15)\n"
+    assert execute(kc, setup)["status"] == "ok"
+    agents = "agents:\n" + "".join(f"  - id: s{i}\n    run: s\n" for i in range(6))
+    steps = "".join(
+        f"  - step: s{i}\n" + (f"    depends_on: s{i - 1}\n" if i else "") for i in range(6)
+    )
+    cell = f"%%fluxroute --store {tmp_path / 'p.duckdb'}\n{agents}pipeline:\n{steps}"
+    msg_id = kc.execute(cell)
+    updates, first_display = [], None
+    while True:
+        msg = kc.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "display_data" and first_display is None:
+            first_display = msg["content"].get("transient", {}).get("display_id")
+        if kind == "update_display_data":
+            updates.append(msg["content"])
+        if kind == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    assert first_display is not None
+    assert len(updates) >= 3  # redrawn while it ran, not only at the end
+    assert all(u["transient"]["display_id"] == first_display for u in updates)
+    last = updates[-1]["data"]["text/html"]
+    assert "6/6" in last and "succeeded" in last
+    assert any("running" in u["data"]["text/html"] for u in updates[:-1])
+
+
+def test_nothing_leaks_per_execution(kernel: Any, tmp_path: Path) -> None:
+    _, kc = kernel
+    setup = (
+        "%load_ext fluxnb\nimport threading, asyncio, gc\n"
+        "def a():\n    return 1\ndef b(a):\n    return a + 1\n"
+    )
+    assert execute(kc, setup)["status"] == "ok"
+    cell = f"%%fluxroute --store {tmp_path / 'l.duckdb'}\npipeline:\n  - step: a\n  - step: b\n    depends_on: a\n"
+    for _ in range(3):  # warm up: fluxnb's loop thread, the store
+        assert execute(kc, cell)["status"] == "ok"
+    probe = (
+        "import time, json\ntime.sleep(0.5)\n"
+        "print(json.dumps([threading.active_count(), "
+        "len([t for t in asyncio.all_tasks(asyncio.get_event_loop()) if not t.done()])]))"
+    )
+
+    def counts() -> list[int]:
+        msg_id = kc.execute(probe)
+        while True:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                return json.loads(msg["content"]["text"])
+
+    before = counts()
+    for _ in range(20):
+        assert execute(kc, cell)["status"] == "ok"
+    after = counts()
+    assert after[0] <= before[0]  # no thread left behind
+    assert after[1] <= before[1]  # no task left behind

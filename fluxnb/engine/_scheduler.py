@@ -147,6 +147,8 @@ class Scheduler:
         self._outputs: dict[int, Any] = {}
         self._reason: str | None = None
         self._tolerated = 0  # failures on_error: skip let through
+        #: Optional recorder hook told when an attempt starts (live progress uses it).
+        self._on_start = getattr(self.recorder, "attempt_started", None)
         self._tick: asyncio.TimerHandle | None = None
         # one clock: wall time is derived from perf_counter_ns and this anchor
         self._wall0 = time.time_ns() // 1000
@@ -322,6 +324,8 @@ class Scheduler:
             raise illegal_step_transition(self._ids[ti], old, RUNNING)
         self._state[ti] = RUNNING
         self._attempts[ti] = attempt
+        if self._on_start is not None:
+            self._on_start(self._ids[ti], attempt)
         t0 = time.perf_counter_ns()
         if not self._first[ti]:
             self._first[ti] = t0

@@ -205,7 +205,7 @@ class FluxMagics(Magics):
         if not args.no_progress:
             from ._progress import NotebookProgress
 
-            recorder = NotebookProgress(recorder, len(wf), wf.name, _in_kernel(self.shell))
+            recorder = NotebookProgress(recorder, wf.order(), wf.name, _in_kernel(self.shell))
         self._replace_in_flight(wf.name)
         try:
             if args.background:
@@ -232,7 +232,7 @@ class FluxMagics(Magics):
             raise UsageError(str(err)) from None
         self._remember(result, args.output)
         if not result.ok:
-            self._failure_banner(result)
+            self._failure_banner(result, args.output or "result")
         return result
 
     def _remember(self, result: Any, output: str | None) -> None:
@@ -250,7 +250,7 @@ class FluxMagics(Magics):
                 "this cell replaces it"
             )
 
-    def _failure_banner(self, result: Any) -> None:
+    def _failure_banner(self, result: Any, var: str) -> None:
         from ..engine._states import StepStatus
 
         for sid, err in result.errors.items():
@@ -260,7 +260,7 @@ class FluxMagics(Magics):
             body = (
                 f"step '{sid}' failed on attempt {err.attempt}: {err.type}: {err.message}\n"
                 f"{result.reason or ''}\n\n{err.traceback.rstrip()}\n\n"
-                f"debug it: fn = {_var_hint(result)}.debug('{sid}', globals()); "
+                f"debug it: fn = {var}.debug('{sid}', globals()); "
                 f"fn(**{sid}_inputs)   (or %fluxdebug {result.run_id} {sid})"
             )
             _show_error(f"run {result.run_id} failed", body)
@@ -336,10 +336,6 @@ class FluxMagics(Magics):
             f"call it again with: {getattr(fn, '__name__', 'fn')}(**{args.step}_inputs)"
         )
         return fn
-
-
-def _var_hint(result: Any) -> str:
-    return "result"
 
 
 def _loop_running() -> bool:

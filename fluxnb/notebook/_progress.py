@@ -18,18 +18,21 @@ from .._html import badge
 from ..store._recorder import EventRow, Recorder, RunRecord
 
 _EVERY = 0.25  # seconds between two redraws
+_SHOW_STEPS = 40  # up to this many steps, each one's status is shown
 
 
 class NotebookProgress:
     """A Recorder that forwards everything and shows progress as it goes."""
 
-    def __init__(self, inner: Recorder, total: int, name: str, in_kernel: bool) -> None:
+    def __init__(self, inner: Recorder, steps: list[str], name: str, in_kernel: bool) -> None:
+        total = len(steps)
+        self.order = {s: i for i, s in enumerate(steps)}
         self.inner = inner
         self.total = total
         self.name = name
         self.in_kernel = in_kernel
         self.counts: dict[str, int] = {}
-        self.running: set[str] = set()
+        self.state: dict[str, str] = dict.fromkeys(steps, "pending") if total <= _SHOW_STEPS else {}
         self.done = 0
         self._handle: Any = None
         self._drawn = 0.0
@@ -53,14 +56,21 @@ class NotebookProgress:
         self.inner.run_started(run)
         self._draw(force=self.in_kernel)
 
+    def attempt_started(self, step: str, attempt: int) -> None:
+        with self._lock:
+            self.state[step] = "running" if attempt == 1 else "retrying"
+        self._draw()
+
     def event(self, row: EventRow) -> None:
         self.inner.event(row)
         with self._lock:
-            status, final = row[4], row[5]
+            step, status, final = row[2], row[4], row[5]
             if status == "failed" and not final:
                 status = "retried"
+                self.state[step] = "retrying"
             elif final:
                 self.done += 1
+                self.state[step] = status
             self.counts[status] = self.counts.get(status, 0) + 1
         self._draw()
 
@@ -82,20 +92,33 @@ class NotebookProgress:
         with self._lock:
             counts = dict(self.counts)
             done = self.done
+            state = dict(self.state)
         self.updates += 1
         if self._handle is not None:
             from IPython.display import HTML
 
-            self._handle.update(HTML(self._html(counts, done, final)))
+            self._handle.update(HTML(self._html(counts, done, final, state)))
         elif now - self._started > 1.0 or (final and now - self._started > 1.0):
             detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             print(f"[{self.name}] {done}/{self.total} steps · {detail}", file=sys.stdout)
 
-    def _html(self, counts: dict[str, int], done: int, final: str | None) -> str:
+    def _html(
+        self, counts: dict[str, int], done: int, final: str | None, state: dict[str, str]
+    ) -> str:
         parts = " ".join(f"{badge(s)} {n}" for s, n in sorted(counts.items()))
-        state = badge(final) if final else badge("running")
+        head = badge(final) if final else badge("running")
+        steps = ""
+        if self.total <= _SHOW_STEPS:  # small workflows: every step's live status
+            steps = (
+                "<div style='margin-top:2px'>"
+                + " ".join(
+                    f"<span style='white-space:nowrap'>{html.escape(s)} {badge(st)}</span>"
+                    for s, st in sorted(state.items(), key=lambda kv: self.order.get(kv[0], 0))
+                )
+                + "</div>"
+            )
         return (
-            f"<div><b>{html.escape(self.name)}</b> {state} "
+            f"<div><b>{html.escape(self.name)}</b> {head} "
             f'<progress value="{done}" max="{max(self.total, 1)}" style="width:240px">'
-            f"</progress> {done}/{self.total} {parts}</div>"
+            f"</progress> {done}/{self.total} {parts}{steps}</div>"
         )

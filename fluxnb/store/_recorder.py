@@ -84,7 +84,11 @@ class RunRecord:
 
 
 class Recorder(Protocol):
-    """Receives a run's record, its events, and its end; ``flush`` makes them durable."""
+    """Receives a run's record, its events, and its end; ``flush`` makes them durable.
+
+    A recorder may also define ``attempt_started(step, attempt)``, called as each attempt
+    starts (live progress uses it; storage has no need).
+    """
 
     def run_started(self, run: RunRecord) -> None: ...
 
