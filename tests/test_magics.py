@@ -110,7 +110,8 @@ def test_a_failing_step_shows_a_banner_with_the_debug_command(ip: Any, store: st
     assert "no column x" in shown and ".debug('broken', globals())" in shown
     assert "%fluxdebug" in shown and "attempt 1" in shown
     fn = ip.run_line_magic("fluxdebug", f"{result.run_id} broken --store {store}")
-    assert ip.user_ns["fetch"] == 1 and ip.user_ns["broken_inputs"] == {"fetch": 1}
+    assert callable(ip.user_ns["fetch"])  # the function named like the input is kept
+    assert ip.user_ns["broken_inputs"] == {"fetch": 1}
     with pytest.raises(ValueError, match="no column x"):
         fn(**ip.user_ns["broken_inputs"])
 
@@ -209,3 +210,17 @@ def test_a_sync_steps_traceback_starts_in_user_code(ip: Any, store: str) -> None
     first_frame = tb.splitlines()[1]
     assert "concurrent" not in first_frame and "asyncio" not in first_frame
     assert "KeyError" in tb
+
+
+def test_result_debug_defaults_to_the_notebook_namespace(ip: Any, store: str) -> None:
+    ip.run_cell("def one():\n    return 1\ndef two(one):\n    raise RuntimeError('x')\n")
+    res = ip.run_cell_magic(
+        "fluxroute",
+        f"--store {store} --no-progress",
+        "pipeline:\n  - step: one\n  - step: two\n    depends_on: one\n",
+    )
+    ip.user_ns.pop("two_inputs", None)
+    fn = res.debug("two")
+    assert ip.user_ns["two_inputs"] == {"one": 1} and fn.__name__ == "two"
+    report = fluxnb.replay(res.run_id, ip.user_ns, store=store)
+    assert "<pre>" in report._repr_html_()

@@ -208,6 +208,12 @@ class ReplayReport:
     def to_frame(self) -> Any:
         return self.mismatches
 
+    def _repr_html_(self) -> str:
+        import html
+
+        table = "" if self.identical else self.mismatches.to_html(index=False)
+        return f"<pre>{html.escape(str(self))}</pre>{table}"
+
 
 def _comparable(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     out = []
@@ -310,6 +316,11 @@ class DiffReport:
     def to_frame(self) -> Any:
         return self.steps
 
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>{self.steps.to_html(index=False)}"
+
 
 def _per_step(trace: Trace) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
@@ -407,13 +418,19 @@ def debug(
 ) -> Any:
     """Recreate what ``step`` received in run ``run_id`` and return its callable.
 
-    Each input becomes a variable in ``namespace`` (named like the parameter), and
-    ``namespace[f"{step}_inputs"]`` holds them all, so ``fn(**score_inputs)`` calls the
-    step again by hand. The callable is ``fn``, else found in ``namespace`` like a run does.
+    Each input becomes a variable in ``namespace`` (named like the parameter, unless that
+    name holds a function there already), and ``namespace[f"{step}_inputs"]`` holds them
+    all, so ``fn(**score_inputs)`` calls the step again by hand. The callable is ``fn``,
+    else found in ``namespace`` like a run does.
     """
     from ..spec import load_workflow
     from ..spec._resolve import bind, find_callable
 
+    if namespace is None:  # in a notebook: the notebook's own namespace (no IPython import)
+        import builtins
+
+        shell = getattr(builtins, "get_ipython", lambda: None)()
+        namespace = getattr(shell, "user_ns", None)
     trace = load_trace(run_id, store)
     inputs = step_inputs(trace, step)
     wf = load_workflow(trace.run["manifest"])
@@ -422,6 +439,8 @@ def debug(
     binding = bind(spec, target)
     kwargs = {k: v for k, v in inputs.items() if k in binding.passed or k in spec.with_}
     if namespace is not None:
-        namespace.update(kwargs)
+        # an input named like a function of the notebook (Hamilton style: dependency ids are
+        # step ids) must not clobber that function: it stays reachable in STEP_inputs only
+        namespace.update({k: v for k, v in kwargs.items() if not callable(namespace.get(k))})
         namespace[f"{step}_inputs"] = kwargs
     return target

@@ -183,8 +183,9 @@ class RunResult:
         return result_html(self)
 
     def debug(self, step: str, namespace: dict[str, Any] | None = None) -> Any:
-        """Put ``step``'s recorded inputs into ``namespace`` and return its callable, to
-        call it by hand: ``fn = result.debug("score", globals()); fn(**inputs)``.
+        """Put ``step``'s recorded inputs into ``namespace`` (in a notebook: the notebook's,
+        by default) and return its callable, to call it by hand:
+        ``fn = result.debug("score"); fn(**score_inputs)``.
 
         See :func:`fluxnb.debug`; needs the run to have been recorded in a store.
         """
