@@ -3,6 +3,7 @@
 from ._breaker import BREAKERS, Breakers, CircuitBreaker, CircuitState, breakers
 from ._context import StepContext
 from ._executor import Executor, LocalExecutor
+from ._handle import Run, start
 from ._history import (
     DiffReport,
     ReplayReport,
@@ -14,7 +15,7 @@ from ._history import (
     replay,
 )
 from ._result import RunResult, StepError, StepResult
-from ._runner import DEFAULT, Run, aresume, arun, new_run_id, resume, run, start
+from ._runner import DEFAULT, aresume, arun, new_run_id, resume, run
 from ._scheduler import RunOptions, Scheduler
 from ._states import RunStatus, StepStatus
 

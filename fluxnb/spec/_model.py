@@ -246,7 +246,7 @@ class Workflow:
     # ------------------------------------------------------------------ converting
     def to_dict(self) -> dict[str, Any]:
         """The manifest as plain data (what :meth:`to_yaml` writes)."""
-        from ._manifest import workflow_to_dict
+        from ._manifest_write import workflow_to_dict
 
         self._infer_dependencies()
         return workflow_to_dict(self)

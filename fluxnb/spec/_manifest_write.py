@@ -1,0 +1,114 @@
+"""A Workflow back to manifest data (what ``Workflow.to_yaml()`` writes): defaults left out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._durations import format_duration
+from ._options import OnError, RetryPolicy
+
+if TYPE_CHECKING:
+    from ._model import Step, Workflow
+
+RBAC_KEYS = ("run_roles", "validate_roles", "replay_roles", "admin_roles")
+
+
+def _retry_dict(r: RetryPolicy) -> dict[str, Any]:
+    d: dict[str, Any] = {"max_attempts": r.max_attempts, "backoff": r.backoff}
+    base = RetryPolicy()
+    if r.initial_delay != base.initial_delay:
+        d["initial_delay"] = format_duration(r.initial_delay)
+    if r.max_delay != base.max_delay:
+        d["max_delay"] = format_duration(r.max_delay)
+    if r.retry_on:
+        d["retry_on"] = list(r.retry_on)
+    if r.no_retry_on:
+        d["no_retry_on"] = list(r.no_retry_on)
+    return d
+
+
+def _agent_dict(step: Step) -> dict[str, Any]:
+    """A step's non-default settings, as its agent entry (without the id)."""
+    agent: dict[str, Any] = {}
+    if step.run:
+        agent["run"] = step.run
+    elif step.fn is not None and getattr(step.fn, "__name__", step.id) != step.id:
+        agent["run"] = _importable(step.fn) or step.fn.__name__
+    if step.timeout is not None:
+        agent["timeout"] = format_duration(step.timeout)
+    if step.retry is not None:
+        agent["retry"] = _retry_dict(step.retry)
+    if step.circuit_breaker is not None:
+        b = step.circuit_breaker
+        cb: dict[str, Any] = {
+            "failure_threshold": b.failure_threshold,
+            "reset_timeout": format_duration(b.reset_timeout),
+        }
+        if b.probe_timeout is not None:
+            cb["probe_timeout"] = format_duration(b.probe_timeout)
+        agent["circuit_breaker"] = cb
+    if step.on_error is not None:
+        agent["on_error"] = _on_error_value(step.on_error)
+    if step.default is not None:
+        agent["default"] = step.default
+    if step.executor is not None:
+        agent["executor"] = step.executor
+    if step.description:
+        agent["description"] = step.description
+    return agent
+
+
+def _on_error_value(o: OnError) -> Any:
+    if o.fallback == "stop":
+        return o.strategy
+    return {"strategy": o.strategy, "fallback": o.fallback}
+
+
+def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": wf.name}
+    if wf.description:
+        out["description"] = wf.description
+    r = wf.router
+    router: dict[str, Any] = {}
+    for key in ("worker_pool_size", "channel_buffer", "namespace", "tenant"):
+        if getattr(r, key) is not None:
+            router[key] = getattr(r, key)
+    if r.default_timeout is not None:
+        router["default_timeout"] = format_duration(r.default_timeout)
+    rbac = {k: list(getattr(r.rbac, k)) for k in RBAC_KEYS if getattr(r.rbac, k)}
+    if rbac:
+        router["rbac"] = rbac
+    if r.retry is not None:
+        router["retry"] = _retry_dict(r.retry)
+    if r.on_error is not None:
+        router["on_error"] = _on_error_value(r.on_error)
+    if r.executor is not None:
+        router["executor"] = r.executor
+    if router:
+        out["router"] = router
+    agents = []
+    pipeline = []
+    for step in wf._steps.values():
+        agent = _agent_dict(step)
+        if agent:
+            agents.append({"id": step.id, **agent})
+        entry: dict[str, Any] = {"step": step.id}
+        if step.depends_on:
+            entry["depends_on"] = list(step.depends_on)
+        if step.with_:
+            entry["with"] = dict(step.with_)
+        pipeline.append(entry)
+    if agents:
+        out["agents"] = agents
+    out["pipeline"] = pipeline
+    return out
+
+
+def _importable(fn: Callable[..., Any]) -> str | None:
+    """``module:qualname`` when ``fn`` can be imported back by that name."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not module or not qualname or "<" in qualname or module in ("__main__", "builtins"):
+        return None
+    return f"{module}:{qualname}"
