@@ -54,12 +54,16 @@ from .engine import (
 )
 from .engine._history import debug
 from .spec import (
+    Analysis,
     CircuitBreakerSettings,
+    Net,
     OnError,
     RetryPolicy,
     RouterSettings,
     Step,
     Workflow,
+    read_pnml,
+    write_pnml,
 )
 from .spec import load_workflow as load
 from .store import Store, sql, store, timeline, traces
@@ -67,6 +71,7 @@ from .store import Store, sql, store, timeline, traces
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
     "CircuitBreakerSettings",
     "CircuitOpenError",
     "CircuitState",
@@ -74,6 +79,7 @@ __all__ = [
     "DiffReport",
     "FluxError",
     "ManifestError",
+    "Net",
     "OnError",
     "Problem",
     "QueryError",
@@ -97,6 +103,7 @@ __all__ = [
     "StoreLockedError",
     "Workflow",
     "__version__",
+    "analyze",
     "aresume",
     "arun",
     "breakers",
@@ -105,6 +112,7 @@ __all__ = [
     "export_trace",
     "import_trace",
     "load",
+    "read_pnml",
     "replay",
     "resume",
     "run",
@@ -113,7 +121,26 @@ __all__ = [
     "store",
     "timeline",
     "traces",
+    "write_pnml",
 ]
+
+
+def analyze(net: Any, *, max_states: int = 1_000_000) -> Analysis:
+    """Analyse a Petri net: a ``Net``, PNML text, or a path to a ``.pnml`` file.
+
+    Returns an :class:`Analysis` (``.to_json()`` gives the CLI's keys): boundedness and
+    bound, reachable markings, deadlock (with ``.witness``), dead transitions, liveness,
+    workflow-net recognition and soundness.
+
+    Raises:
+        ManifestError: the PNML cannot be read.
+        StateBudgetExceeded: more than ``max_states`` markings.
+    """
+    from .spec import analyze as run_analysis
+
+    if not isinstance(net, Net):
+        net = read_pnml(net)
+    return run_analysis(net, max_states=max_states)
 
 
 def load_ipython_extension(ipython: Any) -> None:

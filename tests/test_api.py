@@ -13,13 +13,14 @@ import fluxnb
 from .conftest import ROOT, cli_env
 
 PUBLIC = [
-    "CircuitBreakerSettings", "CircuitOpenError", "CircuitState", "CycleError", "DiffReport",
-    "FluxError", "ManifestError", "OnError", "Problem", "QueryError", "ReplayError",
-    "ReplayReport", "ResolutionError", "RetryPolicy", "RouterSettings", "Run", "RunError",
-    "RunResult", "RunStatus", "Step", "StepContext", "StepError", "StepFailed", "StepResult",
-    "StepStatus", "Store", "StoreError", "StoreLockedError", "Workflow", "__version__",
-    "aresume", "arun", "breakers", "debug", "diff", "export_trace", "import_trace", "load", "replay",
-    "resume", "run", "sql", "start", "store", "timeline", "traces",
+    "Analysis", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState", "CycleError",
+    "DiffReport", "FluxError", "ManifestError", "Net", "OnError", "Problem", "QueryError",
+    "ReplayError", "ReplayReport", "ResolutionError", "RetryPolicy", "RouterSettings", "Run",
+    "RunError", "RunResult", "RunStatus", "Step", "StepContext", "StepError", "StepFailed",
+    "StepResult", "StepStatus", "Store", "StoreError", "StoreLockedError", "Workflow",
+    "__version__", "analyze", "aresume", "arun", "breakers", "debug", "diff", "export_trace",
+    "import_trace", "load", "read_pnml", "replay", "resume", "run", "sql", "start", "store",
+    "timeline", "traces", "write_pnml",
 ]  # fmt: skip
 
 

@@ -81,6 +81,18 @@ def _parser() -> argparse.ArgumentParser:
 
     add_history_commands(sub, store_opt, import_opt)
 
+    an = sub.add_parser("analyze", help="analyse a Petri net (PNML): bounds, deadlocks, liveness")
+    an.add_argument("file", help="a .pnml file")
+    an.add_argument("--json", action="store_true", help="print the answers as JSON")
+    an.add_argument("--witness", action="store_true", help="also the firing sequence to a deadlock")
+    an.add_argument(
+        "--max-states",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="give up past N markings (default 1,000,000)",
+    )
+
     rs = sub.add_parser("runs", help="list recent runs")
     store_opt(rs)
     rs.add_argument("--limit", type=int, default=20)
@@ -290,10 +302,30 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .. import analyze
+    from ..spec import load_pnml_file
+
+    result = analyze(load_pnml_file(args.file), max_states=args.max_states)
+    data = result.to_json(witness=args.witness)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    for key, value in data.items():
+        if key == "notes":
+            continue
+        shown = ", ".join(value) if isinstance(value, list) else value
+        print(f"{key:20} {'-' if shown is None else shown}")
+    for note in data.get("notes", []):
+        print(f"note: {note}")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "validate": _cmd_validate,
     "run": _cmd_run,
     "sql": _cmd_sql,
     "runs": _cmd_runs,
     **HISTORY_COMMANDS,
+    "analyze": _cmd_analyze,
 }

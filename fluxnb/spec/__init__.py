@@ -3,6 +3,7 @@
 No I/O beyond parsing; never imports engine, store or notebook code at module level.
 """
 
+from ._analysis import OMEGA, Analysis, StateBudgetExceeded, analyze
 from ._durations import format_duration, parse_duration
 from ._manifest import load_workflow
 from ._model import Step, Workflow
@@ -14,9 +15,12 @@ from ._options import (
     RetryPolicy,
     RouterSettings,
 )
+from ._pnml import load_pnml_file, read_pnml, write_pnml
 from ._resolve import Binding, bind_all, find_callables, resolve_callables
 
 __all__ = [
+    "OMEGA",
+    "Analysis",
     "Arc",
     "Binding",
     "CircuitBreakerSettings",
@@ -25,14 +29,19 @@ __all__ = [
     "RbacSettings",
     "RetryPolicy",
     "RouterSettings",
+    "StateBudgetExceeded",
     "Step",
     "Transition",
     "Workflow",
+    "analyze",
     "bind_all",
     "compile_dag",
     "find_callables",
     "format_duration",
+    "load_pnml_file",
     "load_workflow",
     "parse_duration",
+    "read_pnml",
     "resolve_callables",
+    "write_pnml",
 ]

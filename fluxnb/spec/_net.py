@@ -33,6 +33,9 @@ class Transition:
     step: str | None = None
     #: Higher fires first when transitions compete for tokens.
     priority: int = 0
+    #: Inhibitor arcs: the transition is enabled only while the place holds fewer tokens
+    #: than the arc's weight (weight 1: the place must be empty).
+    inhibitors: tuple[Arc, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class Net:
     transitions: tuple[Transition, ...]
     #: Marking at which a run is complete (place index → tokens); empty: run to a dead marking.
     final: dict[int, int] = field(default_factory=dict)
+    #: Display names of places and transitions by id (PNML ``<name>``); ids identify.
+    names: dict[str, str] = field(default_factory=dict)
+    #: Positions of places and transitions by id (PNML graphics), kept for the designer.
+    positions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def consumers(self) -> list[list[tuple[int, int]]]:
         """For each place, the (transition index, arc weight) pairs that consume from it."""
@@ -56,7 +63,10 @@ class Net:
 
     @property
     def arc_count(self) -> int:
-        return sum(len(t.inputs) + len(t.outputs) for t in self.transitions)
+        return sum(len(t.inputs) + len(t.outputs) + len(t.inhibitors) for t in self.transitions)
+
+    def place_index(self, place_id: str) -> int:
+        return self.places.index(place_id)
 
 
 def compile_dag(wf: Workflow) -> Net:

@@ -1,0 +1,403 @@
+"""What can a net do? Reachability, boundedness, deadlocks, liveness, soundness.
+
+One exploration answers everything: a breadth-first Karp-Miller coverability graph. For a
+bounded net its nodes are exactly the reachable markings (so the same pass counts them, finds
+dead markings with a shortest witness, and builds the graph for liveness); for an unbounded
+net, ω (``OMEGA``) marks the places that grow without limit and the exploration still ends.
+
+Markings are tuples of ints, stored once in a dict; edges in flat lists. The acceleration
+check against ancestors is skipped in O(1) when no ancestor holds fewer tokens in all
+(conservative nets, e.g. dining philosophers, never pay for it).
+
+Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data are ignored
+(the analysis over-approximates a net whose guards block firings).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._exceptions import FluxError
+from ._net import Net
+
+OMEGA = 1 << 62  # "as many as you like": larger than any real count
+
+
+class StateBudgetExceeded(FluxError):
+    """The exploration met more markings than allowed (``max_states``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"the net has more than {limit:,} reachable markings (the state budget); "
+            "raise max_states / --max-states, or analyse a smaller instance"
+        )
+
+
+@dataclass
+class Analysis:
+    """The answers (see ``to_json`` for the CLI's keys). None means "not decided"."""
+
+    places: int
+    transitions: int
+    arcs: int
+    bounded: bool
+    bound: int | None
+    reachable_markings: int | None
+    deadlock: bool | None
+    dead_transitions: list[str]
+    live: bool | None
+    workflow_net: bool
+    sound: bool | None
+    notes: list[str] = field(default_factory=list)
+    #: A shortest firing sequence from the initial marking to a deadlock, if any.
+    witness: list[str] | None = None
+    #: Transitions that can fire again from every reachable marking (bounded nets).
+    live_transitions: list[str] = field(default_factory=list)
+    edges: int | None = None
+
+    def to_json(self, witness: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "places": self.places,
+            "transitions": self.transitions,
+            "arcs": self.arcs,
+            "bounded": self.bounded,
+            "bound": self.bound,
+            "reachable_markings": self.reachable_markings,
+            "deadlock": self.deadlock,
+            "dead_transitions": sorted(self.dead_transitions),
+            "live": self.live,
+            "workflow_net": self.workflow_net,
+            "sound": self.sound,
+        }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        if witness:
+            out["witness"] = self.witness
+        return out
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([{k: v for k, v in self.to_json().items() if k != "notes"}])
+
+
+class _Firing:
+    """Per transition: what it needs, what it must not see, and what it changes."""
+
+    __slots__ = ("delta", "inhibit", "need", "tid")
+
+    def __init__(self, net: Net, ti: int) -> None:
+        t = net.transitions[ti]
+        self.tid = t.id
+        need: dict[int, int] = {}
+        for a in t.inputs:
+            need[a.place] = need.get(a.place, 0) + a.weight
+        delta: dict[int, int] = {p: -w for p, w in need.items()}
+        for a in t.outputs:
+            delta[a.place] = delta.get(a.place, 0) + a.weight
+        self.need = tuple(need.items())
+        self.inhibit = tuple((a.place, a.weight) for a in t.inhibitors)
+        self.delta = tuple((p, d) for p, d in delta.items() if d)
+
+    def fire(self, m: tuple[int, ...]) -> tuple[int, ...] | None:
+        for p, w in self.need:
+            if m[p] < w:
+                return None
+        for p, w in self.inhibit:
+            if m[p] >= w:  # an ω place always inhibits
+                return None
+        if not self.delta:
+            return m
+        new = list(m)
+        for p, d in self.delta:
+            if new[p] != OMEGA:
+                new[p] += d
+        return tuple(new)
+
+
+@dataclass
+class _Graph:
+    markings: list[tuple[int, ...]]
+    parent: list[int]
+    via: list[int]  # transition index that led to each node (-1 for the root)
+    succ: list[list[tuple[int, int]]]  # node -> (transition index, node)
+    unbounded: bool
+
+
+def explore(
+    net: Net, initial: tuple[int, ...] | None = None, max_states: int = 1_000_000
+) -> _Graph:
+    """The Karp-Miller coverability graph by breadth-first search (see the module doc)."""
+    firings = [_Firing(net, i) for i in range(len(net.transitions))]
+    start = tuple(initial if initial is not None else net.initial)
+    index: dict[tuple[int, ...], int] = {start: 0}
+    markings, parent, via = [start], [-1], [-1]
+    sums, minsum = [sum(start)], [sum(start)]
+    succ: list[list[tuple[int, int]]] = [[]]
+    unbounded = False
+    queue = deque([0])
+    while queue:
+        node = queue.popleft()
+        m = markings[node]
+        out = succ[node]
+        for ti, f in enumerate(firings):
+            new = f.fire(m)
+            if new is None:
+                continue
+            if new not in index and minsum[node] < sum(new):
+                new = _accelerate(new, node, markings, parent, sums)
+                if OMEGA in new:
+                    unbounded = True
+            j = index.get(new)
+            if j is None:
+                j = len(markings)
+                if j >= max_states:
+                    raise StateBudgetExceeded(max_states)
+                index[new] = j
+                markings.append(new)
+                parent.append(node)
+                via.append(ti)
+                s = sum(new)
+                sums.append(s)
+                minsum.append(min(minsum[node], s))
+                succ.append([])
+                queue.append(j)
+            out.append((ti, j))
+    return _Graph(markings, parent, via, succ, unbounded)
+
+
+def _accelerate(
+    new: tuple[int, ...],
+    node: int,
+    markings: list[tuple[int, ...]],
+    parent: list[int],
+    sums: list[int],
+) -> tuple[int, ...]:
+    """Karp-Miller: where ``new`` strictly covers an ancestor, its growing places become ω."""
+    total = sum(new)
+    a = node
+    while a != -1:
+        anc = markings[a]
+        if sums[a] < total and all(x <= y for x, y in zip(anc, new, strict=True)):
+            new = tuple(OMEGA if y > x else y for x, y in zip(anc, new, strict=True))
+            total = sum(new)
+        a = parent[a]
+    return new
+
+
+def _bottom_sccs(succ: list[list[tuple[int, int]]]) -> list[list[int]]:
+    """Terminal strongly connected components (iterative Tarjan)."""
+    n = len(succ)
+    index = [-1] * n
+    low = [0] * n
+    on = [False] * n
+    stack: list[int] = []
+    comp = [-1] * n
+    comps: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on[root] = True
+        while work:
+            v, i = work[-1]
+            edges = succ[v]
+            if i < len(edges):
+                work[-1] = (v, i + 1)
+                w = edges[i][1]
+                if index[w] == -1:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on[w] = True
+                    work.append((w, 0))
+                elif on[w]:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    u = work[-1][0]
+                    low[u] = min(low[u], low[v])
+                if low[v] == index[v]:
+                    members = []
+                    while True:
+                        w = stack.pop()
+                        on[w] = False
+                        comp[w] = len(comps)
+                        members.append(w)
+                        if w == v:
+                            break
+                    comps.append(members)
+    bottoms = []
+    for ci, members in enumerate(comps):
+        if all(comp[w] == ci for v in members for _, w in succ[v]):
+            bottoms.append(members)
+    return bottoms
+
+
+def workflow_places(net: Net) -> tuple[int, int] | None:
+    """(source place, sink place) if ``net`` is a workflow net, else None."""
+    n_p = len(net.places)
+    has_in = [False] * n_p
+    has_out = [False] * n_p
+    for t in net.transitions:
+        for a in t.outputs:
+            has_in[a.place] = True
+        for a in t.inputs:
+            has_out[a.place] = True
+    sources = [p for p in range(n_p) if not has_in[p]]
+    sinks = [p for p in range(n_p) if not has_out[p]]
+    if len(sources) != 1 or len(sinks) != 1 or sources == sinks or not net.transitions:
+        return None
+    i, o = sources[0], sinks[0]
+    # every node on a path from i to o <=> strongly connected once o is linked back to i
+    nodes = n_p + len(net.transitions)
+    fwd: list[list[int]] = [[] for _ in range(nodes)]
+    for ti, t in enumerate(net.transitions):
+        tn = n_p + ti
+        for a in t.inputs:
+            fwd[a.place].append(tn)
+        for a in t.outputs:
+            fwd[tn].append(a.place)
+    fwd[o].append(i)
+    bwd: list[list[int]] = [[] for _ in range(nodes)]
+    for v, ws in enumerate(fwd):
+        for w in ws:
+            bwd[w].append(v)
+    for graph in (fwd, bwd):
+        seen = {i}
+        todo = [i]
+        while todo:
+            for w in graph[todo.pop()]:
+                if w not in seen:
+                    seen.add(w)
+                    todo.append(w)
+        if len(seen) != nodes:
+            return None
+    return i, o
+
+
+def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
+    """Every answer about ``net`` (see :class:`Analysis`); StateBudgetExceeded past the budget."""
+    g = explore(net, max_states=max_states)
+    ids = [t.id for t in net.transitions]
+    fired = {ti for out in g.succ for ti, _ in out}
+    dead_transitions = [ids[i] for i in range(len(ids)) if i not in fired]
+    notes: list[str] = []
+    final = net.final
+    dead_nodes = [
+        v
+        for v, out in enumerate(g.succ)
+        if not out and OMEGA not in g.markings[v] and not _is_final(g.markings[v], final)
+    ]
+    witness = _path(g, dead_nodes[0], ids) if dead_nodes else None
+    wf = workflow_places(net)
+    result = Analysis(
+        places=len(net.places),
+        transitions=len(ids),
+        arcs=net.arc_count,
+        bounded=not g.unbounded,
+        bound=None,
+        reachable_markings=None,
+        deadlock=bool(dead_nodes) or None,
+        dead_transitions=dead_transitions,
+        live=None,
+        workflow_net=wf is not None,
+        sound=None,
+        notes=notes,
+        witness=witness,
+        edges=sum(len(out) for out in g.succ),
+    )
+    if g.unbounded:
+        omega = sorted({net.places[p] for m in g.markings for p, x in enumerate(m) if x == OMEGA})
+        notes.append(f"unbounded: places {', '.join(omega)} can hold any number of tokens")
+        if result.deadlock is None:
+            notes.append(
+                "deadlock: undecided for an unbounded net (no dead marking was found "
+                "in its coverability graph)"
+            )
+        notes.append("live: undecided for an unbounded net")
+    else:
+        result.bound = max((max(m) for m in g.markings if m), default=0)
+        result.reachable_markings = len(g.markings)
+        result.deadlock = bool(dead_nodes)
+        live_t = _live_transitions(g)
+        result.live_transitions = sorted(ids[i] for i in live_t)
+        result.live = len(live_t) == len(ids)
+    if wf is not None:
+        if net.initial != tuple(1 if p == wf[0] else 0 for p in range(len(net.places))):
+            notes.append(
+                "soundness is judged from one token in the source place, not from "
+                "the net's own initial marking"
+            )
+        result.sound = _sound(net, wf, max_states, notes)
+    return result
+
+
+def _is_final(m: tuple[int, ...], final: dict[int, int]) -> bool:
+    return bool(final) and all(m[p] == final.get(p, 0) for p in range(len(m)))
+
+
+def _path(g: _Graph, node: int, ids: list[str]) -> list[str]:
+    seq = []
+    while g.parent[node] != -1:
+        seq.append(ids[g.via[node]])
+        node = g.parent[node]
+    return seq[::-1]
+
+
+def _live_transitions(g: _Graph) -> set[int]:
+    bottoms = _bottom_sccs(g.succ)
+    live: set[int] | None = None
+    for members in bottoms:
+        labels = {ti for v in members for ti, _ in g.succ[v]}
+        live = labels if live is None else live & labels
+    return live or set()
+
+
+def _sound(net: Net, wf: tuple[int, int], max_states: int, notes: list[str]) -> bool:
+    """Classical soundness from [i] to [o]: option to complete, proper completion, no dead
+    transitions."""
+    i, o = wf
+    start = tuple(1 if p == i else 0 for p in range(len(net.places)))
+    g = explore(net, start, max_states)
+    if g.unbounded:
+        notes.append("not sound: unbounded from [source]")
+        return False
+    final = tuple(1 if p == o else 0 for p in range(len(net.places)))
+    fired = {ti for out in g.succ for ti, _ in out}
+    if len(fired) != len(net.transitions):
+        notes.append("not sound: some transitions can never fire from [source]")
+        return False
+    for m in g.markings:
+        if m[o] >= 1 and m != final:
+            notes.append("not sound: a marking puts a token in the sink with others left")
+            return False
+    # option to complete: every reachable marking reaches [o] (backwards search)
+    pred: list[list[int]] = [[] for _ in g.markings]
+    for v, out in enumerate(g.succ):
+        for _, w in out:
+            pred[w].append(v)
+    try:
+        target = g.markings.index(final)
+    except ValueError:
+        notes.append("not sound: the final marking [sink] is never reached")
+        return False
+    seen = {target}
+    todo = [target]
+    while todo:
+        for v in pred[todo.pop()]:
+            if v not in seen:
+                seen.add(v)
+                todo.append(v)
+    if len(seen) != len(g.markings):
+        notes.append("not sound: from some reachable marking the sink cannot be reached")
+        return False
+    return True

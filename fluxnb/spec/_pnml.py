@@ -1,0 +1,261 @@
+"""PNML (ISO/IEC 15909-2) place/transition nets: import and export.
+
+Elements are identified by their PNML ``id``, never by ``<name>`` text. Several pages are
+flattened, and reference places/transitions are resolved onto the nodes they refer to.
+Names and graphics positions are kept (for the designer). Tool-specific elements, data
+attributes (guards, variables) and ProM's ``<finalmarkings>`` extension: the final marking
+is read; the rest is ignored. TAPAAL's inhibitor arcs (``type="inhibitor"``) are read as
+inhibitor arcs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ManifestError, Problem
+from ._net import Arc, Net, Transition
+
+_NS = "http://www.pnml.org/version-2009/grammar/pnml"
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    for c in el:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _text(el: ET.Element | None) -> str | None:
+    if el is None:
+        return None
+    t = _child(el, "text")
+    if t is not None and t.text is not None:
+        return t.text.strip()
+    return el.text.strip() if el.text and el.text.strip() else None
+
+
+def _int(value: str | None, default: int, what: str, source: str) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise ManifestError(
+            [Problem("bad_value", what, f"{what} must be a whole number, found '{value}'")],
+            source,
+        ) from None
+    if n < 0:
+        raise ManifestError([Problem("bad_value", what, f"{what} is negative ({n})")], source)
+    return n
+
+
+class _Reader:
+    """Collects the nodes and arcs of every page of one ``<net>``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.places: dict[str, int] = {}
+        self.transitions: list[str] = []
+        self.arcs: list[tuple[str, str, str, int, str]] = []  # id, source, target, weight, kind
+        self.refs: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+        self.positions: dict[str, tuple[float, float]] = {}
+
+    def meta(self, el: ET.Element, nid: str) -> None:
+        label = _text(_child(el, "name"))
+        if label:
+            self.names[nid] = label
+        g = _child(el, "graphics")
+        pos = _child(g, "position") if g is not None else None
+        if pos is not None:
+            with contextlib.suppress(ValueError):
+                self.positions[nid] = (float(pos.get("x", 0)), float(pos.get("y", 0)))
+
+    def walk(self, container: ET.Element) -> None:
+        for el in container:
+            kind, nid = _local(el.tag), el.get("id")
+            if kind == "page":
+                self.walk(el)
+            elif kind == "place" and nid:
+                self.places[nid] = _int(
+                    _text(_child(el, "initialMarking")),
+                    0,
+                    f"initial marking of place {nid}",
+                    self.source,
+                )
+                self.meta(el, nid)
+            elif kind == "transition" and nid:
+                self.transitions.append(nid)
+                self.meta(el, nid)
+            elif kind in ("referencePlace", "referenceTransition") and nid and el.get("ref"):
+                self.refs[nid] = el.get("ref", "")
+            elif kind == "arc" and nid:
+                weight = _int(
+                    _text(_child(el, "inscription")), 1, f"inscription of arc {nid}", self.source
+                )
+                arc_kind = (el.get("type") or _text(_child(el, "arctype")) or "normal").lower()
+                self.arcs.append(
+                    (nid, el.get("source", ""), el.get("target", ""), weight, arc_kind)
+                )
+
+    def resolve(self, nid: str) -> str:
+        """A reference node's target (following chains of references)."""
+        seen = set()
+        while nid in self.refs:
+            if nid in seen:
+                raise ManifestError(
+                    [Problem("pnml_reference", "", f"reference cycle through '{nid}'")],
+                    self.source,
+                )
+            seen.add(nid)
+            nid = self.refs[nid]
+        return nid
+
+    def final_marking(self, net_el: ET.Element, index: dict[str, int]) -> dict[int, int]:
+        """ProM's ``<finalmarkings>`` extension, if present."""
+        final: dict[int, int] = {}
+        fm = _child(net_el, "finalmarkings")
+        marking = _child(fm, "marking") if fm is not None else None
+        for pl in marking if marking is not None else []:
+            pid = self.resolve(pl.get("idref", ""))
+            n = _int(_text(pl), 0, f"final marking of {pid}", self.source)
+            if pid in index and n:
+                final[index[pid]] = n
+        return final
+
+
+def _parse(source: str | os.PathLike[str]) -> tuple[ET.Element, str]:
+    name = str(source)
+    try:
+        if isinstance(source, os.PathLike) or (
+            isinstance(source, str) and not source.lstrip().startswith("<")
+        ):
+            root = ET.parse(source).getroot()
+        else:
+            name = "<pnml>"
+            root = ET.fromstring(source)
+    except (ET.ParseError, OSError) as exc:
+        raise ManifestError(
+            [Problem("pnml_syntax", "", f"cannot read PNML: {exc}")], name
+        ) from None
+    net_el = root if _local(root.tag) == "net" else _child(root, "net")
+    if net_el is None:
+        raise ManifestError([Problem("pnml_syntax", "", "no <net> element")], name)
+    return net_el, name
+
+
+def read_pnml(source: str | os.PathLike[str]) -> Net:
+    """A Net from a PNML file path or PNML text; ManifestError if it is not one."""
+    net_el, name = _parse(source)
+    r = _Reader(name)
+    r.walk(net_el)
+    place_ids = list(r.places)
+    index = {p: i for i, p in enumerate(place_ids)}
+    ins: dict[str, list[Arc]] = {t: [] for t in r.transitions}
+    outs: dict[str, list[Arc]] = {t: [] for t in r.transitions}
+    inhibits: dict[str, list[Arc]] = {t: [] for t in r.transitions}
+    problems = []
+    for aid, raw_src, raw_dst, weight, kind in r.arcs:
+        src, dst = r.resolve(raw_src), r.resolve(raw_dst)
+        if src in index and dst in ins:
+            (inhibits if kind == "inhibitor" else ins)[dst].append(Arc(index[src], weight))
+        elif src in outs and dst in index and kind != "inhibitor":
+            outs[src].append(Arc(index[dst], weight))
+        else:
+            problems.append(
+                Problem(
+                    "pnml_arc",
+                    aid,
+                    f"arc {aid} ({kind}) joins '{src}' and '{dst}', which are not a place "
+                    "and a transition of this net in that direction",
+                )
+            )
+    if problems:
+        raise ManifestError(problems, name)
+    return Net(
+        name=net_el.get("id") or "net",
+        places=tuple(place_ids),
+        initial=tuple(r.places[p] for p in place_ids),
+        transitions=tuple(
+            Transition(t, tuple(ins[t]), tuple(outs[t]), inhibitors=tuple(inhibits[t]))
+            for t in r.transitions
+        ),
+        final=r.final_marking(net_el, index),
+        names=r.names,
+        positions=r.positions,
+    )
+
+
+def write_pnml(net: Net) -> str:
+    """PNML text of a net (one page); ``read_pnml(write_pnml(net))`` gives the same net."""
+    ET.register_namespace("", _NS)
+    root = ET.Element(f"{{{_NS}}}pnml")
+    net_el = ET.SubElement(
+        root, f"{{{_NS}}}net", id=net.name, type="http://www.pnml.org/version-2009/grammar/ptnet"
+    )
+    page = ET.SubElement(net_el, f"{{{_NS}}}page", id="page0")
+
+    def meta(el: ET.Element, nid: str) -> None:
+        if nid in net.names:
+            n = ET.SubElement(el, f"{{{_NS}}}name")
+            ET.SubElement(n, f"{{{_NS}}}text").text = net.names[nid]
+        if nid in net.positions:
+            g = ET.SubElement(el, f"{{{_NS}}}graphics")
+            x, y = net.positions[nid]
+            ET.SubElement(g, f"{{{_NS}}}position", x=_num(x), y=_num(y))
+
+    for pid, tokens in zip(net.places, net.initial, strict=True):
+        el = ET.SubElement(page, f"{{{_NS}}}place", id=pid)
+        meta(el, pid)
+        if tokens:
+            im = ET.SubElement(el, f"{{{_NS}}}initialMarking")
+            ET.SubElement(im, f"{{{_NS}}}text").text = str(tokens)
+    for t in net.transitions:
+        meta(ET.SubElement(page, f"{{{_NS}}}transition", id=t.id), t.id)
+    n = 0
+
+    def arc(src: str, dst: str, weight: int, kind: str | None = None) -> None:
+        nonlocal n
+        n += 1
+        attrs: dict[str, Any] = {"id": f"a{n}", "source": src, "target": dst}
+        if kind:
+            attrs["type"] = kind
+        el = ET.SubElement(page, f"{{{_NS}}}arc", **attrs)
+        if weight != 1:
+            ins = ET.SubElement(el, f"{{{_NS}}}inscription")
+            ET.SubElement(ins, f"{{{_NS}}}text").text = str(weight)
+
+    for t in net.transitions:
+        for a in t.inputs:
+            arc(net.places[a.place], t.id, a.weight)
+        for a in t.outputs:
+            arc(t.id, net.places[a.place], a.weight)
+        for a in t.inhibitors:
+            arc(net.places[a.place], t.id, a.weight, "inhibitor")
+    if net.final:
+        fm = ET.SubElement(net_el, "finalmarkings")
+        mk = ET.SubElement(fm, "marking")
+        for pi, tokens in net.final.items():
+            pl = ET.SubElement(mk, "place", idref=net.places[pi])
+            ET.SubElement(pl, "text").text = str(tokens)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def load_pnml_file(path: str | os.PathLike[str]) -> Net:
+    p = Path(path)
+    if not p.is_file():
+        raise ManifestError([Problem("missing_file", "", f"no such PNML file: {p}")], str(p))
+    return read_pnml(p)

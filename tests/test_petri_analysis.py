@@ -1,0 +1,385 @@
+"""Petri-net analysis and PNML, on nets whose answers are derived by hand, on generated
+nets checked against an independent brute-force enumeration, and on real PNML files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fluxnb
+from fluxnb import ManifestError
+from fluxnb.spec import Arc, Net, StateBudgetExceeded, Transition, read_pnml, write_pnml
+
+from .conftest import ROOT, cli_env
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from nets import dining_philosophers
+
+SHARED = ROOT.parent / "shared" / "data" / "pnml"
+
+
+def net(
+    places: dict[str, int],
+    transitions: list[tuple],
+    final: dict[str, int] | None = None,
+    name: str = "n",
+) -> Net:
+    """transitions: (id, {place: weight} in, {place: weight} out[, {place: w} inhibitors])."""
+    ids = list(places)
+    ix = {p: i for i, p in enumerate(ids)}
+    ts = []
+    for spec in transitions:
+        tid, ins, outs = spec[:3]
+        inh = spec[3] if len(spec) > 3 else {}
+        ts.append(
+            Transition(
+                tid,
+                tuple(Arc(ix[p], w) for p, w in ins.items()),
+                tuple(Arc(ix[p], w) for p, w in outs.items()),
+                inhibitors=tuple(Arc(ix[p], w) for p, w in inh.items()),
+            )
+        )
+    return Net(
+        name,
+        tuple(ids),
+        tuple(places.values()),
+        tuple(ts),
+        {ix[p]: n for p, n in (final or {}).items()},
+    )
+
+
+MUTEX = net(
+    {"idle1": 1, "crit1": 0, "idle2": 1, "crit2": 0, "lock": 1},
+    [
+        ("enter1", {"idle1": 1, "lock": 1}, {"crit1": 1}),
+        ("leave1", {"crit1": 1}, {"idle1": 1, "lock": 1}),
+        ("enter2", {"idle2": 1, "lock": 1}, {"crit2": 1}),
+        ("leave2", {"crit2": 1}, {"idle2": 1, "lock": 1}),
+    ],
+)
+
+
+def test_mutex_by_hand() -> None:
+    a = fluxnb.analyze(MUTEX)
+    # markings: both idle; 1 critical; 2 critical -> 3, never both critical;
+    # arcs: enter 2 in + 1 out, leave 1 in + 2 out, for each of the two processes
+    assert a.to_json() == {
+        "places": 5,
+        "transitions": 4,
+        "arcs": 12,
+        "bounded": True,
+        "bound": 1,
+        "reachable_markings": 3,
+        "deadlock": False,
+        "dead_transitions": [],
+        "live": True,
+        "workflow_net": False,
+        "sound": None,
+    }
+
+
+def test_producer_consumer_with_a_bounded_buffer() -> None:
+    n = net(
+        {"ready": 1, "buffer": 0, "slots": 2},
+        [
+            ("produce", {"ready": 1, "slots": 1}, {"ready": 1, "buffer": 1}),
+            ("consume", {"buffer": 1}, {"slots": 1}),
+        ],
+    )
+    a = fluxnb.analyze(n)
+    assert (a.bounded, a.bound, a.reachable_markings, a.live, a.deadlock) == (
+        True,
+        2,
+        3,
+        True,
+        False,
+    )
+
+
+def test_unbounded_producer_ends_and_says_where() -> None:
+    n = net({"p": 1, "out": 0}, [("make", {"p": 1}, {"p": 1, "out": 1})])
+    a = fluxnb.analyze(n)
+    j = a.to_json()
+    assert j["bounded"] is False and j["bound"] is None and j["reachable_markings"] is None
+    assert j["live"] is None and j["deadlock"] is None
+    assert any("out" in note for note in j["notes"])
+
+
+def test_dining_philosophers_deadlock_with_a_shortest_witness() -> None:
+    a = fluxnb.analyze(dining_philosophers(3))
+    assert a.deadlock is True and a.live is False and a.bound == 1
+    assert sorted(a.witness or []) == ["take_left0", "take_left1", "take_left2"]
+    assert a.reachable_markings == brute_force_count(dining_philosophers(3))
+
+
+def test_philosophers_without_deadlock_are_live() -> None:
+    # a butler (n-1 seats) removes the deadlock
+    base = dining_philosophers(3)
+    seats = len(base.places)
+    places = (*base.places, "seats")
+    ts = []
+    for t in base.transitions:
+        if t.id.startswith("take_left"):
+            ts.append(Transition(t.id, (*t.inputs, Arc(seats)), t.outputs))
+        elif t.id.startswith("release"):
+            ts.append(Transition(t.id, t.inputs, (*t.outputs, Arc(seats))))
+        else:
+            ts.append(t)
+    butler = Net("butler", places, (*base.initial, 2), tuple(ts))
+    a = fluxnb.analyze(butler)
+    assert a.deadlock is False and a.live is True
+
+
+def test_weighted_arcs() -> None:
+    n = net({"a": 4, "b": 0}, [("pair", {"a": 2}, {"b": 1})])
+    a = fluxnb.analyze(n)
+    # 4,0 -> 2,1 -> 0,2 then dead
+    assert (a.reachable_markings, a.bound, a.deadlock, a.witness) == (3, 4, True, ["pair", "pair"])
+
+
+def test_inhibitor_arcs() -> None:
+    n = net(
+        {"work": 2, "done": 0, "alarm": 0},
+        [("step", {"work": 1}, {"done": 1}, {"alarm": 1}), ("raise", {"done": 2}, {"alarm": 1})],
+    )
+    a = fluxnb.analyze(n)
+    # (2,0,0) (1,1,0) (0,2,0) (0,0,1): 'step' is inhibited once alarm is set
+    assert a.reachable_markings == 4 and a.deadlock is True
+
+
+SOUND_WF = net(
+    {"i": 1, "p1": 0, "p2": 0, "o": 0},
+    [("a", {"i": 1}, {"p1": 1, "p2": 1}), ("b", {"p1": 1}, {"o": 1}), ("c", {"p2": 1}, {})],
+)
+
+
+def test_workflow_nets_sound_and_unsound() -> None:
+    # an AND-split whose branch 'c' swallows its token: o gets one token, but... c leaves p2
+    # empty, b puts one token in o: proper completion holds only after both ran
+    fixed = net(
+        {"i": 1, "p1": 0, "p2": 0, "q": 0, "o": 0},
+        [
+            ("split", {"i": 1}, {"p1": 1, "p2": 1}),
+            ("b", {"p1": 1}, {"q": 1}),
+            ("c", {"p2": 1, "q": 1}, {"o": 1}),
+        ],
+    )
+    a = fluxnb.analyze(fixed)
+    assert a.workflow_net and a.sound is True
+    leaky = net(
+        {"i": 1, "p1": 0, "p2": 0, "o": 0},
+        [
+            ("split", {"i": 1}, {"p1": 1, "p2": 1}),
+            ("b", {"p1": 1}, {"o": 1}),
+            ("c", {"p2": 1}, {"o": 1}),
+        ],
+    )
+    b = fluxnb.analyze(leaky)
+    assert b.workflow_net and b.sound is False  # two tokens reach o
+    assert any("sink" in n for n in b.notes)
+    assert fluxnb.analyze(MUTEX).sound is None
+
+
+def test_state_budget_is_a_clear_error() -> None:
+    with pytest.raises(StateBudgetExceeded) as info:
+        fluxnb.analyze(dining_philosophers(8), max_states=100)
+    assert info.value.limit == 100 and "state budget" in str(info.value)
+
+
+def brute_force_count(n: Net, cap: int = 4) -> int:
+    """Reachable markings by plain DFS on dict markings (a second, independent method)."""
+    start = dict(enumerate(n.initial))
+    seen = {tuple(sorted(start.items()))}
+    todo = [start]
+    while todo:
+        m = todo.pop()
+        for t in n.transitions:
+            if all(m[a.place] >= a.weight for a in t.inputs) and all(
+                m[a.place] < a.weight for a in t.inhibitors
+            ):
+                new = dict(m)
+                for a in t.inputs:
+                    new[a.place] -= a.weight
+                for a in t.outputs:
+                    new[a.place] += a.weight
+                key = tuple(sorted(new.items()))
+                if key not in seen:
+                    seen.add(key)
+                    todo.append(new)
+    return len(seen)
+
+
+@st.composite
+def small_safe_nets(draw: st.DrawFn) -> Net:
+    n_p = draw(st.integers(2, 5))
+    places = {f"p{i}": draw(st.integers(0, 1)) for i in range(n_p)}
+    trans = []
+    for j in range(draw(st.integers(1, 5))):
+        ins = {f"p{i}": 1 for i in draw(st.sets(st.integers(0, n_p - 1), min_size=1, max_size=2))}
+        outs = {f"p{i}": 1 for i in draw(st.sets(st.integers(0, n_p - 1), max_size=2))}
+        trans.append((f"t{j}", ins, outs))
+    return net(places, trans)
+
+
+@settings(max_examples=80, deadline=None)
+@given(small_safe_nets())
+def test_the_token_game_never_leaves_the_analysed_state_space(n: Net) -> None:
+    a = fluxnb.analyze(n, max_states=20_000)
+    if not a.bounded:
+        return
+    from fluxnb.spec._analysis import explore
+
+    reachable = set(explore(n).markings)
+    assert a.reachable_markings == brute_force_count(n) == len(reachable)
+    # random walks of the token game stay inside the analysed markings
+    firings = n.transitions
+    for seed in range(5):
+        m = list(n.initial)
+        rng = __import__("random").Random(seed)
+        for _ in range(30):
+            enabled = [t for t in firings if all(m[x.place] >= x.weight for x in t.inputs)]
+            if not enabled:
+                break
+            t = rng.choice(enabled)
+            for x in t.inputs:
+                m[x.place] -= x.weight
+            for x in t.outputs:
+                m[x.place] += x.weight
+            assert tuple(m) in reachable
+
+
+def test_pnml_round_trip_and_ids_not_names() -> None:
+    text = write_pnml(MUTEX)
+    back = read_pnml(text)
+    assert back.places == MUTEX.places and back.transitions == MUTEX.transitions
+    renamed = text.replace('id="lock"', 'id="L"').replace('"lock"', '"L"')
+    assert "L" in read_pnml(renamed).places
+
+
+def test_pnml_pages_and_references_are_flattened() -> None:
+    text = """<pnml><net id="n"><page id="a">
+      <place id="p"><initialMarking><text>1</text></initialMarking></place>
+      <transition id="t"/>
+      <page id="b"><referencePlace id="rp" ref="p"/><referenceTransition id="rt" ref="t"/>
+        <place id="q"/><arc id="x" source="rp" target="rt"/><arc id="y" source="rt" target="q"/>
+      </page></page></net></pnml>"""
+    n = read_pnml(text)
+    assert n.places == ("p", "q") and [t.id for t in n.transitions] == ["t"]
+    assert fluxnb.analyze(n).reachable_markings == 2
+
+
+def test_bad_pnml_is_a_clear_error() -> None:
+    with pytest.raises(ManifestError, match="cannot read PNML"):
+        read_pnml("<pnml><net")
+    with pytest.raises(ManifestError, match="arc x"):
+        read_pnml(
+            '<pnml><net id="n"><page id="a"><place id="p"/><place id="q"/>'
+            '<arc id="x" source="p" target="q"/></page></net></pnml>'
+        )
+
+
+def test_cli_analyze_json_keys_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "phil.pnml"
+    path.write_text(write_pnml(dining_philosophers(3)))
+    out = subprocess.run(
+        [sys.executable, "-m", "fluxnb", "analyze", str(path), "--json", "--witness"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert list(data)[:11] == [
+        "places",
+        "transitions",
+        "arcs",
+        "bounded",
+        "bound",
+        "reachable_markings",
+        "deadlock",
+        "dead_transitions",
+        "live",
+        "workflow_net",
+        "sound",
+    ]
+    assert data["deadlock"] is True and len(data["witness"]) == 3
+    bad = subprocess.run(
+        [sys.executable, "-m", "fluxnb", "analyze", str(tmp_path / "no.pnml")],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "no such PNML file" in bad.stderr
+
+
+FACTS = {  # from ../shared/data/pnml/SOURCES.md, computed there by three other tools
+    "pm4py_running-example.pnml": (9, 13, 1, False, [], True),
+    "pm4py_roadtraffic.pnml": (2042, 18386, 1, False, [], True),
+    "pm4py_data_petri_net.pnml": (32, 86, 1, False, [], True),
+    "pm4py_a32.pnml": (471, 1579, 1, False, [], True),
+    "tapaal_Angiogenesis-PT-01.pnml": (
+        110,
+        288,
+        1,
+        True,
+        [
+            "k25",
+            "k26",
+            "k27",
+            "k3",
+            "k4",
+            "k46",
+            "k47",
+            "k48",
+            "k5",
+            "k58",
+            "k59",
+            "k6",
+            "k60",
+            "k7",
+        ],
+        None,
+    ),
+    "tapaal_deadlock-test001.pnml": (6, 6, 1, True, [], False),
+}
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/pnml is beside the clone in CI")
+@pytest.mark.parametrize("name", sorted(FACTS))
+def test_real_pnml_files_agree_with_three_other_tools(name: str) -> None:
+    n = read_pnml(SHARED / name)
+    a = fluxnb.analyze(n)
+    markings, edges, bound, deadlock, dead, sound = FACTS[name]
+    assert (a.reachable_markings, a.edges, a.bound, a.deadlock) == (
+        markings,
+        edges,
+        bound,
+        deadlock,
+    )
+    assert sorted(a.dead_transitions) == sorted(dead)
+    if sound is not None:
+        assert a.sound is sound
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/pnml is beside the clone in CI")
+def test_every_shared_pnml_imports_and_round_trips() -> None:
+    for path in sorted(SHARED.glob("*.pnml")):
+        n = read_pnml(path)
+        back = read_pnml(write_pnml(n))
+        assert (back.places, back.initial, back.transitions, back.final) == (
+            n.places,
+            n.initial,
+            n.transitions,
+            n.final,
+        ), path.name
+        assert back.names == n.names and back.positions == n.positions
+    inhib = read_pnml(SHARED / "tapaal_inhibitors-test001.pnml")
+    assert sum(len(t.inhibitors) for t in inhib.transitions) == 2
