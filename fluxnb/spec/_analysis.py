@@ -118,6 +118,46 @@ class _Firing:
         return tuple(new)
 
 
+def _successor_function(net: Net) -> Any:
+    """A function ``m -> [(transition index, successor marking), ...]`` specialised to
+    ``net``: every enabling test and update unrolled into straight-line code.
+
+    The generated source contains only integers (place and transition indices, weights)
+    from the net's structure — never a name or any text from the input — so compiling it
+    is as safe as a loop over the same numbers, and several times faster. Markings are
+    ``bytes`` (hashing a long tuple costs more than the rest of a firing); a count past 255
+    raises ValueError and the explorer starts again with tuples. It is valid only for
+    ω-free markings; the explorer switches to ``_Firing`` once an ω appears.
+    """
+    lines = ["def successors(m):", "    out = []"]
+    for ti, t in enumerate(net.transitions):
+        need: dict[int, int] = {}
+        for a in t.inputs:
+            need[a.place] = need.get(a.place, 0) + int(a.weight)
+        delta: dict[int, int] = {p: -w for p, w in need.items()}
+        for a in t.outputs:
+            delta[a.place] = delta.get(a.place, 0) + int(a.weight)
+        conds = [f"m[{p}]" if w == 1 else f"m[{p}] >= {w}" for p, w in need.items()]
+        conds += [f"m[{a.place}] < {int(a.weight)}" for a in t.inhibitors]
+        test = " and ".join(conds) or "True"
+        changes = [(p, d) for p, d in delta.items() if d]
+        lines.append(f"    if {test}:")
+        if not changes:
+            lines.append(f"        out.append(({ti}, m))")
+            continue
+        lines.append("        n = bytearray(m)")  # compact markings: counts of 0..255
+        for p, d in changes:
+            lines.append(f"        n[{p}] {'+' if d > 0 else '-'}= {abs(d)}")
+        lines.append(f"        out.append(({ti}, bytes(n)))")
+    lines.append("    return out")
+    namespace: dict[str, Any] = {}
+    exec(
+        compile("\n".join(lines), f"<successors of {len(net.transitions)} transitions>", "exec"),
+        namespace,
+    )
+    return namespace["successors"]
+
+
 @dataclass
 class _Graph:
     markings: list[tuple[int, ...]]
@@ -131,9 +171,32 @@ def explore(
     net: Net, initial: tuple[int, ...] | None = None, max_states: int = 1_000_000
 ) -> _Graph:
     """The Karp-Miller coverability graph by breadth-first search (see the module doc)."""
-    firings = [_Firing(net, i) for i in range(len(net.transitions))]
     start = tuple(initial if initial is not None else net.initial)
-    index: dict[tuple[int, ...], int] = {start: 0}
+    if max(start, default=0) < 256:
+        try:
+            g = _explore(net, bytes(start), max_states, _successor_function(net))
+        except ValueError:  # a count left 0..255, or an ω appeared: tuples from the start
+            pass
+        else:
+            g.markings = [tuple(m) for m in g.markings]
+            return g
+    return _explore(net, start, max_states, None)
+
+
+def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
+    firings = [_Firing(net, i) for i in range(len(net.transitions))]
+    token_delta = [sum(d for _, d in f.delta) for f in firings]
+
+    def generic(m: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+        out = []
+        for ti, f in enumerate(firings):
+            new = f.fire(m)
+            if new is not None:
+                out.append((ti, new))
+        return out
+
+    successors = fast or generic
+    index: dict[Any, int] = {start: 0}
     markings, parent, via = [start], [-1], [-1]
     sums, minsum = [sum(start)], [sum(start)]
     succ: list[list[tuple[int, int]]] = [[]]
@@ -143,28 +206,34 @@ def explore(
         node = queue.popleft()
         m = markings[node]
         out = succ[node]
-        for ti, f in enumerate(firings):
-            new = f.fire(m)
-            if new is None:
-                continue
-            if new not in index and minsum[node] < sum(new):
-                new = _accelerate(new, node, markings, parent, sums)
-                if OMEGA in new:
-                    unbounded = True
+        msum = sums[node]
+        floor = minsum[node]
+        for ti, produced in successors(m):
+            new = produced
             j = index.get(new)
             if j is None:
-                j = len(markings)
-                if j >= max_states:
-                    raise StateBudgetExceeded(max_states)
-                index[new] = j
-                markings.append(new)
-                parent.append(node)
-                via.append(ti)
-                s = sum(new)
-                sums.append(s)
-                minsum.append(min(minsum[node], s))
-                succ.append([])
-                queue.append(j)
+                s_new = msum + token_delta[ti] if not unbounded else sum(new)
+                if floor < s_new:  # an ancestor may be strictly covered: Karp-Miller
+                    accelerated = _accelerate(tuple(new), node, markings, parent, sums)
+                    if OMEGA in accelerated:
+                        if fast is not None:
+                            raise ValueError("unbounded: continue with tuples")
+                        new = accelerated
+                        unbounded = True
+                        s_new = sum(new)
+                        j = index.get(new)
+                if j is None:
+                    j = len(markings)
+                    if j >= max_states:
+                        raise StateBudgetExceeded(max_states)
+                    index[new] = j
+                    markings.append(new)
+                    parent.append(node)
+                    via.append(ti)
+                    sums.append(s_new)
+                    minsum.append(floor if floor < s_new else s_new)
+                    succ.append([])
+                    queue.append(j)
             out.append((ti, j))
     return _Graph(markings, parent, via, succ, unbounded)
 
@@ -185,7 +254,7 @@ def _accelerate(
             new = tuple(OMEGA if y > x else y for x, y in zip(anc, new, strict=True))
             total = sum(new)
         a = parent[a]
-    return new
+    return new  # the very same object when nothing was accelerated
 
 
 def _bottom_sccs(succ: list[list[tuple[int, int]]]) -> list[list[int]]:
@@ -328,7 +397,9 @@ def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
         result.bound = max((max(m) for m in g.markings if m), default=0)
         result.reachable_markings = len(g.markings)
         result.deadlock = bool(dead_nodes)
-        live_t = _live_transitions(g)
+        # a reachable dead marking is a bottom component where nothing fires: no transition
+        # is live, and the strongly connected components need not be computed
+        live_t = set() if dead_nodes else _live_transitions(g)
         result.live_transitions = sorted(ids[i] for i in live_t)
         result.live = len(live_t) == len(ids)
     if wf is not None:
