@@ -49,3 +49,17 @@ def test_runner_quick_prints_the_table() -> None:
     for label in ("W1 wide", "W2 chain", "W3 layered", "W4 200", "import fluxnb"):
         assert label in out.stdout
     _ = noop
+
+
+def test_petri_benchmark_runs_without_the_peers_installed() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "petri.py"), "--sizes", "3", "5"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.split()[:2] == ["5", "82"] for line in lines)  # 5 philosophers: 82 markings
+    assert "DISAGREE" not in out.stdout

@@ -1,0 +1,131 @@
+"""Reachability on dining philosophers: fluxnb against PM4Py and SNAKES, in one process.
+
+    python benchmarks/petri.py                 # N = 5, 8, 10, 12, 13
+    python benchmarks/petri.py --sizes 5 8     # fewer
+
+PM4Py and SNAKES are not fluxnb dependencies: install them in the benchmark environment
+(``pip install pm4py snakes``); whichever is missing is reported as such. Each peer builds
+the same net from fluxnb's Net. Times are wall seconds of one exploration (after a warm-up
+on N = 3); PM4Py's Woflan reachability graph and construct_reachability_graph, SNAKES'
+StateGraph. A peer taking longer than --limit seconds at one size is not run at larger ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from nets import dining_philosophers
+
+from fluxnb.spec import Net, analyze
+
+
+def to_pm4py(net: Net) -> tuple[Any, Any]:
+    from pm4py.objects.petri_net.obj import Marking, PetriNet
+    from pm4py.objects.petri_net.utils import petri_utils
+
+    pn = PetriNet(net.name)
+    places = [PetriNet.Place(p) for p in net.places]
+    for p in places:
+        pn.places.add(p)
+    for t in net.transitions:
+        tr = PetriNet.Transition(t.id, t.id)
+        pn.transitions.add(tr)
+        for a in t.inputs:
+            petri_utils.add_arc_from_to(places[a.place], tr, pn, weight=a.weight)
+        for a in t.outputs:
+            petri_utils.add_arc_from_to(tr, places[a.place], pn, weight=a.weight)
+    m = Marking()
+    for p, n in zip(places, net.initial, strict=True):
+        if n:
+            m[p] = n
+    return pn, m
+
+
+def pm4py_woflan(net: Net) -> int:
+    from pm4py.algo.analysis.woflan.graphs.reachability_graph import reachability_graph
+
+    pn, m = to_pm4py(net)
+    return len(reachability_graph.apply(pn, m).nodes)
+
+
+def pm4py_construct(net: Net) -> int:
+    from pm4py.objects.petri_net.utils.reachability_graph import construct_reachability_graph
+
+    pn, m = to_pm4py(net)
+    return len(construct_reachability_graph(pn, m).states)
+
+
+def snakes_graph(net: Net) -> int:
+    import snakes.plugins
+
+    nets = snakes.plugins.load("gv", "snakes.nets", "nets")  # noqa: F841 - registers plugins
+    from snakes.nets import MultiSet, PetriNet, Place, StateGraph, Transition, Value
+
+    pn = PetriNet(net.name)
+    for p, n in zip(net.places, net.initial, strict=True):
+        pn.add_place(Place(p, MultiSet([1] * n)))
+    for t in net.transitions:
+        pn.add_transition(Transition(t.id))
+        for a in t.inputs:
+            pn.add_input(net.places[a.place], t.id, Value(1))
+        for a in t.outputs:
+            pn.add_output(net.places[a.place], t.id, Value(1))
+    g = StateGraph(pn)
+    g.build()
+    return len(g)
+
+
+def fluxnb_reach(net: Net) -> int:
+    return analyze(net, max_states=10_000_000).reachable_markings or 0
+
+
+PEERS: dict[str, Callable[[Net], int]] = {
+    "fluxnb": fluxnb_reach,
+    "pm4py woflan": pm4py_woflan,
+    "pm4py construct": pm4py_construct,
+    "snakes": snakes_graph,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[5, 8, 10, 12, 13])
+    ap.add_argument("--limit", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    available = {}
+    for name, fn in PEERS.items():
+        try:
+            fn(dining_philosophers(3))
+            available[name] = fn
+        except ImportError as exc:
+            print(f"{name}: not installed ({exc.name}); pip install pm4py snakes to compare")
+    slow: set[str] = set()
+    print(f"{'N':>3} {'markings':>9}  " + "  ".join(f"{n:>16}" for n in available))
+    for n in args.sizes:
+        net = dining_philosophers(n)
+        cells, counts = [], set()
+        for name, fn in available.items():
+            if name in slow:
+                cells.append(f"{'skipped':>16}")
+                continue
+            t = time.perf_counter()
+            counts.add(fn(net))
+            d = time.perf_counter() - t
+            if d > args.limit:
+                slow.add(name)
+            cells.append(f"{d:>8.3f}s {'':>6}" if name == "fluxnb" else f"{d:>8.3f}s")
+        ref = next(iter(counts))
+        agree = "" if len(counts) == 1 else f"  DISAGREE {sorted(counts)}"
+        print(f"{n:>3} {ref:>9}  " + "  ".join(cells) + agree)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
