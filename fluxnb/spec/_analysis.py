@@ -15,6 +15,7 @@ Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data a
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,11 +161,23 @@ def _successor_function(net: Net) -> Any:
 
 @dataclass
 class _Graph:
-    markings: list[tuple[int, ...]]
-    parent: list[int]
-    via: list[int]  # transition index that led to each node (-1 for the root)
-    succ: list[list[tuple[int, int]]]  # node -> (transition index, node)
+    """The explored graph, compactly: markings (``bytes`` when every count fits in 0..255,
+    else tuples) and edges in three flat arrays, node k's edges at ``offsets[k]:offsets[k+1]``
+    (breadth-first search finishes nodes in index order, so this costs nothing)."""
+
+    markings: list[Any]
+    parent: array
+    via: array  # transition index that led to each node (-1 for the root)
+    offsets: array
+    edge_t: array
+    edge_dst: array
     unbounded: bool
+
+    def out(self, v: int) -> range:
+        return range(self.offsets[v], self.offsets[v + 1])
+
+    def marking(self, v: int) -> tuple[int, ...]:
+        return tuple(self.markings[v])
 
 
 def explore(
@@ -174,12 +187,9 @@ def explore(
     start = tuple(initial if initial is not None else net.initial)
     if max(start, default=0) < 256:
         try:
-            g = _explore(net, bytes(start), max_states, _successor_function(net))
+            return _explore(net, bytes(start), max_states, _successor_function(net))
         except ValueError:  # a count left 0..255, or an ω appeared: tuples from the start
             pass
-        else:
-            g.markings = [tuple(m) for m in g.markings]
-            return g
     return _explore(net, start, max_states, None)
 
 
@@ -197,15 +207,15 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
 
     successors = fast or generic
     index: dict[Any, int] = {start: 0}
-    markings, parent, via = [start], [-1], [-1]
+    markings = [start]
+    parent, via = array("q", [-1]), array("q", [-1])
     sums, minsum = [sum(start)], [sum(start)]
-    succ: list[list[tuple[int, int]]] = [[]]
+    offsets, edge_t, edge_dst = array("q", [0]), array("q"), array("q")
     unbounded = False
     queue = deque([0])
     while queue:
         node = queue.popleft()
         m = markings[node]
-        out = succ[node]
         msum = sums[node]
         floor = minsum[node]
         for ti, produced in successors(m):
@@ -232,17 +242,18 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
                     via.append(ti)
                     sums.append(s_new)
                     minsum.append(floor if floor < s_new else s_new)
-                    succ.append([])
                     queue.append(j)
-            out.append((ti, j))
-    return _Graph(markings, parent, via, succ, unbounded)
+            edge_t.append(ti)
+            edge_dst.append(j)
+        offsets.append(len(edge_t))
+    return _Graph(markings, parent, via, offsets, edge_t, edge_dst, unbounded)
 
 
 def _accelerate(
     new: tuple[int, ...],
     node: int,
-    markings: list[tuple[int, ...]],
-    parent: list[int],
+    markings: list[Any],
+    parent: Any,
     sums: list[int],
 ) -> tuple[int, ...]:
     """Karp-Miller: where ``new`` strictly covers an ancestor, its growing places become ω."""
@@ -257,9 +268,10 @@ def _accelerate(
     return new  # the very same object when nothing was accelerated
 
 
-def _bottom_sccs(succ: list[list[tuple[int, int]]]) -> list[list[int]]:
+def _bottom_sccs(g: _Graph) -> list[list[int]]:
     """Terminal strongly connected components (iterative Tarjan)."""
-    n = len(succ)
+    n = len(g.markings)
+    offsets, dst = g.offsets, g.edge_dst
     index = [-1] * n
     low = [0] * n
     on = [False] * n
@@ -270,23 +282,22 @@ def _bottom_sccs(succ: list[list[tuple[int, int]]]) -> list[list[int]]:
     for root in range(n):
         if index[root] != -1:
             continue
-        work = [(root, 0)]
+        work = [(root, offsets[root])]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
         on[root] = True
         while work:
             v, i = work[-1]
-            edges = succ[v]
-            if i < len(edges):
+            if i < offsets[v + 1]:
                 work[-1] = (v, i + 1)
-                w = edges[i][1]
+                w = dst[i]
                 if index[w] == -1:
                     index[w] = low[w] = counter
                     counter += 1
                     stack.append(w)
                     on[w] = True
-                    work.append((w, 0))
+                    work.append((w, offsets[w]))
                 elif on[w]:
                     low[v] = min(low[v], index[w])
             else:
@@ -306,7 +317,7 @@ def _bottom_sccs(succ: list[list[tuple[int, int]]]) -> list[list[int]]:
                     comps.append(members)
     bottoms = []
     for ci, members in enumerate(comps):
-        if all(comp[w] == ci for v in members for _, w in succ[v]):
+        if all(comp[dst[e]] == ci for v in members for e in range(offsets[v], offsets[v + 1])):
             bottoms.append(members)
     return bottoms
 
@@ -357,14 +368,17 @@ def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
     """Every answer about ``net`` (see :class:`Analysis`); StateBudgetExceeded past the budget."""
     g = explore(net, max_states=max_states)
     ids = [t.id for t in net.transitions]
-    fired = {ti for out in g.succ for ti, _ in out}
+    fired = set(g.edge_t)
     dead_transitions = [ids[i] for i in range(len(ids)) if i not in fired]
     notes: list[str] = []
     final = net.final
+    offsets = g.offsets
     dead_nodes = [
         v
-        for v, out in enumerate(g.succ)
-        if not out and OMEGA not in g.markings[v] and not _is_final(g.markings[v], final)
+        for v in range(len(g.markings))
+        if offsets[v] == offsets[v + 1]
+        and OMEGA not in g.marking(v)
+        and not _is_final(g.markings[v], final)
     ]
     witness = _path(g, dead_nodes[0], ids) if dead_nodes else None
     wf = workflow_places(net)
@@ -382,7 +396,7 @@ def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
         sound=None,
         notes=notes,
         witness=witness,
-        edges=sum(len(out) for out in g.succ),
+        edges=len(g.edge_t),
     )
     if g.unbounded:
         omega = sorted({net.places[p] for m in g.markings for p, x in enumerate(m) if x == OMEGA})
@@ -416,7 +430,7 @@ def _is_final(m: tuple[int, ...], final: dict[int, int]) -> bool:
     return bool(final) and all(m[p] == final.get(p, 0) for p in range(len(m)))
 
 
-def _path(g: _Graph, node: int, ids: list[str]) -> list[str]:
+def _path(g: _Graph, node: int, ids: list[str]) -> list[str]:  # a shortest one: BFS parents
     seq = []
     while g.parent[node] != -1:
         seq.append(ids[g.via[node]])
@@ -425,10 +439,10 @@ def _path(g: _Graph, node: int, ids: list[str]) -> list[str]:
 
 
 def _live_transitions(g: _Graph) -> set[int]:
-    bottoms = _bottom_sccs(g.succ)
+    bottoms = _bottom_sccs(g)
     live: set[int] | None = None
     for members in bottoms:
-        labels = {ti for v in members for ti, _ in g.succ[v]}
+        labels = {g.edge_t[e] for v in members for e in g.out(v)}
         live = labels if live is None else live & labels
     return live or set()
 
@@ -443,21 +457,22 @@ def _sound(net: Net, wf: tuple[int, int], max_states: int, notes: list[str]) -> 
         notes.append("not sound: unbounded from [source]")
         return False
     final = tuple(1 if p == o else 0 for p in range(len(net.places)))
-    fired = {ti for out in g.succ for ti, _ in out}
+    fired = set(g.edge_t)
     if len(fired) != len(net.transitions):
         notes.append("not sound: some transitions can never fire from [source]")
         return False
+    final_key = type(g.markings[0])(final)  # bytes or tuple, like the stored markings
     for m in g.markings:
-        if m[o] >= 1 and m != final:
+        if m[o] >= 1 and m != final_key:
             notes.append("not sound: a marking puts a token in the sink with others left")
             return False
     # option to complete: every reachable marking reaches [o] (backwards search)
     pred: list[list[int]] = [[] for _ in g.markings]
-    for v, out in enumerate(g.succ):
-        for _, w in out:
-            pred[w].append(v)
+    for v in range(len(g.markings)):
+        for e in g.out(v):
+            pred[g.edge_dst[e]].append(v)
     try:
-        target = g.markings.index(final)
+        target = g.markings.index(final_key)
     except ValueError:
         notes.append("not sound: the final marking [sink] is never reached")
         return False
