@@ -159,13 +159,47 @@ def _successor_function(net: Net) -> Any:
     return namespace["successors"]
 
 
+def _safe_successor_function(net: Net) -> Any:
+    """Like :func:`_successor_function` for markings of one bit per place (safe nets): each
+    test and update is two or three integer operations. A firing that would put a second
+    token in a place raises ValueError (the net is not safe: bytes take over)."""
+    if any(a.weight != 1 for t in net.transitions for a in (*t.inputs, *t.outputs)):
+        return None
+    lines = ["def successors(m):", "    out = []"]
+    for ti, t in enumerate(net.transitions):
+        pre = sum(1 << a.place for a in t.inputs)
+        post = sum(1 << a.place for a in t.outputs)
+        if len({a.place for a in t.inputs}) != len(t.inputs) or len(
+            {a.place for a in t.outputs}
+        ) != len(t.outputs):
+            return None  # two arcs on one place: weight 2 in effect
+        inhibit = 0
+        for a in t.inhibitors:
+            if a.weight != 1:
+                return None
+            inhibit |= 1 << a.place
+        added = post & ~pre
+        test = f"m & {pre} == {pre}" if pre else "True"
+        if inhibit:
+            test += f" and not m & {inhibit}"
+        lines.append(f"    if {test}:")
+        if added:
+            lines.append(f"        if m & {added}:")
+            lines.append("            raise ValueError('not safe')")
+        lines.append(f"        out.append(({ti}, (m ^ {pre}) | {post}))")
+    lines.append("    return out")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<safe successors>", "exec"), namespace)
+    return namespace["successors"]
+
+
 @dataclass
 class _Graph:
     """The explored graph, compactly: markings (``bytes`` when every count fits in 0..255,
     else tuples) and edges in three flat arrays, node k's edges at ``offsets[k]:offsets[k+1]``
     (breadth-first search finishes nodes in index order, so this costs nothing)."""
 
-    markings: list[Any]
+    markings: list[Any]  # bytes, tuples, or ints (one bit per place: safe nets)
     parent: array
     via: array  # transition index that led to each node (-1 for the root)
     offsets: array
@@ -176,8 +210,26 @@ class _Graph:
     def out(self, v: int) -> range:
         return range(self.offsets[v], self.offsets[v + 1])
 
+    places: int = 0
+
     def marking(self, v: int) -> tuple[int, ...]:
-        return tuple(self.markings[v])
+        m = self.markings[v]
+        if isinstance(m, int):
+            return tuple((m >> p) & 1 for p in range(self.places))
+        return tuple(m)
+
+    def key(self, marking: tuple[int, ...]) -> Any:
+        """``marking`` in the form the graph stores."""
+        sample = self.markings[0]
+        if isinstance(sample, int):
+            return sum(1 << p for p, x in enumerate(marking) if x)
+        return type(sample)(marking)
+
+    def bound(self) -> int:
+        sample = self.markings[0]
+        if isinstance(sample, int):
+            return 1 if any(self.markings) else 0
+        return max((max(m) for m in self.markings if m), default=0)
 
 
 def explore(
@@ -185,6 +237,12 @@ def explore(
 ) -> _Graph:
     """The Karp-Miller coverability graph by breadth-first search (see the module doc)."""
     start = tuple(initial if initial is not None else net.initial)
+    safe = _safe_successor_function(net) if max(start, default=0) <= 1 else None
+    if safe is not None:
+        try:
+            return _explore(net, sum(1 << p for p, x in enumerate(start) if x), max_states, safe)
+        except ValueError:  # a place got a second token: bytes from the start
+            pass
     if max(start, default=0) < 256:
         try:
             return _explore(net, bytes(start), max_states, _successor_function(net))
@@ -206,10 +264,11 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
         return out
 
     successors = fast or generic
+    total = int.bit_count if isinstance(start, int) else sum
     index: dict[Any, int] = {start: 0}
     markings = [start]
     parent, via = array("q", [-1]), array("q", [-1])
-    sums, minsum = [sum(start)], [sum(start)]
+    sums, minsum = [total(start)], [total(start)]
     offsets, edge_t, edge_dst = array("q", [0]), array("q"), array("q")
     unbounded = False
     queue = deque([0])
@@ -224,6 +283,8 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
             if j is None:
                 s_new = msum + token_delta[ti] if not unbounded else sum(new)
                 if floor < s_new:  # an ancestor may be strictly covered: Karp-Miller
+                    if isinstance(new, int):  # safe nets never grow: not safe after all
+                        raise ValueError("tokens grow: not a safe net")
                     accelerated = _accelerate(tuple(new), node, markings, parent, sums)
                     if OMEGA in accelerated:
                         if fast is not None:
@@ -246,7 +307,7 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
             edge_t.append(ti)
             edge_dst.append(j)
         offsets.append(len(edge_t))
-    return _Graph(markings, parent, via, offsets, edge_t, edge_dst, unbounded)
+    return _Graph(markings, parent, via, offsets, edge_t, edge_dst, unbounded, len(net.places))
 
 
 def _accelerate(
@@ -378,7 +439,7 @@ def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
         for v in range(len(g.markings))
         if offsets[v] == offsets[v + 1]
         and OMEGA not in g.marking(v)
-        and not _is_final(g.markings[v], final)
+        and not _is_final(g.marking(v), final)
     ]
     witness = _path(g, dead_nodes[0], ids) if dead_nodes else None
     wf = workflow_places(net)
@@ -408,7 +469,7 @@ def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
             )
         notes.append("live: undecided for an unbounded net")
     else:
-        result.bound = max((max(m) for m in g.markings if m), default=0)
+        result.bound = g.bound()
         result.reachable_markings = len(g.markings)
         result.deadlock = bool(dead_nodes)
         # a reachable dead marking is a bottom component where nothing fires: no transition
@@ -461,9 +522,9 @@ def _sound(net: Net, wf: tuple[int, int], max_states: int, notes: list[str]) -> 
     if len(fired) != len(net.transitions):
         notes.append("not sound: some transitions can never fire from [source]")
         return False
-    final_key = type(g.markings[0])(final)  # bytes or tuple, like the stored markings
-    for m in g.markings:
-        if m[o] >= 1 and m != final_key:
+    final_key = g.key(final)
+    for v in range(len(g.markings)):
+        if g.markings[v] != final_key and g.marking(v)[o] >= 1:
             notes.append("not sound: a marking puts a token in the sink with others left")
             return False
     # option to complete: every reachable marking reaches [o] (backwards search)
