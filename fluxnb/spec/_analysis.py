@@ -283,10 +283,8 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
             if j is None:
                 s_new = msum + token_delta[ti] if not unbounded else sum(new)
                 if floor < s_new:  # an ancestor may be strictly covered: Karp-Miller
-                    if isinstance(new, int):  # safe nets never grow: not safe after all
-                        raise ValueError("tokens grow: not a safe net")
-                    accelerated = _accelerate(tuple(new), node, markings, parent, sums)
-                    if OMEGA in accelerated:
+                    accelerated = _karp_miller(new, node, markings, parent, sums, s_new)
+                    if accelerated is not new:  # ω appeared (only in tuple mode)
                         if fast is not None:
                             raise ValueError("unbounded: continue with tuples")
                         new = accelerated
@@ -308,6 +306,34 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
             edge_dst.append(j)
         offsets.append(len(edge_t))
     return _Graph(markings, parent, via, offsets, edge_t, edge_dst, unbounded, len(net.places))
+
+
+def _karp_miller(
+    new: Any, node: int, markings: list[Any], parent: Any, sums: list[int], total: int
+) -> Any:
+    """``new`` itself, or its ω-acceleration when it strictly covers an ancestor.
+
+    On bit markings (safe nets) an ancestor is covered iff its places are a subset; a strict
+    cover means unbounded growth, so the net is not safe after all (ValueError).
+    """
+    if isinstance(new, int):
+        if _covers_an_ancestor(new, node, markings, parent, sums, total):
+            raise ValueError("tokens grow without limit: not a safe net")
+        return new
+    accelerated = _accelerate(tuple(new), node, markings, parent, sums)
+    return accelerated if OMEGA in accelerated else new
+
+
+def _covers_an_ancestor(
+    new: int, node: int, markings: list[Any], parent: Any, sums: list[int], total: int
+) -> bool:
+    a = node
+    while a != -1:
+        anc = markings[a]
+        if sums[a] < total and anc & new == anc:
+            return True
+        a = parent[a]
+    return False
 
 
 def _accelerate(
