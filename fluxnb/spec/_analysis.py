@@ -159,26 +159,45 @@ def _successor_function(net: Net) -> Any:
     return namespace["successors"]
 
 
-def _safe_successor_function(net: Net) -> Any:
-    """Like :func:`_successor_function` for markings of one bit per place (safe nets): each
-    test and update is two or three integer operations. A firing that would put a second
-    token in a place raises ValueError (the net is not safe: bytes take over)."""
-    if any(a.weight != 1 for t in net.transitions for a in (*t.inputs, *t.outputs)):
-        return None
-    lines = ["def successors(m):", "    out = []"]
+def _safe_transitions(net: Net) -> list[tuple[int, int, int, int, int]] | None:
+    """(index, pre, post, inhibit, added) bit masks per transition, or None if the net has
+    weights or doubled arcs that bits cannot express."""
+    out = []
     for ti, t in enumerate(net.transitions):
-        pre = sum(1 << a.place for a in t.inputs)
-        post = sum(1 << a.place for a in t.outputs)
+        arcs = (*t.inputs, *t.outputs, *t.inhibitors)
+        if any(a.weight != 1 for a in arcs):
+            return None
         if len({a.place for a in t.inputs}) != len(t.inputs) or len(
             {a.place for a in t.outputs}
         ) != len(t.outputs):
             return None  # two arcs on one place: weight 2 in effect
-        inhibit = 0
-        for a in t.inhibitors:
-            if a.weight != 1:
-                return None
-            inhibit |= 1 << a.place
-        added = post & ~pre
+        pre = sum(1 << a.place for a in t.inputs)
+        post = sum(1 << a.place for a in t.outputs)
+        inhibit = sum(1 << a.place for a in t.inhibitors)
+        out.append((ti, pre, post, inhibit, post & ~pre))
+    return out
+
+
+def _safe_loop(spec: list[tuple[int, int, int, int, int]]) -> Any:
+    """The successor function of a safe net as a plain loop (no set-up cost: small nets)."""
+
+    def successors(m: int) -> list[tuple[int, int]]:
+        out = []
+        for ti, pre, post, inhibit, added in spec:
+            if m & pre == pre and not m & inhibit:
+                if m & added:
+                    raise ValueError("not safe")
+                out.append((ti, (m ^ pre) | post))
+        return out
+
+    return successors
+
+
+def _safe_compiled(spec: list[tuple[int, int, int, int, int]]) -> Any:
+    """The same, unrolled into generated code (integers only; see _successor_function):
+    each test and update is two or three integer operations."""
+    lines = ["def successors(m):", "    out = []"]
+    for ti, pre, post, inhibit, added in spec:
         test = f"m & {pre} == {pre}" if pre else "True"
         if inhibit:
             test += f" and not m & {inhibit}"
@@ -189,8 +208,13 @@ def _safe_successor_function(net: Net) -> Any:
         lines.append(f"        out.append(({ti}, (m ^ {pre}) | {post}))")
     lines.append("    return out")
     namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines), "<safe successors>", "exec"), namespace)
+    exec(  # generated from integers only (see _successor_function)
+        compile("\n".join(lines), "<safe successors>", "exec"), namespace
+    )
     return namespace["successors"]
+
+
+_COMPILE_AFTER = 2000  # markings explored before generated code pays for its compilation
 
 
 @dataclass
@@ -237,10 +261,11 @@ def explore(
 ) -> _Graph:
     """The Karp-Miller coverability graph by breadth-first search (see the module doc)."""
     start = tuple(initial if initial is not None else net.initial)
-    safe = _safe_successor_function(net) if max(start, default=0) <= 1 else None
-    if safe is not None:
+    spec = _safe_transitions(net) if max(start, default=0) <= 1 else None
+    if spec is not None:
+        bits = sum(1 << p for p, x in enumerate(start) if x)
         try:
-            return _explore(net, sum(1 << p for p, x in enumerate(start) if x), max_states, safe)
+            return _explore(net, bits, max_states, _safe_loop(spec), lambda: _safe_compiled(spec))
         except ValueError:  # a place got a second token: bytes from the start
             pass
     if max(start, default=0) < 256:
@@ -251,7 +276,7 @@ def explore(
     return _explore(net, start, max_states, None)
 
 
-def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
+def _explore(net: Net, start: Any, max_states: int, fast: Any, upgrade: Any = None) -> _Graph:
     firings = [_Firing(net, i) for i in range(len(net.transitions))]
     token_delta = [sum(d for _, d in f.delta) for f in firings]
 
@@ -274,6 +299,8 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
     queue = deque([0])
     while queue:
         node = queue.popleft()
+        if upgrade is not None and node == _COMPILE_AFTER:
+            successors, upgrade = upgrade(), None  # a big net: generated code from here on
         m = markings[node]
         msum = sums[node]
         floor = minsum[node]
