@@ -212,15 +212,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             wf, ns, store=store, tenant=args.tenant, seed=args.seed, executor=args.executor
         )
     except KeyboardInterrupt as exc:
-        partial = getattr(exc, "run_result", None)
-        if partial is not None:
-            _print_result(partial, args.json)
-        print("fluxnb: interrupted; the run is recorded as cancelled", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(exc, args.json)
     _print_result(result, args.json)
     if result.store:
         _load_into_file(result.store)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _interrupted(exc: KeyboardInterrupt, as_json: bool) -> int:
+    """Ctrl-C during a run: show what was recorded, and exit 130."""
+    partial = getattr(exc, "run_result", None)
+    if partial is not None:
+        _print_result(partial, as_json)
+    print("fluxnb: interrupted; the run is recorded as cancelled", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _load_into_file(path: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,11 +88,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     try:
         result = resume(args.run, ns, store=open_store(args.store), force=args.force)
     except KeyboardInterrupt as exc:
-        partial = getattr(exc, "run_result", None)
-        if partial is not None:
-            cli._print_result(partial, args.json)
-        print("fluxnb: interrupted; the run is recorded as cancelled", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
+        return int(cli._interrupted(exc, args.json))
     cli._print_result(result, args.json)
     cli._load_into_file(open_store(args.store).path)
     return cli.EXIT_OK if result.ok else cli.EXIT_FAILED

@@ -103,19 +103,14 @@ def _prepare(
     recorder = recorder_for(store)
     rid = run_id or new_run_id()
     text = None if isinstance(recorder, NullRecorder) else wf.manifest_text()
-    record = RunRecord(
-        run_id=rid,
-        workflow=wf.name,
-        status="running",
-        started_at=time.time_ns() // 1000,
-        namespace=wf.router.namespace,
-        tenant=tenant or wf.router.tenant,
-        steps=len(wf),
-        manifest=text,
-        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16] if text else None,
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        seed=seed,
+    record = _run_record(
+        wf,
+        rid,
+        time.time_ns() // 1000,
+        wf.router.namespace,
+        tenant or wf.router.tenant,
+        text,
+        seed,
     )
     options = RunOptions(rid, wf.name, seed)
     default, executors = _executors(wf, plan, executor)
@@ -123,6 +118,34 @@ def _prepare(
         plan, options, recorder=recorder, executors=executors, default_executor=default
     )
     return scheduler, record
+
+
+def _run_record(
+    wf: Workflow,
+    run_id: str,
+    started_us: int,
+    namespace: str | None,
+    tenant: str | None,
+    text: str | None,
+    seed: int,
+    resumed: int = 0,
+) -> RunRecord:
+    """The ``runs`` row of a run starting (or resuming) in this process."""
+    return RunRecord(
+        run_id=run_id,
+        workflow=wf.name,
+        status="running",
+        started_at=started_us,
+        namespace=namespace,
+        tenant=tenant,
+        steps=len(wf),
+        manifest=text,
+        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16] if text else None,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        seed=seed,
+        resumed=resumed,
+    )
 
 
 def _executors(
@@ -256,19 +279,14 @@ def _prepare_resume(
     )
     text = wf.manifest_text()
     seed = int(run.get("seed") or 0)
-    record = RunRecord(
-        run_id=run_id,
-        workflow=wf.name,
-        status="running",
-        started_at=started_us,
-        namespace=run.get("namespace"),
-        tenant=run.get("tenant"),
-        steps=len(wf),
-        manifest=text,
-        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16],
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        seed=seed,
+    record = _run_record(
+        wf,
+        run_id,
+        started_us,
+        run.get("namespace"),
+        run.get("tenant"),
+        text,
+        seed,
         resumed=int(run.get("resumed") or 0) + 1,
     )
     default, executors = _executors(wf, plan, None)
