@@ -126,7 +126,8 @@ __all__ = [
 
 
 def analyze(net: Any, *, max_states: int = 1_000_000) -> Analysis:
-    """Analyse a Petri net: a ``Net``, PNML text, or a path to a ``.pnml`` file.
+    """Analyse a Petri net: a ``Net``, a net manifest (``net:`` or the state-machine form;
+    YAML text, a ``.yaml`` path or a dict), PNML text, or a path to a ``.pnml`` file.
 
     Returns an :class:`Analysis` (``.to_json()`` gives the CLI's keys): boundedness and
     bound, reachable markings, deadlock (with ``.witness``), dead transitions, liveness,
@@ -137,8 +138,18 @@ def analyze(net: Any, *, max_states: int = 1_000_000) -> Analysis:
         StateBudgetExceeded: more than ``max_states`` markings.
     """
     from .spec import analyze as run_analysis
+    from .spec._net_manifest import is_net_manifest, load_net
 
-    if not isinstance(net, Net):
+    if (isinstance(net, dict) and is_net_manifest(net)) or (
+        isinstance(net, str)
+        and (
+            net.rstrip().endswith((".yaml", ".yml"))
+            or "\nnet:" in f"\n{net}"
+            or "\nstates:" in f"\n{net}"
+        )
+    ):
+        net = load_net(net)
+    elif not isinstance(net, Net):
         net = read_pnml(net)
     return run_analysis(net, max_states=max_states)
 

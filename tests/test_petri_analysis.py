@@ -384,3 +384,102 @@ def test_every_shared_pnml_imports_and_round_trips() -> None:
         assert back.names == n.names and back.positions == n.positions
     inhib = read_pnml(SHARED / "tapaal_inhibitors-test001.pnml")
     assert sum(len(t.inhibitors) for t in inhib.transitions) == 2
+
+
+REVIEW = """name: review
+net:
+  places:
+    draft: [{words: 120}]
+    review: 0
+    done: 0
+  transitions:
+    - id: submit
+      inputs: [draft]
+      outputs: [review]
+      guard: "token.words > 100"
+      priority: 1
+    - id: revise
+      inputs: [review]
+      outputs: [draft]
+      inhibitors: [done]
+    - id: approve
+      inputs: {review: 1}
+      outputs: [done]
+  final: {done: 1}
+"""
+
+
+def test_net_manifest_is_read_and_analysed() -> None:
+    from fluxnb.spec._net_manifest import load_net
+
+    n = load_net(REVIEW)
+    assert n.places == ("draft", "review", "done") and n.initial == (1, 0, 0)
+    assert n.tokens == {0: [{"words": 120}]}
+    submit = n.transitions[0]
+    assert (submit.guard, submit.priority) == ("token.words > 100", 1)
+    assert len(n.transitions[1].inhibitors) == 1
+    a = fluxnb.analyze(REVIEW)  # YAML text straight in
+    assert (a.reachable_markings, a.deadlock, a.bound) == (3, False, 1)  # done is final
+
+
+def test_state_machine_form_is_a_one_token_net(tmp_path: Path) -> None:
+    text = """states: [open, closed, archived]
+initial_state: open
+transitions:
+  - id: close
+    from_states: [open]
+    to_state: closed
+  - id: archive
+    from_states: [open, closed]
+    to_state: archived
+    conditions: ["token.age > 30"]
+"""
+    path = tmp_path / "ticket.yaml"
+    path.write_text(text)
+    from fluxnb.spec._net_manifest import load_net
+
+    n = load_net(path)
+    assert [t.id for t in n.transitions] == ["close", "archive@open", "archive@closed"]
+    assert n.transitions[1].guard == "(token.age > 30)"
+    out = subprocess.run(
+        [sys.executable, "-m", "fluxnb", "analyze", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    data = json.loads(out.stdout)
+    assert data["reachable_markings"] == 3 and data["bound"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (
+            REVIEW.replace("outputs: [review]\n      guard", "outputs: [reveiw]\n      guard"),
+            "unknown_place",
+        ),
+        (REVIEW.replace("inputs: {review: 1}", "inputs: {review: 0}"), "bad_value"),
+        (REVIEW.replace("id: revise", "id: submit"), "duplicate_id"),
+        ("net:\n  transitions: []\n", "missing_key"),
+        (REVIEW.replace("    review: 0\n", "    review: -1\n"), "wrong_type"),
+        ("states: [a]\ninitial_state: z\ntransitions: []\n", "bad_value"),
+        (
+            "states: [a, b]\ninitial_state: a\ntransitions:\n  - {id: t, from_states: [a], "
+            "to_state: c}\n",
+            "unknown_state",
+        ),
+    ],
+)
+def test_bad_net_manifests(text: str, kind: str) -> None:
+    from fluxnb.spec._net_manifest import load_net
+
+    with pytest.raises(ManifestError) as info:
+        load_net(text)
+    assert info.value.kind == kind, str(info.value)
+    assert info.value.line is not None
+
+
+def test_a_net_manifest_cannot_be_run_yet_and_says_what_to_do() -> None:
+    with pytest.raises(ManifestError, match=r"fluxnb\.analyze"):
+        fluxnb.load(REVIEW)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import FluxError, ManifestError, StoreLockedError
+from .._exceptions import FluxError, ManifestError, Problem, StoreLockedError
 from ._history import HISTORY_COMMANDS, add_history_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -81,8 +81,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_history_commands(sub, store_opt, import_opt)
 
-    an = sub.add_parser("analyze", help="analyse a Petri net (PNML): bounds, deadlocks, liveness")
-    an.add_argument("file", help="a .pnml file")
+    an = sub.add_parser(
+        "analyze", help="analyse a Petri net (PNML or a net manifest): bounds, deadlocks, liveness"
+    )
+    an.add_argument("file", help="a .pnml file, or a .yaml net manifest")
     an.add_argument("--json", action="store_true", help="print the answers as JSON")
     an.add_argument("--witness", action="store_true", help="also the firing sequence to a deadlock")
     an.add_argument(
@@ -310,8 +312,17 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .. import analyze
     from ..spec import load_pnml_file
+    from ..spec._net_manifest import load_net
 
-    result = analyze(load_pnml_file(args.file), max_states=args.max_states)
+    if args.file.endswith((".yaml", ".yml")):
+        if not Path(args.file).is_file():
+            raise ManifestError(
+                [Problem("missing_file", "", f"no such manifest file: {args.file}")], args.file
+            )
+        net = load_net(Path(args.file))
+    else:
+        net = load_pnml_file(args.file)
+    result = analyze(net, max_states=args.max_states)
     data = result.to_json(witness=args.witness)
     if args.json:
         print(json.dumps(data, indent=2))

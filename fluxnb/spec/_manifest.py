@@ -186,8 +186,9 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
         c.add(
             "unsupported",
             ("net",),
-            "Petri-net manifests ('net:') are not supported by this version yet; "
-            "write the workflow as a 'pipeline'",
+            "Petri-net manifests ('net:') cannot be run by this version yet; analyse them "
+            "with fluxnb.analyze(...) / fluxnb analyze FILE, or write the workflow as a "
+            "'pipeline'",
             key=True,
         )
     top = c.mapping(data, (), (*TOP_KEYS, "net"), "the manifest")

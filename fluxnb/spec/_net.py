@@ -8,7 +8,7 @@ an end place. The scheduler only knows nets, so DAGs and nets share one engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._model import Workflow
@@ -36,6 +36,10 @@ class Transition:
     #: Inhibitor arcs: the transition is enabled only while the place holds fewer tokens
     #: than the arc's weight (weight 1: the place must be empty).
     inhibitors: tuple[Arc, ...] = ()
+    #: The action of a net manifest's transition (a callable reference), if any.
+    run: str | None = None
+    #: A guard in fluxnb's safe expression language (never eval-ed), if any.
+    guard: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Net:
     names: dict[str, str] = field(default_factory=dict)
     #: Positions of places and transitions by id (PNML graphics), kept for the designer.
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Data of the initial tokens, by place index, when a manifest gives it.
+    tokens: dict[int, list[Any]] = field(default_factory=dict)
 
     def consumers(self) -> list[list[tuple[int, int]]]:
         """For each place, the (transition index, arc weight) pairs that consume from it."""

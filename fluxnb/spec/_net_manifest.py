@@ -1,0 +1,235 @@
+"""Net manifests: ``net:`` (places and transitions) and the state-machine form, as Nets.
+
+```yaml
+name: review
+net:
+  places: {draft: 1, review: 0, done: 0}      # a count, or a list of token data dicts
+  transitions:
+    - id: submit
+      inputs: [draft]                          # or {draft: 2} for arc weights
+      outputs: [review]
+      run: submit_doc                          # optional action
+      guard: "token.words > 100"               # optional; never eval-ed
+      priority: 1
+      inhibitors: [done]
+  final: {done: 1}
+```
+
+The Circuit Breaker state-machine form (``states``, ``transitions`` with ``id``,
+``from_states``, ``to_state``, optional ``conditions``; ``initial_state``) is a one-token net:
+a place per state, and a transition per (transition, source state) — named ``id`` when there
+is one source state, ``id@state`` otherwise; its ``conditions`` become the guard (all must hold).
+Validation reports every problem with line and column, like the workflow manifest's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._exceptions import ManifestError
+from ._checker import MISSING, Checker, kind_of
+from ._located import Located, Path
+from ._net import Arc, Net, Transition
+
+NET_KEYS = ("places", "transitions", "final")
+TRANSITION_KEYS = (
+    "id",
+    "inputs",
+    "outputs",
+    "inhibitors",
+    "run",
+    "guard",
+    "priority",
+    "description",
+)
+MACHINE_KEYS = ("states", "transitions", "initial_state")
+MACHINE_TRANSITION_KEYS = ("id", "from_states", "to_state", "conditions", "run", "priority")
+
+
+def is_net_manifest(data: Any) -> bool:
+    return isinstance(data, dict) and ("net" in data or "states" in data)
+
+
+def net_from_located(doc: Located, default_name: str | None = None) -> Net:
+    """A Net from a parsed manifest with ``net:`` or the state-machine keys."""
+    c = Checker(doc)
+    data = doc.data
+    name = data.get("name") if isinstance(data.get("name"), str) else default_name or "net"
+    if "net" in data:
+        c.mapping(data, (), ("name", "description", "net"), "the manifest")
+        net = _read_net(c, data["net"], name)
+    else:
+        c.mapping(data, (), ("name", "description", *MACHINE_KEYS), "the manifest")
+        net = _read_machine(c, data, name)
+    if c.problems:
+        raise ManifestError(c.problems, doc.source)
+    assert net is not None
+    return net
+
+
+def _arcs(c: Checker, raw: Any, path: Path, index: dict[str, int], what: str) -> list[Arc]:
+    if raw is None:
+        return []
+    items = {raw: 1} if isinstance(raw, str) else raw
+    if isinstance(items, list):
+        items = {p: 1 for p in items} if all(isinstance(p, str) for p in items) else None
+    if not isinstance(items, dict):
+        c.add(
+            "wrong_type",
+            path,
+            f"{what} must be a place, a list of places or {{place: weight}}, found {kind_of(raw)}",
+        )
+        return []
+    arcs = []
+    for place, weight in items.items():
+        if place not in index:
+            from ._graph import suggest
+
+            hint = suggest(str(place), list(index))
+            c.add(
+                "unknown_place",
+                path,
+                f"{what} names '{place}', which is not a place"
+                + (f" (did you mean '{hint}'?)" if hint else ""),
+                found=place,
+                suggestion=hint,
+            )
+            continue
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            c.add(
+                "bad_value",
+                (*path, str(place)),
+                f"an arc weight must be an integer >= 1, found {kind_of(weight)}",
+            )
+            continue
+        arcs.append(Arc(index[place], weight))
+    return arcs
+
+
+def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
+    m = c.mapping(raw, ("net",), NET_KEYS, "net")
+    places_raw = m.get("places")
+    if not isinstance(places_raw, dict) or not places_raw:
+        c.add("missing_key", ("net", "places"), "a net needs 'places' (place: initial tokens)")
+        return None
+    places, initial, tokens = [], [], {}
+    for pid, value in places_raw.items():
+        path: Path = ("net", "places", str(pid))
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | list)
+            or (isinstance(value, int) and value < 0)
+        ):
+            c.add(
+                "wrong_type",
+                path,
+                f"place '{pid}' needs a token count (>= 0) or a list of "
+                f"token data, found {kind_of(value)}",
+            )
+            continue
+        places.append(str(pid))
+        if isinstance(value, list):
+            tokens[len(places) - 1] = list(value)
+            initial.append(len(value))
+        else:
+            initial.append(value)
+    index = {p: i for i, p in enumerate(places)}
+    transitions = []
+    raw_ts = m.get("transitions")
+    if not isinstance(raw_ts, list) or not raw_ts:
+        c.add("missing_key", ("net", "transitions"), "a net needs a list of 'transitions'")
+        raw_ts = []
+    seen: set[str] = set()
+    for i, t in enumerate(raw_ts):
+        tp: Path = ("net", "transitions", i)
+        tm = c.mapping(t, tp, TRANSITION_KEYS, f"net.transitions[{i}]")
+        tid = c.get(tm, "id", tp, c.step_id)
+        if tid is MISSING:
+            if isinstance(t, dict) and "id" not in t:
+                c.add("missing_key", tp, "a transition needs an 'id'")
+            continue
+        if tid in seen:
+            c.add("duplicate_id", (*tp, "id"), f"transition id '{tid}' is used twice")
+            continue
+        seen.add(tid)
+        priority = c.get(tm, "priority", tp, c.integer(-(10**9)))
+        transitions.append(
+            Transition(
+                tid,
+                tuple(_arcs(c, tm.get("inputs"), (*tp, "inputs"), index, "inputs")),
+                tuple(_arcs(c, tm.get("outputs"), (*tp, "outputs"), index, "outputs")),
+                priority=0 if priority is MISSING else priority,
+                inhibitors=tuple(
+                    _arcs(c, tm.get("inhibitors"), (*tp, "inhibitors"), index, "inhibitors")
+                ),
+                run=None if (r := c.get(tm, "run", tp, c.string)) is MISSING else r,
+                guard=None if (g := c.get(tm, "guard", tp, c.string)) is MISSING else g,
+            )
+        )
+    final = {}
+    if m.get("final") is not None:
+        for arc in _arcs(c, m["final"], ("net", "final"), index, "final"):
+            final[arc.place] = arc.weight
+    return Net(name, tuple(places), tuple(initial), tuple(transitions), final, tokens=tokens)
+
+
+def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
+    states = c.get(data, "states", (), c.strings)
+    if states is MISSING:
+        c.add("missing_key", ("states",), "a state machine needs 'states'")
+        return None
+    index = {s: i for i, s in enumerate(states)}
+    initial_state = c.get(data, "initial_state", (), c.string)
+    if initial_state is MISSING or initial_state not in index:
+        c.add(
+            "bad_value",
+            ("initial_state",),
+            f"initial_state must be one of the states ({', '.join(states)})",
+        )
+        return None
+    transitions = []
+    raw_ts = data.get("transitions") or []
+    for i, t in enumerate(raw_ts if isinstance(raw_ts, list) else []):
+        tp: Path = ("transitions", i)
+        tm = c.mapping(t, tp, MACHINE_TRANSITION_KEYS, f"transitions[{i}]")
+        tid = c.get(tm, "id", tp, c.step_id)
+        sources = c.get(tm, "from_states", tp, c.strings)
+        target = c.get(tm, "to_state", tp, c.string)
+        if MISSING in (tid, sources, target):
+            continue
+        bad = [s for s in (*sources, target) if s not in index]
+        if bad:
+            c.add("unknown_state", tp, f"transition '{tid}' names unknown states: {', '.join(bad)}")
+            continue
+        conditions = c.get(tm, "conditions", tp, c.strings)
+        guard = None if conditions is MISSING else " and ".join(f"({x})" for x in conditions)
+        run = c.get(tm, "run", tp, c.string)
+        for s in sources:
+            transitions.append(
+                Transition(
+                    tid if len(sources) == 1 else f"{tid}@{s}",
+                    (Arc(index[s]),),
+                    (Arc(index[target]),),
+                    guard=guard,
+                    run=None if run is MISSING else run,
+                )
+            )
+    initial = tuple(1 if s == initial_state else 0 for s in states)
+    return Net(name, tuple(states), initial, tuple(transitions))
+
+
+def load_net(manifest: Any, *, source: str | None = None) -> Net:
+    """A Net from a net manifest (YAML text, a ``.yaml`` path, or a dict)."""
+    import os
+    from pathlib import Path as FsPath
+
+    from ._located import load_located
+
+    if isinstance(manifest, os.PathLike) or (
+        isinstance(manifest, str) and "\n" not in manifest and os.path.isfile(manifest)
+    ):
+        path = FsPath(manifest)
+        return net_from_located(load_located(path.read_text(), str(path)), path.stem)
+    if isinstance(manifest, str):
+        return net_from_located(load_located(manifest, source or "<manifest>"))
+    return net_from_located(Located(dict(manifest), source or "<dict>"))
