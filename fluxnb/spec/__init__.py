@@ -5,6 +5,7 @@ No I/O beyond parsing; never imports engine, store or notebook code at module le
 
 from ._analysis import OMEGA, Analysis, StateBudgetExceeded, analyze
 from ._durations import format_duration, parse_duration
+from ._guards import Guard, GuardError, GuardSyntaxError
 from ._manifest import load_workflow
 from ._model import Step, Workflow
 from ._net import Arc, Net, Transition, compile_dag
@@ -24,6 +25,9 @@ __all__ = [
     "Arc",
     "Binding",
     "CircuitBreakerSettings",
+    "Guard",
+    "GuardError",
+    "GuardSyntaxError",
     "Net",
     "OnError",
     "RbacSettings",

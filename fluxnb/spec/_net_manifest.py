@@ -28,6 +28,7 @@ from typing import Any
 
 from .._exceptions import ManifestError
 from ._checker import MISSING, Checker, kind_of
+from ._guards import Guard, GuardSyntaxError
 from ._located import Located, Path
 from ._net import Arc, Net, Transition
 
@@ -106,6 +107,21 @@ def _arcs(c: Checker, raw: Any, path: Path, index: dict[str, int], what: str) ->
     return arcs
 
 
+def _guard(c: Checker, raw: Any, path: Path) -> str | None:
+    """A guard's text, checked against the guard language now (not when it first fires)."""
+    if raw is None:
+        return None
+    text = c.string(raw, path)
+    if text is MISSING:
+        return None
+    try:
+        Guard(text)
+    except GuardSyntaxError as exc:
+        c.add("bad_guard", path, str(exc), found=text)
+        return None
+    return str(text)
+
+
 def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
     m = c.mapping(raw, ("net",), NET_KEYS, "net")
     places_raw = m.get("places")
@@ -163,7 +179,7 @@ def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
                     _arcs(c, tm.get("inhibitors"), (*tp, "inhibitors"), index, "inhibitors")
                 ),
                 run=None if (r := c.get(tm, "run", tp, c.string)) is MISSING else r,
-                guard=None if (g := c.get(tm, "guard", tp, c.string)) is MISSING else g,
+                guard=_guard(c, tm.get("guard"), (*tp, "guard")),
             )
         )
     final = {}
@@ -202,7 +218,11 @@ def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
             c.add("unknown_state", tp, f"transition '{tid}' names unknown states: {', '.join(bad)}")
             continue
         conditions = c.get(tm, "conditions", tp, c.strings)
-        guard = None if conditions is MISSING else " and ".join(f"({x})" for x in conditions)
+        guard = None
+        if conditions is not MISSING:
+            for k, cond in enumerate(conditions):
+                _guard(c, cond, (*tp, "conditions", k))
+            guard = " and ".join(f"({x})" for x in conditions)
         run = c.get(tm, "run", tp, c.string)
         for s in sources:
             transitions.append(
