@@ -15,6 +15,6 @@ python -m venv "$binder_env"
 "$binder_env/bin/python" -m pip install --quiet --upgrade pip >/dev/null
 "$binder_env/bin/python" -m pip install --quiet -r binder/requirements.txt
 PATH="$binder_env/bin:$PATH" bash binder/postBuild >/dev/null
-"$binder_env/bin/python" -m pip install --quiet pytest nbmake
+"$binder_env/bin/python" -m pip install --quiet pytest pytest-timeout nbmake
 "$binder_env/bin/python" -m pytest -q -p no:cacheprovider --nbmake notebooks
 rm -rf "$(dirname "$binder_env")"
