@@ -33,6 +33,10 @@ from ._exceptions import (
 from .engine import (
     CircuitState,
     DiffReport,
+    Firing,
+    NetResult,
+    NetRun,
+    NotEnabled,
     ReplayReport,
     Run,
     RunResult,
@@ -41,12 +45,14 @@ from .engine import (
     StepError,
     StepResult,
     StepStatus,
+    Token,
     aresume,
     arun,
     breakers,
     diff,
     export_trace,
     import_trace,
+    interactive,
     replay,
     resume,
     run,
@@ -65,7 +71,6 @@ from .spec import (
     read_pnml,
     write_pnml,
 )
-from .spec import load_workflow as load
 from .store import Store, sql, store, timeline, traces
 
 __version__ = "0.1.0"
@@ -77,9 +82,13 @@ __all__ = [
     "CircuitState",
     "CycleError",
     "DiffReport",
+    "Firing",
     "FluxError",
     "ManifestError",
     "Net",
+    "NetResult",
+    "NetRun",
+    "NotEnabled",
     "OnError",
     "Problem",
     "QueryError",
@@ -101,6 +110,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreLockedError",
+    "Token",
     "Workflow",
     "__version__",
     "analyze",
@@ -111,6 +121,7 @@ __all__ = [
     "diff",
     "export_trace",
     "import_trace",
+    "interactive",
     "load",
     "read_pnml",
     "replay",
@@ -123,6 +134,27 @@ __all__ = [
     "traces",
     "write_pnml",
 ]
+
+
+def load(manifest: Any, namespace: Any = None, *, source: str | None = None) -> Workflow | Net:
+    """A Workflow, or a Net for a Petri-net manifest (``net:``, the state-machine form,
+    or PNML), from YAML text, a path, or a dict. With ``namespace``, every callable (step
+    or transition action) is also looked up and checked now.
+
+    Raises:
+        ManifestError: with the source, line and column of every problem found.
+    """
+    from .spec._net_manifest import load_any
+
+    obj = load_any(manifest, source=source)
+    if namespace is not None:
+        if isinstance(obj, Workflow):
+            obj.validate(resolve=True, namespace=namespace)
+        else:
+            from .engine._net_run import plan_net
+
+            plan_net(obj, namespace)
+    return obj
 
 
 def analyze(net: Any, *, max_states: int = 1_000_000) -> Analysis:

@@ -94,3 +94,46 @@ def workflow_html(wf: Any) -> str:
         "<th>step</th><th>depends on</th><th>callable</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )
+
+
+def _marking_table(tokens: dict[str, list[Any]], limit: int = 3) -> str:
+    rows = []
+    for place, toks in tokens.items():
+        shown = ", ".join(html.escape(_short(t.data)) for t in toks[:limit] if t.data is not None)
+        more = f" … +{len(toks) - limit}" if len(toks) > limit and shown else ""
+        rows.append(
+            f"<tr><td><code>{html.escape(place)}</code></td>"
+            f"<td style='text-align:right'>{len(toks)}</td><td>{shown}{more}</td></tr>"
+        )
+    return "<table><tr><th>place</th><th>tokens</th><th>data</th></tr>" + "".join(rows) + "</table>"
+
+
+def _short(value: Any, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def net_result_html(result: Any) -> str:
+    head = (
+        f"<b>net run</b> <code>{html.escape(result.run_id)}</code> · "
+        f"<code>{html.escape(result.workflow)}</code> {badge(result.status.value)} "
+        f"ended <b>{html.escape(result.ending)}</b> after {result.firings:,} firing(s) in "
+        f"{result.duration:.3f}s"
+    )
+    reason = f"<div>{html.escape(result.reason)}</div>" if result.reason else ""
+    counts = ", ".join(f"{html.escape(t)} x{n}" for t, n in result.counts.items() if n)
+    return (
+        f"<div>{head}{reason}<div>fired: {counts or 'nothing'}</div>"
+        f"{_marking_table(result.tokens)}</div>"
+    )
+
+
+def net_run_html(run: Any) -> str:
+    enabled = run.enabled()
+    buttons = " ".join(f"<code>{html.escape(t)}</code>" for t in enabled) or "none"
+    head = (
+        f"<b>interactive net run</b> <code>{html.escape(run.run_id)}</code> · "
+        f"<code>{html.escape(run.net.name)}</code> {badge(run.status)} · "
+        f"{len(run.firings)} firing(s) · enabled: {buttons}"
+    )
+    return f"<div>{head}{_marking_table(run.tokens())}</div>"

@@ -14,12 +14,13 @@ from .conftest import ROOT, cli_env
 
 PUBLIC = [
     "Analysis", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState", "CycleError",
-    "DiffReport", "FluxError", "ManifestError", "Net", "OnError", "Problem", "QueryError",
+    "DiffReport", "Firing", "FluxError", "ManifestError", "Net", "NetResult", "NetRun",
+    "NotEnabled", "OnError", "Problem", "QueryError",
     "ReplayError", "ReplayReport", "ResolutionError", "RetryPolicy", "RouterSettings", "Run",
     "RunError", "RunResult", "RunStatus", "Step", "StepContext", "StepError", "StepFailed",
-    "StepResult", "StepStatus", "Store", "StoreError", "StoreLockedError", "Workflow",
+    "StepResult", "StepStatus", "Store", "StoreError", "StoreLockedError", "Token", "Workflow",
     "__version__", "analyze", "aresume", "arun", "breakers", "debug", "diff", "export_trace",
-    "import_trace", "load", "read_pnml", "replay", "resume", "run", "sql", "start", "store",
+    "import_trace", "interactive", "load", "read_pnml", "replay", "resume", "run", "sql", "start", "store",
     "timeline", "traces", "write_pnml",
 ]  # fmt: skip
 

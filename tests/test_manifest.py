@@ -164,9 +164,13 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     assert missing.value.kind == "missing_file"
 
 
-def test_petri_net_manifest_is_refused_clearly() -> None:
+def test_a_net_and_a_pipeline_in_one_manifest_is_refused_clearly() -> None:
     err = load_err("net:\n  places: {a: 1}\npipeline:\n  - step: a\n")
-    assert err.kind == "unsupported"
+    assert err.kind == "unknown_key" and err.path == "pipeline"
+    with pytest.raises(ManifestError) as info:
+        fluxnb.spec.load_workflow("net:\n  places: {a: 1}\n")
+    assert info.value.problems[0].kind == "unsupported"
+    assert "fluxnb.run" in str(info.value)
 
 
 def test_depends_on_accepts_one_id_or_a_list() -> None:

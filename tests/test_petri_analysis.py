@@ -480,6 +480,6 @@ def test_bad_net_manifests(text: str, kind: str) -> None:
     assert info.value.line is not None
 
 
-def test_a_net_manifest_cannot_be_run_yet_and_says_what_to_do() -> None:
-    with pytest.raises(ManifestError, match=r"fluxnb\.analyze"):
-        fluxnb.load(REVIEW)
+def test_fluxnb_load_gives_a_net_for_a_net_manifest() -> None:
+    n = fluxnb.load(REVIEW)
+    assert isinstance(n, Net) and n.text == REVIEW and n.places == ("draft", "review", "done")

@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="local|dask|dask://HOST:PORT",
         help="where steps run (default: the manifest's router.executor, else local)",
     )
+    r.add_argument(
+        "--max-firings",
+        type=int,
+        metavar="N",
+        help="nets: stop after N firings (default: the net's max_firings, else 100000)",
+    )
     r.add_argument("--no-store", action="store_true", help="record nothing")
     r.add_argument(
         "--progress",
@@ -185,9 +191,20 @@ def _describe(exc: BaseException) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from ..spec import load_workflow
+    from ..spec import Net
+    from ..spec._net_manifest import load_any
 
-    wf = load_workflow(Path(args.file))
+    wf = load_any(Path(args.file))
+    if isinstance(wf, Net):
+        if args.resolve or args.imports:
+            from ..engine._net_run import plan_net
+
+            plan_net(wf, _namespace(args.imports, args.file))
+        print(
+            f"ok: {args.file}: net '{wf.name}', {len(wf.places)} places, "
+            f"{len(wf.transitions)} transitions"
+        )
+        return EXIT_OK
     if args.resolve or args.imports:
         wf.validate(resolve=True, namespace=_namespace(args.imports, args.file))
     order = " → ".join(wf.order()) if len(wf) <= 12 else f"{len(wf)} steps"
@@ -198,12 +215,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..engine import DEFAULT, run
     from ..engine._runner import recorder_for
-    from ..spec import load_workflow
+    from ..spec import Net
+    from ..spec._net_manifest import load_any
 
-    wf = load_workflow(Path(args.file))
+    wf = load_any(Path(args.file))
     ns = _namespace(args.imports, args.file)
     target = DEFAULT if args.store is None else args.store
     store: Any = recorder_for(None if args.no_store else target)
+    if isinstance(wf, Net):
+        return _run_net(wf, ns, store, args)
     show = sys.stderr.isatty() if args.progress is None else args.progress
     if show and not args.json:
         from ._progress import with_progress
@@ -216,6 +236,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:
         return _interrupted(exc, args.json)
     _print_result(result, args.json)
+    if result.store:
+        _load_into_file(result.store)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _run_net(net: Any, ns: Any, store: Any, args: argparse.Namespace) -> int:
+    from ..engine import run
+
+    try:
+        result = run(
+            net,
+            ns,
+            store=store,
+            tenant=args.tenant,
+            seed=args.seed,
+            executor=args.executor,
+            max_firings=args.max_firings,
+        )
+    except KeyboardInterrupt:
+        print("fluxnb: interrupted; the run is recorded as cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.json:
+        data = {
+            "run_id": result.run_id,
+            "net": result.workflow,
+            "status": result.status.value,
+            "ending": result.ending,
+            "reason": result.reason,
+            "firings": result.firings,
+            "counts": result.counts,
+            "marking": result.marking,
+            "duration_s": result.duration,
+            "store": result.store,
+            "errors": result.errors,
+        }
+        print(json.dumps(data, indent=2, default=repr))
+    else:
+        print(result.summary())
     if result.store:
         _load_into_file(result.store)
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -14,6 +14,9 @@ from ._history import (
     load_trace,
     replay,
 )
+from ._net_run import NotEnabled
+from ._net_runner import NetRun, interactive
+from ._net_tokens import Firing, Move, NetResult, Token
 from ._result import RunResult, StepError, StepResult
 from ._runner import DEFAULT, aresume, arun, new_run_id, resume, run
 from ._scheduler import RunOptions, Scheduler
@@ -27,7 +30,12 @@ __all__ = [
     "CircuitState",
     "DiffReport",
     "Executor",
+    "Firing",
     "LocalExecutor",
+    "Move",
+    "NetResult",
+    "NetRun",
+    "NotEnabled",
     "ReplayReport",
     "Run",
     "RunOptions",
@@ -38,6 +46,7 @@ __all__ = [
     "StepError",
     "StepResult",
     "StepStatus",
+    "Token",
     "Trace",
     "aresume",
     "arun",
@@ -45,6 +54,7 @@ __all__ = [
     "diff",
     "export_trace",
     "import_trace",
+    "interactive",
     "load_trace",
     "new_run_id",
     "replay",

@@ -194,8 +194,9 @@ class ReplayReport:
 
     def __str__(self) -> str:
         if self.identical:
-            n = len(self.result.steps)
-            return f"replay of {self.run_id}: identical ({n} steps, same events and outputs)"
+            r = self.result
+            n = f"{len(r.steps)} steps" if hasattr(r, "steps") else f"{r.firings} firings"
+            return f"replay of {self.run_id}: identical ({n}, same events and outputs)"
         d = self.first_divergence or {}
         lines = [
             f"replay of {self.run_id}: DIVERGED — {len(self.mismatches)} mismatch(es)",

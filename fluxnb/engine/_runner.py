@@ -9,6 +9,7 @@ own loop in a daemon thread and waits, so the kernel's loop is never patched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -20,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._exceptions import Problem, ReplayError, ResolutionError, RunError
-from ..spec import Workflow, load_workflow
+from ..spec import Net, Workflow, load_workflow
+from ..spec._net_manifest import load_any
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
 from ._plan import Plan, plan_for
@@ -65,8 +67,13 @@ async def arun(
     seed: int = 0,
     executor: Executor | str | None = None,
     run_id: str | None = None,
-) -> RunResult:
+    max_firings: int | None = None,
+) -> Any:
     """Load (if needed), validate, resolve and run a workflow on the running event loop.
+
+    A Petri-net manifest (``net:`` or the state-machine form) or a ``Net`` runs as a
+    net: to its final marking, a dead marking or ``max_firings``; it returns a
+    ``NetResult`` instead of a ``RunResult``.
 
     Args:
         manifest: YAML text, a path to a ``.yaml`` file, a dict, or a ``Workflow``.
@@ -79,15 +86,45 @@ async def arun(
             default), ``"dask"`` (an on-demand LocalCluster), ``"dask://HOST:PORT"``, or
             an Executor; agents can still choose ``executor: local|dask`` each.
         run_id: use this id instead of a new one.
+        max_firings: nets only: stop after this many firings (default: the net's
+            ``max_firings``, else 100,000).
 
     Raises:
         ManifestError: the manifest or a callable is invalid (nothing is recorded).
         asyncio.CancelledError: the awaiting task was cancelled; the run is recorded
             ``cancelled`` with every row written so far.
     """
-    wf = load_workflow(manifest)
+    wf = load_any(manifest)
+    if isinstance(wf, Net):
+        return await _net_coro(wf, namespace, store, tenant, seed, executor, run_id, max_firings)
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
     return await scheduler.run(record)
+
+
+def _net_coro(
+    net: Net,
+    namespace: Mapping[str, Any] | None,
+    store: Any,
+    tenant: str | None,
+    seed: int,
+    executor: Executor | str | None,
+    run_id: str | None,
+    max_firings: int | None,
+) -> Any:
+    from ._net_run import plan_net
+    from ._net_runner import arun_net
+
+    plan_net(net, namespace)  # fail on a missing action before a run is recorded
+    return arun_net(
+        net,
+        namespace,
+        recorder=recorder_for(store),
+        run_id=run_id or new_run_id(),
+        tenant=tenant,
+        seed=seed,
+        max_firings=max_firings,
+        executor=executor,
+    )
 
 
 def _prepare(
@@ -310,16 +347,42 @@ def run(
     seed: int = 0,
     executor: Executor | str | None = None,
     run_id: str | None = None,
-) -> RunResult:
+    max_firings: int | None = None,
+) -> Any:
     """Blocking form of :func:`arun` (same arguments); safe to call inside a notebook.
 
     A KeyboardInterrupt (Ctrl-C, the kernel's stop button) cancels the run: running steps
     get CancelledError, the run is recorded ``cancelled``, and the KeyboardInterrupt is
     re-raised with the partial result attached as ``.run_result``.
     """
-    wf = load_workflow(manifest)
+    wf = load_any(manifest)
+    if isinstance(wf, Net):
+        net = wf
+        return _block_coro(
+            lambda: _net_coro(net, namespace, store, tenant, seed, executor, run_id, max_firings)
+        )
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
     return _block(scheduler, record)
+
+
+def _block_coro(make: Any) -> Any:
+    """Await ``make()`` from synchronous code, like ``_block`` does a scheduler."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with asyncio.Runner() as runner:
+            return runner.run(make())
+    lt = _LoopThread.get()
+    if threading.current_thread() is lt.thread:
+        raise RunError("fluxnb.run() was called from fluxnb's own loop; use 'await fluxnb.arun'")
+    fut = asyncio.run_coroutine_threadsafe(make(), lt.loop)
+    try:
+        return fut.result()
+    except KeyboardInterrupt:
+        fut.cancel()
+        with contextlib.suppress(BaseException):  # the engine records the cancellation
+            fut.result(timeout=10)
+        raise
 
 
 def _block(scheduler: Scheduler, record: RunRecord) -> RunResult:

@@ -166,24 +166,25 @@ class FluxMagics(Magics):
     )
     @argument("--executor", metavar="local|dask|dask://HOST:PORT", help="where steps run")
     @argument("--seed", type=int, default=0, help="seed for jittered backoff")
+    @argument("--max-firings", type=int, help="nets: stop after this many firings")
+    @argument(
+        "--interactive",
+        action="store_true",
+        help="nets: open an interactive run (fire/put by hand) instead of running to the end",
+    )
     @cell_magic
     def fluxroute(self, line: str, cell: str) -> Any:
         """Run the workflow in the cell body (a fluxnb manifest) with the notebook's functions."""
-        import yaml
-
         from .. import engine, spec
 
         args = parse_argstring(self.fluxroute, line)
         ns = self._ns
-        values = dict(ns)
-        for item in args.param:
-            key, sep, raw = item.partition("=")
-            if not sep or not key.isidentifier():
-                raise UsageError(f"--param expects KEY=VALUE, got '{item}'")
-            values[key] = yaml.safe_load(raw) if raw else ""
-        text = interpolate(cell, values)
+        text = interpolate(cell, _values(ns, args.param))
         try:
-            wf = spec.load_workflow(text, source="cell")
+            loaded = spec.load_any(text, source="cell")
+            if isinstance(loaded, spec.Net):
+                return self._net_cell(loaded, args)
+            wf = loaded
             if args.name:
                 wf.name = args.name
             if args.namespace or args.executor:
@@ -233,6 +234,53 @@ class FluxMagics(Magics):
         self._remember(result, args.output)
         if not result.ok:
             self._failure_banner(result, args.output or "result")
+        return result
+
+    def _net_cell(self, net: Any, args: Any) -> Any:
+        """``%%fluxroute`` with a Petri-net body: run it, or open an interactive run."""
+        from dataclasses import replace
+
+        from .. import engine
+
+        ns = self._ns
+        if args.name:
+            net = replace(net, name=args.name)
+        if args.namespace:
+            net = replace(net, router=replace(net.router, namespace=args.namespace))
+        try:
+            engine._net_run.plan_net(net, ns)
+        except ManifestError as err:
+            raise UsageError("invalid net\n" + manifest_error_text(err, None)) from None
+        if args.validate:
+            print(
+                f"ok: net '{net.name}', {len(net.places)} places, "
+                f"{len(net.transitions)} transitions"
+            )
+            return None
+        store: Any = engine.DEFAULT if args.store is None else args.store
+        try:
+            if args.interactive:
+                result = engine.interactive(
+                    net,
+                    ns,
+                    store=store,
+                    tenant=args.tenant,
+                    seed=args.seed,
+                    max_firings=args.max_firings,
+                )
+            else:
+                result = engine.run(
+                    net,
+                    ns,
+                    store=store,
+                    tenant=args.tenant,
+                    seed=args.seed,
+                    executor=args.executor,
+                    max_firings=args.max_firings,
+                )
+        except FluxError as err:
+            raise UsageError(str(err)) from None
+        self._remember(result, args.output)
         return result
 
     def _remember(self, result: Any, output: str | None) -> None:
@@ -349,3 +397,16 @@ def _loop_running() -> bool:
 def _strip_sql_literals(query: str) -> str:
     """The query without its '...' literals, so '$5' inside a string is not a parameter."""
     return re.sub(r"'(?:[^']|'')*'", "''", query)
+
+
+def _values(ns: dict[str, Any], params: list[str]) -> dict[str, Any]:
+    """The notebook's variables, with ``--param KEY=VALUE`` (YAML scalars) over them."""
+    import yaml
+
+    values = dict(ns)
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--param expects KEY=VALUE, got '{item}'")
+        values[key] = yaml.safe_load(raw) if raw else ""
+    return values

@@ -9,6 +9,7 @@ from ._guards import Guard, GuardError, GuardSyntaxError
 from ._manifest import load_workflow
 from ._model import Step, Workflow
 from ._net import Arc, Net, Transition, compile_dag
+from ._net_manifest import load_any, load_net, net_manifest
 from ._options import (
     CircuitBreakerSettings,
     OnError,
@@ -42,8 +43,11 @@ __all__ = [
     "compile_dag",
     "find_callables",
     "format_duration",
+    "load_any",
+    "load_net",
     "load_pnml_file",
     "load_workflow",
+    "net_manifest",
     "parse_duration",
     "read_pnml",
     "resolve_callables",

@@ -92,6 +92,12 @@ class Checker:
 
         return check
 
+    def boolean(self, v: Any, path: Path) -> Any:
+        if isinstance(v, bool):
+            return v
+        self.add("wrong_type", path, f"expected true or false, found {kind_of(v)}", expected="bool")
+        return MISSING
+
     def duration(self, v: Any, path: Path) -> Any:
         try:
             return parse_duration(v)

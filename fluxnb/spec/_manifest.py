@@ -186,9 +186,8 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
         c.add(
             "unsupported",
             ("net",),
-            "Petri-net manifests ('net:') cannot be run by this version yet; analyse them "
-            "with fluxnb.analyze(...) / fluxnb analyze FILE, or write the workflow as a "
-            "'pipeline'",
+            "this is a Petri-net manifest ('net:'), not a workflow: run it with "
+            "fluxnb.run(...) or fluxnb.interactive(...), analyse it with fluxnb.analyze(...)",
             key=True,
         )
     top = c.mapping(data, (), (*TOP_KEYS, "net"), "the manifest")
@@ -277,13 +276,12 @@ def load_workflow(
     return wf
 
 
-def _load(manifest: Any, source: str | None) -> Workflow:
-    if isinstance(manifest, Workflow):
-        return manifest
+def read_source(
+    manifest: str | os.PathLike[str], source: str | None
+) -> tuple[str, str, str | None]:
+    """``(text, source, default name)`` of YAML text or a path to a manifest file."""
     if isinstance(manifest, os.PathLike) or (
-        isinstance(manifest, str)
-        and "\n" not in manifest
-        and (manifest.endswith((".yaml", ".yml")) or os.path.isfile(manifest))
+        "\n" not in manifest and (manifest.endswith((".yaml", ".yml")) or os.path.isfile(manifest))
     ):
         path = FsPath(manifest)
         try:
@@ -296,12 +294,17 @@ def _load(manifest: Any, source: str | None) -> Workflow:
             raise ManifestError(
                 [Problem("unreadable_file", "", f"cannot read the manifest: {exc}")], str(path)
             ) from None
-        wf = workflow_from_located(load_located(text, str(path)), default_name=path.stem)
+        return text, str(path), path.stem
+    return manifest, source or "<manifest>", None
+
+
+def _load(manifest: Any, source: str | None) -> Workflow:
+    if isinstance(manifest, Workflow):
+        return manifest
+    if isinstance(manifest, str | os.PathLike):
+        text, src, stem = read_source(manifest, source)
+        wf = workflow_from_located(load_located(text, src), default_name=stem)
         wf.text = text
-        return wf
-    if isinstance(manifest, str):
-        wf = workflow_from_located(load_located(manifest, source or "<manifest>"))
-        wf.text = manifest
         return wf
     if isinstance(manifest, Mapping):
         return workflow_from_located(Located(dict(manifest), source or "<dict>"))

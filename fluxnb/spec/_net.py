@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._options import OnError, RetryPolicy, RouterSettings
+
 if TYPE_CHECKING:
     from ._model import Workflow
 
@@ -40,6 +42,16 @@ class Transition:
     run: str | None = None
     #: A guard in fluxnb's safe expression language (never eval-ed), if any.
     guard: str | None = None
+    #: Seconds an action may take (None: the router's default_timeout, else no limit).
+    timeout: float | None = None
+    #: Retry policy of the action (None: the router's, else no retry).
+    retry: RetryPolicy | None = None
+    #: What a run does when the action has failed for good (None: the router's, else stop).
+    on_error: OnError | None = None
+    #: Data of the produced tokens when ``on_error: skip`` tolerates a failure.
+    default: Any = None
+    #: Fires only when asked (``run.fire``): a human decision or an external event.
+    external: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,15 @@ class Net:
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: Data of the initial tokens, by place index, when a manifest gives it.
     tokens: dict[int, list[Any]] = field(default_factory=dict)
+    #: Firings after which an automatic run stops (None: the runner's default).
+    max_firings: int | None = None
+    #: How conflicts are resolved: ``priority`` (then declared order) or ``random``
+    #: (a seeded choice among the enabled transitions of the highest priority).
+    choice: str = "priority"
+    #: Run-wide settings (retry, on_error, default_timeout, namespace, tenant, ...).
+    router: RouterSettings = field(default_factory=RouterSettings)
+    #: The manifest text it was read from, if any (recorded with runs, for replay).
+    text: str | None = field(default=None, compare=False, repr=False)
 
     def consumers(self) -> list[list[tuple[int, int]]]:
         """For each place, the (transition index, arc weight) pairs that consume from it."""

@@ -24,15 +24,21 @@ Validation reports every problem with line and column, like the workflow manifes
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from typing import Any
 
 from .._exceptions import ManifestError
-from ._checker import MISSING, Checker, kind_of
+from ._checker import MISSING, Checker, kind_of, opts
 from ._guards import Guard, GuardSyntaxError
-from ._located import Located, Path
+from ._located import Located, Path, load_located
+from ._manifest import _read_retry, _read_router, load_workflow, read_source, workflow_from_located
+from ._model import Workflow
 from ._net import Arc, Net, Transition
 
-NET_KEYS = ("places", "transitions", "final")
+NET_KEYS = ("places", "transitions", "final", "max_firings", "choice")
+#: Keys a transition shares with a workflow agent (how its action is run).
+ACTION_KEYS = ("retry", "timeout", "on_error", "default", "external")
 TRANSITION_KEYS = (
     "id",
     "inputs",
@@ -42,9 +48,20 @@ TRANSITION_KEYS = (
     "guard",
     "priority",
     "description",
+    *ACTION_KEYS,
 )
 MACHINE_KEYS = ("states", "transitions", "initial_state")
-MACHINE_TRANSITION_KEYS = ("id", "from_states", "to_state", "conditions", "run", "priority")
+MACHINE_TRANSITION_KEYS = (
+    "id",
+    "from_states",
+    "to_state",
+    "conditions",
+    "run",
+    "priority",
+    "description",
+    *ACTION_KEYS,
+)
+CHOICES = ("priority", "random")
 
 
 def is_net_manifest(data: Any) -> bool:
@@ -57,15 +74,29 @@ def net_from_located(doc: Located, default_name: str | None = None) -> Net:
     data = doc.data
     name = data.get("name") if isinstance(data.get("name"), str) else default_name or "net"
     if "net" in data:
-        c.mapping(data, (), ("name", "description", "net"), "the manifest")
+        c.mapping(data, (), ("name", "description", "router", "net"), "the manifest")
         net = _read_net(c, data["net"], name)
     else:
-        c.mapping(data, (), ("name", "description", *MACHINE_KEYS), "the manifest")
+        c.mapping(data, (), ("name", "description", "router", *MACHINE_KEYS), "the manifest")
         net = _read_machine(c, data, name)
+    router = _read_router(c, data["router"]) if data.get("router") is not None else None
     if c.problems:
         raise ManifestError(c.problems, doc.source)
     assert net is not None
-    return net
+    return net if router is None else replace(net, router=router)
+
+
+def _action(c: Checker, tm: dict, tp: Path) -> dict[str, Any]:
+    """The keys that say how a transition's action runs (as Transition fields)."""
+    out = opts(
+        timeout=c.get(tm, "timeout", tp, c.duration),
+        on_error=c.get(tm, "on_error", tp, c.on_error),
+        external=c.get(tm, "external", tp, c.boolean),
+        retry=_read_retry(c, tm["retry"], (*tp, "retry")) if tm.get("retry") else MISSING,
+    )
+    if "default" in tm:
+        out["default"] = tm["default"]
+    return out
 
 
 def _arcs(c: Checker, raw: Any, path: Path, index: dict[str, int], what: str) -> list[Arc]:
@@ -159,7 +190,7 @@ def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
     for i, t in enumerate(raw_ts):
         tp: Path = ("net", "transitions", i)
         tm = c.mapping(t, tp, TRANSITION_KEYS, f"net.transitions[{i}]")
-        tid = c.get(tm, "id", tp, c.step_id)
+        tid = c.get(tm, "id", tp, c.string)
         if tid is MISSING:
             if isinstance(t, dict) and "id" not in t:
                 c.add("missing_key", tp, "a transition needs an 'id'")
@@ -180,13 +211,25 @@ def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
                 ),
                 run=None if (r := c.get(tm, "run", tp, c.string)) is MISSING else r,
                 guard=_guard(c, tm.get("guard"), (*tp, "guard")),
+                **_action(c, tm, tp),
             )
         )
     final = {}
     if m.get("final") is not None:
         for arc in _arcs(c, m["final"], ("net", "final"), index, "final"):
             final[arc.place] = arc.weight
-    return Net(name, tuple(places), tuple(initial), tuple(transitions), final, tokens=tokens)
+    return Net(
+        name,
+        tuple(places),
+        tuple(initial),
+        tuple(transitions),
+        final,
+        tokens=tokens,
+        **opts(
+            max_firings=c.get(m, "max_firings", ("net",), c.integer(1)),
+            choice=c.get(m, "choice", ("net",), c.choice(CHOICES)),
+        ),
+    )
 
 
 def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
@@ -208,7 +251,7 @@ def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
     for i, t in enumerate(raw_ts if isinstance(raw_ts, list) else []):
         tp: Path = ("transitions", i)
         tm = c.mapping(t, tp, MACHINE_TRANSITION_KEYS, f"transitions[{i}]")
-        tid = c.get(tm, "id", tp, c.step_id)
+        tid = c.get(tm, "id", tp, c.string)
         sources = c.get(tm, "from_states", tp, c.strings)
         target = c.get(tm, "to_state", tp, c.string)
         if MISSING in (tid, sources, target):
@@ -224,6 +267,8 @@ def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
                 _guard(c, cond, (*tp, "conditions", k))
             guard = " and ".join(f"({x})" for x in conditions)
         run = c.get(tm, "run", tp, c.string)
+        priority = c.get(tm, "priority", tp, c.integer(-(10**9)))
+        action = _action(c, tm, tp)
         for s in sources:
             transitions.append(
                 Transition(
@@ -232,24 +277,129 @@ def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
                     (Arc(index[target]),),
                     guard=guard,
                     run=None if run is MISSING else run,
+                    priority=0 if priority is MISSING else priority,
+                    **action,
                 )
             )
     initial = tuple(1 if s == initial_state else 0 for s in states)
     return Net(name, tuple(states), initial, tuple(transitions))
 
 
-def load_net(manifest: Any, *, source: str | None = None) -> Net:
-    """A Net from a net manifest (YAML text, a ``.yaml`` path, or a dict)."""
-    import os
-    from pathlib import Path as FsPath
-
-    from ._located import load_located
+def _pnml(manifest: Any) -> Net | None:
+    """The net of a ``.pnml`` path or PNML text, else None."""
+    from ._pnml import load_pnml_file, read_pnml
 
     if isinstance(manifest, os.PathLike) or (
-        isinstance(manifest, str) and "\n" not in manifest and os.path.isfile(manifest)
+        isinstance(manifest, str) and "\n" not in manifest and manifest.endswith(".pnml")
     ):
-        path = FsPath(manifest)
-        return net_from_located(load_located(path.read_text(), str(path)), path.stem)
-    if isinstance(manifest, str):
-        return net_from_located(load_located(manifest, source or "<manifest>"))
+        if str(manifest).endswith(".pnml"):
+            return load_pnml_file(manifest)
+        return None
+    if isinstance(manifest, str) and manifest.lstrip().startswith("<"):
+        return read_pnml(manifest)
+    return None
+
+
+def load_net(manifest: Any, *, source: str | None = None) -> Net:
+    """A Net from a net manifest (YAML text, a ``.yaml`` path, or a dict) or PNML."""
+    if isinstance(manifest, Net):
+        return manifest
+    pnml = _pnml(manifest)
+    if pnml is not None:
+        return pnml
+    if isinstance(manifest, str | os.PathLike):
+        text, src, stem = read_source(manifest, source)
+        net = net_from_located(load_located(text, src), stem)
+        return replace(net, text=text)
     return net_from_located(Located(dict(manifest), source or "<dict>"))
+
+
+def load_any(manifest: Any, *, source: str | None = None) -> Workflow | Net:
+    """A Workflow or a Net, whichever the manifest describes (parsed once)."""
+    if isinstance(manifest, Workflow | Net):
+        return manifest
+    pnml = _pnml(manifest)
+    if pnml is not None:
+        return pnml
+    if isinstance(manifest, str | os.PathLike):
+        text, src, stem = read_source(manifest, source)
+        doc = load_located(text, src)
+        if is_net_manifest(doc.data):
+            return replace(net_from_located(doc, stem), text=text)
+        wf = workflow_from_located(doc, default_name=stem)
+        wf.text = text
+        return wf
+    if is_net_manifest(manifest):
+        return net_from_located(Located(dict(manifest), source or "<dict>"))
+    return load_workflow(manifest, source=source)
+
+
+def net_manifest(net: Net) -> dict[str, Any]:
+    """The ``net:`` manifest of ``net`` as a dict (``load_net`` of it gives ``net`` back)."""
+    places: dict[str, Any] = {}
+    for i, p in enumerate(net.places):
+        places[p] = list(net.tokens[i]) if i in net.tokens else net.initial[i]
+
+    def arcs(items: tuple[Arc, ...]) -> list[str] | dict[str, int]:
+        if all(a.weight == 1 for a in items):
+            return [net.places[a.place] for a in items]
+        return {net.places[a.place]: a.weight for a in items}
+
+    transitions = []
+    for t in net.transitions:
+        d: dict[str, Any] = {"id": t.id, "inputs": arcs(t.inputs), "outputs": arcs(t.outputs)}
+        if t.inhibitors:
+            d["inhibitors"] = arcs(t.inhibitors)
+        for key in ("run", "guard", "timeout", "default"):
+            if getattr(t, key) is not None:
+                d[key] = getattr(t, key)
+        if t.priority:
+            d["priority"] = t.priority
+        if t.external:
+            d["external"] = True
+        if t.on_error is not None:
+            d["on_error"] = {"strategy": t.on_error.strategy, "fallback": t.on_error.fallback}
+        if t.retry is not None:
+            d["retry"] = _retry_dict(t.retry)
+        transitions.append(d)
+    body: dict[str, Any] = {"places": places, "transitions": transitions}
+    if net.final:
+        body["final"] = {net.places[p]: n for p, n in net.final.items()}
+    if net.max_firings is not None:
+        body["max_firings"] = net.max_firings
+    if net.choice != "priority":
+        body["choice"] = net.choice
+    out: dict[str, Any] = {"name": net.name}
+    router = _router_dict(net)
+    if router:
+        out["router"] = router
+    out["net"] = body
+    return out
+
+
+def _retry_dict(r: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(r).items() if v != ()}
+
+
+def _router_dict(net: Net) -> dict[str, Any]:
+    r = net.router
+    out: dict[str, Any] = {}
+    for key in ("worker_pool_size", "default_timeout", "namespace", "tenant", "executor"):
+        if getattr(r, key) is not None:
+            out[key] = getattr(r, key)
+    if r.retry is not None:
+        out["retry"] = _retry_dict(r.retry)
+    if r.on_error is not None:
+        out["on_error"] = {"strategy": r.on_error.strategy, "fallback": r.on_error.fallback}
+    return out
+
+
+def net_text(net: Net) -> str:
+    """The manifest text of ``net``: the text it was read from, else its YAML."""
+    if net.text is not None:
+        return net.text
+    import yaml
+
+    return yaml.safe_dump(net_manifest(net), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,840 @@
+"""Running a Petri net: the coloured token game, with actions run like workflow steps.
+
+Firing a transition consumes its input tokens at once; a transition without an action
+produces its output tokens in the same instant (no task, no await), one with an action
+produces them when the action returns. So transitions that do not compete for tokens run
+their actions concurrently, and competing ones are decided when they start: by priority,
+then declared order (or a seeded choice among the highest priority, ``choice: random``).
+Retries, timeouts and ``on_error`` are the workflow's; every firing is one trace event
+(``events.seq`` is the firing number, ``events.step`` the transition id).
+
+Nothing is lost on failure: the tokens of a firing that fails for good (``stop``,
+``continue``) or is cancelled go back to the places they came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from .._exceptions import Problem, ResolutionError, RunError
+from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy, format_duration
+from ..spec._resolve import _signature, import_reference
+from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
+from ._context import StepContext
+from ._executor import Executor, LocalExecutor
+from ._net_game import DEAD, FINAL, compilable, compile_game, conflict_order
+from ._net_tokens import Firing, Move, NetResult, Token
+from ._scheduler import _user_traceback
+from ._states import RunStatus
+
+#: Firings of an automatic run when neither the call nor the net says (cycles are legal,
+#: so a run needs a bound; raise it with ``max_firings=`` or ``net.max_firings``).
+DEFAULT_MAX_FIRINGS = 100_000
+#: Arguments an action can take besides its input places' names.
+ACTION_ARGS = ("token", "tokens", "data", "ctx")
+_STOP = OnError()
+_RETRY_DEFAULT = RetryPolicy(max_attempts=3)
+_CHUNK = 65_536  # firings of the compiled game between two turns of the event loop
+_BUDGET = 1_000  # firings of the general engine between two turns of the event loop
+
+
+class NotEnabled(RunError):
+    """``fire`` named a transition that cannot fire in the current marking."""
+
+
+# ---------------------------------------------------------------------- plan
+@dataclass(frozen=True)
+class NetPlan:
+    net: Net
+    bindings: tuple[Binding | None, ...]
+    guards: tuple[Guard | None, ...]
+    retries: tuple[RetryPolicy | None, ...]
+    timeouts: tuple[float | None, ...]
+    on_error: tuple[OnError, ...]
+    order: tuple[int, ...]
+
+
+def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
+    """Find and check every action; ResolutionError naming each one that cannot run."""
+    router = net.router
+    problems: list[Problem] = []
+    bindings: list[Binding | None] = []
+    for i, t in enumerate(net.transitions):
+        if t.run is None:
+            bindings.append(None)
+            continue
+        path = f"net.transitions[{i}].run"
+        try:
+            fn = _find_action(t.id, t.run, namespace)
+        except LookupError as exc:
+            problems.append(Problem("unresolved_callable", path, str(exc), found=t.run))
+            bindings.append(None)
+            continue
+        try:
+            bindings.append(_bind_action(net, i, fn))
+        except TypeError as exc:
+            problems.append(Problem("bad_signature", path, f"transition '{t.id}': {exc}"))
+            bindings.append(None)
+    if problems:
+        raise ResolutionError(problems, net.name)
+    retries, on_error = [], []
+    for t in net.transitions:
+        strategy = t.on_error or router.on_error or _STOP
+        policy = t.retry or router.retry
+        if policy is None and strategy.strategy == "retry":
+            policy = _RETRY_DEFAULT
+        retries.append(policy)
+        on_error.append(strategy)
+    return NetPlan(
+        net,
+        tuple(bindings),
+        tuple(None if t.guard is None else Guard(t.guard) for t in net.transitions),
+        tuple(retries),
+        tuple(t.timeout or router.default_timeout for t in net.transitions),
+        tuple(on_error),
+        tuple(conflict_order(net)),
+    )
+
+
+def _find_action(tid: str, ref: str, namespace: Mapping[str, Any] | None) -> Callable[..., Any]:
+    ns = namespace or {}
+    if ref in ns:
+        obj = ns[ref]
+    elif ":" in ref or "." in ref:
+        obj = import_reference(ref)
+    else:
+        how = "define a function with that name" + (
+            " in the notebook" if namespace is not None else " and pass its namespace"
+        )
+        raise LookupError(
+            f"no callable named '{ref}' for transition '{tid}'; {how}, or write "
+            "'run: module:function'"
+        )
+    if not callable(obj):
+        raise LookupError(f"'{ref}' for transition '{tid}' is a {type(obj).__name__}, not callable")
+    return obj
+
+
+def _bind_action(net: Net, ti: int, fn: Callable[..., Any]) -> Binding:
+    """Which arguments the action takes: input places by name, token, tokens, data, ctx."""
+    sig = _signature(fn)
+    if not sig.known:
+        return Binding(fn, frozenset(), False, sig.is_async)
+    t = net.transitions[ti]
+    inputs = {net.places[a.place] for a in t.inputs}
+    offered = inputs | set(ACTION_ARGS)
+    if sig.positional_only_required:
+        raise TypeError(f"{sig.text} has positional-only parameters without defaults")
+    missing = [n for n in sig.required if n not in offered]
+    if missing:
+        raise TypeError(
+            f"{sig.text} needs {', '.join(repr(m) for m in missing)}; an action takes its "
+            f"input places by name ({', '.join(sorted(inputs)) or 'none'}), token, tokens, "
+            "data and ctx"
+        )
+    passed = frozenset(n for n in offered if n in sig.named or sig.var_kw)
+    return Binding(fn, passed, "ctx" in sig.named, sig.is_async)
+
+
+# ---------------------------------------------------------------------- engine
+class _Flight:
+    """A firing whose action has not finished (running, or waiting for its retry)."""
+
+    __slots__ = (
+        "attempt",
+        "data",
+        "delay",
+        "firing",
+        "fut",
+        "t0",
+        "taken",
+        "ti",
+        "timed_out",
+        "timer",
+    )
+
+    def __init__(
+        self, ti: int, firing: Firing, taken: list[tuple[int, list[Token]]], data: Any
+    ) -> None:
+        self.ti = ti
+        self.data = data  # what fire(data=) gave
+        self.timer: asyncio.TimerHandle | None = None
+        self.firing = firing
+        self.taken = taken  # (place, tokens) in input-arc order
+        self.attempt = 1
+        self.delay = 0.0
+        self.fut: Any = None
+        self.t0 = 0
+        self.timed_out = False
+
+
+class NetEngine:
+    """One run of a net: automatic (``advance``) and by hand (``fire``, ``put``)."""
+
+    def __init__(
+        self,
+        plan: NetPlan,
+        *,
+        run_id: str,
+        recorder: Recorder | None = None,
+        executor: Executor | None = None,
+        seed: int = 0,
+        max_firings: int | None = None,
+        keep_firings: bool = False,
+    ) -> None:
+        self.plan = plan
+        net = self.net = plan.net
+        self.run_id = run_id
+        self.recorder: Recorder = recorder or NullRecorder()
+        self.executor = executor or LocalExecutor()
+        self.seed = seed
+        self.limit = max_firings or net.max_firings or DEFAULT_MAX_FIRINGS
+        self._ids = tuple(t.id for t in net.transitions)
+        self._pindex = {p: i for i, p in enumerate(net.places)}
+        self._tid = 0
+        self.places: list[deque[Token]] = []
+        for p, n in enumerate(net.initial):
+            data = net.tokens.get(p) or [None] * n
+            self.places.append(deque(self._token(d) for d in data))
+        self.seq = 0  # firings and puts started
+        self.started = 0  # firings started (max_firings counts these)
+        self.sequence = array("i")  # transition indices, in completion order
+        self.outputs: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+        self.firings: list[Firing] | None = [] if keep_firings else None
+        self._flying: dict[_Flight, None] = {}
+        self._waiting: dict[_Flight, asyncio.TimerHandle] = {}
+        self._due: deque[_Flight] = deque()
+        self._blocked: set[int] = set()
+        self._rng = random.Random(seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._limit_pool = net.router.worker_pool_size
+        self.stopping = False
+        self.ending: str | None = None
+        self.reason: str | None = None
+        self.failures = 0
+        self._wall0 = time.time_ns() // 1000
+        self._perf0 = time.perf_counter_ns()
+        self._opened = False
+
+    # ------------------------------------------------------------ small helpers
+    def _token(self, data: Any, trail: tuple[Any, ...] | None = None) -> Token:
+        self._tid += 1
+        return Token(data, self._tid, trail)
+
+    def _now(self) -> int:
+        return self._wall0 + (time.perf_counter_ns() - self._perf0) // 1000
+
+    @property
+    def marking(self) -> dict[str, int]:
+        return {p: len(q) for p, q in zip(self.net.places, self.places, strict=True)}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._flying or self._waiting or self._due)
+
+    def is_final(self) -> bool:
+        final = self.net.final
+        if not final:
+            return False
+        return all(len(q) == final.get(p, 0) for p, q in enumerate(self.places))
+
+    def open(self) -> None:
+        if self._opened:
+            return
+        self._opened = True
+        self._loop = asyncio.get_running_loop()
+        self.executor.open(self._loop, self._limit_pool)
+
+    async def aclose(self) -> None:
+        self.executor.close()
+        aclose = getattr(self.executor, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    # ------------------------------------------------------------ enabling
+    def _bind(self, ti: int) -> list[tuple[int, list[Token]]] | None:
+        """The tokens ``ti`` would consume now, or None if it is not enabled."""
+        t = self.net.transitions[ti]
+        places = self.places
+        for a in t.inhibitors:
+            if len(places[a.place]) >= a.weight:
+                return None
+        for a in t.inputs:
+            if len(places[a.place]) < a.weight:
+                return None
+        guard = self.plan.guards[ti]
+        if guard is None:
+            return [(a.place, _head(places[a.place], a.weight)) for a in t.inputs]
+        if not t.inputs:
+            return [] if guard(None, {}) else None
+        first = t.inputs[0]
+        rest = [(a.place, _head(places[a.place], a.weight)) for a in t.inputs[1:]]
+        q = places[first.place]
+        for start in range(len(q) - first.weight + 1):
+            cand = [q[i] for i in range(start, start + first.weight)]
+            taken = [(first.place, cand), *rest]
+            view = self._view(taken)
+            if guard(cand[0].data, view):
+                return taken
+        return None
+
+    def _view(self, taken: list[tuple[int, list[Token]]]) -> dict[str, Any]:
+        places = self.net.places
+        return {
+            places[p]: (ts[0].data if len(ts) == 1 else [x.data for x in ts]) for p, ts in taken
+        }
+
+    def enabled(self, *, automatic: bool = False) -> list[str]:
+        """Transition ids that could fire now, in conflict order."""
+        out = []
+        for ti in self.plan.order:
+            if automatic and (self.net.transitions[ti].external or ti in self._blocked):
+                continue
+            try:
+                if self._bind(ti) is not None:
+                    out.append(self._ids[ti])
+            except GuardError:  # cannot say yes: fire() says why
+                continue
+        return out
+
+    def why_not(self, ti: int) -> str:
+        t, places, names = self.net.transitions[ti], self.places, self.net.places
+        for a in t.inputs:
+            if len(places[a.place]) < a.weight:
+                return (
+                    f"place '{names[a.place]}' holds {len(places[a.place])} token(s), "
+                    f"it needs {a.weight}"
+                )
+        for a in t.inhibitors:
+            if len(places[a.place]) >= a.weight:
+                return f"inhibitor place '{names[a.place]}' holds {len(places[a.place])} token(s)"
+        if t.guard is not None:
+            return f"its guard {t.guard!r} holds for none of the tokens"
+        return "it is blocked after a failure (on_error: continue)"
+
+    def _pick(self) -> tuple[int, list[tuple[int, list[Token]]]] | None:
+        net, blocked = self.net, self._blocked
+        if net.choice != "random":
+            for ti in self.plan.order:
+                if ti in blocked or net.transitions[ti].external:
+                    continue
+                taken = self._bind(ti)
+                if taken is not None:
+                    return ti, taken
+            return None
+        best: list[tuple[int, list[tuple[int, list[Token]]]]] = []
+        level = None
+        for ti in self.plan.order:
+            t = net.transitions[ti]
+            if level is not None and t.priority < level:
+                break
+            if ti in blocked or t.external:
+                continue
+            taken = self._bind(ti)
+            if taken is not None:
+                level = t.priority
+                best.append((ti, taken))
+        return self._rng.choice(best) if best else None
+
+    # ------------------------------------------------------------ firing
+    def _take(self, taken: list[tuple[int, list[Token]]]) -> list[Token]:
+        consumed = []
+        for p, toks in taken:
+            q = self.places[p]
+            for tok in toks:
+                if q and q[0] is tok:
+                    q.popleft()
+                else:
+                    q.remove(tok)
+                consumed.append(tok)
+        return consumed
+
+    def _give_back(self, f: _Flight) -> None:
+        """Tokens of a firing that did not complete go back where they were: token ids
+        grow with arrival, so sorting by id restores each place's order."""
+        for p, toks in f.taken:
+            q = self.places[p]
+            q.extend(toks)
+            if len(q) > len(toks):
+                self.places[p] = deque(sorted(q, key=_token_id))
+
+    def fire(self, ti: int, taken: list[tuple[int, list[Token]]], data: Any = None) -> _Flight:
+        """Start one firing (a transition without an action completes at once)."""
+        self.seq += 1
+        self.started += 1
+        consumed = self._take(taken)
+        firing = Firing(self.seq, self._ids[ti], "running", 1, consumed, started_us=self._now())
+        f = _Flight(ti, firing, taken, data)
+        if self.firings is not None:
+            self.firings.append(firing)
+        if self.plan.bindings[ti] is None:
+            value = data if data is not None else (consumed[0].data if consumed else None)
+            f.t0 = time.perf_counter_ns()
+            self._complete(f, value, NO_OUTPUT)
+            return f
+        self._start(f)
+        return f
+
+    def _kwargs(self, f: _Flight) -> dict[str, Any]:
+        binding = self.plan.bindings[f.ti]
+        assert binding is not None
+        passed = binding.passed
+        kw: dict[str, Any] = {}
+        view = self._view(f.taken)
+        for name, value in view.items():
+            if name in passed:
+                kw[name] = value
+        if "token" in passed:
+            kw["token"] = f.firing.consumed[0].data if f.firing.consumed else None
+        if "tokens" in passed:
+            kw["tokens"] = view
+        if "data" in passed:
+            kw["data"] = f.data
+        if binding.wants_ctx:
+            kw["ctx"] = StepContext.make(self.run_id, self.net.name, self._ids[f.ti], f.attempt)
+        return kw
+
+    def _start(self, f: _Flight) -> None:
+        binding = self.plan.bindings[f.ti]
+        assert binding is not None
+        f.t0 = time.perf_counter_ns()
+        try:
+            done, value = self.executor.start(binding, self._kwargs(f))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            self._failed(f, exc)
+            return
+        if done:
+            self._complete(f, value, value)
+            return
+        f.fut = value
+        self._flying[f] = None
+        value.add_done_callback(partial(self._on_done, f))
+        timeout = self.plan.timeouts[f.ti]
+        if timeout is not None:
+            assert self._loop is not None
+            spent = (time.perf_counter_ns() - f.t0) / 1e9
+            f.timer = self._loop.call_later(max(0.0, timeout - spent), self._on_timeout, f)
+
+    def _on_timeout(self, f: _Flight) -> None:
+        if f in self._flying and not f.fut.done():
+            f.timed_out = True
+            f.fut.cancel()
+
+    def _on_done(self, f: _Flight, fut: Any) -> None:
+        if f not in self._flying:
+            return
+        del self._flying[f]
+        if f.timer is not None:
+            f.timer.cancel()
+        if f.timed_out:
+            limit = format_duration(self.plan.timeouts[f.ti] or 0.0)
+            self._failed(
+                f, TimeoutError(f"transition '{self._ids[f.ti]}' exceeded its timeout of {limit}")
+            )
+        elif fut.cancelled():
+            if self.stopping:
+                self._cancelled(f)
+            else:
+                self._failed(f, asyncio.CancelledError("the action was cancelled from inside"))
+        elif fut.exception() is not None:
+            self._failed(f, fut.exception())
+        else:
+            value = fut.result()
+            self._complete(f, value, value)
+        self._poke()
+
+    def _produce(self, f: _Flight, data: Any) -> list[Token]:
+        t = self.net.transitions[f.ti]
+        consumed = f.firing.consumed
+        parent = consumed[0]._trail if consumed else None
+        at = self._now()
+        produced = []
+        for a in t.outputs:
+            move = Move(t.id, f.firing.seq, self.net.places[a.place], at)
+            q = self.places[a.place]
+            for _ in range(a.weight):
+                tok = self._token(data, (move, parent))
+                q.append(tok)
+                produced.append(tok)
+        return produced
+
+    def _complete(self, f: _Flight, value: Any, output: Any, status: str = "succeeded") -> None:
+        firing = f.firing
+        if value is None:
+            value = f.data
+            if value is None and firing.consumed:
+                value = firing.consumed[0].data
+        firing.produced = self._produce(f, value)
+        firing.status, firing.attempts = status, f.attempt
+        firing.ended_us = self._now()
+        if output is not NO_OUTPUT:
+            firing.output = output
+            self.outputs[firing.transition] = output
+        self.sequence.append(f.ti)
+        self._row(f, status, True, None, output)
+
+    def _row(
+        self,
+        f: _Flight,
+        status: str,
+        final: bool,
+        exc: BaseException | None,
+        output: Any = NO_OUTPUT,
+    ) -> None:
+        t1 = time.perf_counter_ns()
+        etype = emsg = etb = None
+        if exc is not None:
+            etype, emsg, etb = type(exc).__name__, str(exc), _user_traceback(exc)
+        started = self._wall0 + (f.t0 - self._perf0) // 1000
+        self.recorder.event(
+            (
+                self.run_id,
+                f.firing.seq,
+                f.firing.transition,
+                f.attempt,
+                status,
+                final,
+                started,
+                self._wall0 + (t1 - self._perf0) // 1000,
+                (t1 - f.t0) / 1e9,
+                f.delay,
+                etype,
+                emsg,
+                etb,
+                None if self.plan.bindings[f.ti] is None else self.executor.name,
+                None,
+                output,
+            )
+        )
+
+    def _failed(self, f: _Flight, exc: BaseException) -> None:
+        ti = f.ti
+        policy = self.plan.retries[ti]
+        if (
+            policy is not None
+            and not self.stopping
+            and f.attempt < policy.max_attempts
+            and policy.retries(exc)
+        ):
+            self._row(f, "failed", False, exc)
+            rng = random.Random(f"{self.seed}:{f.firing.seq}:{f.attempt}")
+            f.delay = policy.delay(f.attempt, rng)
+            f.attempt += 1
+            if f.delay <= 0:
+                self._due.append(f)
+            else:
+                assert self._loop is not None
+                self._waiting[f] = self._loop.call_later(f.delay, self._retry_due, f)
+            return
+        firing = f.firing
+        firing.error = f"{type(exc).__name__}: {exc}"
+        self.errors[firing.transition] = firing.error
+        strategy = self.plan.on_error[ti].final
+        if strategy == "skip" and not self.stopping:
+            self._complete(f, self.net.transitions[ti].default, None, "skipped")
+            return
+        self.failures += 1
+        self._row(f, "failed", True, exc)
+        firing.status, firing.attempts, firing.ended_us = "failed", f.attempt, self._now()
+        self._give_back(f)
+        if strategy == "continue" and not self.stopping:
+            self._blocked.add(ti)
+            return
+        self.stop(
+            f"transition '{firing.transition}' failed (firing #{firing.seq}: {firing.error}), "
+            "so the run stopped (on_error: stop); its tokens went back to its input places",
+            "failed",
+        )
+
+    def _retry_due(self, f: _Flight) -> None:
+        if f in self._waiting:
+            del self._waiting[f]
+            self._due.append(f)
+            self._poke()
+
+    def _cancelled(self, f: _Flight) -> None:
+        self._row(f, "cancelled", True, None)
+        f.firing.status, f.firing.ended_us = "cancelled", self._now()
+        self._give_back(f)
+
+    def stop(self, reason: str, ending: str) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.ending, self.reason = ending, reason
+        for f in list(self._flying):
+            f.fut.cancel()
+        for handle in self._waiting.values():
+            handle.cancel()
+        self._poke()
+
+    def _poke(self) -> None:
+        w = self._wake
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _guard_failed(self, exc: GuardError) -> None:
+        self.failures += 1
+        self.stop(f"a guard could not be evaluated: {exc}", "failed")
+
+    # ------------------------------------------------------------ running
+    def _pump(self) -> bool:
+        """Start what can start; True when it stopped early to give the loop a turn."""
+        budget = _BUDGET
+        pool = self._limit_pool
+        while not self.stopping:
+            if pool is not None and len(self._flying) >= pool:
+                return False
+            if self._due:
+                f = self._due.popleft()
+                self._start(f)
+            else:
+                if not self.busy and self.is_final():
+                    return False
+                try:
+                    picked = self._pick()
+                except GuardError as exc:
+                    self._guard_failed(exc)
+                    return False
+                if picked is None:
+                    return False
+                if self.started >= self.limit:
+                    return False
+                self.fire(*picked)
+            budget -= 1
+            if not budget:
+                return True
+        return False
+
+    async def advance(self) -> None:
+        """Fire automatic transitions until nothing more can happen now."""
+        self.open()
+        loop = self._loop
+        assert loop is not None
+        try:
+            while True:
+                more = self._pump()
+                if more:
+                    await asyncio.sleep(0)
+                    continue
+                if not self.busy or (self.stopping and not self._flying):
+                    break
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
+        except asyncio.CancelledError:
+            self.stop("the run was cancelled", "cancelled")
+            while self._flying:  # let cancelled actions record where they stopped
+                await asyncio.wait([f.fut for f in self._flying])
+            raise
+        finally:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Retries that will never start: their tokens go back."""
+        for f in [*self._waiting, *self._due]:
+            self._cancelled(f)
+        for handle in self._waiting.values():
+            handle.cancel()
+        self._waiting.clear()
+        self._due.clear()
+
+    async def fire_one(self, tid: str, data: Any = None) -> Firing:
+        """Fire ``tid`` now (interactive mode) and wait for its action."""
+        self.open()
+        if self.stopping:
+            raise RunError(f"the run has ended ({self.ending}): {self.reason}")
+        if tid not in self._ids:
+            raise NotEnabled(
+                f"net '{self.net.name}' has no transition '{tid}' (it has {', '.join(self._ids)})"
+            )
+        ti = self._ids.index(tid)
+        try:
+            taken = self._bind(ti)
+        except GuardError as exc:
+            raise NotEnabled(f"transition '{tid}': {exc}") from None
+        if taken is None:
+            raise NotEnabled(f"transition '{tid}' is not enabled: {self.why_not(ti)}")
+        assert self._loop is not None
+        f = self.fire(ti, taken, data)
+        try:
+            while f.firing.status == "running":  # its action runs (or waits for a retry)
+                self._pump_due()
+                self._wake = self._loop.create_future()
+                await self._wake
+                self._wake = None
+        except asyncio.CancelledError:
+            self.stop("the run was cancelled", "cancelled")
+            while self._flying:
+                await asyncio.wait([x.fut for x in self._flying])
+            self._settle()
+            raise
+        return f.firing
+
+    def _pump_due(self) -> None:
+        while self._due and not self.stopping:
+            self._start(self._due.popleft())
+
+    def put(self, place: str, data: Any = None) -> Token:
+        """Add a token to ``place`` (an external event), recorded as ``put:<place>``."""
+        if place not in self._pindex:
+            raise RunError(
+                f"net '{self.net.name}' has no place '{place}' "
+                f"(it has {', '.join(self.net.places)})"
+            )
+        if self.stopping:
+            raise RunError(f"the run has ended ({self.ending}): {self.reason}")
+        self.seq += 1
+        at = self._now()
+        tok = self._token(data, (Move(None, self.seq, place, at), None))
+        self.places[self._pindex[place]].append(tok)
+        firing = Firing(self.seq, f"put:{place}", "succeeded", 0, [], [tok], data, None, at, at)
+        if self.firings is not None:
+            self.firings.append(firing)
+        row = (self.run_id, self.seq, firing.transition, 0, "succeeded", True, at, at, 0.0)
+        self.recorder.event((*row, 0.0, None, None, None, None, None, data))
+        return tok
+
+    def conclude(self, *, closed: bool = False) -> tuple[RunStatus, str, str | None]:
+        """The run's status, ending and reason, from where the token game stopped."""
+        if self.ending == "cancelled":
+            return RunStatus.CANCELLED, "cancelled", self.reason
+        if self.ending == "failed":
+            return RunStatus.FAILED, "failed", self.reason
+        final = self.net.final
+        if self.is_final():
+            return self._tolerated(RunStatus.SUCCEEDED, "final", None)
+        marking = ", ".join(f"{p}={n}" for p, n in self.marking.items() if n) or "no tokens"
+        if self.started >= self.limit and self.enabled(automatic=True):
+            return (
+                RunStatus.FAILED,
+                "max_firings",
+                f"stopped after max_firings={self.limit:,} firings without reaching "
+                f"{'the final marking' if final else 'a dead marking'} (marking: {marking}); "
+                "raise max_firings (run argument or net.max_firings) if the net needs more",
+            )
+        if closed:
+            if final:
+                return (
+                    RunStatus.CANCELLED,
+                    "closed",
+                    f"closed before the final marking (marking: {marking})",
+                )
+            return self._tolerated(RunStatus.SUCCEEDED, "closed", None)
+        if final:
+            waiting = [
+                self._ids[ti]
+                for ti in range(len(self._ids))
+                if self.net.transitions[ti].external and self._bind(ti) is not None
+            ]
+            why = (
+                f"; only external transitions are enabled ({', '.join(waiting)}): fire them "
+                "with fluxnb.interactive(...)"
+                if waiting
+                else ""
+            )
+            return (
+                RunStatus.FAILED,
+                "dead",
+                f"deadlock: no transition can fire and the marking ({marking}) is not the "
+                f"final marking{why}",
+            )
+        return self._tolerated(RunStatus.SUCCEEDED, "dead", None)
+
+    def _tolerated(
+        self, status: RunStatus, ending: str, reason: str | None
+    ) -> tuple[RunStatus, str, str | None]:
+        if self.failures:
+            blocked = ", ".join(self._ids[ti] for ti in sorted(self._blocked))
+            return (
+                RunStatus.FAILED,
+                ending,
+                f"{self.failures} firing(s) failed; blocked transitions: {blocked} "
+                "(on_error: continue)",
+            )
+        return status, ending, reason
+
+    def result(
+        self, record: RunRecord, status: RunStatus, ending: str, reason: str | None
+    ) -> NetResult:
+        ended = self._now()
+        self.recorder.run_finished(
+            RunRecord(
+                **{
+                    **record.__dict__,
+                    "status": status.value,
+                    "ended_at": ended,
+                    "error": None if status is RunStatus.SUCCEEDED else f"{ending}: {reason}",
+                }
+            )
+        )
+        return NetResult(
+            run_id=self.run_id,
+            net=self.net.name,
+            status=status,
+            ending=ending,
+            reason=reason,
+            marking=self.marking,
+            tokens={p: list(q) for p, q in zip(self.net.places, self.places, strict=True)},
+            sequence=self.sequence,
+            ids=self._ids,
+            outputs=self.outputs,
+            errors=self.errors,
+            started_us=record.started_at,
+            duration=(ended - record.started_at) / 1e6,
+            store=self.recorder.location,
+            namespace=record.namespace,
+            tenant=record.tenant,
+        )
+
+
+def _token_id(t: Token) -> int:
+    return t.id
+
+
+def _head(q: deque[Token], n: int) -> list[Token]:
+    return [q[0]] if n == 1 else [q[i] for i in range(n)]
+
+
+# ---------------------------------------------------------------------- compiled runs
+async def play_compiled(
+    net: Net, *, run_id: str, recorder: Recorder, limit: int
+) -> tuple[list[int], array, int]:
+    """The compiled token game of a black-token net: (marking, sequence, why)."""
+    game = compile_game(net)
+    marking = list(net.initial)
+    log = array("i", bytes(4 * min(_CHUNK, limit)))
+    sequence = array("i")
+    why = DEAD
+    record = not isinstance(recorder, NullRecorder)
+    ids = tuple(t.id for t in net.transitions)
+    tail = (None, None, None, None, None, NO_OUTPUT)
+    while len(sequence) < limit:
+        k, why = game(marking, min(len(log), limit - len(sequence)), log)
+        if record:
+            at = time.time_ns() // 1000
+            base = len(sequence)
+            event = recorder.event
+            for i in range(k):
+                t = ids[log[i]]
+                event((run_id, base + i + 1, t, 1, "succeeded", True, at, at, 0.0, 0.0, *tail))
+        sequence.frombytes(memoryview(log)[:k].tobytes())
+        if why != 0:
+            break
+        await asyncio.sleep(0)  # the loop (a kernel) stays responsive; Ctrl-C lands here
+    return marking, sequence, why
+
+
+__all__ = ["FINAL", "NetEngine", "NetPlan", "NotEnabled", "compilable", "plan_net", "play_compiled"]

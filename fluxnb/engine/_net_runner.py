@@ -1,0 +1,327 @@
+"""Entry points that run a net: automatic (``run``/``arun``) and ``interactive``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+from .._exceptions import RunError
+from ..spec import Net
+from ..spec._net_manifest import load_net, net_text
+from ..store._recorder import NullRecorder, Recorder, RunRecord
+from ._executor import Executor
+from ._net_game import FINAL, compilable
+from ._net_run import NetEngine, NotEnabled, plan_net, play_compiled
+from ._net_tokens import Firing, NetResult, Token
+from ._runner import DEFAULT, new_run_id, recorder_for
+from ._states import RunStatus
+
+T = TypeVar("T")
+
+
+def _record(net: Net, run_id: str, recorder: Recorder, tenant: str | None, seed: int) -> RunRecord:
+    text = None if isinstance(recorder, NullRecorder) else net_text(net)
+    return RunRecord(
+        run_id=run_id,
+        workflow=net.name,
+        status="running",
+        started_at=time.time_ns() // 1000,
+        namespace=net.router.namespace,
+        tenant=tenant or net.router.tenant,
+        steps=len(net.transitions),
+        manifest=text,
+        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16] if text else None,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        seed=seed,
+    )
+
+
+def _executor(net: Net, executor: Executor | str | None) -> Executor | None:
+    if executor is not None and not isinstance(executor, str):
+        return executor
+    spec = executor or net.router.executor or "local"
+    if spec == "local":
+        return None
+    if spec.startswith("dask"):
+        from ._dask import executor_for
+
+        return executor_for(spec)
+    raise RunError(f"unknown executor '{spec}': use local, dask or dask://HOST:PORT")
+
+
+async def arun_net(
+    net: Net,
+    namespace: Mapping[str, Any] | None,
+    *,
+    recorder: Recorder,
+    run_id: str,
+    tenant: str | None = None,
+    seed: int = 0,
+    max_firings: int | None = None,
+    executor: Executor | str | None = None,
+) -> NetResult:
+    """Run ``net`` automatically to its final marking, a dead marking or max_firings."""
+    plan = plan_net(net, namespace)  # every action found and checked before anything runs
+    record = _record(net, run_id, recorder, tenant, seed)
+    engine = NetEngine(
+        plan,
+        run_id=run_id,
+        recorder=recorder,
+        executor=_executor(net, executor),
+        seed=seed,
+        max_firings=max_firings,
+    )
+    recorder.run_started(record)
+    if compilable(net):
+        return await _run_compiled(net, engine, record, recorder)
+    try:
+        await engine.advance()
+    except asyncio.CancelledError:
+        engine.result(record, RunStatus.CANCELLED, "cancelled", "the run was cancelled")
+        raise
+    finally:
+        await engine.aclose()
+    return engine.result(record, *engine.conclude())
+
+
+async def _run_compiled(
+    net: Net, engine: NetEngine, record: RunRecord, recorder: Recorder
+) -> NetResult:
+    t0 = time.perf_counter()
+    try:
+        marking, sequence, why = await play_compiled(
+            net, run_id=engine.run_id, recorder=recorder, limit=engine.limit
+        )
+    except asyncio.CancelledError:
+        engine.result(record, RunStatus.CANCELLED, "cancelled", "the run was cancelled")
+        raise
+    engine.places = [
+        type(q)(Token(None, 0) for _ in range(n))
+        for q, n in zip(engine.places, marking, strict=True)
+    ]
+    engine.sequence = sequence
+    engine.started = len(sequence)
+    status, ending, reason = engine.conclude()
+    if why == FINAL:
+        status, ending, reason = RunStatus.SUCCEEDED, "final", None
+    result = engine.result(record, status, ending, reason)
+    result._tokens = None  # black tokens: the firing sequence is the history
+    result.duration = time.perf_counter() - t0
+    return result
+
+
+# ---------------------------------------------------------------------- interactive
+class NetRun:
+    """A net run driven by hand and by its own automatic transitions.
+
+    ``enabled()`` lists what can fire; ``fire(t, data=...)`` fires a transition (a human
+    decision, an external event) and waits for its action; ``put(place, data)`` adds a
+    token. After each, automatic transitions (those not marked ``external``) fire until
+    nothing more can happen, unless ``auto=False``. ``close()`` ends the run and records
+    it. Every firing and put is a trace event.
+    """
+
+    def __init__(self, engine: NetEngine, record: RunRecord, *, auto: bool) -> None:
+        self._engine = engine
+        self._record = record
+        self.auto = auto
+        self.run_id = engine.run_id
+        self.result: NetResult | None = None
+        from ._runner import _LoopThread
+
+        self._lt = _LoopThread.get()
+        if auto:
+            self._call(engine.advance())
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._lt.thread:
+            coro.close()
+            raise RunError("an interactive net run cannot be driven from its own loop")
+        fut = asyncio.run_coroutine_threadsafe(coro, self._lt.loop)
+        try:
+            return fut.result()
+        except KeyboardInterrupt:
+            fut.cancel()
+            raise
+
+    def _check_open(self) -> None:
+        if self.result is not None:
+            raise RunError(f"net run {self.run_id} is closed ({self.result.ending})")
+
+    @property
+    def net(self) -> Net:
+        return self._engine.net
+
+    @property
+    def marking(self) -> dict[str, int]:
+        """Tokens per place now."""
+        return self._engine.marking
+
+    def tokens(self, place: str | None = None) -> Any:
+        """The tokens in ``place`` (a list), or of every place (a dict)."""
+        e = self._engine
+        by_place = {p: list(q) for p, q in zip(e.net.places, e.places, strict=True)}
+        if place is None:
+            return by_place
+        if place not in by_place:
+            raise KeyError(f"net '{e.net.name}' has no place '{place}'")
+        return by_place[place]
+
+    def enabled(self) -> list[str]:
+        """Transitions that can fire now (external ones included), in conflict order."""
+        return self._engine.enabled()
+
+    @property
+    def firings(self) -> list[Firing]:
+        """Every firing and put so far, in order."""
+        return list(self._engine.firings or [])
+
+    @property
+    def status(self) -> str:
+        if self.result is not None:
+            return self.result.status.value
+        e = self._engine
+        if e.stopping:
+            return e.ending or "failed"
+        if e.is_final():
+            return "final"
+        return "waiting" if not e.enabled(automatic=True) else "running"
+
+    def fire(self, transition: str, data: Any = None) -> Firing:
+        """Fire ``transition`` now; raises NotEnabled (saying why) if it cannot fire."""
+        self._check_open()
+
+        async def go() -> Firing:
+            firing = await self._engine.fire_one(transition, data)
+            if self.auto and not self._engine.stopping:
+                await self._engine.advance()
+            return firing
+
+        return self._call(go())
+
+    def put(self, place: str, data: Any = None) -> Token:
+        """Add a token with ``data`` to ``place`` (an external event)."""
+        self._check_open()
+
+        async def go() -> Token:
+            token = self._engine.put(place, data)
+            if self.auto:
+                await self._engine.advance()
+            return token
+
+        return self._call(go())
+
+    def advance(self) -> NetRun:
+        """Fire automatic transitions until nothing more can happen (``auto=False``)."""
+        self._check_open()
+        self._call(self._engine.advance())
+        return self
+
+    def close(self) -> NetResult:
+        """End the run and record how it ended; returns its NetResult."""
+        if self.result is not None:
+            return self.result
+        e = self._engine
+
+        async def go() -> NetResult:
+            await e.aclose()
+            return e.result(self._record, *e.conclude(closed=True))
+
+        self.result = self._call(go())
+        return self.result
+
+    def __enter__(self) -> NetRun:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def history(self) -> Any:
+        """Every firing as a DataFrame: seq, transition, status, attempts, tokens in/out."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "seq": f.seq,
+                    "transition": f.transition,
+                    "status": f.status,
+                    "attempts": f.attempts,
+                    "consumed": [t.id for t in f.consumed],
+                    "produced": [t.id for t in f.produced],
+                    "output": f.output,
+                    "error": f.error,
+                }
+                for f in self.firings
+            ],
+            columns=[
+                "seq",
+                "transition",
+                "status",
+                "attempts",
+                "consumed",
+                "produced",
+                "output",
+                "error",
+            ],
+        )
+
+    def __repr__(self) -> str:
+        marked = ", ".join(f"{p}={n}" for p, n in self.marking.items() if n) or "no tokens"
+        return (
+            f"<NetRun {self.run_id} '{self.net.name}' {self.status}: {marked}; "
+            f"enabled: {', '.join(self.enabled()) or 'none'}>"
+        )
+
+    def _repr_html_(self) -> str:
+        from .._html import net_run_html
+
+        return net_run_html(self)
+
+
+def interactive(
+    manifest: Any,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    store: Any = DEFAULT,
+    tenant: str | None = None,
+    seed: int = 0,
+    auto: bool = True,
+    max_firings: int | None = None,
+    run_id: str | None = None,
+) -> NetRun:
+    """Open a net run driven by hand: ``run.enabled()``, ``run.fire(t, data=)``,
+    ``run.put(place, data)``, ``run.marking``, ``run.tokens(place)``, ``run.close()``.
+
+    Args:
+        manifest: a net manifest (YAML text, a path, a dict), a ``Net`` or PNML file.
+        namespace: where actions (``run:``) are looked up by name (e.g. ``globals()``).
+        store: where the trace goes (as for ``fluxnb.run``; by default the usual store).
+        auto: fire automatic transitions after every fire/put (and at the start).
+        max_firings: bound on automatic firings (default 100,000).
+    """
+    net = load_net(manifest) if not isinstance(manifest, Net) else manifest
+    plan = plan_net(net, namespace)
+    recorder = recorder_for(store)
+    rid = run_id or new_run_id()
+    record = _record(net, rid, recorder, tenant, seed)
+    engine = NetEngine(
+        plan,
+        run_id=rid,
+        recorder=recorder,
+        seed=seed,
+        max_firings=max_firings,
+        keep_firings=True,
+    )
+    recorder.run_started(record)
+    return NetRun(engine, record, auto=auto)
+
+
+__all__ = ["NetRun", "NotEnabled", "arun_net", "interactive"]

@@ -1,0 +1,220 @@
+"""Coloured tokens with their history, firings, and the result of a net run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ._states import RunStatus
+
+
+def _dt(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1e6, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One step of a token's history: ``transition`` (firing number ``firing``) put it
+    in ``place`` at ``at``. A token put in by hand has transition ``None``."""
+
+    transition: str | None
+    firing: int
+    place: str
+    at_us: int
+
+    @property
+    def at(self) -> datetime:
+        return _dt(self.at_us)
+
+
+class Token:
+    """A token: its data and its history (which transitions moved it, when).
+
+    A firing consumes tokens and produces new ones; a produced token carries on the
+    history of the first token the firing consumed, so following a document through a
+    review loop reads as one history. The history is a shared chain, so a firing costs
+    the same however long the history already is.
+    """
+
+    __slots__ = ("_trail", "data", "id")
+
+    def __init__(self, data: Any, id: int, trail: tuple[Any, ...] | None = None) -> None:
+        self.data = data
+        #: Unique within its run, in order of creation.
+        self.id = id
+        self._trail = trail  # (Move, previous trail) or None
+
+    @property
+    def history(self) -> list[Move]:
+        """Oldest first."""
+        out = []
+        t = self._trail
+        while t is not None:
+            out.append(t[0])
+            t = t[1]
+        out.reverse()
+        return out
+
+    @property
+    def place(self) -> str | None:
+        """Where the last move put it (None: an initial token)."""
+        return None if self._trail is None else self._trail[0].place
+
+    def __repr__(self) -> str:
+        path = [m.transition or "put" for m in self.history]
+        via = f" via {' → '.join(path[-5:])}" if path else ""
+        more = "…" if len(path) > 5 else ""
+        return f"Token#{self.id}({self.data!r}{more and ' ' + more}{via})"
+
+
+@dataclass
+class Firing:
+    """One firing of a transition (or one token put in by hand, ``transition='put:P'``)."""
+
+    seq: int
+    transition: str
+    status: str  # succeeded | failed | skipped | cancelled | running
+    attempts: int
+    consumed: list[Token]
+    produced: list[Token] = field(default_factory=list)
+    output: Any = None
+    error: str | None = None
+    started_us: int = 0
+    ended_us: int | None = None
+
+    def __repr__(self) -> str:
+        err = f": {self.error}" if self.error else ""
+        took = ""
+        if self.ended_us is not None:
+            took = f" in {(self.ended_us - self.started_us) / 1000:.1f} ms"
+        return (
+            f"<Firing #{self.seq} {self.transition} {self.status}{took}; "
+            f"{len(self.consumed)} token(s) in, {len(self.produced)} out{err}>"
+        )
+
+
+#: How a net run ended (``NetResult.ending``).
+ENDINGS = ("final", "dead", "max_firings", "failed", "cancelled", "closed")
+
+
+class NetResult:
+    """The outcome of a net run.
+
+    Attributes:
+        status: ``succeeded`` when the run reached the final marking, or a dead marking
+            of a net without one; ``failed`` at a deadlock (a dead marking that is not
+            final), at ``max_firings``, or when an action failed for good; ``cancelled``.
+        ending: ``final`` | ``dead`` | ``max_firings`` | ``failed`` | ``cancelled`` |
+            ``closed`` (an interactive run closed by hand).
+        marking: tokens per place at the end.
+        firings: how many firings completed.
+        counts: completed firings per transition.
+        outputs: the last output of every transition with an action.
+        reason: why the run ended as it did, in words.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        net: str,
+        status: RunStatus,
+        ending: str,
+        reason: str | None,
+        marking: dict[str, int],
+        tokens: dict[str, list[Token]] | None,
+        sequence: Any,
+        ids: tuple[str, ...],
+        outputs: dict[str, Any],
+        errors: dict[str, str],
+        started_us: int,
+        duration: float,
+        store: str | None,
+        namespace: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = net
+        self.status = status
+        self.ending = ending
+        self.reason = reason
+        self.marking = marking
+        self._tokens = tokens
+        self._sequence = sequence  # array of transition indices, in completion order
+        self._ids = ids
+        self.outputs = outputs
+        self.errors = errors
+        self.started_us = started_us
+        self.duration = duration
+        self.store = store
+        self.namespace = namespace
+        self.tenant = tenant
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+    @property
+    def firings(self) -> int:
+        return len(self._sequence)
+
+    @property
+    def sequence(self) -> list[str]:
+        """Transition ids in the order their firings completed."""
+        ids = self._ids
+        return [ids[i] for i in self._sequence]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(self._ids, 0)
+        for i in self._sequence:
+            out[self._ids[i]] += 1
+        return out
+
+    @property
+    def tokens(self) -> dict[str, list[Token]]:
+        """Tokens per place at the end. A black-token net run by the compiled token game
+        keeps no per-token history (its tokens are interchangeable): the firing
+        sequence is its history."""
+        if self._tokens is None:
+            n = 0
+            self._tokens = {}
+            for place, count in self.marking.items():
+                self._tokens[place] = [Token(None, n + i) for i in range(count)]
+                n += count
+        return self._tokens
+
+    def __getitem__(self, transition: str) -> Any:
+        if transition in self.outputs:
+            return self.outputs[transition]
+        raise KeyError(f"transition '{transition}' has no recorded output in this run")
+
+    def raise_for_status(self) -> NetResult:
+        from .._exceptions import RunError
+
+        if self.status is not RunStatus.SUCCEEDED:
+            raise RunError(f"net run {self.run_id} {self.status.value}: {self.reason}")
+        return self
+
+    def summary(self) -> str:
+        marked = ", ".join(f"{p}={n}" for p, n in self.marking.items() if n) or "empty"
+        lines = [
+            f"net run {self.run_id} · '{self.workflow}' · {self.status.value} "
+            f"({self.ending}) after {self.firings:,} firing(s) in {self.duration:.3f}s",
+            f"marking: {marked}",
+        ]
+        if self.reason:
+            lines.append(self.reason)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from .._html import net_result_html
+
+        return net_result_html(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<NetResult {self.run_id} '{self.workflow}' {self.status.value} ({self.ending}): "
+            f"{self.firings} firings; {self.duration:.3f}s>"
+        )
