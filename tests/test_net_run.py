@@ -338,7 +338,8 @@ def test_on_error_stop_gives_tokens_back_continue_blocks_skip_uses_default() -> 
             raise ValueError("bad token")
         return token
 
-    r = fluxnb.run(action_net(), {"work": work}, store=None)
+    one_at_a_time = {**action_net(), "router": {"worker_pool_size": 1}}
+    r = fluxnb.run(one_at_a_time, {"work": work}, store=None)
     assert (r.status, r.ending) == (RunStatus.FAILED, "failed")
     assert r.marking == {"todo": 2, "done": 0}  # nothing lost
     assert [t.data for t in r.tokens["todo"]] == [1, 2]  # and in their order

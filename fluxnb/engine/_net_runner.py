@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -102,10 +103,8 @@ async def _run_compiled(
     except asyncio.CancelledError:
         engine.result(record, RunStatus.CANCELLED, "cancelled", "the run was cancelled")
         raise
-    engine.places = [
-        type(q)(Token(None, 0) for _ in range(n))
-        for q, n in zip(engine.places, marking, strict=True)
-    ]
+    black = Token(None, 0)  # interchangeable: one object stands for every token
+    engine.places = [deque([black]) * n for n in marking]
     engine.sequence = sequence
     engine.started = len(sequence)
     status, ending, reason = engine.conclude()

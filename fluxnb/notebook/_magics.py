@@ -243,6 +243,11 @@ class FluxMagics(Magics):
         from .. import engine
 
         ns = self._ns
+        if args.background:
+            raise UsageError(
+                "--background is for workflows; drive a net by hand with --interactive, "
+                "or run it in the background with asyncio.ensure_future(fluxnb.arun(...))"
+            )
         if args.name:
             net = replace(net, name=args.name)
         if args.namespace:
