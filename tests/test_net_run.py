@@ -349,8 +349,11 @@ def test_on_error_stop_gives_tokens_back_continue_blocks_skip_uses_default() -> 
     assert r.status is RunStatus.FAILED and r.marking == {"todo": 1, "done": 1}
     assert r.tokens["todo"][0].data == 1 and r.counts == {"work": 1}
     assert "blocked transitions: work" in r.reason
-    r = fluxnb.run(action_net(on_error="skip", default=-1), {"work": work}, store=None)
-    assert r.ok and [t.data for t in r.tokens["done"]] == [-1, 2]
+    rec = MemoryRecorder()
+    r = fluxnb.run(action_net(on_error="skip", default=-1), {"work": work}, store=rec)
+    assert r.ok and sorted(t.data for t in r.tokens["done"]) == [-1, 2]
+    skipped = next(x for x in rec.rows() if x["status"] == "skipped")
+    assert skipped["error_type"] == "ValueError"  # the tolerated failure stays on record
 
 
 def test_a_timeout_fails_the_firing_and_returns_its_token() -> None:

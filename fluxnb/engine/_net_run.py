@@ -470,7 +470,14 @@ class NetEngine:
                 produced.append(tok)
         return produced
 
-    def _complete(self, f: _Flight, value: Any, output: Any, status: str = "succeeded") -> None:
+    def _complete(
+        self,
+        f: _Flight,
+        value: Any,
+        output: Any,
+        status: str = "succeeded",
+        exc: BaseException | None = None,
+    ) -> None:
         firing = f.firing
         if value is None:
             value = f.data
@@ -483,7 +490,7 @@ class NetEngine:
             firing.output = output
             self.outputs[firing.transition] = output
         self.sequence.append(f.ti)
-        self._row(f, status, True, None, output)
+        self._row(f, status, True, exc, output)
 
     def _row(
         self,
@@ -543,7 +550,7 @@ class NetEngine:
         self.errors[firing.transition] = firing.error
         strategy = self.plan.on_error[ti].final
         if strategy == "skip" and not self.stopping:
-            self._complete(f, self.net.transitions[ti].default, None, "skipped")
+            self._complete(f, self.net.transitions[ti].default, None, "skipped", exc)
             return
         self.failures += 1
         self._row(f, "failed", True, exc)
