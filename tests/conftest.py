@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,3 +30,11 @@ def cli_env() -> dict[str, str]:
 
 
 FLUXNB = [sys.executable, "-m", "fluxnb"]
+
+
+def shared_shell() -> Any:
+    """The one IPython shell the tests share: started by whichever test asks first."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    return start_ipython() or get_ipython()

@@ -7,15 +7,16 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 import fluxnb
 
+from .conftest import shared_shell
+
 
 @pytest.fixture(scope="module")
 def ip() -> Any:
-    shell = start_ipython()
+    shell = shared_shell()
     shell.run_line_magic("load_ext", "fluxnb")
     return shell
 

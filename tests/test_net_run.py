@@ -20,7 +20,7 @@ from fluxnb.spec import Arc, Net, Transition
 from fluxnb.spec._analysis import explore
 from fluxnb.testing import MemoryRecorder
 
-from .conftest import FLUXNB, cli_env
+from .conftest import FLUXNB, cli_env, shared_shell
 from .test_petri_analysis import MUTEX, net
 
 CYCLE = net({"a": 1, "b": 0}, [("t1", {"a": 1}, {"b": 1}), ("t2", {"b": 1}, {"a": 1})], name="cyc")
@@ -504,9 +504,7 @@ def test_cli_runs_a_net_with_exit_codes(tmp_path: Path) -> None:
 
 
 def test_fluxroute_magic_runs_and_opens_nets(tmp_path: Path) -> None:
-    from IPython.testing.globalipapp import get_ipython
-
-    ip = get_ipython()  # the one shared test shell (test_magics may have started it)
+    ip = shared_shell()
     ip.run_line_magic("load_ext", "fluxnb")
     ip.user_ns.update(NS)
     store = str(tmp_path / "m.duckdb")

@@ -26,11 +26,11 @@ from typing import Any
 
 from .._exceptions import Problem, ResolutionError, RunError
 from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy, format_duration
-from ..spec._resolve import _signature, import_reference
+from ..spec._resolve import _signature, lookup_callable
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
 from ._context import StepContext
 from ._executor import Executor, LocalExecutor
-from ._net_game import DEAD, FINAL, compilable, compile_game, conflict_order
+from ._net_game import DEAD, compile_game, conflict_order
 from ._net_tokens import Firing, Move, NetResult, Token
 from ._scheduler import _user_traceback
 from ._states import RunStatus
@@ -73,7 +73,9 @@ def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
             continue
         path = f"net.transitions[{i}].run"
         try:
-            fn = _find_action(t.id, t.run, namespace)
+            fn = lookup_callable(
+                t.run, f"transition '{t.id}'", namespace, "write 'run: module:function'"
+            )
         except LookupError as exc:
             problems.append(Problem("unresolved_callable", path, str(exc), found=t.run))
             bindings.append(None)
@@ -102,25 +104,6 @@ def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
         tuple(on_error),
         tuple(conflict_order(net)),
     )
-
-
-def _find_action(tid: str, ref: str, namespace: Mapping[str, Any] | None) -> Callable[..., Any]:
-    ns = namespace or {}
-    if ref in ns:
-        obj = ns[ref]
-    elif ":" in ref or "." in ref:
-        obj = import_reference(ref)
-    else:
-        how = "define a function with that name" + (
-            " in the notebook" if namespace is not None else " and pass its namespace"
-        )
-        raise LookupError(
-            f"no callable named '{ref}' for transition '{tid}'; {how}, or write "
-            "'run: module:function'"
-        )
-    if not callable(obj):
-        raise LookupError(f"'{ref}' for transition '{tid}' is a {type(obj).__name__}, not callable")
-    return obj
 
 
 def _bind_action(net: Net, ti: int, fn: Callable[..., Any]) -> Binding:
@@ -844,4 +827,4 @@ async def play_compiled(
     return marking, sequence, why
 
 
-__all__ = ["FINAL", "NetEngine", "NetPlan", "NotEnabled", "compilable", "plan_net", "play_compiled"]
+__all__ = ["NetEngine", "NetPlan", "NotEnabled", "plan_net", "play_compiled"]

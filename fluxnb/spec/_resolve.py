@@ -57,7 +57,19 @@ def find_callable(step: Step, namespace: Mapping[str, Any] | None) -> Callable[.
     """The callable for ``step``; LookupError with a helpful message if there is none."""
     if step.fn is not None:
         return step.fn
-    ref = step.reference
+    return lookup_callable(
+        step.reference,
+        f"step '{step.id}'",
+        namespace,
+        f"set 'run: module:function' on agent '{step.id}'",
+    )
+
+
+def lookup_callable(
+    ref: str, owner: str, namespace: Mapping[str, Any] | None, fix: str
+) -> Callable[..., Any]:
+    """``ref`` looked up in ``namespace``, else imported as ``module:attr``; LookupError
+    naming ``owner`` (e.g. "step 'fetch'"), with "did you mean" and ``fix`` if not found."""
     ns = namespace or {}
     if ref in ns:
         obj = ns[ref]
@@ -70,12 +82,12 @@ def find_callable(step: Step, namespace: Mapping[str, Any] | None) -> Callable[.
             " in the notebook" if namespace is not None else " and pass its namespace"
         )
         raise LookupError(
-            f"no callable named '{ref}' for step '{step.id}'"
+            f"no callable named '{ref}' for {owner}"
             + (f" (did you mean '{hint}'?)" if hint else "")
-            + f"; {how}, or set 'run: module:function' on agent '{step.id}'"
+            + f"; {how}, or {fix}"
         )
     if not callable(obj):
-        raise LookupError(f"'{ref}' for step '{step.id}' is a {type(obj).__name__}, not callable")
+        raise LookupError(f"'{ref}' for {owner} is a {type(obj).__name__}, not callable")
     return obj
 
 
