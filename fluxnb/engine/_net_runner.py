@@ -20,7 +20,7 @@ from ._executor import Executor
 from ._net_game import FINAL, compilable
 from ._net_run import NetEngine, NotEnabled, plan_net, play_compiled
 from ._net_tokens import Firing, NetResult, Token
-from ._runner import DEFAULT, new_run_id, recorder_for
+from ._runner import DEFAULT, executor_kind, new_run_id, recorder_for
 from ._states import RunStatus
 
 T = TypeVar("T")
@@ -48,13 +48,11 @@ def _executor(net: Net, executor: Executor | str | None) -> Executor | None:
     if executor is not None and not isinstance(executor, str):
         return executor
     spec = executor or net.router.executor or "local"
-    if spec == "local":
+    if executor_kind(spec) == "local":
         return None
-    if spec.startswith("dask"):
-        from ._dask import executor_for
+    from ._dask import executor_for
 
-        return executor_for(spec)
-    raise RunError(f"unknown executor '{spec}': use local, dask or dask://HOST:PORT")
+    return executor_for(spec)
 
 
 async def arun_net(

@@ -111,10 +111,8 @@ def _net_coro(
     run_id: str | None,
     max_firings: int | None,
 ) -> Any:
-    from ._net_run import plan_net
     from ._net_runner import arun_net
 
-    plan_net(net, namespace)  # fail on a missing action before a run is recorded
     return arun_net(
         net,
         namespace,
@@ -192,9 +190,7 @@ def _executors(
     if executor is not None and not isinstance(executor, str):
         return executor.name, {executor.name: executor}
     spec = executor or wf.router.executor or "local"
-    default = "dask" if spec.startswith("dask") else spec
-    if default not in ("local", "dask"):
-        raise RunError(f"unknown executor '{spec}': use local, dask or dask://HOST:PORT")
+    default = executor_kind(spec)
     names = {name or default for name in plan.executors}
     executors: dict[str, Executor] = {}
     if "dask" in names:
@@ -203,6 +199,14 @@ def _executors(
         executors["dask"] = executor_for(spec if spec.startswith("dask") else "dask")
         _check_serialisable(wf, plan, default)
     return default, executors
+
+
+def executor_kind(spec: str) -> str:
+    """``local`` or ``dask`` for an executor spec (``dask://HOST:PORT`` is ``dask``)."""
+    kind = "dask" if spec.startswith("dask") else spec
+    if kind not in ("local", "dask"):
+        raise RunError(f"unknown executor '{spec}': use local, dask or dask://HOST:PORT")
+    return kind
 
 
 def _check_serialisable(wf: Workflow, plan: Plan, default: str) -> None:

@@ -252,18 +252,15 @@ class FluxMagics(Magics):
             net = replace(net, name=args.name)
         if args.namespace:
             net = replace(net, router=replace(net.router, namespace=args.namespace))
-        try:
-            engine._net_run.plan_net(net, ns)
-        except ManifestError as err:
-            raise UsageError("invalid net\n" + manifest_error_text(err, None)) from None
-        if args.validate:
-            print(
-                f"ok: net '{net.name}', {len(net.places)} places, "
-                f"{len(net.transitions)} transitions"
-            )
-            return None
         store: Any = engine.DEFAULT if args.store is None else args.store
         try:
+            if args.validate:
+                engine._net_run.plan_net(net, ns)
+                print(
+                    f"ok: net '{net.name}', {len(net.places)} places, "
+                    f"{len(net.transitions)} transitions"
+                )
+                return None
             if args.interactive:
                 result = engine.interactive(
                     net,
@@ -283,6 +280,8 @@ class FluxMagics(Magics):
                     executor=args.executor,
                     max_firings=args.max_firings,
                 )
+        except ManifestError as err:  # a missing or misfit action: found before any run
+            raise UsageError("invalid net\n" + manifest_error_text(err, None)) from None
         except FluxError as err:
             raise UsageError(str(err)) from None
         self._remember(result, args.output)
