@@ -757,8 +757,16 @@ class NetEngine:
         return status, ending, reason
 
     def result(
-        self, record: RunRecord, status: RunStatus, ending: str, reason: str | None
+        self,
+        record: RunRecord,
+        status: RunStatus,
+        ending: str,
+        reason: str | None,
+        *,
+        black: bool = False,
     ) -> NetResult:
+        """Record the end of the run and build its result (``black``: the places hold
+        interchangeable tokens, which the result makes on demand)."""
         ended = self._now()
         self.recorder.run_finished(
             RunRecord(
@@ -777,7 +785,9 @@ class NetEngine:
             ending=ending,
             reason=reason,
             marking=self.marking,
-            tokens={p: list(q) for p, q in zip(self.net.places, self.places, strict=True)},
+            tokens=None
+            if black
+            else {p: list(q) for p, q in zip(self.net.places, self.places, strict=True)},
             sequence=self.sequence,
             ids=self._ids,
             outputs=self.outputs,

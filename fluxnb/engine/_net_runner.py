@@ -108,8 +108,7 @@ async def _run_compiled(
     status, ending, reason = engine.conclude()
     if why == FINAL:
         status, ending, reason = RunStatus.SUCCEEDED, "final", None
-    result = engine.result(record, status, ending, reason)
-    result._tokens = None  # black tokens: the firing sequence is the history
+    result = engine.result(record, status, ending, reason, black=True)
     result.duration = time.perf_counter() - t0
     return result
 
