@@ -15,8 +15,10 @@ Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data a
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,45 +161,36 @@ def _successor_function(net: Net) -> Any:
     return namespace["successors"]
 
 
-def _safe_transitions(net: Net) -> list[tuple[int, int, int, int, int]] | None:
-    """(index, pre, post, inhibit, added) bit masks per transition, or None if the net has
-    weights or doubled arcs that bits cannot express."""
+_SafeSpec = tuple[int, int, int, int, int, int]
+
+
+def _safe_transitions(net: Net) -> list[_SafeSpec] | None:
+    """(index, pre, post, inhibit, added, token growth) per transition, places as bit masks;
+    None if the net has weights or doubled arcs that bits cannot express."""
     out = []
     for ti, t in enumerate(net.transitions):
-        arcs = (*t.inputs, *t.outputs, *t.inhibitors)
-        if any(a.weight != 1 for a in arcs):
-            return None
-        if len({a.place for a in t.inputs}) != len(t.inputs) or len(
-            {a.place for a in t.outputs}
-        ) != len(t.outputs):
-            return None  # two arcs on one place: weight 2 in effect
-        pre = sum(1 << a.place for a in t.inputs)
-        post = sum(1 << a.place for a in t.outputs)
-        inhibit = sum(1 << a.place for a in t.inhibitors)
-        out.append((ti, pre, post, inhibit, post & ~pre))
+        pre = post = inhibit = 0
+        for a in t.inputs:
+            if a.weight != 1 or pre >> a.place & 1:
+                return None  # two arcs on one place: weight 2 in effect
+            pre |= 1 << a.place
+        for a in t.outputs:
+            if a.weight != 1 or post >> a.place & 1:
+                return None
+            post |= 1 << a.place
+        for a in t.inhibitors:
+            if a.weight != 1:
+                return None
+            inhibit |= 1 << a.place
+        out.append((ti, pre, post, inhibit, post & ~pre, len(t.outputs) - len(t.inputs)))
     return out
 
 
-def _safe_loop(spec: list[tuple[int, int, int, int, int]]) -> Any:
-    """The successor function of a safe net as a plain loop (no set-up cost: small nets)."""
-
-    def successors(m: int) -> list[tuple[int, int]]:
-        out = []
-        for ti, pre, post, inhibit, added in spec:
-            if m & pre == pre and not m & inhibit:
-                if m & added:
-                    raise ValueError("not safe")
-                out.append((ti, (m ^ pre) | post))
-        return out
-
-    return successors
-
-
-def _safe_compiled(spec: list[tuple[int, int, int, int, int]]) -> Any:
-    """The same, unrolled into generated code (integers only; see _successor_function):
-    each test and update is two or three integer operations."""
+def _safe_compiled(spec: list[_SafeSpec]) -> Any:
+    """The successor function of a safe net, unrolled into generated code (integers only;
+    see _successor_function): each test and update is two or three integer operations."""
     lines = ["def successors(m):", "    out = []"]
-    for ti, pre, post, inhibit, added in spec:
+    for ti, pre, post, inhibit, added, _ in spec:
         test = f"m & {pre} == {pre}" if pre else "True"
         if inhibit:
             test += f" and not m & {inhibit}"
@@ -224,11 +217,11 @@ class _Graph:
     (breadth-first search finishes nodes in index order, so this costs nothing)."""
 
     markings: list[Any]  # bytes, tuples, or ints (one bit per place: safe nets)
-    parent: array
-    via: array  # transition index that led to each node (-1 for the root)
-    offsets: array
-    edge_t: array
-    edge_dst: array
+    parent: Sequence[int]
+    via: Sequence[int]  # transition index that led to each node (-1 for the root)
+    offsets: Sequence[int]
+    edge_t: Sequence[int]
+    edge_dst: Sequence[int]
     unbounded: bool
 
     def out(self, v: int) -> range:
@@ -259,24 +252,171 @@ class _Graph:
 def explore(
     net: Net, initial: tuple[int, ...] | None = None, max_states: int = 1_000_000
 ) -> _Graph:
-    """The Karp-Miller coverability graph by breadth-first search (see the module doc)."""
+    """The Karp-Miller coverability graph by breadth-first search (see the module doc).
+
+    The collector is paused while it runs: the search allocates millions of small objects
+    and no cycles, and in a kernel holding pandas and friends each full collection walks
+    the whole heap for nothing.
+    """
     start = tuple(initial if initial is not None else net.initial)
-    spec = _safe_transitions(net) if max(start, default=0) <= 1 else None
-    if spec is not None:
-        bits = sum(1 << p for p, x in enumerate(start) if x)
-        try:
-            return _explore(net, bits, max_states, _safe_loop(spec), lambda: _safe_compiled(spec))
-        except ValueError:  # a place got a second token: bytes from the start
-            pass
-    if max(start, default=0) < 256:
-        try:
-            return _explore(net, bytes(start), max_states, _successor_function(net))
-        except ValueError:  # a count left 0..255, or an ω appeared: tuples from the start
-            pass
-    return _explore(net, start, max_states, None)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        spec = _safe_transitions(net) if max(start, default=0) <= 1 else None
+        if spec is not None:
+            bits = sum(1 << p for p, x in enumerate(start) if x)
+            try:
+                return _explore_safe(spec, bits, max_states, len(net.places))
+            except ValueError:  # a place got a second token: bytes from the start
+                pass
+        if max(start, default=0) < 256:
+            try:
+                return _explore(net, bytes(start), max_states, _successor_function(net))
+            except ValueError:  # a count left 0..255, or an ω appeared: tuples from the start
+                pass
+        return _explore(net, start, max_states, None)
+    finally:
+        if paused:
+            gc.enable()
 
 
-def _explore(net: Net, start: Any, max_states: int, fast: Any, upgrade: Any = None) -> _Graph:
+@dataclass
+class _BitSearch:
+    """The state of a breadth-first search over bit markings. Nodes are numbered in the
+    order they are found, so the queue is just a counter: node k is expanded once
+    ``offsets`` has k + 1 entries."""
+
+    index: dict[int, int]
+    markings: list[int]
+    parent: list[int]
+    via: list[int]
+    sums: list[int]  # tokens in each marking, and the fewest on its path from the root:
+    minsum: list[int]  # Karp-Miller needs an ancestor check only when the count went up
+    offsets: list[int] = field(default_factory=lambda: [0])
+    edge_t: list[int] = field(default_factory=list)
+    edge_dst: list[int] = field(default_factory=list)
+
+
+def _explore_safe(spec: list[_SafeSpec], start: int, max_states: int, places: int) -> _Graph:
+    """The search for a safe net, markings as bit sets (ValueError once a place would hold
+    two tokens, or tokens grow without limit).
+
+    The first ``_COMPILE_AFTER`` nodes are expanded by a plain loop over the transitions (no
+    set-up cost: small nets finish here); a bigger net continues with generated code
+    (``_safe_compiled``), whose compilation then pays for itself.
+    """
+    count = start.bit_count()
+    search = _BitSearch({start: 0}, [start], [-1], [-1], [count], [count])
+    _expand_plain(search, spec, max_states)
+    if len(search.offsets) <= len(search.markings):
+        _expand_compiled(search, spec, max_states)
+    s = search
+    if len(s.markings) <= _COMPILE_AFTER:
+        return _Graph(s.markings, s.parent, s.via, s.offsets, s.edge_t, s.edge_dst, False, places)
+    return _Graph(  # a big graph: flat arrays hold it in a fifth of the memory
+        s.markings,
+        array("q", s.parent),
+        array("q", s.via),
+        array("q", s.offsets),
+        array("q", s.edge_t),
+        array("q", s.edge_dst),
+        False,
+        places,
+    )
+
+
+def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) -> None:
+    s = search
+    index, markings, parent, via, sums, minsum = (
+        s.index,
+        s.markings,
+        s.parent,
+        s.via,
+        s.sums,
+        s.minsum,
+    )
+    offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
+    pres = [(pre, k) for k, (_, pre, *_) in enumerate(spec)]  # the test comes first
+    # the rest, with one test for "inhibited or not safe" (rare: told apart only then)
+    steps = [
+        (ti, post, inhibit | added, inhibit, grow) for ti, _, post, inhibit, added, grow in spec
+    ]
+    for node, m in enumerate(markings):  # the list grows as the search goes
+        if node == _COMPILE_AFTER:
+            return
+        floor = minsum[node]
+        for pre, k in pres:
+            if m & pre == pre:
+                ti, post, blocked, inhibit, grow = steps[k]
+                if m & blocked:
+                    if m & inhibit:
+                        continue
+                    raise ValueError("not safe")
+                new = (m ^ pre) | post
+                j = index.get(new)
+                if j is None:
+                    j = len(markings)
+                    if j >= max_states:
+                        raise StateBudgetExceeded(max_states)
+                    s_new = sums[node] + grow
+                    if floor < s_new and _covers_an_ancestor(
+                        new, node, markings, parent, sums, s_new
+                    ):
+                        raise ValueError("tokens grow without limit: not a safe net")
+                    index[new] = j
+                    markings.append(new)
+                    parent.append(node)
+                    via.append(ti)
+                    sums.append(s_new)
+                    minsum.append(floor if floor < s_new else s_new)
+                edge_t.append(ti)
+                edge_dst.append(j)
+        offsets.append(len(edge_t))
+
+
+def _expand_compiled(search: _BitSearch, spec: list[_SafeSpec], max_states: int) -> None:
+    """The same as _expand_plain (keep the two in step), the enabling tests generated."""
+    s = search
+    index, markings, parent, via, sums, minsum = (
+        s.index,
+        s.markings,
+        s.parent,
+        s.via,
+        s.sums,
+        s.minsum,
+    )
+    offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
+    successors = _safe_compiled(spec)
+    grows = [0] * len(spec)
+    for ti, *_, grow in spec:
+        grows[ti] = grow
+    node = len(offsets) - 1
+    while node < len(markings):
+        m = markings[node]
+        floor = minsum[node]
+        for ti, new in successors(m):
+            j = index.get(new)
+            if j is None:
+                j = len(markings)
+                if j >= max_states:
+                    raise StateBudgetExceeded(max_states)
+                s_new = sums[node] + grows[ti]
+                if floor < s_new and _covers_an_ancestor(new, node, markings, parent, sums, s_new):
+                    raise ValueError("tokens grow without limit: not a safe net")
+                index[new] = j
+                markings.append(new)
+                parent.append(node)
+                via.append(ti)
+                sums.append(s_new)
+                minsum.append(floor if floor < s_new else s_new)
+            edge_t.append(ti)
+            edge_dst.append(j)
+        offsets.append(len(edge_t))
+        node += 1
+
+
+def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
+    """The search for markings as bytes (``fast``: generated successors) or tuples."""
     firings = [_Firing(net, i) for i in range(len(net.transitions))]
     token_delta = [sum(d for _, d in f.delta) for f in firings]
 
@@ -289,18 +429,15 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any, upgrade: Any = No
         return out
 
     successors = fast or generic
-    total = int.bit_count if isinstance(start, int) else sum
     index: dict[Any, int] = {start: 0}
     markings = [start]
     parent, via = array("q", [-1]), array("q", [-1])
-    sums, minsum = [total(start)], [total(start)]
+    sums, minsum = [sum(start)], [sum(start)]
     offsets, edge_t, edge_dst = array("q", [0]), array("q"), array("q")
     unbounded = False
     queue = deque([0])
     while queue:
         node = queue.popleft()
-        if upgrade is not None and node == _COMPILE_AFTER:
-            successors, upgrade = upgrade(), None  # a big net: generated code from here on
         m = markings[node]
         msum = sums[node]
         floor = minsum[node]
@@ -310,8 +447,8 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any, upgrade: Any = No
             if j is None:
                 s_new = msum + token_delta[ti] if not unbounded else sum(new)
                 if floor < s_new:  # an ancestor may be strictly covered: Karp-Miller
-                    accelerated = _karp_miller(new, node, markings, parent, sums, s_new)
-                    if accelerated is not new:  # ω appeared (only in tuple mode)
+                    accelerated = _accelerate(tuple(new), node, markings, parent, sums)
+                    if OMEGA in accelerated:  # ω appeared (only in tuple mode)
                         if fast is not None:
                             raise ValueError("unbounded: continue with tuples")
                         new = accelerated
@@ -335,25 +472,11 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any, upgrade: Any = No
     return _Graph(markings, parent, via, offsets, edge_t, edge_dst, unbounded, len(net.places))
 
 
-def _karp_miller(
-    new: Any, node: int, markings: list[Any], parent: Any, sums: list[int], total: int
-) -> Any:
-    """``new`` itself, or its ω-acceleration when it strictly covers an ancestor.
-
-    On bit markings (safe nets) an ancestor is covered iff its places are a subset; a strict
-    cover means unbounded growth, so the net is not safe after all (ValueError).
-    """
-    if isinstance(new, int):
-        if _covers_an_ancestor(new, node, markings, parent, sums, total):
-            raise ValueError("tokens grow without limit: not a safe net")
-        return new
-    accelerated = _accelerate(tuple(new), node, markings, parent, sums)
-    return accelerated if OMEGA in accelerated else new
-
-
 def _covers_an_ancestor(
     new: int, node: int, markings: list[Any], parent: Any, sums: list[int], total: int
 ) -> bool:
+    """On bit markings (safe nets) an ancestor is covered iff its places are a subset; a
+    strict cover means unbounded growth, so the net is not safe after all."""
     a = node
     while a != -1:
         anc = markings[a]
