@@ -288,13 +288,13 @@ class _BitSearch:
 
     index: dict[int, int]
     markings: list[int]
-    parent: list[int]
-    via: list[int]
+    parent: Any  # lists of int, arrays once the search is big
+    via: Any
     sums: list[int]  # tokens in each marking, and the fewest on its path from the root:
     minsum: list[int]  # Karp-Miller needs an ancestor check only when the count went up
-    offsets: list[int] = field(default_factory=lambda: [0])
-    edge_t: list[int] = field(default_factory=list)
-    edge_dst: list[int] = field(default_factory=list)
+    offsets: Any = field(default_factory=lambda: [0])
+    edge_t: Any = field(default_factory=list)
+    edge_dst: Any = field(default_factory=list)
 
 
 def _explore_safe(spec: list[_SafeSpec], start: int, max_states: int, places: int) -> _Graph:
@@ -308,21 +308,13 @@ def _explore_safe(spec: list[_SafeSpec], start: int, max_states: int, places: in
     count = start.bit_count()
     search = _BitSearch({start: 0}, [start], [-1], [-1], [count], [count])
     _expand_plain(search, spec, max_states)
-    if len(search.offsets) <= len(search.markings):
-        _expand_compiled(search, spec, max_states)
     s = search
-    if len(s.markings) <= _COMPILE_AFTER:
-        return _Graph(s.markings, s.parent, s.via, s.offsets, s.edge_t, s.edge_dst, False, places)
-    return _Graph(  # a big graph: flat arrays hold it in a fifth of the memory
-        s.markings,
-        array("q", s.parent),
-        array("q", s.via),
-        array("q", s.offsets),
-        array("q", s.edge_t),
-        array("q", s.edge_dst),
-        False,
-        places,
-    )
+    if len(s.offsets) <= len(s.markings):  # a big net: flat arrays (a fifth of the memory)
+        s.parent, s.via, s.offsets, s.edge_t, s.edge_dst = (
+            array("q", c) for c in (s.parent, s.via, s.offsets, s.edge_t, s.edge_dst)
+        )
+        _expand_compiled(search, spec, max_states)
+    return _Graph(s.markings, s.parent, s.via, s.offsets, s.edge_t, s.edge_dst, False, places)
 
 
 def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) -> None:
