@@ -10,6 +10,8 @@ The hierarchy::
     │   ├── StepFailed             ``RunResult.raise_for_status()``: a step failed (``.step``)
     │   └── CircuitOpenError       an agent's circuit is open: the step was not called
     ├── ReplayError                a recorded run cannot be replayed, resumed or compared
+    ├── PermissionDenied           the session's role may not do this (also a PermissionError)
+    ├── BillingError               a rate card, usage event or invoice request is invalid
     └── StoreError                 the trace store cannot be used
         ├── StoreLockedError       another program holds the store file (``.path``)
         └── QueryError             a SQL query failed (``.query``)
@@ -24,10 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "BillingError",
     "CircuitOpenError",
     "CycleError",
     "FluxError",
     "ManifestError",
+    "PermissionDenied",
     "Problem",
     "QueryError",
     "ReplayError",
@@ -162,6 +166,37 @@ class CircuitOpenError(RunError):
 
 class ReplayError(FluxError):
     """A recorded run cannot be replayed, resumed or compared (unknown run, missing data)."""
+
+
+class PermissionDenied(FluxError, PermissionError):
+    """The session's role may not perform an action (an ``audit`` row records the denial).
+
+    ``role``, ``action``, ``workflow`` (or None) and ``allowed`` (the roles that may) are kept
+    as attributes; ``except PermissionError`` catches it too.
+    """
+
+    def __init__(
+        self,
+        role: str,
+        action: str,
+        allowed: tuple[str, ...],
+        workflow: str | None = None,
+        why: str | None = None,
+    ) -> None:
+        self.role = role
+        self.action = action
+        self.allowed = allowed
+        self.workflow = workflow
+        target = f" workflow '{workflow}'" if workflow else ""
+        reason = why or f"only {' or '.join(allowed) or 'nobody'} may"
+        super().__init__(
+            f"role '{role}' may not {action}{target}: {reason}. Act with another role: "
+            "fluxnb.session(role=...), FLUXNB_ROLE, or --role on the command line"
+        )
+
+
+class BillingError(FluxError):
+    """A rate card, usage event, correction or invoice request is invalid."""
 
 
 class StoreError(FluxError):

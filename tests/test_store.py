@@ -98,7 +98,7 @@ def test_writes_are_batched_into_few_segments(store_path: str) -> None:
         wf.add(f"s{i}", lambda: None)
     wf.run(store=store_path)
     segments = list(Path(store_path + ".segments").glob("*.arrow"))
-    assert len(segments) <= 3  # the run's start row, its events, its end row
+    assert len(segments) <= 4  # the run's start row, its events, its usage, its end row
     assert fluxnb.sql("SELECT count(*) AS n FROM events", store=store_path)["n"][0] == 2000
     assert not list(Path(store_path + ".segments").glob("*.arrow"))  # loaded, then removed
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ReplayError
+from ..spec._net_manifest import load_any
 from ..store import Store, open_store
 from ..store._outputs import available, decode, encode
 from ..store._recorder import EVENT_COLUMNS, OUTPUT_COLUMNS, MemoryRecorder
@@ -262,15 +263,26 @@ def replay(
     """
     import pandas as pd
 
+    from .._session import Action
+    from ..store._audit import authorize
     from ._runner import run as run_workflow
 
     trace = load_trace(ref, store)
     source = manifest if manifest is not None else trace.run.get("manifest")
     if not source:
         raise ReplayError(f"run {trace.run_id} has no recorded manifest; pass manifest=")
+    loaded = load_any(source)
+    authorize(
+        Action.REPLAY,
+        store=_store(store) if not Path(str(ref)).is_file() else None,
+        workflow=loaded.name,
+        rbac=loaded.router.rbac,
+        namespace=trace.run.get("namespace") or "default",
+        target=trace.run_id,
+    )
     rec = MemoryRecorder()
     seed = int(trace.run.get("seed") or 0)
-    result = run_workflow(source, namespace, store=rec, seed=seed)
+    result = run_workflow(loaded, namespace, store=rec, seed=seed)
     replayed = []
     for row in rec.rows():
         digest = encode(row["output"])[3] if "output" in row else None

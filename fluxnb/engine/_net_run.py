@@ -28,7 +28,7 @@ from .._exceptions import Problem, ResolutionError, RunError
 from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy, format_duration
 from ..spec._resolve import _signature, lookup_callable
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
-from ._context import StepContext
+from ._context import StepContext, meter_sink
 from ._executor import Executor, LocalExecutor
 from ._net_game import DEAD, compile_game, conflict_order
 from ._net_tokens import Firing, Move, NetResult, Token
@@ -384,7 +384,9 @@ class NetEngine:
         if "data" in passed:
             kw["data"] = f.data
         if binding.wants_ctx:
-            kw["ctx"] = StepContext.make(self.run_id, self.net.name, self._ids[f.ti], f.attempt)
+            tid = self._ids[f.ti]
+            sink = meter_sink(self.recorder, tid, f.attempt, f.firing.seq)
+            kw["ctx"] = StepContext.make(self.run_id, self.net.name, tid, f.attempt, sink)
         return kw
 
     def _start(self, f: _Flight) -> None:

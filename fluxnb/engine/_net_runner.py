@@ -13,6 +13,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from .._exceptions import RunError
+from .._session import Action
 from ..spec import Net
 from ..spec._net_manifest import load_net, net_text
 from ..store._recorder import NullRecorder, Recorder, RunRecord
@@ -20,20 +21,22 @@ from ._executor import Executor
 from ._net_game import FINAL, compilable
 from ._net_run import NetEngine, NotEnabled, plan_net, play_compiled
 from ._net_tokens import Firing, NetResult, Token
-from ._runner import DEFAULT, executor_kind, new_run_id, recorder_for
+from ._runner import DEFAULT, admit, executor_kind, new_run_id, recorder_for
 from ._states import RunStatus
 
 T = TypeVar("T")
 
 
-def _record(net: Net, run_id: str, recorder: Recorder, tenant: str | None, seed: int) -> RunRecord:
+def _record(
+    net: Net, run_id: str, recorder: Recorder, tenant: str | None, scope: str | None, seed: int
+) -> RunRecord:
     text = None if isinstance(recorder, NullRecorder) else net_text(net)
     return RunRecord(
         run_id=run_id,
         workflow=net.name,
         status="running",
         started_at=time.time_ns() // 1000,
-        namespace=net.router.namespace,
+        namespace=scope or net.router.namespace,
         tenant=tenant or net.router.tenant,
         steps=len(net.transitions),
         manifest=text,
@@ -62,13 +65,15 @@ async def arun_net(
     recorder: Recorder,
     run_id: str,
     tenant: str | None = None,
+    run_namespace: str | None = None,
     seed: int = 0,
     max_firings: int | None = None,
     executor: Executor | str | None = None,
 ) -> NetResult:
-    """Run ``net`` automatically to its final marking, a dead marking or max_firings."""
+    """Run ``net`` automatically to its final marking, a dead marking or max_firings
+    (permission already checked by the caller: see ``_runner.admit``)."""
     plan = plan_net(net, namespace)  # every action found and checked before anything runs
-    record = _record(net, run_id, recorder, tenant, seed)
+    record = _record(net, run_id, recorder, tenant, run_namespace, seed)
     engine = NetEngine(
         plan,
         run_id=run_id,
@@ -304,10 +309,11 @@ def interactive(
         max_firings: bound on automatic firings (default 100,000).
     """
     net = load_net(manifest) if not isinstance(manifest, Net) else manifest
+    tenant, scope = admit(Action.RUN, net.name, net.router, store, tenant)
     plan = plan_net(net, namespace)
     recorder = recorder_for(store)
     rid = run_id or new_run_id()
-    record = _record(net, rid, recorder, tenant, seed)
+    record = _record(net, rid, recorder, tenant, scope, seed)
     engine = NetEngine(
         plan,
         run_id=rid,

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._exceptions import Problem, ReplayError, ResolutionError, RunError
-from ..spec import Net, Workflow, load_workflow
+from .._session import Action, check_name
+from ..spec import Net, RouterSettings, Workflow, load_workflow
 from ..spec._net_manifest import load_any
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
@@ -43,6 +44,21 @@ DEFAULT: Any = _DefaultStore()
 def new_run_id() -> str:
     """A readable, sortable, unique run id: ``20261122-041502-9f3a1c``."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def admit(
+    action: Action, name: str, router: RouterSettings, store: Any, tenant: str | None = None
+) -> tuple[str, str]:
+    """Check that the acting session may ``action`` the workflow or net ``name`` (its role,
+    the manifest's ``router.rbac``, and its namespace); PermissionDenied otherwise, with an
+    ``audit`` row. Returns the run's (tenant, namespace): the ``tenant`` argument, else
+    ``router.tenant``, else the session's; ``router.namespace``, else the session's."""
+    from ..store._audit import authorize
+
+    if tenant is not None:
+        check_name(tenant, "tenant")
+    s = authorize(action, store=store, workflow=name, rbac=router.rbac, namespace=router.namespace)
+    return tenant or router.tenant or s.tenant, router.namespace or s.namespace
 
 
 def recorder_for(store: Any) -> Recorder:
@@ -113,12 +129,14 @@ def _net_coro(
 ) -> Any:
     from ._net_runner import arun_net
 
+    tenant, scope = admit(Action.RUN, net.name, net.router, store, tenant)
     return arun_net(
         net,
         namespace,
         recorder=recorder_for(store),
         run_id=run_id or new_run_id(),
         tenant=tenant,
+        run_namespace=scope,
         seed=seed,
         max_firings=max_firings,
         executor=executor,
@@ -134,19 +152,12 @@ def _prepare(
     executor: Executor | str | None,
     run_id: str | None,
 ) -> tuple[Scheduler, RunRecord]:
+    tenant, scope = admit(Action.RUN, wf.name, wf.router, store, tenant)
     plan = plan_for(wf, namespace)
     recorder = recorder_for(store)
     rid = run_id or new_run_id()
     text = None if isinstance(recorder, NullRecorder) else wf.manifest_text()
-    record = _run_record(
-        wf,
-        rid,
-        time.time_ns() // 1000,
-        wf.router.namespace,
-        tenant or wf.router.tenant,
-        text,
-        seed,
-    )
+    record = _run_record(wf, rid, time.time_ns() // 1000, scope, tenant, text, seed)
     options = RunOptions(rid, wf.name, seed)
     default, executors = _executors(wf, plan, executor)
     scheduler = Scheduler(
@@ -310,6 +321,16 @@ def _prepare_resume(
     if not source:
         raise ReplayError(f"run {run_id} has no recorded manifest; pass manifest=")
     wf = load_workflow(source)
+    from ..store._audit import authorize
+
+    authorize(
+        Action.RESUME,
+        store=st,
+        workflow=wf.name,
+        rbac=wf.router.rbac,
+        namespace=run.get("namespace") or "default",
+        target=run_id,
+    )
     plan = plan_for(wf, namespace)
     outputs, attempts = completed_outputs(trace)
     started = run["started_at"]

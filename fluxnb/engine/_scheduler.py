@@ -25,7 +25,7 @@ from .._exceptions import CircuitOpenError, RunError
 from ..spec import format_duration
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
 from ._breaker import BREAKERS, CircuitBreaker, CircuitChange
-from ._context import StepContext
+from ._context import StepContext, meter_sink
 from ._executor import Executor, LocalExecutor
 from ._plan import Plan
 from ._result import RunResult, StepError, StepResult
@@ -341,7 +341,13 @@ class Scheduler:
                 return
             probe = asked
         if self.plan.wants_ctx[ti]:
-            ctx = StepContext.make(self.opts.run_id, self.opts.workflow, self._ids[ti], attempt)
+            ctx = StepContext.make(
+                self.opts.run_id,
+                self.opts.workflow,
+                self._ids[ti],
+                attempt,
+                meter_sink(self.recorder, self._ids[ti], attempt, ti + 1),
+            )
             call_kwargs = {**kwargs, "ctx": ctx}
         else:
             call_kwargs = kwargs

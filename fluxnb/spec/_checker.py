@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .._exceptions import Problem
+from .._exceptions import FluxError, Problem
 from ._durations import DURATION_HELP, parse_duration
 from ._graph import suggest
 from ._located import Located, Path, format_path
@@ -156,6 +156,35 @@ class Checker:
             return OnError(strategy, "stop" if fallback is MISSING else fallback)
         strategy = self.choice(STRATEGIES)(v, path)
         return MISSING if strategy is MISSING else OnError(strategy)
+
+    def scope_name(self, v: Any, path: Path) -> Any:
+        """A tenant or namespace name (lowercase letters, digits, '-', '_', '.')."""
+        from .._session import check_name
+
+        try:
+            return check_name(v, str(path[-1]))
+        except FluxError as exc:
+            self.add("bad_value", path, str(exc), expected="a name like 'team-a'", found=v)
+            return MISSING
+
+    def roles(self, v: Any, path: Path) -> Any:
+        """One role or a list of roles (viewer, operator, admin) → tuple."""
+        items = self.strings(v, path)
+        if items is MISSING:
+            return MISSING
+        known = ("viewer", "operator", "admin")
+        for item in items:
+            if item.lower() not in known:
+                self.add(
+                    "bad_value",
+                    path,
+                    f"'{item}' is not a role; use viewer, operator or admin",
+                    expected="viewer | operator | admin",
+                    found=item,
+                    suggestion=suggest(item.lower(), list(known)),
+                )
+                return MISSING
+        return tuple(i.lower() for i in items)
 
     def strings(self, v: Any, path: Path) -> Any:
         """One string or a list of strings → tuple."""

@@ -61,9 +61,7 @@ def _read_router(c: Checker, raw: Any) -> RouterSettings:
     rbac = RbacSettings()
     if m.get("rbac") is not None:
         r = c.mapping(m["rbac"], (*path, "rbac"), RBAC_KEYS, "router.rbac")
-        rbac = RbacSettings(
-            **opts(**{k: c.get(r, k, (*path, "rbac"), c.strings) for k in RBAC_KEYS})
-        )
+        rbac = RbacSettings(**opts(**{k: c.get(r, k, (*path, "rbac"), c.roles) for k in RBAC_KEYS}))
     return RouterSettings(
         **opts(
             retry=_read_retry(c, m["retry"], (*path, "retry")) if m.get("retry") else MISSING,
@@ -72,8 +70,8 @@ def _read_router(c: Checker, raw: Any) -> RouterSettings:
             worker_pool_size=c.get(m, "worker_pool_size", path, c.integer(1)),
             channel_buffer=c.get(m, "channel_buffer", path, c.integer(0)),
             default_timeout=c.get(m, "default_timeout", path, c.duration),
-            namespace=c.get(m, "namespace", path, c.string),
-            tenant=c.get(m, "tenant", path, c.string),
+            namespace=c.get(m, "namespace", path, c.scope_name),
+            tenant=c.get(m, "tenant", path, c.scope_name),
         ),
         rbac=rbac,
     )

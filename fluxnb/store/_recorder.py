@@ -87,7 +87,9 @@ class Recorder(Protocol):
     """Receives a run's record, its events, and its end; ``flush`` makes them durable.
 
     A recorder may also define ``attempt_started(step, attempt)``, called as each attempt
-    starts (live progress uses it; storage has no need).
+    starts (live progress uses it; storage has no need), and ``meter(unit, amount, key,
+    step, attempt, seq)``, which ``ctx.meter`` calls (without it, ``ctx.meter`` checks its
+    arguments and records nothing).
     """
 
     def run_started(self, run: RunRecord) -> None: ...
@@ -126,9 +128,21 @@ class NullRecorder:
     def flush(self) -> None:
         pass
 
+    def meter(
+        self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
+    ) -> str:
+        """Checks a ``ctx.meter`` call and records nothing (a run without a store)."""
+        from ._usage import check_unit, quantity
+
+        check_unit(unit)
+        quantity(amount)
+        return key or ""
+
 
 class MemoryRecorder:
-    """Keeps every row in lists: for tests of your own workflows (``fluxnb.testing``)."""
+    """Keeps every row in lists: for tests of your own workflows (``fluxnb.testing``).
+
+    ``usage`` holds the usage rows (USAGE_COLUMNS order) the run would have stored."""
 
     location = None
 
@@ -136,12 +150,30 @@ class MemoryRecorder:
         self.runs: list[RunRecord] = []
         self.events: list[EventRow] = []
         self.circuit_events: list[tuple] = []
+        self.usage: list[tuple] = []
+        self._meter: Any = None
 
     def run_started(self, run: RunRecord) -> None:
+        from ._usage import UsageMeter
+
         self.runs.append(run)
+        self._meter = UsageMeter(run)
 
     def event(self, row: EventRow) -> None:
         self.events.append(row)
+        if self._meter is not None:
+            self._meter.on_event(row)
+            if self._meter.rows:
+                self.usage.extend(self._meter.take())
+
+    def meter(
+        self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
+    ) -> str:
+        if self._meter is None:
+            raise RuntimeError("meter() before run_started()")
+        out = self._meter.custom(unit, amount, key, step, attempt, seq)
+        self.usage.extend(self._meter.take())
+        return out
 
     def circuit_event(self, row: tuple) -> None:
         self.circuit_events.append(row)

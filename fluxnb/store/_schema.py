@@ -98,13 +98,7 @@ MIGRATIONS += (
     ),
 )
 
-MIGRATIONS += (
-    Migration(
-        4,
-        "step_stats view",
-        (
-            """CREATE VIEW step_stats AS
-            SELECT r.workflow,
+STEP_STATS = """            SELECT r.workflow,
                    e.step,
                    count(*) FILTER (WHERE e.final) AS runs,
                    count(*) FILTER (WHERE e.attempt > 0) AS attempts,
@@ -115,12 +109,204 @@ MIGRATIONS += (
                    quantile_cont(e.duration_s, 0.99) AS p99_s,
                    avg(e.duration_s) AS mean_s
             FROM events e JOIN runs r USING (run_id)
-            GROUP BY r.workflow, e.step""",
+            GROUP BY r.workflow, e.step"""
+
+MIGRATIONS += (
+    Migration(
+        4,
+        "step_stats view",
+        (f"CREATE VIEW step_stats AS\n{STEP_STATS}",),
+    ),
+)
+
+#: Views over the tables, defined once: the migration creates them in the store, and a
+#: namespace-scoped query (docs/tenants.md) creates them over that namespace's rows.
+SLA_VIEWS: dict[str, str] = {
+    # one row per (workflow, step): latency of attempts that ran, and how often they failed
+    "sla_steps": """
+        SELECT r.workflow,
+               e.step,
+               count(*) FILTER (WHERE e.final) AS executions,
+               count(*) FILTER (WHERE e.started_at IS NOT NULL) AS attempts,
+               quantile_cont(e.duration_s, 0.5) AS p50_s,
+               quantile_cont(e.duration_s, 0.95) AS p95_s,
+               quantile_cont(e.duration_s, 0.99) AS p99_s,
+               count(*) FILTER (WHERE e.final AND e.status = 'failed')
+                   / greatest(count(*) FILTER (WHERE e.final), 1) AS error_rate,
+               count(*) FILTER (WHERE e.attempt > 1)
+                   / greatest(count(*) FILTER (WHERE e.final), 1) AS retry_rate
+        FROM events e JOIN runs r USING (run_id)
+        GROUP BY r.workflow, e.step""",
+    # one row per agent (a step id names its agent, across workflows), with the time its
+    # circuit spent open (closed intervals: open until the next state change)
+    "sla_agents": """
+        WITH attempts AS (
+            SELECT e.step AS agent,
+                   count(*) FILTER (WHERE e.final) AS executions,
+                   count(*) FILTER (WHERE e.started_at IS NOT NULL) AS attempts,
+                   quantile_cont(e.duration_s, 0.5) AS p50_s,
+                   quantile_cont(e.duration_s, 0.95) AS p95_s,
+                   quantile_cont(e.duration_s, 0.99) AS p99_s,
+                   count(*) FILTER (WHERE e.final AND e.status = 'failed')
+                       / greatest(count(*) FILTER (WHERE e.final), 1) AS error_rate,
+                   count(*) FILTER (WHERE e.attempt > 1)
+                       / greatest(count(*) FILTER (WHERE e.final), 1) AS retry_rate
+            FROM events e GROUP BY e.step),
+        changes AS (
+            SELECT agent, to_state, occurred_at,
+                   lead(occurred_at) OVER (PARTITION BY agent ORDER BY occurred_at) AS next_at
+            FROM circuit_events),
+        opened AS (
+            SELECT agent,
+                   sum(date_diff('microsecond', occurred_at, next_at)) / 1e6 AS breaker_open_s,
+                   count(*) AS breaker_opened
+            FROM changes WHERE to_state = 'open' AND next_at IS NOT NULL GROUP BY agent)
+        SELECT a.*, coalesce(o.breaker_open_s, 0.0) AS breaker_open_s,
+               coalesce(o.breaker_opened, 0) AS breaker_opened
+        FROM attempts a LEFT JOIN opened o USING (agent)""",
+    # one row per run: FluxRoute's /sla snapshot, per run
+    "sla_runs": """
+        SELECT r.run_id, r.workflow, r.tenant, r.namespace, r.status, r.started_at,
+               r.duration_s,
+               count(*) FILTER (WHERE e.final) AS steps_done,
+               count(*) FILTER (WHERE e.started_at IS NOT NULL) AS attempts,
+               count(*) FILTER (WHERE e.attempt > 1) AS retries,
+               count(*) FILTER (WHERE e.final AND e.status = 'failed') AS failed_steps,
+               sum(e.duration_s) AS compute_s
+        FROM runs r LEFT JOIN events e USING (run_id)
+        GROUP BY ALL""",
+}
+
+MIGRATIONS += (
+    Migration(
+        5,
+        "tenants, usage, rate cards, invoices, audit, SLA views",
+        (
+            """CREATE TABLE tenants (
+                tenant VARCHAR PRIMARY KEY,
+                display_name VARCHAR,
+                created_at TIMESTAMP NOT NULL,
+                created_by VARCHAR
+            )""",
+            """CREATE TABLE usage (
+                event_id VARCHAR PRIMARY KEY,
+                tenant VARCHAR NOT NULL,
+                namespace VARCHAR NOT NULL,
+                unit VARCHAR NOT NULL,
+                quantity DECIMAL(38, 9) NOT NULL,
+                occurred_at TIMESTAMP NOT NULL,
+                source VARCHAR NOT NULL,
+                run_id VARCHAR,
+                workflow VARCHAR,
+                step VARCHAR,
+                attempt INTEGER,
+                reason VARCHAR,
+                corrects VARCHAR,
+                actor VARCHAR,
+                recorded_at TIMESTAMP NOT NULL
+            )""",
+            """CREATE TABLE rate_cards (
+                card_id VARCHAR PRIMARY KEY,
+                tenant VARCHAR,
+                name VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                currency VARCHAR NOT NULL,
+                minor_unit INTEGER NOT NULL,
+                effective_from DATE NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                created_by VARCHAR,
+                card VARCHAR NOT NULL
+            )""",
+            """CREATE TABLE rate_card_prices (
+                card_id VARCHAR NOT NULL,
+                unit VARCHAR NOT NULL,
+                per DECIMAL(38, 9) NOT NULL,
+                tier INTEGER NOT NULL,
+                up_to DECIMAL(38, 9),
+                price DECIMAL(38, 9) NOT NULL
+            )""",
+            """CREATE TABLE invoices (
+                invoice_id VARCHAR PRIMARY KEY,
+                tenant VARCHAR NOT NULL,
+                namespace VARCHAR,
+                period VARCHAR NOT NULL,
+                period_start TIMESTAMP NOT NULL,
+                period_end TIMESTAMP NOT NULL,
+                currency VARCHAR NOT NULL,
+                subtotal DECIMAL(38, 9) NOT NULL,
+                total DECIMAL(38, 9) NOT NULL,
+                state VARCHAR NOT NULL,
+                issued_at TIMESTAMP,
+                voided_at TIMESTAMP,
+                void_reason VARCHAR,
+                usage_events BIGINT NOT NULL
+            )""",
+            """CREATE TABLE invoice_lines (
+                invoice_id VARCHAR NOT NULL,
+                line INTEGER NOT NULL,
+                card_id VARCHAR NOT NULL,
+                unit VARCHAR NOT NULL,
+                quantity DECIMAL(38, 9) NOT NULL,
+                per DECIMAL(38, 9) NOT NULL,
+                unit_price DECIMAL(38, 9),
+                tiers VARCHAR NOT NULL,
+                amount DECIMAL(38, 9) NOT NULL,
+                note VARCHAR
+            )""",
+            """CREATE TABLE audit (
+                occurred_at TIMESTAMP NOT NULL,
+                role VARCHAR NOT NULL,
+                tenant VARCHAR,
+                namespace VARCHAR,
+                action VARCHAR NOT NULL,
+                target VARCHAR,
+                outcome VARCHAR NOT NULL,
+                detail VARCHAR,
+                host VARCHAR,
+                pid INTEGER
+            )""",
+            *(f"CREATE VIEW {name} AS {sql}" for name, sql in SLA_VIEWS.items()),
         ),
     ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
+
+#: Every view, by name, with its SELECT.
+VIEWS: dict[str, str] = {"step_stats": STEP_STATS, **SLA_VIEWS}
+
+#: Columns of a ``usage`` row (one metered quantity; ``event_id`` is the idempotency key).
+USAGE_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "tenant",
+    "namespace",
+    "unit",
+    "quantity",  # Decimal, at most 9 decimal places
+    "occurred_at",  # epoch microseconds, UTC
+    "source",  # auto | custom | correction
+    "run_id",
+    "workflow",
+    "step",
+    "attempt",
+    "reason",
+    "corrects",
+    "actor",
+    "recorded_at",
+)
+
+#: Columns of an ``audit`` row.
+AUDIT_COLUMNS: tuple[str, ...] = (
+    "occurred_at",
+    "role",
+    "tenant",
+    "namespace",
+    "action",
+    "target",
+    "outcome",  # allowed | denied
+    "detail",
+    "host",
+    "pid",
+)
 
 #: Columns the ``runs`` rows carry in segments (``duration_s`` is derived on load).
 RUN_COLUMNS: tuple[str, ...] = (

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._recorder import CIRCUIT_COLUMNS, EVENT_COLUMNS, OUTPUT_COLUMNS
-from ._schema import RUN_COLUMNS
+from ._schema import AUDIT_COLUMNS, RUN_COLUMNS, USAGE_COLUMNS
 
 _counter = itertools.count()
 
@@ -84,16 +84,57 @@ def _schemas() -> dict[str, Any]:
             ("step", pa.string()),
         ]
     )
+    usage = pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("tenant", pa.string()),
+            ("namespace", pa.string()),
+            ("unit", pa.string()),
+            ("quantity", pa.decimal128(38, 9)),
+            ("occurred_at", ts),
+            ("source", pa.string()),
+            ("run_id", pa.string()),
+            ("workflow", pa.string()),
+            ("step", pa.string()),
+            ("attempt", pa.int32()),
+            ("reason", pa.string()),
+            ("corrects", pa.string()),
+            ("actor", pa.string()),
+            ("recorded_at", ts),
+        ]
+    )
+    audit = pa.schema(
+        [
+            ("occurred_at", ts),
+            ("role", pa.string()),
+            ("tenant", pa.string()),
+            ("namespace", pa.string()),
+            ("action", pa.string()),
+            ("target", pa.string()),
+            ("outcome", pa.string()),
+            ("detail", pa.string()),
+            ("host", pa.string()),
+            ("pid", pa.int32()),
+        ]
+    )
     assert tuple(events.names) == EVENT_COLUMNS + OUTPUT_COLUMNS
     assert tuple(runs.names) == RUN_COLUMNS and tuple(circuit.names) == CIRCUIT_COLUMNS
-    return {"events": events, "runs": runs, "circuit_events": circuit}
+    assert tuple(usage.names) == USAGE_COLUMNS and tuple(audit.names) == AUDIT_COLUMNS
+    return {
+        "events": events,
+        "runs": runs,
+        "circuit_events": circuit,
+        "usage": usage,
+        "audit": audit,
+    }
 
 
-TABLES = ("events", "runs", "circuit_events")
+#: Tables whose rows travel in segments.
+TABLES = ("events", "runs", "circuit_events", "usage", "audit")
 
 
 def arrow_table(table: str, rows: Sequence[tuple]) -> Any:
-    """Rows (tuples in column order) of ``events``, ``runs`` or ``circuit_events``."""
+    """Rows (tuples in column order) of one of ``TABLES``."""
     import pyarrow as pa
 
     schema = _schemas()[table]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import QueryError, StoreError, StoreLockedError
-from ._schema import MIGRATIONS, SCHEMA_VERSION
+from ._schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
 from ._segments import pending_segments, read_segments, table_of
 
 MEMORY = ":memory:"
@@ -154,13 +155,11 @@ class Store:
             }
             new = [f for f in files if f.name not in done]
             runs = [f for f in new if table_of(f) == "runs"]
-            for table in ("events", "circuit_events"):
+            for table in ("events", "circuit_events", "audit", "usage"):
                 files_of = [f for f in new if table_of(f) == table]
                 if files_of:
                     con.register("_fluxnb_batch", read_segments(files_of))
-                    con.execute(
-                        f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (segment) FROM _fluxnb_batch"
-                    )
+                    con.execute(_APPEND[table].format(source="_fluxnb_batch"))
                     con.unregister("_fluxnb_batch")
             if runs:  # a run's row is written at its start and end: the newest wins
                 con.register("_fluxnb_runs", read_segments(runs))
@@ -193,6 +192,28 @@ class Store:
             f.unlink(missing_ok=True)
         return len(new)
 
+    def append(self, table: str, rows: list[tuple]) -> None:
+        """Add ``rows`` (tuples in the table's column order) to ``events``,
+        ``circuit_events``, ``usage`` or ``audit``: a segment for a store file (no lock
+        taken), an insert for an in-memory store. Raises OSError if the disk refuses."""
+        if not rows:
+            return
+        from ._segments import arrow_table, write_segment
+
+        if not self.in_memory:
+            write_segment(self.segments_dir, table, rows)
+            return
+        import pyarrow as pa
+
+        data = arrow_table(table, rows)
+        data = data.append_column("segment", pa.array([0] * len(rows), pa.int32()))
+        with self.connect() as con:
+            con.register("_fluxnb_batch", data)
+            try:
+                con.execute(_APPEND[table].format(source="_fluxnb_batch"))
+            finally:
+                con.unregister("_fluxnb_batch")
+
     def load_pending(self) -> int:
         """Move rows waiting in segments into the DuckDB file now; returns segments loaded.
 
@@ -210,6 +231,11 @@ class Store:
         Tables: ``runs`` (one row per run) and ``events`` (one row per step attempt).
         Pass values as ``params`` (``$name`` or ``?`` placeholders), never by formatting.
         """
+        from .._session import current
+
+        session = current()
+        if not session.is_admin:
+            return self._scoped_sql(query, params, session.namespace)
         import duckdb
 
         with self.connect() as con:
@@ -218,6 +244,41 @@ class Store:
                 return rel.df()
             except duckdb.Error as exc:
                 raise QueryError(query, str(exc)) from None
+
+    def _scoped_sql(self, query: str, params: Any, namespace: str) -> Any:
+        """``query`` as a non-admin sees it: on a throwaway DuckDB holding only the rows of
+        ``namespace`` (copied out of the store for the tables the query names), so no SQL
+        at all — not a qualified name, not a system function — can reach another
+        namespace's rows, and nothing it does can change the store."""
+        import duckdb
+
+        words = set(re.findall(r"[a-z_][a-z0-9_]*", query.lower()))
+        views = [v for v in VIEWS if v in words]
+        needed = {t for t in _SCOPED if t in words}
+        for view in views:
+            needed |= {t for t in _SCOPED if t in VIEWS[view]}
+        copies: dict[str, Any] = {}
+        if needed:
+            with self.connect() as con:
+                for table in sorted(needed):
+                    rel = con.execute(
+                        _SCOPED[table], {"ns": namespace} if "$ns" in _SCOPED[table] else None
+                    )
+                    copies[table] = _to_arrow(rel)
+        scratch = duckdb.connect(MEMORY)
+        try:
+            for table, data in copies.items():
+                scratch.register(table, data)
+            for view in views:
+                scratch.execute(f"CREATE VIEW {view} AS {VIEWS[view]}")
+            rel = scratch.execute(query, params) if params is not None else scratch.execute(query)
+            return rel.df()
+        except duckdb.Error as exc:
+            raise QueryError(
+                query, f"{exc} (this session sees namespace '{namespace}' only)"
+            ) from None
+        finally:
+            scratch.close()
 
     def traces(self, run_id: str | None = None) -> Any:
         """Events (one row per attempt) of one run, or of all runs, in logical order."""
@@ -243,6 +304,44 @@ class Store:
         from ._store_recorder import StoreRecorder
 
         return StoreRecorder(self)
+
+
+_IN_NAMESPACE = "SELECT run_id FROM runs WHERE coalesce(namespace, 'default') = $ns"
+#: What a non-admin session sees of each table: its namespace's rows (runs without a
+#: namespace count as 'default'); rate cards and tenants are not namespaced.
+_SCOPED = {
+    "runs": "SELECT * FROM runs WHERE coalesce(namespace, 'default') = $ns",
+    "events": f"SELECT * FROM events WHERE run_id IN ({_IN_NAMESPACE})",
+    "circuit_events": f"SELECT * FROM circuit_events WHERE run_id IN ({_IN_NAMESPACE})",
+    "usage": "SELECT * FROM usage WHERE namespace = $ns",
+    "audit": "SELECT * FROM audit WHERE namespace = $ns",
+    "invoices": "SELECT * FROM invoices WHERE namespace = $ns",
+    "invoice_lines": "SELECT * FROM invoice_lines WHERE invoice_id IN "
+    "(SELECT invoice_id FROM invoices WHERE namespace = $ns)",
+    "rate_cards": "SELECT * FROM rate_cards",
+    "rate_card_prices": "SELECT * FROM rate_card_prices",
+    "tenants": "SELECT * FROM tenants",
+}
+
+
+def _to_arrow(rel: Any) -> Any:
+    """A result as a pyarrow Table (DuckDB 2 renamed the method)."""
+    fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
+    return fetch()
+
+
+#: How a batch of rows (a registered Arrow table ``{source}``) joins its table. Usage
+#: rows are idempotent: an event id already stored is ignored, and within a batch the
+#: first (oldest) copy of an id wins.
+_APPEND = {
+    "events": "INSERT INTO events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "circuit_events": "INSERT INTO circuit_events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "audit": "INSERT INTO audit BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "usage": """INSERT OR IGNORE INTO usage BY NAME
+        SELECT * EXCLUDE (segment, _row) FROM (
+            SELECT *, row_number() OVER () AS _row FROM {source})
+        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY segment, _row) = 1""",
+}
 
 
 def _migrate(con: Any, path: str) -> None:

@@ -6,11 +6,12 @@ import os
 import time
 import warnings
 from dataclasses import astuple
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._outputs import NOTHING, encode
 from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
 from ._segments import arrow_table, write_segment
+from ._usage import UsageMeter
 
 _N = len(EVENT_COLUMNS)
 
@@ -33,6 +34,7 @@ class StoreRecorder:
         self.store = store
         self._rows: list[EventRow] = []
         self._circuit: list[tuple] = []
+        self._meter: UsageMeter | None = None
         self._last = time.monotonic()
         self._failed_once = False
 
@@ -45,9 +47,20 @@ class StoreRecorder:
         return self.store.path
 
     def run_started(self, run: RunRecord) -> None:
+        self._meter = UsageMeter(run)
         self._write("runs", [astuple(run)])
 
+    def meter(
+        self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
+    ) -> str:
+        """``ctx.meter``: a custom usage row, stored with the run's next flush."""
+        if self._meter is None:
+            raise RuntimeError("meter() before run_started()")
+        return self._meter.custom(unit, amount, key, step, attempt, seq)
+
     def event(self, row: EventRow) -> None:
+        if self._meter is not None:
+            self._meter.on_event(row)
         output = row[_N]
         # serialise now: a later step may mutate the object it received
         stored = NOTHING if output is NO_OUTPUT else encode(output)
@@ -65,6 +78,11 @@ class StoreRecorder:
 
     def flush(self) -> None:
         self._last = time.monotonic()
+        if self._meter is not None:
+            usage = self._meter.take()
+            if usage and not self._write("usage", usage):
+                with self._meter._lock:
+                    self._meter.rows[:0] = usage  # kept for the next flush
         if self._circuit:
             circuit, self._circuit = self._circuit, []
             if not self._write("circuit_events", circuit):
@@ -77,23 +95,22 @@ class StoreRecorder:
 
     def _write(self, table: str, rows: list[tuple]) -> bool:
         try:
-            if self.store.in_memory:
+            if table == "runs" and self.store.in_memory:
                 data = arrow_table(table, rows)
                 with self.store.connect() as con:
                     con.register("_fluxnb_batch", data)
                     try:
-                        if table == "runs":
-                            con.execute(
-                                "INSERT OR REPLACE INTO runs BY NAME SELECT *, "
-                                "date_diff('microsecond', started_at, ended_at) / 1e6 "
-                                "AS duration_s FROM _fluxnb_batch"
-                            )
-                        else:
-                            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _fluxnb_batch")
+                        con.execute(
+                            "INSERT OR REPLACE INTO runs BY NAME SELECT *, "
+                            "date_diff('microsecond', started_at, ended_at) / 1e6 "
+                            "AS duration_s FROM _fluxnb_batch"
+                        )
                     finally:
                         con.unregister("_fluxnb_batch")
-            else:
+            elif table == "runs":
                 write_segment(self.store.segments_dir, table, rows)
+            else:
+                self.store.append(table, rows)
             return True
         except OSError as exc:
             if not self._failed_once:
