@@ -13,15 +13,18 @@ import fluxnb
 from .conftest import ROOT, cli_env
 
 PUBLIC = [
-    "Analysis", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState", "CycleError",
-    "DiffReport", "Firing", "FluxError", "ManifestError", "Net", "NetResult", "NetRun",
-    "NotEnabled", "OnError", "Problem", "QueryError",
-    "ReplayError", "ReplayReport", "ResolutionError", "RetryPolicy", "RouterSettings", "Run",
-    "RunError", "RunResult", "RunStatus", "Step", "StepContext", "StepError", "StepFailed",
-    "StepResult", "StepStatus", "Store", "StoreError", "StoreLockedError", "Token", "Workflow",
-    "__version__", "analyze", "aresume", "arun", "breakers", "debug", "diff", "export_trace",
-    "import_trace", "interactive", "load", "read_pnml", "replay", "resume", "run", "sql", "start", "store",
-    "timeline", "traces", "write_pnml",
+    "Analysis", "BillingError", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
+    "CycleError", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState",
+    "ManifestError", "Net", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
+    "Problem", "QueryError", "RateCard", "ReplayError", "ReplayReport", "ResolutionError",
+    "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session",
+    "Step", "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",
+    "StoreError", "StoreLockedError", "Token", "Workflow", "__version__", "analyze", "aresume",
+    "arun", "billing", "breakers", "correct_usage", "create_tenant", "debug", "diff",
+    "export_trace", "import_trace", "interactive", "invoice", "issue_invoice", "load",
+    "metrics", "rate_cards", "read_pnml", "record_usage", "replay", "resume", "run", "session",
+    "set_rate_card", "sql", "start", "store", "tenants", "timeline", "traces", "usage",
+    "void_invoice", "write_pnml",
 ]  # fmt: skip
 
 

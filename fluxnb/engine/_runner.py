@@ -62,7 +62,14 @@ def admit(
 
 
 def recorder_for(store: Any) -> Recorder:
-    """The recorder a ``store=`` argument asks for."""
+    """The recorder a ``store=`` argument asks for (emitting OpenTelemetry spans too when
+    ``fluxnb.metrics.enable_otel()`` is on)."""
+    from ..metrics._otel import traced
+
+    return traced(_plain_recorder(store))
+
+
+def _plain_recorder(store: Any) -> Recorder:
     if store is None:
         return NullRecorder()
     if hasattr(store, "event") and hasattr(store, "run_started"):
@@ -355,7 +362,7 @@ def _prepare_resume(
     scheduler = Scheduler(
         plan,
         RunOptions(run_id, wf.name, seed),
-        recorder=st.recorder(),
+        recorder=recorder_for(st),
         executors=executors,
         default_executor=default,
     )

@@ -233,6 +233,7 @@ MIGRATIONS += (
                 period_start TIMESTAMP NOT NULL,
                 period_end TIMESTAMP NOT NULL,
                 currency VARCHAR NOT NULL,
+                minor_unit INTEGER NOT NULL,
                 subtotal DECIMAL(38, 9) NOT NULL,
                 total DECIMAL(38, 9) NOT NULL,
                 state VARCHAR NOT NULL,
