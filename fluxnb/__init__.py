@@ -33,7 +33,7 @@ from ._exceptions import (
     StoreError,
     StoreLockedError,
 )
-from ._session import Session, session
+from ._session import Session
 from .billing import (
     Invoice,
     InvoiceState,
@@ -91,6 +91,7 @@ from .spec import (
     write_pnml,
 )
 from .store import Store, sql, store, timeline, traces
+from .store._audit import session
 
 __version__ = "0.1.0"
 
@@ -182,9 +183,12 @@ def load(manifest: Any, namespace: Any = None, *, source: str | None = None) -> 
     Raises:
         ManifestError: with the source, line and column of every problem found.
     """
+    from ._session import Action
     from .spec._net_manifest import load_any
+    from .store._audit import authorize
 
     obj = load_any(manifest, source=source)
+    authorize(Action.VALIDATE, workflow=obj.name, rbac=obj.router.rbac)
     if namespace is not None:
         if isinstance(obj, Workflow):
             obj.validate(resolve=True, namespace=namespace)

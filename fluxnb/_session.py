@@ -160,14 +160,37 @@ def session(
     >>> with fluxnb.session(role="viewer", namespace="team-a"):  # doctest: +SKIP
     ...     fluxnb.sql("SELECT count(*) FROM runs")   # team-a's runs only
 
+    A non-admin session can lower its role but not raise it, and cannot leave its
+    namespace (PermissionDenied): widening takes a process started with other
+    ``FLUXNB_ROLE`` / ``FLUXNB_NAMESPACE`` values.
+
     Raises:
         FluxError: an unknown role or an invalid tenant / namespace name.
+        PermissionDenied: a non-admin session asked for more.
     """
     before = current()
     if role is None and tenant is None and namespace is None:
         return before
+    wanted = _role(role, "role") if role is not None else before.role
+    if not before.is_admin:  # a session can narrow itself, never widen
+        rank = list(Role)
+        if rank.index(wanted) > rank.index(before.role):
+            raise PermissionDenied(
+                str(before.role),
+                f"act as {wanted}",
+                (str(Role.ADMIN),),
+                why="a session can lower its role but not raise it; start the process with "
+                "another FLUXNB_ROLE",
+            )
+        if namespace is not None and namespace != before.namespace:
+            raise PermissionDenied(
+                str(before.role),
+                f"switch to namespace '{namespace}'",
+                (str(Role.ADMIN),),
+                why=f"a {before.role} session stays in its namespace '{before.namespace}'",
+            )
     new = Session(
-        role=_role(role, "role") if role is not None else before.role,
+        role=wanted,
         tenant=check_name(tenant, "tenant") if tenant is not None else before.tenant,
         namespace=check_name(namespace, "namespace") if namespace is not None else before.namespace,
         _previous=_acting.session,

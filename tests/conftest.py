@@ -23,6 +23,18 @@ def _no_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUXNB_STORE", str(tmp_path / "default" / "fluxnb.duckdb"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_session(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every test starts as the unconfigured owner (admin, default tenant and namespace)."""
+    from fluxnb import _session
+
+    for name in ("FLUXNB_ROLE", "FLUXNB_TENANT", "FLUXNB_NAMESPACE"):
+        monkeypatch.delenv(name, raising=False)
+    _session._acting.session = None
+    yield
+    _session._acting.session = None
+
+
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")

@@ -1,7 +1,11 @@
-"""The ``fluxnb`` command: validate, run, sql, runs, replay, resume, diff, export, import.
+"""The ``fluxnb`` command: validate, run, sql, runs, replay, resume, diff, export, import,
+analyze, rates, invoice, usage, metrics.
 
-Exit codes: 0 success; 1 the run failed; 2 invalid input (manifest, SQL, arguments);
-3 the store is locked by another program; 130 interrupted (the run is recorded cancelled).
+Every command takes ``--role`` and ``--namespace`` (else FLUXNB_ROLE / FLUXNB_NAMESPACE).
+
+Exit codes: 0 success; 1 the run failed; 2 invalid input (manifest, SQL, arguments, rate
+card); 3 the store is locked by another program; 4 permission denied (the session's role
+may not do it); 130 interrupted (the run is recorded cancelled).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import FluxError, ManifestError, Problem, StoreLockedError
+from .._exceptions import FluxError, ManifestError, PermissionDenied, Problem, StoreLockedError
+from ._billing import BILLING_COMMANDS, add_billing_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_DENIED = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print rows as JSON records")
 
     add_history_commands(sub, store_opt, import_opt)
+    add_billing_commands(sub, store_opt)
 
     an = sub.add_parser(
         "analyze", help="analyse a Petri net (PNML or a net manifest): bounds, deadlocks, liveness"
@@ -105,7 +112,28 @@ def _parser() -> argparse.ArgumentParser:
     store_opt(rs)
     rs.add_argument("--limit", type=int, default=20)
     rs.add_argument("--json", action="store_true", help="print rows as JSON records")
+    for sp in {id(x): x for x in sub.choices.values()}.values():
+        _session_opts(sp)
     return p
+
+
+def _session_opts(sp: argparse.ArgumentParser) -> None:
+    groups = [a for a in sp._actions if isinstance(a, argparse._SubParsersAction)]
+    if groups:  # rates set / list: the options go on the leaves only (argparse would let
+        for group in groups:  # a leaf's default overwrite the parent's value)
+            for leaf in group.choices.values():
+                _session_opts(leaf)
+        return
+    sp.add_argument(
+        "--role",
+        choices=["viewer", "operator", "admin"],
+        help="act in this role (default: $FLUXNB_ROLE, else admin)",
+    )
+    sp.add_argument(
+        "--namespace",
+        metavar="NAME",
+        help="act in this namespace (default: $FLUXNB_NAMESPACE, else 'default')",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,7 +158,11 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_INVALID
     try:
-        return int(_COMMANDS[args.command](args))
+        with _session_of(args):
+            return int(_COMMANDS[args.command](args))
+    except PermissionDenied as exc:
+        _error(str(exc))
+        return EXIT_DENIED
     except ManifestError as exc:
         _error(str(exc))
         return EXIT_INVALID
@@ -142,6 +174,18 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_INVALID
     except BrokenPipeError:  # `fluxnb sql ... | head`
         return EXIT_OK
+
+
+def _session_of(args: argparse.Namespace) -> Any:
+    """The session a command acts in: ``--role`` / ``--namespace`` over the environment."""
+    import contextlib
+
+    from ..store._audit import session
+
+    role, namespace = getattr(args, "role", None), getattr(args, "namespace", None)
+    if role is None and namespace is None:
+        return contextlib.nullcontext()
+    return session(role, namespace=namespace, store=getattr(args, "store", None))
 
 
 def _error(message: str) -> None:
@@ -191,10 +235,13 @@ def _describe(exc: BaseException) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .._session import Action
     from ..spec import Net
     from ..spec._net_manifest import load_any
+    from ..store._audit import authorize
 
     wf = load_any(Path(args.file))
+    authorize(Action.VALIDATE, workflow=wf.name, rbac=wf.router.rbac)
     if isinstance(wf, Net):
         if args.resolve or args.imports:
             from ..engine._net_run import plan_net
@@ -402,4 +449,5 @@ _COMMANDS = {
     "runs": _cmd_runs,
     **HISTORY_COMMANDS,
     "analyze": _cmd_analyze,
+    **BILLING_COMMANDS,
 }

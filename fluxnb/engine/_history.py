@@ -281,6 +281,7 @@ def replay(
         target=trace.run_id,
     )
     rec = MemoryRecorder()
+    rec.admitted = True  # type: ignore[attr-defined]  # authorized above, as a replay
     seed = int(trace.run.get("seed") or 0)
     result = run_workflow(loaded, namespace, store=rec, seed=seed)
     replayed = []

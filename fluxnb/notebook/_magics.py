@@ -36,6 +36,17 @@ def _in_kernel(shell: Any) -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
+def _may_validate(obj: Any) -> None:
+    """The session's role may validate this manifest (its router.rbac.validate_roles)."""
+    from .._session import Action
+    from ..store._audit import authorize
+
+    try:
+        authorize(Action.VALIDATE, workflow=obj.name, rbac=obj.router.rbac)
+    except FluxError as err:
+        raise UsageError(str(err)) from None
+
+
 class _Banner:
     """A red message: HTML in a notebook, plain text in a terminal."""
 
@@ -199,6 +210,7 @@ class FluxMagics(Magics):
         except ManifestError as err:
             raise UsageError("invalid workflow\n" + manifest_error_text(err, text, 2)) from None
         if args.validate:
+            _may_validate(wf)
             print(f"ok: workflow '{wf.name}', {len(wf)} steps: {' → '.join(wf.order())}")
             return None
         store: Any = engine.DEFAULT if args.store is None else args.store
@@ -255,6 +267,7 @@ class FluxMagics(Magics):
         store: Any = engine.DEFAULT if args.store is None else args.store
         try:
             if args.validate:
+                _may_validate(net)
                 engine._net_run.plan_net(net, ns)
                 print(
                     f"ok: net '{net.name}', {len(net.places)} places, "
@@ -317,6 +330,22 @@ class FluxMagics(Magics):
             )
             _show_error(f"run {result.run_id} failed", body)
             break
+
+    # ------------------------------------------------------------------ %fluxsession
+    @magic_arguments()
+    @argument("--role", choices=["viewer", "operator", "admin"], help="act in this role")
+    @argument("--tenant", help="bill runs to this tenant by default")
+    @argument("--namespace", help="act in this namespace")
+    @line_magic
+    def fluxsession(self, line: str) -> Any:
+        """Show who is acting (role, tenant, namespace), or change it for this kernel."""
+        from ..store._audit import session
+
+        args = parse_argstring(self.fluxsession, line)
+        try:
+            return session(args.role, tenant=args.tenant, namespace=args.namespace)
+        except FluxError as err:
+            raise UsageError(str(err)) from None
 
     # ------------------------------------------------------------------ %fluxsql
     @magic_arguments()

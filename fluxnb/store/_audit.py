@@ -10,18 +10,23 @@ import warnings
 from typing import Any
 
 from .._exceptions import PermissionDenied
-from .._session import PRIVILEGED, Action, Session, current, decide
+from .._session import PRIVILEGED, Action, Role, Session, current, decide
+from .._session import session as _set_session
 from ._store import Store, open_store
 
 
 def audit_store(store: Any) -> Store | None:
     """The Store an audit row goes to, for a ``store=`` argument of any form: the run's
     store, the default store for ``None`` / the default, None for a custom recorder."""
+    seen = 0
+    while seen < 5 and hasattr(store, "event"):  # recorders wrapping recorders
+        if isinstance(getattr(store, "store", None), Store):
+            return store.store
+        store, seen = getattr(store, "inner", getattr(store, "_inner", None)), seen + 1
+        if store is None:
+            return None
     if isinstance(store, Store):
         return store
-    inner = getattr(store, "store", None)
-    if isinstance(inner, Store):
-        return inner
     if store is None or isinstance(store, (str, os.PathLike)):
         return open_store(store)
     if hasattr(store, "event"):  # a recorder of the user's own: nowhere to write
@@ -94,3 +99,31 @@ def authorize(
     if action in PRIVILEGED:
         write_audit(audit_store(store), s, action, what, "allowed", detail)
     return s
+
+
+def session(
+    role: str | Role | None = None,
+    *,
+    tenant: str | None = None,
+    namespace: str | None = None,
+    store: Any = None,
+) -> Session:
+    """Set who is acting (any field given) and return the session; with no arguments,
+    return the acting session unchanged. A context manager too: ``with
+    fluxnb.session(role="viewer"):`` restores the previous session on exit.
+
+    >>> with fluxnb.session(role="viewer", namespace="team-a"):  # doctest: +SKIP
+    ...     fluxnb.sql("SELECT count(*) FROM runs")   # team-a's runs only
+
+    A non-admin session can lower its role but not raise it, and cannot leave its
+    namespace: that is PermissionDenied, audited in ``store`` (default: the default store).
+
+    Raises:
+        FluxError: an unknown role or an invalid tenant / namespace name.
+        PermissionDenied: a non-admin session asked for more.
+    """
+    try:
+        return _set_session(role, tenant=tenant, namespace=namespace)
+    except PermissionDenied as exc:
+        write_audit(audit_store(store), current(), exc.action, None, "denied", str(exc))
+        raise

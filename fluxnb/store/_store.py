@@ -261,10 +261,8 @@ class Store:
         if needed:
             with self.connect() as con:
                 for table in sorted(needed):
-                    rel = con.execute(
-                        _SCOPED[table], {"ns": namespace} if "$ns" in _SCOPED[table] else None
-                    )
-                    copies[table] = _to_arrow(rel)
+                    bind = {"ns": namespace} if "$ns" in _SCOPED[table] else None
+                    copies[table] = _to_arrow(con, _SCOPED[table], bind)
         scratch = duckdb.connect(MEMORY)
         try:
             for table, data in copies.items():
@@ -324,10 +322,17 @@ _SCOPED = {
 }
 
 
-def _to_arrow(rel: Any) -> Any:
-    """A result as a pyarrow Table (DuckDB 2 renamed the method)."""
-    fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
-    return fetch()
+def _to_arrow(con: Any, query: str, params: Any) -> Any:
+    """A query's result as a pyarrow Table. DuckDB 2 warns that a DB-API result costs a
+    copy and suggests ``con.sql``, which refuses to run on the store's connection (it has
+    unfinished results from the loading); the copy is what this path wants anyway."""
+    import warnings
+
+    res = con.execute(query, params)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+        fetch = getattr(res, "to_arrow_table", None) or res.fetch_arrow_table
+        return fetch()
 
 
 #: How a batch of rows (a registered Arrow table ``{source}``) joins its table. Usage
