@@ -2,7 +2,7 @@
 
 Automatic units, per step execution (all attempts of a step, or of one net firing, up to
 its final one): ``invocations`` (attempts that called the step), ``compute_seconds`` (their
-wall time) and ``retries`` (attempts after the first). Custom units come from
+wall time) and ``retries`` (attempts numbered 2 and up). Custom units come from
 ``ctx.meter(unit, quantity)`` inside a step.
 
 Every row has an ``event_id``, its idempotency key; the store keeps the first row of an
@@ -69,7 +69,8 @@ class UsageMeter:
         self.run = run
         self.tenant = run.tenant or "default"
         self.namespace = run.namespace or "default"
-        self._open: dict[int, list[Any]] = {}  # seq -> [first attempt, attempts, seconds]
+        # seq -> [first attempt, attempts, seconds, retries]
+        self._open: dict[int, list[Any]] = {}
         self._custom: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()  # ctx.meter is called from step threads
         self.rows: list[tuple] = []
@@ -81,20 +82,21 @@ class UsageMeter:
         if called:
             acc = self._open.get(seq)
             if acc is None:
-                acc = self._open[seq] = [attempt, 0, 0.0]
+                acc = self._open[seq] = [attempt, 0, 0.0, 0]
             acc[1] += 1
             acc[2] += row[8] or 0.0
+            acc[3] += attempt > 1  # a resumed step's attempts continue the numbering
         if final:
             acc = self._open.pop(seq, None)
             if acc is not None:
                 self._emit(seq, row[2], acc, row[7])
 
     def _emit(self, seq: int, step: str, acc: list[Any], ended: int | None) -> None:
-        first, n, seconds = acc
+        first, n, seconds, retries = acc
         amounts = (
             ("invocations", Decimal(n)),
             ("compute_seconds", Decimal(f"{seconds:.6f}")),
-            ("retries", Decimal(max(0, n - 1))),
+            ("retries", Decimal(retries)),
         )
         at = micros(ended)
         with self._lock:
