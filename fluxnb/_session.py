@@ -112,6 +112,9 @@ class Session:
     def can(self, action: Action) -> bool:
         return action in PERMISSIONS[self.role]
 
+    def __repr__(self) -> str:
+        return f"Session(role='{self.role}', tenant='{self.tenant}', namespace='{self.namespace}')"
+
     def __enter__(self) -> Session:
         return self
 

@@ -84,3 +84,29 @@ def test_token_game_benchmark_runs_and_the_compiled_game_beats_the_general_engin
     # a ratio measured in one process: the compiled game must be far ahead of the
     # general engine it replaces for black-token nets (about 60x on the dev machine)
     assert compiled > 10 * general
+
+
+def test_billing_benchmark_invoices_its_synthetic_usage_exactly(tmp_path) -> None:
+    from decimal import Decimal
+
+    import billing
+
+    events = 3000
+    _, _, total = billing.invoicing(tmp_path, events, repeat=1)
+    sums = {"invocations": Decimal(0), "compute_seconds": Decimal(0), "llm_tokens": Decimal(0)}
+    for i in range(events):
+        unit = ["invocations", "compute_seconds", "llm_tokens"][i % 3]
+        sums[unit] += 1 + Decimal(i % 7) * Decimal("0.25")
+    inv = sums["invocations"] / 1000 * Decimal("0.50")  # all within the first tier
+    expected = sum(
+        (
+            x.quantize(Decimal("0.01"))
+            for x in (
+                inv,
+                sums["compute_seconds"] * Decimal("0.0001"),
+                sums["llm_tokens"] / 1000 * Decimal("0.002"),
+            )
+        ),
+        Decimal(0),
+    )
+    assert total == expected

@@ -182,6 +182,13 @@ class Invoice:
             Path(path).write_text(out.getvalue())
         return out.getvalue()
 
+    def __repr__(self) -> str:
+        total = show(self.total, self.currency, self.minor_unit)
+        return (
+            f"<Invoice {self.invoice_id} {self.state}: {self.tenant} {self.period}, "
+            f"{len(self.lines)} lines, total {total}>"
+        )
+
     def __str__(self) -> str:
         scope = f" namespace {self.namespace}" if self.namespace else ""
         head = (

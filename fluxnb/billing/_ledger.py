@@ -194,7 +194,7 @@ def _usage_row(
         tenant,
         namespace,
         unit,
-        amount,
+        str(amount),
         at,
         source,
         None,

@@ -93,11 +93,11 @@ def charge(price: Price, quantity: Decimal) -> Charge:
         amount = EXACT.add(amount, part)
         used.append(
             {
-                "from": str(done),
-                "to": None if tier.up_to is None else str(tier.up_to),
-                "quantity": str(units),
-                "price": str(tier.price),
-                "amount": str(part),
+                "from": f"{done:f}",
+                "to": None if tier.up_to is None else f"{tier.up_to:f}",
+                "quantity": f"{units:f}",
+                "price": f"{tier.price:f}",
+                "amount": f"{part:f}",
             }
         )
         last = tier.price

@@ -282,7 +282,7 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "tenant",
     "namespace",
     "unit",
-    "quantity",  # Decimal, at most 9 decimal places
+    "quantity",  # exact decimal text (at most 9 places); DECIMAL(38, 9) in the table
     "occurred_at",  # epoch microseconds, UTC
     "source",  # auto | custom | correction
     "run_id",

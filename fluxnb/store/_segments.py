@@ -90,7 +90,9 @@ def _schemas() -> dict[str, Any]:
             ("tenant", pa.string()),
             ("namespace", pa.string()),
             ("unit", pa.string()),
-            ("quantity", pa.decimal128(38, 9)),
+            # exact decimal text: DuckDB casts it to DECIMAL(38, 9) on load, ~20x faster
+            # than Arrow converting Python Decimals
+            ("quantity", pa.string()),
             ("occurred_at", ts),
             ("source", pa.string()),
             ("run_id", pa.string()),

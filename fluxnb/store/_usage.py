@@ -93,17 +93,20 @@ class UsageMeter:
 
     def _emit(self, seq: int, step: str, acc: list[Any], ended: int | None) -> None:
         first, n, seconds, retries = acc
-        amounts = (
-            ("invocations", Decimal(n)),
-            ("compute_seconds", Decimal(f"{seconds:.6f}")),
-            ("retries", Decimal(retries)),
-        )
         at = micros(ended)
+        now = time.time_ns() // 1000
+        run = self.run.run_id
+        head = (self.tenant, self.namespace)
+        tail = ("auto", run, self.run.workflow, step, first, None, None, None, now)
+        key = f"auto:{run}:{seq}:{first}:"
+        rows = [(key + "invocations", *head, "invocations", str(n), at, *tail)]
+        if seconds:
+            q = f"{seconds:.6f}"
+            rows.append((key + "compute_seconds", *head, "compute_seconds", q, at, *tail))
+        if retries:
+            rows.append((key + "retries", *head, "retries", str(retries), at, *tail))
         with self._lock:
-            for unit, q in amounts:
-                if q:
-                    key = f"auto:{self.run.run_id}:{seq}:{first}:{unit}"
-                    self.rows.append(self._row(key, unit, q, at, "auto", step, first))
+            self.rows += rows
 
     def custom(
         self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
@@ -118,11 +121,11 @@ class UsageMeter:
                 key = f"custom:{self.run.run_id}:{seq}:{attempt}:{unit}:{n}"
             elif not isinstance(key, str) or not key:
                 raise BillingError(f"idempotency_key must be a non-empty string, found {key!r}")
-            self.rows.append(self._row(key, unit, q, micros(), "custom", step, attempt))
+            self.rows.append(self._row(key, unit, str(q), micros(), "custom", step, attempt))
         return key
 
     def _row(
-        self, key: str, unit: str, q: Decimal, at: int, source: str, step: str, attempt: int
+        self, key: str, unit: str, q: str, at: int, source: str, step: str, attempt: int
     ) -> tuple:
         return (
             key,
