@@ -185,8 +185,12 @@ def read_rate_card(source: Any) -> RateCard:
             raise BillingError(f"the rate card is not valid YAML: {exc}") from None
     if not isinstance(source, dict):
         raise BillingError(f"a rate card must be a mapping, found {type(source).__name__}")
-    raw = source.get("rate_card", source) if set(source) == {"rate_card"} else source
-    return _card(raw, "rate_card")
+    if "rate_card" in source:
+        if len(source) > 1:
+            others = ", ".join(str(k) for k in source if k != "rate_card")
+            raise BillingError(f"a rate card has one top-level key, rate_card; found also {others}")
+        source = source["rate_card"]
+    return _card(source, "rate_card")
 
 
 def _keys(raw: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
