@@ -157,6 +157,32 @@ class Checker:
         strategy = self.choice(STRATEGIES)(v, path)
         return MISSING if strategy is MISSING else OnError(strategy)
 
+    def layout(self, v: Any, path: Path) -> Any:
+        """``{node id: [x, y]}`` — where the designer drew each node → dict of float pairs."""
+        if not isinstance(v, dict):
+            self.add(
+                "wrong_type", path, f"layout must be a mapping of id: [x, y], found {kind_of(v)}"
+            )
+            return MISSING
+        out: dict[str, tuple[float, float]] = {}
+        for key, xy in v.items():
+            ok = (
+                isinstance(xy, list)
+                and len(xy) == 2
+                and all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in xy)
+            )
+            if not ok:
+                self.add(
+                    "wrong_type",
+                    (*path, key),
+                    f"a layout position is [x, y] (two numbers), found {kind_of(xy)}",
+                    expected="[x, y]",
+                    found=xy,
+                )
+                continue
+            out[str(key)] = (float(xy[0]), float(xy[1]))
+        return out
+
     def scope_name(self, v: Any, path: Path) -> Any:
         """A tenant or namespace name (lowercase letters, digits, '-', '_', '.')."""
         from .._session import check_name

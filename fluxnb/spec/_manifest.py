@@ -25,7 +25,7 @@ from ._options import (
     RouterSettings,
 )
 
-TOP_KEYS = ("name", "description", "router", "agents", "pipeline")
+TOP_KEYS = ("name", "description", "router", "agents", "pipeline", "layout")
 ROUTER_KEYS = (
     "worker_pool_size",
     "channel_buffer",
@@ -223,6 +223,7 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
     )
     wf.source = doc.source
     wf._located = doc
+    wf.layout = _read_layout(c, top)
     first_at: dict[str, int] = {}
     for s in steps:
         sid, i = s.pop("id"), s.pop("_index")
@@ -252,6 +253,11 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
         raise ManifestError(c.problems, doc.source)
     wf.validate()
     return wf
+
+
+def _read_layout(c: Checker, top: dict) -> dict[str, tuple[float, float]]:
+    layout = c.layout(top["layout"], ("layout",)) if top.get("layout") is not None else MISSING
+    return {} if layout is MISSING else dict(layout)
 
 
 def load_workflow(

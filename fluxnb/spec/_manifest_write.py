@@ -102,6 +102,9 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
     if agents:
         out["agents"] = agents
     out["pipeline"] = pipeline
+    layout = {k: [x, y] for k, (x, y) in wf.layout.items() if k in wf._steps}
+    if layout:
+        out["layout"] = layout
     return out
 
 

@@ -90,6 +90,8 @@ class Workflow:
         self._checked: int | None = None
         self._net: tuple[int, Net] | None = None
         self._yaml: tuple[int, str] | None = None
+        #: Where the designer drew each step (``layout:`` in the manifest), by step id.
+        self.layout: dict[str, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------ building
     def add(

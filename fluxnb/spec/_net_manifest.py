@@ -74,12 +74,18 @@ def net_from_located(doc: Located, default_name: str | None = None) -> Net:
     data = doc.data
     name = data.get("name") if isinstance(data.get("name"), str) else default_name or "net"
     if "net" in data:
-        c.mapping(data, (), ("name", "description", "router", "net"), "the manifest")
+        c.mapping(data, (), ("name", "description", "router", "net", "layout"), "the manifest")
         net = _read_net(c, data["net"], name)
     else:
-        c.mapping(data, (), ("name", "description", "router", *MACHINE_KEYS), "the manifest")
+        c.mapping(
+            data, (), ("name", "description", "router", "layout", *MACHINE_KEYS), "the manifest"
+        )
         net = _read_machine(c, data, name)
     router = _read_router(c, data["router"]) if data.get("router") is not None else None
+    if data.get("layout") is not None and net is not None:
+        layout = c.layout(data["layout"], ("layout",))
+        if layout is not MISSING:
+            net = replace(net, positions={**net.positions, **layout})
     if c.problems:
         raise ManifestError(c.problems, doc.source)
     assert net is not None
@@ -374,6 +380,10 @@ def net_manifest(net: Net) -> dict[str, Any]:
     if router:
         out["router"] = router
     out["net"] = body
+    ids = {*net.places, *(t.id for t in net.transitions)}
+    layout = {k: [x, y] for k, (x, y) in net.positions.items() if k in ids}
+    if layout:
+        out["layout"] = layout
     return out
 
 
