@@ -256,7 +256,9 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
 
 
 def _read_layout(c: Checker, top: dict) -> dict[str, tuple[float, float]]:
-    layout = c.layout(top["layout"], ("layout",)) if top.get("layout") is not None else MISSING
+    if top.get("layout") is None:
+        return {}
+    layout = c.layout(top["layout"], ("layout",))
     return {} if layout is MISSING else dict(layout)
 
 
