@@ -102,6 +102,7 @@ __all__ = [
     "CircuitOpenError",
     "CircuitState",
     "CycleError",
+    "Designer",
     "DiffReport",
     "Firing",
     "FluxError",
@@ -226,6 +227,14 @@ def analyze(net: Any, *, max_states: int = 1_000_000) -> Analysis:
     elif not isinstance(net, Net):
         net = read_pnml(net)
     return run_analysis(net, max_states=max_states)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Designer":  # anywidget is imported only when a designer is made
+        from .designer import Designer
+
+        return Designer
+    raise AttributeError(f"module 'fluxnb' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

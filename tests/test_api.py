@@ -14,7 +14,7 @@ from .conftest import ROOT, cli_env
 
 PUBLIC = [
     "Analysis", "BillingError", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
-    "CycleError", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState",
+    "CycleError", "Designer", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState",
     "ManifestError", "Net", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
     "Problem", "QueryError", "RateCard", "ReplayError", "ReplayReport", "ResolutionError",
     "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session",

@@ -60,6 +60,13 @@ class Run:
         """``RunStatus.RUNNING`` until it ends."""
         return self._scheduler.status
 
+    def add_done_callback(self, fn: Any) -> None:
+        """Call ``fn(self)`` when the run ends (on the thread that ends it)."""
+        if self._future is not None:
+            self._future.add_done_callback(lambda _f: fn(self))
+        elif self._task is not None:
+            self._task.add_done_callback(lambda _t: fn(self))
+
     def done(self) -> bool:
         if self._future is not None:
             return bool(self._future.done())

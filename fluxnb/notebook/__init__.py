@@ -7,7 +7,7 @@ from typing import Any
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext fluxnb``: register ``%%fluxroute``, ``%fluxsql``, ``%fluxtrace``,
-    ``%fluxdebug``."""
+    ``%fluxdebug``, ``%fluxsession``, ``%fluxdesign``."""
     from ._magics import FluxMagics
 
     ipython.register_magics(FluxMagics(ipython))

@@ -331,6 +331,47 @@ class FluxMagics(Magics):
             _show_error(f"run {result.run_id} failed", body)
             break
 
+    # ------------------------------------------------------------------ %fluxdesign
+    @magic_arguments()
+    @argument(
+        "name",
+        nargs="?",
+        help="a notebook variable holding a Workflow, a Net, manifest text, or a Designer; "
+        "or a .yaml / .pnml file (none: a new design)",
+    )
+    @argument("--net", action="store_true", help="a new design is a Petri net (default: a DAG)")
+    @argument("-o", "--output", metavar="VAR", help="store the Designer in VAR")
+    @argument("--store", metavar="PATH", help="where runs from the designer are recorded")
+    @line_magic
+    def fluxdesign(self, line: str) -> Any:
+        """Open the visual designer on a workflow, a net or a manifest (or a new design)."""
+        from ..designer._widget import Designer
+        from ..engine import DEFAULT
+
+        args = parse_argstring(self.fluxdesign, line)
+        ns = self._ns
+        store: Any = DEFAULT if args.store is None else self._expand(args.store)
+        opts = {"namespace": ns, "store": store}
+        try:
+            target = ns.get(args.name, args.name) if args.name else None
+            if target is None:
+                d = Designer(mode="net" if args.net else "dag", **opts)
+            elif isinstance(target, Designer):
+                d = target
+            elif isinstance(target, str) and target.rstrip().endswith(".pnml"):
+                d = Designer.from_pnml(target, **opts)
+            elif isinstance(target, str):
+                d = Designer.from_yaml(target, **opts)
+            else:
+                d = Designer.from_workflow(target, **opts)
+        except ManifestError as err:
+            raise UsageError("cannot open the design\n" + manifest_error_text(err, None)) from None
+        except FluxError as err:
+            raise UsageError(str(err)) from None
+        if args.output:
+            ns[args.output] = d
+        return d
+
     # ------------------------------------------------------------------ %fluxsession
     @magic_arguments()
     @argument("--role", choices=["viewer", "operator", "admin"], help="act in this role")

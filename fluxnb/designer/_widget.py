@@ -1,0 +1,368 @@
+"""The designer widget: an anywidget whose ES module (built from ``widgets/``) draws the
+design with cytoscape.js. Python holds the model; the browser sends edits as messages and
+draws whatever ``graph`` Python syncs back, so every edit is validated, undoable and seen
+from Python at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from .._exceptions import FluxError
+from ..engine._runner import DEFAULT
+from ._model import DAG, NET, PLACE, Design, DesignError
+
+STATIC = Path(__file__).resolve().parent.parent / "_static"
+INT_KEYS = {"retry.max_attempts", "circuit_breaker.failure_threshold", "priority", "weight"}
+BOOL_KEYS = {"external", "inhibitor"}
+
+
+def _parse_value(key: str, text: Any) -> Any:
+    """A property value typed in the inspector (a string) as the manifest wants it."""
+    if not isinstance(text, str):
+        return text
+    text = text.strip()
+    if text == "":
+        return None
+    if key in INT_KEYS:
+        try:
+            return int(text)
+        except ValueError:
+            raise DesignError(f"{key} must be a whole number, found '{text}'") from None
+    if key in BOOL_KEYS:
+        return text.lower() in ("1", "true", "yes", "on")
+    if key in ("with", "tokens"):
+        import yaml
+
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise DesignError(f"{key} is not valid YAML: {exc}") from None
+        if key == "with" and not isinstance(value, dict):
+            raise DesignError("with must be a mapping, e.g. {threshold: 100}")
+        return value
+    return text
+
+
+class Designer(anywidget.AnyWidget):
+    """Draw a workflow: a DAG of steps, or a Petri net of places and transitions.
+
+    >>> d = fluxnb.Designer()                        # doctest: +SKIP
+    >>> d = fluxnb.Designer.from_yaml(text)          # or from_workflow(wf), from_pnml(...)
+    >>> d.to_yaml(); d.workflow; d.to_pnml()         # the same manifest a %%fluxroute cell takes
+
+    Python methods mirror the toolbar: ``add``, ``connect``, ``delete``, ``rename``, ``set``,
+    ``undo``, ``redo``, ``layout``, ``run``, ``fire``.
+    """
+
+    _esm = STATIC / "designer.js"
+    _css = STATIC / "designer.css"
+
+    #: What the browser draws: mode, name, nodes (id, kind, x, y, props, tokens), edges.
+    graph = traitlets.Dict().tag(sync=True)
+    #: Validation problems by node or arc id ("" for the whole design).
+    issues = traitlets.Dict().tag(sync=True)
+    #: Live run state by node id: {"state": ..., "attempts": n} or {"tokens": n} for places.
+    status = traitlets.Dict().tag(sync=True)
+    #: Transitions that can fire now (net runs).
+    enabled: traitlets.List[str] = traitlets.List().tag(sync=True)
+    #: The selected node or arc id ("" for none).
+    selected = traitlets.Unicode("").tag(sync=True)
+    #: The manifest, as YAML (shown in the side panel).
+    yaml_text = traitlets.Unicode("").tag(sync=True)
+    #: The last message for the user (a refused edit, a run's outcome).
+    message = traitlets.Unicode("").tag(sync=True)
+    can_undo = traitlets.Bool(False).tag(sync=True)
+    can_redo = traitlets.Bool(False).tag(sync=True)
+    #: The schema the inspector offers per kind.
+    schema = traitlets.Dict().tag(sync=True)
+    height = traitlets.Int(460).tag(sync=True)
+
+    def __init__(
+        self,
+        design: Design | None = None,
+        *,
+        mode: str = DAG,
+        name: str = "design",
+        namespace: Any = None,
+        store: Any = DEFAULT,
+        **kwargs: Any,
+    ) -> None:
+        from ._model import SCHEMA
+
+        super().__init__(**kwargs)
+        self.design = design or Design(mode, name)
+        #: Where callables are looked up (validation and Run); the notebook's globals.
+        self.namespace = namespace
+        self.store = store
+        self.run_result: Any = None
+        self.net_run: Any = None
+        self._lock = threading.RLock()
+        self.schema = {k: list(v) for k, v in SCHEMA.items()}
+        self.on_msg(self._on_message)
+        self._sync()
+
+    # -------------------------------------------------------------- constructors
+    @classmethod
+    def from_yaml(cls, text: str, **kwargs: Any) -> Designer:
+        """A designer showing a manifest (YAML text or a path); ManifestError if invalid."""
+        import yaml
+
+        from ..spec._manifest import read_source
+        from ..spec._net_manifest import load_any
+
+        body: Any = read_source(text, None)[0] if isinstance(text, (str, Path)) else text
+        load_any(text)  # the manifest validator's errors, with lines and columns
+        data = yaml.safe_load(body) if isinstance(body, str) else body
+        return cls(Design.from_manifest(data), **kwargs)
+
+    @classmethod
+    def from_workflow(cls, wf: Any, **kwargs: Any) -> Designer:
+        """A designer showing a ``Workflow`` or a ``Net``."""
+        from ..spec import Net
+        from ..spec._manifest_write import workflow_to_dict
+        from ..spec._net_manifest import net_manifest
+
+        data = net_manifest(wf) if isinstance(wf, Net) else workflow_to_dict(wf)
+        return cls(Design.from_manifest(data), **kwargs)
+
+    @classmethod
+    def from_pnml(cls, source: Any, **kwargs: Any) -> Designer:
+        """A designer showing a PNML net (text or path), drawn where its graphics put it."""
+        from ..spec import read_pnml
+
+        return cls.from_workflow(read_pnml(source), **kwargs)
+
+    # -------------------------------------------------------------- exports
+    @property
+    def workflow(self) -> Any:
+        """The design as a ``Workflow`` (DAG mode) or a ``Net`` (net mode)."""
+        return self.design.workflow()
+
+    def to_yaml(self) -> str:
+        return self.design.to_yaml()
+
+    def to_pnml(self) -> str:
+        return self.design.to_pnml()
+
+    # -------------------------------------------------------------- edits (also the toolbar's)
+    def add(
+        self,
+        kind: str | None = None,
+        id: str | None = None,
+        x: float = 80,
+        y: float = 80,
+        **props: Any,
+    ) -> str:
+        kind = kind or ("step" if self.design.mode == DAG else PLACE)
+        return self._edit(lambda: self.design.add(kind, id, x, y, **props))
+
+    def connect(self, source: str, target: str, **props: Any) -> str:
+        return self._edit(lambda: self.design.connect(source, target, **props))
+
+    def delete(self, *ids: str) -> None:
+        self._edit(lambda: self.design.delete(list(ids)))
+
+    def rename(self, old: str, new: str) -> None:
+        self._edit(lambda: self.design.rename(old, new))
+        if self.selected == old:
+            self.selected = new
+
+    def set(self, target: str, key: str, value: Any) -> None:
+        self._edit(lambda: self.design.set(target, key, _parse_value(key, value)))
+
+    def move(self, moves: dict[str, tuple[float, float]]) -> None:
+        self._edit(lambda: self.design.move(moves))
+
+    def layout(self) -> None:
+        """Lay the design out left to right (one undoable edit)."""
+        self._edit(self.design.auto_layout)
+
+    def undo(self) -> bool:
+        return bool(self._edit(self.design.undo))
+
+    def redo(self) -> bool:
+        return bool(self._edit(self.design.redo))
+
+    def copy(self, *ids: str) -> int:
+        return self.design.copy(list(ids) or ([self.selected] if self.selected else []))
+
+    def paste(self) -> list[str]:
+        return self._edit(self.design.paste)
+
+    def apply_yaml(self, text: str) -> None:
+        """Replace the design with a manifest typed in the YAML view (one undoable edit)."""
+        import yaml
+
+        from ..spec._net_manifest import load_any
+
+        def replace() -> None:
+            load_any(text, source="the YAML view")
+            self.design.replace_with(Design.from_manifest(yaml.safe_load(text)))
+
+        self._edit(replace)
+
+    def _edit(self, fn: Any) -> Any:
+        with self._lock:
+            try:
+                out = fn()
+            except (DesignError, FluxError) as err:
+                self.message = str(err)
+                raise
+            self.message = ""
+            self._sync()
+            return out
+
+    def _sync(self) -> None:
+        d = self.design
+        self.graph = d.to_graph()
+        self.issues = d.problems(self.namespace)
+        try:
+            self.yaml_text = d.to_yaml()
+        except Exception as exc:  # a half-drawn design still shows; say why YAML failed
+            self.yaml_text = f"# cannot write YAML yet: {exc}"
+        self.can_undo, self.can_redo = bool(d.undo_stack), bool(d.redo_stack)
+
+    # -------------------------------------------------------------- running
+    def run(self, namespace: Any = None, **options: Any) -> Any:
+        """Run the design: nodes colour live by status. A net opens an interactive run
+        (automatic transitions fire; click an enabled transition, or ``fire(id)``)."""
+        ns = namespace if namespace is not None else self.namespace
+        store = options.pop("store", self.store)
+        obj = self.workflow
+        self.status, self.enabled = {}, []
+        if self.design.mode == NET:
+            import fluxnb
+
+            if self.net_run is not None:
+                self.net_run.close()
+            self.net_run = fluxnb.interactive(obj, ns, store=store, **options)
+            self._net_status()
+            return self.net_run
+        from ..engine import start
+        from ..engine._runner import recorder_for
+
+        progress = _LiveStatus(self, recorder_for(store))
+        self.status = {s: {"state": "pending", "attempts": 0} for s in obj.order()}
+        handle = start(obj, ns, store=progress, **options)
+        self.run_result = handle
+        handle.add_done_callback(self._finished)
+        return handle
+
+    def _finished(self, handle: Any) -> None:
+        try:
+            result = handle.result()
+        except BaseException as exc:
+            self.message = f"run failed to start: {exc}"
+            return
+        self.run_result = result
+        self.message = f"run {result.run_id}: {result.status}" + (
+            f" — {result.reason}" if result.reason else ""
+        )
+
+    def fire(self, transition: str, data: Any = None) -> Any:
+        """Fire an enabled transition of the running net (what a click on it does)."""
+        if self.net_run is None:
+            raise DesignError("the net is not running: press Run (or call run()) first")
+        try:
+            firing = self.net_run.fire(transition, data=data)
+        except FluxError as err:
+            self.message = str(err)
+            raise
+        self._net_status()
+        return firing
+
+    def _net_status(self) -> None:
+        run = self.net_run
+        marking = run.marking
+        status = {p: {"tokens": n} for p, n in marking.items()}
+        for f in run.firings:
+            prev = status.get(f.transition, {"attempts": 0})
+            status[f.transition] = {"state": f.status, "attempts": prev.get("attempts", 0) + 1}
+        self.status = status
+        self.enabled = list(run.enabled())
+        self.message = f"net run {run.run_id}: {len(run.firings)} firings"
+
+    # -------------------------------------------------------------- browser messages
+    def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        kind = content.get("type")
+        handlers = {
+            "add": lambda: self.add(
+                content.get("kind"), None, content.get("x", 80), content.get("y", 80)
+            ),
+            "connect": lambda: self.connect(content["source"], content["target"]),
+            "move": lambda: self.move({m["id"]: (m["x"], m["y"]) for m in content["moves"]}),
+            "delete": lambda: self.delete(*content["ids"]),
+            "rename": lambda: self.rename(content["id"], content["new"]),
+            "set": lambda: self.set(content["id"], content["key"], content.get("value")),
+            "undo": self.undo,
+            "redo": self.redo,
+            "layout": self.layout,
+            "copy": lambda: self.copy(*content.get("ids", [])),
+            "paste": self.paste,
+            "yaml": lambda: self.apply_yaml(content["text"]),
+            "run": self.run,
+            "fire": lambda: self.fire(content["id"]),
+            "select": lambda: setattr(self, "selected", content.get("id") or ""),
+        }
+        handler = handlers.get(str(kind))
+        if handler is None:
+            self.message = f"unknown designer message {kind!r}"
+            return
+        try:
+            handler()
+        except (DesignError, FluxError) as err:
+            self.message = str(err)
+            self._sync()  # the browser drops whatever it drew for a refused edit
+        except Exception as err:  # never let a browser event kill the kernel's comm
+            self.message = f"{type(err).__name__}: {err}"
+            self._sync()
+
+
+class _LiveStatus:
+    """A recorder wrapper that colours the designer's nodes as attempts start and end."""
+
+    def __init__(self, widget: Designer, inner: Any) -> None:
+        self.widget = widget
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def location(self) -> Any:
+        return self.inner.location
+
+    def _put(self, step: str, **state: Any) -> None:
+        w = self.widget
+        with w._lock:
+            w.status = {**w.status, step: {**w.status.get(step, {}), **state}}
+
+    def attempt_started(self, step: str, attempt: int) -> None:
+        self._put(step, state="running" if attempt <= 1 else "retrying", attempts=attempt)
+        hook = getattr(self.inner, "attempt_started", None)
+        if hook is not None:
+            hook(step, attempt)
+
+    def run_started(self, run: Any) -> None:
+        self.inner.run_started(run)
+
+    def event(self, row: tuple) -> None:
+        self.inner.event(row)
+        step, attempt, status, final = row[2], row[3], row[4], row[5]
+        shown = status if final else "retrying"
+        self._put(step, state=shown, attempts=max(attempt, 0))
+
+    def circuit_event(self, row: tuple) -> None:
+        self.inner.circuit_event(row)
+
+    def run_finished(self, run: Any) -> None:
+        self.inner.run_finished(run)
+
+    def flush(self) -> None:
+        self.inner.flush()

@@ -1,0 +1,459 @@
+// The fluxnb designer's view: draws the design Python syncs in `graph`, and sends every
+// edit to Python as a message (Python validates it, records it for undo, and syncs back).
+import cytoscape from "cytoscape";
+import edgehandles from "cytoscape-edgehandles";
+
+cytoscape.use(edgehandles);
+
+const STATE_COLOURS = {
+  pending: "#eaeef2",
+  running: "#54aeff",
+  retrying: "#d4a72c",
+  succeeded: "#2da44e",
+  failed: "#cf222e",
+  skipped: "#8c959f",
+  cancelled: "#6e7781",
+};
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function style() {
+  return [
+    {
+      selector: "node",
+      style: {
+        "background-color": "#f6f8fa",
+        "border-width": 1.5,
+        "border-color": "#57606a",
+        "font-family": "system-ui, sans-serif",
+        "font-size": 12,
+        color: "#1f2328",
+      },
+    },
+    { selector: "node[label]", style: { label: "data(label)" } },
+    {
+      selector: "node[kind = 'step']",
+      style: {
+        shape: "round-rectangle",
+        width: 110,
+        height: 38,
+        "text-valign": "center",
+        "text-halign": "center",
+        "text-wrap": "ellipsis",
+        "text-max-width": 100,
+      },
+    },
+    {
+      selector: "node[kind = 'place']",
+      style: {
+        shape: "ellipse",
+        width: 44,
+        height: 44,
+        "text-valign": "bottom",
+        "text-margin-y": 6,
+      },
+    },
+    {
+      selector: "node[kind = 'transition']",
+      style: {
+        shape: "rectangle",
+        width: 16,
+        height: 48,
+        "background-color": "#424a53",
+        "text-valign": "top",
+        "text-margin-y": -6,
+      },
+    },
+    {
+      selector: "node[kind = 'place'][tokens > 0]",
+      style: {
+        "background-image": "data(tokenImage)",
+        "background-fit": "contain",
+      },
+    },
+    { selector: "node.enabled", style: { "border-color": "#1a7f37", "border-width": 4, "background-color": "#2da44e" } },
+    { selector: "node.issue", style: { "border-color": "#cf222e", "border-width": 3, "border-style": "dashed" } },
+    { selector: "node:selected", style: { "overlay-color": "#0969da", "overlay-opacity": 0.15, "border-color": "#0969da", "border-width": 3 } },
+    { selector: "node[state]", style: { "background-color": "data(fill)" } },
+    {
+      selector: "edge",
+      style: {
+        width: 2,
+        "line-color": "#8c959f",
+        "target-arrow-color": "#8c959f",
+        "target-arrow-shape": "triangle",
+        "curve-style": "bezier",
+        "font-size": 11,
+      },
+    },
+    { selector: "edge[label]", style: { label: "data(label)", "text-background-color": "#fff", "text-background-opacity": 1 } },
+    { selector: "edge[?inhibitor]", style: { "target-arrow-shape": "circle", "line-style": "dashed" } },
+    { selector: "edge:selected", style: { "line-color": "#0969da", "target-arrow-color": "#0969da", width: 3 } },
+    { selector: "edge.issue", style: { "line-color": "#cf222e", "target-arrow-color": "#cf222e" } },
+    { selector: ".eh-preview, .eh-ghost-edge", style: { "line-color": "#0969da", "target-arrow-color": "#0969da", "line-style": "dashed" } },
+    { selector: ".eh-ghost-node", style: { opacity: 0 } },
+  ];
+}
+
+function tokenImage(n) {
+  // up to 5 dots, else the number, as an SVG data URI drawn inside the place
+  const dots = [];
+  if (n <= 5) {
+    const spots = [[22, 22], [14, 14], [30, 30], [30, 14], [14, 30]];
+    const order = n === 1 ? [0] : n === 2 ? [1, 2] : n === 3 ? [0, 1, 2] : n === 4 ? [1, 2, 3, 4] : [0, 1, 2, 3, 4];
+    for (const i of order) dots.push(`<circle cx='${spots[i][0]}' cy='${spots[i][1]}' r='4' fill='black'/>`);
+  } else {
+    dots.push(`<text x='22' y='27' font-size='14' text-anchor='middle' font-family='sans-serif'>${n}</text>`);
+  }
+  const svg = `<svg xmlns='http://www.w3.org/2000/svg' width='44' height='44'>${dots.join("")}</svg>`;
+  return "data:image/svg+xml;utf8," + encodeURIComponent(svg);
+}
+
+function render({ model, el: root }) {
+  root.classList.add("fluxnb-designer");
+  root.setAttribute("data-jp-suppress-context-menu", ""); // keep JupyterLab's menu away
+  root.tabIndex = 0;
+
+  const toolbar = el("div", "fx-toolbar");
+  const body = el("div", "fx-body");
+  const canvas = el("div", "fx-canvas");
+  const side = el("div", "fx-side");
+  const message = el("div", "fx-message");
+  const tooltip = el("div", "fx-tooltip");
+  const handle = el("div", "fx-handle");
+  handle.title = "drag to connect";
+  const menu = el("div", "fx-menu");
+  canvas.append(handle, tooltip, menu);
+  body.append(canvas, side);
+  root.append(toolbar, body, message);
+  canvas.style.height = `${model.get("height")}px`;
+
+  const send = (msg) => model.send(msg);
+  const buttons = {};
+  const button = (name, label, title, onclick) => {
+    const b = el("button", `fx-btn fx-${name}`, label);
+    b.title = title;
+    b.dataset.action = name;
+    b.addEventListener("click", onclick);
+    toolbar.append(b);
+    buttons[name] = b;
+    return b;
+  };
+
+  const cy = cytoscape({
+    container: canvas,
+    style: style(),
+    layout: { name: "preset" },
+    wheelSensitivity: 0.3,
+    boxSelectionEnabled: true,
+    minZoom: 0.2,
+    maxZoom: 3,
+  });
+  root.fluxnb = { cy, model }; // browser tests find the graph here
+  canvas.fluxnb = root.fluxnb;
+
+  // ------------------------------------------------------------ toolbar
+  const mode = () => (model.get("graph") || {}).mode || "dag";
+  const centre = () => {
+    const ext = cy.extent();
+    return { x: (ext.x1 + ext.x2) / 2 + (Math.random() - 0.5) * 40, y: (ext.y1 + ext.y2) / 2 + (Math.random() - 0.5) * 40 };
+  };
+  const addButtons = el("span", "fx-palette");
+  toolbar.append(addButtons);
+  function drawPalette() {
+    addButtons.replaceChildren();
+    const kinds = mode() === "dag" ? [["step", "+ Step"]] : [["place", "+ Place"], ["transition", "+ Transition"]];
+    for (const [kind, label] of kinds) {
+      const b = el("button", `fx-btn fx-add-${kind}`, label);
+      b.dataset.action = `add-${kind}`;
+      b.title = `add a ${kind}`;
+      b.addEventListener("click", () => send({ type: "add", kind, ...centre() }));
+      addButtons.append(b);
+    }
+  }
+  button("undo", "↶ Undo", "undo (Ctrl+Z)", () => send({ type: "undo" }));
+  button("redo", "↷ Redo", "redo (Ctrl+Y)", () => send({ type: "redo" }));
+  button("delete", "✕ Delete", "delete the selection (Delete)", () => deleteSelection());
+  button("layout", "⇶ Layout", "lay out left to right", () => send({ type: "layout" }));
+  button("fit", "⤢ Fit", "fit the design in view", () => cy.fit(undefined, 30));
+  button("run", "▶ Run", "run the design (nets: then click an enabled transition to fire it)", () => send({ type: "run" }));
+  button("yaml", "YAML", "show or edit the manifest", () => {
+    yamlOpen = !yamlOpen;
+    drawSide();
+  });
+
+  // ------------------------------------------------------------ drawing from Python
+  function draw() {
+    const g = model.get("graph") || { nodes: [], edges: [] };
+    const status = model.get("status") || {};
+    const issues = model.get("issues") || {};
+    const enabled = new Set(model.get("enabled") || []);
+    const want = new Set([...g.nodes.map((n) => n.id), ...g.edges.map((e) => e.id)]);
+    cy.batch(() => {
+      cy.elements().forEach((e) => {
+        if (!want.has(e.id()) && !e.hasClass("eh-preview") && !e.hasClass("eh-ghost")) e.remove();
+      });
+      for (const n of g.nodes) {
+        const st = status[n.id] || {};
+        const tokens = st.tokens !== undefined ? st.tokens : n.tokens;
+        const label = n.kind === "step" && st.attempts > 1 ? `${n.id} ×${st.attempts}` : n.id;
+        const data = { id: n.id, kind: n.kind, label, tokens: tokens || 0 };
+        if (n.kind === "place") data.tokenImage = tokenImage(tokens || 0);
+        if (st.state) {
+          data.state = st.state;
+          data.fill = STATE_COLOURS[st.state] || "#eaeef2";
+        }
+        let node = cy.getElementById(n.id);
+        if (node.empty()) {
+          node = cy.add({ group: "nodes", data, position: { x: n.x, y: n.y } });
+        } else {
+          node.removeData("state fill");
+          node.data(data);
+          if (!node.grabbed()) node.position({ x: n.x, y: n.y });
+        }
+        node.toggleClass("issue", !!issues[n.id]);
+        node.toggleClass("enabled", enabled.has(n.id));
+      }
+      for (const e of g.edges) {
+        const w = (e.props || {}).weight;
+        const data = { id: e.id, source: e.source, target: e.target, inhibitor: !!(e.props || {}).inhibitor };
+        if (w && w !== 1) data.label = String(w);
+        const edge = cy.getElementById(e.id);
+        if (edge.empty()) cy.add({ group: "edges", data });
+        else {
+          edge.removeData("label");
+          edge.data(data);
+        }
+        cy.getElementById(e.id).toggleClass("issue", !!issues[e.id]);
+      }
+    });
+    const sel = model.get("selected");
+    cy.elements().unselect();
+    if (sel) cy.getElementById(sel).select();
+    buttons.undo.disabled = !model.get("can_undo");
+    buttons.redo.disabled = !model.get("can_redo");
+    drawPalette();
+    drawSide();
+  }
+
+  // ------------------------------------------------------------ side panel
+  let yamlOpen = false;
+  function field(target, key, value) {
+    const row = el("label", "fx-field");
+    row.append(el("span", "fx-key", key));
+    const input = el("input", "fx-input");
+    input.dataset.key = key;
+    input.value = value === undefined || value === null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+    input.addEventListener("change", () => send({ type: "set", id: target, key, value: input.value }));
+    row.append(input);
+    return row;
+  }
+  function get(props, key) {
+    let cur = props;
+    for (const part of key.split(".")) {
+      if (cur === undefined || cur === null) return undefined;
+      cur = cur[part];
+    }
+    return cur;
+  }
+  function drawSide() {
+    side.replaceChildren();
+    const g = model.get("graph") || { nodes: [], edges: [] };
+    const issues = model.get("issues") || {};
+    const sel = model.get("selected");
+    const head = el("div", "fx-title", `${g.name || "design"} · ${mode() === "dag" ? "DAG" : "Petri net"}`);
+    side.append(head);
+    const node = g.nodes.find((n) => n.id === sel);
+    const edge = g.edges.find((e) => e.id === sel);
+    const schema = model.get("schema") || {};
+    if (node) {
+      const idRow = el("label", "fx-field");
+      idRow.append(el("span", "fx-key", "id"));
+      const idInput = el("input", "fx-input fx-rename");
+      idInput.value = node.id;
+      idInput.addEventListener("change", () => send({ type: "rename", id: node.id, new: idInput.value.trim() }));
+      idRow.append(idInput);
+      side.append(el("div", "fx-kind", node.kind), idRow);
+      for (const key of schema[node.kind] || []) side.append(field(node.id, key, get(node.props, key)));
+    } else if (edge) {
+      side.append(el("div", "fx-kind", mode() === "dag" ? "dependency" : "arc"), el("div", "fx-edge", `${edge.source} → ${edge.target}`));
+      if (mode() === "net") for (const key of schema.arc || []) side.append(field(edge.id, key, get(edge.props, key)));
+    } else {
+      side.append(el("div", "fx-hint", "Select a node or an arc to edit it. Drag from a node's blue handle to connect; Delete removes; Ctrl+Z undoes."));
+    }
+    const mine = issues[sel] || [];
+    const all = Object.entries(issues);
+    if (mine.length || (!sel && all.length)) {
+      const box = el("div", "fx-issues");
+      const list = sel ? mine.map((m) => [sel, m]) : all.flatMap(([k, ms]) => ms.map((m) => [k, m]));
+      for (const [k, m] of list) box.append(el("div", "fx-issue", k ? `${k}: ${m}` : m));
+      side.append(box);
+    }
+    if (yamlOpen) {
+      const area = el("textarea", "fx-yaml");
+      area.value = model.get("yaml_text");
+      area.spellcheck = false;
+      const apply = el("button", "fx-btn fx-apply", "Apply YAML");
+      apply.addEventListener("click", () => send({ type: "yaml", text: area.value }));
+      side.append(area, apply);
+    }
+  }
+
+  // ------------------------------------------------------------ edits from the canvas
+  function selection() {
+    return cy.$(":selected").map((e) => e.id());
+  }
+  function deleteSelection() {
+    const ids = selection();
+    if (ids.length) send({ type: "delete", ids });
+  }
+  cy.on("dragfree", "node", (e) => {
+    const moved = e.target.selected() ? cy.$("node:selected") : e.target;
+    send({ type: "move", moves: moved.map((n) => ({ id: n.id(), x: n.position("x"), y: n.position("y") })) });
+  });
+  cy.on("select unselect", () => {
+    const ids = selection();
+    const one = ids.length === 1 ? ids[0] : "";
+    if (one !== model.get("selected")) {
+      model.set("selected", one);
+      model.save_changes();
+    }
+  });
+  cy.on("tap", "node[kind = 'transition']", (e) => {
+    if ((model.get("enabled") || []).includes(e.target.id())) send({ type: "fire", id: e.target.id() });
+  });
+  root.addEventListener("keydown", (ev) => {
+    if (ev.target.tagName === "INPUT" || ev.target.tagName === "TEXTAREA") return;
+    const ctrl = ev.ctrlKey || ev.metaKey;
+    if (ev.key === "Delete" || ev.key === "Backspace") deleteSelection();
+    else if (ctrl && ev.key === "z") send({ type: "undo" });
+    else if (ctrl && (ev.key === "y" || (ev.shiftKey && ev.key === "Z"))) send({ type: "redo" });
+    else if (ctrl && ev.key === "c") send({ type: "copy", ids: selection() });
+    else if (ctrl && ev.key === "v") send({ type: "paste" });
+    else return;
+    ev.preventDefault();
+    ev.stopPropagation(); // JupyterLab's notebook shortcuts must not see these
+  });
+  canvas.addEventListener("mousedown", () => root.focus());
+
+  // connect by dragging from a handle (edgehandles 4 draws none itself)
+  const eh = cy.edgehandles({
+    canConnect: (s, t) => !s.same(t) && (mode() === "dag" || s.data("kind") !== t.data("kind")),
+    edgeParams: () => ({ data: {} }),
+    hoverDelay: 60,
+    snap: true,
+    snapThreshold: 30,
+    noEdgeEventsInDraw: true,
+    disableBrowserGestures: true,
+  });
+  let handleNode = null;
+  let drawing = false;
+  function placeHandle(node) {
+    handleNode = node;
+    const box = node.renderedBoundingBox({ includeLabels: false });
+    handle.style.left = `${box.x2 - 5}px`;
+    handle.style.top = `${(box.y1 + box.y2) / 2 - 6}px`;
+    handle.style.display = "block";
+  }
+  cy.on("mouseover", "node", (e) => {
+    if (!drawing && !e.target.hasClass("eh-ghost-node")) placeHandle(e.target);
+    const msgs = (model.get("issues") || {})[e.target.id()];
+    if (msgs && msgs.length) {
+      const p = e.target.renderedPosition();
+      tooltip.textContent = msgs.join("\n");
+      tooltip.style.left = `${p.x + 20}px`;
+      tooltip.style.top = `${p.y + 20}px`;
+      tooltip.style.display = "block";
+    }
+  });
+  cy.on("mouseout", "node", () => {
+    tooltip.style.display = "none";
+  });
+  cy.on("pan zoom drag position", () => {
+    if (handleNode && !drawing) placeHandle(handleNode);
+  });
+  handle.addEventListener("mousedown", (ev) => {
+    if (!handleNode) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    drawing = true;
+    handle.style.display = "none";
+    eh.start(handleNode);
+  });
+  // cytoscape ends gestures only that began on its canvas: a window mouseup stops ours
+  const stop = () => {
+    if (drawing) {
+      drawing = false;
+      eh.stop();
+    }
+  };
+  window.addEventListener("mouseup", stop);
+  cy.on("ehcomplete", (event, source, target, added) => {
+    added.remove(); // Python decides; the edge comes back with the next graph if accepted
+    send({ type: "connect", source: source.id(), target: target.id() });
+  });
+
+  // right-click menu: delete, rename
+  cy.on("cxttap", "node, edge", (e) => {
+    const target = e.target;
+    if (!target.selected()) {
+      cy.elements().unselect();
+      target.select();
+    }
+    menu.replaceChildren();
+    const item = (label, fn) => {
+      const b = el("div", "fx-menu-item", label);
+      b.addEventListener("click", () => {
+        menu.style.display = "none";
+        fn();
+      });
+      menu.append(b);
+    };
+    item("Delete", deleteSelection);
+    if (target.isNode()) {
+      item("Rename…", () => {
+        const name = window.prompt("New id", target.id());
+        if (name && name !== target.id()) send({ type: "rename", id: target.id(), new: name });
+      });
+      item("Copy", () => send({ type: "copy", ids: selection() }));
+    }
+    const p = e.renderedPosition;
+    menu.style.left = `${p.x}px`;
+    menu.style.top = `${p.y}px`;
+    menu.style.display = "block";
+  });
+  cy.on("tap", () => {
+    menu.style.display = "none";
+  });
+
+  // ------------------------------------------------------------ messages and sync
+  const showMessage = () => {
+    const text = model.get("message");
+    message.textContent = text;
+    message.style.display = text ? "block" : "none";
+  };
+  for (const name of ["graph", "status", "issues", "enabled", "selected", "can_undo", "can_redo"]) {
+    model.on(`change:${name}`, draw);
+  }
+  model.on("change:yaml_text", drawSide);
+  model.on("change:message", showMessage);
+  draw();
+  showMessage();
+  requestAnimationFrame(() => {
+    cy.resize();
+    cy.fit(undefined, 30);
+  });
+
+  return () => {
+    window.removeEventListener("mouseup", stop);
+    eh.destroy();
+    cy.destroy();
+  };
+}
+
+export default { render };
