@@ -8,7 +8,7 @@ import time
 import pytest
 
 import fluxnb
-from fluxnb.designer import Design, DesignError, Designer
+from fluxnb.designer import Design, Designer, DesignError
 
 DAG_YAML = """
 name: etl
