@@ -188,7 +188,9 @@ function render({ model, el: root }) {
   });
 
   // ------------------------------------------------------------ drawing from Python
+  let syncing = false;
   function draw() {
+    tooltip.style.display = "none"; // whatever it described may be gone
     const g = model.get("graph") || { nodes: [], edges: [] };
     const status = model.get("status") || {};
     const issues = model.get("issues") || {};
@@ -233,8 +235,17 @@ function render({ model, el: root }) {
       }
     });
     const sel = model.get("selected");
-    cy.elements().unselect();
-    if (sel) cy.getElementById(sel).select();
+    const now = cy.$(":selected");
+    if (!(sel ? now.length === 1 && now.id() === sel : now.empty() || now.length > 1)) {
+      syncing = true; // our own (un)select events must not echo back to Python
+      cy.elements().unselect();
+      if (sel) cy.getElementById(sel).select();
+      syncing = false;
+    }
+    if (handleNode && handleNode.removed()) {
+      handle.style.display = "none";
+      handleNode = null;
+    }
     buttons.undo.disabled = !model.get("can_undo");
     buttons.redo.disabled = !model.get("can_redo");
     drawPalette();
@@ -295,7 +306,7 @@ function render({ model, el: root }) {
       side.append(box);
     }
     if (yamlOpen) {
-      const area = el("textarea", "fx-yaml");
+      const area = el("textarea", "fx-yaml-text");
       area.value = model.get("yaml_text");
       area.spellcheck = false;
       const apply = el("button", "fx-btn fx-apply", "Apply YAML");
@@ -317,6 +328,7 @@ function render({ model, el: root }) {
     send({ type: "move", moves: moved.map((n) => ({ id: n.id(), x: n.position("x"), y: n.position("y") })) });
   });
   cy.on("select unselect", () => {
+    if (syncing) return;
     const ids = selection();
     const one = ids.length === 1 ? ids[0] : "";
     if (one !== model.get("selected")) {
@@ -340,6 +352,17 @@ function render({ model, el: root }) {
     ev.stopPropagation(); // JupyterLab's notebook shortcuts must not see these
   });
   canvas.addEventListener("mousedown", () => root.focus());
+  // cytoscape caches where its canvas is; JupyterLab scrolls notebooks inside a panel, which
+  // cytoscape does not hear of, so clicks would land beside the nodes: refresh on any scroll
+  let refresh = 0;
+  const onScroll = () => {
+    if (!refresh) refresh = requestAnimationFrame(() => {
+      refresh = 0;
+      cy.resize();
+    });
+  };
+  document.addEventListener("scroll", onScroll, true);
+  canvas.addEventListener("mouseenter", () => cy.resize());
 
   // connect by dragging from a handle (edgehandles 4 draws none itself)
   const eh = cy.edgehandles({
@@ -385,13 +408,23 @@ function render({ model, el: root }) {
     handle.style.display = "none";
     eh.start(handleNode);
   });
-  // cytoscape ends gestures only that began on its canvas: a window mouseup stops ours
+  // the gesture began on our handle, not on cytoscape's canvas, so cytoscape sends no
+  // tapdrag / tapend for it: follow the mouse and end the gesture from the window
+  const follow = (ev) => {
+    if (!drawing) return;
+    const r = canvas.getBoundingClientRect();
+    const pan = cy.pan();
+    const zoom = cy.zoom();
+    eh.update({ x: (ev.clientX - r.left - pan.x) / zoom, y: (ev.clientY - r.top - pan.y) / zoom });
+  };
   const stop = () => {
     if (drawing) {
       drawing = false;
+      eh.snap(); // settle the target under the pointer before ending
       eh.stop();
     }
   };
+  window.addEventListener("mousemove", follow);
   window.addEventListener("mouseup", stop);
   cy.on("ehcomplete", (event, source, target, added) => {
     added.remove(); // Python decides; the edge comes back with the next graph if accepted
@@ -451,6 +484,8 @@ function render({ model, el: root }) {
 
   return () => {
     window.removeEventListener("mouseup", stop);
+    window.removeEventListener("mousemove", follow);
+    document.removeEventListener("scroll", onScroll, true);
     eh.destroy();
     cy.destroy();
   };

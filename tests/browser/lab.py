@@ -1,0 +1,192 @@
+"""A real JupyterLab in headless Chromium for widget tests (Playwright; never ``playwright
+install``: the browser is Debian's ``chromium``). What the shared harness taught: run lab with
+``--expose-app-in-browser`` and throw-away settings (no autosave, no news), open notebooks
+through a fresh workspace with ``?reset``, and reach cytoscape's graph through the widget."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension:tracker": {"scrollPastEnd": False, "windowingMode": "none"},
+}
+
+
+class Lab:
+    """``with Lab(root) as lab: lab.open("x.ipynb"); lab.run_all(); lab.page...``"""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = Path(tempfile.mkdtemp(prefix="fluxnb-lab-"))
+        self.proc: Any = None
+        self.page: Any = None
+        self._pw: Any = None
+        self._ctx: Any = None
+
+    def __enter__(self) -> Lab:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.token = secrets.token_hex(16)
+        for plugin, value in SETTINGS.items():
+            f = self.tmp / "settings" / (plugin.replace(":", "/") + ".jupyterlab-settings")
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(value))
+        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+               f"--port={port}", f"--IdentityProvider.token={self.token}",
+               f"--ServerApp.root_dir={self.root}", "--expose-app-in-browser",
+               "--LabApp.extension_manager=readonly",
+               f"--LabApp.user_settings_dir={self.tmp / 'settings'}",
+               f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}"]  # fmt: skip
+        if os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self.log = self.tmp / "lab.log"
+        self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: {self.log.read_text()[-2000:]}")
+            try:
+                req = urllib.request.Request(
+                    f"{self.url}/api/status", headers={"Authorization": f"token {self.token}"}
+                )
+                urllib.request.urlopen(req, timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("JupyterLab did not come up")
+        from playwright.sync_api import sync_playwright
+
+        self._pw = sync_playwright().start()
+        self._ctx = self._pw.chromium.launch_persistent_context(
+            str(self.tmp / "chromium"),
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1100},
+        )
+        self.page = self._ctx.new_page()
+        self.console: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.console.append(m.text))
+        self.page.on("pageerror", lambda e: self.console.append(str(e)))
+        return self
+
+    def open(self, path: str) -> None:
+        page = self.page
+        page.goto(f"{self.url}/lab/workspaces/t{int(time.time())}/tree/{path}?reset&token={self.token}")
+        find = f"""() => {{ if (!window.jupyterapp) return false;
+            const w = Array.from(jupyterapp.shell.widgets('main')).find(w => w.context?.path === {json.dumps(path)});
+            if (!w) return false; window.__nb = w; jupyterapp.shell.activateById(w.id);
+            const k = w.sessionContext.session?.kernel; return !!(w.context.isReady && k && k.status === 'idle'); }}"""
+        deadline = time.time() + 120
+        while not page.evaluate(find):
+            if time.time() > deadline:
+                raise TimeoutError("the notebook or its kernel did not get ready")
+            if page.locator(".jp-Dialog .jp-mod-accept").count():
+                page.locator(".jp-Dialog .jp-mod-accept").first.click()
+            page.wait_for_timeout(250)
+
+    def run_all(self, timeout_s: int = 120) -> None:
+        page = self.page
+        page.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            """() => { const nb = window.__nb; return nb.sessionContext.session?.kernel?.status === 'idle'
+            && nb.content.widgets.every(c => c.model.type !== 'code' || c.model.executionCount); }""",
+            timeout=timeout_s * 1000,
+        )
+        page.wait_for_function(
+            "() => document.querySelectorAll('.fluxnb-designer').length > 0", timeout=30000
+        )
+        page.wait_for_timeout(1500)  # let the views finish drawing
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._ctx is not None:
+                self._ctx.close()
+            if self._pw is not None:
+                self._pw.stop()
+        finally:
+            if self.proc is not None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run_in_kernel(page: Any, code: str) -> str:
+    """Run ``code`` in the open notebook's kernel (not as a cell); its stdout."""
+    return str(
+        page.evaluate(
+            """async (code) => { const k = window.__nb.sessionContext.session.kernel;
+            const f = k.requestExecute({code, store_history: false}); let out = '';
+            f.onIOPub = (m) => { const t = m.header.msg_type;
+              if (t === 'stream') out += m.content.text;
+              if (t === 'error') out += 'ERROR ' + m.content.ename + ': ' + m.content.evalue + '\\n'; };
+            await f.done; return out; }""",
+            code,
+        )
+    )
+
+
+def node_point(page: Any, index: int, node: str) -> tuple[float, float]:
+    """Page coordinates of a node's centre in the index-th designer on the page."""
+    page.evaluate(
+        "([i]) => document.querySelectorAll('.fluxnb-designer')[i].scrollIntoView({block: 'center'})",
+        [index],
+    )
+    page.wait_for_timeout(100)
+    xy = page.evaluate(
+        """([i, id]) => { const root = document.querySelectorAll('.fluxnb-designer')[i];
+        const cy = root.fluxnb.cy; const n = cy.getElementById(id);
+        if (n.empty()) return null; const p = n.renderedPosition();
+        const r = cy.container().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""",
+        [index, node],
+    )
+    if xy is None:
+        raise AssertionError(f"no node {node!r} drawn in designer {index}")
+    return float(xy[0]), float(xy[1])
+
+
+def drag(page: Any, start: tuple[float, float], end: tuple[float, float], steps: int = 25) -> None:
+    """Press, move in small steps (cytoscape needs them), release."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * i / steps,
+                        start[1] + (end[1] - start[1]) * i / steps)  # fmt: skip
+        page.wait_for_timeout(10)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+
+
+def pixels_drawn(page: Any, index: int) -> int:
+    """Non-white pixels on the designer's canvases (0: a blank widget)."""
+    return int(
+        page.evaluate(
+            """([i]) => { const root = document.querySelectorAll('.fluxnb-designer')[i];
+            let n = 0; for (const c of root.querySelectorAll('canvas')) {
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              for (let k = 0; k < d.length; k += 4) if (d[k+3] > 0 && (d[k] < 200 || d[k+1] < 200 || d[k+2] < 200)) n++; }
+            return n; }""",
+            [index],
+        )
+    )
