@@ -2,7 +2,23 @@
 # Set up .venv with the dev extras and check everything: format, lint, types, tests
 # (unit, store, CLI, benchmarks' correctness) and the tutorial notebooks (nbmake).
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
-python -m pip install --quiet -e ".[dev,dask,otel]"
+python -m pip install --quiet -e ".[dev,dask,otel,widgets,browser]"
+
+# the designer's browser tests drive Debian's Chromium (never `playwright install`)
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Debian's chromium for the browser tests"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+echo "== designer bundle: rebuilt from widgets/ and compared with the committed one"
+if command -v npm >/dev/null 2>&1; then
+  (cd widgets && npm ci --no-audit --no-fund --loglevel=error && node build.mjs --check)
+else
+  echo "npm is missing: cannot check that fluxnb/_static matches widgets/src" >&2
+  exit 1
+fi
 echo "== ruff format --check"; ruff format --check .
 echo "== ruff check"; ruff check .
 echo "== mypy"; mypy

@@ -90,7 +90,9 @@ class Lab:
 
     def open(self, path: str) -> None:
         page = self.page
-        page.goto(f"{self.url}/lab/workspaces/t{int(time.time())}/tree/{path}?reset&token={self.token}")
+        page.goto(
+            f"{self.url}/lab/workspaces/t{int(time.time())}/tree/{path}?reset&token={self.token}"
+        )
         find = f"""() => {{ if (!window.jupyterapp) return false;
             const w = Array.from(jupyterapp.shell.widgets('main')).find(w => w.context?.path === {json.dumps(path)});
             if (!w) return false; window.__nb = w; jupyterapp.shell.activateById(w.id);

@@ -1,0 +1,43 @@
+"""The designer tutorial, run in a real JupyterLab: every cell runs, no error output, both
+designers render (no widget error, pixels on their canvases). A screenshot is kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .lab import Lab, pixels_drawn
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("FLUXNB_SCREENSHOTS", ROOT / "build" / "screenshots"))
+TUTORIAL = "07-designing-workflows-visually.ipynb"
+
+
+def test_the_designer_tutorial_runs_in_jupyterlab(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "notebooks" / TUTORIAL, tmp_path / TUTORIAL)
+    with Lab(tmp_path) as lab:
+        lab.open(TUTORIAL)
+        lab.run_all()
+        page = lab.page
+        page.wait_for_timeout(1000)
+        outputs = page.evaluate(
+            """() => window.__nb.content.widgets.filter(c => c.model.type === 'code').map(c =>
+            Array.from({length: c.model.outputs.length}, (_, i) => c.model.outputs.get(i).toJSON()))"""
+        )
+        errors = [o for cell in outputs for o in cell if o["output_type"] == "error"]
+        assert errors == []
+        assert all(
+            page.evaluate(
+                "() => window.__nb.content.widgets.filter(c => c.model.type === 'code').map(c => c.model.executionCount)"
+            )
+        )
+        assert page.locator(".jupyter-widgets-error-widget").count() == 0
+        assert page.locator(".fluxnb-designer").count() == 2
+        assert pixels_drawn(page, 0) > 500 and pixels_drawn(page, 1) > 200
+        assert lab.console == [] or not any("fluxnb" in m or "designer" in m for m in lab.console)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator(".fluxnb-designer").nth(1).scroll_into_view_if_needed()
+        page.locator(".fluxnb-designer").nth(1).screenshot(path=str(SHOTS / "tutorial-net.png"))
+        page.locator(".fluxnb-designer").nth(0).scroll_into_view_if_needed()
+        page.locator(".fluxnb-designer").nth(0).screenshot(path=str(SHOTS / "tutorial-dag.png"))
