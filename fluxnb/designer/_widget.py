@@ -207,6 +207,12 @@ class Designer(anywidget.AnyWidget):
 
         self._edit(replace)
 
+    def check(self) -> dict[str, list[str]]:
+        """Validate again now (e.g. after defining a missing function); the problems by id."""
+        with self._lock:
+            self._sync()
+            return dict(self.issues)
+
     def _edit(self, fn: Any) -> Any:
         with self._lock:
             try:
