@@ -31,8 +31,9 @@ SETTINGS = {
 class Lab:
     """``with Lab(root) as lab: lab.open("x.ipynb"); lab.run_all(); lab.page...``"""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, app: str = "lab") -> None:
         self.root = root
+        self.app = app  # "lab" (JupyterLab) or "notebook" (Notebook 7)
         self.tmp = Path(tempfile.mkdtemp(prefix="fluxnb-lab-"))
         self.proc: Any = None
         self.page: Any = None
@@ -48,12 +49,15 @@ class Lab:
             f = self.tmp / "settings" / (plugin.replace(":", "/") + ".jupyterlab-settings")
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(json.dumps(value))
-        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+        cls = "LabApp" if self.app == "lab" else "JupyterNotebookApp"
+        cmd = [sys.executable, "-m", "jupyterlab" if self.app == "lab" else "notebook",
+               "--no-browser", "--ip=127.0.0.1",
                f"--port={port}", f"--IdentityProvider.token={self.token}",
                f"--ServerApp.root_dir={self.root}", "--expose-app-in-browser",
-               "--LabApp.extension_manager=readonly",
-               f"--LabApp.user_settings_dir={self.tmp / 'settings'}",
-               f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}"]  # fmt: skip
+               f"--{cls}.user_settings_dir={self.tmp / 'settings'}",
+               f"--{cls}.workspaces_dir={self.tmp / 'workspaces'}"]  # fmt: skip
+        if self.app == "lab":
+            cmd.append("--LabApp.extension_manager=readonly")
         if os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log = self.tmp / "lab.log"
@@ -90,11 +94,14 @@ class Lab:
 
     def open(self, path: str) -> None:
         page = self.page
-        page.goto(
-            f"{self.url}/lab/workspaces/t{int(time.time())}/tree/{path}?reset&token={self.token}"
-        )
+        if self.app == "lab":
+            workspace = f"/lab/workspaces/t{int(time.time())}/tree/{path}?reset"
+            page.goto(f"{self.url}{workspace}&token={self.token}")
+        else:
+            page.goto(f"{self.url}/notebooks/{path}?token={self.token}")
         find = f"""() => {{ if (!window.jupyterapp) return false;
-            const w = Array.from(jupyterapp.shell.widgets('main')).find(w => w.context?.path === {json.dumps(path)});
+            const all = Array.from(jupyterapp.shell.widgets('main'));
+            const w = [...all, jupyterapp.shell.currentWidget].find(w => w && w.context?.path === {json.dumps(path)});
             if (!w) return false; window.__nb = w; jupyterapp.shell.activateById(w.id);
             const k = w.sessionContext.session?.kernel; return !!(w.context.isReady && k && k.status === 'idle'); }}"""
         deadline = time.time() + 120
