@@ -154,15 +154,16 @@ SUFFIX = ".arrow"
 FSYNC = os.environ.get("FLUXNB_FSYNC", "") not in ("", "0", "false", "no")
 
 
-def write_segment(folder: Path, table: str, rows: Sequence[tuple]) -> Path:
-    """Write ``rows`` of ``table`` as one new segment in ``folder``; return its path."""
+def write_segment(folder: Path, table: str, rows: Sequence[tuple] | Any) -> Path:
+    """Write ``rows`` of ``table`` (tuples, or an Arrow table of its schema) as one new
+    segment in ``folder``; return its path."""
     import pyarrow as pa
 
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}-{table}{SUFFIX}"
     final = folder / name
     tmp = folder / (name + ".tmp")
-    data = arrow_table(table, rows)
+    data: Any = rows if hasattr(rows, "num_rows") else arrow_table(table, rows)
     with open(tmp, "wb") as fh:
         with pa.ipc.new_file(fh, data.schema) as writer:
             writer.write_table(data)

@@ -198,15 +198,22 @@ class Store:
         taken), an insert for an in-memory store. Raises OSError if the disk refuses."""
         if not rows:
             return
-        from ._segments import arrow_table, write_segment
+        from ._segments import arrow_table
+
+        self.append_table(table, arrow_table(table, rows))
+
+    def append_table(self, table: str, data: Any) -> None:
+        """:meth:`append` for rows already in an Arrow table of the table's segment schema."""
+        if data.num_rows == 0:
+            return
+        from ._segments import write_segment
 
         if not self.in_memory:
-            write_segment(self.segments_dir, table, rows)
+            write_segment(self.segments_dir, table, data)
             return
         import pyarrow as pa
 
-        data = arrow_table(table, rows)
-        data = data.append_column("segment", pa.array([0] * len(rows), pa.int32()))
+        data = data.append_column("segment", pa.array([0] * data.num_rows, pa.int32()))
         with self.connect() as con:
             con.register("_fluxnb_batch", data)
             try:
@@ -337,15 +344,13 @@ def _to_arrow(con: Any, query: str, params: Any) -> Any:
 
 #: How a batch of rows (a registered Arrow table ``{source}``) joins its table. Usage
 #: rows are idempotent: an event id already stored is ignored, and within a batch the
-#: first (oldest) copy of an id wins.
+#: first (oldest segment) copy of an id wins (INSERT OR IGNORE keeps the first it meets).
 _APPEND = {
     "events": "INSERT INTO events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "circuit_events": "INSERT INTO circuit_events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "audit": "INSERT INTO audit BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "usage": """INSERT OR IGNORE INTO usage BY NAME
-        SELECT * EXCLUDE (segment, _row) FROM (
-            SELECT *, row_number() OVER () AS _row FROM {source})
-        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY segment, _row) = 1""",
+        SELECT * EXCLUDE (segment) FROM {source} ORDER BY segment""",
 }
 
 

@@ -35,6 +35,7 @@ class StoreRecorder:
         self._rows: list[EventRow] = []
         self._circuit: list[tuple] = []
         self._meter: UsageMeter | None = None
+        self._unsent: list[Any] = []  # usage tables a failed write left behind
         self._last = time.monotonic()
         self._failed_once = False
 
@@ -79,10 +80,11 @@ class StoreRecorder:
     def flush(self) -> None:
         self._last = time.monotonic()
         if self._meter is not None:
-            usage = self._meter.take()
-            if usage and not self._write("usage", usage):
-                with self._meter._lock:
-                    self._meter.rows[:0] = usage  # kept for the next flush
+            usage = self._meter.take_table()
+            if usage is not None and not self._write_table("usage", usage):
+                self._unsent.append(usage)  # kept for the next flush
+            while self._unsent and self._write_table("usage", self._unsent[0]):
+                self._unsent.pop(0)
         if self._circuit:
             circuit, self._circuit = self._circuit, []
             if not self._write("circuit_events", circuit):
@@ -92,6 +94,25 @@ class StoreRecorder:
         rows, self._rows = self._rows, []
         if not self._write("events", rows):
             self._rows = rows + self._rows  # keep them for the next flush
+
+    def _write_table(self, table: str, data: Any) -> bool:
+        """An Arrow table of ``table``'s segment schema (usage): append it."""
+        try:
+            self.store.append_table(table, data)
+            return True
+        except OSError as exc:
+            self._warn(table, data.num_rows, exc)
+            return False
+
+    def _warn(self, table: str, n: int, exc: OSError) -> None:
+        if not self._failed_once:
+            self._failed_once = True
+            warnings.warn(
+                f"fluxnb could not write {n} {table} rows to {self.store.path}: "
+                f"{exc}. They are kept in memory and retried at the next flush.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _write(self, table: str, rows: list[tuple]) -> bool:
         try:
@@ -113,12 +134,5 @@ class StoreRecorder:
                 self.store.append(table, rows)
             return True
         except OSError as exc:
-            if not self._failed_once:
-                self._failed_once = True
-                warnings.warn(
-                    f"fluxnb could not write {len(rows)} {table} rows to {self.store.path}: "
-                    f"{exc}. They are kept in memory and retried at the next flush.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+            self._warn(table, len(rows), exc)
             return False

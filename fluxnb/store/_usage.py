@@ -73,7 +73,10 @@ class UsageMeter:
         self._open: dict[int, list[Any]] = {}
         self._custom: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()  # ctx.meter is called from step threads
-        self.rows: list[tuple] = []
+        self.rows: list[tuple] = []  # custom rows (ctx.meter), in USAGE_COLUMNS order
+        # finished step executions: (seq, step, [first, attempts, seconds, retries], ended);
+        # turned into rows only when flushed (no garbage per step on the hot path)
+        self._done: list[tuple[int, str, list[Any], int | None]] = []
 
     def on_event(self, row: tuple) -> None:
         """An event row (EVENT_COLUMNS order): count its attempt; emit at the final one."""
@@ -89,24 +92,100 @@ class UsageMeter:
         if final:
             acc = self._open.pop(seq, None)
             if acc is not None:
-                self._emit(seq, row[2], acc, row[7])
+                self._done.append((seq, row[2], acc, row[7]))
 
-    def _emit(self, seq: int, step: str, acc: list[Any], ended: int | None) -> None:
-        first, n, seconds, retries = acc
-        at = micros(ended)
-        now = time.time_ns() // 1000
-        run = self.run.run_id
-        head = (self.tenant, self.namespace)
-        tail = ("auto", run, self.run.workflow, step, first, None, None, None, now)
-        key = f"auto:{run}:{seq}:{first}:"
-        rows = [(key + "invocations", *head, "invocations", str(n), at, *tail)]
-        if seconds:
-            q = f"{seconds:.6f}"
-            rows.append((key + "compute_seconds", *head, "compute_seconds", q, at, *tail))
-        if retries:
-            rows.append((key + "retries", *head, "retries", str(retries), at, *tail))
+    def _auto_columns(self) -> dict[str, list[Any]]:
+        """The finished executions' usage, column by column (zero quantities left out)."""
         with self._lock:
-            self.rows += rows
+            done, self._done = self._done, []
+        run = self.run.run_id
+        ids: list[str] = []
+        units: list[str] = []
+        qs: list[str] = []
+        ats: list[int] = []
+        steps: list[str] = []
+        firsts: list[int] = []
+        now = time.time_ns() // 1000
+        for seq, step, (first, n, seconds, retries), ended in done:
+            key = f"auto:{run}:{seq}:{first}:"
+            at = now if ended is None else ended
+            for unit, q in (
+                ("invocations", str(n)),
+                ("compute_seconds", f"{seconds:.6f}" if seconds else ""),
+                ("retries", str(retries) if retries else ""),
+            ):
+                if q:
+                    ids.append(key + unit)
+                    units.append(unit)
+                    qs.append(q)
+                    ats.append(at)
+                    steps.append(step)
+                    firsts.append(first)
+        return {"event_id": ids, "unit": units, "quantity": qs, "occurred_at": ats,
+                "step": steps, "attempt": firsts, "recorded_at": [now] * len(ids)}  # fmt: skip
+
+    def _auto_rows(self) -> list[tuple]:
+        c = self._auto_columns()
+        r = self.run
+        return [
+            (
+                i,
+                self.tenant,
+                self.namespace,
+                u,
+                q,
+                at,
+                "auto",
+                r.run_id,
+                r.workflow,
+                st,
+                a,
+                None,
+                None,
+                None,
+                rec,
+            )
+            for i, u, q, at, st, a, rec in zip(
+                c["event_id"],
+                c["unit"],
+                c["quantity"],
+                c["occurred_at"],
+                c["step"],
+                c["attempt"],
+                c["recorded_at"],
+                strict=True,
+            )
+        ]
+
+    def take_table(self) -> Any:
+        """Everything not yet taken, as one Arrow table of the ``usage`` segment schema
+        (None when there is nothing): built column by column, the fast path of a store."""
+        import pyarrow as pa
+
+        from ._segments import arrow_table
+
+        cols = self._auto_columns()
+        with self._lock:
+            custom, self.rows = self.rows, []
+        n = len(cols["event_id"])
+        tables = []
+        if n:
+            schema = arrow_table("usage", []).schema
+            r = self.run
+            fixed = {"tenant": self.tenant, "namespace": self.namespace, "source": "auto",
+                     "run_id": r.run_id, "workflow": r.workflow}  # fmt: skip
+            arrays = []
+            for field in schema:
+                values = cols.get(field.name)
+                if values is None:
+                    values = [fixed.get(field.name)] * n
+                arrays.append(pa.array(values, type=field.type))
+            tables.append(pa.table(arrays, schema=schema))
+        if custom:
+            tables.append(arrow_table("usage", custom))
+        if not tables:
+            return None
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     def custom(
         self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
@@ -146,6 +225,8 @@ class UsageMeter:
         )
 
     def take(self) -> list[tuple]:
+        """Everything not yet taken, as rows in USAGE_COLUMNS order."""
+        auto = self._auto_rows()
         with self._lock:
             rows, self.rows = self.rows, []
-        return rows
+        return auto + rows
