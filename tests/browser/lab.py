@@ -46,6 +46,8 @@ class Lab:
             port = s.getsockname()[1]
         self.token = secrets.token_hex(16)
         for plugin, value in SETTINGS.items():
+            if self.app != "lab" and "apputils" in plugin:
+                continue  # Notebook 7 has no such plugin: a settings file for it breaks its load
             f = self.tmp / "settings" / (plugin.replace(":", "/") + ".jupyterlab-settings")
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(json.dumps(value))
