@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from .._exceptions import BillingError
 from .._session import Action, Session, check_name, current
 from ..store import Store, open_store
 from ..store._audit import authorize
-from ..store._usage import check_unit, micros, quantity
+from ..store._usage import check_unit, micros, quantity, usage_row
 from ._invoice import Invoice, InvoiceLine, InvoiceState, period_bounds, price_usage
 from ._rate_card import RateCard, read_rate_card
 
@@ -98,17 +98,7 @@ def set_rate_card(card: Any, tenant: str | None = None, *, store: Any = None) ->
                 [parsed.name, tenant],
             ).fetchone()
             card_id = f"{owner}:{parsed.name}:v{version}"
-            stored = RateCard(
-                parsed.name,
-                parsed.currency,
-                parsed.effective_from,
-                parsed.prices,
-                parsed.minor_unit,
-                parsed.description,
-                tenant,
-                version,
-                card_id,
-            )
+            stored = replace(parsed, tenant=tenant, version=version, card_id=card_id)
             con.execute(
                 "INSERT INTO rate_cards VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9)",
                 [
@@ -144,20 +134,8 @@ def _cards(con: Any, tenant: str) -> list[RateCard]:
     ).fetchall()
     out = []
     for text, owner, version, card_id in rows:
-        c = read_rate_card(json.loads(text))
-        out.append(
-            RateCard(
-                c.name,
-                c.currency,
-                c.effective_from,
-                c.prices,
-                c.minor_unit,
-                c.description,
-                owner,
-                version,
-                card_id,
-            )
-        )
+        card = read_rate_card(json.loads(text))
+        out.append(replace(card, tenant=owner, version=version, card_id=card_id))
     return out
 
 
@@ -176,38 +154,6 @@ def rate_cards(tenant: str | None = None, *, store: Any = None) -> Any:
 
 
 # ---------------------------------------------------------------------- usage
-def _usage_row(
-    s: Session,
-    *,
-    key: str,
-    tenant: str,
-    namespace: str,
-    unit: str,
-    amount: Decimal,
-    at: int,
-    source: str,
-    reason: str | None = None,
-    corrects: str | None = None,
-) -> tuple:
-    return (
-        key,
-        tenant,
-        namespace,
-        unit,
-        str(amount),
-        at,
-        source,
-        None,
-        None,
-        None,
-        None,
-        reason,
-        corrects,
-        str(s.role),
-        micros(),
-    )
-
-
 def record_usage(
     tenant: str,
     unit: str,
@@ -275,17 +221,8 @@ def _write_usage(
         detail=f"{source} {q} {unit} ({reason or key})",
     )
     at = _utc_micros(occurred_at)
-    row = _usage_row(
-        s,
-        key=key,
-        tenant=tenant,
-        namespace=ns,
-        unit=unit,
-        amount=q,
-        at=at,
-        source=source,
-        reason=reason,
-        corrects=corrects,
+    row = usage_row(
+        key, tenant, ns, unit, q, at, source, reason=reason, corrects=corrects, actor=str(s.role)
     )
     st.append("usage", [row])
     return key

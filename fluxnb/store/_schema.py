@@ -121,36 +121,32 @@ MIGRATIONS += (
 
 #: Views over the tables, defined once: the migration creates them in the store, and a
 #: namespace-scoped query (docs/tenants.md) creates them over that namespace's rows.
+#: Latency and failure figures of a group of event rows (``e``), shared by the SLA views:
+#: executions (final rows), attempts that ran, p50/p95/p99 seconds, error and retry rates.
+_ATTEMPT_STATS = """count(*) FILTER (WHERE e.final) AS executions,
+    count(*) FILTER (WHERE e.started_at IS NOT NULL) AS attempts,
+    quantile_cont(e.duration_s, 0.5) AS p50_s,
+    quantile_cont(e.duration_s, 0.95) AS p95_s,
+    quantile_cont(e.duration_s, 0.99) AS p99_s,
+    count(*) FILTER (WHERE e.final AND e.status = 'failed')
+        / greatest(count(*) FILTER (WHERE e.final), 1) AS error_rate,
+    count(*) FILTER (WHERE e.attempt > 1)
+        / greatest(count(*) FILTER (WHERE e.final), 1) AS retry_rate"""
+
 SLA_VIEWS: dict[str, str] = {
     # one row per (workflow, step): latency of attempts that ran, and how often they failed
-    "sla_steps": """
+    "sla_steps": f"""
         SELECT r.workflow,
                e.step,
-               count(*) FILTER (WHERE e.final) AS executions,
-               count(*) FILTER (WHERE e.started_at IS NOT NULL) AS attempts,
-               quantile_cont(e.duration_s, 0.5) AS p50_s,
-               quantile_cont(e.duration_s, 0.95) AS p95_s,
-               quantile_cont(e.duration_s, 0.99) AS p99_s,
-               count(*) FILTER (WHERE e.final AND e.status = 'failed')
-                   / greatest(count(*) FILTER (WHERE e.final), 1) AS error_rate,
-               count(*) FILTER (WHERE e.attempt > 1)
-                   / greatest(count(*) FILTER (WHERE e.final), 1) AS retry_rate
+               {_ATTEMPT_STATS}
         FROM events e JOIN runs r USING (run_id)
         GROUP BY r.workflow, e.step""",
     # one row per agent (a step id names its agent, across workflows), with the time its
     # circuit spent open (closed intervals: open until the next state change)
-    "sla_agents": """
+    "sla_agents": f"""
         WITH attempts AS (
             SELECT e.step AS agent,
-                   count(*) FILTER (WHERE e.final) AS executions,
-                   count(*) FILTER (WHERE e.started_at IS NOT NULL) AS attempts,
-                   quantile_cont(e.duration_s, 0.5) AS p50_s,
-                   quantile_cont(e.duration_s, 0.95) AS p95_s,
-                   quantile_cont(e.duration_s, 0.99) AS p99_s,
-                   count(*) FILTER (WHERE e.final AND e.status = 'failed')
-                       / greatest(count(*) FILTER (WHERE e.final), 1) AS error_rate,
-                   count(*) FILTER (WHERE e.attempt > 1)
-                       / greatest(count(*) FILTER (WHERE e.final), 1) AS retry_rate
+                   {_ATTEMPT_STATS}
             FROM events e GROUP BY e.step),
         changes AS (
             SELECT agent, to_state, occurred_at,

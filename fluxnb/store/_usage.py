@@ -62,6 +62,28 @@ def micros(at: int | None = None) -> int:
     return time.time_ns() // 1000 if at is None else at
 
 
+def usage_row(
+    key: str,
+    tenant: str,
+    namespace: str,
+    unit: str,
+    amount: Decimal,
+    at: int,
+    source: str,
+    *,
+    run_id: str | None = None,
+    workflow: str | None = None,
+    step: str | None = None,
+    attempt: int | None = None,
+    reason: str | None = None,
+    corrects: str | None = None,
+    actor: str | None = None,
+) -> tuple:
+    """One ``usage`` row in USAGE_COLUMNS order (the quantity as exact decimal text)."""
+    return (key, tenant, namespace, unit, str(amount), at, source, run_id, workflow, step,
+            attempt, reason, corrects, actor, micros())  # fmt: skip
+
+
 class UsageMeter:
     """Turns one run's event rows (and ``ctx.meter`` calls) into usage rows."""
 
@@ -209,29 +231,22 @@ class UsageMeter:
                 key = f"custom:{self.run.run_id}:{seq}:{attempt}:{unit}:{n}"
             elif not isinstance(key, str) or not key:
                 raise BillingError(f"idempotency_key must be a non-empty string, found {key!r}")
-            self.rows.append(self._row(key, unit, str(q), micros(), "custom", step, attempt))
+            self.rows.append(
+                usage_row(
+                    key,
+                    self.tenant,
+                    self.namespace,
+                    unit,
+                    q,
+                    micros(),
+                    "custom",
+                    run_id=self.run.run_id,
+                    workflow=self.run.workflow,
+                    step=step,
+                    attempt=attempt,
+                )
+            )
         return key
-
-    def _row(
-        self, key: str, unit: str, q: str, at: int, source: str, step: str, attempt: int
-    ) -> tuple:
-        return (
-            key,
-            self.tenant,
-            self.namespace,
-            unit,
-            q,
-            at,
-            source,
-            self.run.run_id,
-            self.run.workflow,
-            step,
-            attempt,
-            None,
-            None,
-            None,
-            micros(),
-        )
 
     def take(self) -> list[tuple]:
         """Everything not yet taken, as rows in USAGE_COLUMNS order."""
