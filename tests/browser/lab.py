@@ -164,17 +164,22 @@ def node_point(page: Any, index: int, node: str) -> tuple[float, float]:
         "([i]) => document.querySelectorAll('.fluxnb-designer')[i].scrollIntoView({block: 'center'})",
         [index],
     )
-    page.wait_for_timeout(100)
-    xy = page.evaluate(
-        """([i, id]) => { const root = document.querySelectorAll('.fluxnb-designer')[i];
+    where = """([i, id]) => { const root = document.querySelectorAll('.fluxnb-designer')[i];
         const cy = root.fluxnb.cy; const n = cy.getElementById(id);
         if (n.empty()) return null; const p = n.renderedPosition();
-        const r = cy.container().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""",
-        [index, node],
-    )
-    if xy is None:
-        raise AssertionError(f"no node {node!r} drawn in designer {index}")
-    return float(xy[0]), float(xy[1])
+        const r = cy.container().getBoundingClientRect(), x = r.left + p.x, y = r.top + p.y;
+        const hit = document.elementFromPoint(x, y);
+        return [x, y, !!hit && hit.tagName === 'CANVAS' && root.contains(hit)]; }"""
+    deadline = time.time() + 5
+    while True:  # the view may still be fitting itself: wait until the node is on the canvas
+        page.wait_for_timeout(100)
+        xy = page.evaluate(where, [index, node])
+        if xy is None:
+            raise AssertionError(f"no node {node!r} drawn in designer {index}")
+        if xy[2]:
+            return float(xy[0]), float(xy[1])
+        if time.time() > deadline:
+            raise AssertionError(f"node {node!r} of designer {index} is not visible on its canvas")
 
 
 def drag(page: Any, start: tuple[float, float], end: tuple[float, float], steps: int = 25) -> None:

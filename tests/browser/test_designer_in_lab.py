@@ -269,3 +269,16 @@ def test_clicking_an_enabled_transition_fires_it(lab: Lab) -> None:
     assert tokens == 1
     page.wait_for_timeout(300)
     designer.screenshot(path=str(SHOTS / "designer-net-fired.png"))
+
+
+def test_a_node_added_by_code_out_of_view_is_brought_into_view(lab: Lab) -> None:
+    """``d.add(...)`` far off the visible canvas refits the view: the node is not hidden."""
+    page = lab.page
+    in_view = """() => { const cy = document.querySelectorAll('.fluxnb-designer')[0].fluxnb.cy;
+        const n = cy.getElementById('faraway'); if (n.empty()) return null;
+        const b = n.boundingBox(), v = cy.extent();
+        return b.x1 >= v.x1 && b.y1 >= v.y1 && b.x2 <= v.x2 && b.y2 <= v.y2; }"""
+    py(lab, "d.add('step', 'faraway', 2400, 1600) and None")
+    page.wait_for_function(f"() => ({in_view})() !== null", timeout=10000)
+    assert page.evaluate(in_view) is True
+    py(lab, "d.undo() and None")

@@ -196,6 +196,7 @@ function render({ model, el: root }) {
     const issues = model.get("issues") || {};
     const enabled = new Set(model.get("enabled") || []);
     const want = new Set([...g.nodes.map((n) => n.id), ...g.edges.map((e) => e.id)]);
+    const placed = []; // nodes Python put somewhere new (added, laid out, undone, moved by code)
     cy.batch(() => {
       cy.elements().forEach((e) => {
         if (!want.has(e.id()) && !e.hasClass("eh-preview") && !e.hasClass("eh-ghost")) e.remove();
@@ -213,10 +214,15 @@ function render({ model, el: root }) {
         let node = cy.getElementById(n.id);
         if (node.empty()) {
           node = cy.add({ group: "nodes", data, position: { x: n.x, y: n.y } });
+          placed.push(node);
         } else {
           node.removeData("state fill");
           node.data(data);
-          if (!node.grabbed()) node.position({ x: n.x, y: n.y });
+          const p = node.position();
+          if (!node.grabbed() && (p.x !== n.x || p.y !== n.y)) {
+            node.position({ x: n.x, y: n.y });
+            placed.push(node);
+          }
         }
         node.toggleClass("issue", !!issues[n.id]);
         node.toggleClass("enabled", enabled.has(n.id));
@@ -234,6 +240,15 @@ function render({ model, el: root }) {
         cy.getElementById(e.id).toggleClass("issue", !!issues[e.id]);
       }
     });
+    if (placed.length && cy.width() > 0) {
+      // a node placed by code where the user cannot see it: bring the whole design into view
+      const out = (b, v = cy.extent()) => b.x1 < v.x1 || b.y1 < v.y1 || b.x2 > v.x2 || b.y2 > v.y2;
+      const unseen = placed.filter((n) => out(n.boundingBox()));
+      if (unseen.length) {
+        cy.fit(undefined, 30);
+        if (out(unseen[0].boundingBox())) cy.center(unseen[0]); // too big to fit at min zoom
+      }
+    }
     const sel = model.get("selected");
     const now = cy.$(":selected");
     if (!(sel ? now.length === 1 && now.id() === sel : now.empty() || now.length > 1)) {
