@@ -192,6 +192,43 @@ def test_state_budget_is_a_clear_error() -> None:
     assert info.value.limit == 100 and "state budget" in str(info.value)
 
 
+def test_an_unbounded_net_is_told_from_a_big_one_when_the_budget_runs_out() -> None:
+    """The bit search of a safe net checks growth only when its budget runs out: a partial
+    graph in which a marking strictly covers an ancestor is unbounded (the general search
+    takes over), a big bounded one is a budget error."""
+    from fluxnb.spec import _analysis
+
+    switches = {f"a{i}": 1 for i in range(10)} | {f"b{i}": 0 for i in range(10)}
+    flips = [(f"flip{i}", {f"a{i}": 1}, {f"b{i}": 1}) for i in range(10)]
+    grows = net({"p": 1, "q": 0} | switches, [("grow", {"p": 1}, {"p": 1, "q": 1}), *flips])
+    spec = _analysis._safe_transitions(grows)
+    assert spec is not None
+    with pytest.raises(ValueError, match="grow without limit"):  # 11 children, budget 5
+        _analysis._explore_safe(spec, 1 | (2**10 - 1) << 2, 5, len(grows.places))
+    a = fluxnb.analyze(grows)
+    assert a.bounded is False and a.reachable_markings is None and "q" in a.notes[0]
+    flat = net({"p": 1, "q": 0} | switches, flips)  # as many markings, none growing
+    with pytest.raises(StateBudgetExceeded):
+        fluxnb.analyze(flat, max_states=5)
+    assert fluxnb.analyze(flat).reachable_markings == 2**10
+
+
+def test_what_is_derived_from_a_net_is_kept_once_and_leaves_with_it() -> None:
+    import gc
+
+    from fluxnb.spec import _analysis
+
+    before = len(_analysis._DERIVED)
+    nets = [dining_philosophers(3) for _ in range(50)]
+    answers = {fluxnb.analyze(n).reachable_markings for n in nets}
+    assert answers == {fluxnb.analyze(nets[0]).reachable_markings} and len(answers) == 1
+    assert len(_analysis._DERIVED) >= before + 50
+    assert _analysis._safe_transitions(nets[0]) is _analysis._safe_transitions(nets[0])
+    del nets
+    gc.collect()
+    assert len(_analysis._DERIVED) <= before
+
+
 def brute_force_count(n: Net, cap: int = 4) -> int:
     """Reachable markings by plain DFS on dict markings (a second, independent method)."""
     start = dict(enumerate(n.initial))

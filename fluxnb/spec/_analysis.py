@@ -5,9 +5,12 @@ bounded net its nodes are exactly the reachable markings (so the same pass count
 dead markings with a shortest witness, and builds the graph for liveness); for an unbounded
 net, ω (``OMEGA``) marks the places that grow without limit and the exploration still ends.
 
-Markings are tuples of ints, stored once in a dict; edges in flat lists. The acceleration
-check against ancestors is skipped in O(1) when no ancestor holds fewer tokens in all
-(conservative nets, e.g. dining philosophers, never pay for it).
+Markings are stored compactly, once, in a dict: one int per marking (a bit per place) for
+safe nets, ``bytes`` while every count fits in 0..255, else tuples; edges in flat arrays. In
+the general search the acceleration check against ancestors is skipped in O(1) when no
+ancestor holds fewer tokens in all; the search of a safe net needs none while it runs (see
+``_explore_safe``). What is derived from the net's structure alone (bit masks, workflow-net
+places) is computed once per Net object.
 
 Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data are ignored
 (the analysis over-approximates a net whose guards block firings).
@@ -16,10 +19,13 @@ Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data a
 from __future__ import annotations
 
 import gc
+import weakref
 from array import array
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress, count, islice
+from operator import eq
 from typing import Any
 
 from .._exceptions import FluxError
@@ -167,6 +173,32 @@ _SafeSpec = tuple[int, int, int, int, int, int]
 def _safe_transitions(net: Net) -> list[_SafeSpec] | None:
     """(index, pre, post, inhibit, added, token growth) per transition, places as bit masks;
     None if the net has weights or doubled arcs that bits cannot express."""
+    spec: list[_SafeSpec] | None = _derived(net, _bit_masks)
+    return spec
+
+
+def _derived(net: Net, compute: Any) -> Any:
+    """``compute(net)``, computed once per Net object: what it derives depends only on the
+    places and transitions, which are immutable (as a peer builds its own net object once)."""
+    key = id(net)
+    held = _DERIVED.get(key)
+    if held is None or held[0]() is not net:
+
+        def forget(_: object) -> None:
+            _DERIVED.pop(key, None)
+
+        held = _DERIVED[key] = (weakref.ref(net, forget), {})
+    memo = held[1]
+    if compute not in memo:
+        memo[compute] = compute(net)
+    return memo[compute]
+
+
+#: id(net) -> (a weak reference to the net, its derived structures); leaves with its net.
+_DERIVED: dict[int, tuple[Any, dict[Any, Any]]] = {}
+
+
+def _bit_masks(net: Net) -> list[_SafeSpec] | None:
     out = []
     for ti, t in enumerate(net.transitions):
         pre = post = inhibit = 0
@@ -290,8 +322,6 @@ class _BitSearch:
     markings: list[int]
     parent: Any  # lists of int, arrays once the search is big
     via: Any
-    sums: list[int]  # tokens in each marking, and the fewest on its path from the root:
-    minsum: list[int]  # Karp-Miller needs an ancestor check only when the count went up
     offsets: Any = field(default_factory=lambda: [0])
     edge_t: Any = field(default_factory=list)
     edge_dst: Any = field(default_factory=list)
@@ -299,47 +329,46 @@ class _BitSearch:
 
 def _explore_safe(spec: list[_SafeSpec], start: int, max_states: int, places: int) -> _Graph:
     """The search for a safe net, markings as bit sets (ValueError once a place would hold
-    two tokens, or tokens grow without limit).
+    two tokens).
+
+    No Karp-Miller check is needed while it runs: bit markings are finitely many, and an
+    unbounded net reaches a marking with two tokens in a place through safe markings, which
+    this search explores first. Only when the state budget runs out is the partial graph
+    checked for a marking that strictly covers one of its ancestors (growth without limit),
+    so an unbounded net is still told from a big one.
 
     The first ``_COMPILE_AFTER`` nodes are expanded by a plain loop over the transitions (no
     set-up cost: small nets finish here); a bigger net continues with generated code
     (``_safe_compiled``), whose compilation then pays for itself.
     """
-    count = start.bit_count()
-    search = _BitSearch({start: 0}, [start], [-1], [-1], [count], [count])
-    _expand_plain(search, spec, max_states)
-    s = search
-    if len(s.offsets) <= len(s.markings):  # a big net: flat arrays (a fifth of the memory)
-        s.parent, s.via, s.offsets, s.edge_t, s.edge_dst = (
-            array("q", c) for c in (s.parent, s.via, s.offsets, s.edge_t, s.edge_dst)
-        )
-        _expand_compiled(search, spec, max_states)
+    search = s = _BitSearch({start: 0}, [start], [-1], [-1])
+    try:
+        _expand_plain(search, spec, max_states)
+        if len(s.offsets) <= len(s.markings):  # a big net: flat arrays (a fifth of the memory)
+            s.parent, s.via, s.offsets, s.edge_t, s.edge_dst = (
+                array("q", c) for c in (s.parent, s.via, s.offsets, s.edge_t, s.edge_dst)
+            )
+            _expand_compiled(search, spec, max_states)
+    except StateBudgetExceeded:
+        if any(grow > 0 for *_, grow in spec) and _covers_an_ancestor(s.markings, s.parent):
+            raise ValueError("tokens grow without limit: not a safe net") from None
+        raise
     return _Graph(s.markings, s.parent, s.via, s.offsets, s.edge_t, s.edge_dst, False, places)
 
 
 def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) -> None:
     s = search
-    index, markings, parent, via, sums, minsum = (
-        s.index,
-        s.markings,
-        s.parent,
-        s.via,
-        s.sums,
-        s.minsum,
-    )
+    index, markings, parent, via = s.index, s.markings, s.parent, s.via
     offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
     pres = [(pre, k) for k, (_, pre, *_) in enumerate(spec)]  # the test comes first
     # the rest, with one test for "inhibited or not safe" (rare: told apart only then)
-    steps = [
-        (ti, post, inhibit | added, inhibit, grow) for ti, _, post, inhibit, added, grow in spec
-    ]
+    steps = [(ti, post, inhibit | added, inhibit) for ti, _, post, inhibit, added, _ in spec]
     for node, m in enumerate(markings):  # the list grows as the search goes
         if node == _COMPILE_AFTER:
             return
-        floor = minsum[node]
         for pre, k in pres:
             if m & pre == pre:
-                ti, post, blocked, inhibit, grow = steps[k]
+                ti, post, blocked, inhibit = steps[k]
                 if m & blocked:
                     if m & inhibit:
                         continue
@@ -350,17 +379,10 @@ def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) ->
                     j = len(markings)
                     if j >= max_states:
                         raise StateBudgetExceeded(max_states)
-                    s_new = sums[node] + grow
-                    if floor < s_new and _covers_an_ancestor(
-                        new, node, markings, parent, sums, s_new
-                    ):
-                        raise ValueError("tokens grow without limit: not a safe net")
                     index[new] = j
                     markings.append(new)
                     parent.append(node)
                     via.append(ti)
-                    sums.append(s_new)
-                    minsum.append(floor if floor < s_new else s_new)
                 edge_t.append(ti)
                 edge_dst.append(j)
         offsets.append(len(edge_t))
@@ -369,38 +391,21 @@ def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) ->
 def _expand_compiled(search: _BitSearch, spec: list[_SafeSpec], max_states: int) -> None:
     """The same as _expand_plain (keep the two in step), the enabling tests generated."""
     s = search
-    index, markings, parent, via, sums, minsum = (
-        s.index,
-        s.markings,
-        s.parent,
-        s.via,
-        s.sums,
-        s.minsum,
-    )
+    index, markings, parent, via = s.index, s.markings, s.parent, s.via
     offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
     successors = _safe_compiled(spec)
-    grows = [0] * len(spec)
-    for ti, *_, grow in spec:
-        grows[ti] = grow
     node = len(offsets) - 1
     while node < len(markings):
-        m = markings[node]
-        floor = minsum[node]
-        for ti, new in successors(m):
+        for ti, new in successors(markings[node]):
             j = index.get(new)
             if j is None:
                 j = len(markings)
                 if j >= max_states:
                     raise StateBudgetExceeded(max_states)
-                s_new = sums[node] + grows[ti]
-                if floor < s_new and _covers_an_ancestor(new, node, markings, parent, sums, s_new):
-                    raise ValueError("tokens grow without limit: not a safe net")
                 index[new] = j
                 markings.append(new)
                 parent.append(node)
                 via.append(ti)
-                sums.append(s_new)
-                minsum.append(floor if floor < s_new else s_new)
             edge_t.append(ti)
             edge_dst.append(j)
         offsets.append(len(edge_t))
@@ -464,17 +469,23 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
     return _Graph(markings, parent, via, offsets, edge_t, edge_dst, unbounded, len(net.places))
 
 
-def _covers_an_ancestor(
-    new: int, node: int, markings: list[Any], parent: Any, sums: list[int], total: int
-) -> bool:
-    """On bit markings (safe nets) an ancestor is covered iff its places are a subset; a
-    strict cover means unbounded growth, so the net is not safe after all."""
-    a = node
-    while a != -1:
-        anc = markings[a]
-        if sums[a] < total and anc & new == anc:
-            return True
-        a = parent[a]
+def _covers_an_ancestor(markings: list[int], parent: Any) -> bool:
+    """Does some bit marking strictly cover (hold a strict superset of the places of) one of
+    its ancestors? Then tokens grow without limit. Only a path on which the token count
+    went up can hold one, so each node carries the fewest tokens on its path from the root
+    and most walks are skipped."""
+    counts = [m.bit_count() for m in markings]
+    floor = counts[:]
+    for v in range(1, len(markings)):
+        up = floor[parent[v]]
+        if up < counts[v]:
+            floor[v] = up
+            new, a = markings[v], parent[v]
+            while a != -1:
+                anc = markings[a]
+                if anc != new and anc & new == anc:
+                    return True
+                a = parent[a]
     return False
 
 
@@ -553,6 +564,11 @@ def _bottom_sccs(g: _Graph) -> list[list[int]]:
 
 def workflow_places(net: Net) -> tuple[int, int] | None:
     """(source place, sink place) if ``net`` is a workflow net, else None."""
+    found: tuple[int, int] | None = _derived(net, _workflow_places)
+    return found
+
+
+def _workflow_places(net: Net) -> tuple[int, int] | None:
     n_p = len(net.places)
     has_in = [False] * n_p
     has_out = [False] * n_p
@@ -597,18 +613,19 @@ def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
     """Every answer about ``net`` (see :class:`Analysis`); StateBudgetExceeded past the budget."""
     g = explore(net, max_states=max_states)
     ids = [t.id for t in net.transitions]
-    fired = set(g.edge_t)
+    fired = set(g.via)  # the transitions that found a marking: often all of them
+    if len(fired) <= len(ids):
+        fired = set(g.edge_t)
     dead_transitions = [ids[i] for i in range(len(ids)) if i not in fired]
     notes: list[str] = []
     final = net.final
     offsets = g.offsets
-    dead_nodes = [
-        v
-        for v in range(len(g.markings))
-        if offsets[v] == offsets[v + 1]
-        and OMEGA not in g.marking(v)
-        and not _is_final(g.marking(v), final)
-    ]
+    # nodes without successors, found at C speed (offsets[v] == offsets[v + 1])
+    dead_nodes = list(compress(count(), map(eq, offsets, islice(offsets, 1, None))))
+    if final or g.unbounded:  # ω is only in an unbounded net's graph
+        dead_nodes = [
+            v for v in dead_nodes if OMEGA not in (m := g.marking(v)) and not _is_final(m, final)
+        ]
     witness = _path(g, dead_nodes[0], ids) if dead_nodes else None
     wf = workflow_places(net)
     result = Analysis(
