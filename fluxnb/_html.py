@@ -11,6 +11,7 @@ _STATUS_COLOURS = {
     "succeeded": "#2e7d32",
     "failed": "#c62828",
     "cancelled": "#6d4c41",
+    "interrupted": "#ad1457",
     "skipped": "#9e9e9e",
     "running": "#1565c0",
     "retrying": "#ef6c00",

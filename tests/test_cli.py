@@ -213,13 +213,17 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
     while time.monotonic() < deadline and (not log.exists() or len(log.read_text().split()) < 5):
         time.sleep(0.02)
     time.sleep(0.15)  # let a periodic flush land
+    [alive] = json.loads(fluxnb_cli("runs", "--store", store, "--json").stdout)
+    assert alive["status"] == "running"  # its process is there: not taken for dead
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     before = log.read_text().split()
     assert 5 <= len(before) < 12
     r = fluxnb_cli("runs", "--store", store, "--json")
     [run] = json.loads(r.stdout)
-    assert run["status"] == "running"  # the process died without a word
+    # the process died without a word; the store sees its pid gone and says so
+    assert run["status"] == "interrupted"
+    assert f"process {proc.pid}" in run["error"] and "fluxnb resume" in run["error"]
     recorded = json.loads(
         fluxnb_cli(
             "sql", "SELECT step FROM events WHERE status = 'succeeded'", "--store", store, "--json"

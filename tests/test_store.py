@@ -246,6 +246,54 @@ def test_an_ended_run_row_wins_over_running_whatever_the_file_order(store_path: 
     assert st.sql("SELECT status FROM runs")["status"][0] == "succeeded"
 
 
+def test_runs_whose_process_is_gone_are_marked_interrupted(store_path: str) -> None:
+    """A run row saying 'running' whose process on this machine has ended (here: a pid that
+    exited, and a live pid younger than the run) becomes 'interrupted' at the next read;
+    a live process's run, another machine's run and an ended run stay as they are."""
+    import socket
+    from dataclasses import astuple
+
+    from fluxnb.store import RunRecord
+    from fluxnb.store._segments import write_segment
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here, now = socket.gethostname(), int(time.time() * 1e6)
+    rows = {
+        "dead": RunRecord("dead", "wf", "running", now - 10**6, host=here, pid=gone.pid, steps=3),
+        "live": RunRecord("live", "wf", "running", now - 10**6, host=here, pid=os.getpid()),
+        # this very process, but the run started (per its row) long before it: a reused pid
+        "reused": RunRecord(
+            "reused", "wf", "running", 946_684_800_000_000, host=here, pid=os.getpid()
+        ),
+        "elsewhere": RunRecord("elsewhere", "wf", "running", now, host="other-machine", pid=1),
+        "ended": RunRecord("ended", "wf", "failed", now, ended_at=now, host=here, pid=gone.pid),
+    }
+    write_segment(Path(store_path + ".segments"), "runs", [astuple(r) for r in rows.values()])
+    st = Store(store_path)
+    assert sorted(st.mark_interrupted()) == ["dead", "reused"]
+    status = dict(st.sql("SELECT run_id, status FROM runs").itertuples(index=False))
+    assert status == {
+        "dead": "interrupted",
+        "live": "running",
+        "reused": "interrupted",
+        "elsewhere": "running",
+        "ended": "failed",
+    }
+    dead = st.sql("SELECT * FROM runs WHERE run_id = 'dead'").iloc[0]
+    assert dead["steps"] == 3 and f"process {gone.pid}" in dead["error"]
+    assert st.mark_interrupted() == []  # once only
+    # a resumed execution of the run shows as running, then as it ended
+    again = RunRecord("dead", "wf", "running", now, host=here, pid=os.getpid(), resumed=1)
+    write_segment(Path(store_path + ".segments"), "runs", [astuple(again)])
+    assert st.sql("SELECT status FROM runs WHERE run_id = 'dead'")["status"][0] == "running"
+    done = RunRecord("dead", "wf", "succeeded", now, ended_at=now + 1, resumed=1)
+    write_segment(Path(store_path + ".segments"), "runs", [astuple(done)])
+    late = RunRecord("dead", "wf", "running", now, host=here, pid=os.getpid(), resumed=1)
+    write_segment(Path(store_path + ".segments"), "runs", [astuple(late)])  # clock stepped
+    assert st.sql("SELECT status FROM runs WHERE run_id = 'dead'")["status"][0] == "succeeded"
+
+
 def test_nested_access_to_the_same_store_works(store_path: str) -> None:
     fluxnb.run(TWO, NS, store=store_path)
     st = Store(store_path)

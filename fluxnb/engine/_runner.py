@@ -299,15 +299,15 @@ async def aresume(
 
 
 def _alive(run: Mapping[str, Any]) -> bool:
-    if run.get("host") != socket.gethostname() or not run.get("pid"):
-        return False
-    try:
-        os.kill(int(run["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from ..store._liveness import process_alive
+
+    started = run.get("started_at")
+    started_us = (
+        int(started.replace(tzinfo=UTC).timestamp() * 1e6)
+        if isinstance(started, datetime)
+        else None
+    )
+    return process_alive(run.get("host"), run.get("pid"), started_us)
 
 
 def _prepare_resume(

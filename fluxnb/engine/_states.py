@@ -22,6 +22,9 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: Its process ended without finishing it (killed, a restarted kernel, a crash); the
+    #: store says so when it finds the process gone. ``fluxnb resume`` continues it.
+    INTERRUPTED = "interrupted"
 
     @property
     def terminal(self) -> bool:
@@ -49,10 +52,13 @@ _STEP_TERMINAL = frozenset(
 )
 
 RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED}
+    ),
     RunStatus.SUCCEEDED: frozenset(),
     RunStatus.FAILED: frozenset(),
     RunStatus.CANCELLED: frozenset(),
+    RunStatus.INTERRUPTED: frozenset(),
 }
 
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {

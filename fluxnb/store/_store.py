@@ -111,6 +111,11 @@ class Store:
                 con.execute(f"USE {_ALIAS}")
                 _migrate(con, self.path)
                 self._load_segments(con)
+                if time.monotonic() - _REAPED.get(self.path, -1e9) >= _REAP_EVERY_S:
+                    import duckdb
+
+                    with suppress(OSError, duckdb.Error):  # a best effort, never in the way
+                        self._mark_interrupted(con)
                 yield con
             finally:
                 _Instance._attached = None
@@ -163,16 +168,22 @@ class Store:
                     con.unregister("_fluxnb_batch")
             if runs:  # a run's row is written at its start and end: the newest wins
                 con.register("_fluxnb_runs", read_segments(runs))
-                # an ended row beats a 'running' one whatever the order (clock steps)
+                # within one execution of a run (same `resumed`) an ended row beats a
+                # 'running' one whatever the order (clock steps); a resumed execution's
+                # rows beat those of the executions before it
                 con.execute(
                     """INSERT OR REPLACE INTO runs BY NAME
                     SELECT * EXCLUDE (segment),
                            date_diff('microsecond', started_at, ended_at) / 1e6 AS duration_s
                     FROM _fluxnb_runs b
-                    WHERE NOT (b.status = 'running' AND EXISTS (
-                        SELECT 1 FROM runs r WHERE r.run_id = b.run_id AND r.status <> 'running'))
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM runs r WHERE r.run_id = b.run_id
+                        AND (coalesce(r.resumed, 0) > coalesce(b.resumed, 0)
+                             OR (coalesce(r.resumed, 0) = coalesce(b.resumed, 0)
+                                 AND b.status = 'running' AND r.status <> 'running')))
                     QUALIFY row_number() OVER (PARTITION BY run_id
-                        ORDER BY (status <> 'running') DESC, segment DESC) = 1"""
+                        ORDER BY coalesce(resumed, 0) DESC, (status <> 'running') DESC,
+                                 segment DESC) = 1"""
                 )
                 con.unregister("_fluxnb_runs")
             if new:
@@ -252,6 +263,32 @@ class Store:
             except duckdb.Error as exc:
                 raise QueryError(query, str(exc)) from None
 
+    def mark_interrupted(self) -> list[str]:
+        """Give the runs of this machine that say ``running`` but whose process has ended
+        (killed, a restarted kernel, a crash) the status ``interrupted``; their ids.
+
+        Every access to a store file does this too, at most every few seconds per file, so
+        ``runs()``, ``sql()``, ``%fluxsql`` and the CLI never show such a run as running.
+        Runs of other machines are left as they are (their processes cannot be seen from
+        here). Nothing else of the run changes: ``fluxnb resume`` continues it.
+        """
+        if self.in_memory:
+            return []
+        _REAPED[self.path] = time.monotonic()  # the access below must not do it first
+        with self.connect() as con:
+            return self._mark_interrupted(con)
+
+    def _mark_interrupted(self, con: Any) -> list[str]:
+        from ._liveness import interrupted_rows
+        from ._segments import write_segment
+
+        _REAPED[self.path] = time.monotonic()
+        rows = interrupted_rows(con)
+        if rows:
+            write_segment(self.segments_dir, "runs", rows)
+            self._load_segments(con)
+        return [r[0] for r in rows]
+
     def _scoped_sql(self, query: str, params: Any, namespace: str) -> Any:
         """``query`` as a non-admin sees it: on a throwaway DuckDB holding only the rows of
         ``namespace`` (copied out of the store for the tables the query names), so no SQL
@@ -310,6 +347,10 @@ class Store:
 
         return StoreRecorder(self)
 
+
+#: When each store file was last checked for runs whose process has ended (monotonic s).
+_REAPED: dict[str, float] = {}
+_REAP_EVERY_S = 2.0
 
 _IN_NAMESPACE = "SELECT run_id FROM runs WHERE coalesce(namespace, 'default') = $ns"
 #: What a non-admin session sees of each table: its namespace's rows (runs without a
