@@ -206,6 +206,11 @@ def test_a_viewer_of_a_cannot_read_b_through_any_api(store_path: str) -> None:
             "SELECT * FROM fluxnb_store.main.events",
             "SELECT * FROM duckdb_tables() WHERE table_name = 'events' AND estimated_size > 2",
             f"SELECT * FROM read_parquet('{store_path}')",
+            f"ATTACH '{store_path}' AS raw (READ_ONLY); SELECT * FROM raw.main.runs",
+            f"SELECT * FROM read_csv('{store_path}')",
+            "SET enable_external_access = true",
+            f"COPY (SELECT 1) TO '{store_path}.leak.csv'",
+            "SELECT * FROM ids",  # a Python variable in some frame: no replacement scans
         ):
             try:
                 out = fluxnb.sql(sneaky, store=store_path)

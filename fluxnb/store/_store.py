@@ -291,9 +291,10 @@ class Store:
 
     def _scoped_sql(self, query: str, params: Any, namespace: str) -> Any:
         """``query`` as a non-admin sees it: on a throwaway DuckDB holding only the rows of
-        ``namespace`` (copied out of the store for the tables the query names), so no SQL
-        at all — not a qualified name, not a system function — can reach another
-        namespace's rows, and nothing it does can change the store."""
+        ``namespace`` (copied out of the store for the tables the query names), sealed off
+        from files and Python (``_SEALED``), so no SQL at all — not a qualified name, a
+        system function, an ATTACH of the store file, a file reader or a Python variable —
+        can reach another namespace's rows, and nothing it does can change the store."""
         import duckdb
 
         words = set(re.findall(r"[a-z_][a-z0-9_]*", query.lower()))
@@ -307,7 +308,7 @@ class Store:
                 for table in sorted(needed):
                     bind = {"ns": namespace} if "$ns" in _SCOPED[table] else None
                     copies[table] = _to_arrow(con, _SCOPED[table], bind)
-        scratch = duckdb.connect(MEMORY)
+        scratch = duckdb.connect(MEMORY, config=_SEALED)
         try:
             for table, data in copies.items():
                 scratch.register(table, data)
@@ -347,6 +348,17 @@ class Store:
 
         return StoreRecorder(self)
 
+
+#: The scratch database of a non-admin query can reach neither files (no ATTACH of the store,
+#: no read_csv / read_parquet / COPY, no extension installs) nor Python objects by name, and
+#: the query cannot change that: the configuration is locked.
+_SEALED = {
+    "enable_external_access": False,
+    "python_enable_replacements": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
 
 #: When each store file was last checked for runs whose process has ended (monotonic s).
 _REAPED: dict[str, float] = {}
