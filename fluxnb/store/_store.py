@@ -352,7 +352,7 @@ class Store:
 #: The scratch database of a non-admin query can reach neither files (no ATTACH of the store,
 #: no read_csv / read_parquet / COPY, no extension installs) nor Python objects by name, and
 #: the query cannot change that: the configuration is locked.
-_SEALED = {
+_SEALED: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
     "python_enable_replacements": False,
     "autoinstall_known_extensions": False,
