@@ -224,6 +224,27 @@ def test_a_viewer_of_a_cannot_read_b_through_any_api(store_path: str) -> None:
         assert fluxnb.sql("SELECT count(*) AS n FROM runs", store=store_path).n[0] == 2
 
 
+def test_importing_a_trace_is_running_it(store_path: str, tmp_path) -> None:
+    """import_trace writes a run: a viewer may not, an operator only into its namespace."""
+    with fluxnb.session(role="operator", namespace="team-b"):
+        b = fluxnb.run(wf_in(), NS, store=store_path).run_id
+        path = fluxnb.export_trace(b, tmp_path / "b.json", store=store_path)
+    other = str(tmp_path / "other.duckdb")
+    with fluxnb.session(role="viewer", namespace="team-b"), pytest.raises(PermissionDenied):
+        fluxnb.import_trace(path, store=other)
+    with fluxnb.session(role="operator", namespace="team-a"):
+        with pytest.raises(PermissionDenied, match="namespace 'team-b'"):
+            fluxnb.import_trace(path, store=other)
+        # the run is in the store, in a namespace this session cannot see: still refused
+        with pytest.raises(PermissionDenied):
+            fluxnb.import_trace(path, store=store_path)
+    with fluxnb.session(role="operator", namespace="team-b"):
+        assert fluxnb.import_trace(path, store=other) == b
+        with pytest.raises(fluxnb.ReplayError, match="already in the store"):
+            fluxnb.import_trace(path, store=other)
+    assert [r["outcome"] for r in audit(other)].count("denied") == 2
+
+
 def test_privileged_actions_are_audited_and_refused_to_others(store_path: str) -> None:
     fluxnb.set_rate_card(CARD, store=store_path)
     fluxnb.create_tenant("acme", display_name="ACME Corp", store=store_path)

@@ -154,12 +154,26 @@ def _read_file(path: Path) -> Trace:
 
 def import_trace(path: str | os.PathLike[str], store: Any = None) -> str:
     """Load an exported trace file into a store; returns its run id."""
+    import duckdb
     import pandas as pd
+
+    from .._session import Action
+    from ..store._audit import authorize
 
     trace = _read_file(Path(path))
     st = _store(store)
+    # importing writes a run into the store: who may run it, in its namespace, may import it
+    authorize(
+        Action.RUN,
+        store=st,
+        workflow=trace.run.get("workflow"),
+        namespace=trace.run.get("namespace") or "default",
+        target=trace.run_id,
+        detail="import",
+    )
+    exists = ReplayError(f"run {trace.run_id} is already in the store {st.path}")
     if not st.sql("SELECT 1 FROM runs WHERE run_id = $r", {"r": trace.run_id}).empty:
-        raise ReplayError(f"run {trace.run_id} is already in the store {st.path}")
+        raise exists
     run = pd.DataFrame([trace.run])
     for col in ("started_at", "ended_at"):
         run[col] = pd.to_datetime(run[col], utc=True).dt.tz_localize(None)
@@ -171,6 +185,9 @@ def import_trace(path: str | os.PathLike[str], store: Any = None) -> str:
             con.register("_fluxnb_events", trace.events)
             con.execute("INSERT INTO events BY NAME SELECT * FROM _fluxnb_events")
             con.execute("COMMIT")
+        except duckdb.ConstraintException:
+            con.execute("ROLLBACK")
+            raise exists from None  # it is there, in a namespace this session cannot see
         except BaseException:
             con.execute("ROLLBACK")
             raise
