@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
-import socket
 import threading
 import time
 from collections import deque
@@ -21,7 +18,7 @@ from ._executor import Executor
 from ._net_game import FINAL, compilable
 from ._net_run import NetEngine, NotEnabled, plan_net, play_compiled
 from ._net_tokens import Firing, NetResult, Token
-from ._runner import DEFAULT, admit, executor_kind, new_run_id, recorder_for
+from ._runner import DEFAULT, admit, executor_kind, new_run_id, recorder_for, run_record
 from ._states import RunStatus
 
 T = TypeVar("T")
@@ -31,19 +28,15 @@ def _record(
     net: Net, run_id: str, recorder: Recorder, tenant: str | None, scope: str | None, seed: int
 ) -> RunRecord:
     text = None if isinstance(recorder, NullRecorder) else net_text(net)
-    return RunRecord(
-        run_id=run_id,
-        workflow=net.name,
-        status="running",
-        started_at=time.time_ns() // 1000,
-        namespace=scope or net.router.namespace,
-        tenant=tenant or net.router.tenant,
-        steps=len(net.transitions),
-        manifest=text,
-        manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16] if text else None,
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        seed=seed,
+    return run_record(
+        net.name,
+        len(net.transitions),
+        run_id,
+        time.time_ns() // 1000,
+        scope or net.router.namespace,
+        tenant or net.router.tenant,
+        text,
+        seed,
     )
 
 

@@ -170,7 +170,7 @@ def _prepare(
     recorder = recorder_for(store)
     rid = run_id or new_run_id()
     text = None if isinstance(recorder, NullRecorder) else wf.manifest_text()
-    record = _run_record(wf, rid, time.time_ns() // 1000, scope, tenant, text, seed)
+    record = run_record(wf.name, len(wf), rid, time.time_ns() // 1000, scope, tenant, text, seed)
     options = RunOptions(rid, wf.name, seed)
     default, executors = _executors(wf, plan, executor)
     scheduler = Scheduler(
@@ -179,8 +179,9 @@ def _prepare(
     return scheduler, record
 
 
-def _run_record(
-    wf: Workflow,
+def run_record(
+    workflow: str,
+    steps: int,
     run_id: str,
     started_us: int,
     namespace: str | None,
@@ -189,15 +190,16 @@ def _run_record(
     seed: int,
     resumed: int = 0,
 ) -> RunRecord:
-    """The ``runs`` row of a run starting (or resuming) in this process."""
+    """The ``runs`` row of a run (of a workflow or a net: ``steps`` steps or transitions)
+    starting, or resuming, in this process."""
     return RunRecord(
         run_id=run_id,
-        workflow=wf.name,
+        workflow=workflow,
         status="running",
         started_at=started_us,
         namespace=namespace,
         tenant=tenant,
-        steps=len(wf),
+        steps=steps,
         manifest=text,
         manifest_hash=hashlib.sha256(text.encode()).hexdigest()[:16] if text else None,
         host=socket.gethostname(),
@@ -354,8 +356,9 @@ def _prepare_resume(
     )
     text = wf.manifest_text()
     seed = int(run.get("seed") or 0)
-    record = _run_record(
-        wf,
+    record = run_record(
+        wf.name,
+        len(wf),
         run_id,
         started_us,
         run.get("namespace"),
