@@ -22,23 +22,7 @@ from pathlib import Path
 import fluxnb
 from fluxnb.store import _usage
 
-CARD = """
-rate_card:
-  name: standard
-  currency: USD
-  effective_from: 2026-01-01
-  prices:
-    - unit: invocations
-      per: 1000
-      tiers:
-        - {up_to: 100000, price: "0.50"}
-        - {up_to: null, price: "0.40"}
-    - unit: compute_seconds
-      price: "0.0001"
-    - unit: llm_tokens
-      per: 1000
-      price: "0.002"
-"""
+CARD = (Path(__file__).resolve().parents[1] / "examples" / "rate_card.yaml").read_text()
 
 
 def best(fn, repeat: int) -> float:

@@ -22,25 +22,9 @@ from fluxnb.billing import InvoiceState, Price, Tier, charge, read_rate_card
 from fluxnb.billing._invoice import price_usage
 from fluxnb.billing._money import EXACT, round_amount
 
-from .conftest import FLUXNB, cli_env
+from .conftest import FLUXNB, ROOT, cli_env
 
-CARD = """
-rate_card:
-  name: standard
-  currency: USD
-  effective_from: 2026-01-01
-  prices:
-    - unit: invocations
-      per: 1000
-      tiers:
-        - {up_to: 100000, price: "0.50"}
-        - {up_to: null, price: "0.40"}
-    - unit: compute_seconds
-      price: "0.0001"
-    - unit: llm_tokens
-      per: 1000
-      price: "0.002"
-"""
+CARD = (ROOT / "examples" / "rate_card.yaml").read_text()  # the card of docs/billing.md
 
 
 # ---------------------------------------------------------------------- arithmetic
