@@ -413,6 +413,21 @@ def test_issue_void_reissue_and_closed_periods_keep_their_numbers(
         ["INV-acme-2026-10", "void", "late usage", "DECIMAL(38,9)"],
         ["INV-acme-2026-10-2", "issued", "-", "DECIMAL(38,9)"],
     ]
+    # SQL gives money as Decimal too, to the last digit (DuckDB's own pandas conversion
+    # would give float64), on the store and in a viewer's scratch database alike
+    money = fluxnb.sql(
+        "SELECT total, total::DOUBLE AS approx, 12345678901234.5678::DECIMAL(38,4) AS big "
+        "FROM invoices WHERE state = 'issued'",
+        store=store_path,
+    )
+    assert money.total.tolist() == [reissued.total] and isinstance(money.total[0], Decimal)
+    assert money.big[0] == Decimal("12345678901234.5678") and money.approx.dtype == float
+    with fluxnb.session(role="viewer"):
+        prices = fluxnb.sql(
+            "SELECT unit, price FROM rate_card_prices WHERE unit = 'compute_seconds'",
+            store=store_path,
+        )
+    assert prices.price.tolist() == [Decimal("0.0001")]
     # exports
     text = reissued.to_csv(tmp_path / "inv.csv")
     table = list(csv.DictReader(io.StringIO(text)))

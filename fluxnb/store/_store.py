@@ -259,7 +259,7 @@ class Store:
         with self.connect() as con:
             try:
                 rel = con.execute(query, params) if params is not None else con.execute(query)
-                return rel.df()
+                return _frame(rel)
             except duckdb.Error as exc:
                 raise QueryError(query, str(exc)) from None
 
@@ -315,7 +315,7 @@ class Store:
             for view in views:
                 scratch.execute(f"CREATE VIEW {view} AS {VIEWS[view]}")
             rel = scratch.execute(query, params) if params is not None else scratch.execute(query)
-            return rel.df()
+            return _frame(rel)
         except duckdb.Error as exc:
             raise QueryError(
                 query, f"{exc} (this session sees namespace '{namespace}' only)"
@@ -382,13 +382,32 @@ _SCOPED = {
 }
 
 
+def _frame(res: Any) -> Any:
+    """A query result as a pandas DataFrame, DECIMAL columns as ``decimal.Decimal`` values
+    (DuckDB's own conversion gives float64, which would round money). Other columns convert
+    as DuckDB converts them. Cast to DOUBLE in SQL for floats."""
+    decimals = [i for i, d in enumerate(res.description or ()) if str(d[1]).startswith("DECIMAL")]
+    if not decimals:
+        return res.df()
+    import pandas as pd
+
+    table = _fetch_arrow(res)
+    frame = res.cursor().from_arrow(table).df()
+    for i in decimals:
+        frame.isetitem(i, pd.Series(table.column(i).to_pylist(), dtype=object, index=frame.index))
+    return frame
+
+
 def _to_arrow(con: Any, query: str, params: Any) -> Any:
     """A query's result as a pyarrow Table. DuckDB 2 warns that a DB-API result costs a
     copy and suggests ``con.sql``, which refuses to run on the store's connection (it has
     unfinished results from the loading); the copy is what this path wants anyway."""
+    return _fetch_arrow(con.execute(query, params))
+
+
+def _fetch_arrow(res: Any) -> Any:
     import warnings
 
-    res = con.execute(query, params)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
         fetch = getattr(res, "to_arrow_table", None) or res.fetch_arrow_table
