@@ -281,6 +281,28 @@ def test_run_colours_steps_live_and_records(store_path: str) -> None:
     assert len(fluxnb.traces(result.run_id, store=store_path)) == 4
 
 
+def test_a_second_run_waits_for_the_first(store_path: str) -> None:
+    """Run pressed again while a run is going is refused with a message (two runs would
+    colour the same nodes at once); once it has ended, Run runs again."""
+    import threading
+
+    gate = threading.Event()
+    ns = {
+        "extract": lambda: gate.wait(10) and [1],
+        "transform": lambda extract, factor: extract,
+        "load": lambda transform: transform,
+    }
+    d = Designer.from_yaml(DAG_YAML, namespace=ns, store=store_path)
+    first = d.run()
+    with pytest.raises(DesignError, match=f"run {first.run_id} of this design is still going"):
+        d.run()
+    d._on_message(d, {"type": "run"}, [])  # the Run button: said, not raised
+    assert "still going" in d.message and d.run_result is first
+    gate.set()
+    assert first.result(timeout=30).ok
+    assert d.run().result(timeout=30).ok
+
+
 def test_net_run_fires_by_click_and_counts_tokens(store_path: str) -> None:
     by_hand = NET_YAML.replace("- {id: ", "- {external: true, id: ")  # every firing a click
     d = Designer.from_yaml(by_hand, store=store_path)

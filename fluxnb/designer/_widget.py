@@ -238,6 +238,12 @@ class Designer(anywidget.AnyWidget):
     def run(self, namespace: Any = None, **options: Any) -> Any:
         """Run the design: nodes colour live by status. A net opens an interactive run
         (automatic transitions fire; click an enabled transition, or ``fire(id)``)."""
+        going = self.run_result
+        if going is not None and callable(getattr(going, "done", None)) and not going.done():
+            raise DesignError(
+                f"run {going.run_id} of this design is still going: wait for it, or cancel "
+                "it (d.run_result.cancel()) before running again"
+            )
         ns = namespace if namespace is not None else self.namespace
         store = options.pop("store", self.store)
         obj = self.workflow
