@@ -392,7 +392,11 @@ def _frame(res: Any) -> Any:
     import pandas as pd
 
     table = _fetch_arrow(res)
-    frame = res.cursor().from_arrow(table).df()
+    cursor = res.cursor()  # DuckDB's conversion for the other columns, on the same database
+    try:
+        frame = cursor.from_arrow(table).df()
+    finally:
+        cursor.close()
     for i in decimals:
         frame.isetitem(i, pd.Series(table.column(i).to_pylist(), dtype=object, index=frame.index))
     return frame
