@@ -16,15 +16,17 @@ from dataclasses import astuple
 from typing import Any
 
 INTERRUPTED = "interrupted"
-#: A pid's process started this long after the run and is still taken for its process
-#: (the boot time behind /proc's start times is in whole seconds).
-_START_SLACK_US = 2_000_000
+#: A pid's process that started up to this long after the run is still taken for its
+#: process: /proc's start times rest on a boot time in whole seconds, and the wall clock may
+#: have been stepped since the run started (a pid is reused only after the kernel has gone
+#: through all others, so a minute loses nothing).
+_START_SLACK_US = 60_000_000
 
 
 def process_alive(host: str | None, pid: int | None, started_us: int | None = None) -> bool:
-    """Whether the process ``pid`` on ``host`` may still be running a run started at
-    ``started_us`` (epoch µs). False only when that is certain: another host, no pid, or
-    gone from this machine. A pid reused by a younger process counts as gone (Linux)."""
+    """Whether the process ``pid`` may be running, here, a run started at ``started_us``
+    (epoch µs). False for another host or no pid (nothing here runs it), a pid that is gone,
+    or one a process younger than the run has taken (Linux, from /proc)."""
     if host != socket.gethostname() or not pid:
         return False
     try:
