@@ -14,6 +14,7 @@ Heavy dependencies (pandas, duckdb, pyarrow) are imported only when first needed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import billing, metrics
@@ -85,6 +86,7 @@ from .spec import (
     OnError,
     RetryPolicy,
     RouterSettings,
+    StateBudgetExceeded,
     Step,
     Workflow,
     read_pnml,
@@ -128,6 +130,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "Session",
+    "StateBudgetExceeded",
     "Step",
     "StepContext",
     "StepError",
@@ -200,13 +203,22 @@ def load(manifest: Any, namespace: Any = None, *, source: str | None = None) -> 
     return obj
 
 
-def analyze(net: Any, *, max_states: int = 1_000_000) -> Analysis:
+def analyze(
+    net: Any,
+    *,
+    max_states: int = 1_000_000,
+    progress: bool | Callable[[int], None] | None = None,
+) -> Analysis:
     """Analyse a Petri net: a ``Net``, a net manifest (``net:`` or the state-machine form;
     YAML text, a ``.yaml`` path or a dict), PNML text, or a path to a ``.pnml`` file.
 
     Returns an :class:`Analysis` (``.to_json()`` gives the CLI's keys): boundedness and
     bound, reachable markings, deadlock (with ``.witness``), dead transitions, liveness,
     workflow-net recognition and soundness.
+
+    ``progress``: None (default) shows a count of the markings found, updated in place, in
+    a notebook or on a terminal once the analysis has taken over a second; False shows
+    nothing; a callable is told the count instead (every 65,536 markings explored).
 
     Raises:
         ManifestError: the PNML cannot be read.
@@ -226,7 +238,20 @@ def analyze(net: Any, *, max_states: int = 1_000_000) -> Analysis:
         net = load_net(net)
     elif not isinstance(net, Net):
         net = read_pnml(net)
-    return run_analysis(net, max_states=max_states)
+    if callable(progress):
+        return run_analysis(net, max_states=max_states, progress=progress)
+    if progress is False:
+        return run_analysis(net, max_states=max_states)
+    from ._progress_line import ProgressLine
+
+    line = ProgressLine("analysing", "markings")
+    try:
+        result = run_analysis(net, max_states=max_states, progress=line)
+    except BaseException:
+        line.close()  # the error says what happened; the count line goes
+        raise
+    line.close(result.reachable_markings)
+    return result
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ PUBLIC = [
     "CycleError", "Designer", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState",
     "ManifestError", "Net", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
     "Problem", "QueryError", "RateCard", "ReplayError", "ReplayReport", "ResolutionError",
-    "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session",
+    "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session", "StateBudgetExceeded",
     "Step", "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",
     "StoreError", "StoreLockedError", "Token", "Workflow", "__version__", "analyze", "aresume",
     "arun", "billing", "breakers", "correct_usage", "create_tenant", "debug", "diff",

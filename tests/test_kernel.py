@@ -189,3 +189,31 @@ def test_nothing_leaks_per_execution(kernel: Any, tmp_path: Path) -> None:
     after = counts()
     assert after[0] <= before[0]  # no thread left behind
     assert after[1] <= before[1]  # no task left behind
+
+
+def test_a_long_analysis_shows_its_count_in_place(kernel: Any) -> None:
+    """fluxnb.analyze in a kernel: a count of markings in one output, updated in place and
+    ending with the total (the one-second threshold is lowered to 0 for the test)."""
+    _, kc = kernel
+    setup = (
+        "import sys, fluxnb, fluxnb._progress_line as pl\n"
+        "pl.ProgressLine.__init__.__defaults__ = (0.0, 0.0)\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'benchmarks')!r})\n"
+        "from nets import dining_philosophers\n"
+    )
+    assert execute(kc, setup)["status"] == "ok"
+    msg_id = kc.execute("a = fluxnb.analyze(dining_philosophers(13))")
+    shown, updates = [], []
+    while True:
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "display_data":
+            shown.append(msg["content"])
+        if msg["msg_type"] == "update_display_data":
+            updates.append(msg["content"])
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    assert len(shown) == 1 and "markings so far" in shown[0]["data"]["text/plain"]
+    assert updates and updates[-1]["transient"] == shown[0]["transient"]
+    assert updates[-1]["data"]["text/plain"].startswith("analysing: 94,642 markings in ")

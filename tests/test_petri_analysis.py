@@ -229,6 +229,34 @@ def test_what_is_derived_from_a_net_is_kept_once_and_leaves_with_it() -> None:
     assert len(_analysis._DERIVED) <= before
 
 
+def test_progress_hears_the_count_of_a_long_exploration(monkeypatch) -> None:
+    """A callable is told the markings found as a big search goes; on a terminal the count
+    is one line on stderr rewritten in place, ending with the total; a pipe gets nothing."""
+    import io
+
+    from fluxnb import _progress_line
+
+    heard: list[int] = []
+    a = fluxnb.analyze(dining_philosophers(13), progress=heard.append)
+    assert heard and heard == sorted(heard) and heard[-1] == a.reachable_markings == 94_642
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        monkeypatch.setattr(_progress_line.ProgressLine.__init__, "__defaults__", (0.0, 0.0))
+        fluxnb.analyze(dining_philosophers(13))
+        text = stream.getvalue()
+        if drawn:
+            assert text.startswith("\ranalysing: ") and "markings so far" in text
+            assert text.endswith(" s\n") and "analysing: 94,642 markings in" in text
+        else:
+            assert text == ""
+    assert fluxnb.analyze(dining_philosophers(5), progress=False).reachable_markings == 82
+
+
 def brute_force_count(n: Net, cap: int = 4) -> int:
     """Reachable markings by plain DFS on dict markings (a second, independent method)."""
     start = dict(enumerate(n.initial))

@@ -22,7 +22,7 @@ import gc
 import weakref
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, count, islice
 from operator import eq
@@ -240,6 +240,10 @@ def _safe_compiled(spec: list[_SafeSpec]) -> Any:
 
 
 _COMPILE_AFTER = 2000  # markings explored before generated code pays for its compilation
+_CHUNK = 65_536  # markings expanded between two calls of a progress callback
+
+#: Told the number of markings found so far, now and then during a long exploration.
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -282,7 +286,10 @@ class _Graph:
 
 
 def explore(
-    net: Net, initial: tuple[int, ...] | None = None, max_states: int = 1_000_000
+    net: Net,
+    initial: tuple[int, ...] | None = None,
+    max_states: int = 1_000_000,
+    progress: Progress | None = None,
 ) -> _Graph:
     """The Karp-Miller coverability graph by breadth-first search (see the module doc).
 
@@ -298,15 +305,16 @@ def explore(
         if spec is not None:
             bits = sum(1 << p for p, x in enumerate(start) if x)
             try:
-                return _explore_safe(spec, bits, max_states, len(net.places))
+                return _explore_safe(spec, bits, max_states, len(net.places), progress)
             except ValueError:  # a place got a second token: bytes from the start
                 pass
         if max(start, default=0) < 256:
             try:
-                return _explore(net, bytes(start), max_states, _successor_function(net))
+                fast = _successor_function(net)
+                return _explore(net, bytes(start), max_states, fast, progress)
             except ValueError:  # a count left 0..255, or an ω appeared: tuples from the start
                 pass
-        return _explore(net, start, max_states, None)
+        return _explore(net, start, max_states, None, progress)
     finally:
         if paused:
             gc.enable()
@@ -327,7 +335,13 @@ class _BitSearch:
     edge_dst: Any = field(default_factory=list)
 
 
-def _explore_safe(spec: list[_SafeSpec], start: int, max_states: int, places: int) -> _Graph:
+def _explore_safe(
+    spec: list[_SafeSpec],
+    start: int,
+    max_states: int,
+    places: int,
+    progress: Progress | None = None,
+) -> _Graph:
     """The search for a safe net, markings as bit sets (ValueError once a place would hold
     two tokens).
 
@@ -348,7 +362,7 @@ def _explore_safe(spec: list[_SafeSpec], start: int, max_states: int, places: in
             s.parent, s.via, s.offsets, s.edge_t, s.edge_dst = (
                 array("q", c) for c in (s.parent, s.via, s.offsets, s.edge_t, s.edge_dst)
             )
-            _expand_compiled(search, spec, max_states)
+            _expand_compiled(search, spec, max_states, progress)
     except StateBudgetExceeded:
         if any(grow > 0 for *_, grow in spec) and _covers_an_ancestor(s.markings, s.parent):
             raise ValueError("tokens grow without limit: not a safe net") from None
@@ -388,31 +402,41 @@ def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) ->
         offsets.append(len(edge_t))
 
 
-def _expand_compiled(search: _BitSearch, spec: list[_SafeSpec], max_states: int) -> None:
-    """The same as _expand_plain (keep the two in step), the enabling tests generated."""
+def _expand_compiled(
+    search: _BitSearch, spec: list[_SafeSpec], max_states: int, progress: Progress | None = None
+) -> None:
+    """The same as _expand_plain (keep the two in step), the enabling tests generated. Nodes
+    are expanded in chunks of ``_CHUNK`` (a range per chunk costs less than a counter per
+    node), ``progress`` hearing the count of markings found after each."""
     s = search
     index, markings, parent, via = s.index, s.markings, s.parent, s.via
     offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
     successors = _safe_compiled(spec)
-    node = len(offsets) - 1
-    while node < len(markings):
-        for ti, new in successors(markings[node]):
-            j = index.get(new)
-            if j is None:
-                j = len(markings)
-                if j >= max_states:
-                    raise StateBudgetExceeded(max_states)
-                index[new] = j
-                markings.append(new)
-                parent.append(node)
-                via.append(ti)
-            edge_t.append(ti)
-            edge_dst.append(j)
-        offsets.append(len(edge_t))
-        node += 1
+    first = len(offsets) - 1
+    while first < len(markings):
+        last = min(len(markings), first + _CHUNK)
+        for node in range(first, last):
+            for ti, new in successors(markings[node]):
+                j = index.get(new)
+                if j is None:
+                    j = len(markings)
+                    if j >= max_states:
+                        raise StateBudgetExceeded(max_states)
+                    index[new] = j
+                    markings.append(new)
+                    parent.append(node)
+                    via.append(ti)
+                edge_t.append(ti)
+                edge_dst.append(j)
+            offsets.append(len(edge_t))
+        first = last
+        if progress is not None:
+            progress(len(markings))
 
 
-def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
+def _explore(
+    net: Net, start: Any, max_states: int, fast: Any, progress: Progress | None = None
+) -> _Graph:
     """The search for markings as bytes (``fast``: generated successors) or tuples."""
     firings = [_Firing(net, i) for i in range(len(net.transitions))]
     token_delta = [sum(d for _, d in f.delta) for f in firings]
@@ -435,6 +459,8 @@ def _explore(net: Net, start: Any, max_states: int, fast: Any) -> _Graph:
     queue = deque([0])
     while queue:
         node = queue.popleft()
+        if progress is not None and not node % _CHUNK:
+            progress(len(markings))
         m = markings[node]
         msum = sums[node]
         floor = minsum[node]
@@ -609,9 +635,12 @@ def _workflow_places(net: Net) -> tuple[int, int] | None:
     return i, o
 
 
-def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
-    """Every answer about ``net`` (see :class:`Analysis`); StateBudgetExceeded past the budget."""
-    g = explore(net, max_states=max_states)
+def analyze(net: Net, max_states: int = 1_000_000, progress: Progress | None = None) -> Analysis:
+    """Every answer about ``net`` (see :class:`Analysis`); StateBudgetExceeded past the budget.
+
+    ``progress``, if given, hears the number of markings found so far, every ``_CHUNK``
+    markings explored (big nets only)."""
+    g = explore(net, max_states=max_states, progress=progress)
     ids = [t.id for t in net.transitions]
     fired = set(g.via)  # the transitions that found a marking: often all of them
     if len(fired) <= len(ids):
@@ -668,7 +697,7 @@ def analyze(net: Net, max_states: int = 1_000_000) -> Analysis:
                 "soundness is judged from one token in the source place, not from "
                 "the net's own initial marking"
             )
-        result.sound = _sound(net, wf, max_states, notes)
+        result.sound = _sound(net, wf, max_states, notes, progress)
     return result
 
 
@@ -693,12 +722,18 @@ def _live_transitions(g: _Graph) -> set[int]:
     return live or set()
 
 
-def _sound(net: Net, wf: tuple[int, int], max_states: int, notes: list[str]) -> bool:
+def _sound(
+    net: Net,
+    wf: tuple[int, int],
+    max_states: int,
+    notes: list[str],
+    progress: Progress | None = None,
+) -> bool:
     """Classical soundness from [i] to [o]: option to complete, proper completion, no dead
     transitions."""
     i, o = wf
     start = tuple(1 if p == i else 0 for p in range(len(net.places)))
-    g = explore(net, start, max_states)
+    g = explore(net, start, max_states, progress)
     if g.unbounded:
         notes.append("not sound: unbounded from [source]")
         return False
