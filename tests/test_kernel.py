@@ -217,3 +217,28 @@ def test_a_long_analysis_shows_its_count_in_place(kernel: Any) -> None:
     assert len(shown) == 1 and "markings so far" in shown[0]["data"]["text/plain"]
     assert updates and updates[-1]["transient"] == shown[0]["transient"]
     assert updates[-1]["data"]["text/plain"].startswith("analysing: 94,642 markings in ")
+
+
+def test_ctrl_c_stops_a_long_analysis_and_the_kernel_carries_on(kernel: Any) -> None:
+    """An interrupt stops fluxnb.analyze mid-search: KeyboardInterrupt, the garbage collector
+    is back on, the next cell runs and a new analysis works."""
+    km, kc = kernel
+    setup = (
+        "import gc, sys, time, fluxnb, fluxnb.spec._analysis as A\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'benchmarks')!r})\n"
+        "from nets import dining_philosophers\n"
+        "heard = []\n"
+    )
+    assert execute(kc, setup)["status"] == "ok"
+    # 1,331,714 markings: ~9 s of search; interrupted well before its end
+    msg_id = kc.execute("fluxnb.analyze(dining_philosophers(16), progress=heard.append)")
+    time.sleep(2.0)
+    km.interrupt_kernel()
+    reply = wait_reply(kc, msg_id, timeout=60)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+    after = execute(
+        kc,
+        "assert gc.isenabled() and not (heard and heard[-1] >= 1_331_714)\n"
+        "assert fluxnb.analyze(dining_philosophers(5)).reachable_markings == 82",
+    )
+    assert after["status"] == "ok", after
