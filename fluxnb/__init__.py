@@ -216,9 +216,9 @@ def analyze(
     bound, reachable markings, deadlock (with ``.witness``), dead transitions, liveness,
     workflow-net recognition and soundness.
 
-    ``progress``: None (default) shows a count of the markings found, updated in place, in
-    a notebook or on a terminal once the analysis has taken over a second; False shows
-    nothing; a callable is told the count instead (every 65,536 markings explored).
+    ``progress``: None or True (default) shows a count of the markings found, updated in
+    place, in a notebook or on a terminal once the analysis has taken over a second; False
+    shows nothing; a callable is told the count instead (every 65,536 markings explored).
 
     Raises:
         ManifestError: the PNML cannot be read.
@@ -240,6 +240,10 @@ def analyze(
         net = read_pnml(net)
     if callable(progress):
         return run_analysis(net, max_states=max_states, progress=progress)
+    if progress not in (None, True, False):
+        raise TypeError(
+            f"progress= takes None, True, False or a callable told the count, not {progress!r}"
+        )
     if progress is False:
         return run_analysis(net, max_states=max_states)
     from ._progress_line import ProgressLine

@@ -255,6 +255,8 @@ def test_progress_hears_the_count_of_a_long_exploration(monkeypatch) -> None:
         else:
             assert text == ""
     assert fluxnb.analyze(dining_philosophers(5), progress=False).reachable_markings == 82
+    with pytest.raises(TypeError, match="progress= takes"):
+        fluxnb.analyze(dining_philosophers(5), progress="yes")
 
 
 def brute_force_count(n: Net, cap: int = 4) -> int:
