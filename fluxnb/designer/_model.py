@@ -552,7 +552,15 @@ class Design:
     def to_yaml(self) -> str:
         import yaml
 
-        return yaml.safe_dump(self.manifest(), sort_keys=False, default_flow_style=None, width=100)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster per edit
+        return yaml.dump(
+            self.manifest(),
+            Dumper=dumper,
+            sort_keys=False,
+            default_flow_style=None,
+            width=100,
+            allow_unicode=True,
+        )
 
     def workflow(self) -> Any:
         """The design as a ``Workflow`` (DAG mode) or ``Net``; ManifestError if invalid."""
