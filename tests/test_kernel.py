@@ -224,7 +224,7 @@ def test_ctrl_c_stops_a_long_analysis_and_the_kernel_carries_on(kernel: Any) -> 
     is back on, the next cell runs and a new analysis works."""
     km, kc = kernel
     setup = (
-        "import gc, sys, time, fluxnb, fluxnb.spec._analysis as A\n"
+        "import gc, sys, fluxnb\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'benchmarks')!r})\n"
         "from nets import dining_philosophers\n"
         "heard = []\n"
