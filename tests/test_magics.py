@@ -143,6 +143,48 @@ def test_fluxsql_binds_variables_and_resists_injection(ip: Any, store: str) -> N
         ip.run_line_magic("fluxsql", f"--store {store} SELEC 1")
 
 
+def test_fluxsql_binds_attribute_chains(ip: Any, store: str) -> None:
+    import numpy as np
+
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 1
+    res = ip.run_cell_magic("fluxroute", f"attrwf -o res --store {store} --no-progress", MANIFEST)
+    q = "SELECT count(*) AS n, min(run_id) AS rid FROM events WHERE run_id = $res.run_id"
+    frame = ip.run_line_magic("fluxsql", f"--store {store} {q}")
+    assert frame["rid"][0] == res.run_id and frame["n"][0] == 3
+    # a chain stops at a dict: DuckDB reads the STRUCT's field; $res itself is never bound
+    ip.user_ns["cfg"] = {"wf": "attrwf"}
+    ip.user_ns["res_run_id"] = "not-this-one"  # the chain's parameter must not take its name
+    both = ip.run_cell_magic(
+        "fluxsql",
+        f"--store {store}",
+        "SELECT $res.run_id AS a, $res_run_id AS b, $cfg.wf AS c, '$res.run_id' AS d",
+    )
+    assert list(both.iloc[0]) == [res.run_id, "not-this-one", "attrwf", "$res.run_id"]
+    ip.user_ns["n"] = np.int64(3)  # DuckDB refuses NumPy scalars: the number is bound
+    assert ip.run_line_magic("fluxsql", f"--store {store} SELECT $n + 1 AS m")["m"][0] == 4
+    with pytest.raises(UsageError, match=r"\$res\.nope: a RunResult has no attribute 'nope'"):
+        ip.run_line_magic("fluxsql", f"--store {store} SELECT $res.nope")
+    with pytest.raises(UsageError, match=r"public attributes only"):
+        ip.run_line_magic("fluxsql", f"--store {store} SELECT $res.__class__")
+    with pytest.raises(UsageError, match=r"\$res\.to_frame is a method"):
+        ip.run_line_magic("fluxsql", f"--store {store} SELECT $res.to_frame")
+
+
+def test_fluxsql_names_a_value_sql_cannot_bind(ip: Any, store: str) -> None:
+    ip.run_cell(CELL_FUNCS)
+    ip.user_ns["limit"] = 1
+    ip.run_cell_magic("fluxroute", f"-o res --store {store} --no-progress", MANIFEST)
+    with pytest.raises(UsageError) as info:
+        ip.run_line_magic("fluxsql", f"--store {store} SELECT * FROM runs WHERE run_id = $res")
+    text = str(info.value)
+    assert "$res in the query is a RunResult (fluxnb.engine._result.RunResult)" in text
+    assert "$res.run_id" in text and "Unable to transform" not in text
+    ip.user_ns["ids"] = {"a", "b"}
+    with pytest.raises(UsageError, match=r"\$ids in the query is a set"):
+        ip.run_line_magic("fluxsql", f"--store {store} SELECT $ids")
+
+
 def test_fluxtrace_draws_the_last_run(ip: Any, store: str) -> None:
     ip.run_cell(CELL_FUNCS)
     ip.user_ns["limit"] = 1

@@ -29,7 +29,6 @@ from .._exceptions import FluxError, ManifestError
 from .._html import error_html, manifest_error_text
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_SQL_PARAM = re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _in_kernel(shell: Any) -> bool:
@@ -396,21 +395,23 @@ class FluxMagics(Magics):
     @no_var_expand  # $name is a bound SQL parameter, never text IPython pastes in
     @line_cell_magic
     def fluxsql(self, line: str, cell: str | None = None) -> Any:
-        """SQL on the trace store; ``$name`` binds the notebook variable ``name``."""
+        """SQL on the trace store; ``$name`` binds the notebook variable ``name``,
+        ``$name.attr`` its attribute (see ``_sql_params``)."""
         from ..store import open_store
 
         args = parse_argstring(self.fluxsql, line)
         query = cell if cell is not None else " ".join(args.query)
         if not query.strip():
             raise UsageError("%fluxsql needs a query, e.g. %fluxsql SELECT * FROM runs")
-        params = {}
-        for name in dict.fromkeys(_SQL_PARAM.findall(_strip_sql_literals(query))):
-            if name not in self._ns:
-                raise UsageError(f"${name} in the query names no notebook variable")
-            params[name] = self._ns[name]
+        from ._sql_params import bind_params, unbindable, unbindable_message
+
+        query, params, exprs = bind_params(query, self._ns)
         try:
             frame = open_store(self._expand(args.store)).sql(query, params or None)
         except FluxError as err:
+            bad = unbindable(params) if params else None
+            if bad is not None:
+                raise UsageError(unbindable_message(exprs[bad[0]], bad[1])) from None
             raise UsageError(str(err)) from None
         if args.output:
             self._ns[args.output] = frame
@@ -466,11 +467,6 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _strip_sql_literals(query: str) -> str:
-    """The query without its '...' literals, so '$5' inside a string is not a parameter."""
-    return re.sub(r"'(?:[^']|'')*'", "''", query)
 
 
 def _values(ns: dict[str, Any], params: list[str]) -> dict[str, Any]:
