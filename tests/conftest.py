@@ -10,6 +10,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 SAMPLES = sorted((DATA / "fluxroute").glob("*.yaml"))
+#: The optional extra PNML corpus beside the checkout (CI has it; a fresh clone may not).
+SHARED_PNML = ROOT.parent / "shared" / "data" / "pnml"
+
+
+def pnml_files() -> list[Path]:
+    """The PNML test nets: tests/data/pnml (always) and ../shared/data/pnml when present."""
+    return sorted((DATA / "pnml").glob("*.pnml")) + sorted(SHARED_PNML.glob("*.pnml"))
 
 
 @pytest.fixture
