@@ -85,6 +85,44 @@ def test_diff_compares_step_by_step(store_path: str) -> None:
     assert same.same and "same status" in str(same)
 
 
+def test_diff_and_replay_show_the_values_next_to_the_digests(store_path: str) -> None:
+    a = fluxnb.run(PIPE, ns(), store=store_path)
+    b = fluxnb.run(PIPE, ns(factor_bug=True), store=store_path)
+    d = fluxnb.diff(a.run_id, b.run_id, store=store_path)
+    score = d.steps.set_index("step").loc["score"]
+    assert (score["value_a"], score["value_b"]) == (str(a["score"]), str(b["score"]))
+    assert len(score["digest_a"]) == 32 and score["digest_a"] != score["digest_b"]
+    assert f"score: output {a['score']} → {b['score']}" in str(d)
+    report = fluxnb.replay(a.run_id, ns(factor_bug=True), store=store_path)
+    first = report.first_divergence
+    assert first is not None and first["field"] == "output_digest"
+    assert (first["recorded_value"], first["replayed_value"]) == (str(a["score"]), str(b["score"]))
+    assert f"(value {a['score']} → {b['score']})" in str(report)
+    assert "2 mismatches" in str(report)
+    others = report.mismatches[report.mismatches["field"] != "output_digest"]
+    assert all(v is None for v in others["recorded_value"])  # None, not NaN
+
+
+def test_diff_of_two_workflows_says_so(store_path: str, capsys: Any) -> None:
+    from fluxnb.cli import main
+
+    a = fluxnb.run(PIPE, ns(), store=store_path)
+    other = "name: other\npipeline:\n  - step: load\n  - step: x\n    depends_on: load\n"
+    b = fluxnb.run(other, {"load": lambda: [3, 1, 2], "x": lambda load: 5}, store=store_path)
+    d = fluxnb.diff(a.run_id, b.run_id, store=store_path)
+    assert not d.same_workflow and not d.same
+    assert (d.workflow_a, d.workflow_b) == ("pipe", "other")
+    text = str(d)
+    assert "different workflows" in text and "nan" not in text.lower()
+    assert "clean: only in A (succeeded)" in text and "x: only in B (succeeded)" in text
+    x = d.steps.set_index("step").loc["x"]
+    assert x["status_a"] is None and x["digest_a"] is None and x["value_b"] == "5"
+    assert fluxnb.diff(a.run_id, a.run_id, store=store_path).same_workflow
+    assert main(["diff", a.run_id, b.run_id, "--store", store_path]) == 2
+    err = capsys.readouterr().err
+    assert "'pipe'" in err and "'other'" in err and "different workflows" in err
+
+
 @pytest.mark.parametrize("fmt", ["json", "parquet"])
 def test_export_import_round_trip(tmp_path: Path, store_path: str, fmt: str) -> None:
     r = fluxnb.run(PIPE, ns(), store=store_path)

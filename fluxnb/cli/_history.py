@@ -29,7 +29,11 @@ def add_history_commands(
     rr.add_argument("--json", action="store_true", help="print the result as JSON")
     rr.add_argument("--force", action="store_true", help="even if it seems to be running")
 
-    df = sub.add_parser("diff", help="compare two runs step by step; exit 1 if they differ")
+    df = sub.add_parser(
+        "diff",
+        help="compare two runs of a workflow step by step; exit 1 if they differ, "
+        "2 if they ran different workflows",
+    )
     df.add_argument("a", metavar="A")
     df.add_argument("b", metavar="B")
     store_opt(df)
@@ -99,6 +103,13 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from ..engine import diff
 
     report = diff(args.a, args.b, store=args.store)
+    if not report.same_workflow:
+        cli._error(
+            f"{report.a} is a run of '{report.workflow_a}', {report.b} of "
+            f"'{report.workflow_b}': different workflows; diff compares two runs of one "
+            "workflow (fluxnb.diff() in Python compares them by step name anyway)"
+        )
+        return cli.EXIT_INVALID
     if args.json:
         print(report.steps.to_json(orient="records"))
     else:
