@@ -14,7 +14,7 @@ Heavy dependencies (pandas, duckdb, pyarrow) are imported only when first needed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import billing, metrics
@@ -27,12 +27,14 @@ from ._exceptions import (
     PermissionDenied,
     Problem,
     QueryError,
+    RecordingFailed,
     ReplayError,
     ResolutionError,
     RunError,
     StepFailed,
     StoreError,
     StoreLockedError,
+    UntrustedOutput,
 )
 from ._session import Session
 from .billing import (
@@ -81,6 +83,7 @@ from .engine import (
 from .engine._history import debug
 from .spec import (
     Analysis,
+    AnalysisTimeout,
     CircuitBreakerSettings,
     Net,
     OnError,
@@ -99,6 +102,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Analysis",
+    "AnalysisTimeout",
     "BillingError",
     "CircuitBreakerSettings",
     "CircuitOpenError",
@@ -120,6 +124,7 @@ __all__ = [
     "Problem",
     "QueryError",
     "RateCard",
+    "RecordingFailed",
     "ReplayError",
     "ReplayReport",
     "ResolutionError",
@@ -141,6 +146,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "Token",
+    "UntrustedOutput",
     "Workflow",
     "__version__",
     "analyze",
@@ -179,10 +185,17 @@ __all__ = [
 ]
 
 
-def load(manifest: Any, namespace: Any = None, *, source: str | None = None) -> Workflow | Net:
+def load(
+    manifest: Any,
+    namespace: Any = None,
+    *,
+    source: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Workflow | Net:
     """A Workflow, or a Net for a Petri-net manifest (``net:``, the state-machine form,
     or PNML), from YAML text, a path, or a dict. With ``namespace``, every callable (step
-    or transition action) is also looked up and checked now.
+    or transition action) is also looked up and checked now. ``params`` fill the
+    manifest's ``{{name}}`` placeholders over its ``params:`` defaults.
 
     Raises:
         ManifestError: with the source, line and column of every problem found.
@@ -191,7 +204,7 @@ def load(manifest: Any, namespace: Any = None, *, source: str | None = None) -> 
     from .spec._net_manifest import load_any
     from .store._audit import authorize
 
-    obj = load_any(manifest, source=source)
+    obj = load_any(manifest, source=source, params=params)
     authorize(Action.VALIDATE, workflow=obj.name, rbac=obj.router.rbac)
     if namespace is not None:
         if isinstance(obj, Workflow):
@@ -208,6 +221,7 @@ def analyze(
     *,
     max_states: int = 1_000_000,
     progress: bool | Callable[[int], None] | None = None,
+    timeout: float | None = None,
 ) -> Analysis:
     """Analyse a Petri net: a ``Net``, a net manifest (``net:`` or the state-machine form;
     YAML text, a ``.yaml`` path or a dict), PNML text, or a path to a ``.pnml`` file.
@@ -220,10 +234,18 @@ def analyze(
     place, in a notebook or on a terminal once the analysis has taken over a second; False
     shows nothing; a callable is told the count instead (every 65,536 markings explored).
 
+    ``timeout``: give up after this many seconds (None: no limit); ``max_states`` bounds the
+    time too, as the search costs about the same per marking.
+
     Raises:
         ManifestError: the PNML cannot be read.
         StateBudgetExceeded: more than ``max_states`` markings.
+        AnalysisTimeout: still running after ``timeout`` seconds (``.markings`` found by then).
     """
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise ValueError(f"timeout= takes a number of seconds above 0, not {timeout!r}")
     from .spec import analyze as run_analysis
     from .spec._net_manifest import is_net_manifest, load_net
 
@@ -239,18 +261,18 @@ def analyze(
     elif not isinstance(net, Net):
         net = read_pnml(net)
     if callable(progress):
-        return run_analysis(net, max_states=max_states, progress=progress)
+        return run_analysis(net, max_states=max_states, progress=progress, timeout=timeout)
     if progress not in (None, True, False):
         raise TypeError(
             f"progress= takes None, True, False or a callable told the count, not {progress!r}"
         )
     if progress is False:
-        return run_analysis(net, max_states=max_states)
+        return run_analysis(net, max_states=max_states, timeout=timeout)
     from ._progress_line import ProgressLine
 
     line = ProgressLine("analysing", "markings")
     try:
-        result = run_analysis(net, max_states=max_states, progress=line)
+        result = run_analysis(net, max_states=max_states, progress=line, timeout=timeout)
     except BaseException:
         line.close()  # the error says what happened; the count line goes
         raise

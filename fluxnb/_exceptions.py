@@ -10,10 +10,12 @@ The hierarchy::
     │   ├── StepFailed             ``RunResult.raise_for_status()``: a step failed (``.step``)
     │   └── CircuitOpenError       an agent's circuit is open: the step was not called
     ├── ReplayError                a recorded run cannot be replayed, resumed or compared
+    │   └── UntrustedOutput        a recorded pickle this store did not sign (``.step``)
     ├── PermissionDenied           the session's role may not do this (also a PermissionError)
     ├── BillingError               a rate card, usage event or invoice request is invalid
     └── StoreError                 the trace store cannot be used
         ├── StoreLockedError       another program holds the store file (``.path``)
+        ├── RecordingFailed        a run's rows could not be written (disk full: ``.errno``)
         └── QueryError             a SQL query failed (``.query``)
 
 Messages are for people: they say what happened, where, and what to do. The facts are
@@ -34,12 +36,14 @@ __all__ = [
     "PermissionDenied",
     "Problem",
     "QueryError",
+    "RecordingFailed",
     "ReplayError",
     "ResolutionError",
     "RunError",
     "StepFailed",
     "StoreError",
     "StoreLockedError",
+    "UntrustedOutput",
 ]
 
 
@@ -168,6 +172,24 @@ class ReplayError(FluxError):
     """A recorded run cannot be replayed, resumed or compared (unknown run, missing data)."""
 
 
+class UntrustedOutput(ReplayError):
+    """A recorded output is a pickle that this store did not sign (it came in a trace file
+    from elsewhere, was recorded before signing, or was changed): unpickling runs code, so
+    fluxnb does not load it unless asked with ``trust=True`` (CLI ``--trust``).
+
+    ``step`` is the step whose output it is.
+    """
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        super().__init__(
+            f"the recorded output of step '{step}' is a pickle this store did not sign (it "
+            "came from a trace file or another store, was recorded before fluxnb signed "
+            "pickles, or was changed). Unpickling runs code: pass trust=True (CLI: --trust) "
+            "only if you trust where the trace came from"
+        )
+
+
 class PermissionDenied(FluxError, PermissionError):
     """The session's role may not perform an action (an ``audit`` row records the denial).
 
@@ -218,6 +240,49 @@ class StoreLockedError(StoreError):
             "--store PATH / FLUXNB_STORE. No trace rows were lost: they wait in the store's "
             "segments folder and are loaded on the next access."
         )
+
+
+class RecordingFailed(StoreError):
+    """Rows could not be written to the trace store (a full disk, a read-only folder).
+
+    Not raised by a run: ``RunResult.recording_error`` holds it (and a RuntimeWarning says
+    it), as the run itself may have done its work. ``Store.flush()`` raises it when the
+    DuckDB file cannot take the pending rows. ``path`` is the store, ``run_id`` the run
+    (None for a flush), ``reason`` the system's words, ``errno`` its number when known
+    (``errno.ENOSPC``: disk full), ``lost`` how many rows were written nowhere, and
+    ``pending`` how many segment files wait beside the store: they load on the next access
+    once there is space (``fluxnb store flush``).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        reason: str,
+        *,
+        run_id: str | None = None,
+        errno: int | None = None,
+        lost: int = 0,
+        pending: int = 0,
+    ) -> None:
+        self.path = path
+        self.reason = reason
+        self.run_id = run_id
+        self.errno = errno
+        self.lost = lost
+        self.pending = pending
+        what = f"run {run_id} could not be recorded" if run_id else "rows could not be written"
+        parts = [f"{what} in the trace store {path}: {reason}."]
+        if lost:
+            parts.append(f"{lost} row(s) could be written nowhere and are missing.")
+        if pending:
+            parts.append(
+                f"{pending} segment file(s) wait in {path}.segments and load into the store "
+                "on its next access once there is space: free some, then run "
+                "`fluxnb store flush` (or fluxnb.store().flush())."
+            )
+        elif not lost:
+            parts.append("Free some space, then run `fluxnb store flush`.")
+        super().__init__(" ".join(parts))
 
 
 class QueryError(StoreError):

@@ -164,8 +164,8 @@ def session(
     ...     fluxnb.sql("SELECT count(*) FROM runs")   # team-a's runs only
 
     A non-admin session can lower its role but not raise it, and cannot leave its
-    namespace (PermissionDenied): widening takes a process started with other
-    ``FLUXNB_ROLE`` / ``FLUXNB_NAMESPACE`` values.
+    namespace or tenant (PermissionDenied): widening takes a process started with other
+    ``FLUXNB_ROLE`` / ``FLUXNB_NAMESPACE`` / ``FLUXNB_TENANT`` values.
 
     Raises:
         FluxError: an unknown role or an invalid tenant / namespace name.
@@ -184,6 +184,13 @@ def session(
                 (str(Role.ADMIN),),
                 why="a session can lower its role but not raise it; start the process with "
                 "another FLUXNB_ROLE",
+            )
+        if tenant is not None and tenant != before.tenant:
+            raise PermissionDenied(
+                str(before.role),
+                f"switch to tenant '{tenant}'",
+                (str(Role.ADMIN),),
+                why=f"a {before.role} session bills its tenant '{before.tenant}' only",
             )
         if namespace is not None and namespace != before.namespace:
             raise PermissionDenied(

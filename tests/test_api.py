@@ -13,13 +13,13 @@ import fluxnb
 from .conftest import ROOT, cli_env
 
 PUBLIC = [
-    "Analysis", "BillingError", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
+    "Analysis", "AnalysisTimeout", "BillingError", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
     "CycleError", "Designer", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState",
     "ManifestError", "Net", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
-    "Problem", "QueryError", "RateCard", "ReplayError", "ReplayReport", "ResolutionError",
+    "Problem", "QueryError", "RateCard", "RecordingFailed", "ReplayError", "ReplayReport", "ResolutionError",
     "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session", "StateBudgetExceeded",
     "Step", "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",
-    "StoreError", "StoreLockedError", "Token", "Workflow", "__version__", "analyze", "aresume",
+    "StoreError", "StoreLockedError", "Token", "UntrustedOutput", "Workflow", "__version__", "analyze", "aresume",
     "arun", "billing", "breakers", "correct_usage", "create_tenant", "debug", "diff",
     "export_trace", "import_trace", "interactive", "invoice", "issue_invoice", "load",
     "metrics", "rate_cards", "read_pnml", "record_usage", "replay", "resume", "run", "session",

@@ -12,7 +12,7 @@ import fluxnb
 from fluxnb import CircuitOpenError, CircuitState, RunStatus, StepStatus
 from fluxnb.engine import CircuitBreaker
 from fluxnb.spec import CircuitBreakerSettings
-from fluxnb.store._outputs import decode, encode
+from fluxnb.store._outputs import decode, encode, sign
 from fluxnb.testing import ManualClock, MemoryRecorder, failing, flaky
 
 DIAMOND = """
@@ -282,7 +282,9 @@ def test_circuit_events_reach_the_store(fresh_breakers: ManualClock, store_path:
 def test_outputs_round_trip_in_the_right_format(value: Any, fmt: str) -> None:
     encoded = encode(value)
     assert encoded[0] == fmt
-    back = decode(encoded[0], encoded[1], encoded[2])
+    key = b"k" * 32
+    blob = sign(encoded[2], key) if fmt == "pickle" else encoded[2]
+    back = decode(encoded[0], encoded[1], blob, key=key)
     assert back == value or (isinstance(value, float) and math.isnan(back))
     assert type(back) is type(value)
     assert encode(value)[3] == encoded[3]  # the digest is stable

@@ -173,7 +173,7 @@ def _two_namespaces(store_path: str) -> dict[str, str]:
     fluxnb.set_rate_card(CARD, store=store_path)
     ids = {}
     for ns_name in ("team-a", "team-b"):
-        with fluxnb.session(role="operator", namespace=ns_name):
+        with fluxnb.session(role="operator", namespace=ns_name, tenant="acme"):
             ids[ns_name] = fluxnb.run(wf_in(), NS, store=store_path, tenant="acme").run_id
     return ids
 

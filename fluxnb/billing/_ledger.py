@@ -17,7 +17,7 @@ from .._exceptions import BillingError
 from .._session import Action, Session, check_name, current
 from ..store import Store, open_store
 from ..store._audit import authorize
-from ..store._usage import check_unit, micros, quantity, usage_row
+from ..store._usage import check_unit, micros, quantity, scoped_key, usage_row
 from ._invoice import Invoice, InvoiceLine, InvoiceState, period_bounds, price_usage
 from ._rate_card import RateCard, read_rate_card
 
@@ -221,6 +221,7 @@ def _write_usage(
         detail=f"{source} {q} {unit} ({reason or key})",
     )
     at = _utc_micros(occurred_at)
+    key = scoped_key(tenant, unit, key)
     row = usage_row(
         key, tenant, ns, unit, q, at, source, reason=reason, corrects=corrects, actor=str(s.role)
     )

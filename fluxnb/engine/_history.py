@@ -13,6 +13,7 @@ It lives in a store, or in a file exported with :func:`export_trace`:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from .._plural import plural
 from ..spec._net_manifest import load_any
 from ..store import Store, open_store
 from ..store._frames import nulls_as_none
-from ..store._outputs import available, decode, encode
+from ..store._outputs import available, decode, encode, payload, sign
 from ..store._recorder import EVENT_COLUMNS, OUTPUT_COLUMNS, MemoryRecorder
 
 TRACE_FORMAT = "fluxnb-trace"
@@ -43,6 +44,9 @@ class Trace:
     run: dict[str, Any]
     events: Any  # pandas.DataFrame, ordered by seq, attempt
     circuit_events: list[dict[str, Any]] = field(default_factory=list)
+    #: The signing key of the store it was read from (None: read from a file). Recorded
+    #: pickles are unpickled only when signed with it, or when the caller trusts them.
+    key: bytes | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -69,7 +73,7 @@ def load_trace(ref: str | os.PathLike[str], store: Any = None) -> Trace:
     circuit = st.sql(
         "SELECT * FROM circuit_events WHERE run_id = $r ORDER BY occurred_at", {"r": str(ref)}
     )
-    return Trace(_records(runs)[0], events, _records(circuit))
+    return Trace(_records(runs)[0], events, _records(circuit), st.output_key())
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:
@@ -154,8 +158,15 @@ def _read_file(path: Path) -> Trace:
         raise ReplayError(f"cannot read the trace {path}: {exc}") from None
 
 
-def import_trace(path: str | os.PathLike[str], store: Any = None) -> str:
-    """Load an exported trace file into a store; returns its run id."""
+def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool = False) -> str:
+    """Load an exported trace file into a store; returns its run id.
+
+    Every row must belong to the file's run (events and circuit events naming another run
+    are refused). Recorded pickles keep the signature they came with, so they stay
+    untrusted here (``resume`` / ``debug`` refuse to unpickle them) unless ``trust=True``:
+    then this store signs them as its own. Unpickling runs code: trust only a file whose
+    origin you trust.
+    """
     import duckdb
     import pandas as pd
 
@@ -163,6 +174,7 @@ def import_trace(path: str | os.PathLike[str], store: Any = None) -> str:
     from ..store._audit import authorize
 
     trace = _read_file(Path(path))
+    _check_rows_belong(trace, path)
     st = _store(store)
     # importing writes a run into the store: who may run it, in its namespace, may import it
     authorize(
@@ -176,6 +188,7 @@ def import_trace(path: str | os.PathLike[str], store: Any = None) -> str:
     exists = ReplayError(f"run {trace.run_id} is already in the store {st.path}")
     if not st.sql("SELECT 1 FROM runs WHERE run_id = $r", {"r": trace.run_id}).empty:
         raise exists
+    events = _signed_events(trace.events, st, trust)
     run = pd.DataFrame([trace.run])
     for col in ("started_at", "ended_at"):
         run[col] = pd.to_datetime(run[col], utc=True).dt.tz_localize(None)
@@ -184,8 +197,16 @@ def import_trace(path: str | os.PathLike[str], store: Any = None) -> str:
         try:
             con.register("_fluxnb_run", run)
             con.execute("INSERT INTO runs BY NAME SELECT * FROM _fluxnb_run")
-            con.register("_fluxnb_events", trace.events)
+            con.register("_fluxnb_events", events)
             con.execute("INSERT INTO events BY NAME SELECT * FROM _fluxnb_events")
+            if trace.circuit_events:
+                circuit = pd.DataFrame(trace.circuit_events)
+                if "occurred_at" in circuit:
+                    circuit["occurred_at"] = pd.to_datetime(
+                        circuit["occurred_at"], utc=True
+                    ).dt.tz_localize(None)
+                con.register("_fluxnb_circuit", circuit)
+                con.execute("INSERT INTO circuit_events BY NAME SELECT * FROM _fluxnb_circuit")
             con.execute("COMMIT")
         except duckdb.ConstraintException:
             con.execute("ROLLBACK")
@@ -196,7 +217,41 @@ def import_trace(path: str | os.PathLike[str], store: Any = None) -> str:
         finally:
             con.unregister("_fluxnb_run")
             con.unregister("_fluxnb_events")
+            with contextlib.suppress(Exception):
+                con.unregister("_fluxnb_circuit")
     return trace.run_id
+
+
+def _check_rows_belong(trace: Trace, path: Any) -> None:
+    """A trace file holds one run: every event and circuit event must name it."""
+    rid = trace.run.get("run_id")
+    if not isinstance(rid, str) or not rid:
+        raise ReplayError(f"{path}: the trace's run has no run_id")
+    for what, rows in (
+        ("events", _records(trace.events) if len(trace.events) else []),
+        ("circuit_events", trace.circuit_events),
+    ):
+        for i, row in enumerate(rows):
+            other = row.get("run_id")
+            if other != rid:
+                raise ReplayError(
+                    f"{path}: {what}[{i}] belongs to run {other!r}, not to the trace's run "
+                    f"{rid!r}; a trace file holds one run's rows only (nothing was imported)"
+                )
+
+
+def _signed_events(events: Any, st: Store, trust: bool) -> Any:
+    """The events to insert: with ``trust``, their pickles signed with this store's key;
+    without, as they came (a signature from another store does not verify here)."""
+    if not trust or "output_pickle" not in events or not len(events):
+        return events
+    key = st.output_key()
+    out = events.copy()
+    out["output_pickle"] = [
+        sign(payload(bytes(b)), key) if isinstance(b, bytes | bytearray | memoryview) else b
+        for b in out["output_pickle"]
+    ]
+    return out
 
 
 # ---------------------------------------------------------------------- replay
@@ -516,21 +571,31 @@ _DIFF_COLUMNS = [
 
 
 # ---------------------------------------------------------------------- resume
-def completed_outputs(trace: Trace) -> tuple[dict[str, Any], dict[str, int]]:
-    """Outputs of the steps that succeeded (and can be reused), and attempts so far."""
+def completed_outputs(trace: Trace, trust: bool = False) -> tuple[dict[str, Any], dict[str, int]]:
+    """Outputs of the steps that succeeded (and can be reused), and attempts so far.
+
+    Raises:
+        UntrustedOutput: a recorded pickle is not signed by the trace's store (``trust``
+            unpickles it anyway).
+    """
     done: dict[str, Any] = {}
     attempts: dict[str, int] = {}
     for r in _records(trace.events):
         attempts[r["step"]] = max(attempts.get(r["step"], 0), r["attempt"] or 0)
         if r["final"] and r["status"] == "succeeded" and available(r.get("output_format")):
             done[r["step"]] = decode(
-                r["output_format"], r.get("output_json"), r.get("output_pickle"), r["step"]
+                r["output_format"],
+                r.get("output_json"),
+                r.get("output_pickle"),
+                r["step"],
+                key=trace.key,
+                trust=trust,
             )
     return done, attempts
 
 
 # ---------------------------------------------------------------------- debug
-def step_inputs(trace: Trace, step: str) -> dict[str, Any]:
+def step_inputs(trace: Trace, step: str, trust: bool = False) -> dict[str, Any]:
     """The keyword arguments ``step`` received in a recorded run (its dependencies'
     recorded outputs and its ``with`` values; ``ctx`` is left out)."""
     from ..spec import load_workflow
@@ -542,7 +607,7 @@ def step_inputs(trace: Trace, step: str) -> dict[str, Any]:
     if step not in wf:
         raise ReplayError(f"run {trace.run_id} (workflow '{wf.name}') has no step '{step}'")
     spec = wf.steps[step]
-    done, _ = completed_outputs(trace)
+    done, _ = completed_outputs(trace, trust)
     inputs: dict[str, Any] = {}
     for dep in spec.depends_on:
         if dep not in done:
@@ -562,16 +627,22 @@ def debug(
     *,
     store: Any = None,
     fn: Any = None,
+    trust: bool = False,
 ) -> Any:
     """Recreate what ``step`` received in run ``run_id`` and return its callable.
 
+    Recorded pickles are unpickled only if the store they are read from signed them;
+    ``trust=True`` unpickles any (a trace file, an imported run): unpickling runs code.
+
     Each input becomes a variable in ``namespace`` (named like the parameter, unless that
-    name holds a function there already), and ``namespace[f"{step}_inputs"]`` holds them
-    all, so ``fn(**score_inputs)`` calls the step again by hand. The callable is ``fn``,
-    else found in ``namespace`` like a run does.
+    name holds a function, class or module there already), and
+    ``namespace[f"{step}_inputs"]`` holds them all, so ``fn(**score_inputs)`` calls the step
+    again by hand; it prints which inputs became variables and which were left alone. The
+    callable is ``fn``, else found in ``namespace`` like a run does.
     """
     from ..spec import load_workflow
     from ..spec._resolve import bind, find_callable
+    from ._debug_inputs import bind_inputs
 
     if namespace is None:  # in a notebook: the notebook's own namespace (no IPython import)
         import builtins
@@ -579,7 +650,7 @@ def debug(
         shell = getattr(builtins, "get_ipython", lambda: None)()
         namespace = getattr(shell, "user_ns", None)
     trace = load_trace(run_id, store)
-    inputs = step_inputs(trace, step)
+    inputs = step_inputs(trace, step, trust)
     wf = load_workflow(trace.run["manifest"])
     spec = wf.steps[step]
     target = fn or find_callable(spec, namespace)
@@ -588,6 +659,5 @@ def debug(
     if namespace is not None:
         # an input named like a function of the notebook (Hamilton style: dependency ids are
         # step ids) must not clobber that function: it stays reachable in STEP_inputs only
-        namespace.update({k: v for k, v in kwargs.items() if not callable(namespace.get(k))})
-        namespace[f"{step}_inputs"] = kwargs
+        print(bind_inputs(namespace, step, kwargs, target))
     return target

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import socket
 import threading
@@ -58,13 +59,18 @@ def admit(
 
     if tenant is not None:
         check_name(tenant, "tenant")
-    if getattr(store, "admitted", False):  # a replay's re-execution: checked as a replay
-        s = current()
-    else:
+    s = current()
+    billed = tenant or router.tenant or s.tenant
+    if not getattr(store, "admitted", False):  # a replay's re-execution: checked as a replay
         s = authorize(
-            action, store=store, workflow=name, rbac=router.rbac, namespace=router.namespace
+            action,
+            store=store,
+            workflow=name,
+            rbac=router.rbac,
+            namespace=router.namespace,
+            tenant=billed,
         )
-    return tenant or router.tenant or s.tenant, router.namespace or s.namespace
+    return billed, router.namespace or s.namespace
 
 
 def recorder_for(store: Any) -> Recorder:
@@ -97,6 +103,7 @@ async def arun(
     executor: Executor | str | None = None,
     run_id: str | None = None,
     max_firings: int | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Any:
     """Load (if needed), validate, resolve and run a workflow on the running event loop.
 
@@ -117,13 +124,15 @@ async def arun(
         run_id: use this id instead of a new one.
         max_firings: nets only: stop after this many firings (default: the net's
             ``max_firings``, else 100,000).
+        params: values for the manifest's ``{{name}}`` placeholders; they win over its
+            ``params:`` defaults (docs/manifest.md, "Parameters").
 
     Raises:
         ManifestError: the manifest or a callable is invalid (nothing is recorded).
         asyncio.CancelledError: the awaiting task was cancelled; the run is recorded
             ``cancelled`` with every row written so far.
     """
-    wf = load_any(manifest)
+    wf = load_any(manifest, params=params)
     if isinstance(wf, Net):
         return await _net_coro(wf, namespace, store, tenant, seed, executor, run_id, max_firings)
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
@@ -143,6 +152,7 @@ def _net_coro(
     from ._net_runner import arun_net
 
     tenant, scope = admit(Action.RUN, net.name, net.router, store, tenant)
+    _check_new_id(run_id, store)
     return arun_net(
         net,
         namespace,
@@ -166,6 +176,7 @@ def _prepare(
     run_id: str | None,
 ) -> tuple[Scheduler, RunRecord]:
     tenant, scope = admit(Action.RUN, wf.name, wf.router, store, tenant)
+    _check_new_id(run_id, store)
     plan = plan_for(wf, namespace)
     recorder = recorder_for(store)
     rid = run_id or new_run_id()
@@ -177,6 +188,34 @@ def _prepare(
         plan, options, recorder=recorder, executors=executors, default_executor=default
     )
     return scheduler, record
+
+
+def _check_new_id(run_id: str | None, store: Any) -> None:
+    """A caller's ``run_id`` must be new to the store: a run with it (in any namespace)
+    is never overwritten or moved. The refusal is the same whoever owns that run, so it
+    tells nothing about another namespace's runs beyond the id being taken."""
+    if run_id is None or store is None:
+        return
+    if hasattr(store, "event") and hasattr(store, "run_started"):
+        return  # a recorder of the caller's own (MemoryRecorder, a replay): not a store
+    from ..store import Store, open_store
+
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise RunError(
+            f"run id {run_id!r} is not valid: use 1-128 letters, digits, '-', '_', '.' or "
+            "':', starting with a letter or digit"
+        )
+    st = store if isinstance(store, Store) else open_store(None if store is DEFAULT else store)
+    if st.has_run(run_id):
+        raise RunError(
+            f"run id '{run_id}' is already taken in the store {st.path}: a new run needs a "
+            "new id (leave run_id out for a fresh one; to continue a run of yours, use "
+            "fluxnb.resume)"
+        )
+
+
+#: What a caller's run id may look like (a new_run_id() fits): no paths, no quotes.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 def run_record(
@@ -266,6 +305,7 @@ def resume(
     store: Any = DEFAULT,
     manifest: Any = None,
     force: bool = False,
+    trust: bool = False,
 ) -> RunResult:
     """Continue a failed, cancelled or interrupted run (also after its process died).
 
@@ -279,12 +319,22 @@ def resume(
         store: the store holding the run (default store by default).
         manifest: run this manifest or Workflow instead of the recorded one.
         force: resume a run recorded ``running`` even if its process seems alive.
+        trust: unpickle recorded outputs this store did not sign (an imported trace's):
+            unpickling runs code, so only for traces whose origin you trust.
+
+    Only one resume of a run goes at a time (a lease beside the store, dropped when its
+    process ends however it ends); a second is refused while the first runs.
 
     Raises:
         ReplayError: unknown run, a run that succeeded, or one still running.
+        RunBusy: (a ReplayError) another resume of this run is going now.
+        UntrustedOutput: a recorded pickle this store did not sign, without ``trust``.
     """
-    scheduler, record = _prepare_resume(run_id, namespace, store, manifest, force)
-    return _block(scheduler, record)
+    lease, scheduler, record = _prepare_resume(run_id, namespace, store, manifest, force, trust)
+    try:
+        return _settled(lambda: _block(scheduler, record))
+    finally:
+        lease.release()
 
 
 async def aresume(
@@ -294,10 +344,14 @@ async def aresume(
     store: Any = DEFAULT,
     manifest: Any = None,
     force: bool = False,
+    trust: bool = False,
 ) -> RunResult:
     """:func:`resume` on the running event loop."""
-    scheduler, record = _prepare_resume(run_id, namespace, store, manifest, force)
-    return await scheduler.run(record)
+    lease, scheduler, record = _prepare_resume(run_id, namespace, store, manifest, force, trust)
+    try:
+        return await scheduler.run(record)
+    finally:
+        lease.release()
 
 
 def _alive(run: Mapping[str, Any]) -> bool:
@@ -318,11 +372,31 @@ def _prepare_resume(
     store: Any,
     manifest: Any,
     force: bool,
-) -> tuple[Scheduler, RunRecord]:
+    trust: bool = False,
+) -> tuple[Any, Scheduler, RunRecord]:
     from ..store import Store, open_store
-    from ._history import completed_outputs, load_trace
+    from ..store._leases import RunLease
 
     st = store if isinstance(store, Store) else open_store(None if store is DEFAULT else store)
+    lease = RunLease(st, str(run_id))  # taken before reading: a finished resume is seen
+    try:
+        scheduler, record = _resume_plan(run_id, namespace, st, manifest, force, trust)
+    except BaseException:
+        lease.release()
+        raise
+    return lease, scheduler, record
+
+
+def _resume_plan(
+    run_id: str,
+    namespace: Mapping[str, Any] | None,
+    st: Any,
+    manifest: Any,
+    force: bool,
+    trust: bool,
+) -> tuple[Scheduler, RunRecord]:
+    from ._history import completed_outputs, load_trace
+
     trace = load_trace(run_id, st)
     run = trace.run
     if run["status"] == "succeeded":
@@ -345,9 +419,10 @@ def _prepare_resume(
         rbac=wf.router.rbac,
         namespace=run.get("namespace") or "default",
         target=run_id,
+        tenant=run.get("tenant") or "default",
     )
     plan = plan_for(wf, namespace)
-    outputs, attempts = completed_outputs(trace)
+    outputs, attempts = completed_outputs(trace, trust)
     started = run["started_at"]
     started_us = (
         int(started.replace(tzinfo=UTC).timestamp() * 1e6)
@@ -389,6 +464,7 @@ def run(
     executor: Executor | str | None = None,
     run_id: str | None = None,
     max_firings: int | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Any:
     """Blocking form of :func:`arun` (same arguments); safe to call inside a notebook.
 
@@ -396,14 +472,31 @@ def run(
     get CancelledError, the run is recorded ``cancelled``, and the KeyboardInterrupt is
     re-raised with the partial result attached as ``.run_result``.
     """
-    wf = load_any(manifest)
+    wf = load_any(manifest, params=params)
     if isinstance(wf, Net):
         net = wf
-        return _block_coro(
-            lambda: _net_coro(net, namespace, store, tenant, seed, executor, run_id, max_firings)
+        return _settled(
+            lambda: _block_coro(
+                lambda: _net_coro(
+                    net, namespace, store, tenant, seed, executor, run_id, max_firings
+                )
+            )
         )
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
-    return _block(scheduler, record)
+    return _settled(lambda: _block(scheduler, record))
+
+
+def _settled(call: Any) -> Any:
+    """``call()``, a blocking run, then its store file made complete for other programs
+    (see ``store._health.settle``), also when Ctrl-C interrupts it."""
+    from ..store._health import settle
+
+    try:
+        result = call()
+    except KeyboardInterrupt as exc:
+        settle(getattr(exc, "run_result", None))
+        raise
+    return settle(result)
 
 
 def _block_coro(make: Any) -> Any:

@@ -77,11 +77,14 @@ def authorize(
     namespace: str | None = None,
     target: str | None = None,
     detail: str | None = None,
+    tenant: str | None = None,
 ) -> Session:
     """The acting session if it may do ``action``; else PermissionDenied (audited).
 
     ``namespace``: where the action lands (a workflow's ``router.namespace``, a recorded
     run's namespace); a non-admin may act only in its session's namespace.
+    ``tenant``: who the action bills (a run's tenant); a non-admin bills only its
+    session's tenant.
     ``rbac``: the manifest's RbacSettings, which can only narrow the role's permissions.
     """
     s = current()
@@ -91,6 +94,12 @@ def authorize(
         why = (
             f"it belongs to namespace '{namespace}' and this session acts in "
             f"'{s.namespace}' (only admin may act across namespaces)"
+        )
+    if ok and tenant is not None and not s.is_admin and tenant != s.tenant:
+        ok = False
+        why = (
+            f"it would bill tenant '{tenant}' and this session bills '{s.tenant}' (only "
+            "admin may run for another tenant)"
         )
     what = target or workflow
     if not ok:
@@ -116,7 +125,8 @@ def session(
     ...     fluxnb.sql("SELECT count(*) FROM runs")   # team-a's runs only
 
     A non-admin session can lower its role but not raise it, and cannot leave its
-    namespace: that is PermissionDenied, audited in ``store`` (default: the default store).
+    namespace or tenant: that is PermissionDenied, audited in ``store`` (default: the
+    default store).
 
     Raises:
         FluxError: an unknown role or an invalid tenant / namespace name.

@@ -267,6 +267,23 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        6,
+        "the store's signing key for recorded pickles; idempotency keys scoped per tenant and unit",
+        (
+            """CREATE TABLE fluxnb_secrets (
+                name VARCHAR PRIMARY KEY,
+                value BLOB NOT NULL
+            )""",
+            # a caller's idempotency key counted once per (tenant, unit), not store-wide
+            """UPDATE usage SET event_id = 'key:' || tenant || ':' || unit || ':' || event_id
+               WHERE source <> 'auto' AND event_id NOT LIKE 'custom:%'
+                 AND event_id NOT LIKE 'key:%'""",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: Every view, by name, with its SELECT.

@@ -14,14 +14,15 @@ import random
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import QueryError, StoreError, StoreLockedError
+from .._exceptions import QueryError, RecordingFailed, StoreError, StoreLockedError
 from ._schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
-from ._segments import pending_segments, read_segments, table_of
+from ._fold import APPEND, FoldReport, fold
 
 MEMORY = ":memory:"
 _ALIAS = "fluxnb_store"
@@ -63,6 +64,10 @@ class Store:
         )
         self._memory_con: Any = None
         self._lock = threading.RLock()
+        #: What the last access's fold did, or how it failed (for ``flush``).
+        self._opened: FoldReport | Exception = FoldReport()
+        self._flushing = False
+        self._output_key: bytes | None = None
 
     @property
     def in_memory(self) -> bool:
@@ -110,7 +115,7 @@ class Store:
             try:
                 con.execute(f"USE {_ALIAS}")
                 _migrate(con, self.path)
-                self._load_segments(con)
+                self._fold_on_open(con)
                 if time.monotonic() - _REAPED.get(self.path, -1e9) >= _REAP_EVERY_S:
                     import duckdb
 
@@ -122,7 +127,19 @@ class Store:
                 try:
                     con.execute("USE memory")
                 finally:
-                    con.execute(f"DETACH {_ALIAS}")
+                    self._detach(con)
+
+    def _detach(self, con: Any) -> None:
+        """DETACH checkpoints the file; on a full disk that fails after the commit went to
+        the write-ahead log (``.wal``): nothing is lost, the next access replays it."""
+        import duckdb
+
+        try:
+            con.execute(f"DETACH {_ALIAS}")
+        except duckdb.IOException as exc:
+            self._opened = exc
+            if not self._flushing:
+                warnings.warn(str(_not_written(self, exc)), RuntimeWarning, stacklevel=5)
 
     def _attach(self, con: Any) -> None:
         import duckdb
@@ -144,64 +161,23 @@ class Store:
                 pause = min(pause * 2, 0.25)
 
     def _load_segments(self, con: Any) -> int:
-        """Load pending segments in one transaction; delete them after the commit."""
+        """Load pending segments in one transaction (see ``_fold``); segments loaded."""
         _remove_stale_temporaries(self.segments_dir)
-        files = pending_segments(self.segments_dir)
-        if not files:
-            return 0
-        names = [f.name for f in files]
-        con.execute("BEGIN")
+        return fold(con, self.segments_dir).loaded
+
+    def _fold_on_open(self, con: Any) -> None:
+        """The fold every access does. A file that cannot take the rows (a full disk)
+        must not stop reads: the failure is kept for ``flush`` and warned about, and the
+        segments wait."""
+        import duckdb
+
+        _remove_stale_temporaries(self.segments_dir)
         try:
-            done = {
-                r[0]
-                for r in con.execute(
-                    "SELECT name FROM fluxnb_segments WHERE name IN (SELECT unnest($1))", [names]
-                ).fetchall()
-            }
-            new = [f for f in files if f.name not in done]
-            runs = [f for f in new if table_of(f) == "runs"]
-            for table in ("events", "circuit_events", "audit", "usage"):
-                files_of = [f for f in new if table_of(f) == table]
-                if files_of:
-                    con.register("_fluxnb_batch", read_segments(files_of))
-                    con.execute(_APPEND[table].format(source="_fluxnb_batch"))
-                    con.unregister("_fluxnb_batch")
-            if runs:  # a run's row is written at its start and end: the newest wins
-                con.register("_fluxnb_runs", read_segments(runs))
-                # within one execution of a run (same `resumed`) an ended row beats a
-                # 'running' one whatever the order (clock steps); a resumed execution's
-                # rows beat those of the executions before it
-                con.execute(
-                    """INSERT OR REPLACE INTO runs BY NAME
-                    SELECT * EXCLUDE (segment),
-                           date_diff('microsecond', started_at, ended_at) / 1e6 AS duration_s
-                    FROM _fluxnb_runs b
-                    WHERE NOT EXISTS (
-                        SELECT 1 FROM runs r WHERE r.run_id = b.run_id
-                        AND (coalesce(r.resumed, 0) > coalesce(b.resumed, 0)
-                             OR (coalesce(r.resumed, 0) = coalesce(b.resumed, 0)
-                                 AND b.status = 'running' AND r.status <> 'running')))
-                    QUALIFY row_number() OVER (PARTITION BY run_id
-                        ORDER BY coalesce(resumed, 0) DESC, (status <> 'running') DESC,
-                                 segment DESC) = 1"""
-                )
-                con.unregister("_fluxnb_runs")
-            if new:
-                con.execute(
-                    "INSERT INTO fluxnb_segments SELECT unnest($1), now(), 0",
-                    [[f.name for f in new]],
-                )
-            # ledger rows whose files are gone can never be needed again
-            con.execute(
-                "DELETE FROM fluxnb_segments WHERE name NOT IN (SELECT unnest($1))", [names]
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        for f in files:
-            f.unlink(missing_ok=True)
-        return len(new)
+            self._opened = fold(con, self.segments_dir)
+        except (duckdb.IOException, OSError) as exc:
+            self._opened = exc
+            if not self._flushing:  # flush raises it instead
+                warnings.warn(str(_not_written(self, exc)), RuntimeWarning, stacklevel=4)
 
     def append(self, table: str, rows: list[tuple]) -> None:
         """Add ``rows`` (tuples in the table's column order) to ``events``,
@@ -228,19 +204,73 @@ class Store:
         with self.connect() as con:
             con.register("_fluxnb_batch", data)
             try:
-                con.execute(_APPEND[table].format(source="_fluxnb_batch"))
+                con.execute(APPEND[table].format(source="_fluxnb_batch"))
             finally:
                 con.unregister("_fluxnb_batch")
 
     def load_pending(self) -> int:
         """Move rows waiting in segments into the DuckDB file now; returns segments loaded.
 
-        Any access does this anyway; call it to make the file complete for other tools.
+        Any access does this anyway; ``flush`` says more about what it did.
+        """
+        return self.flush().loaded
+
+    def flush(self) -> FoldReport:
+        """Fold every pending segment into the DuckDB file now, so that other programs
+        (``duckdb.connect(path, read_only=True)``) see every row; what it did.
+
+        ``fluxnb.run()``, ``fluxnb.resume()`` and every CLI command do this as they end;
+        ``arun`` and background runs leave it to the next access (see docs/store.md).
+
+        Raises:
+            RecordingFailed: the file cannot take the rows (a full disk); they wait.
+            StoreLockedError: another program holds the file.
         """
         if self.in_memory:
-            return 0
+            return FoldReport()
+        with _Instance._lock:
+            self._opened, self._flushing = FoldReport(), True
+            try:
+                with self.connect():
+                    pass
+            finally:
+                self._flushing = False
+            outcome = self._opened
+        if isinstance(outcome, Exception):
+            raise _not_written(self, outcome) from None
+        return outcome
+
+    def check(self) -> Any:
+        """The store's health: what was set aside as corrupt, what waits, whether the file
+        opens (``fluxnb store check``); see ``StoreHealth``."""
+        from ._health import check
+
+        return check(self)
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether a run with this id is in the store, in any namespace (internal: it
+        reads past the session's namespace, so it answers only yes or no)."""
         with self.connect() as con:
-            return self._load_segments(con)
+            found = con.execute("SELECT 1 FROM runs WHERE run_id = $1", [run_id]).fetchone()
+        return found is not None
+
+    def output_key(self) -> bytes:
+        """This store's key for signing the pickles it records (HMAC-SHA256), made on
+        first use and kept in the store's ``fluxnb_secrets`` table, which no non-admin
+        query can read. See ``fluxnb.store._outputs``."""
+        if self._output_key is None:
+            import secrets
+
+            with self.connect() as con:
+                con.execute(
+                    "INSERT OR IGNORE INTO fluxnb_secrets VALUES ('output_key', $1)",
+                    [secrets.token_bytes(32)],
+                )
+                row = con.execute(
+                    "SELECT value FROM fluxnb_secrets WHERE name = 'output_key'"
+                ).fetchone()
+            self._output_key = bytes(row[0])
+        return self._output_key
 
     # ------------------------------------------------------------------ queries
     def sql(self, query: str, params: Mapping[str, Any] | list[Any] | None = None) -> Any:
@@ -418,18 +448,6 @@ def _fetch_arrow(res: Any) -> Any:
         return fetch()
 
 
-#: How a batch of rows (a registered Arrow table ``{source}``) joins its table. Usage
-#: rows are idempotent: an event id already stored is ignored, and within a batch the
-#: first (oldest segment) copy of an id wins (INSERT OR IGNORE keeps the first it meets).
-_APPEND = {
-    "events": "INSERT INTO events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
-    "circuit_events": "INSERT INTO circuit_events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
-    "audit": "INSERT INTO audit BY NAME SELECT * EXCLUDE (segment) FROM {source}",
-    "usage": """INSERT OR IGNORE INTO usage BY NAME
-        SELECT * EXCLUDE (segment) FROM {source} ORDER BY segment""",
-}
-
-
 def _migrate(con: Any, path: str) -> None:
     con.execute(
         "CREATE TABLE IF NOT EXISTS fluxnb_schema "
@@ -455,6 +473,25 @@ def _migrate(con: Any, path: str) -> None:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+
+def _not_written(store: Store, exc: BaseException) -> RecordingFailed:
+    """A DuckDB or OS write failure during a fold, as the error people read."""
+    import errno as errnos
+
+    from ._segments import pending_segments
+
+    text = str(exc)
+    text = text.split("Original error: ")[-1].strip() if "Original error" in text else text
+    code = getattr(exc, "errno", None)
+    if code is None and "No space left" in text:
+        code = errnos.ENOSPC
+    return RecordingFailed(
+        store.path,
+        _short(text),
+        errno=code,
+        pending=len(pending_segments(store.segments_dir)),
+    )
 
 
 def _remove_stale_temporaries(folder: Path, age: float = 3600.0) -> None:

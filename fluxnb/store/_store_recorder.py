@@ -8,7 +8,8 @@ import warnings
 from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
-from ._outputs import NOTHING, encode
+from .._exceptions import RecordingFailed
+from ._outputs import NOTHING, encode, sign
 from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
 from ._segments import arrow_table, write_segment
 from ._usage import UsageMeter
@@ -38,6 +39,11 @@ class StoreRecorder:
         self._unsent: list[Any] = []  # usage tables a failed write left behind
         self._last = time.monotonic()
         self._failed_once = False
+        self._runs: list[tuple] = []  # runs rows a failed write left behind
+        self._error: OSError | None = None  # the last write failure
+        #: Set at the run's end when some of its rows could be written nowhere (a full
+        #: disk): the run's result carries it as ``recording_error``.
+        self.recording_error: RecordingFailed | None = None
 
     #: The engine also flushes on this timer, so rows of a step that ended before a
     #: long-running one are on disk within this many seconds.
@@ -49,7 +55,8 @@ class StoreRecorder:
 
     def run_started(self, run: RunRecord) -> None:
         self._meter = UsageMeter(run)
-        self._write("runs", [astuple(run)])
+        if not self._write("runs", [astuple(run)]):
+            self._runs.append(astuple(run))
 
     def meter(
         self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
@@ -65,6 +72,9 @@ class StoreRecorder:
         output = row[_N]
         # serialise now: a later step may mutate the object it received
         stored = NOTHING if output is NO_OUTPUT else encode(output)
+        if stored[0] == "pickle":  # pickles are code: sign them with the store's key
+            stored = (stored[0], None, sign(stored[2] or b"", self.store.output_key()),
+                      *stored[3:])  # fmt: skip
         rows = self._rows
         rows.append((*row[:_N], *stored))
         if len(rows) >= FLUSH_ROWS or time.monotonic() - self._last >= FLUSH_SECONDS:
@@ -75,7 +85,27 @@ class StoreRecorder:
 
     def run_finished(self, run: RunRecord) -> None:
         self.flush()
-        self._write("runs", [astuple(run)])
+        final = astuple(run)
+        if self._runs or not self._write("runs", [final]):
+            # the final row goes last, so a reader never sees an ended run without rows
+            self._runs.append(final)
+            self.flush()
+        lost = len(self._rows) + len(self._circuit) + len(self._runs)
+        lost += sum(t.num_rows for t in self._unsent)
+        if lost and self._error is not None:
+            from ._segments import pending_segments
+
+            self.recording_error = RecordingFailed(
+                self.store.path,
+                self._error.strerror or str(self._error),
+                run_id=run.run_id,
+                errno=self._error.errno,
+                lost=lost,
+                pending=0
+                if self.store.in_memory
+                else len(pending_segments(self.store.segments_dir)),
+            )
+            warnings.warn(str(self.recording_error), RuntimeWarning, stacklevel=2)
 
     def flush(self) -> None:
         self._last = time.monotonic()
@@ -89,11 +119,12 @@ class StoreRecorder:
             circuit, self._circuit = self._circuit, []
             if not self._write("circuit_events", circuit):
                 self._circuit = circuit + self._circuit
-        if not self._rows:
-            return
-        rows, self._rows = self._rows, []
-        if not self._write("events", rows):
-            self._rows = rows + self._rows  # keep them for the next flush
+        if self._rows:
+            rows, self._rows = self._rows, []
+            if not self._write("events", rows):
+                self._rows = rows + self._rows  # keep them for the next flush
+        if self._runs and not self._rows and self._write("runs", self._runs):
+            self._runs = []
 
     def _write_table(self, table: str, data: Any) -> bool:
         """An Arrow table of ``table``'s segment schema (usage): append it."""
@@ -105,6 +136,7 @@ class StoreRecorder:
             return False
 
     def _warn(self, table: str, n: int, exc: OSError) -> None:
+        self._error = exc
         if not self._failed_once:
             self._failed_once = True
             warnings.warn(

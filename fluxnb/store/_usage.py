@@ -58,6 +58,13 @@ def quantity(value: Any, what: str = "quantity") -> Decimal:
     return q
 
 
+def scoped_key(tenant: str, unit: str, key: str) -> str:
+    """The event id of a caller's idempotency key: counted once per tenant and unit, so
+    two tenants (or two units) that happen to use the same key are both counted. Tenant
+    and unit names cannot hold ':', so the id is unambiguous."""
+    return f"key:{tenant}:{unit}:{key}"
+
+
 def micros(at: int | None = None) -> int:
     return time.time_ns() // 1000 if at is None else at
 
@@ -224,6 +231,12 @@ class UsageMeter:
         """A ``ctx.meter`` call; returns the event id it was stored under."""
         check_unit(unit)
         q = quantity(amount)
+        if q < 0:
+            raise BillingError(
+                f"ctx.meter({unit!r}, {amount!r}): a step meters what it used, never a "
+                "negative quantity; an admin corrects usage with fluxnb.correct_usage "
+                "(audited)"
+            )
         with self._lock:
             if key is None:
                 n = self._custom.get((unit, seq), 0) + 1
@@ -231,6 +244,8 @@ class UsageMeter:
                 key = f"custom:{self.run.run_id}:{seq}:{attempt}:{unit}:{n}"
             elif not isinstance(key, str) or not key:
                 raise BillingError(f"idempotency_key must be a non-empty string, found {key!r}")
+            else:
+                key = scoped_key(self.tenant, unit, key)
             self.rows.append(
                 usage_row(
                     key,

@@ -1,0 +1,417 @@
+"""Holes found by attacking fluxnb through its public API, each closed at its cause.
+
+Run ids across namespaces, hostile trace files, recorded pickles (code!) from elsewhere,
+usage that subtracts or bills another tenant, idempotency keys shared by tenants,
+outputs that cannot be recorded or are huge, and two resumes of one run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import fluxnb
+from fluxnb import PermissionDenied, ReplayError, RunError, UntrustedOutput
+from fluxnb.store._leases import RunBusy
+
+PIPE = """
+name: sec
+pipeline:
+  - step: load
+  - step: score
+    depends_on: load
+"""
+
+
+class Payload:
+    """A value that only pickle can record (JSON cannot)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Payload) and other.n == self.n
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _ns(fail: bool = False, seen: list[Any] | None = None) -> dict[str, Any]:
+    def load() -> Payload:
+        return Payload(41)
+
+    def score(load: Payload) -> int:
+        if seen is not None:
+            seen.append(load)
+        if fail:
+            raise RuntimeError("boom")
+        return load.n + 1
+
+    return {"load": load, "score": score}
+
+
+# ---------------------------------------------------------------------- 1. run ids
+def test_a_run_id_of_another_namespace_is_refused_and_its_row_never_moves(
+    store_path: str,
+) -> None:
+    with fluxnb.session(namespace="team-b"):
+        theirs = fluxnb.run(PIPE, _ns(), store=store_path)
+    before = fluxnb.sql("SELECT * FROM runs", store=store_path)
+    with fluxnb.session(role="operator", namespace="team-a"):
+        for attempt in (
+            lambda: fluxnb.run(PIPE, _ns(), store=store_path, run_id=theirs.run_id),
+            lambda: fluxnb.start(PIPE, _ns(), store=store_path, run_id=theirs.run_id),
+        ):
+            with pytest.raises(RunError, match="already taken") as err:
+                attempt()
+            assert "team-b" not in str(err.value)  # nothing about whose it is
+    after = fluxnb.sql("SELECT * FROM runs", store=store_path)
+    assert after.to_dict("records") == before.to_dict("records")
+    # the caller's own run id is refused the same way: ids are never reused
+    mine = fluxnb.run(PIPE, _ns(), store=store_path)
+    with pytest.raises(RunError, match="already taken"):
+        fluxnb.run(PIPE, _ns(), store=store_path, run_id=mine.run_id)
+    with pytest.raises(RunError, match="not valid"):
+        fluxnb.run(PIPE, _ns(), store=store_path, run_id="../x'")
+    assert fluxnb.run(PIPE, _ns(), store=store_path, run_id="my-run-1").run_id == "my-run-1"
+
+
+# ---------------------------------------------------------------------- 2. imports
+def test_an_imported_trace_cannot_carry_rows_of_another_run(
+    store_path: str, tmp_path: Path
+) -> None:
+    victim = fluxnb.run(PIPE, _ns(), store=store_path)
+    other = str(tmp_path / "other" / "fluxnb.duckdb")
+    mine = fluxnb.run(PIPE, _ns(), store=other)
+    path = fluxnb.export_trace(mine.run_id, tmp_path / "t.json", store=other)
+    doc = json.loads(path.read_text())
+    doc["events"][0]["run_id"] = victim.run_id  # smuggle an event into the victim's run
+    path.write_text(json.dumps(doc))
+    events_before = len(fluxnb.traces(victim.run_id, store=store_path))
+    with pytest.raises(ReplayError, match=r"events\[0\] belongs to run"):
+        fluxnb.import_trace(path, store=store_path)
+    assert len(fluxnb.traces(victim.run_id, store=store_path)) == events_before
+    assert fluxnb.sql("SELECT count(*) AS n FROM runs", store=store_path).n[0] == 1
+    doc["events"][0]["run_id"] = mine.run_id
+    doc["circuit_events"] = [
+        {"occurred_at": "2026-11-30T00:00:00+00:00", "agent": "a", "from_state": "closed",
+         "to_state": "open", "run_id": victim.run_id, "step": "load", "failures": 3}
+    ]  # fmt: skip
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ReplayError, match=r"circuit_events\[0\] belongs to run"):
+        fluxnb.import_trace(path, store=store_path)
+
+
+# ---------------------------------------------------------------------- 3. pickles
+class _Boom:
+    """Unpickling this runs code: it writes a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> Any:
+        return (Path(self.marker).write_text, ("pwned",))
+
+
+def _tamper(trace: Path, step: str, value: Any) -> None:
+    import base64
+
+    doc = json.loads(trace.read_text())
+    for e in doc["events"]:
+        if e["step"] == step and e["output_format"] == "pickle":
+            e["output_pickle"] = base64.b64encode(pickle.dumps(value)).decode()
+    trace.write_text(json.dumps(doc))
+
+
+def test_resume_and_debug_of_this_stores_own_pickles_just_work(store_path: str) -> None:
+    failed = fluxnb.run(PIPE, _ns(fail=True), store=store_path)
+    assert not failed.ok
+    fmt = fluxnb.sql("SELECT output_format FROM events WHERE step = 'load'", store=store_path)
+    assert fmt.output_format[0] == "pickle"
+    box: dict[str, Any] = {}
+    fluxnb.debug(failed.run_id, "score", box, store=store_path, fn=lambda load: load)
+    assert box["load"] == Payload(41)
+    assert fluxnb.resume(failed.run_id, _ns(), store=store_path)["score"] == 42
+
+
+def test_a_pickle_from_elsewhere_is_never_unpickled_without_trust(
+    store_path: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    other = str(tmp_path / "other" / "fluxnb.duckdb")
+    failed = fluxnb.run(PIPE, _ns(fail=True), store=other)
+    trace = fluxnb.export_trace(failed.run_id, tmp_path / "t.json", store=other)
+    _tamper(trace, "load", _Boom(str(marker)))
+    run_id = fluxnb.import_trace(trace, store=store_path)
+    with pytest.raises(UntrustedOutput) as err:
+        fluxnb.resume(run_id, _ns(), store=store_path)
+    assert err.value.step == "load"
+    with pytest.raises(UntrustedOutput):
+        fluxnb.debug(run_id, "score", {}, store=store_path, fn=lambda load: load)
+    assert not marker.exists()  # nothing was unpickled
+    # a trace file read directly is not this store's either
+    from fluxnb.engine._history import completed_outputs, load_trace
+
+    with pytest.raises(UntrustedOutput):
+        completed_outputs(load_trace(str(trace)))
+    assert not marker.exists()
+    # the explicit opt-in does unpickle (which is exactly why it is an opt-in)
+    completed_outputs(load_trace(str(trace)), trust=True)
+    assert marker.read_text() == "pwned"
+
+
+def test_a_pickle_changed_inside_the_store_is_detected(store_path: str) -> None:
+    failed = fluxnb.run(PIPE, _ns(fail=True), store=store_path)
+    with fluxnb.store(store_path).connect() as con:  # someone edits the blob in place
+        blob = con.execute("SELECT output_pickle FROM events WHERE step = 'load'").fetchone()[0]
+        changed = blob[:-2] + bytes([blob[-2] ^ 1]) + blob[-1:]
+        con.execute("UPDATE events SET output_pickle = $1 WHERE step = 'load'", [changed])
+    with pytest.raises(UntrustedOutput):
+        fluxnb.resume(failed.run_id, _ns(), store=store_path)
+
+
+def test_import_with_trust_signs_the_pickles_as_this_stores_own(
+    store_path: str, tmp_path: Path
+) -> None:
+    other = str(tmp_path / "other" / "fluxnb.duckdb")
+    failed = fluxnb.run(PIPE, _ns(fail=True), store=other)
+    trace = fluxnb.export_trace(failed.run_id, tmp_path / "t.parquet", store=other)
+    run_id = fluxnb.import_trace(trace, store=store_path, trust=True)
+    seen: list[Any] = []
+    assert fluxnb.resume(run_id, _ns(seen=seen), store=store_path)["score"] == 42
+    assert seen == [Payload(41)]
+
+
+def test_the_signing_key_is_out_of_a_viewers_reach(store_path: str) -> None:
+    fluxnb.run(PIPE, _ns(), store=store_path)
+    key = fluxnb.store(store_path).output_key()
+    assert len(key) == 32
+    with fluxnb.session(role="viewer"), pytest.raises(fluxnb.QueryError):
+        fluxnb.sql("SELECT * FROM fluxnb_secrets", store=store_path)
+
+
+# ---------------------------------------------------------------------- 4. usage
+def test_ctx_meter_refuses_a_negative_quantity(store_path: str) -> None:
+    def refund(ctx: Any) -> None:
+        ctx.meter("llm_tokens", -500)
+
+    result = fluxnb.run("pipeline: [{step: refund}]", {"refund": refund}, store=store_path)
+    assert not result.ok
+    error = result.steps["refund"].error
+    assert error is not None and error.type == "BillingError"
+    assert "negative" in error.message
+    used = fluxnb.sql("SELECT * FROM usage WHERE unit = 'llm_tokens'", store=store_path)
+    assert used.empty
+
+
+def test_a_non_admin_bills_only_its_own_tenant_on_every_face(
+    store_path: str, tmp_path: Path
+) -> None:
+    from fluxnb.cli import main
+
+    with fluxnb.session(role="operator", tenant="acme"):
+        assert fluxnb.run(PIPE, _ns(), store=store_path).ok  # its own tenant: fine
+        assert fluxnb.run(PIPE, _ns(), store=store_path, tenant="acme").ok
+        with pytest.raises(PermissionDenied, match="bill tenant 'globex'") as err:
+            fluxnb.run(PIPE, _ns(), store=store_path, tenant="globex")
+        assert err.value.role == "operator"
+        pinned = PIPE.replace("name: sec", "name: sec\nrouter: {tenant: globex}")
+        with pytest.raises(PermissionDenied):
+            fluxnb.run(pinned, _ns(), store=store_path)
+        with pytest.raises(PermissionDenied):
+            fluxnb.start(pinned, _ns(), store=store_path)
+        with pytest.raises(PermissionDenied, match="tenant"):
+            fluxnb.session(tenant="globex")
+    audit = fluxnb.sql("SELECT * FROM audit WHERE outcome = 'denied'", store=store_path)
+    assert audit["detail"].str.contains("globex").sum() >= 3
+    billed = fluxnb.sql("SELECT DISTINCT tenant FROM usage", store=store_path)
+    assert billed.tenant.tolist() == ["acme"]
+    # the CLI: --tenant of another tenant is exit 4 for an operator
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text(PIPE)
+    steps = tmp_path / "sec_steps.py"
+    steps.write_text("def load():\n    return 1\n\ndef score(load):\n    return load\n")
+    args = ["run", str(manifest), "--store", store_path, "--role", "operator"]
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main([*args, "--import", "sec_steps", "--tenant", "globex"]) == 4
+        assert main([*args, "--import", "sec_steps"]) == 0  # the session's tenant
+    finally:
+        sys.path.remove(str(tmp_path))
+    # an admin may bill anyone
+    assert fluxnb.run(PIPE, _ns(), store=store_path, tenant="globex").ok
+
+
+# ---------------------------------------------------------------------- 5. idempotency
+def test_two_tenants_using_one_idempotency_key_are_both_billed(store_path: str) -> None:
+    def call(ctx: Any) -> None:
+        ctx.meter("llm_tokens", 100, idempotency_key="resp-1")
+
+    ns = {"call": call}
+    for tenant in ("acme", "globex", "acme"):  # acme sends the same key twice
+        fluxnb.run("pipeline: [{step: call}]", ns, store=store_path, tenant=tenant)
+    fluxnb.record_usage("acme", "api_calls", 1, idempotency_key="resp-1", store=store_path)
+    used = fluxnb.sql(
+        "SELECT tenant, unit, sum(quantity) AS q, count(*) AS n FROM usage "
+        "WHERE unit IN ('llm_tokens', 'api_calls') GROUP BY ALL ORDER BY ALL",
+        store=store_path,
+    )
+    assert [(r.tenant, r.unit, int(r.q), r.n) for r in used.itertuples()] == [
+        ("acme", "api_calls", 1, 1),
+        ("acme", "llm_tokens", 100, 1),
+        ("globex", "llm_tokens", 100, 1),
+    ]
+
+
+def test_old_stores_idempotency_keys_are_scoped_by_the_migration(tmp_path: Path) -> None:
+    from fluxnb.store._schema import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE fluxnb_schema "
+        "(version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL, description VARCHAR)"
+    )
+    for m in MIGRATIONS[:5]:
+        for statement in m.statements:
+            con.execute(statement)
+        con.execute("INSERT INTO fluxnb_schema VALUES ($1, now(), $2)", [m.version, "old"])
+    row = "($1, 'acme', 'default', 'llm_tokens', 5, now(), $2, NULL, NULL, NULL, NULL, " \
+          "NULL, NULL, NULL, now())"  # fmt: skip
+    for key, source in (("resp-1", "custom"), ("custom:r1:1:1:llm_tokens:1", "custom"),
+                        ("auto:r1:1:1:invocations", "auto"), ("day-1", "external")):  # fmt: skip
+        con.execute(f"INSERT INTO usage VALUES {row}", [key, source])
+    con.close()
+    ids = fluxnb.sql("SELECT event_id FROM usage ORDER BY 1", store=str(path)).event_id
+    assert ids.tolist() == [
+        "auto:r1:1:1:invocations",
+        "custom:r1:1:1:llm_tokens:1",
+        "key:acme:llm_tokens:day-1",
+        "key:acme:llm_tokens:resp-1",
+    ]
+
+
+# ---------------------------------------------------------------------- 9, 10. outputs
+class _Hostile:
+    """Neither picklable nor printable."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("no pickling")
+
+    def __repr__(self) -> str:
+        raise ValueError("no repr either")
+
+
+def test_an_output_that_cannot_be_pickled_or_printed_does_not_stop_the_run(
+    store_path: str,
+) -> None:
+    def make() -> _Hostile:
+        return _Hostile()
+
+    def after(make: Any) -> str:
+        return "went on"
+
+    wf = "pipeline: [{step: make}, {step: after, depends_on: make}]"
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def go() -> None:
+        box["r"] = fluxnb.run(wf, {"make": make, "after": after}, store=store_path)
+        done.set()
+
+    threading.Thread(target=go, daemon=True).start()
+    assert done.wait(30), "the run hung on an unrecordable output"
+    assert box["r"].ok and box["r"]["after"] == "went on"
+    row = fluxnb.sql(
+        "SELECT output_format, output_json FROM events WHERE step = 'make'", store=store_path
+    ).iloc[0]
+    assert row.output_format == "unpicklable"
+    assert "no pickling" in json.loads(row.output_json)["reason"]
+
+
+@pytest.mark.parametrize("kind", ["list", "str", "bytes", "object"])
+def test_a_huge_output_is_measured_without_copying_it_whole(kind: str) -> None:
+    from fluxnb.store._outputs import CAP, encode
+
+    n = 40 * CAP  # 40 MB with the default cap
+    if kind == "list":
+        value: Any = list(range(n // 8))
+    elif kind == "str":
+        value = "x" * n
+    elif kind == "bytes":
+        value = b"x" * n
+    else:
+        value = {"blob": b"x" * n, "t": (1, 2)}  # not JSON: pickled
+    tracemalloc.start()
+    try:
+        fmt, text, blob, digest, size = encode(value)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert fmt == "too_large" and text is None and blob is None
+    assert size is not None and size > CAP
+    assert peak < n / 4, f"encoding a {n:,}-byte output peaked at {peak:,} bytes"
+    assert encode(value)[3] == digest  # still a stable digest for replay and diff
+
+
+def test_outputs_under_the_cap_are_unchanged_by_the_bounded_path() -> None:
+    from fluxnb.store._outputs import encode
+
+    small = {"a": [1, 2, {"b": "c"}]}
+    assert encode(small)[0] == "json" and json.loads(encode(small)[1] or "") == small
+    assert encode((1, 2))[0] == "pickle"
+
+
+# ---------------------------------------------------------------------- 13. resumes
+def test_two_resumes_of_one_run_one_proceeds_the_other_is_refused(
+    store_path: str, tmp_path: Path
+) -> None:
+    failed = fluxnb.run(PIPE, _ns(fail=True), store=store_path)
+    gate = threading.Event()
+    started = threading.Event()
+    calls: list[int] = []
+
+    def slow_score(load: Payload) -> int:
+        calls.append(1)
+        started.set()
+        gate.wait(20)
+        return load.n + 1
+
+    box: dict[str, Any] = {}
+
+    def first() -> None:
+        box["r"] = fluxnb.resume(failed.run_id, {**_ns(), "score": slow_score}, store=store_path)
+
+    t = threading.Thread(target=first, daemon=True)
+    t.start()
+    assert started.wait(20)
+    with pytest.raises(RunBusy, match="being resumed by process") as err:
+        fluxnb.resume(failed.run_id, {**_ns(), "score": slow_score}, store=store_path)
+    assert isinstance(err.value, ReplayError)
+    # another process is refused too (the lease is a lock the OS holds for us)
+    import subprocess
+    import sys
+
+    from .conftest import cli_env
+
+    code = (
+        "import sys, fluxnb\n"
+        "from fluxnb.store._leases import RunBusy\n"
+        f"try:\n    fluxnb.resume({failed.run_id!r}, {{}}, store={store_path!r})\n"
+        "except RunBusy:\n    sys.exit(7)\n"
+    )
+    other = subprocess.run([sys.executable, "-c", code], env=cli_env(), timeout=60)
+    assert other.returncode == 7
+    gate.set()
+    t.join(30)
+    assert box["r"].ok and calls == [1]
+    with pytest.raises(ReplayError, match="nothing to resume"):  # the lease was given back
+        fluxnb.resume(failed.run_id, _ns(), store=store_path)
