@@ -25,6 +25,27 @@ echo "== mypy"; mypy
 echo "== pytest (tests and notebooks)"
 python -m pytest -q tests --nbmake notebooks "$@"
 
+echo "== a bare clone of HEAD (no ../shared beside it): the tests need only the repository"
+# re-uses this .venv (installs nothing); PYTHONPATH puts the clone's fluxnb before the
+# editable install of this checkout. Uncommitted changes are not in the clone.
+clone_parent="$(mktemp -d)"
+git clone --quiet --no-hardlinks "$PWD" "$clone_parent/fluxnb"
+(
+  cd "$clone_parent/fluxnb"
+  [ ! -e ../shared ] || { echo "../shared exists beside the clone" >&2; exit 1; }
+  export PYTHONPATH="$PWD"
+  python - <<'PY'
+import pathlib, sys
+import fluxnb
+where = pathlib.Path(fluxnb.__file__).resolve()
+print("fluxnb imported from", where)
+if not where.is_relative_to(pathlib.Path.cwd().resolve()):
+    sys.exit("the clone's tests would test another copy of fluxnb")
+PY
+  python -m pytest -q -x -p no:cacheprovider tests --ignore=tests/browser
+)
+rm -rf "$clone_parent"
+
 echo "== binder: a fresh virtualenv built as Binder builds it, running the tutorials"
 binder_env="$(mktemp -d)/venv"
 python -m venv "$binder_env"
