@@ -415,3 +415,32 @@ def test_two_resumes_of_one_run_one_proceeds_the_other_is_refused(
     assert box["r"].ok and calls == [1]
     with pytest.raises(ReplayError, match="nothing to resume"):  # the lease was given back
         fluxnb.resume(failed.run_id, _ns(), store=store_path)
+
+
+def test_the_cli_refuses_a_foreign_pickle_unless_told_to_trust_it(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from fluxnb.cli import main
+
+    other = str(tmp_path / "other" / "fluxnb.duckdb")
+    (tmp_path / "sec_steps2.py").write_text(
+        "class P:\n    n = 41\n\ndef load():\n    return P()\n\n"
+        "def score(load):\n    return load.n + 1\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import sec_steps2  # type: ignore[import-not-found]
+
+        broken = {"load": sec_steps2.load, "score": _ns(fail=True)["score"]}
+        failed = fluxnb.run(PIPE, broken, store=other)
+        trace = fluxnb.export_trace(failed.run_id, tmp_path / "t.json", store=other)
+        assert main(["import", str(trace), "--store", store_path]) == 0
+        resume = ["resume", failed.run_id, "--store", store_path, "--import", "sec_steps2"]
+        capsys.readouterr()
+        assert main(resume) == 2
+        assert "did not sign" in capsys.readouterr().err
+        assert main([*resume, "--trust"]) == 0
+    finally:
+        sys.path.remove(str(tmp_path))

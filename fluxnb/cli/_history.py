@@ -28,6 +28,12 @@ def add_history_commands(
     import_opt(rr)
     rr.add_argument("--json", action="store_true", help="print the result as JSON")
     rr.add_argument("--force", action="store_true", help="even if it seems to be running")
+    rr.add_argument(
+        "--trust",
+        action="store_true",
+        help="unpickle recorded outputs this store did not sign: that runs their code, so "
+        "only for a trace whose origin you trust",
+    )
 
     df = sub.add_parser(
         "diff",
@@ -48,6 +54,12 @@ def add_history_commands(
     im = sub.add_parser("import", help="load an exported trace file into the store")
     im.add_argument("file")
     store_opt(im)
+    im.add_argument(
+        "--trust",
+        action="store_true",
+        help="sign the trace's pickled outputs as this store's own, so resume and debug "
+        "unpickle them (that runs their code: only for a trace whose origin you trust)",
+    )
 
 
 def _cli() -> Any:
@@ -90,7 +102,9 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     ns = cli._namespace(args.imports, _manifest_dir(args))
     try:
-        result = resume(args.run, ns, store=open_store(args.store), force=args.force)
+        result = resume(
+            args.run, ns, store=open_store(args.store), force=args.force, trust=args.trust
+        )
     except KeyboardInterrupt as exc:
         return int(cli._interrupted(exc, args.json))
     cli._print_result(result, args.json)
@@ -134,7 +148,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from ..engine import import_trace
     from ..store import open_store
 
-    run_id = import_trace(args.file, store=args.store)
+    run_id = import_trace(args.file, store=args.store, trust=args.trust)
     print(f"imported run {run_id} into {open_store(args.store).path}")
     return cli.EXIT_OK
 

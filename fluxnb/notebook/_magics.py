@@ -8,7 +8,6 @@ UsageError), never a traceback wall.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 import threading
@@ -27,8 +26,6 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from .._exceptions import FluxError, ManifestError
 from .._html import error_html, manifest_error_text
-
-_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def _in_kernel(shell: Any) -> bool:
@@ -63,22 +60,6 @@ def _show_error(title: str, body: str) -> None:
     from IPython.display import display
 
     display(_Banner(title, body))
-
-
-def interpolate(text: str, values: dict[str, Any]) -> str:
-    """Replace ``{{name}}`` with the value of ``name`` (single braces stay YAML's)."""
-
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in values:
-            line = text.count("\n", 0, m.start()) + 2  # +1: 1-based, +1: the magic line
-            raise UsageError(f"cell line {line}: {{{{{name}}}}} names no notebook variable")
-        value = values[name]
-        if isinstance(value, str):
-            return value
-        return json.dumps(value)  # JSON is YAML: lists, dicts, numbers, booleans
-
-    return _VAR.sub(sub, text)
 
 
 class _Interrupts:
@@ -189,9 +170,10 @@ class FluxMagics(Magics):
 
         args = parse_argstring(self.fluxroute, line)
         ns = self._ns
-        text = interpolate(cell, _values(ns, args.param))
+        text = cell
         try:
-            loaded = spec.load_any(text, source="cell")
+            # {{name}}: --param over notebook variables over the cell's params: defaults
+            loaded = spec.load_any(text, source="cell", params=_params(args.param), lookup=ns)
             if isinstance(loaded, spec.Net):
                 return self._net_cell(loaded, args)
             wf = loaded
@@ -443,6 +425,11 @@ class FluxMagics(Magics):
     @argument("run", help="the run id")
     @argument("step", help="the step to debug")
     @argument("--store", metavar="PATH")
+    @argument(
+        "--trust",
+        action="store_true",
+        help="unpickle recorded inputs this store did not sign (runs their code)",
+    )
     @line_magic
     def fluxdebug(self, line: str) -> Any:
         """Put a step's recorded inputs into the notebook and return its callable."""
@@ -450,15 +437,20 @@ class FluxMagics(Magics):
 
         args = parse_argstring(self.fluxdebug, line)
         try:
-            fn = debug(args.run, args.step, self._ns, store=args.store)
+            fn = debug(args.run, args.step, self._ns, store=args.store, trust=args.trust)
         except (FluxError, LookupError) as err:
             raise UsageError(str(err)) from None
-        names = ", ".join(self._ns[f"{args.step}_inputs"])
-        print(
-            f"{args.step}'s inputs are now variables ({names}) and {args.step}_inputs; "
-            f"call it again with: {getattr(fn, '__name__', 'fn')}(**{args.step}_inputs)"
-        )
-        return fn
+        return fn  # debug() said which inputs became variables and which were left alone
+
+
+def _params(items: list[str]) -> dict[str, Any]:
+    """``--param KEY=VALUE`` options, typed as YAML scalars (spec's parse_param)."""
+    from ..spec._params import parse_params
+
+    try:
+        return parse_params(items)
+    except FluxError as err:
+        raise UsageError(str(err)) from None
 
 
 def _loop_running() -> bool:
@@ -467,16 +459,3 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _values(ns: dict[str, Any], params: list[str]) -> dict[str, Any]:
-    """The notebook's variables, with ``--param KEY=VALUE`` (YAML scalars) over them."""
-    import yaml
-
-    values = dict(ns)
-    for item in params:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise UsageError(f"--param expects KEY=VALUE, got '{item}'")
-        values[key] = yaml.safe_load(raw) if raw else ""
-    return values
