@@ -153,6 +153,25 @@ def test_unknown_runs_and_files_are_clear_errors(tmp_path: Path, store_path: str
         fluxnb.diff(str(bad), str(bad))
 
 
+def test_result_debug_says_which_inputs_became_variables(store_path: str, capsys: Any) -> None:
+    funcs = ns(fail_score=True)
+    r = fluxnb.run(PIPE, funcs, store=store_path)
+    namespace: dict[str, Any] = {**funcs, "factor": "old"}
+    fn = r.debug("score", namespace)
+    text = capsys.readouterr().out
+    # 'clean' names the step function clean too: it stays a function, the input is in score_inputs
+    assert "now variables: factor\n" in text
+    assert (
+        "left alone: clean (the name holds the function 'clean'); it is score_inputs['clean']"
+        in text
+    )
+    assert namespace["clean"] is funcs["clean"] and namespace["factor"] == 2
+    assert namespace["score_inputs"] == {"clean": [1, 2, 3], "factor": 2}
+    assert "call it again with: score(**score_inputs)" in text
+    with pytest.raises(RuntimeError, match="model not found"):
+        fn(**namespace["score_inputs"])
+
+
 def test_resume_runs_only_what_did_not_finish(store_path: str) -> None:
     calls: list[str] = []
 

@@ -117,6 +117,41 @@ def test_a_failing_step_shows_a_banner_with_the_debug_command(ip: Any, store: st
         fn(**ip.user_ns["broken_inputs"])
 
 
+def test_fluxdebug_names_the_variables_it_made_and_the_inputs_it_left_alone(
+    ip: Any, store: str
+) -> None:
+    ip.run_cell(
+        "import json\n"
+        "def fetch():\n    return 1\n"
+        "def make_rows():\n    return [1, 2]\n"
+        "def make_json():\n    return {'k': 1}\n"
+        "def merge(fetch, rows, json, limit):\n    raise ValueError('bad merge')\n"
+    )
+    ip.user_ns["rows"] = "a notebook value"  # data: overwritten by the input
+    manifest = (
+        "agents:\n  - id: rows\n    run: make_rows\n  - id: json\n    run: make_json\n"
+        "pipeline:\n  - step: fetch\n  - step: rows\n  - step: json\n"
+        "  - step: merge\n    depends_on: [fetch, rows, json]\n    with: {limit: 3}\n"
+    )
+    result = ip.run_cell_magic("fluxroute", f"--store {store} --no-progress", manifest)
+    assert result.status is fluxnb.RunStatus.FAILED
+    with capture_output() as out:
+        fn = ip.run_line_magic("fluxdebug", f"{result.run_id} merge --store {store}")
+    text = out.stdout
+    assert "now variables: rows, limit" in text
+    assert (
+        "left alone: fetch (the name holds the function 'fetch'); it is merge_inputs['fetch']"
+        in text
+    )
+    assert "left alone: json (the name holds the module 'json'); it is merge_inputs['json']" in text
+    assert "call it again with: merge(**merge_inputs)" in text
+    assert ip.user_ns["rows"] == [1, 2] and ip.user_ns["limit"] == 3
+    assert callable(ip.user_ns["fetch"]) and ip.user_ns["json"].__name__ == "json"
+    assert ip.user_ns["merge_inputs"] == {"fetch": 1, "rows": [1, 2], "json": {"k": 1}, "limit": 3}
+    with pytest.raises(ValueError, match="bad merge"):
+        fn(**ip.user_ns["merge_inputs"])
+
+
 def test_fluxsql_binds_variables_and_resists_injection(ip: Any, store: str) -> None:
     ip.run_cell(CELL_FUNCS)
     ip.user_ns["limit"] = 1
