@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="fluxnb",
         description="Design, run and analyse workflows; traces go to a DuckDB store.",
     )
+    p.add_argument("--version", action="store_true", help="print fluxnb's version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def store_opt(sp: argparse.ArgumentParser) -> None:
@@ -114,7 +115,25 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--json", action="store_true", help="print rows as JSON records")
     for sp in {id(x): x for x in sub.choices.values()}.values():
         _session_opts(sp)
+    sub.add_parser("version", help="print fluxnb's version")  # no --role: it reads nothing
     return p
+
+
+def _version() -> str:
+    """The installed distribution's version (what pip sees), else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fluxnb")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from .. import __version__
+
+        return __version__
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    print(f"fluxnb {_version()}")
+    return EXIT_OK
 
 
 def _session_opts(sp: argparse.ArgumentParser) -> None:
@@ -154,6 +173,8 @@ def _abandoned_step_threads() -> bool:
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.version:  # read only when asked: importlib.metadata costs ~30 ms
+        return _cmd_version(args)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_INVALID
@@ -450,4 +471,5 @@ _COMMANDS = {
     **HISTORY_COMMANDS,
     "analyze": _cmd_analyze,
     **BILLING_COMMANDS,
+    "version": _cmd_version,
 }
