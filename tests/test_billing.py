@@ -288,7 +288,8 @@ def test_record_and_correct_usage_are_idempotent_and_never_update_in_place(store
         store=store_path,
     )
     u = fluxnb.usage("acme", "2026-10", store=store_path)
-    assert u.quantity.tolist() == ["250000.000000000", "-50000.000000000"]
+    assert u.quantity.tolist() == [Decimal("250000"), Decimal("-50000")]
+    assert all(type(q) is Decimal for q in u.quantity)
     assert u.source.tolist() == ["external", "correction"]
     assert u.reason.tolist()[1] == "duplicate batch from the provider"
     with pytest.raises(BillingError, match="needs a reason"):
@@ -433,7 +434,7 @@ def test_issue_void_reissue_and_closed_periods_keep_their_numbers(
     table = list(csv.DictReader(io.StringIO(text)))
     assert table[-1]["unit"] == "total" and Decimal(table[-1]["amount"]) == reissued.total
     data = json.loads(reissued.to_json(tmp_path / "inv.json"))
-    assert data["total"] == "4.47" and data["lines"][0]["quantity"] == "2234567.000000000"
+    assert data["total"] == "4.47" and data["lines"][0]["quantity"] == "2234567"
     frame = reissued.to_frame()
     assert isinstance(frame.amount[0], Decimal)
     assert "4.47 USD" in reissued._repr_html_() and "4.47 USD" in str(reissued)
@@ -442,6 +443,33 @@ def test_issue_void_reissue_and_closed_periods_keep_their_numbers(
     for bad in ("2026-13", "November", 202611):
         with pytest.raises(BillingError, match="month like"):
             fluxnb.invoice("acme", bad, store=store_path)
+
+
+def test_invoices_read_back_in_the_currencys_minor_unit(store_path: str) -> None:
+    fluxnb.set_rate_card(CARD, store=store_path)
+    fluxnb.record_usage(
+        "acme",
+        "llm_tokens",
+        1234567,
+        idempotency_key="t",
+        occurred_at="2026-10-03",
+        store=store_path,
+    )
+    issued = fluxnb.issue_invoice("acme", "2026-10", store=store_path)
+    stored = fluxnb.invoice("acme", "2026-10", store=store_path)
+    assert stored.state is InvoiceState.ISSUED
+    # DECIMAL(38, 9) in the store; to the cent when read back, as when it was issued
+    assert str(stored.total) == str(issued.total) == "2.47"
+    assert [str(ln.amount) for ln in stored.lines] == [str(ln.amount) for ln in issued.lines]
+    assert [str(ln.quantity) for ln in stored.lines] == ["1234567"]
+    assert stored.to_dict() == issued.to_dict()
+    empty = fluxnb.invoice("acme", "2026-08", store=store_path)
+    assert not empty.lines and str(empty.total) == "0.00" and empty.to_dict()["total"] == "0.00"
+    usage = fluxnb.usage("acme", store=store_path)
+    assert usage["quantity"].tolist() == [Decimal("1234567")]
+    assert type(usage["quantity"][0]) is Decimal
+    assert usage["run_id"][0] is None  # a NULL string is None, not NaN or "None"
+    assert issued.to_frame()["note"].tolist() == [None]
 
 
 def test_cli_rates_and_invoice(store_path: str, tmp_path: Path) -> None:

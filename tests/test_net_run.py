@@ -289,7 +289,7 @@ transitions:
     conditions: ["token.resolved == True"]
     external: true
 """
-    run = fluxnb.interactive(machine, store=None)
+    run = fluxnb.interactive(machine, store=None, auto=True)  # a machine waits unless asked
     assert run.marking == {"open": 0, "working": 1, "closed": 0}  # start fired by itself
     with pytest.raises(NotEnabled):
         run.fire("close@working")  # token data None: the guard fails

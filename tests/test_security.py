@@ -444,3 +444,53 @@ def test_the_cli_refuses_a_foreign_pickle_unless_told_to_trust_it(
         assert main([*resume, "--trust"]) == 0
     finally:
         sys.path.remove(str(tmp_path))
+
+
+_RUN = {"run_id": "r1", "workflow": "w", "status": "failed", "started_at": "2026-11-01T00:00:00"}
+_EVENT = {"run_id": "r1", "seq": 1, "step": "a", "attempt": 1, "status": "failed", "final": True}
+
+
+@pytest.mark.parametrize(
+    ("doc", "says"),
+    [
+        ([], "not a fluxnb trace"),
+        ({"format": "fluxnb-trace", "run": [], "events": []}, "'run' must be an object"),
+        ({"format": "fluxnb-trace", "run": {**_RUN, "evil": 1}}, "unknown run field"),
+        ({"format": "fluxnb-trace", "run": {**_RUN, "started_at": "soon"}}, "ISO 8601"),
+        ({"format": "fluxnb-trace", "run": {**_RUN, "namespace": "../x"}}, "not valid"),
+        ({"format": "fluxnb-trace", "run": {**_RUN, "run_id": "a'b"}}, "not a valid run id"),
+        ({"format": "fluxnb-trace", "run": {**_RUN, "status": "won"}}, "not a run status"),
+        ({"format": "fluxnb-trace", "run": {**_RUN, "pid": "1"}}, "run.pid must be int"),
+        ({"format": "fluxnb-trace", "run": _RUN, "events": 5}, "'events' must be a list"),
+        ({"format": "fluxnb-trace", "run": _RUN, "events": [{"run_id": "r1"}]}, "has no 'seq'"),
+        ({"format": "fluxnb-trace", "run": _RUN, "events": [{**_EVENT, "x": 1}]}, "unknown"),
+        (
+            {"format": "fluxnb-trace", "run": _RUN, "events": [{**_EVENT, "output_pickle": "!"}]},
+            "not base64",
+        ),
+    ],
+)
+def test_a_hostile_trace_file_is_one_clear_error_and_imports_nothing(
+    doc: Any, says: str, store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fluxnb.cli import main
+
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ReplayError, match=says):
+        fluxnb.import_trace(path, store=store_path)
+    assert main(["import", str(path), "--store", store_path]) == 2
+    assert says.split("'", maxsplit=1)[0] in capsys.readouterr().err
+    assert fluxnb.sql("SELECT count(*) AS n FROM runs", store=store_path).n[0] == 0
+
+
+def test_an_imported_running_run_is_interrupted_not_alive(store_path: str, tmp_path: Path) -> None:
+    import os
+    import socket
+
+    run = {**_RUN, "status": "running", "host": socket.gethostname(), "pid": os.getpid()}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"format": "fluxnb-trace", "run": run, "events": []}))
+    fluxnb.import_trace(path, store=store_path)
+    status = fluxnb.sql("SELECT status FROM runs", store=store_path).status[0]
+    assert status == "interrupted"  # a forged live pid cannot pin it as running

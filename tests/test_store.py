@@ -129,6 +129,24 @@ def test_sql_parameters_and_errors(store_path: str) -> None:
     assert "syntax" in str(info.value).lower()
 
 
+def test_null_strings_are_none_in_every_frame(store_path: str) -> None:
+    r = fluxnb.run(
+        "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n",
+        {"a": lambda: 1, "b": failing(ValueError("no"))},
+        store=store_path,
+    )
+    events = fluxnb.traces(r.run_id, store=store_path)
+    error_types = events.set_index("step")["error_type"]
+    assert error_types["a"] is None and error_types["b"] == "ValueError"
+    frame = fluxnb.sql(
+        "SELECT * FROM (VALUES ('x', 1.5::DECIMAL(10, 2)), (NULL, NULL)) t(s, d)", store=store_path
+    )
+    assert frame["s"].tolist() == ["x", None] and frame["d"].tolist()[1] is None
+    assert fluxnb.sql("SELECT NULL::VARCHAR AS s", store=store_path)["s"][0] is None
+    steps = r.to_frame().set_index("step")["error"]
+    assert steps["a"] is None and "no" in steps["b"]
+
+
 def test_segment_loaded_exactly_once_after_a_crash_between_commit_and_delete(
     store_path: str,
 ) -> None:

@@ -103,8 +103,8 @@ class Invoice:
 
     @property
     def subtotal(self) -> Decimal:
-        """The sum of the rounded lines."""
-        return sum((line.amount for line in self.lines), Decimal(0))
+        """The sum of the rounded lines, to the currency's minor unit (``0.00`` when empty)."""
+        return round_amount(sum((line.amount for line in self.lines), Decimal(0)), self.minor_unit)
 
     @property
     def total(self) -> Decimal:
@@ -114,7 +114,9 @@ class Invoice:
     def to_frame(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame(
+        from ..store._frames import nulls_as_none
+
+        frame = pd.DataFrame(
             [
                 {
                     "unit": ln.unit,
@@ -130,6 +132,7 @@ class Invoice:
             ],
             columns=["unit", "quantity", "per", "unit_price", "tiers", "amount", "card", "note"],
         )
+        return nulls_as_none(frame)
 
     def to_dict(self) -> dict[str, Any]:
         """Every fact, decimals as strings (exact), times as ISO 8601 UTC."""

@@ -19,6 +19,7 @@ from ..store import Store, open_store
 from ..store._audit import authorize
 from ..store._usage import check_unit, micros, quantity, scoped_key, usage_row
 from ._invoice import Invoice, InvoiceLine, InvoiceState, period_bounds, price_usage
+from ._money import round_amount, unscaled
 from ._rate_card import RateCard, read_rate_card
 
 
@@ -231,7 +232,10 @@ def _write_usage(
 
 def usage(tenant: str | None = None, period: Any = None, *, store: Any = None) -> Any:
     """Usage events (newest last), of one tenant and month if given; a non-admin sees its
-    namespace's only. Quantities are exact decimal strings."""
+    namespace's only. Quantities are ``Decimal`` values, as recorded (``Decimal("3")``, not
+    the store's ``3.000000000``)."""
+    import pandas as pd
+
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if tenant:
@@ -242,11 +246,12 @@ def usage(tenant: str | None = None, period: Any = None, *, store: Any = None) -
         clauses.append("occurred_at >= $s AND occurred_at < $e")
         params.update(s=start, e=end)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return _store(store).sql(
-        "SELECT * REPLACE (CAST(quantity AS VARCHAR) AS quantity) FROM usage "
-        f"{where} ORDER BY occurred_at, event_id",
-        params or None,
+    frame = _store(store).sql(
+        f"SELECT * FROM usage {where} ORDER BY occurred_at, event_id", params or None
     )
+    quantities = [unscaled(q) for q in frame["quantity"]]
+    frame["quantity"] = pd.Series(quantities, dtype=object, index=frame.index)
+    return frame
 
 
 # ---------------------------------------------------------------------- invoices
@@ -271,7 +276,8 @@ def _compute(st: Store, tenant: str, period: Any, namespace: str | None) -> Invo
             params,
         ).fetchall()
         cards = _cards(con, tenant)
-    lines, code, minor, notes = price_usage([(u, d, q) for u, d, q, _ in rows], cards, tenant)
+    usage = [(u, d, unscaled(q)) for u, d, q, _ in rows]  # 3, not the store's 3.000000000
+    lines, code, minor, notes = price_usage(usage, cards, tenant)
     suffix = f"-{namespace}" if namespace else ""
     return Invoice(
         invoice_id=f"DRAFT-{tenant}-{label}{suffix}",
@@ -299,8 +305,19 @@ def _issued(con: Any, tenant: str, label: str, namespace: str | None) -> Invoice
     if row is None:
         return None
     invoice_id, start, end, code, minor, issued_at, n = row
+    # the store keeps DECIMAL(38, 9): amounts come back to the currency's minor unit, other
+    # numbers as they were written (73.00 USD, not 73.000000000)
     lines = [
-        InvoiceLine(unit, q, per, price, json.loads(tiers), amount, card, note)
+        InvoiceLine(
+            unit,
+            unscaled(q),
+            unscaled(per),
+            None if price is None else unscaled(price),
+            json.loads(tiers),
+            round_amount(amount, minor),
+            card,
+            note,
+        )
         for unit, q, per, price, tiers, amount, card, note in con.execute(
             "SELECT unit, quantity, per, unit_price, tiers, amount, card_id, note "
             "FROM invoice_lines WHERE invoice_id = $1 ORDER BY line",

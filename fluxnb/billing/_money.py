@@ -76,6 +76,14 @@ def round_amount(amount: Decimal, minor_unit: int) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-minor_unit), rounding=ROUND_HALF_EVEN, context=EXACT)
 
 
+def unscaled(number: Decimal) -> Decimal:
+    """A number read from the store without the store's trailing zeros (DECIMAL(38, 9)
+    gives ``3.000000000`` for the 3 that was written): ``3``, ``0.5``."""
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1), context=EXACT)
+    return number.normalize(context=EXACT)
+
+
 def show(amount: Decimal, code: str, minor_unit: int) -> str:
     """``1,234.50 USD``."""
     return f"{amount:,.{minor_unit}f} {code}"

@@ -54,9 +54,21 @@ def _parser() -> argparse.ArgumentParser:
             help="a module name or .py file whose functions are the step callables (repeatable)",
         )
 
+    def param_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--param",
+            dest="params",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a value for {{KEY}} in the manifest, typed as YAML (n=3 is a number, "
+            "x=abc text); wins over the manifest's params: defaults (repeatable)",
+        )
+
     v = sub.add_parser("validate", help="check a manifest; exit 0 if valid, 2 if not")
     v.add_argument("file")
     import_opt(v)
+    param_opt(v)
     v.add_argument(
         "--resolve", action="store_true", help="also check that every callable exists and fits"
     )
@@ -65,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("file")
     store_opt(r)
     import_opt(r)
+    param_opt(r)
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--tenant", help="record the run under this tenant")
     r.add_argument("--seed", type=int, default=0, help="seed for jittered backoff")
@@ -99,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "analyze", help="analyse a Petri net (PNML or a net manifest): bounds, deadlocks, liveness"
     )
     an.add_argument("file", help="a .pnml file, or a .yaml net manifest")
+    param_opt(an)
     an.add_argument("--json", action="store_true", help="print the answers as JSON")
     an.add_argument("--witness", action="store_true", help="also the firing sequence to a deadlock")
     an.add_argument(
@@ -157,9 +171,10 @@ def _session_opts(sp: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     code = _main(argv)
-    if _abandoned_step_threads():
+    if argv is None and _abandoned_step_threads():
         # a timed-out or cancelled sync step's thread cannot be stopped, and Python would
-        # wait for it at exit; everything is recorded and flushed, so leave now
+        # wait for it at exit; everything is recorded and flushed, so leave now. Only as
+        # the program (argv from sys.argv): main([...]) called in-process returns.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -215,11 +230,13 @@ def _error(message: str) -> None:
 
 def _namespace(imports: list[str], manifest: str) -> dict[str, Any]:
     """Callables from ``--import`` modules and files; module lookups see cwd and the
-    manifest's folder."""
-    for folder in (str(Path.cwd()), str(Path(manifest).resolve().parent)):
+    manifest's folder. A name not found says where it was looked for."""
+    folders = list(dict.fromkeys((str(Path.cwd()), str(Path(manifest).resolve().parent))))
+    for folder in folders:
         if folder not in sys.path:
             sys.path.insert(0, folder)
     ns: dict[str, Any] = {}
+    files: list[str] = []
     for item in imports:
         if item.endswith(".py") or Path(item).is_file():
             path = Path(item)
@@ -239,10 +256,39 @@ def _namespace(imports: list[str], manifest: str) -> dict[str, Any]:
         else:
             try:
                 module = importlib.import_module(item)
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not item.startswith(exc.name):
+                    raise FluxError(f"--import {item} failed: {_describe(exc)}") from None
+                raise FluxError(
+                    f"--import {item}: no module named '{exc.name}' in {' or '.join(folders)} "
+                    "(the current folder and the manifest's) or the installed packages; "
+                    "run from the folder that has it, or pass the file: --import path/to/it.py"
+                ) from None
             except Exception as exc:
                 raise FluxError(f"--import {item} failed: {_describe(exc)}") from None
         ns.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
-    return ns
+        files.append(f"{item} ({getattr(module, '__file__', None) or 'built in'})")
+    return _searched(ns, files, folders)
+
+
+def _searched(ns: dict[str, Any], files: list[str], folders: list[str]) -> dict[str, Any]:
+    from ..spec._resolve import SearchedNamespace
+
+    where = " or ".join(folders)
+    if not files:
+        return SearchedNamespace(
+            ns,
+            searched="no module (no --import was given)",
+            how=f"pass --import MODULE (a module in {where}) or --import path/to/steps.py "
+            "with the step functions",
+        )
+    return SearchedNamespace(
+        ns,
+        searched=f"the module{'s' if len(files) > 1 else ''} imported with --import: "
+        + ", ".join(files),
+        how=f"define it there, or add --import MODULE for the module that has it (module "
+        f"names are found in {where})",
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -259,9 +305,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .._session import Action
     from ..spec import Net
     from ..spec._net_manifest import load_any
+    from ..spec._params import parse_params
     from ..store._audit import authorize
 
-    wf = load_any(Path(args.file))
+    wf = load_any(Path(args.file), params=parse_params(args.params))
     authorize(Action.VALIDATE, workflow=wf.name, rbac=wf.router.rbac)
     if isinstance(wf, Net):
         if args.resolve or args.imports:
@@ -285,8 +332,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ..engine._runner import recorder_for
     from ..spec import Net
     from ..spec._net_manifest import load_any
+    from ..spec._params import parse_params
 
-    wf = load_any(Path(args.file))
+    wf = load_any(Path(args.file), params=parse_params(args.params))
     ns = _namespace(args.imports, args.file)
     target = DEFAULT if args.store is None else args.store
     store: Any = recorder_for(None if args.no_store else target)
@@ -439,13 +487,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .. import analyze
     from ..spec import load_pnml_file
     from ..spec._net_manifest import load_net
+    from ..spec._params import parse_params
 
     if args.file.endswith((".yaml", ".yml")):
         if not Path(args.file).is_file():
             raise ManifestError(
                 [Problem("missing_file", "", f"no such manifest file: {args.file}")], args.file
             )
-        net = load_net(Path(args.file))
+        net = load_net(Path(args.file), params=parse_params(args.params))
     else:
         net = load_pnml_file(args.file)
     result = analyze(net, max_states=args.max_states)

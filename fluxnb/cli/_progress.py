@@ -49,6 +49,10 @@ class ProgressRecorder:
     def flush(self) -> None:
         self.inner.flush()
 
+    @property
+    def recording_error(self) -> Any:
+        return getattr(self.inner, "recording_error", None)
+
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._drawn < 0.2:

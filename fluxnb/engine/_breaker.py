@@ -197,7 +197,9 @@ class Breakers:
     def frame(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame(self.states())
+        from ..store._frames import nulls_as_none
+
+        return nulls_as_none(pd.DataFrame(self.states()))
 
     def reset(self, agent: str | None = None) -> list[CircuitChange]:
         """Close one agent's circuit, or all of them; returns the changes made."""

@@ -119,9 +119,11 @@ def start(
     executor: Executor | str | None = None,
     run_id: str | None = None,
     here: bool = False,
+    params: Mapping[str, Any] | None = None,
 ) -> Run:
     """Start a run and return at once with a :class:`Run` handle: on fluxnb's own loop
-    thread, or with ``here=True`` as a task on the running loop (a notebook kernel's)."""
-    wf = load_workflow(manifest)
+    thread, or with ``here=True`` as a task on the running loop (a notebook kernel's).
+    ``params`` fill the manifest's ``{{name}}`` placeholders, as for :func:`run`."""
+    wf = load_workflow(manifest, params=params)
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
     return Run(scheduler, record, here=here)

@@ -130,32 +130,33 @@ def export_trace(
 
 
 def _read_file(path: Path) -> Trace:
+    """A trace file, checked as hostile input (``_trace_file``) before anything uses it."""
     import pandas as pd
+
+    from . import _trace_file as tf
 
     try:
         if path.suffix == ".json":
-            doc = json.loads(path.read_text())
-            if doc.get("format") != TRACE_FORMAT:
-                raise ReplayError(f"{path} is not a fluxnb trace (no format '{TRACE_FORMAT}')")
-            events = pd.DataFrame(doc["events"], columns=[*EVENT_COLUMNS, *OUTPUT_COLUMNS])
-            if "output_pickle" in events:
-                events["output_pickle"] = [
-                    base64.b64decode(v) if isinstance(v, str) else None
-                    for v in events["output_pickle"]
-                ]
+            run, rows, circuit = tf.read_json(path, TRACE_FORMAT)
+            events = pd.DataFrame(rows, columns=[*EVENT_COLUMNS, *OUTPUT_COLUMNS])
             for col in ("started_at", "ended_at"):
                 events[col] = pd.to_datetime(events[col], utc=True).dt.tz_localize(None)
-            run = dict(doc["run"])
-            return Trace(run, events, list(doc.get("circuit_events", [])))
+            return Trace(run, events, circuit)
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
         meta = table.schema.metadata or {}
         if b"fluxnb.run" not in meta:
             raise ReplayError(f"{path} is not a fluxnb trace (no fluxnb.run metadata)")
-        return Trace(json.loads(meta[b"fluxnb.run"]), table.to_pandas())
-    except (OSError, ValueError, KeyError) as exc:
+        run = tf.check_run(json.loads(meta[b"fluxnb.run"]), path)
+        events = tf.check_event_frame(table.to_pandas(), run["run_id"], path)
+        return Trace(run, events)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReplayError(f"cannot read the trace {path}: {exc}") from None
+    except Exception as exc:  # pyarrow's errors on a file that is not Parquet
+        if type(exc).__module__.startswith("pyarrow"):
+            raise ReplayError(f"cannot read the trace {path}: {exc}") from None
+        raise
 
 
 def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool = False) -> str:
@@ -174,7 +175,6 @@ def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool
     from ..store._audit import authorize
 
     trace = _read_file(Path(path))
-    _check_rows_belong(trace, path)
     st = _store(store)
     # importing writes a run into the store: who may run it, in its namespace, may import it
     authorize(
@@ -220,24 +220,6 @@ def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool
             with contextlib.suppress(Exception):
                 con.unregister("_fluxnb_circuit")
     return trace.run_id
-
-
-def _check_rows_belong(trace: Trace, path: Any) -> None:
-    """A trace file holds one run: every event and circuit event must name it."""
-    rid = trace.run.get("run_id")
-    if not isinstance(rid, str) or not rid:
-        raise ReplayError(f"{path}: the trace's run has no run_id")
-    for what, rows in (
-        ("events", _records(trace.events) if len(trace.events) else []),
-        ("circuit_events", trace.circuit_events),
-    ):
-        for i, row in enumerate(rows):
-            other = row.get("run_id")
-            if other != rid:
-                raise ReplayError(
-                    f"{path}: {what}[{i}] belongs to run {other!r}, not to the trace's run "
-                    f"{rid!r}; a trace file holds one run's rows only (nothing was imported)"
-                )
 
 
 def _signed_events(events: Any, st: Store, trust: bool) -> Any:

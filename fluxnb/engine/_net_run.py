@@ -26,10 +26,12 @@ from typing import Any
 
 from .._exceptions import Problem, ResolutionError, RunError
 from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy, format_duration
+from ..spec._net import transition_names
 from ..spec._resolve import _signature, lookup_callable
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
 from ._context import StepContext, meter_sink
 from ._executor import Executor, LocalExecutor
+from ._net_choices import same_choices
 from ._net_game import DEAD, compile_game, conflict_order
 from ._net_tokens import Firing, Move, NetResult, Token
 from ._scheduler import _user_traceback
@@ -189,6 +191,7 @@ class NetEngine:
             self.places.append(deque(self._token(d) for d in data))
         self.seq = 0  # firings and puts started
         self.started = 0  # firings started (max_firings counts these)
+        self.puts = 0  # tokens put by hand
         self.sequence = array("i")  # transition indices, in completion order
         self.outputs: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
@@ -226,10 +229,11 @@ class NetEngine:
         return bool(self._flying or self._waiting or self._due)
 
     def is_final(self) -> bool:
-        final = self.net.final
-        if not final:
-            return False
-        return all(len(q) == final.get(p, 0) for p, q in enumerate(self.places))
+        places = self.places
+        return any(
+            all(len(q) == final.get(p, 0) for p, q in enumerate(places))
+            for final in self.net.final_markings()
+        )
 
     def open(self) -> None:
         if self._opened:
@@ -689,6 +693,7 @@ class NetEngine:
         if self.stopping:
             raise RunError(f"the run has ended ({self.ending}): {self.reason}")
         self.seq += 1
+        self.puts += 1
         at = self._now()
         tok = self._token(data, (Move(None, self.seq, place, at), None))
         self.places[self._pindex[place]].append(tok)
@@ -705,17 +710,23 @@ class NetEngine:
             return RunStatus.CANCELLED, "cancelled", self.reason
         if self.ending == "failed":
             return RunStatus.FAILED, "failed", self.reason
-        final = self.net.final
         if self.is_final():
             return self._tolerated(RunStatus.SUCCEEDED, "final", None)
+        final = self.net.final_markings()
         marking = ", ".join(f"{p}={n}" for p, n in self.marking.items() if n) or "no tokens"
         if self.started >= self.limit and self.enabled(automatic=True):
+            loop = None
+            if not self.puts:
+                end = [len(q) for q in self.places]
+                loop = same_choices(self.net, end, self.sequence, self._blocked)
             return (
                 RunStatus.FAILED,
                 "max_firings",
                 f"stopped after max_firings={self.limit:,} firings without reaching "
-                f"{'the final marking' if final else 'a dead marking'} (marking: {marking}); "
-                "raise max_firings (run argument or net.max_firings) if the net needs more",
+                f"{'the final marking' if final else 'a dead marking'} "
+                f"(marking: {marking}); "
+                + (f"{loop}; or " if loop else "")
+                + "raise max_firings (run argument or net.max_firings) if the net needs more",
             )
         if closed:
             if final:
@@ -780,7 +791,7 @@ class NetEngine:
                 }
             )
         )
-        return NetResult(
+        result = NetResult(
             run_id=self.run_id,
             net=self.net.name,
             status=status,
@@ -794,12 +805,15 @@ class NetEngine:
             ids=self._ids,
             outputs=self.outputs,
             errors=self.errors,
+            names=transition_names(self.net),
             started_us=record.started_at,
             duration=(ended - record.started_at) / 1e6,
             store=self.recorder.location,
             namespace=record.namespace,
             tenant=record.tenant,
         )
+        result.recording_error = getattr(self.recorder, "recording_error", None)
+        return result
 
 
 def _token_id(t: Token) -> int:

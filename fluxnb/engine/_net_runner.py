@@ -241,7 +241,9 @@ class NetRun:
         """Every firing as a DataFrame: seq, transition, status, attempts, tokens in/out."""
         import pandas as pd
 
-        return pd.DataFrame(
+        from ..store._frames import nulls_as_none
+
+        frame = pd.DataFrame(
             [
                 {
                     "seq": f.seq,
@@ -266,6 +268,7 @@ class NetRun:
                 "error",
             ],
         )
+        return nulls_as_none(frame)
 
     def __repr__(self) -> str:
         marked = ", ".join(f"{p}={n}" for p, n in self.marking.items() if n) or "no tokens"

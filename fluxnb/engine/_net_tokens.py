@@ -112,6 +112,7 @@ class NetResult:
         counts: completed firings per transition.
         outputs: the last output of every transition with an action.
         reason: why the run ended as it did, in words.
+        names: display names (PNML ``<name>``) by transition id, for those that have one.
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class NetResult:
         store: str | None,
         namespace: str | None = None,
         tenant: str | None = None,
+        names: dict[str, str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = net
@@ -150,6 +152,7 @@ class NetResult:
         self.store = store
         self.namespace = namespace
         self.tenant = tenant
+        self.names = dict(names or {})
 
     @property
     def ok(self) -> bool:
@@ -204,9 +207,30 @@ class NetResult:
             f"({self.ending}) after {self.firings:,} firing(s) in {self.duration:.3f}s",
             f"marking: {marked}",
         ]
+        fired = self.fired()
+        if fired:
+            lines.append(f"fired: {fired}")
         if self.reason:
             lines.append(self.reason)
         return "\n".join(lines)
+
+    def label(self, transition: str) -> str:
+        """``transition`` with its display name, if it has one: ``n16 (reinitiate request)``."""
+        name = self.names.get(transition)
+        return f"{transition} ({name})" if name and name != transition else transition
+
+    def fired(self, most: int = 12) -> str:
+        """The transitions that fired, with names and counts, in declared order (the ``most``
+        frequent when there are more)."""
+        counts = [(t, n) for t, n in self.counts.items() if n]
+        shown = counts
+        if len(counts) > most:
+            keep = {t for t, _ in sorted(counts, key=lambda tn: -tn[1])[:most]}
+            shown = [(t, n) for t, n in counts if t in keep]
+        text = ", ".join(f"{self.label(t)} x{n:,}" for t, n in shown)
+        if len(shown) < len(counts):
+            text += f", and {len(counts) - len(shown)} more"
+        return text
 
     def _repr_html_(self) -> str:
         from .._html import net_result_html

@@ -67,6 +67,8 @@ class RunResult:
         steps: every step's ``StepResult``, in declared order.
         errors: ``StepError`` of every step that failed.
         reason: why the run ended as it did, when that needs saying.
+        recording_error: a ``RecordingFailed`` when the run's rows could not all be
+            written to its store (a full disk); None when the trace is whole.
     """
 
     def __init__(
@@ -85,8 +87,10 @@ class RunResult:
         store: str | None = None,
         reason: str | None = None,
         callables: dict[str, Any] | None = None,
+        recording_error: Any = None,
     ) -> None:
         self.run_id = run_id
+        self.recording_error = recording_error
         self.workflow = workflow
         self.status = status
         self.outputs = outputs
@@ -142,17 +146,22 @@ class RunResult:
         """One row per step: status, attempts, duration, error (a pandas DataFrame)."""
         import pandas as pd
 
-        return pd.DataFrame(
-            [
-                {
-                    "step": r.step,
-                    "status": r.status.value,
-                    "attempts": r.attempts,
-                    "duration_s": r.duration,
-                    "error": str(r.error) if r.error else None,
-                }
-                for r in self.steps.values()
-            ]
+        from ..store._frames import nulls_as_none
+
+        return nulls_as_none(
+            pd.DataFrame(
+                [
+                    {
+                        "step": r.step,
+                        "status": r.status.value,
+                        "attempts": r.attempts,
+                        "duration_s": r.duration,
+                        "error": str(r.error) if r.error else None,
+                    }
+                    for r in self.steps.values()
+                ],
+                columns=["step", "status", "attempts", "duration_s", "error"],
+            )
         )
 
     def summary(self, max_rows: int = 50) -> str:
@@ -180,6 +189,8 @@ class RunResult:
     def _repr_html_(self) -> str:
         from .._html import result_html
 
+        if self.recording_error is not None:
+            out.append(f"NOT RECORDED: {self.recording_error}")
         return result_html(self)
 
     def debug(self, step: str, namespace: dict[str, Any] | None = None) -> Any:

@@ -668,6 +668,7 @@ class Scheduler:
             tenant=record.tenant,
             store=self.recorder.location,
             reason=self._reason,
+            recording_error=getattr(self.recorder, "recording_error", None),
             callables={
                 self._ids[ti]: b.fn for ti, b in enumerate(self.plan.bindings) if b is not None
             },

@@ -24,8 +24,9 @@ from ._options import (
     RetryPolicy,
     RouterSettings,
 )
+from ._params import fill_mapping, fill_text
 
-TOP_KEYS = ("name", "description", "router", "agents", "pipeline", "layout")
+TOP_KEYS = ("name", "description", "params", "router", "agents", "pipeline", "layout")
 ROUTER_KEYS = (
     "worker_pool_size",
     "channel_buffer",
@@ -267,16 +268,18 @@ def load_workflow(
     namespace: Mapping[str, Any] | None = None,
     *,
     source: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Workflow:
     """A Workflow from YAML text, a path to a ``.yaml`` file, a dict, or a Workflow.
 
     With ``namespace``, every step's callable is also looked up and checked now
-    (``ResolutionError`` otherwise), so mistakes show before anything runs.
+    (``ResolutionError`` otherwise), so mistakes show before anything runs. ``params``
+    fill the manifest's ``{{name}}`` placeholders (docs/manifest.md, "Parameters").
 
     Raises:
         ManifestError: with the source, line and column of every problem found.
     """
-    wf = _load(manifest, source)
+    wf = _load(manifest, source, params)
     if namespace is not None:
         wf.validate(resolve=True, namespace=namespace)
     return wf
@@ -304,15 +307,28 @@ def read_source(
     return manifest, source or "<manifest>", None
 
 
-def _load(manifest: Any, source: str | None) -> Workflow:
+def no_params(loaded: Any, params: Mapping[str, Any] | None) -> None:
+    """``params=`` with an already-built Workflow or Net: nothing to fill, so say so."""
+    if params:
+        raise TypeError(
+            f"params= fills {{{{name}}}} in a manifest's text, but this is an already-loaded "
+            f"{type(loaded).__name__}; pass the manifest text, file or dict instead"
+        )
+
+
+def _load(manifest: Any, source: str | None, params: Mapping[str, Any] | None = None) -> Workflow:
     if isinstance(manifest, Workflow):
+        no_params(manifest, params)
         return manifest
     if isinstance(manifest, str | os.PathLike):
         text, src, stem = read_source(manifest, source)
+        text = fill_text(text, params, source=src)
         wf = workflow_from_located(load_located(text, src), default_name=stem)
         wf.text = text
         return wf
     if isinstance(manifest, Mapping):
+        if params:
+            manifest = fill_mapping(manifest, params, source)
         return workflow_from_located(Located(dict(manifest), source or "<dict>"))
     raise TypeError(
         "a manifest is YAML text, a path to a .yaml file, a dict or a Workflow; "

@@ -25,6 +25,7 @@ Validation reports every problem with line and column, like the workflow manifes
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -32,9 +33,17 @@ from .._exceptions import ManifestError
 from ._checker import MISSING, Checker, kind_of, opts
 from ._guards import Guard, GuardSyntaxError
 from ._located import Located, Path, load_located
-from ._manifest import _read_retry, _read_router, load_workflow, read_source, workflow_from_located
+from ._manifest import (
+    _read_retry,
+    _read_router,
+    load_workflow,
+    no_params,
+    read_source,
+    workflow_from_located,
+)
 from ._model import Workflow
 from ._net import Arc, Net, Transition
+from ._params import fill_mapping, fill_text
 
 NET_KEYS = ("places", "transitions", "final", "max_firings", "choice")
 #: Keys a transition shares with a workflow agent (how its action is run).
@@ -74,11 +83,16 @@ def net_from_located(doc: Located, default_name: str | None = None) -> Net:
     data = doc.data
     name = data.get("name") if isinstance(data.get("name"), str) else default_name or "net"
     if "net" in data:
-        c.mapping(data, (), ("name", "description", "router", "net", "layout"), "the manifest")
+        c.mapping(
+            data, (), ("name", "description", "params", "router", "net", "layout"), "the manifest"
+        )
         net = _read_net(c, data["net"], name)
     else:
         c.mapping(
-            data, (), ("name", "description", "router", "layout", *MACHINE_KEYS), "the manifest"
+            data,
+            (),
+            ("name", "description", "params", "router", "layout", *MACHINE_KEYS),
+            "the manifest",
         )
         net = _read_machine(c, data, name)
     router = _read_router(c, data["router"]) if data.get("router") is not None else None
@@ -306,35 +320,58 @@ def _pnml(manifest: Any) -> Net | None:
     return None
 
 
-def load_net(manifest: Any, *, source: str | None = None) -> Net:
-    """A Net from a net manifest (YAML text, a ``.yaml`` path, or a dict) or PNML."""
+def load_net(
+    manifest: Any, *, source: str | None = None, params: Mapping[str, Any] | None = None
+) -> Net:
+    """A Net from a net manifest (YAML text, a ``.yaml`` path, or a dict) or PNML;
+    ``params`` fill its ``{{name}}`` placeholders (see ``load_any``)."""
     if isinstance(manifest, Net):
+        no_params(manifest, params)
         return manifest
     pnml = _pnml(manifest)
     if pnml is not None:
+        no_params(pnml, params)
         return pnml
     if isinstance(manifest, str | os.PathLike):
         text, src, stem = read_source(manifest, source)
+        text = fill_text(text, params, source=src)
         net = net_from_located(load_located(text, src), stem)
         return replace(net, text=text)
+    if params:
+        manifest = fill_mapping(manifest, params, source)
     return net_from_located(Located(dict(manifest), source or "<dict>"))
 
 
-def load_any(manifest: Any, *, source: str | None = None) -> Workflow | Net:
-    """A Workflow or a Net, whichever the manifest describes (parsed once)."""
+def load_any(
+    manifest: Any,
+    *,
+    source: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    lookup: Mapping[str, Any] | None = None,
+) -> Workflow | Net:
+    """A Workflow or a Net, whichever the manifest describes (parsed once).
+
+    ``params`` fill the manifest's ``{{name}}`` placeholders (over its ``params:``
+    defaults; ``lookup`` is a fallback source between the two); see ``fill_text``.
+    """
     if isinstance(manifest, Workflow | Net):
+        no_params(manifest, params)
         return manifest
     pnml = _pnml(manifest)
     if pnml is not None:
+        no_params(pnml, params)
         return pnml
     if isinstance(manifest, str | os.PathLike):
         text, src, stem = read_source(manifest, source)
+        text = fill_text(text, params, lookup=lookup, source=src)
         doc = load_located(text, src)
         if is_net_manifest(doc.data):
             return replace(net_from_located(doc, stem), text=text)
         wf = workflow_from_located(doc, default_name=stem)
         wf.text = text
         return wf
+    if params and isinstance(manifest, Mapping):
+        manifest = fill_mapping(manifest, params, source)
     if is_net_manifest(manifest):
         return net_from_located(Located(dict(manifest), source or "<dict>"))
     return load_workflow(manifest, source=source)

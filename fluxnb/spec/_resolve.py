@@ -55,6 +55,36 @@ def import_reference(ref: str) -> Any:
     return obj
 
 
+#: Names IPython puts into a notebook's namespace itself; never what a user misspelt.
+IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+def suggestable_names(namespace: Mapping[str, Any] | None) -> list[str]:
+    """The names of ``namespace`` a "did you mean" may offer: not private (``_x``, and so
+    IPython's ``_``, ``__``, ``_i``, ``_i1``, ``_ih``, ``_oh``, ``_dh``, ``_1``), and not
+    IPython's own ``In``, ``Out``, ``get_ipython``, ``exit``, ``quit``, ``open`` unless the
+    notebook defined that name itself."""
+    return [
+        k
+        for k, v in (namespace or {}).items()
+        if isinstance(k, str)
+        and not k.startswith("_")
+        and not (k in IPYTHON_NAMES and getattr(v, "__module__", None) != "__main__")
+    ]
+
+
+class SearchedNamespace(dict):  # type: ignore[type-arg]  # a plain dict for lookups
+    """A namespace that says where its names came from, for "no callable named" messages
+    (the CLI's: the modules given with ``--import``, and the folders searched)."""
+
+    def __init__(self, values: Mapping[str, Any], *, searched: str, how: str) -> None:
+        super().__init__(values)
+        #: Where the names were looked for, e.g. "the modules imported with --import steps".
+        self.searched = searched
+        #: What to do about a missing name, e.g. "pass --import MODULE".
+        self.how = how
+
+
 def find_callable(step: Step, namespace: Mapping[str, Any] | None) -> Callable[..., Any]:
     """The callable for ``step``; LookupError with a helpful message if there is none."""
     if step.fn is not None:
@@ -78,13 +108,17 @@ def lookup_callable(
     elif ":" in ref or "." in ref:
         obj = import_reference(ref)
     else:
-        names = [k for k, v in ns.items() if callable(v) and not k.startswith("_")]
+        names = [k for k in suggestable_names(ns) if callable(ns[k])]
         hint = suggest(ref, names)
-        how = "define a function with that name" + (
-            " in the notebook" if namespace is not None else " and pass its namespace"
-        )
+        if isinstance(namespace, SearchedNamespace):
+            where, how = f" in {namespace.searched}", namespace.how
+        else:
+            where = ""
+            how = "define a function with that name" + (
+                " in the notebook" if namespace is not None else " and pass its namespace"
+            )
         raise LookupError(
-            f"no callable named '{ref}' for {owner}"
+            f"no callable named '{ref}' for {owner}{where}"
             + (f" (did you mean '{hint}'?)" if hint else "")
             + f"; {how}, or {fix}"
         )

@@ -4,8 +4,9 @@ pandas 3 stores text as its ``str`` dtype, whose missing value is ``NaN`` (a flo
 ``status`` column would hold ``'succeeded'`` and ``nan``, and printing it says ``nan``.
 Every DataFrame fluxnb hands out passes through :func:`nulls_as_none`, which makes such
 columns ``object`` columns holding ``str`` or ``None`` (and replaces ``NaN`` / ``NaT`` /
-``pd.NA`` among the values of ``object`` columns with ``None``). Numeric columns keep
-``NaN``: there it is the missing number pandas computes with.
+``pd.NA`` among the values of ``object`` columns with ``None``). A text column without
+NULLs is left as it is. Numeric columns keep ``NaN``: there it is the missing number
+pandas computes with.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def nulls_as_none(frame: Any) -> Any:
             continue
         column = frame.iloc[:, i]
         missing = column.isna()
-        if is_object and not missing.any():
-            continue
+        if not missing.any():
+            continue  # nothing to change: no copy of a column without NULLs
         values = column.astype(object)
         frame.isetitem(i, values.where(~missing, None))
     return frame

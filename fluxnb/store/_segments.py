@@ -10,6 +10,7 @@ loads the segments into DuckDB in one transaction, notes them in ``fluxnb_segmen
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -164,14 +165,31 @@ def write_segment(folder: Path, table: str, rows: Sequence[tuple] | Any) -> Path
     final = folder / name
     tmp = folder / (name + ".tmp")
     data: Any = rows if hasattr(rows, "num_rows") else arrow_table(table, rows)
-    with open(tmp, "wb") as fh:
-        with pa.ipc.new_file(fh, data.schema) as writer:
-            writer.write_table(data)
-        if FSYNC:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, final)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, data.schema) as writer:
+        writer.write_table(data)
+    try:
+        _write_file(tmp, memoryview(sink.getvalue()))
+        os.replace(tmp, final)
+    except BaseException:
+        # a full disk (ENOSPC) must not leave a half-written .tmp behind for an hour
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return final
+
+
+def _write_file(path: Path, data: memoryview) -> None:
+    """Write ``data`` as a new file with plain ``os.write`` calls (the one place a
+    segment's bytes reach the disk: an OSError such as ENOSPC surfaces here)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+        if FSYNC:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_segments(paths: Sequence[Path]) -> Any:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import QueryError, RecordingFailed, StoreError, StoreLockedError
-from ._schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
 from ._fold import APPEND, FoldReport, fold
+from ._schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
 
 MEMORY = ":memory:"
 _ALIAS = "fluxnb_store"
@@ -174,7 +174,9 @@ class Store:
         _remove_stale_temporaries(self.segments_dir)
         try:
             self._opened = fold(con, self.segments_dir)
-        except (duckdb.IOException, OSError) as exc:
+        except (duckdb.Error, OSError) as exc:
+            if not _write_failure(exc):
+                raise
             self._opened = exc
             if not self._flushing:  # flush raises it instead
                 warnings.warn(str(_not_written(self, exc)), RuntimeWarning, stacklevel=4)
@@ -414,11 +416,14 @@ _SCOPED = {
 
 def _frame(res: Any) -> Any:
     """A query result as a pandas DataFrame, DECIMAL columns as ``decimal.Decimal`` values
-    (DuckDB's own conversion gives float64, which would round money). Other columns convert
+    (DuckDB's own conversion gives float64, which would round money) and NULL strings as
+    ``None`` (pandas 3's text dtype would give NaN; see ``_frames``). Other columns convert
     as DuckDB converts them. Cast to DOUBLE in SQL for floats."""
+    from ._frames import nulls_as_none
+
     decimals = [i for i, d in enumerate(res.description or ()) if str(d[1]).startswith("DECIMAL")]
     if not decimals:
-        return res.df()
+        return nulls_as_none(res.df())
     import pandas as pd
 
     table = _fetch_arrow(res)
@@ -429,7 +434,7 @@ def _frame(res: Any) -> Any:
         cursor.close()
     for i in decimals:
         frame.isetitem(i, pd.Series(table.column(i).to_pylist(), dtype=object, index=frame.index))
-    return frame
+    return nulls_as_none(frame)
 
 
 def _to_arrow(con: Any, query: str, params: Any) -> Any:
@@ -478,11 +483,23 @@ def _migrate(con: Any, path: str) -> None:
 def _not_written(store: Store, exc: BaseException) -> RecordingFailed:
     """A DuckDB or OS write failure during a fold, as the error people read."""
     import errno as errnos
+def _write_failure(exc: BaseException) -> bool:
+    """The disk refused a write (full, too large, read-only), as opposed to a bug."""
+    import duckdb
+
+    text = str(exc)
+    return (
+        isinstance(exc, (OSError, duckdb.IOException))
+        or "Could not write" in text
+        or "No space left" in text
+    )
+
+
 
     from ._segments import pending_segments
 
     text = str(exc)
-    text = text.split("Original error: ")[-1].strip() if "Original error" in text else text
+    text = text.rsplit("Original error: ", maxsplit=1)[-1].strip()
     code = getattr(exc, "errno", None)
     if code is None and "No space left" in text:
         code = errnos.ENOSPC
@@ -515,7 +532,8 @@ def _ignore_folder(folder: Path) -> None:
 
 
 def _short(text: str) -> str:
-    return text.split(". See also", maxsplit=1)[0].replace("IO Error: ", "")
+    text = text.split(". See also", maxsplit=1)[0].replace("IO Error: ", "")
+    return text.replace("TransactionContext Error: ", "")
 
 
 _stores: dict[str, Store] = {}

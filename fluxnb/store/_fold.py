@@ -1,0 +1,140 @@
+"""Folding pending segments into the attached DuckDB file: one transaction per fold.
+
+The fold reads every pending segment (setting aside those that can never load, see
+``_quarantine``), inserts their rows, notes their names in ``fluxnb_segments`` in the same
+transaction, commits, and only then deletes the files: a crash between the commit and the
+deletion leaves files whose names are in the ledger, skipped and deleted next time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._quarantine import BadSegment, Quarantined, quarantine, read_checked
+from ._segments import pending_segments, table_of
+
+#: How a batch of rows (a registered Arrow table ``{source}``) joins its table. Usage
+#: rows are idempotent: an event id already stored is ignored, and within a batch the
+#: first (oldest segment) copy of an id wins (INSERT OR IGNORE keeps the first it meets).
+APPEND = {
+    "events": "INSERT INTO events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "circuit_events": "INSERT INTO circuit_events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "audit": "INSERT INTO audit BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "usage": """INSERT OR IGNORE INTO usage BY NAME
+        SELECT * EXCLUDE (segment) FROM {source} ORDER BY segment""",
+}
+
+# within one execution of a run (same `resumed`) an ended row beats a 'running' one
+# whatever the order (clock steps); a resumed execution's rows beat those of the
+# executions before it
+_RUNS = """INSERT OR REPLACE INTO runs BY NAME
+    SELECT * EXCLUDE (segment),
+           date_diff('microsecond', started_at, ended_at) / 1e6 AS duration_s
+    FROM {source} b
+    WHERE NOT EXISTS (
+        SELECT 1 FROM runs r WHERE r.run_id = b.run_id
+        AND (coalesce(r.resumed, 0) > coalesce(b.resumed, 0)
+             OR (coalesce(r.resumed, 0) = coalesce(b.resumed, 0)
+                 AND b.status = 'running' AND r.status <> 'running')))
+    QUALIFY row_number() OVER (PARTITION BY run_id
+        ORDER BY coalesce(resumed, 0) DESC, (status <> 'running') DESC,
+                 segment DESC) = 1"""
+
+
+@dataclass
+class FoldReport:
+    """What one fold did (``Store.flush()`` returns it)."""
+
+    #: Segment files whose rows went into the DuckDB file.
+    loaded: int = 0
+    #: Rows inserted per table (``runs`` counts run rows read, newest per run kept).
+    rows: dict[str, int] = field(default_factory=dict)
+    #: Files set aside this time because they can never load.
+    quarantined: list[Quarantined] = field(default_factory=list)
+    #: Files left in place because reading them failed for now (an OSError).
+    skipped: list[Path] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{n} {t}" for t, n in sorted(self.rows.items()) if n)
+        text = f"loaded {self.loaded} segment(s)" + (f" ({rows})" if rows else "")
+        if self.quarantined:
+            text += f"; set aside {len(self.quarantined)} corrupt segment(s): " + ", ".join(
+                str(q.path) for q in self.quarantined
+            )
+        if self.skipped:
+            text += f"; {len(self.skipped)} could not be read now and wait"
+        return text
+
+
+def fold(con: Any, folder: Path) -> FoldReport:
+    """Load the pending segments of ``folder`` into the store attached and in use on
+    ``con``, in one transaction; delete the files after the commit."""
+    import duckdb
+    import pyarrow as pa
+
+    report = FoldReport()
+    files = pending_segments(folder)
+    if not files:
+        return report
+    names = [f.name for f in files]
+    con.execute("BEGIN")
+    try:
+        done = {
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM fluxnb_segments WHERE name IN (SELECT unnest($1))", [names]
+            ).fetchall()
+        }
+        batches: dict[str, list[Any]] = {}
+        loaded: list[Path] = []
+        for i, f in enumerate(files):
+            if f.name in done:
+                continue
+            try:
+                data = read_checked(f)
+            except BadSegment as exc:
+                report.quarantined.append(quarantine(f, str(exc)))
+                continue
+            except OSError as exc:
+                report.skipped.append(f)
+                warnings.warn(
+                    f"fluxnb: cannot read the segment {f} now ({exc}); it waits for the next load",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
+            # `segment` orders rows by file age (names sort by creation time)
+            batch = data.append_column("segment", pa.array([i] * data.num_rows, pa.int32()))
+            batches.setdefault(table_of(f), []).append(batch)
+            loaded.append(f)
+        for table in ("events", "circuit_events", "audit", "usage", "runs"):
+            if table not in batches:
+                continue
+            data = pa.concat_tables(batches[table], promote_options="default")
+            con.register("_fluxnb_batch", data)
+            sql = _RUNS if table == "runs" else APPEND[table]
+            con.execute(sql.format(source="_fluxnb_batch"))
+            con.unregister("_fluxnb_batch")
+            report.rows[table] = data.num_rows
+        if loaded:
+            con.execute(
+                "INSERT INTO fluxnb_segments SELECT unnest($1), now(), 0",
+                [[f.name for f in loaded]],
+            )
+        # ledger rows whose files are gone can never be needed again
+        con.execute("DELETE FROM fluxnb_segments WHERE name NOT IN (SELECT unnest($1))", [names])
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
+            con.execute("ROLLBACK")
+        raise
+    report.loaded = len(loaded)
+    gone = set(loaded)  # quarantined files were moved; skipped ones stay for next time
+    for f in files:
+        if f.name in done or f in gone:
+            f.unlink(missing_ok=True)
+    return report
