@@ -302,3 +302,18 @@ def test_result_debug_defaults_to_the_notebook_namespace(ip: Any, store: str) ->
     assert ip.user_ns["two_inputs"] == {"one": 1} and fn.__name__ == "two"
     report = fluxnb.replay(res.run_id, ip.user_ns, store=store)
     assert "<pre>" in report._repr_html_()
+
+
+def test_fluxsql_store_option_takes_a_notebook_variable(
+    ip: Any, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ip.user_ns["S"] = store
+    assert ip.run_line_magic("fluxsql", "--store $S SELECT 41 + 1 AS n")["n"][0] == 42
+    assert ip.run_line_magic("fluxsql", "--store {S} SELECT 1 AS n")["n"][0] == 1
+    assert Path(store).exists()
+    with pytest.raises(UsageError, match="names no notebook variable"):
+        ip.run_line_magic("fluxsql", "--store $NOT_DEFINED_ANYWHERE SELECT 1")
+    with pytest.raises(UsageError, match=r"whole \$name"):
+        ip.run_line_magic("fluxsql", "--store $S/x.duckdb SELECT 1")
+    assert sorted(p.name for p in tmp_path.iterdir() if "$" in p.name or "{" in p.name) == []

@@ -11,6 +11,7 @@ import csv
 import html
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -45,6 +46,9 @@ _NEXT: dict[InvoiceState, frozenset[InvoiceState]] = {
 }
 
 
+_MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")
+
+
 def period_bounds(period: Any) -> tuple[str, datetime, datetime]:
     """``"2026-11"`` (or a date in that month) → (label, first instant, first instant of
     the next month), UTC."""
@@ -52,11 +56,14 @@ def period_bounds(period: Any) -> tuple[str, datetime, datetime]:
         period = f"{period.year:04d}-{period.month:02d}"
     if not isinstance(period, str):
         raise BillingError(f"period must be a month like '2026-11', found {period!r}")
-    try:
-        start = datetime.strptime(period.strip(), "%Y-%m")
-    except ValueError:
-        raise BillingError(f"period {period!r} is not a month like '2026-11'") from None
-    end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    m = _MONTH.fullmatch(period.strip())
+    if m is None or not 1 <= int(m["month"]) <= 12:
+        raise BillingError(f"period {period[:40]!r} is not a month like '2026-11'")
+    year, month = int(m["year"]), int(m["month"])
+    if year < 1 or (year, month) > (9999, 11):  # the month after must be a date too
+        raise BillingError(f"period {period!r} is out of range: months from 0001-01 to 9999-11")
+    start = datetime(year, month, 1)
+    end = datetime(year + (month == 12), month % 12 + 1, 1)
     return start.strftime("%Y-%m"), start, end
 
 

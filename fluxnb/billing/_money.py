@@ -24,6 +24,8 @@ MINOR_UNITS: dict[str, int] = {
 _CODE = re.compile(r"[A-Z]{3}")
 #: Enough digits that no sum or quotient of 38-digit amounts is ever rounded early.
 EXACT = Context(prec=80)
+#: Digits before the decimal point of a stored amount, price or quantity: DECIMAL(38, 9).
+MAX_DIGITS = 29
 
 
 def currency(code: Any, minor_unit: Any = None) -> tuple[str, int]:
@@ -68,6 +70,11 @@ def decimal(value: Any, what: str, *, allow_none: bool = False) -> Decimal | Non
         raise BillingError(f"{what} {value!r} is not a finite number")
     if d.as_tuple().exponent < -9:  # type: ignore[operator]
         raise BillingError(f"{what} {value!r} has more than 9 decimal places")
+    if d and d.adjusted() >= MAX_DIGITS:
+        raise BillingError(
+            f"{what} {value!r} is too large: amounts have at most {MAX_DIGITS} digits before "
+            "the decimal point (the store keeps DECIMAL(38, 9))"
+        )
     return d
 
 

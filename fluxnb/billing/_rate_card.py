@@ -30,7 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import BillingError
+from .._exceptions import BillingError, ManifestError
+from ..spec._files import read_file_text
+from ..spec._located import load_yaml
 from ..store._usage import check_unit
 from ._money import EXACT, currency, decimal
 
@@ -173,15 +175,13 @@ def read_rate_card(source: Any) -> RateCard:
     ):
         path = Path(source)
         try:
-            source = path.read_text()
-        except OSError as exc:
-            raise BillingError(f"cannot read the rate card {path}: {exc}") from None
+            source = read_file_text(path, "rate card")
+        except ManifestError as exc:
+            raise BillingError(str(exc)) from None
     if isinstance(source, str):
-        import yaml
-
-        try:
-            source = yaml.safe_load(source)
-        except yaml.YAMLError as exc:
+        try:  # the manifests' YAML reader: bounded aliases and sizes, plain types only
+            source = load_yaml(source, "the rate card")
+        except ManifestError as exc:
             raise BillingError(f"the rate card is not valid YAML: {exc}") from None
     if not isinstance(source, dict):
         raise BillingError(f"a rate card must be a mapping, found {type(source).__name__}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -48,7 +49,7 @@ def _cmd_rates(args: argparse.Namespace) -> int:
     from ..billing import rate_cards, set_rate_card
 
     if args.rates_command == "set":
-        card = set_rate_card(args.file, args.tenant, store=args.store)
+        card = set_rate_card(Path(args.file), args.tenant, store=args.store)
         who = "every tenant" if args.tenant is None else f"tenant {args.tenant}"
         print(
             f"ok: rate card {card.card_id} ({card.currency}, effective from "

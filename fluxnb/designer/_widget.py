@@ -13,7 +13,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .._exceptions import FluxError
+from .._exceptions import FluxError, ManifestError
 from ..engine._runner import DEFAULT
 from ._model import DAG, NET, PLACE, Design, DesignError
 
@@ -37,11 +37,11 @@ def _parse_value(key: str, text: Any) -> Any:
     if key in BOOL_KEYS:
         return text.lower() in ("1", "true", "yes", "on")
     if key in ("with", "tokens"):
-        import yaml
+        from ..spec._located import load_yaml
 
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            value = load_yaml(text, key)
+        except ManifestError as exc:
             raise DesignError(f"{key} is not valid YAML: {exc}") from None
         if key == "with" and not isinstance(value, dict):
             raise DesignError("with must be a mapping, e.g. {threshold: 100}")
@@ -111,14 +111,13 @@ class Designer(anywidget.AnyWidget):
     @classmethod
     def from_yaml(cls, text: str, **kwargs: Any) -> Designer:
         """A designer showing a manifest (YAML text or a path); ManifestError if invalid."""
-        import yaml
-
+        from ..spec._located import load_yaml
         from ..spec._manifest import read_source
         from ..spec._net_manifest import load_any
 
         body: Any = read_source(text, None)[0] if isinstance(text, (str, Path)) else text
         load_any(text)  # the manifest validator's errors, with lines and columns
-        data = yaml.safe_load(body) if isinstance(body, str) else body
+        data = load_yaml(body) if isinstance(body, str) else body
         return cls(Design.from_manifest(data), **kwargs)
 
     @classmethod
@@ -197,13 +196,12 @@ class Designer(anywidget.AnyWidget):
 
     def apply_yaml(self, text: str) -> None:
         """Replace the design with a manifest typed in the YAML view (one undoable edit)."""
-        import yaml
-
+        from ..spec._located import load_yaml
         from ..spec._net_manifest import load_any
 
         def replace() -> None:
             load_any(text, source="the YAML view")
-            self.design.replace_with(Design.from_manifest(yaml.safe_load(text)))
+            self.design.replace_with(Design.from_manifest(load_yaml(text, "the YAML view")))
 
         self._edit(replace)
 

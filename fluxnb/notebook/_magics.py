@@ -121,13 +121,20 @@ class FluxMagics(Magics):
         self.last_run: Any = None
 
     def _expand(self, value: str | None) -> str | None:
-        """``{name}`` in an option of a magic that turns IPython's expansion off."""
-        m = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", value or "")
+        """``$name`` or ``{name}`` in an option of a magic that turns IPython's expansion
+        off (``%fluxsql --store $S``); never a file literally named ``$S``."""
+        m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\}", value or "")
         if m is None:
+            if value is not None and value.startswith("$"):
+                raise UsageError(
+                    f"{value}: only a whole $name (a notebook variable) is expanded in an "
+                    "option; set a variable to the path and write $name"
+                )
             return value
-        if m.group(1) not in self._ns:
+        name = m.group(1) or m.group(2)
+        if name not in self._ns:
             raise UsageError(f"{value} names no notebook variable")
-        return str(self._ns[m.group(1)])
+        return str(self._ns[name])
 
     @property
     def _ns(self) -> dict[str, Any]:

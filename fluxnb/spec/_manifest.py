@@ -14,6 +14,7 @@ from typing import Any
 
 from .._exceptions import ManifestError, Problem
 from ._checker import MISSING, Checker, kind_of, opts
+from ._files import read_file_text
 from ._graph import suggest
 from ._located import Located, Path, format_path, load_located
 from ._model import Step, Workflow
@@ -293,17 +294,7 @@ def read_source(
         "\n" not in manifest and (manifest.endswith((".yaml", ".yml")) or os.path.isfile(manifest))
     ):
         path = FsPath(manifest)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ManifestError(
-                [Problem("missing_file", "", f"no such manifest file: {path}")], str(path)
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestError(
-                [Problem("unreadable_file", "", f"cannot read the manifest: {exc}")], str(path)
-            ) from None
-        return text, str(path), path.stem
+        return read_file_text(path, "manifest"), str(path), path.stem
     return manifest, source or "<manifest>", None
 
 

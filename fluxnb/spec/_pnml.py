@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ManifestError, Problem
+from ._files import MAX_FILE_BYTES, read_file_bytes
 from ._net import Arc, Net, Transition
 
 _NS = "http://www.pnml.org/version-2009/grammar/pnml"
@@ -80,10 +81,15 @@ class _Reader:
                 self.positions[nid] = (float(pos.get("x", 0)), float(pos.get("y", 0)))
 
     def walk(self, container: ET.Element) -> None:
-        for el in container:
+        pages = [iter(container)]  # pages nest; a stack keeps document order without recursion
+        while pages:
+            el = next(pages[-1], None)
+            if el is None:
+                pages.pop()
+                continue
             kind, nid = _local(el.tag), el.get("id")
             if kind == "page":
-                self.walk(el)
+                pages.append(iter(el))
             elif kind == "place" and nid:
                 self.places[nid] = _int(
                     _text(_child(el, "initialMarking")),
@@ -134,17 +140,39 @@ class _Reader:
 
 def _parse(source: str | os.PathLike[str]) -> tuple[ET.Element, str]:
     name = str(source)
+    text: str | bytes
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str) and not source.lstrip().startswith("<")
+    ):
+        text = read_file_bytes(source, "PNML")
+    else:
+        name, text = "<pnml>", source
+        if len(text) > MAX_FILE_BYTES:
+            raise ManifestError(
+                [
+                    Problem(
+                        "too_large", "", f"PNML text may have at most {MAX_FILE_BYTES:,} characters"
+                    )
+                ],
+                name,
+            )
     try:
-        if isinstance(source, os.PathLike) or (
-            isinstance(source, str) and not source.lstrip().startswith("<")
-        ):
-            root = ET.parse(source).getroot()
-        else:
-            name = "<pnml>"
-            root = ET.fromstring(source)
-    except (ET.ParseError, OSError) as exc:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
         raise ManifestError(
             [Problem("pnml_syntax", "", f"cannot read PNML: {exc}")], name
+        ) from None
+    except (LookupError, ValueError) as exc:  # encoding="nope" in the XML declaration
+        raise ManifestError(
+            [
+                Problem(
+                    "pnml_syntax",
+                    "",
+                    f"cannot read PNML: {exc}; declare a known encoding "
+                    '(<?xml version="1.0" encoding="UTF-8"?>)',
+                )
+            ],
+            name,
         ) from None
     net_el = root if _local(root.tag) == "net" else _child(root, "net")
     if net_el is None:
@@ -255,7 +283,4 @@ def _num(x: float) -> str:
 
 
 def load_pnml_file(path: str | os.PathLike[str]) -> Net:
-    p = Path(path)
-    if not p.is_file():
-        raise ManifestError([Problem("missing_file", "", f"no such PNML file: {p}")], str(p))
-    return read_pnml(p)
+    return read_pnml(Path(path))
