@@ -494,3 +494,35 @@ def test_an_imported_running_run_is_interrupted_not_alive(store_path: str, tmp_p
     fluxnb.import_trace(path, store=store_path)
     status = fluxnb.sql("SELECT status FROM runs", store=store_path).status[0]
     assert status == "interrupted"  # a forged live pid cannot pin it as running
+
+
+def test_a_resume_lease_dies_with_its_process(store_path: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import cli_env
+
+    failed = fluxnb.run(PIPE, _ns(fail=True), store=store_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, fluxnb\n"
+            "from fluxnb.store._leases import RunLease\n"
+            f"lease = RunLease(fluxnb.store({store_path!r}), {failed.run_id!r})\n"
+            "print('held', flush=True)\ntime.sleep(60)\n",
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunBusy, match=f"process {holder.pid}"):
+            fluxnb.resume(failed.run_id, _ns(), store=store_path)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        assert fluxnb.resume(failed.run_id, _ns(), store=store_path).ok  # no stale lease
+    finally:
+        holder.kill()
