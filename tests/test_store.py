@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -96,7 +97,7 @@ def test_writes_are_batched_into_few_segments(store_path: str) -> None:
     wf = fluxnb.Workflow("many")
     for i in range(2000):
         wf.add(f"s{i}", lambda: None)
-    wf.run(store=store_path)
+    asyncio.run(wf.arun(store=store_path))  # arun leaves the segments for the next access
     segments = list(Path(store_path + ".segments").glob("*.arrow"))
     assert len(segments) <= 4  # the run's start row, its events, its usage, its end row
     assert fluxnb.sql("SELECT count(*) AS n FROM events", store=store_path)["n"][0] == 2000
@@ -150,7 +151,7 @@ def test_null_strings_are_none_in_every_frame(store_path: str) -> None:
 def test_segment_loaded_exactly_once_after_a_crash_between_commit_and_delete(
     store_path: str,
 ) -> None:
-    fluxnb.run(TWO, NS, store=store_path)
+    asyncio.run(fluxnb.arun(TWO, NS, store=store_path))  # its segments wait
     seg_dir = Path(store_path + ".segments")
     kept = seg_dir.parent / "kept"
     shutil.copytree(seg_dir, kept)

@@ -193,6 +193,10 @@ class NetResult:
             return self.outputs[transition]
         raise KeyError(f"transition '{transition}' has no recorded output in this run")
 
+    #: A ``RecordingFailed`` when the run's rows could not all be written to its store
+    #: (a full disk); None when the trace is whole.
+    recording_error: Any = None
+
     def raise_for_status(self) -> NetResult:
         from .._exceptions import RunError
 
@@ -212,6 +216,8 @@ class NetResult:
             lines.append(f"fired: {fired}")
         if self.reason:
             lines.append(self.reason)
+        if self.recording_error is not None:
+            lines.append(f"NOT RECORDED: {self.recording_error}")
         return "\n".join(lines)
 
     def label(self, transition: str) -> str:

@@ -184,13 +184,13 @@ class RunResult:
             out.append(f"... {len(results) - max_rows} more steps (result.to_frame() has all)")
         if self.reason:
             out.append(self.reason)
+        if self.recording_error is not None:
+            out.append(f"NOT RECORDED: {self.recording_error}")
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
         from .._html import result_html
 
-        if self.recording_error is not None:
-            out.append(f"NOT RECORDED: {self.recording_error}")
         return result_html(self)
 
     def debug(self, step: str, namespace: dict[str, Any] | None = None) -> Any:

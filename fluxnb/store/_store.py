@@ -480,9 +480,6 @@ def _migrate(con: Any, path: str) -> None:
             raise
 
 
-def _not_written(store: Store, exc: BaseException) -> RecordingFailed:
-    """A DuckDB or OS write failure during a fold, as the error people read."""
-    import errno as errnos
 def _write_failure(exc: BaseException) -> bool:
     """The disk refused a write (full, too large, read-only), as opposed to a bug."""
     import duckdb
@@ -495,6 +492,9 @@ def _write_failure(exc: BaseException) -> bool:
     )
 
 
+def _not_written(store: Store, exc: BaseException) -> RecordingFailed:
+    """A DuckDB or OS write failure during a fold, as the error people read."""
+    import errno as errnos
 
     from ._segments import pending_segments
 
