@@ -122,7 +122,7 @@ def net_result_html(result: Any) -> str:
         f"{result.duration:.3f}s"
     )
     reason = f"<div>{html.escape(result.reason)}</div>" if result.reason else ""
-    counts = ", ".join(f"{html.escape(t)} x{n}" for t, n in result.counts.items() if n)
+    counts = html.escape(result.fired())
     return (
         f"<div>{head}{reason}<div>fired: {counts or 'nothing'}</div>"
         f"{_marking_table(result.tokens)}</div>"

@@ -5,8 +5,8 @@ Every command takes ``--role`` and ``--namespace`` (else FLUXNB_ROLE / FLUXNB_NA
 
 Exit codes: 0 success; 1 the run failed; 2 invalid input (manifest, SQL, arguments, rate
 card); 3 the store is locked by another program; 4 permission denied (the session's role
-may not do it); 6 the run's rows could not be recorded (a full disk); 130 interrupted (the
-run is recorded cancelled). ``store check`` / ``doctor``: 1 when segments were set aside.
+may not do it); 5 ``analyze`` gave up (``--timeout`` or ``--max-states``); 130 interrupted
+(the run is recorded cancelled).
 """
 
 from __future__ import annotations
@@ -22,21 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import (
-    FluxError,
-    ManifestError,
-    PermissionDenied,
-    Problem,
-    RecordingFailed,
-    StoreLockedError,
-)
+from .._exceptions import FluxError, ManifestError, PermissionDenied, Problem, StoreLockedError
 from ._billing import BILLING_COMMANDS, add_billing_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
-from ._store_cmd import STORE_COMMANDS, add_store_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_DENIED = 4
-EXIT_NOT_RECORDED = 6  # the store could not take the run's rows (a full disk)
+EXIT_GAVE_UP = 5  # analyze: past --timeout or --max-states, no answer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="nets: stop after N firings (default: the net's max_firings, else 100000)",
     )
+    r.add_argument(
+        "--choice",
+        choices=["priority", "random"],
+        help="nets: how conflicts are resolved (default: the net's choice, else priority); "
+        "random is seeded by --seed",
+    )
     r.add_argument("--no-store", action="store_true", help="record nothing")
     r.add_argument(
         "--progress",
@@ -116,7 +114,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print rows as JSON records")
 
     add_history_commands(sub, store_opt, import_opt)
-    add_store_commands(sub, store_opt)
     add_billing_commands(sub, store_opt)
 
     an = sub.add_parser(
@@ -132,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
         default=1_000_000,
         metavar="N",
         help="give up past N markings (default 1,000,000)",
+    )
+    an.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up after this many seconds (exit 5; default: no limit)",
     )
 
     rs = sub.add_parser("runs", help="list recent runs")
@@ -206,9 +209,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_INVALID
     try:
         with _session_of(args):
-            code = int(_COMMANDS[args.command](args))
-        _leave_complete(args)
-        return code
+            return int(_COMMANDS[args.command](args))
     except PermissionDenied as exc:
         _error(str(exc))
         return EXIT_DENIED
@@ -218,9 +219,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except StoreLockedError as exc:
         _error(str(exc))
         return EXIT_LOCKED
-    except RecordingFailed as exc:
-        _error(str(exc))
-        return EXIT_NOT_RECORDED
     except FluxError as exc:
         _error(str(exc))
         return EXIT_INVALID
@@ -370,32 +368,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_result(result, args.json)
     if result.store:
         _load_into_file(result.store)
-    return _exit_code(result)
-
-
-def _exit_code(result: Any) -> int:
-    """0 / 1 by the run's status, or 6 when its rows could not all be recorded."""
-    if result.recording_error is not None:
-        _error(str(result.recording_error))
-        return EXIT_NOT_RECORDED
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _leave_complete(args: argparse.Namespace) -> None:
-    """After a command on a store: fold what waits, so other programs see every row."""
-    from ..store import default_path
-    from ..store._segments import pending_segments
-
-    if not hasattr(args, "store") or getattr(args, "no_store", False):
-        return
-    path = str(Path(args.store or default_path()).expanduser().absolute())
-    if pending_segments(Path(path + ".segments")):
-        _load_into_file(path)
-
-
 def _run_net(net: Any, ns: Any, store: Any, args: argparse.Namespace) -> int:
+    import dataclasses
+
     from ..engine import run
 
+    if args.choice is not None:
+        net = dataclasses.replace(net, choice=args.choice)
     try:
         result = run(
             net,
@@ -423,12 +405,14 @@ def _run_net(net: Any, ns: Any, store: Any, args: argparse.Namespace) -> int:
             "store": result.store,
             "errors": result.errors,
         }
+        if result.names:
+            data["transition_names"] = result.names
         print(json.dumps(data, indent=2, default=repr))
     else:
         print(result.summary())
     if result.store:
         _load_into_file(result.store)
-    return _exit_code(result)
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def _interrupted(exc: KeyboardInterrupt, as_json: bool) -> int:
@@ -479,7 +463,6 @@ def _result_json(result: Any) -> dict[str, Any]:
         "duration_s": result.duration,
         "store": result.store,
         "reason": result.reason,
-        "recording_error": None if result.recording_error is None else str(result.recording_error),
         "steps": [
             {
                 "step": s.step,
@@ -522,7 +505,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .. import analyze
-    from ..spec import load_pnml_file
+    from ..spec import AnalysisTimeout, StateBudgetExceeded, load_pnml_file
+    from ..spec._net import label
     from ..spec._net_manifest import load_net
     from ..spec._params import parse_params
 
@@ -534,15 +518,25 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         net = load_net(Path(args.file), params=parse_params(args.params))
     else:
         net = load_pnml_file(args.file)
-    result = analyze(net, max_states=args.max_states)
+    if args.timeout is not None and not args.timeout > 0:
+        raise FluxError(f"--timeout takes a number of seconds above 0, not {args.timeout:g}")
+    try:
+        result = analyze(net, max_states=args.max_states, timeout=args.timeout)
+    except (AnalysisTimeout, StateBudgetExceeded) as exc:
+        _error(str(exc))
+        return EXIT_GAVE_UP
     data = result.to_json(witness=args.witness)
     if args.json:
         print(json.dumps(data, indent=2))
         return EXIT_OK
+    names = result.transition_names
     for key, value in data.items():
-        if key == "notes":
+        if key in ("notes", "transition_names"):
             continue
-        shown = ", ".join(value) if isinstance(value, list) else value
+        if key in ("dead_transitions", "witness") and isinstance(value, list):
+            shown: Any = ", ".join(label(t, names) for t in value)
+        else:
+            shown = ", ".join(value) if isinstance(value, list) else value
         print(f"{key:20} {'-' if shown is None else shown}")
     for note in data.get("notes", []):
         print(f"note: {note}")
@@ -557,6 +551,5 @@ _COMMANDS = {
     **HISTORY_COMMANDS,
     "analyze": _cmd_analyze,
     **BILLING_COMMANDS,
-    **STORE_COMMANDS,
     "version": _cmd_version,
 }

@@ -50,8 +50,11 @@ def compile_game(net: Net) -> Game:
     """
     n = len(net.places)
     var = [f"p{i}" for i in range(n)]
-    final = [net.final.get(p, 0) for p in range(n)] if net.final else None
-    is_final = " and ".join(f"{v} == {f}" for v, f in zip(var, final or [], strict=False))
+    finals = [[m.get(p, 0) for p in range(n)] for m in net.final_markings()]
+    final = finals or None
+    is_final = " or ".join(
+        "(" + " and ".join(f"{v} == {x}" for v, x in zip(var, f, strict=True)) + ")" for f in finals
+    )
     lines = ["def game(m, limit, log):"]
     if n:
         lines.append(f"    {', '.join(var)}, = m")

@@ -290,7 +290,7 @@ def interactive(
     store: Any = DEFAULT,
     tenant: str | None = None,
     seed: int = 0,
-    auto: bool = True,
+    auto: bool | None = None,
     max_firings: int | None = None,
     run_id: str | None = None,
 ) -> NetRun:
@@ -301,10 +301,14 @@ def interactive(
         manifest: a net manifest (YAML text, a path, a dict), a ``Net`` or PNML file.
         namespace: where actions (``run:``) are looked up by name (e.g. ``globals()``).
         store: where the trace goes (as for ``fluxnb.run``; by default the usual store).
-        auto: fire automatic transitions after every fire/put (and at the start).
+        auto: fire automatic transitions after every fire/put (and at the start). Default:
+            yes for a net, no for the state-machine form, which is driven from outside
+            (Circuit Breaker's semantics: a transition moves the token when asked).
         max_firings: bound on automatic firings (default 100,000).
     """
     net = load_net(manifest) if not isinstance(manifest, Net) else manifest
+    if auto is None:
+        auto = not net.machine
     tenant, scope = admit(Action.RUN, net.name, net.router, store, tenant)
     plan = plan_net(net, namespace)
     recorder = recorder_for(store)

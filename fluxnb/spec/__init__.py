@@ -3,7 +3,7 @@
 No I/O beyond parsing; never imports engine, store or notebook code at module level.
 """
 
-from ._analysis import OMEGA, Analysis, StateBudgetExceeded, analyze
+from ._analysis import OMEGA, Analysis, AnalysisTimeout, StateBudgetExceeded, analyze
 from ._durations import format_duration, parse_duration
 from ._guards import Guard, GuardError, GuardSyntaxError
 from ._manifest import load_workflow
@@ -23,6 +23,7 @@ from ._resolve import Binding, bind_all, find_callables, resolve_callables
 __all__ = [
     "OMEGA",
     "Analysis",
+    "AnalysisTimeout",
     "Arc",
     "Binding",
     "CircuitBreakerSettings",

@@ -8,9 +8,11 @@ net, ω (``OMEGA``) marks the places that grow without limit and the exploration
 Markings are stored compactly, once, in a dict: one int per marking (a bit per place) for
 safe nets, ``bytes`` while every count fits in 0..255, else tuples; edges in flat arrays. In
 the general search the acceleration check against ancestors is skipped in O(1) when no
-ancestor holds fewer tokens in all; the search of a safe net needs none while it runs (see
-``_explore_safe``). What is derived from the net's structure alone (bit masks, workflow-net
-places) is computed once per Net object.
+ancestor holds fewer tokens in all, and otherwise walks up the path only while the path's
+per-place minima still allow an ancestor to be covered (so a marking that merely grows costs
+O(places), not O(depth): see ``_accelerate``); the search of a safe net needs none while it
+runs (see ``_explore_safe``). What is derived from the net's structure alone (bit masks,
+workflow-net places) is computed once per Net object.
 
 Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data are ignored
 (the analysis over-approximates a net whose guards block firings).
@@ -19,17 +21,19 @@ Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data a
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import compress, count, islice
-from operator import eq
+from operator import eq, gt, le
 from typing import Any
 
 from .._exceptions import FluxError
-from ._net import Net
+from ._net import Net, label, transition_names
 
 OMEGA = 1 << 62  # "as many as you like": larger than any real count
 
@@ -43,6 +47,34 @@ class StateBudgetExceeded(FluxError):
             f"the net has more than {limit:,} reachable markings (the state budget); "
             "raise max_states / --max-states, or analyse a smaller instance"
         )
+
+
+class AnalysisTimeout(FluxError):
+    """The analysis ran past its ``timeout`` (seconds); ``markings`` were found by then."""
+
+    def __init__(self, timeout: float, markings: int) -> None:
+        self.timeout = timeout
+        self.markings = markings
+        super().__init__(
+            f"the analysis ran past its timeout of {timeout:g} s ({markings:,} markings "
+            "found by then); raise timeout= / --timeout, or lower max_states / --max-states "
+            "to give up sooner on nets too big to explore"
+        )
+
+
+class _Deadline:
+    """When an analysis must give up (``time.monotonic()`` seconds), checked every
+    ``_TICK`` markings of a search and between its phases."""
+
+    __slots__ = ("at", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.at = time.monotonic() + timeout
+
+    def check(self, markings: int) -> None:
+        if time.monotonic() > self.at:
+            raise AnalysisTimeout(self.timeout, markings)
 
 
 @dataclass
@@ -66,6 +98,8 @@ class Analysis:
     #: Transitions that can fire again from every reachable marking (bounded nets).
     live_transitions: list[str] = field(default_factory=list)
     edges: int | None = None
+    #: Display names (PNML ``<name>``) by transition id, for those that have one.
+    transition_names: dict[str, str] = field(default_factory=dict)
 
     def to_json(self, witness: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -85,12 +119,17 @@ class Analysis:
             out["notes"] = list(self.notes)
         if witness:
             out["witness"] = self.witness
+        if self.transition_names:
+            out["transition_names"] = dict(self.transition_names)
         return out
 
     def to_frame(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame([{k: v for k, v in self.to_json().items() if k != "notes"}])
+        row = self.to_json()
+        return pd.DataFrame(
+            [{k: v for k, v in row.items() if k not in ("notes", "transition_names")}]
+        )
 
 
 class _Firing:
@@ -241,6 +280,7 @@ def _safe_compiled(spec: list[_SafeSpec]) -> Any:
 
 _COMPILE_AFTER = 2000  # markings explored before generated code pays for its compilation
 _CHUNK = 65_536  # markings expanded between two calls of a progress callback
+_TICK = 2048  # markings expanded between two looks at the clock (with a timeout)
 
 #: Told the number of markings found so far, now and then during a long exploration.
 Progress = Callable[[int], None]
@@ -290,6 +330,7 @@ def explore(
     initial: tuple[int, ...] | None = None,
     max_states: int = 1_000_000,
     progress: Progress | None = None,
+    deadline: _Deadline | None = None,
 ) -> _Graph:
     """The Karp-Miller coverability graph by breadth-first search (see the module doc).
 
@@ -305,16 +346,16 @@ def explore(
         if spec is not None:
             bits = sum(1 << p for p, x in enumerate(start) if x)
             try:
-                return _explore_safe(spec, bits, max_states, len(net.places), progress)
+                return _explore_safe(spec, bits, max_states, len(net.places), progress, deadline)
             except ValueError:  # a place got a second token: bytes from the start
                 pass
         if max(start, default=0) < 256:
             try:
                 fast = _successor_function(net)
-                return _explore(net, bytes(start), max_states, fast, progress)
+                return _explore(net, bytes(start), max_states, fast, progress, deadline)
             except ValueError:  # a count left 0..255, or an ω appeared: tuples from the start
                 pass
-        return _explore(net, start, max_states, None, progress)
+        return _explore(net, start, max_states, None, progress, deadline)
     finally:
         if paused:
             gc.enable()
@@ -341,6 +382,7 @@ def _explore_safe(
     max_states: int,
     places: int,
     progress: Progress | None = None,
+    deadline: _Deadline | None = None,
 ) -> _Graph:
     """The search for a safe net, markings as bit sets (ValueError once a place would hold
     two tokens).
@@ -362,7 +404,7 @@ def _explore_safe(
             s.parent, s.via, s.offsets, s.edge_t, s.edge_dst = (
                 array("q", c) for c in (s.parent, s.via, s.offsets, s.edge_t, s.edge_dst)
             )
-            _expand_compiled(search, spec, max_states, progress)
+            _expand_compiled(search, spec, max_states, progress, deadline)
     except StateBudgetExceeded:
         if any(grow > 0 for *_, grow in spec) and _covers_an_ancestor(s.markings, s.parent):
             raise ValueError("tokens grow without limit: not a safe net") from None
@@ -403,18 +445,25 @@ def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) ->
 
 
 def _expand_compiled(
-    search: _BitSearch, spec: list[_SafeSpec], max_states: int, progress: Progress | None = None
+    search: _BitSearch,
+    spec: list[_SafeSpec],
+    max_states: int,
+    progress: Progress | None = None,
+    deadline: _Deadline | None = None,
 ) -> None:
     """The same as _expand_plain (keep the two in step), the enabling tests generated. Nodes
     are expanded in chunks of ``_CHUNK`` (a range per chunk costs less than a counter per
-    node), ``progress`` hearing the count of markings found after each."""
+    node; ``_TICK`` with a deadline, checked after each), ``progress`` hearing the count of
+    markings found every ``_CHUNK``."""
     s = search
     index, markings, parent, via = s.index, s.markings, s.parent, s.via
     offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
     successors = _safe_compiled(spec)
     first = len(offsets) - 1
+    step = _CHUNK if deadline is None else _TICK
+    report = first + _CHUNK
     while first < len(markings):
-        last = min(len(markings), first + _CHUNK)
+        last = min(len(markings), first + step)
         for node in range(first, last):
             for ti, new in successors(markings[node]):
                 j = index.get(new)
@@ -430,37 +479,42 @@ def _expand_compiled(
                 edge_dst.append(j)
             offsets.append(len(edge_t))
         first = last
-        if progress is not None:
+        if deadline is not None:
+            deadline.check(len(markings))
+        if progress is not None and (last >= report or first >= len(markings)):
+            report = last + _CHUNK
             progress(len(markings))
 
 
 def _explore(
-    net: Net, start: Any, max_states: int, fast: Any, progress: Progress | None = None
+    net: Net,
+    start: Any,
+    max_states: int,
+    fast: Any,
+    progress: Progress | None = None,
+    deadline: _Deadline | None = None,
 ) -> _Graph:
-    """The search for markings as bytes (``fast``: generated successors) or tuples."""
+    """The search for markings as bytes (``fast``: generated successors) or tuples.
+
+    ``lows[v]``, once needed, is the per-place minimum of the markings on the path from the
+    root to ``v``: the walk up the path for Karp-Miller stops as soon as one place of the new
+    marking holds fewer tokens than that (no ancestor further up can be covered). Computed
+    lazily and only on paths where the token count grows, so most nets never pay for it."""
     firings = [_Firing(net, i) for i in range(len(net.transitions))]
     token_delta = [sum(d for _, d in f.delta) for f in firings]
-
-    def generic(m: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
-        out = []
-        for ti, f in enumerate(firings):
-            new = f.fire(m)
-            if new is not None:
-                out.append((ti, new))
-        return out
-
-    successors = fast or generic
+    successors = fast or partial(_generic_successors, firings)
     index: dict[Any, int] = {start: 0}
     markings = [start]
     parent, via = array("q", [-1]), array("q", [-1])
     sums, minsum = [sum(start)], [sum(start)]
+    lows: list[Any] = [tuple(start)]
     offsets, edge_t, edge_dst = array("q", [0]), array("q"), array("q")
     unbounded = False
     queue = deque([0])
     while queue:
         node = queue.popleft()
-        if progress is not None and not node % _CHUNK:
-            progress(len(markings))
+        if not node % _TICK and (progress is not None or deadline is not None):
+            _tick(node, len(markings), progress, deadline)
         m = markings[node]
         msum = sums[node]
         floor = minsum[node]
@@ -470,7 +524,7 @@ def _explore(
             if j is None:
                 s_new = msum + token_delta[ti] if not unbounded else sum(new)
                 if floor < s_new:  # an ancestor may be strictly covered: Karp-Miller
-                    accelerated = _accelerate(tuple(new), node, markings, parent, sums)
+                    accelerated = _accelerate(tuple(new), node, markings, parent, sums, lows)
                     if OMEGA in accelerated:  # ω appeared (only in tuple mode)
                         if fast is not None:
                             raise ValueError("unbounded: continue with tuples")
@@ -488,11 +542,31 @@ def _explore(
                     via.append(ti)
                     sums.append(s_new)
                     minsum.append(floor if floor < s_new else s_new)
+                    lows.append(None)
                     queue.append(j)
             edge_t.append(ti)
             edge_dst.append(j)
         offsets.append(len(edge_t))
     return _Graph(markings, parent, via, offsets, edge_t, edge_dst, unbounded, len(net.places))
+
+
+def _generic_successors(
+    firings: list[_Firing], m: tuple[int, ...]
+) -> list[tuple[int, tuple[int, ...]]]:
+    out = []
+    for ti, f in enumerate(firings):
+        new = f.fire(m)
+        if new is not None:
+            out.append((ti, new))
+    return out
+
+
+def _tick(node: int, found: int, progress: Progress | None, deadline: _Deadline | None) -> None:
+    """Every ``_TICK`` nodes of a search: the clock, and every ``_CHUNK`` the progress."""
+    if deadline is not None:
+        deadline.check(found)
+    if progress is not None and not node % _CHUNK:
+        progress(found)
 
 
 def _covers_an_ancestor(markings: list[int], parent: Any) -> bool:
@@ -521,17 +595,41 @@ def _accelerate(
     markings: list[Any],
     parent: Any,
     sums: list[int],
+    lows: list[Any],
 ) -> tuple[int, ...]:
-    """Karp-Miller: where ``new`` strictly covers an ancestor, its growing places become ω."""
+    """Karp-Miller: where ``new`` strictly covers an ancestor, its growing places become ω.
+
+    The walk up from ``node`` stops at the first ancestor whose path minimum (``lows``)
+    exceeds ``new`` in some place: it and everything above it hold more there, so none can
+    be covered. A path along which a place only drains (a counter counting down while
+    another fills) thus costs O(places) per marking instead of O(depth)."""
     total = sum(new)
     a = node
+    low = _low(node, markings, parent, lows)
     while a != -1:
+        if any(map(gt, lows[a] if a != node else low, new)):
+            break  # no ancestor from here up can be covered
         anc = markings[a]
-        if sums[a] < total and all(x <= y for x, y in zip(anc, new, strict=True)):
+        if sums[a] < total and all(map(le, anc, new)):
             new = tuple(OMEGA if y > x else y for x, y in zip(anc, new, strict=True))
             total = sum(new)
         a = parent[a]
     return new  # the very same object when nothing was accelerated
+
+
+def _low(node: int, markings: list[Any], parent: Any, lows: list[Any]) -> tuple[int, ...]:
+    """The per-place minimum over the path root..node, memoised in ``lows`` (None: not yet
+    known) down the whole path, so each node's is computed at most once."""
+    chain = []
+    v = node
+    while lows[v] is None:
+        chain.append(v)
+        v = parent[v]
+    low = lows[v]
+    for u in reversed(chain):
+        low = lows[u] = tuple(map(min, low, markings[u]))
+    result: tuple[int, ...] = low
+    return result
 
 
 def _bottom_sccs(g: _Graph) -> list[list[int]]:
@@ -635,28 +733,42 @@ def _workflow_places(net: Net) -> tuple[int, int] | None:
     return i, o
 
 
-def analyze(net: Net, max_states: int = 1_000_000, progress: Progress | None = None) -> Analysis:
-    """Every answer about ``net`` (see :class:`Analysis`); StateBudgetExceeded past the budget.
+def analyze(
+    net: Net,
+    max_states: int = 1_000_000,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+) -> Analysis:
+    """Every answer about ``net`` (see :class:`Analysis`); StateBudgetExceeded past the budget,
+    AnalysisTimeout past ``timeout`` seconds.
 
     ``progress``, if given, hears the number of markings found so far, every ``_CHUNK``
     markings explored (big nets only)."""
-    g = explore(net, max_states=max_states, progress=progress)
+    deadline = None if timeout is None else _Deadline(timeout)
+    g = explore(net, max_states=max_states, progress=progress, deadline=deadline)
+    if deadline is not None:
+        deadline.check(len(g.markings))
     ids = [t.id for t in net.transitions]
     fired = set(g.via)  # the transitions that found a marking: often all of them
     if len(fired) <= len(ids):
         fired = set(g.edge_t)
     dead_transitions = [ids[i] for i in range(len(ids)) if i not in fired]
     notes: list[str] = []
-    final = net.final
+    wf = workflow_places(net)
+    finals = net.final_markings()
+    if not finals and wf is not None:  # a workflow net ends with one token in its sink
+        finals = [{wf[1]: 1}]
     offsets = g.offsets
     # nodes without successors, found at C speed (offsets[v] == offsets[v + 1])
     dead_nodes = list(compress(count(), map(eq, offsets, islice(offsets, 1, None))))
-    if final or g.unbounded:  # ω is only in an unbounded net's graph
-        dead_nodes = [
-            v for v in dead_nodes if OMEGA not in (m := g.marking(v)) and not _is_final(m, final)
-        ]
+    ends = 0  # dead markings that are a final marking: a normal end
+    if finals or g.unbounded:  # ω is only in an unbounded net's graph
+        real = [v for v in dead_nodes if OMEGA not in g.marking(v)]
+        dead_nodes = [v for v in real if not any(_is_final(g.marking(v), f) for f in finals)]
+        ends = len(real) - len(dead_nodes)
+    if dead_nodes or ends:
+        notes.append(_dead_note(net, g, dead_nodes, ends, finals, wf))
     witness = _path(g, dead_nodes[0], ids) if dead_nodes else None
-    wf = workflow_places(net)
     result = Analysis(
         places=len(net.places),
         transitions=len(ids),
@@ -672,6 +784,7 @@ def analyze(net: Net, max_states: int = 1_000_000, progress: Progress | None = N
         notes=notes,
         witness=witness,
         edges=len(g.edge_t),
+        transition_names=transition_names(net),
     )
     if g.unbounded:
         omega = sorted({net.places[p] for m in g.markings for p, x in enumerate(m) if x == OMEGA})
@@ -688,6 +801,8 @@ def analyze(net: Net, max_states: int = 1_000_000, progress: Progress | None = N
         result.deadlock = bool(dead_nodes)
         # a reachable dead marking is a bottom component where nothing fires: no transition
         # is live, and the strongly connected components need not be computed
+        if deadline is not None:
+            deadline.check(len(g.markings))
         live_t = set() if dead_nodes else _live_transitions(g)
         result.live_transitions = sorted(ids[i] for i in live_t)
         result.live = len(live_t) == len(ids)
@@ -697,12 +812,50 @@ def analyze(net: Net, max_states: int = 1_000_000, progress: Progress | None = N
                 "soundness is judged from one token in the source place, not from "
                 "the net's own initial marking"
             )
-        result.sound = _sound(net, wf, max_states, notes, progress)
+        result.sound = _sound(net, wf, max_states, notes, progress, deadline)
     return result
 
 
 def _is_final(m: tuple[int, ...], final: dict[int, int]) -> bool:
     return bool(final) and all(m[p] == final.get(p, 0) for p in range(len(m)))
+
+
+def _shown(net: Net, m: Any) -> str:
+    return ", ".join(f"{net.places[p]}={x}" for p, x in enumerate(m) if x) or "no tokens"
+
+
+def _dead_note(
+    net: Net,
+    g: _Graph,
+    dead: list[int],
+    ends: int,
+    finals: list[dict[int, int]],
+    wf: tuple[int, int] | None,
+) -> str:
+    """Which dead markings were counted as deadlocks, and why (the ``notes`` line)."""
+    if not finals:
+        why = (
+            "the net declares no final marking and is not a workflow net, so every reachable "
+            "marking where nothing can fire counts (declare final: to mark its normal end)"
+        )
+    else:
+        ends_at = " or ".join(
+            _shown(net, [f.get(p, 0) for p in range(len(net.places))]) for f in finals
+        )
+        if net.final_markings():
+            why = f"a dead marking equal to the final marking ({ends_at}) is a normal end"
+        else:
+            assert wf is not None
+            why = (
+                f"the final marking is the sink place '{net.places[wf[1]]}' marked ({ends_at}), "
+                "as this workflow net declares none: a dead marking equal to it is a normal end"
+            )
+        if ends:
+            why += f" ({ends} such reached, not counted)"
+    if not dead:
+        return f"deadlock: none; {why}"
+    first = _shown(net, g.marking(dead[0]))
+    return f"deadlock: {len(dead):,} dead marking(s) counted (first: {first}); {why}"
 
 
 def _path(g: _Graph, node: int, ids: list[str]) -> list[str]:  # a shortest one: BFS parents
@@ -728,19 +881,26 @@ def _sound(
     max_states: int,
     notes: list[str],
     progress: Progress | None = None,
+    deadline: _Deadline | None = None,
 ) -> bool:
     """Classical soundness from [i] to [o]: option to complete, proper completion, no dead
     transitions."""
     i, o = wf
     start = tuple(1 if p == i else 0 for p in range(len(net.places)))
-    g = explore(net, start, max_states, progress)
+    g = explore(net, start, max_states, progress, deadline)
+    if deadline is not None:
+        deadline.check(len(g.markings))
     if g.unbounded:
         notes.append("not sound: unbounded from [source]")
         return False
     final = tuple(1 if p == o else 0 for p in range(len(net.places)))
     fired = set(g.edge_t)
     if len(fired) != len(net.transitions):
-        notes.append("not sound: some transitions can never fire from [source]")
+        names = transition_names(net)
+        never = [label(t.id, names) for k, t in enumerate(net.transitions) if k not in fired]
+        notes.append(
+            f"not sound: transitions that can never fire from [source]: {', '.join(never)}"
+        )
         return False
     final_key = g.key(final)
     for v in range(len(g.markings)):

@@ -79,6 +79,17 @@ class Net:
     router: RouterSettings = field(default_factory=RouterSettings)
     #: The manifest text it was read from, if any (recorded with runs, for replay).
     text: str | None = field(default=None, compare=False, repr=False)
+    #: Further markings at which a run is complete, besides ``final`` (a state machine's
+    #: ``final:`` states, one marking each: one token in that state).
+    also_final: tuple[dict[int, int], ...] = ()
+    #: Read from the state-machine form: driven from outside, so an interactive run fires
+    #: nothing by itself unless asked (``auto=True``).
+    machine: bool = False
+
+    def final_markings(self) -> list[dict[int, int]]:
+        """Every marking at which a run is complete: ``final`` (if any), then ``also_final``.
+        Empty: the net declares none (a run goes on to a dead marking)."""
+        return [m for m in (self.final, *self.also_final) if m]
 
     def consumers(self) -> list[list[tuple[int, int]]]:
         """For each place, the (transition index, arc weight) pairs that consume from it."""
@@ -94,6 +105,18 @@ class Net:
 
     def place_index(self, place_id: str) -> int:
         return self.places.index(place_id)
+
+
+def transition_names(net: Net) -> dict[str, str]:
+    """Display names (PNML ``<name>``) of the transitions that have one other than their id."""
+    names = net.names
+    return {t.id: names[t.id] for t in net.transitions if names.get(t.id, t.id) != t.id}
+
+
+def label(tid: str, names: dict[str, str]) -> str:
+    """``tid`` with its display name, if it has one: ``n16 (reinitiate request)``."""
+    name = names.get(tid)
+    return f"{tid} ({name})" if name and name != tid else tid
 
 
 def compile_dag(wf: Workflow) -> Net:

@@ -16,9 +16,12 @@ net:
 ```
 
 The Circuit Breaker state-machine form (``states``, ``transitions`` with ``id``,
-``from_states``, ``to_state``, optional ``conditions``; ``initial_state``) is a one-token net:
-a place per state, and a transition per (transition, source state) — named ``id`` when there
-is one source state, ``id@state`` otherwise; its ``conditions`` become the guard (all must hold).
+``from_states``, ``to_state``, optional ``conditions``; ``initial_state``; optional ``final``
+states) is a one-token net: a place per state, and a transition per (transition, source
+state) — named ``id`` when there is one source state, ``id@state`` otherwise; its
+``conditions`` become the guard (all must hold). Each final state is a final marking (the
+token in it). Circuit Breaker's own camelCase spellings (``initialState``, ``fromStates``,
+``toState``) are read as well. Such a net is driven from outside (``Net.machine``).
 Validation reports every problem with line and column, like the workflow manifest's.
 """
 
@@ -59,11 +62,13 @@ TRANSITION_KEYS = (
     "description",
     *ACTION_KEYS,
 )
-MACHINE_KEYS = ("states", "transitions", "initial_state")
+MACHINE_KEYS = ("states", "transitions", "initial_state", "initialState", "final")
 MACHINE_TRANSITION_KEYS = (
     "id",
     "from_states",
+    "fromStates",
     "to_state",
+    "toState",
     "conditions",
     "run",
     "priority",
@@ -252,33 +257,93 @@ def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
     )
 
 
+def _spelled(c: Checker, m: dict, path: Path, key: str, camel: str, check: Any) -> Any:
+    """``m[key]``, or its Circuit Breaker spelling ``m[camel]``; a problem if both are given."""
+    if key in m and camel in m:
+        c.add(
+            "duplicate_key",
+            (*path, camel),
+            f"'{key}' and '{camel}' are two spellings of one key: give one of them",
+            key=True,
+        )
+        return MISSING
+    return c.get(m, camel if camel in m else key, path, check)
+
+
+def _state(
+    c: Checker,
+    state: str,
+    index: dict[str, int],
+    path: Path,
+    what: str,
+    kind: str = "unknown_state",
+) -> bool:
+    """Whether ``state`` is one of the states; a problem with "did you mean" if not."""
+    if state in index:
+        return True
+    from ._graph import suggest
+
+    hint = suggest(state, list(index))
+    c.add(
+        kind,
+        path,
+        f"{what} names '{state}', which is not one of the states ({', '.join(index)})"
+        + (f" (did you mean '{hint}'?)" if hint else ""),
+        found=state,
+        suggestion=hint,
+    )
+    return False
+
+
 def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
     states = c.get(data, "states", (), c.strings)
     if states is MISSING:
         c.add("missing_key", ("states",), "a state machine needs 'states'")
         return None
     index = {s: i for i, s in enumerate(states)}
-    initial_state = c.get(data, "initial_state", (), c.string)
-    if initial_state is MISSING or initial_state not in index:
-        c.add(
-            "bad_value",
-            ("initial_state",),
-            f"initial_state must be one of the states ({', '.join(states)})",
-        )
+    key = "initialState" if "initialState" in data else "initial_state"
+    initial_state = _spelled(c, data, (), "initial_state", "initialState", c.string)
+    if initial_state is MISSING:
+        if "initial_state" not in data and "initialState" not in data:
+            c.add("missing_key", (key,), f"a state machine needs '{key}' (one of the states)")
         return None
+    if not _state(c, initial_state, index, (key,), key, "bad_value"):
+        return None
+    finals = c.get(data, "final", (), c.strings)
+    if finals is MISSING:
+        finals = ()
+    finals = tuple(s for s in finals if _state(c, s, index, ("final",), "final"))
     transitions = []
     raw_ts = data.get("transitions") or []
     for i, t in enumerate(raw_ts if isinstance(raw_ts, list) else []):
         tp: Path = ("transitions", i)
         tm = c.mapping(t, tp, MACHINE_TRANSITION_KEYS, f"transitions[{i}]")
         tid = c.get(tm, "id", tp, c.string)
-        sources = c.get(tm, "from_states", tp, c.strings)
-        target = c.get(tm, "to_state", tp, c.string)
+        sources = _spelled(c, tm, tp, "from_states", "fromStates", c.strings)
+        target = _spelled(c, tm, tp, "to_state", "toState", c.string)
+        for key, camel, value in (
+            ("from_states", "fromStates", sources),
+            ("to_state", "toState", target),
+        ):
+            if value is MISSING and isinstance(t, dict) and key not in t and camel not in t:
+                c.add("missing_key", tp, f"transition {i} needs '{key}' (or '{camel}')")
         if MISSING in (tid, sources, target):
             continue
-        bad = [s for s in (*sources, target) if s not in index]
-        if bad:
-            c.add("unknown_state", tp, f"transition '{tid}' names unknown states: {', '.join(bad)}")
+        spelled = {"from_states": "fromStates" if "fromStates" in tm else "from_states"}
+        ok = [
+            _state(c, s, index, (*tp, spelled["from_states"]), f"transition '{tid}'")
+            for s in sources
+        ]
+        ok.append(
+            _state(
+                c,
+                target,
+                index,
+                (*tp, "toState" if "toState" in tm else "to_state"),
+                f"transition '{tid}'",
+            )
+        )
+        if not all(ok):
             continue
         conditions = c.get(tm, "conditions", tp, c.strings)
         guard = None
@@ -302,7 +367,16 @@ def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
                 )
             )
     initial = tuple(1 if s == initial_state else 0 for s in states)
-    return Net(name, tuple(states), initial, tuple(transitions))
+    ends = [{index[s]: 1} for s in dict.fromkeys(finals)]
+    return Net(
+        name,
+        tuple(states),
+        initial,
+        tuple(transitions),
+        ends[0] if ends else {},
+        also_final=tuple(ends[1:]),
+        machine=True,
+    )
 
 
 def _pnml(manifest: Any) -> Net | None:
