@@ -5,8 +5,9 @@ Every command takes ``--role`` and ``--namespace`` (else FLUXNB_ROLE / FLUXNB_NA
 
 Exit codes: 0 success; 1 the run failed; 2 invalid input (manifest, SQL, arguments, rate
 card); 3 the store is locked by another program; 4 permission denied (the session's role
-may not do it); 5 ``analyze`` gave up (``--timeout`` or ``--max-states``); 130 interrupted
-(the run is recorded cancelled).
+may not do it); 5 ``analyze`` gave up (``--timeout`` or ``--max-states``); 6 the run's rows
+could not be recorded (a full disk); 130 interrupted (the run is recorded cancelled).
+``store check`` / ``doctor``: 1 when segments were set aside.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import FluxError, ManifestError, PermissionDenied, Problem, StoreLockedError
+from .._exceptions import (
+    FluxError,
+    ManifestError,
+    PermissionDenied,
+    Problem,
+    RecordingFailed,
+    StoreLockedError,
+)
 from ._billing import BILLING_COMMANDS, add_billing_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
+from ._store_cmd import STORE_COMMANDS, add_store_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_DENIED = 4
 EXIT_GAVE_UP = 5  # analyze: past --timeout or --max-states, no answer
+EXIT_NOT_RECORDED = 6  # the store could not take the run's rows (a full disk)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print rows as JSON records")
 
     add_history_commands(sub, store_opt, import_opt)
+    add_store_commands(sub, store_opt)
     add_billing_commands(sub, store_opt)
 
     an = sub.add_parser(
@@ -209,7 +220,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_INVALID
     try:
         with _session_of(args):
-            return int(_COMMANDS[args.command](args))
+            code = int(_COMMANDS[args.command](args))
+        _leave_complete(args)
+        return code
     except PermissionDenied as exc:
         _error(str(exc))
         return EXIT_DENIED
@@ -219,6 +232,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except StoreLockedError as exc:
         _error(str(exc))
         return EXIT_LOCKED
+    except RecordingFailed as exc:
+        _error(str(exc))
+        return EXIT_NOT_RECORDED
     except FluxError as exc:
         _error(str(exc))
         return EXIT_INVALID
@@ -368,7 +384,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_result(result, args.json)
     if result.store:
         _load_into_file(result.store)
+    return _exit_code(result)
+
+
+def _exit_code(result: Any) -> int:
+    """0 / 1 by the run's status, or 6 when its rows could not all be recorded."""
+    if result.recording_error is not None:
+        _error(str(result.recording_error))
+        return EXIT_NOT_RECORDED
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _leave_complete(args: argparse.Namespace) -> None:
+    """After a command on a store: fold what waits, so other programs see every row."""
+    from ..store import default_path
+    from ..store._segments import pending_segments
+
+    if not hasattr(args, "store") or getattr(args, "no_store", False):
+        return
+    path = str(Path(args.store or default_path()).expanduser().absolute())
+    if pending_segments(Path(path + ".segments")):
+        _load_into_file(path)
 
 
 def _run_net(net: Any, ns: Any, store: Any, args: argparse.Namespace) -> int:
@@ -412,7 +448,7 @@ def _run_net(net: Any, ns: Any, store: Any, args: argparse.Namespace) -> int:
         print(result.summary())
     if result.store:
         _load_into_file(result.store)
-    return EXIT_OK if result.ok else EXIT_FAILED
+    return _exit_code(result)
 
 
 def _interrupted(exc: KeyboardInterrupt, as_json: bool) -> int:
@@ -463,6 +499,7 @@ def _result_json(result: Any) -> dict[str, Any]:
         "duration_s": result.duration,
         "store": result.store,
         "reason": result.reason,
+        "recording_error": None if result.recording_error is None else str(result.recording_error),
         "steps": [
             {
                 "step": s.step,
@@ -551,5 +588,6 @@ _COMMANDS = {
     **HISTORY_COMMANDS,
     "analyze": _cmd_analyze,
     **BILLING_COMMANDS,
+    **STORE_COMMANDS,
     "version": _cmd_version,
 }
