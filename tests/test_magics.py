@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +236,26 @@ def test_background_returns_a_handle(ip: Any, store: str) -> None:
     )
     assert ip.user_ns["h"] is handle and not handle.done()
     assert handle.result(timeout=10)["wait"] == "w"
+
+
+def test_a_background_runs_badge_changes_when_it_ends(ip: Any, store: str) -> None:
+    ip.run_cell("import asyncio\nasync def nap():\n    await asyncio.sleep(0.3)\n    return 1\n")
+    with capture_output() as out:
+        ip.run_cell(
+            f"%%fluxroute napwf --background --no-progress -o h --store {store}\n"
+            "pipeline:\n  - step: nap\n"
+        )
+        handle = ip.user_ns["h"]
+        handle.result(timeout=10)
+        for _ in range(100):  # the update comes from the run's thread, right after it ends
+            if any(o.update for o in out.outputs):
+                break
+            time.sleep(0.01)
+    first, *rest = out.outputs
+    assert ">running<" in first.data["text/html"] and first.transient["display_id"]
+    assert len(rest) == 1 and rest[0].update
+    assert rest[0].transient["display_id"] == first.transient["display_id"]
+    assert ">succeeded<" in rest[0].data["text/html"] and "running" not in rest[0].data["text/html"]
 
 
 def test_rerunning_a_cell_cancels_its_run_in_flight(ip: Any, store: str) -> None:

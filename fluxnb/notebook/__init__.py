@@ -8,6 +8,8 @@ from typing import Any
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext fluxnb``: register ``%%fluxroute``, ``%fluxsql``, ``%fluxtrace``,
     ``%fluxdebug``, ``%fluxsession``, ``%fluxdesign``."""
+    from ._live import register
     from ._magics import FluxMagics
 
     ipython.register_magics(FluxMagics(ipython))
+    register(ipython)  # a background run's badge changes when the run ends
