@@ -2,6 +2,7 @@
 
     python benchmarks/petri.py                 # N = 5, 8, 10, 12, 13
     python benchmarks/petri.py --sizes 5 8     # fewer
+    python benchmarks/petri.py --deep          # a deep net: analysis time per marking, by depth
 
 PM4Py and SNAKES are not fluxnb dependencies: install them in the benchmark environment (``pip
 install pm4py snakes``); whichever is missing is reported as such. Each peer builds the same
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from nets import dining_philosophers
 
-from fluxnb.spec import Net, analyze
+from fluxnb.spec import Arc, Net, Transition, analyze
 from fluxnb.spec._analysis import explore
 
 
@@ -141,6 +142,22 @@ def _would_take(before: tuple[float, int] | None, counts: set[int]) -> float:
     return d * (max(counts) / max(n, 1)) ** 1.5
 
 
+def deep_chain(n: int) -> Net:
+    """One transition moving a token from p to q and r: n + 1 markings on a single path whose
+    token count grows at every step, the worst case for the Karp-Miller check (each marking
+    is a candidate to cover its ancestors)."""
+    t = Transition("t", (Arc(0),), (Arc(1), Arc(2)))
+    return Net(f"chain{n}", ("p", "q", "r"), (n, 0, 0), (t,))
+
+
+def deep(sizes: list[int], repeat: int) -> None:
+    """Analysis time of ``deep_chain`` by depth: linear means a flat time per marking."""
+    print(f"{'tokens':>9} {'markings':>9} {'analyze':>10} {'per marking':>12}")
+    for n in sizes:
+        d, count = _best_of(lambda n=n: analyze(deep_chain(n)).reachable_markings or 0, repeat)
+        print(f"{n:>9,} {count:>9,} {d * 1000:>8.1f}ms {d / count * 1e6:>10.2f}us")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="*", default=[5, 8, 10, 12, 13])
@@ -153,7 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also analyse 16 philosophers (1,331,714 markings): time and peak memory",
     )
+    ap.add_argument(
+        "--deep",
+        action="store_true",
+        help="only the deep-net case: one growing path of 1,000 to 64,000 markings",
+    )
     args = ap.parse_args(argv)
+    if args.deep:
+        deep([1000, 4000, 16_000, 64_000], args.repeat)
+        return 0
     available = {}
     for name, fn in PEERS.items():
         try:
