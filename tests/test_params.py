@@ -133,7 +133,9 @@ def test_a_value_of_the_wrong_type_is_located_at_its_declaration() -> None:
 
 
 def test_a_required_param_without_value_is_an_error() -> None:
-    text = "params:\n  region: {type: str}\npipeline:\n  - step: kwargs\n    with: {r: {{region}}}\n"
+    text = (
+        "params:\n  region: {type: str}\npipeline:\n  - step: kwargs\n    with: {r: {{region}}}\n"
+    )
     with pytest.raises(ManifestError) as info:
         fluxnb.load(text)
     assert info.value.kind == "unfilled_param" and info.value.line == 5
@@ -346,7 +348,9 @@ def test_magic_unfilled_placeholder_points_at_the_cell_line(ip: Any) -> None:
     ip.user_ns["kwargs"] = kwargs
     with pytest.raises(UsageError, match=r"cell line 4: \{\{nothere\}\} is not filled"):
         ip.run_cell_magic(
-            "fluxroute", "--no-progress", "pipeline:\n  - step: kwargs\n    with: {a: {{nothere}}}\n"
+            "fluxroute",
+            "--no-progress",
+            "pipeline:\n  - step: kwargs\n    with: {a: {{nothere}}}\n",
         )
 
 

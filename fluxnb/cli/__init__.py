@@ -1,5 +1,5 @@
 """The ``fluxnb`` command: validate, run, sql, runs, replay, resume, diff, export, import,
-analyze, rates, invoice, usage, metrics.
+analyze, rates, invoice, usage, metrics, scaffold.
 
 Every command takes ``--role`` and ``--namespace`` (else FLUXNB_ROLE / FLUXNB_NAMESPACE).
 
@@ -33,6 +33,7 @@ from .._exceptions import (
 )
 from ._billing import BILLING_COMMANDS, add_billing_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
+from ._scaffold import SCAFFOLD_COMMANDS, add_scaffold_command
 from ._store_cmd import STORE_COMMANDS, add_store_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -124,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print rows as JSON records")
 
     add_history_commands(sub, store_opt, import_opt)
+    add_scaffold_command(sub)
     add_store_commands(sub, store_opt)
     add_billing_commands(sub, store_opt)
 
@@ -586,6 +588,7 @@ _COMMANDS = {
     "sql": _cmd_sql,
     "runs": _cmd_runs,
     **HISTORY_COMMANDS,
+    **SCAFFOLD_COMMANDS,
     "analyze": _cmd_analyze,
     **BILLING_COMMANDS,
     **STORE_COMMANDS,
