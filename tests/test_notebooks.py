@@ -17,8 +17,10 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CLIMBS = re.compile(r"""(?<![\w.])["'](\.\.)(["'/\\])""")
 
 
-def test_the_seven_tutorials_are_there() -> None:
+def test_the_readme_names_every_tutorial() -> None:
+    readme = (ROOT / "README.md").read_text()
     assert len(NOTEBOOKS) == 7
+    assert [p.stem for p in NOTEBOOKS if f"`{p.stem}`" not in readme] == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
