@@ -238,6 +238,13 @@ def test_a_whole_value_keeps_its_type(value: Any) -> None:
     assert load_located(fill_text("a: {{x}}\n", {"x": value})).data == {"a": value}
 
 
+def test_a_placeholder_in_an_anchor_is_one_located_problem() -> None:
+    with pytest.raises(ManifestError) as info:
+        fill_text("a: 1\nb: &{{x}} 2\n", {"x": "y"})
+    (p,) = info.value.problems
+    assert (p.kind, p.line, p.column, p.found) == ("bad_param", 2, 5, "x")
+
+
 def test_an_unwritable_value_is_a_located_problem() -> None:
     with pytest.raises(ManifestError) as info:
         fill_text("a: 1\nb: {{x}}\n", {"x": object()})

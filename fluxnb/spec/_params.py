@@ -148,6 +148,7 @@ class _Filler:
         self.masked = "".join([*parts, text[pos:]])
         self.problems: list[Problem] = []
         self.misfits: set[str] = set()  # values of the wrong type (already a problem)
+        self.misplaced: set[str] = set()  # in an anchor, tag or alias (already a problem)
 
     def _sentinel(self, i: int, length: int) -> str:
         word = f"{self.marker}{i}"
@@ -274,7 +275,7 @@ class _Filler:
                     found=name,
                     suggestion=hint,
                 )
-            elif declared is None and name not in used:
+            elif declared is None and name not in used and name not in self.misplaced:
                 hint = suggest(name, list(dict.fromkeys(used)))
                 self.problem(
                     "unknown_param",
@@ -378,6 +379,7 @@ class _Filler:
                     found[j] = tok
                 else:
                     name = self.holes[j].group(1)
+                    self.misplaced.add(name)
                     self.problem(
                         "bad_param",
                         "",
