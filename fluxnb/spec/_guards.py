@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -105,7 +106,9 @@ class Guard:
                 None,
             )
         try:
-            tree = ast.parse(text.strip(), mode="eval")
+            with warnings.catch_warnings():  # "1if": Python warns on stderr; we refuse or not
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
             raise GuardSyntaxError(text, f"not an expression: {exc.msg}", exc.offset) from None
         except (RecursionError, MemoryError, ValueError) as exc:  # "not " * 5000, NUL bytes
