@@ -200,6 +200,27 @@ def test_resume_runs_only_what_did_not_finish(store_path: str) -> None:
         fluxnb.resume(first.run_id, fixed, store=store_path)
 
 
+def test_a_resumed_runs_duration_counts_only_the_time_it_ran(store_path: str) -> None:
+    def slow() -> int:
+        time.sleep(0.2)
+        return 1
+
+    manifest = "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n"
+    first = fluxnb.run(manifest, {"a": slow, "b": lambda a: 1 / 0}, store=store_path)
+    before = fluxnb.sql("SELECT duration_s FROM runs", store=store_path)["duration_s"][0]
+    time.sleep(1.0)  # the run waits, failed, before it is resumed
+    fluxnb.resume(first.run_id, {"a": slow, "b": slow}, store=store_path)
+    row = fluxnb.sql(
+        "SELECT duration_s, ran_before_s, resumed_at, started_at, ended_at, resumed FROM runs",
+        store=store_path,
+    ).iloc[0]
+    span = (row["ended_at"] - row["started_at"]).total_seconds()
+    this = (row["ended_at"] - row["resumed_at"]).total_seconds()
+    assert row["resumed"] == 1 and row["ran_before_s"] == pytest.approx(before)
+    assert row["duration_s"] == pytest.approx(before + this, abs=1e-6)
+    assert 0.35 < row["duration_s"] < span - 0.9  # b's 0.2 s ran again; the 1 s wait did not
+
+
 def test_run_handle_cancel(store_path: str) -> None:
     async def slow(load: Any) -> None:
         await asyncio.sleep(30)

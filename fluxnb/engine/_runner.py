@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import math
 import os
 import re
 import secrets
@@ -357,7 +359,8 @@ async def aresume(
 def _alive(run: Mapping[str, Any]) -> bool:
     from ..store._liveness import process_alive
 
-    started = run.get("started_at")
+    # a resumed run's process started when it resumed
+    started = run.get("resumed_at") or run.get("started_at")
     started_us = (
         int(started.replace(tzinfo=UTC).timestamp() * 1e6)
         if isinstance(started, datetime)
@@ -441,6 +444,13 @@ def _resume_plan(
         text,
         seed,
         resumed=int(run.get("resumed") or 0) + 1,
+    )
+    # the run's duration_s counts the time it ran: its executions so far, then this one
+    ran = run.get("duration_s")
+    record = dataclasses.replace(
+        record,
+        resumed_at=time.time_ns() // 1000,
+        ran_before_s=float(ran) if isinstance(ran, int | float) and math.isfinite(ran) else 0.0,
     )
     default, executors = _executors(wf, plan, None)
     scheduler = Scheduler(

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ._quarantine import BadSegment, Quarantined, quarantine, read_checked
-from ._segments import pending_segments, table_of
+from ._schema import RUN_DURATION
+from ._segments import _schemas, pending_segments, table_of
 
 #: How a batch of rows (a registered Arrow table ``{source}``) joins its table. Usage
 #: rows are idempotent: an event id already stored is ignored, and within a batch the
@@ -31,10 +32,9 @@ APPEND = {
 # within one execution of a run (same `resumed`) an ended row beats a 'running' one
 # whatever the order (clock steps); a resumed execution's rows beat those of the
 # executions before it
-_RUNS = """INSERT OR REPLACE INTO runs BY NAME
-    SELECT * EXCLUDE (segment),
-           date_diff('microsecond', started_at, ended_at) / 1e6 AS duration_s
-    FROM {source} b
+_RUNS = f"""INSERT OR REPLACE INTO runs BY NAME
+    SELECT * EXCLUDE (segment), {RUN_DURATION} AS duration_s
+    FROM {{source}} b
     WHERE NOT EXISTS (
         SELECT 1 FROM runs r WHERE r.run_id = b.run_id
         AND (coalesce(r.resumed, 0) > coalesce(b.resumed, 0)
@@ -115,6 +115,7 @@ def fold(con: Any, folder: Path) -> FoldReport:
             if table not in batches:
                 continue
             data = pa.concat_tables(batches[table], promote_options="default")
+            data = _all_columns(data, table)  # a segment written before a column existed
             con.register("_fluxnb_batch", data)
             sql = _RUNS if table == "runs" else APPEND[table]
             con.execute(sql.format(source="_fluxnb_batch"))
@@ -138,3 +139,13 @@ def fold(con: Any, folder: Path) -> FoldReport:
         if f.name in done or f in gone:
             f.unlink(missing_ok=True)
     return report
+
+
+def _all_columns(data: Any, table: str) -> Any:
+    """``data`` with every column of ``table``'s segment schema (missing ones NULL)."""
+    import pyarrow as pa
+
+    for f in _schemas()[table]:
+        if f.name not in data.column_names:
+            data = data.append_column(f, pa.nulls(data.num_rows, f.type))
+    return data

@@ -65,7 +65,8 @@ def interrupted_rows(con: Any) -> list[tuple]:
 
     cur = con.execute(
         """SELECT run_id, workflow, epoch_us(started_at) AS started_at, namespace, tenant,
-                  steps, manifest, manifest_hash, host, pid, seed, resumed
+                  steps, manifest, manifest_hash, host, pid, seed, resumed,
+                  epoch_us(resumed_at) AS resumed_at, ran_before_s
            FROM runs WHERE status = 'running' AND host = $host""",
         {"host": socket.gethostname()},
     )
@@ -73,7 +74,8 @@ def interrupted_rows(con: Any) -> list[tuple]:
     gone = [
         run
         for run in (dict(zip(names, values, strict=True)) for values in cur.fetchall())
-        if not process_alive(run["host"], run["pid"], run["started_at"])
+        # a resumed run's process started when it resumed, long after the run first did
+        if not process_alive(run["host"], run["pid"], run["resumed_at"] or run["started_at"])
     ]
     if not gone:
         return []
@@ -91,7 +93,9 @@ def interrupted_rows(con: Any) -> list[tuple]:
         record = RunRecord(
             **run,
             status=INTERRUPTED,
-            ended_at=max(last.get(run["run_id"]) or 0, run["started_at"]),  # last heard of
+            ended_at=max(  # last heard of
+                last.get(run["run_id"]) or 0, run["resumed_at"] or run["started_at"]
+            ),
             error=f"process {run['pid']} on {run['host']} ended without finishing the run "
             "(killed, a restarted kernel or a crash); `fluxnb resume` continues it",
         )

@@ -81,6 +81,12 @@ class RunRecord:
     seed: int | None = None
     #: How many times the run was resumed.
     resumed: int = 0
+    #: When this execution of a resumed run started (epoch microseconds, UTC); None: the
+    #: run's first execution, which starts at ``started_at``.
+    resumed_at: int | None = None
+    #: Seconds the run ran in its executions before this one (None: none before).
+    #: ``duration_s`` is this plus this execution's time: the time the run actually ran.
+    ran_before_s: float | None = None
 
 
 class Recorder(Protocol):

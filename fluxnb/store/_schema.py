@@ -284,7 +284,25 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        7,
+        "a resumed run's duration_s is the time it ran, not the time since it first started",
+        (
+            "ALTER TABLE runs ADD COLUMN resumed_at TIMESTAMP",
+            "ALTER TABLE runs ADD COLUMN ran_before_s DOUBLE",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
+
+#: A ``runs`` row's ``duration_s``: the time the run ran, in all its executions (a resumed
+#: run's earlier executions, ``ran_before_s``, plus this one's, from ``resumed_at``).
+RUN_DURATION = (
+    "coalesce(ran_before_s, 0) + "
+    "date_diff('microsecond', coalesce(resumed_at, started_at), ended_at) / 1e6"
+)
 
 #: Every view, by name, with its SELECT.
 VIEWS: dict[str, str] = {"step_stats": STEP_STATS, **SLA_VIEWS}
@@ -339,4 +357,6 @@ RUN_COLUMNS: tuple[str, ...] = (
     "pid",
     "seed",
     "resumed",
+    "resumed_at",
+    "ran_before_s",
 )

@@ -71,6 +71,8 @@ def _schemas() -> dict[str, Any]:
             ("pid", pa.int32()),
             ("seed", pa.int64()),
             ("resumed", pa.int32()),
+            ("resumed_at", ts),
+            ("ran_before_s", pa.float64()),
         ]
     )
     circuit = pa.schema(

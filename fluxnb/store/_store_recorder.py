@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import RecordingFailed
 from ._outputs import NOTHING, encode, sign
 from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
+from ._schema import RUN_DURATION
 from ._segments import arrow_table, write_segment
 from ._usage import UsageMeter
 
@@ -154,8 +155,7 @@ class StoreRecorder:
                     con.register("_fluxnb_batch", data)
                     try:
                         con.execute(
-                            "INSERT OR REPLACE INTO runs BY NAME SELECT *, "
-                            "date_diff('microsecond', started_at, ended_at) / 1e6 "
+                            f"INSERT OR REPLACE INTO runs BY NAME SELECT *, {RUN_DURATION} "
                             "AS duration_s FROM _fluxnb_batch"
                         )
                     finally:
