@@ -226,7 +226,7 @@ def test_fluxtrace_draws_the_last_run(ip: Any, store: str) -> None:
     ip.user_ns["limit"] = 1
     ip.run_cell_magic("fluxroute", f"--store {store}", MANIFEST)
     svg = ip.run_line_magic("fluxtrace", "")._repr_svg_()
-    assert svg.startswith("<svg") and svg.count("<rect") == 3 and "score" in svg
+    assert svg.startswith("<svg") and svg.count("</title></rect>") == 3 and "score" in svg
 
 
 def test_background_returns_a_handle(ip: Any, store: str) -> None:

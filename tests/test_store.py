@@ -148,6 +148,46 @@ def test_null_strings_are_none_in_every_frame(store_path: str) -> None:
     assert steps["a"] is None and "no" in steps["b"]
 
 
+@pytest.mark.parametrize("span", [3e-5, 0.0005, 0.0123, 0.31, 0.999, 1.0, 1.7, 9.99, 37.0, 3600.0])
+def test_timeline_ticks_are_round_numbers(span: float) -> None:
+    import math
+
+    from fluxnb.store._timeline import tick_label, ticks
+
+    step, count, unit, per_unit = ticks(span)
+    mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+    assert round(mantissa, 9) in (1, 2, 5) and 1 <= count <= 8
+    assert step * count >= span * (1 - 1e-9) and step * (count - 1) < span
+    labels = [tick_label(i * step, unit, per_unit) for i in range(count + 1)]
+    assert all(len(lb.split()[0]) <= 5 for lb in labels)  # no 0.30000000000000004
+
+
+def test_timeline_has_round_ticks_and_a_colour_legend(store_path: str) -> None:
+    import re
+    import time as clock
+
+    def nap() -> int:
+        clock.sleep(0.03)
+        return 1
+
+    r = fluxnb.run(
+        "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n",
+        {"a": nap, "b": failing(ValueError("no"))},
+        store=store_path,
+    )
+    t = fluxnb.timeline(r, store=store_path)
+    svg = t.to_svg()
+    labels = re.findall(r'text-anchor="middle" fill="#555">([^<]+)</text>', svg)
+    assert labels[0] in ("0 ms", "0 s") and len(labels) >= 2
+    values = [float(lb.split()[0]) for lb in labels]
+    step = values[1] - values[0]
+    assert all(abs(v - i * step) < 1e-9 for i, v in enumerate(values))
+    # the legend names each status drawn, next to its colour
+    for status, colour in (("succeeded", "#2e7d32"), ("failed", "#c62828")):
+        assert re.search(f'fill="{colour}"/><text[^>]*>{status}</text>', svg)
+    assert repr(t).endswith(": 2 attempts>")
+
+
 def test_segment_loaded_exactly_once_after_a_crash_between_commit_and_delete(
     store_path: str,
 ) -> None:

@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import ReplayError
 from .._html import _STATUS_COLOURS
+from .._plural import plural
 
 _LEFT, _WIDTH, _ROW, _TOP = 170, 620, 22, 46
+_FOOT = 52  # below the rows: the axis labels, then the colour legend
+
+
+def ticks(span: float, most: int = 8) -> tuple[float, int, str, float]:
+    """A round time axis for ``span`` seconds: ``(step, count, unit, per_unit)``.
+
+    ``step`` is 1, 2 or 5 x 10^k seconds, the smallest such that at most ``most`` steps
+    cover ``span``; the axis runs from 0 to ``count * step``. Labels are in ``unit``
+    (``µs``, ``ms`` or ``s``, by where the axis ends), one unit being ``per_unit`` seconds.
+    """
+    span = max(span, 1e-6)
+    exp = math.floor(math.log10(span / most))
+    step = next(
+        m * 10.0**e
+        for e in (exp, exp + 1)
+        for m in (1, 2, 5)
+        if m * 10.0**e * most >= span * (1 - 1e-9)
+    )
+    count = max(1, math.ceil(span / step - 1e-9))
+    end = step * count
+    unit, per_unit = ("µs", 1e-6) if end < 1e-3 else ("ms", 1e-3) if end < 1 else ("s", 1.0)
+    return step, count, unit, per_unit
+
+
+def tick_label(value: float, unit: str, per_unit: float) -> str:
+    """``250 ms``, ``1.5 s``: a tick's value without floating-point noise."""
+    return f"{round(value / per_unit, 6):g} {unit}"
 
 
 @dataclass
@@ -24,7 +53,7 @@ class Timeline:
         started = ev["started_at"].dropna()
         ended = ev["ended_at"].dropna()
         steps = list(dict.fromkeys(ev.sort_values(["seq", "attempt"])["step"]))
-        height = _TOP + _ROW * max(len(steps), 1) + 30
+        height = _TOP + _ROW * max(len(steps), 1) + _FOOT
         title = html.escape(f"{self.run['workflow']} · {self.run['run_id']} · {self.run['status']}")
         out = [
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LEFT + _WIDTH + 50}" '
@@ -35,20 +64,20 @@ class Timeline:
             out.append('<text x="8" y="40">no attempt of this run ever started</text></svg>')
             return "".join(out)
         t0, t1 = started.min(), max(ended.max(), started.max())
-        span = max((t1 - t0).total_seconds(), 1e-6)
+        step, count, unit, per_unit = ticks((t1 - t0).total_seconds())
+        span = step * count  # the axis ends on a round value
 
         def x(t: Any) -> float:
             return _LEFT + (t - t0).total_seconds() / span * _WIDTH
 
-        for i in range(6):  # time axis
-            sec = span * i / 5
-            xi = _LEFT + _WIDTH * i / 5
-            label = f"{sec * 1000:.0f} ms" if span < 2 else f"{sec:.1f} s"
+        for i in range(count + 1):  # time axis: 0, 1, 2, 5 x 10^k steps
+            xi = _LEFT + _WIDTH * i / count
             out.append(
-                f'<line x1="{xi:.1f}" y1="{_TOP - 8}" x2="{xi:.1f}" y2="{height - 28}" '
-                f'stroke="#ddd"/><text x="{xi:.1f}" y="{height - 12}" text-anchor="middle" '
-                f'fill="#555">{label}</text>'
+                f'<line x1="{xi:.1f}" y1="{_TOP - 8}" x2="{xi:.1f}" y2="{height - _FOOT + 2}" '
+                f'stroke="#ddd"/><text x="{xi:.1f}" y="{height - _FOOT + 16}" '
+                f'text-anchor="middle" fill="#555">{tick_label(i * step, unit, per_unit)}</text>'
             )
+        out.extend(_legend(list(dict.fromkeys(ev["status"])), height - 12))
         row_of = {s: i for i, s in enumerate(steps)}
         for s, i in row_of.items():
             y = _TOP + i * _ROW
@@ -82,7 +111,7 @@ class Timeline:
     def __repr__(self) -> str:
         return (
             f"<Timeline of run {self.run['run_id']} '{self.run['workflow']}': "
-            f"{len(self.events)} attempts>"
+            f"{plural(len(self.events), 'attempt')}>"
         )
 
     def _repr_svg_(self) -> str:
@@ -91,6 +120,19 @@ class Timeline:
     def save(self, path: str) -> None:
         with open(path, "w") as fh:
             fh.write(self.to_svg())
+
+
+def _legend(statuses: list[str], y: int) -> list[str]:
+    """A swatch and a name per status drawn (in the order they first appear)."""
+    out, x = [], _LEFT
+    for status in statuses:
+        colour = _STATUS_COLOURS.get(status, "#555")
+        out.append(
+            f'<rect x="{x}" y="{y - 10}" width="12" height="12" rx="2" fill="{colour}"/>'
+            f'<text x="{x + 16}" y="{y}" fill="#333">{html.escape(status)}</text>'
+        )
+        x += 28 + 7 * len(status)
+    return out
 
 
 def timeline(run: Any = None, *, store: Any = None) -> Timeline:
