@@ -338,3 +338,16 @@ def test_fluxsql_store_option_takes_a_notebook_variable(
     with pytest.raises(UsageError, match=r"whole \$name"):
         ip.run_line_magic("fluxsql", "--store $S/x.duckdb SELECT 1")
     assert sorted(p.name for p in tmp_path.iterdir() if "$" in p.name or "{" in p.name) == []
+
+
+def test_fluxroute_refuses_yaml_bombs_and_tags_quickly(ip: Any) -> None:
+    import time
+
+    from .test_hostile_inputs import laughs
+
+    for cell, expected in ((laughs(), "aliases"), ("pipeline: !!set {a, b}\n", "!!set")):
+        t0 = time.perf_counter()
+        with pytest.raises(UsageError, match=expected) as info:
+            ip.run_cell_magic("fluxroute", "--validate", cell)
+        assert time.perf_counter() - t0 < 1.0
+        assert "Traceback" not in str(info.value)
