@@ -30,21 +30,22 @@ echo "== a bare clone of HEAD (no ../shared beside it): the tests need only the 
 # editable install of this checkout. Uncommitted changes are not in the clone.
 clone_parent="$(mktemp -d)"
 git clone --quiet --no-hardlinks "$PWD" "$clone_parent/fluxnb"
+clone_status=0
 (
-  cd "$clone_parent/fluxnb"
+  cd "$clone_parent/fluxnb" || exit 1  # (set -e does not reach inside "( ... ) ||")
   [ ! -e ../shared ] || { echo "../shared exists beside the clone" >&2; exit 1; }
   export PYTHONPATH="$PWD"
-  python - <<'PY'
-import pathlib, sys
-import fluxnb
-where = pathlib.Path(fluxnb.__file__).resolve()
-print("fluxnb imported from", where)
-if not where.is_relative_to(pathlib.Path.cwd().resolve()):
-    sys.exit("the clone's tests would test another copy of fluxnb")
-PY
+  # what a subprocess started elsewhere (a kernel, the CLI) imports: the clone's package
+  where="$(cd / && python -c 'import fluxnb, os; print(os.path.realpath(fluxnb.__file__))')"
+  echo "fluxnb imported from $where"
+  case "$where" in
+    "$(pwd -P)"/*) ;;
+    *) echo "the clone's tests would test another copy of fluxnb" >&2; exit 1 ;;
+  esac
   python -m pytest -q -x -p no:cacheprovider tests --ignore=tests/browser
-)
+) || clone_status=$?
 rm -rf "$clone_parent"
+[ "$clone_status" = 0 ] || exit "$clone_status"
 
 echo "== binder: a fresh virtualenv built as Binder builds it, running the tutorials"
 binder_env="$(mktemp -d)/venv"
