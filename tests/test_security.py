@@ -527,3 +527,15 @@ def test_a_resume_lease_dies_with_its_process(store_path: str) -> None:
         assert fluxnb.resume(failed.run_id, _ns(), store=store_path).ok  # no stale lease
     finally:
         holder.kill()
+
+
+def test_a_trace_file_past_the_size_limit_is_refused_before_it_is_read(
+    store_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fluxnb.engine import _trace_file
+
+    monkeypatch.setattr(_trace_file, "MAX_TRACE_BYTES", 1000)
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"format": "fluxnb-trace", "run": _RUN, "pad": "x" * 2000}))
+    with pytest.raises(ReplayError, match="over the 1,000"):
+        fluxnb.import_trace(path, store=store_path)

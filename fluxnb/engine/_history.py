@@ -144,6 +144,7 @@ def _read_file(path: Path) -> Trace:
             return Trace(run, events, circuit)
         import pyarrow.parquet as pq
 
+        tf.check_size(path)
         table = pq.read_table(path)
         meta = table.schema.metadata or {}
         if b"fluxnb.run" not in meta:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +176,28 @@ def _other_run(path: Path, where: str, other: Any, run_id: str) -> ReplayError:
     )
 
 
+#: The largest trace file fluxnb reads (``FLUXNB_MAX_TRACE_BYTES``, default 256 MiB): a
+#: trace holds at most 1 MiB per recorded output, so a bigger file is a mistake or an attack.
+MAX_TRACE_BYTES = int(os.environ.get("FLUXNB_MAX_TRACE_BYTES", str(256 << 20)))
+
+
+def check_size(path: Path) -> None:
+    """Refuse a trace file past MAX_TRACE_BYTES (or one that is not a regular file)."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise bad(path, "it is not a regular file")
+    if st.st_size > MAX_TRACE_BYTES:
+        raise bad(
+            path,
+            f"it is {st.st_size:,} bytes, over the {MAX_TRACE_BYTES:,} fluxnb reads "
+            "(FLUXNB_MAX_TRACE_BYTES)",
+        )
+
+
 def read_json(path: Path, fmt: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
     """The run row, events and circuit events of a JSON trace file, all checked."""
-    doc = json.loads(path.read_text())
+    check_size(path)
+    doc = json.loads(path.read_bytes())
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise ReplayError(f"{path} is not a fluxnb trace (no format '{fmt}')")
     run = check_run(doc.get("run"), path)
