@@ -228,3 +228,37 @@ def test_cpu_benchmark_runs_and_agrees() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "ratio dask/local" in out.stdout
+
+
+def test_the_on_demand_cluster_never_fights_for_port_8787(tmp_path: Path) -> None:
+    """Another cluster (or anything) on 8787: no 'Port 8787 is already in use' warning, and
+    the scheduler's pages listen on loopback only."""
+    import socket
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # something else holds it already: just as good for this test
+    try:
+        (tmp_path / "dash_steps.py").write_text("def a():\n    return 1\n")
+        (tmp_path / "m.yaml").write_text("pipeline: [{step: a}]\n")
+        code = (
+            "import sys, warnings\nwarnings.simplefilter('always')\n"
+            "from fluxnb.cli import main\n"
+            "from fluxnb.engine._dask import shared_cluster\n"
+            "rc = main(['run', 'm.yaml', '--import', 'dash_steps', '--executor', 'dask', "
+            "'--store', 's.duckdb'])\n"
+            "print('LINK', shared_cluster().dashboard_link)\nsys.exit(rc)\n"
+        )
+        env = {**cli_env(), "PYTHONPATH": f"{tmp_path}{os.pathsep}{cli_env()['PYTHONPATH']}"}
+        p = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        assert "8787" not in p.stderr, p.stderr
+        assert "LINK http://127.0.0.1:" in p.stdout
+    finally:
+        holder.close()

@@ -59,7 +59,9 @@ def shared_cluster() -> Any:
                     n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # a free port on loopback only: never 8787 (taken by another
+                    # cluster: a warning), never every interface (":0")
+                    dashboard_address="127.0.0.1:0",
                 )
             atexit.register(close_shared_cluster)
         return cluster
