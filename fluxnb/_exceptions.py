@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ._plural import plural
+
 __all__ = [
     "BillingError",
     "CircuitOpenError",
@@ -273,10 +275,12 @@ class RecordingFailed(StoreError):
         what = f"run {run_id} could not be recorded" if run_id else "rows could not be written"
         parts = [f"{what} in the trace store {path}: {reason}."]
         if lost:
-            parts.append(f"{lost} row(s) could be written nowhere and are missing.")
+            are = "is" if lost == 1 else "are"
+            parts.append(f"{plural(lost, 'row')} could be written nowhere and {are} missing.")
         if pending:
             parts.append(
-                f"{pending} segment file(s) wait in {path}.segments and load into the store "
+                f"{plural(pending, 'segment file')} {'waits' if pending == 1 else 'wait'} in "
+                f"{path}.segments and load into the store "
                 "on its next access once there is space: free some, then run "
                 "`fluxnb store flush` (or fluxnb.store().flush())."
             )

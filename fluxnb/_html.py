@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from ._exceptions import ManifestError
+from ._plural import plural
 
 _STATUS_COLOURS = {
     "succeeded": "#2e7d32",
@@ -91,7 +92,7 @@ def workflow_html(wf: Any) -> str:
         for s in list(wf.steps.values())[:200]
     )
     return (
-        f"<div><b>Workflow {html.escape(wf.name)}</b> · {len(wf)} steps<table><thead><tr>"
+        f"<div><b>Workflow {html.escape(wf.name)}</b> · {plural(len(wf), 'step')}<table><thead><tr>"
         "<th>step</th><th>depends on</th><th>callable</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )
@@ -118,7 +119,7 @@ def net_result_html(result: Any) -> str:
     head = (
         f"<b>net run</b> <code>{html.escape(result.run_id)}</code> · "
         f"<code>{html.escape(result.workflow)}</code> {badge(result.status.value)} "
-        f"ended <b>{html.escape(result.ending)}</b> after {result.firings:,} firing(s) in "
+        f"ended <b>{html.escape(result.ending)}</b> after {plural(result.firings, 'firing')} in "
         f"{result.duration:.3f}s"
     )
     reason = f"<div>{html.escape(result.reason)}</div>" if result.reason else ""
@@ -135,6 +136,6 @@ def net_run_html(run: Any) -> str:
     head = (
         f"<b>interactive net run</b> <code>{html.escape(run.run_id)}</code> · "
         f"<code>{html.escape(run.net.name)}</code> {badge(run.status)} · "
-        f"{len(run.firings)} firing(s) · enabled: {buttons}"
+        f"{plural(len(run.firings), 'firing')} · enabled: {buttons}"
     )
     return f"<div>{head}{_marking_table(run.tokens())}</div>"

@@ -473,3 +473,24 @@ def test_nested_blocking_run_inside_a_step_is_refused_not_deadlocked() -> None:
     assert result.status is RunStatus.FAILED
     assert result.errors["step"].type == "RunError"
     assert "await fluxnb.arun" in result.errors["step"].message
+
+
+def test_counts_in_summaries_and_reprs_are_pluralised() -> None:
+    from fluxnb._plural import plural
+
+    assert [plural(n, "firing") for n in (0, 1, 2)] == ["0 firings", "1 firing", "2 firings"]
+    assert plural(1, "mismatch") == "1 mismatch" and plural(3, "mismatch") == "3 mismatches"
+    one = "pipeline:\n  - step: a\n"
+    assert repr(fluxnb.load(one)).endswith(": 1 step>")
+    assert "1 output;" in repr(fluxnb.run(one, {"a": lambda: 1}, store=None))
+    manifest = (
+        "router: {on_error: continue}\npipeline:\n  - step: a\n  - step: b\n"
+        "    depends_on: a\n  - step: c\n"
+    )
+    r = fluxnb.run(manifest, {"a": failing(ValueError("x")), "b": lambda a: 1, "c": lambda: 1})
+    assert (r.reason or "").startswith("1 step failed and 1 dependent step was skipped")
+    net = "name: two\nnet:\n  places: {p: 2, q: 0}\n  transitions:\n"
+    net += "    - {id: t, inputs: [p], outputs: [q]}\n"
+    result = fluxnb.run(net, store=None)
+    assert "2 firings;" in repr(result) and "after 2 firings in" in result.summary()
+    assert "after 2 firings in" in result._repr_html_()

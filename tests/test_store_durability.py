@@ -281,7 +281,7 @@ def test_the_file_is_complete_after_a_cli_run_and_store_flush_says_what_it_did(
     assert "loaded" in said and "4 events" in said
     assert _read_only(store_path, "SELECT count(*) FROM runs") == [[3]]
     assert main(["store", "flush", "--store", store_path]) == 0
-    assert "loaded 0 segment(s)" in capsys.readouterr().out
+    assert "loaded 0 segments" in capsys.readouterr().out
 
 
 def test_sigint_of_a_cli_run_leaves_the_file_saying_cancelled(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import BillingError
+from .._plural import plural
 from ._money import EXACT, round_amount, show
 from ._rate_card import RateCard, charge
 
@@ -196,7 +197,7 @@ class Invoice:
         total = show(self.total, self.currency, self.minor_unit)
         return (
             f"<Invoice {self.invoice_id} {self.state}: {self.tenant} {self.period}, "
-            f"{len(self.lines)} lines, total {total}>"
+            f"{plural(len(self.lines), 'line')}, total {total}>"
         )
 
     def __str__(self) -> str:

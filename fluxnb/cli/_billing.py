@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._plural import plural
+
 
 def add_billing_commands(sub: Any, store_opt: Callable[[argparse.ArgumentParser], None]) -> None:
     rates = sub.add_parser("rates", help="set or list rate cards")
@@ -53,7 +55,7 @@ def _cmd_rates(args: argparse.Namespace) -> int:
         who = "every tenant" if args.tenant is None else f"tenant {args.tenant}"
         print(
             f"ok: rate card {card.card_id} ({card.currency}, effective from "
-            f"{card.effective_from}) prices {len(card.prices)} units for {who}"
+            f"{card.effective_from}) prices {plural(len(card.prices), 'unit')} for {who}"
         )
         return cli.EXIT_OK
     cli._print_frame(rate_cards(args.tenant, store=args.store), args.json)

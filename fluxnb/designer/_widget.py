@@ -14,6 +14,7 @@ import anywidget
 import traitlets
 
 from .._exceptions import FluxError, ManifestError
+from .._plural import plural
 from ..engine._runner import DEFAULT
 from ._model import DAG, NET, PLACE, Design, DesignError
 
@@ -296,7 +297,7 @@ class Designer(anywidget.AnyWidget):
             status[f.transition] = {"state": f.status, "attempts": prev.get("attempts", 0) + 1}
         self.status = status
         self.enabled = list(run.enabled())
-        self.message = f"net run {run.run_id}: {len(run.firings)} firings"
+        self.message = f"net run {run.run_id}: {plural(len(run.firings), 'firing')}"
 
     # -------------------------------------------------------------- browser messages
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:

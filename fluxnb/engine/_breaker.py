@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from .._exceptions import CircuitOpenError
+from .._plural import plural
 from ..spec import CircuitBreakerSettings
 from ._states import IllegalTransition
 
@@ -217,7 +218,7 @@ class Breakers:
 
     def __repr__(self) -> str:
         rows = [
-            f"{s['agent']}: {s['state']} ({s['consecutive_failures']} failures)"
+            f"{s['agent']}: {s['state']} ({plural(s['consecutive_failures'], 'failure')})"
             for s in self.states()
         ]
         return "<Breakers " + ("; ".join(rows) or "none yet") + ">"

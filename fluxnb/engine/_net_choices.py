@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .._plural import plural
 from ..spec import Net, Transition
 from ..spec._net import label, transition_names
 
@@ -76,7 +77,7 @@ def same_choices(
     for key, taken in sorted(chosen.items(), key=lambda kv: -sum(kv[1].values())):
         ((ti, n),) = taken.items()
         others = " or ".join(label(ids[r], names) for r in sorted(key - {ti}))
-        parts.append(f"{label(ids[ti], names)} over {others}, {n:,} time(s)")
+        parts.append(f"{label(ids[ti], names)} over {others}, {plural(n, 'time')}")
     scope = "" if first == 0 else f" (in the last {LOOK_BACK:,} firings)"
     return (
         f"every choice went the same way{scope}: {'; '.join(parts)} — so the run took the "

@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from .._exceptions import Problem, ResolutionError, RunError
+from .._plural import plural
 from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy, format_duration
 from ..spec._net import transition_names
 from ..spec._resolve import _signature, lookup_callable
@@ -299,12 +300,13 @@ class NetEngine:
         for a in t.inputs:
             if len(places[a.place]) < a.weight:
                 return (
-                    f"place '{names[a.place]}' holds {len(places[a.place])} token(s), "
+                    f"place '{names[a.place]}' holds {plural(len(places[a.place]), 'token')}, "
                     f"it needs {a.weight}"
                 )
         for a in t.inhibitors:
             if len(places[a.place]) >= a.weight:
-                return f"inhibitor place '{names[a.place]}' holds {len(places[a.place])} token(s)"
+                n = plural(len(places[a.place]), "token")
+                return f"inhibitor place '{names[a.place]}' holds {n}"
         if t.guard is not None:
             return f"its guard {t.guard!r} holds for none of the tokens"
         return "it is blocked after a failure (on_error: continue)"
@@ -764,7 +766,7 @@ class NetEngine:
             return (
                 RunStatus.FAILED,
                 ending,
-                f"{self.failures} firing(s) failed; blocked transitions: {blocked} "
+                f"{plural(self.failures, 'firing')} failed; blocked transitions: {blocked} "
                 "(on_error: continue)",
             )
         return status, ending, reason

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .._plural import plural
 from ._states import RunStatus
 
 
@@ -90,7 +91,7 @@ class Firing:
             took = f" in {(self.ended_us - self.started_us) / 1000:.1f} ms"
         return (
             f"<Firing #{self.seq} {self.transition} {self.status}{took}; "
-            f"{len(self.consumed)} token(s) in, {len(self.produced)} out{err}>"
+            f"{plural(len(self.consumed), 'token')} in, {len(self.produced)} out{err}>"
         )
 
 
@@ -208,7 +209,7 @@ class NetResult:
         marked = ", ".join(f"{p}={n}" for p, n in self.marking.items() if n) or "empty"
         lines = [
             f"net run {self.run_id} · '{self.workflow}' · {self.status.value} "
-            f"({self.ending}) after {self.firings:,} firing(s) in {self.duration:.3f}s",
+            f"({self.ending}) after {plural(self.firings, 'firing')} in {self.duration:.3f}s",
             f"marking: {marked}",
         ]
         fired = self.fired()
@@ -246,5 +247,5 @@ class NetResult:
     def __repr__(self) -> str:
         return (
             f"<NetResult {self.run_id} '{self.workflow}' {self.status.value} ({self.ending}): "
-            f"{self.firings} firings; {self.duration:.3f}s>"
+            f"{plural(self.firings, 'firing')}; {self.duration:.3f}s>"
         )

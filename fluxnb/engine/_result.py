@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._exceptions import ReplayError, StepFailed
+from .._plural import plural
 from ._states import RunStatus, StepStatus
 
 
@@ -210,7 +211,7 @@ class RunResult:
         # asyncio formats a finished task's result: keep this cheap for 10,000 steps
         return (
             f"<RunResult {self.run_id} '{self.workflow}' {self.status.value}: "
-            f"{len(self.outputs)} outputs; {self.duration:.3f}s>"
+            f"{plural(len(self.outputs), 'output')}; {self.duration:.3f}s>"
         )
 
 

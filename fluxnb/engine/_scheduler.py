@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import CircuitOpenError, RunError
+from .._plural import plural
 from ..spec import format_duration
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
 from ._breaker import BREAKERS, CircuitBreaker, CircuitChange
@@ -628,14 +629,15 @@ class Scheduler:
             if self._reason is None:
                 failed = sum(1 for s in self._state if s == FAILED)
                 skipped = sum(1 for s in self._state if s == SKIPPED) - self._tolerated
+                were = "was" if skipped == 1 else "were"
                 self._reason = (
-                    f"{failed} step(s) failed and {skipped} dependent step(s) were skipped; "
-                    "independent steps finished (on_error: continue)"
+                    f"{plural(failed, 'step')} failed and {plural(skipped, 'dependent step')} "
+                    f"{were} skipped; independent steps finished (on_error: continue)"
                 )
         elif all(s in (SUCCEEDED, SKIPPED) for s in self._state):
             new = RunStatus.SUCCEEDED
             if self._tolerated:
-                self._reason = f"{self._tolerated} failure(s) tolerated (on_error: skip)"
+                self._reason = f"{plural(self._tolerated, 'failure')} tolerated (on_error: skip)"
         else:
             new = RunStatus.FAILED
             self._reason = self._reason or "the run reached a dead marking before finishing"

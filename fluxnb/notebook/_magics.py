@@ -26,6 +26,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from .._exceptions import FluxError, ManifestError
 from .._html import error_html, manifest_error_text
+from .._plural import plural
 
 
 def _in_kernel(shell: Any) -> bool:
@@ -199,7 +200,7 @@ class FluxMagics(Magics):
             raise UsageError("invalid workflow\n" + manifest_error_text(err, text, 2)) from None
         if args.validate:
             _may_validate(wf)
-            print(f"ok: workflow '{wf.name}', {len(wf)} steps: {' → '.join(wf.order())}")
+            print(f"ok: workflow '{wf.name}', {plural(len(wf), 'step')}: {' → '.join(wf.order())}")
             return None
         store: Any = engine.DEFAULT if args.store is None else args.store
         recorder = engine._runner.recorder_for(store)
@@ -258,8 +259,8 @@ class FluxMagics(Magics):
                 _may_validate(net)
                 engine._net_run.plan_net(net, ns)
                 print(
-                    f"ok: net '{net.name}', {len(net.places)} places, "
-                    f"{len(net.transitions)} transitions"
+                    f"ok: net '{net.name}', {plural(len(net.places), 'place')}, "
+                    f"{plural(len(net.transitions), 'transition')}"
                 )
                 return None
             if args.interactive:

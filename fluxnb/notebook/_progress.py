@@ -100,7 +100,8 @@ class NotebookProgress:
             self._handle.update(HTML(self._html(counts, done, final, state)))
         elif now - self._started > 1.0 or (final and now - self._started > 1.0):
             detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            print(f"[{self.name}] {done}/{self.total} steps · {detail}", file=sys.stdout)
+            steps = "step" if self.total == 1 else "steps"
+            print(f"[{self.name}] {done}/{self.total} {steps} · {detail}", file=sys.stdout)
 
     def _html(
         self, counts: dict[str, int], done: int, final: str | None, state: dict[str, str]

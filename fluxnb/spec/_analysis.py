@@ -33,6 +33,7 @@ from operator import eq, gt, le
 from typing import Any
 
 from .._exceptions import FluxError
+from .._plural import plural
 from ._net import Net, label, transition_names
 
 OMEGA = 1 << 62  # "as many as you like": larger than any real count
@@ -855,7 +856,7 @@ def _dead_note(
     if not dead:
         return f"deadlock: none; {why}"
     first = _shown(net, g.marking(dead[0]))
-    return f"deadlock: {len(dead):,} dead marking(s) counted (first: {first}); {why}"
+    return f"deadlock: {plural(len(dead), 'dead marking')} counted (first: {first}); {why}"
 
 
 def _path(g: _Graph, node: int, ids: list[str]) -> list[str]:  # a shortest one: BFS parents

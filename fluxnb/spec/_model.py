@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, overload
 
+from .._plural import plural
 from ._options import CircuitBreakerSettings, OnError, RetryPolicy, RouterSettings
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ class Workflow:
         return step_id in self._steps
 
     def __repr__(self) -> str:
-        return f"<Workflow {self.name!r}: {len(self._steps)} steps>"
+        return f"<Workflow {self.name!r}: {plural(len(self._steps), 'step')}>"
 
     def _repr_html_(self) -> str:
         from .._html import workflow_html

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._plural import plural
 from ._quarantine import BadSegment, Quarantined, quarantine, read_checked
 from ._schema import RUN_DURATION
 from ._segments import _schemas, pending_segments, table_of
@@ -60,9 +61,9 @@ class FoldReport:
 
     def __str__(self) -> str:
         rows = ", ".join(f"{n} {t}" for t, n in sorted(self.rows.items()) if n)
-        text = f"loaded {self.loaded} segment(s)" + (f" ({rows})" if rows else "")
+        text = f"loaded {plural(self.loaded, 'segment')}" + (f" ({rows})" if rows else "")
         if self.quarantined:
-            text += f"; set aside {len(self.quarantined)} corrupt segment(s): " + ", ".join(
+            text += f"; set aside {plural(len(self.quarantined), 'corrupt segment')}: " + ", ".join(
                 str(q.path) for q in self.quarantined
             )
         if self.skipped:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import RecordingFailed, StoreError, StoreLockedError
+from .._plural import plural
 from ._quarantine import Quarantined, quarantined
 from ._segments import pending_segments
 
@@ -42,10 +43,11 @@ class StoreHealth:
         if self.error:
             lines.append(f"error: {self.error}")
         if self.pending:
-            lines.append(f"{self.pending} segment file(s) wait to be loaded")
+            wait = "waits" if self.pending == 1 else "wait"
+            lines.append(f"{plural(self.pending, 'segment file')} {wait} to be loaded")
         if self.quarantined:
-            lines.append(f"{len(self.quarantined)} segment file(s) set aside (their rows are "
-                         "missing from the store):")  # fmt: skip
+            n = plural(len(self.quarantined), "segment file")
+            lines.append(f"{n} set aside (their rows are missing from the store):")
             for q in self.quarantined:
                 lines.append(
                     f"  {q.path}  {q.size} bytes  {q.when:%Y-%m-%d %H:%M:%S} UTC  {q.reason}"
