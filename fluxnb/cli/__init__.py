@@ -31,6 +31,7 @@ from .._exceptions import (
     RecordingFailed,
     StoreLockedError,
 )
+from .._plural import plural
 from ._billing import BILLING_COMMANDS, add_billing_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
 from ._scaffold import SCAFFOLD_COMMANDS, add_scaffold_command
@@ -348,14 +349,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
             plan_net(wf, _namespace(args.imports, args.file))
         print(
-            f"ok: {args.file}: net '{wf.name}', {len(wf.places)} places, "
-            f"{len(wf.transitions)} transitions"
+            f"ok: {args.file}: net '{wf.name}', {plural(len(wf.places), 'place')}, "
+            f"{plural(len(wf.transitions), 'transition')}"
         )
         return EXIT_OK
     if args.resolve or args.imports:
         wf.validate(resolve=True, namespace=_namespace(args.imports, args.file))
-    order = " → ".join(wf.order()) if len(wf) <= 12 else f"{len(wf)} steps"
-    print(f"ok: {args.file}: workflow '{wf.name}', {len(wf)} steps ({order})")
+    steps = plural(len(wf), "step")
+    order = " → ".join(wf.order()) if len(wf) <= 12 else steps
+    print(f"ok: {args.file}: workflow '{wf.name}', {steps} ({order})")
     return EXIT_OK
 
 
