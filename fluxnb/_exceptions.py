@@ -103,7 +103,7 @@ class ManifestError(FluxError):
         shown = self.problems[:20]
         lines = [p.format(self.source) for p in shown]
         if len(self.problems) > len(shown):
-            lines.append(f"... and {len(self.problems) - len(shown)} more problems")
+            lines.append(f"... and {plural(len(self.problems) - len(shown), 'more problem')}")
         if len(lines) == 1:
             return lines[0]
         return f"{len(self.problems)} problems in the manifest:\n  " + "\n  ".join(lines)

@@ -42,7 +42,7 @@ def manifest_error_text(err: ManifestError, cell: str | None, first_line: int = 
             where = f"line {p.line}: " if p.line else ""
             out.append(f"{where}{p.message}")
     if len(err.problems) > 10:
-        out.append(f"... and {len(err.problems) - 10} more problems")
+        out.append(f"... and {plural(len(err.problems) - 10, 'more problem')}")
     return "\n".join(out)
 
 
@@ -65,7 +65,8 @@ def result_html(result: Any) -> str:
             f"<td>{r.attempts}</td><td>{dur}</td><td>{err}</td></tr>"
         )
     more = (
-        f"<tr><td colspan=5>... {len(steps) - 200} more steps (result.to_frame())</td></tr>"
+        f"<tr><td colspan=5>... {plural(len(steps) - 200, 'more step')} "
+        "(result.to_frame())</td></tr>"
         if len(steps) > 200
         else ""
     )

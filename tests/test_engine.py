@@ -494,3 +494,5 @@ def test_counts_in_summaries_and_reprs_are_pluralised() -> None:
     result = fluxnb.run(net, store=None)
     assert "2 firings;" in repr(result) and "after 2 firings in" in result.summary()
     assert "after 2 firings in" in result._repr_html_()
+    three = fluxnb.run("pipeline:\n  - step: a\n  - step: b\n", {"a": int, "b": int}, store=None)
+    assert "... 1 more step (" in three.summary(max_rows=1)

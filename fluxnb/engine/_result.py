@@ -182,7 +182,8 @@ class RunResult:
         lines.insert(1, "  ".join("-" * w for w in widths))
         out = [head, *(line.rstrip() for line in lines)]
         if len(results) > max_rows:
-            out.append(f"... {len(results) - max_rows} more steps (result.to_frame() has all)")
+            more = plural(len(results) - max_rows, "more step")
+            out.append(f"... {more} (result.to_frame() has all)")
         if self.reason:
             out.append(self.reason)
         if self.recording_error is not None:
