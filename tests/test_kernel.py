@@ -244,3 +244,27 @@ def test_ctrl_c_stops_a_long_analysis_and_the_kernel_carries_on(kernel: Any) -> 
         "assert fluxnb.analyze(dining_philosophers(5)).reachable_markings == 82",
     )
     assert after["status"] == "ok", after
+
+
+def test_a_background_runs_badge_is_updated_when_it_ends(kernel: Any, tmp_path: Path) -> None:
+    _, kc = kernel
+    setup = "%load_ext fluxnb\nimport asyncio\nasync def nap():\n    await asyncio.sleep(0.5)\n"
+    assert execute(kc, setup)["status"] == "ok"
+    cell = f"%%fluxroute --background --no-progress --store {tmp_path / 'b.duckdb'}\n"
+    msg_id = kc.execute(cell + "pipeline:\n  - step: nap\n")
+    shown, update, idle = None, None, False
+    deadline = time.monotonic() + 60
+    while update is None and time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=60)
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "display_data" and msg["parent_header"].get("msg_id") == msg_id:
+            shown = content
+        elif kind == "update_display_data":
+            update = content
+        elif kind == "status" and msg["parent_header"].get("msg_id") == msg_id:
+            idle = idle or content["execution_state"] == "idle"
+    assert shown is not None and ">running<" in shown["data"]["text/html"]
+    assert idle  # the cell had ended: the badge changed afterwards, in place
+    assert update is not None
+    assert update["transient"]["display_id"] == shown["transient"]["display_id"]
+    assert ">succeeded<" in update["data"]["text/html"]
