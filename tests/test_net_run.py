@@ -499,7 +499,7 @@ def test_cli_runs_a_net_with_exit_codes(tmp_path: Path) -> None:
     p = subprocess.run(
         [*FLUXNB, "validate", str(ok)], capture_output=True, text=True, env=cli_env()
     )
-    assert p.returncode == 0 and "net 'ok', 2 places, 1 transitions" in p.stdout
+    assert p.returncode == 0 and "net 'ok', 2 places, 1 transition" in p.stdout
 
 
 def test_fluxroute_magic_runs_and_opens_nets(tmp_path: Path) -> None:
