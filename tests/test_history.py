@@ -221,6 +221,24 @@ def test_a_resumed_runs_duration_counts_only_the_time_it_ran(store_path: str) ->
     assert 0.35 < row["duration_s"] < span - 0.9  # b's 0.2 s ran again; the 1 s wait did not
 
 
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_a_resumed_run_exports_and_imports_with_its_run_time(
+    tmp_path: Path, store_path: str, fmt: str
+) -> None:
+    manifest = "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n"
+    first = fluxnb.run(manifest, {"a": lambda: 1, "b": lambda a: 1 / 0}, store=store_path)
+    fluxnb.resume(first.run_id, {"a": lambda: 1, "b": lambda a: a}, store=store_path)
+    out = fluxnb.export_trace(first.run_id, tmp_path / f"t.{fmt}", store=store_path)
+    other = str(tmp_path / "other.duckdb")
+    assert fluxnb.import_trace(out, store=other) == first.run_id
+    columns = "duration_s, ran_before_s, resumed_at, resumed"
+    a = fluxnb.sql(f"SELECT {columns} FROM runs", store=store_path).iloc[0]
+    b = fluxnb.sql(f"SELECT {columns} FROM runs", store=other).iloc[0]
+    assert b["resumed"] == 1 and b["resumed_at"] == a["resumed_at"]
+    assert b["ran_before_s"] == pytest.approx(a["ran_before_s"])
+    assert b["duration_s"] == pytest.approx(a["duration_s"])
+
+
 def test_run_handle_cancel(store_path: str) -> None:
     async def slow(load: Any) -> None:
         await asyncio.sleep(30)

@@ -191,8 +191,9 @@ def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool
         raise exists
     events = _signed_events(trace.events, st, trust)
     run = pd.DataFrame([trace.run])
-    for col in ("started_at", "ended_at"):
-        run[col] = pd.to_datetime(run[col], utc=True).dt.tz_localize(None)
+    for col in ("started_at", "ended_at", "resumed_at"):
+        if col in run:  # resumed_at: traces of runs resumed since schema version 7
+            run[col] = pd.to_datetime(run[col], utc=True).dt.tz_localize(None)
     with st.connect() as con:
         con.execute("BEGIN")
         try:

@@ -37,8 +37,10 @@ _RUN_TYPES: dict[str, tuple[type, ...]] = {
     "seed": _INT,
     "resumed": _INT,
     "duration_s": (int, float),
+    "ran_before_s": (int, float),
     "started_at": (str,),
     "ended_at": (str,),
+    "resumed_at": (str,),
 }
 _REQUIRED_RUN = ("run_id", "workflow", "status", "started_at")
 _REQUIRED_EVENT = ("run_id", "seq", "step", "attempt", "status", "final")
@@ -68,7 +70,7 @@ def check_run(run: Any, path: Path) -> dict[str, Any]:
         if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
             raise bad(path, f"run.{name} must be {kinds[0].__name__}, found {value!r:.60}")
         out[name] = value
-    for name in ("started_at", "ended_at"):
+    for name in ("started_at", "ended_at", "resumed_at"):
         if isinstance(out.get(name), str):
             _timestamp(out[name], f"run.{name}", path)
     if not RUN_ID.fullmatch(out["run_id"]):
