@@ -5,8 +5,8 @@ Every command takes ``--role`` and ``--namespace`` (else FLUXNB_ROLE / FLUXNB_NA
 
 Exit codes: 0 success; 1 the run failed; 2 invalid input (manifest, SQL, arguments, rate
 card); 3 the store is locked by another program; 4 permission denied (the session's role
-may not do it); 5 ``analyze`` gave up (``--timeout`` or ``--max-states``); 6 the run's rows
-could not be recorded (a full disk); 130 interrupted (the run is recorded cancelled).
+may not do it); 5 ``analyze`` gave up (``--timeout`` or ``--max-states``); 6 the run's
+rows could not be recorded (a full disk); 130 interrupted (the run is recorded cancelled).
 ``store check`` / ``doctor``: 1 when segments were set aside.
 """
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
-from .._exceptions import ManifestError, Problem
+from .._exceptions import ManifestError
 from ._checker import MISSING, Checker, kind_of, opts
 from ._files import read_file_text
 from ._graph import suggest
