@@ -79,6 +79,66 @@ def test_layers_point_downward() -> None:
                     assert LAYERS[target] <= rank, f"{path.relative_to(ROOT)} imports {target}"
 
 
+def _sibling_imports(path: Path, folder: Path) -> set[str]:
+    """Modules of ``folder`` that ``path`` imports, at any depth of the file (imports
+    inside functions count: a circle made of them still ties the modules into one idea);
+    imports under ``if TYPE_CHECKING:`` do not, as they never run."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for n in ast.walk(block)
+    }
+    names = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only or not isinstance(node, ast.ImportFrom) or node.level != 1:
+            continue
+        if node.module is None:  # from . import _x
+            found |= {a.name for a in node.names if a.name in names}
+        elif node.module.split(".")[0] in names:
+            found.add(node.module.split(".")[0])
+    return found - {path.stem}
+
+
+def _a_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        path.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                return [*path[path.index(n) :], n]
+            if n not in state and (found := visit(n)):
+                return found
+        path.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def test_no_folder_has_an_import_circle() -> None:
+    """Two modules that need each other are one idea, or need a third, lower one."""
+    for folder in sorted({p.parent for p in (ROOT / "fluxnb").rglob("*.py")}):
+        graph = {
+            p.stem: _sibling_imports(p, folder) for p in folder.glob("*.py") if p.stem != "__init__"
+        }
+        circle = _a_circle(graph)
+        assert circle is None, f"{folder.relative_to(ROOT)}: {' -> '.join(circle or [])}"
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    assert _a_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _a_circle({"a": {"b"}, "b": set()}) is None
+
+
 def test_core_never_imports_jupyter() -> None:
     for layer in ("spec", "store", "engine"):
         for path in (ROOT / "fluxnb" / layer).rglob("*.py"):

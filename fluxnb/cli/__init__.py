@@ -363,7 +363,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..engine import DEFAULT, run
-    from ..engine._runner import recorder_for
+    from ..engine._setup import recorder_for
     from ..spec import Net
     from ..spec._net_manifest import load_any
     from ..spec._params import parse_params

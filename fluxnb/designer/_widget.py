@@ -15,7 +15,7 @@ import traitlets
 
 from .._exceptions import FluxError, ManifestError
 from .._plural import plural
-from ..engine._runner import DEFAULT
+from ..engine._setup import DEFAULT
 from ._model import DAG, NET, PLACE, Design, DesignError
 
 STATIC = Path(__file__).resolve().parent.parent / "_static"
@@ -256,7 +256,7 @@ class Designer(anywidget.AnyWidget):
             self._net_status()
             return self.net_run
         from ..engine import start
-        from ..engine._runner import recorder_for
+        from ..engine._setup import recorder_for
 
         progress = _LiveStatus(self, recorder_for(store))
         self.status = {s: {"state": "pending", "attempts": 0} for s in obj.order()}

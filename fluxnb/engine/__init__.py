@@ -1,25 +1,19 @@
 """Runs a Workflow: the scheduler, executors, results."""
 
 from ._breaker import BREAKERS, Breakers, CircuitBreaker, CircuitState, breakers
+from ._compare import DiffReport, ReplayReport, diff, replay
 from ._context import StepContext
 from ._executor import Executor, LocalExecutor
 from ._handle import Run, start
-from ._history import (
-    DiffReport,
-    ReplayReport,
-    Trace,
-    diff,
-    export_trace,
-    import_trace,
-    load_trace,
-    replay,
-)
+from ._history import Trace, export_trace, import_trace, load_trace
 from ._net_run import NotEnabled
 from ._net_runner import NetRun, interactive
 from ._net_tokens import Firing, Move, NetResult, Token
 from ._result import RunResult, StepError, StepResult
-from ._runner import DEFAULT, aresume, arun, new_run_id, resume, run
+from ._resume import aresume, resume
+from ._runner import arun, run
 from ._scheduler import RunOptions, Scheduler
+from ._setup import DEFAULT, new_run_id
 from ._states import RunStatus, StepStatus
 
 __all__ = [

@@ -10,9 +10,11 @@ from .._exceptions import RunError
 from ..spec import load_workflow
 from ..store._recorder import RunRecord
 from ._executor import Executor
+from ._loop import _LoopThread
 from ._result import RunResult
-from ._runner import DEFAULT, _LoopThread, _prepare
+from ._runner import _prepare
 from ._scheduler import Scheduler
+from ._setup import DEFAULT
 
 
 class Run:

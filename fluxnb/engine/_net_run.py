@@ -35,8 +35,8 @@ from ._executor import Executor, LocalExecutor
 from ._net_choices import same_choices
 from ._net_game import DEAD, compile_game, conflict_order
 from ._net_tokens import Firing, Move, NetResult, Token
-from ._scheduler import _user_traceback
 from ._states import RunStatus
+from ._tracebacks import user_traceback as _user_traceback
 
 #: Firings of an automatic run when neither the call nor the net says (cycles are legal,
 #: so a run needs a bound; raise it with ``max_firings=`` or ``net.max_firings``).

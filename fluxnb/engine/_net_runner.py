@@ -18,7 +18,7 @@ from ._executor import Executor
 from ._net_game import FINAL, compilable
 from ._net_run import NetEngine, NotEnabled, plan_net, play_compiled
 from ._net_tokens import Firing, NetResult, Token
-from ._runner import DEFAULT, admit, executor_kind, new_run_id, recorder_for, run_record
+from ._setup import DEFAULT, admit, executor_kind, new_run_id, recorder_for, run_record
 from ._states import RunStatus
 
 T = TypeVar("T")
@@ -128,7 +128,7 @@ class NetRun:
         self.auto = auto
         self.run_id = engine.run_id
         self.result: NetResult | None = None
-        from ._runner import _LoopThread
+        from ._loop import _LoopThread
 
         self._lt = _LoopThread.get()
         if auto:

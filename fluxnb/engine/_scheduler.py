@@ -9,16 +9,13 @@ reaches zero; there are no levels and no scans.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import heapq
 import random
 import time
-import traceback as tb_module
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from .._exceptions import CircuitOpenError, RunError
@@ -44,14 +41,7 @@ from ._states import (
     check_run_transition,
     illegal_step_transition,
 )
-
-_ENGINE_DIR = str(Path(__file__).parent)
-# frames of the machinery that called the step, left off the top of its traceback
-_MACHINERY = (
-    _ENGINE_DIR,
-    str(Path(asyncio.__file__).parent),
-    str(Path(concurrent.futures.__file__).parent),
-)
+from ._tracebacks import user_traceback as _user_traceback
 
 _INLINE_BUDGET = 1000  # steps started in one go before the event loop gets a turn
 
@@ -91,14 +81,6 @@ class _Attempt:
         self.timed_out = False
         self.t0 = 0
         self.probe = False
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """The traceback without the scheduler's own frames on top."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_MACHINERY):
-        tb = tb.tb_next
-    return "".join(tb_module.format_exception(type(exc), exc, tb))
 
 
 class Scheduler:

@@ -203,7 +203,7 @@ class FluxMagics(Magics):
             print(f"ok: workflow '{wf.name}', {plural(len(wf), 'step')}: {' → '.join(wf.order())}")
             return None
         store: Any = engine.DEFAULT if args.store is None else args.store
-        recorder = engine._runner.recorder_for(store)
+        recorder = engine._setup.recorder_for(store)
         if not args.no_progress:
             from ._progress import NotebookProgress
 

@@ -1,23 +1,18 @@
-"""Is the store whole? ``Store.check()`` (``fluxnb store check`` / ``fluxnb doctor``), and
-the fold that leaves the DuckDB file complete when a blocking run returns."""
+"""Is the store whole? ``Store.check()`` (``fluxnb store check`` / ``fluxnb doctor``)."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .._exceptions import RecordingFailed, StoreError, StoreLockedError
+from .._exceptions import StoreError, StoreLockedError
 from .._plural import plural
 from ._quarantine import Quarantined, quarantined
 from ._segments import pending_segments
 
 if TYPE_CHECKING:
     from ._store import Store
-
-#: How long the end of a blocking run waits for a store file another program holds
-#: before leaving its rows in segments for the next access.
-SETTLE_LOCK_TIMEOUT = 1.0
 
 
 @dataclass
@@ -75,31 +70,3 @@ def check(store: Store) -> StoreHealth:
     health.quarantined = quarantined(store.segments_dir)
     health.pending = len(pending_segments(store.segments_dir))
     return health
-
-
-def settle(result: Any) -> Any:
-    """After a blocking run (``fluxnb.run``, ``resume``): fold its segments into the
-    store file, so that other programs see it complete. A file another program holds
-    leaves them waiting (the next access loads them); a file that cannot take them (a
-    full disk) makes ``result.recording_error`` say so. Returns ``result``."""
-    from ._store import MEMORY, Store
-
-    path = getattr(result, "store", None)
-    if not path or path == MEMORY:
-        return result
-    try:
-        Store(path, lock_timeout=SETTLE_LOCK_TIMEOUT).flush()
-    except RecordingFailed as exc:
-        if getattr(result, "recording_error", None) is None:
-            err = RecordingFailed(
-                exc.path,
-                exc.reason,
-                run_id=getattr(result, "run_id", None),
-                errno=exc.errno,
-                pending=exc.pending,
-            )
-            result.recording_error = err
-            warnings.warn(str(err), RuntimeWarning, stacklevel=3)
-    except StoreError:
-        pass  # locked by another program, or not openable now: the segments wait
-    return result

@@ -9,45 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-#: Columns of one event row (one attempt of one step), in the order the engine fills them.
-EVENT_COLUMNS: tuple[str, ...] = (
-    "run_id",
-    "seq",
-    "step",
-    "attempt",
-    "status",
-    "final",
-    "started_at",  # epoch microseconds, UTC (None: never started)
-    "ended_at",
-    "duration_s",
-    "delay_s",  # seconds waited before this attempt (backoff)
-    "error_type",
-    "error_message",
-    "traceback",
-    "executor",  # 'local', 'dask', ... (None: never started)
-    "worker",  # where it ran, when the executor knows (a Dask worker's address)
-)
-#: The engine appends the attempt's raw output (or NO_OUTPUT) after these columns; a
-#: recorder turns it into the stored ``OUTPUT_COLUMNS``.
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "output_format",
-    "output_json",
-    "output_pickle",
-    "output_digest",
-    "output_size",
-)
+from ._schema import CIRCUIT_COLUMNS, EVENT_COLUMNS, OUTPUT_COLUMNS
 
-#: One circuit breaker state change.
-CIRCUIT_COLUMNS: tuple[str, ...] = (
-    "occurred_at",  # epoch microseconds, UTC
-    "agent",
-    "from_state",
-    "to_state",
-    "reason",
-    "failures",
-    "run_id",
-    "step",
-)
+__all__ = [
+    "CIRCUIT_COLUMNS",
+    "EVENT_COLUMNS",
+    "OUTPUT_COLUMNS",
+]  # also here: the recorder's row shape
 
 EventRow = tuple  # EVENT_COLUMNS values, then the raw output
 

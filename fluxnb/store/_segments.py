@@ -19,8 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._recorder import CIRCUIT_COLUMNS, EVENT_COLUMNS, OUTPUT_COLUMNS
-from ._schema import AUDIT_COLUMNS, RUN_COLUMNS, USAGE_COLUMNS
+from ._schema import (
+    AUDIT_COLUMNS,
+    CIRCUIT_COLUMNS,
+    EVENT_COLUMNS,
+    OUTPUT_COLUMNS,
+    RUN_COLUMNS,
+    USAGE_COLUMNS,
+)
 
 _counter = itertools.count()
 

@@ -18,10 +18,12 @@ import re
 import threading
 import time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import BillingError
-from ._recorder import RunRecord
+
+if TYPE_CHECKING:
+    from ._recorder import RunRecord
 
 UNIT = re.compile(r"[a-z][a-z0-9_]{0,62}")
 #: The units fluxnb meters by itself.

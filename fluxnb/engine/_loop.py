@@ -1,0 +1,120 @@
+"""Running a coroutine to the end from synchronous code, never patching the caller's loop.
+
+With no loop running in this thread a run gets a fresh loop here (Ctrl-C cancels it
+cleanly); inside a running loop (a notebook cell) it runs on fluxnb's own loop in a daemon
+thread and waits. ``run``, ``resume`` and the net runner all block through this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import RunError
+
+if TYPE_CHECKING:
+    from ..store._recorder import RunRecord
+    from ._result import RunResult
+    from ._scheduler import Scheduler
+
+
+def _settled(call: Any) -> Any:
+    """``call()``, a blocking run, then its store file made complete for other programs
+    (see ``store._settle.settle``), also when Ctrl-C interrupts it."""
+    from ..store._settle import settle
+
+    try:
+        result = call()
+    except KeyboardInterrupt as exc:
+        settle(getattr(exc, "run_result", None))
+        raise
+    return settle(result)
+
+
+def _block_coro(make: Any) -> Any:
+    """Await ``make()`` from synchronous code, like ``_block`` does a scheduler."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with asyncio.Runner() as runner:
+            return runner.run(make())
+    lt = _LoopThread.get()
+    if threading.current_thread() is lt.thread:
+        raise RunError("fluxnb.run() was called from fluxnb's own loop; use 'await fluxnb.arun'")
+    fut = asyncio.run_coroutine_threadsafe(make(), lt.loop)
+    try:
+        return fut.result()
+    except KeyboardInterrupt:
+        fut.cancel()
+        with contextlib.suppress(BaseException):  # the engine records the cancellation
+            fut.result(timeout=10)
+        raise
+
+
+def _block(scheduler: Scheduler, record: RunRecord) -> RunResult:
+    """Run to the end from synchronous code: here if no loop runs in this thread, else on
+    fluxnb's own loop thread (a notebook cell), never patching the caller's loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_here(scheduler, record)
+    return _run_in_thread(scheduler, record)
+
+
+def _run_here(scheduler: Scheduler, record: RunRecord) -> RunResult:
+    with asyncio.Runner() as runner:
+        try:
+            return runner.run(scheduler.run(record))
+        except KeyboardInterrupt as exc:
+            exc.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
+            raise
+
+
+class _LoopThread:
+    """fluxnb's own event loop, in one daemon thread shared by blocking runs."""
+
+    _lock = threading.Lock()
+    _instance: _LoopThread | None = None
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="fluxnb-loop", daemon=True
+        )
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _LoopThread:
+        with cls._lock:
+            if cls._instance is None or not cls._instance.thread.is_alive():
+                cls._instance = cls()
+            return cls._instance
+
+
+def _run_in_thread(scheduler: Scheduler, record: RunRecord) -> RunResult:
+    lt = _LoopThread.get()
+    if threading.current_thread() is lt.thread:
+        raise RunError(
+            "fluxnb.run() was called from a step running on fluxnb's own loop, where it "
+            "would wait for itself forever; use 'await fluxnb.arun(...)' inside async steps"
+        )
+    done = threading.Event()
+
+    async def main() -> RunResult:
+        try:
+            return await scheduler.run(record)
+        finally:
+            done.set()
+
+    fut = asyncio.run_coroutine_threadsafe(main(), lt.loop)
+    try:
+        return fut.result()
+    except KeyboardInterrupt as exc:
+        fut.cancel()
+        done.wait()  # the scheduler records the cancellation before we return
+        exc.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
+        raise
+    except asyncio.CancelledError:
+        raise RuntimeError("fluxnb's run loop was cancelled") from None
