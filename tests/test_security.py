@@ -539,3 +539,16 @@ def test_a_trace_file_past_the_size_limit_is_refused_before_it_is_read(
     path.write_text(json.dumps({"format": "fluxnb-trace", "run": _RUN, "pad": "x" * 2000}))
     with pytest.raises(ReplayError, match="over the 1,000"):
         fluxnb.import_trace(path, store=store_path)
+
+
+def test_a_released_lease_leaves_no_file_and_can_be_taken_again(store_path: str) -> None:
+    from fluxnb.store._leases import RunLease
+
+    st = fluxnb.store(store_path)
+    with RunLease(st, "r-1"):
+        with pytest.raises(RunBusy):
+            RunLease(st, "r-1")
+        assert len(list(Path(store_path + ".locks").iterdir())) == 1
+    assert list(Path(store_path + ".locks").iterdir()) == []
+    with RunLease(st, "r-1"):
+        pass

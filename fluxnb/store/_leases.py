@@ -3,13 +3,15 @@
 Two ``resume`` calls of one run (two kernels, a kernel and a terminal) would both re-run
 its unfinished steps and bill them twice. Whoever resumes a run first takes its lease; a
 second is refused with a message naming the holder. A lease is an exclusive ``flock`` on
-a small file beside the store (``<store>.locks/<run>.lock``): the operating system drops
-it when its holder ends, however it ends (kill -9 included), so a lease never outlives its
-process and needs no expiry. An in-memory store's leases live in this process.
+a small file beside the store (``<store>.locks/<run>.lock``, removed on release): the
+operating system drops the lock when its holder ends, however it ends (kill -9 included), so
+a lease never outlives its process and needs no expiry. An in-memory store's leases live
+in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,6 +49,7 @@ class RunLease:
     def __init__(self, store: Any, run_id: str) -> None:
         self.run_id = run_id
         self._fd: int | None = None
+        self._path: Path | None = None
         self._key: tuple[int, str] | None = None
         if store.in_memory:
             self._take_local(store)
@@ -65,23 +68,37 @@ class RunLease:
         import fcntl
 
         folder.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(self.run_id.encode()).hexdigest()[:32] + ".lock"
-        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _read_holder(fd)
+        path = folder / (hashlib.sha256(self.run_id.encode()).hexdigest()[:32] + ".lock")
+        for _ in range(100):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise RunBusy(self.run_id, holder) from None
+            try:  # the holder before us may have removed the file as we opened it
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise RunBusy(self.run_id, holder) from None
+        else:  # pragma: no cover - a hundred removals in a row
+            raise RunBusy(self.run_id, {})
         os.ftruncate(fd, 0)
         info = {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname()}
         os.write(fd, json.dumps(info).encode())
-        self._fd = fd
+        self._fd, self._path = fd, path
 
     def release(self) -> None:
-        """Give the lease back (idempotent)."""
+        """Give the lease back (idempotent); its file goes too (removed while still
+        locked, so whoever opened it meanwhile sees it gone and opens a fresh one)."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            if self._path is not None:
+                with contextlib.suppress(OSError):
+                    self._path.unlink()
             os.close(fd)  # closing the descriptor drops the flock
         if self._key is not None:
             with _local_lock:
