@@ -313,3 +313,45 @@ def test_net_run_fires_by_click_and_counts_tokens(store_path: str) -> None:
         d.fire("submit")
     assert "submit" in d.message
     d.net_run.close()
+
+
+def test_designers_share_one_model_holding_the_view_code() -> None:
+    """Each designer's own module is a small loader; the view (cytoscape included) sits
+    gzipped in one model every designer of the kernel points at, so it is saved once."""
+    import gzip
+
+    from fluxnb.designer._widget import STATIC
+
+    a, b = Designer(), Designer.from_yaml(DAG_YAML)
+    assert a.bundle is b.bundle
+    assert gzip.decompress(a.bundle.code) == (STATIC / "designer.js").read_bytes()
+    assert len(a._esm) < 2_000 and not getattr(a, "_css", "")
+    a.bundle.close()  # a closed model (Widget.close_all) is made again for the next designer
+    c = Designer()
+    assert c.bundle is not a.bundle and c.bundle.comm is not None
+
+
+def test_a_saved_notebook_pays_a_few_kb_per_designer(tmp_path) -> None:
+    """Executed and saved with its widget state (as nbclient / nbmake / JupyterLab with
+    'save widget state' do): one designer used to add ~488 KB (the whole module in _esm)."""
+    import json
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    def saved_size(designers: int) -> int:
+        code = "import fluxnb\n" + "\n".join(
+            f"d{i} = fluxnb.Designer.from_yaml({DAG_YAML!r}, store=None)" for i in range(designers)
+        )
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        NotebookClient(nb, timeout=60, store_widget_state=True).execute(cwd=str(tmp_path))
+        path = tmp_path / f"{designers}.ipynb"
+        nbformat.write(nb, path)
+        state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        assert sum(m["model_name"] == "AnyModel" for m in state.values()) == designers
+        assert json.dumps(state).count('"code"') == 1  # the view's code, once
+        return path.stat().st_size
+
+    one, three = saved_size(1), saved_size(3)
+    assert one < 230_000  # measured 215 KB; was 491 KB
+    assert (three - one) / 2 < 6_000  # measured ~3 KB per further designer; was ~488 KB

@@ -21,6 +21,16 @@ const results = await Promise.all([
     outfile: path.join(out, "designer.js"),
   }),
   build({
+    // what each designer's saved state carries: it loads designer.js from a shared model
+    entryPoints: [path.join(here, "src", "loader.js")],
+    bundle: true,
+    format: "esm",
+    minify: true,
+    target: ["es2020"],
+    write: !check,
+    outfile: path.join(out, "loader.js"),
+  }),
+  build({
     entryPoints: [path.join(here, "src", "designer.css")],
     bundle: true,
     minify: true,
@@ -48,5 +58,5 @@ if (check) {
   }
   console.log("designer bundle is up to date");
 } else {
-  console.log(`built ${path.relative(path.join(here, ".."), out)}/designer.js and designer.css`);
+  console.log(`built ${path.relative(path.join(here, ".."), out)}/designer.js, loader.js and designer.css`);
 }

@@ -6,11 +6,13 @@ from Python at once.
 
 from __future__ import annotations
 
+import gzip
 import threading
 from pathlib import Path
 from typing import Any
 
 import anywidget
+import ipywidgets
 import traitlets
 
 from .._exceptions import FluxError, ManifestError
@@ -21,6 +23,29 @@ from ._model import DAG, NET, PLACE, Design, DesignError
 STATIC = Path(__file__).resolve().parent.parent / "_static"
 INT_KEYS = {"retry.max_attempts", "circuit_breaker.failure_threshold", "priority", "weight"}
 BOOL_KEYS = {"external", "inhibitor"}
+
+
+class _Bundle(ipywidgets.Widget):
+    """The designer's view module (cytoscape included), gzipped, in one widget model that
+    every designer of the kernel points at: a saved notebook carries it once, and each
+    designer's own ``_esm`` is a small loader (``widgets/src/loader.js``)."""
+
+    #: ``_static/designer.js``, gzip-compressed (the browser inflates it natively).
+    code = traitlets.Bytes(b"").tag(sync=True)
+    #: ``_static/designer.css``, put in the page once.
+    css = traitlets.Unicode("").tag(sync=True)
+
+
+_shared: list[_Bundle] = []
+
+
+def _bundle() -> _Bundle:
+    """The kernel's one live bundle model (made again if it was closed)."""
+    if not _shared or _shared[0].comm is None:
+        code = gzip.compress((STATIC / "designer.js").read_bytes(), compresslevel=9, mtime=0)
+        css = (STATIC / "designer.css").read_text(encoding="utf-8")
+        _shared[:] = [_Bundle(code=code, css=css)]
+    return _shared[0]
 
 
 def _parse_value(key: str, text: Any) -> Any:
@@ -61,8 +86,10 @@ class Designer(anywidget.AnyWidget):
     ``undo``, ``redo``, ``layout``, ``run``, ``fire``.
     """
 
-    _esm = STATIC / "designer.js"
-    _css = STATIC / "designer.css"
+    _esm = STATIC / "loader.js"
+
+    #: The shared model holding the view's code (see ``_Bundle``).
+    bundle = traitlets.Instance(_Bundle).tag(sync=True, **ipywidgets.widget_serialization)
 
     #: What the browser draws: mode, name, nodes (id, kind, x, y, props, tokens), edges.
     graph = traitlets.Dict().tag(sync=True)
@@ -96,6 +123,7 @@ class Designer(anywidget.AnyWidget):
     ) -> None:
         from ._model import SCHEMA
 
+        kwargs.setdefault("bundle", _bundle())
         super().__init__(**kwargs)
         self.design = design or Design(mode, name)
         #: Where callables are looked up (validation and Run); the notebook's globals.

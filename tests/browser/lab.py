@@ -25,6 +25,8 @@ SETTINGS = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
     "@jupyterlab/notebook-extension:tracker": {"scrollPastEnd": False, "windowingMode": "none"},
+    # a save writes the widgets' state into the notebook, as the size test needs
+    "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True},
 }
 
 
@@ -206,3 +208,21 @@ def pixels_drawn(page: Any, index: int) -> int:
             [index],
         )
     )
+
+
+def py(lab: Lab, code: str) -> Any:
+    """Evaluate ``code`` in the open notebook's kernel; its value, through JSON."""
+    out = run_in_kernel(lab.page, f"import json as _j\nprint(_j.dumps({code}, default=str))")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def wait_py(lab: Lab, code: str, ok: Any, timeout: float = 15.0) -> Any:
+    """Evaluate ``code`` in the kernel until ``ok(value)``; the value (AssertionError if never)."""
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = py(lab, code)
+        if ok(value):
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{code} stayed {value!r}")

@@ -8,112 +8,13 @@ look at; CI keeps them as artefacts.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from .lab import Lab, drag, node_point, pixels_drawn, run_in_kernel
+from .lab import Lab, drag, node_point, pixels_drawn, py, wait_py
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("FLUXNB_SCREENSHOTS", ROOT / "build" / "screenshots"))
-
-SETUP = """
-import time, fluxnb
-calls = {"transform": 0}
-
-def extract():
-    time.sleep(0.3)
-    return [1, 2, 3]
-
-def transform(extract):
-    calls["transform"] += 1
-    time.sleep(0.3)
-    if calls["transform"] == 1:
-        raise RuntimeError("flaky the first time")
-    return [x * 2 for x in extract]
-
-def load(transform):
-    time.sleep(0.3)
-    return sum(transform)
-"""
-
-DAG = '''
-d = fluxnb.Designer.from_yaml("""
-name: etl
-agents:
-  - id: transform
-    retry: {max_attempts: 2, backoff: none}
-pipeline:
-  - step: extract
-  - step: transform
-    depends_on: extract
-  - step: load
-    depends_on: transform
-""", namespace=globals(), store=None)
-d
-'''
-
-NET = '''
-n = fluxnb.Designer.from_yaml("""
-name: review
-net:
-  places: {draft: 1, review: 0, done: 0}
-  transitions:
-    - {id: submit, inputs: [draft], outputs: [review], external: true}
-    - {id: approve, inputs: [review], outputs: [done], external: true}
-""", namespace=globals(), store=None)
-n
-'''
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("lab")
-    cells = [SETUP, DAG, NET]
-    nb = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "id": f"c{i}",
-                "metadata": {},
-                "execution_count": None,
-                "outputs": [],
-                "source": c.strip(),
-            }
-            for i, c in enumerate(cells)
-        ],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (root / "designer.ipynb").write_text(json.dumps(nb))
-    with Lab(root) as running:
-        running.open("designer.ipynb")
-        running.run_all()
-        yield running
-
-
-def py(lab: Lab, code: str) -> Any:
-    """Evaluate ``code`` in the notebook's kernel; its printed JSON, parsed."""
-    out = run_in_kernel(lab.page, f"import json as _j\nprint(_j.dumps({code}, default=str))")
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def wait_py(lab: Lab, code: str, ok: Any, timeout: float = 15.0) -> Any:
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = py(lab, code)
-        if ok(value):
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{code} stayed {value!r}")
 
 
 def positions(lab: Lab, var: str = "d") -> dict[str, tuple[float, float]]:
@@ -125,6 +26,12 @@ def positions(lab: Lab, var: str = "d") -> dict[str, tuple[float, float]]:
 
 def edges(lab: Lab, var: str = "d") -> list[str]:
     return py(lab, f"[e['id'] for e in {var}.graph['edges']]")
+
+
+def rgb(hex_colour: str) -> str:
+    """``#1a7f37`` as cytoscape's computed style writes it: ``rgb(26,127,55)``."""
+    h = hex_colour.lstrip("#")
+    return "rgb({},{},{})".format(*(int(h[i : i + 2], 16) for i in (0, 2, 4)))
 
 
 def test_renders_without_widget_errors_and_draws(lab: Lab) -> None:
@@ -242,11 +149,14 @@ def test_run_colours_the_nodes_live(lab: Lab) -> None:
         "() => { const cy = document.querySelectorAll('.fluxnb-designer')[0].fluxnb.cy;"
         " return Object.fromEntries(cy.nodes().map(n => [n.id(), n.style('background-color')])); }"
     )
-    assert set(fills.values()) == {"rgb(45,164,78)"}, fills  # #2da44e: succeeded
+    succeeded = page.evaluate(
+        "() => document.querySelectorAll('.fluxnb-designer')[0].fluxnb.theme().states.succeeded.fill"
+    )
+    assert set(fills.values()) == {rgb(succeeded)}, fills
     label = page.evaluate(
         "() => document.querySelectorAll('.fluxnb-designer')[0].fluxnb.cy.getElementById('transform').data('label')"
     )
-    assert label == "transform \u00d72"  # the attempt count beside the id
+    assert label == "\u2713 transform \u00d72"  # the state's icon, the attempt count beside the id
     page.wait_for_timeout(300)
     page.locator(".fluxnb-designer").first.screenshot(path=str(SHOTS / "designer-dag-run.png"))
     assert "succeeded" in py(lab, "d.message")

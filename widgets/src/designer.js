@@ -2,18 +2,14 @@
 // edit to Python as a message (Python validates it, records it for undo, and syncs back).
 import cytoscape from "cytoscape";
 import edgehandles from "cytoscape-edgehandles";
+import { readTheme } from "./theme.js";
+import { attachMinimap } from "./minimap.js";
 
 cytoscape.use(edgehandles);
 
-const STATE_COLOURS = {
-  pending: "#eaeef2",
-  running: "#54aeff",
-  retrying: "#d4a72c",
-  succeeded: "#2da44e",
-  failed: "#cf222e",
-  skipped: "#8c959f",
-  cancelled: "#6e7781",
-};
+// zoom per wheel notch (Chrome sends deltaY 100 per notch): ~16%, like map and diagram tools
+const ZOOM_RATE = 0.0015;
+const NUDGE = 10; // px an arrow key moves the selection (Shift: 5x)
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -22,17 +18,21 @@ function el(tag, cls, text) {
   return e;
 }
 
-function style() {
+function style(t) {
+  const states = Object.entries(t.states).map(([name, c]) => ({
+    selector: `node[state = '${name}']`,
+    style: { "background-color": c.fill, color: c.text, "border-color": c.border, "border-style": c.borderStyle, "border-width": 2 },
+  }));
   return [
     {
       selector: "node",
       style: {
-        "background-color": "#f6f8fa",
+        "background-color": t.node,
         "border-width": 1.5,
-        "border-color": "#57606a",
+        "border-color": t.muted,
         "font-family": "system-ui, sans-serif",
         "font-size": 12,
-        color: "#1f2328",
+        color: t.text,
       },
     },
     { selector: "node[label]", style: { label: "data(label)" } },
@@ -64,7 +64,7 @@ function style() {
         shape: "rectangle",
         width: 16,
         height: 48,
-        "background-color": "#424a53",
+        "background-color": t.text,
         "text-valign": "top",
         "text-margin-y": -6,
       },
@@ -76,39 +76,42 @@ function style() {
         "background-fit": "contain",
       },
     },
-    { selector: "node.enabled", style: { "border-color": "#1a7f37", "border-width": 4, "background-color": "#2da44e" } },
-    { selector: "node.issue", style: { "border-color": "#cf222e", "border-width": 3, "border-style": "dashed" } },
-    { selector: "node:selected", style: { "overlay-color": "#0969da", "overlay-opacity": 0.15, "border-color": "#0969da", "border-width": 3 } },
-    { selector: "node[state]", style: { "background-color": "data(fill)" } },
+    ...states,
+    // places and transitions carry their label outside the shape: keep it the text colour
+    { selector: "node[kind != 'step']", style: { color: t.text } },
+    { selector: "node.enabled", style: { "border-color": t.ok, "border-width": 4, "background-color": t.states.succeeded.fill } },
+    { selector: "node.issue", style: { "border-color": t.error, "border-width": 3, "border-style": "dashed" } },
+    { selector: "node:selected", style: { "overlay-color": t.brand, "overlay-opacity": 0.15, "border-color": t.brand, "border-width": 3 } },
     {
       selector: "edge",
       style: {
         width: 2,
-        "line-color": "#8c959f",
-        "target-arrow-color": "#8c959f",
+        "line-color": t.muted,
+        "target-arrow-color": t.muted,
         "target-arrow-shape": "triangle",
         "curve-style": "bezier",
         "font-size": 11,
+        color: t.text,
       },
     },
-    { selector: "edge[label]", style: { label: "data(label)", "text-background-color": "#fff", "text-background-opacity": 1 } },
+    { selector: "edge[label]", style: { label: "data(label)", "text-background-color": t.bg, "text-background-opacity": 1 } },
     { selector: "edge[?inhibitor]", style: { "target-arrow-shape": "circle", "line-style": "dashed" } },
-    { selector: "edge:selected", style: { "line-color": "#0969da", "target-arrow-color": "#0969da", width: 3 } },
-    { selector: "edge.issue", style: { "line-color": "#cf222e", "target-arrow-color": "#cf222e" } },
-    { selector: ".eh-preview, .eh-ghost-edge", style: { "line-color": "#0969da", "target-arrow-color": "#0969da", "line-style": "dashed" } },
+    { selector: "edge:selected", style: { "line-color": t.brand, "target-arrow-color": t.brand, width: 3 } },
+    { selector: "edge.issue", style: { "line-color": t.error, "target-arrow-color": t.error } },
+    { selector: ".eh-preview, .eh-ghost-edge", style: { "line-color": t.brand, "target-arrow-color": t.brand, "line-style": "dashed" } },
     { selector: ".eh-ghost-node", style: { opacity: 0 } },
   ];
 }
 
-function tokenImage(n) {
+function tokenImage(n, colour) {
   // up to 5 dots, else the number, as an SVG data URI drawn inside the place
   const dots = [];
   if (n <= 5) {
     const spots = [[22, 22], [14, 14], [30, 30], [30, 14], [14, 30]];
     const order = n === 1 ? [0] : n === 2 ? [1, 2] : n === 3 ? [0, 1, 2] : n === 4 ? [1, 2, 3, 4] : [0, 1, 2, 3, 4];
-    for (const i of order) dots.push(`<circle cx='${spots[i][0]}' cy='${spots[i][1]}' r='4' fill='black'/>`);
+    for (const i of order) dots.push(`<circle cx='${spots[i][0]}' cy='${spots[i][1]}' r='4' fill='${colour}'/>`);
   } else {
-    dots.push(`<text x='22' y='27' font-size='14' text-anchor='middle' font-family='sans-serif'>${n}</text>`);
+    dots.push(`<text x='22' y='27' font-size='14' text-anchor='middle' font-family='sans-serif' fill='${colour}'>${n}</text>`);
   }
   const svg = `<svg xmlns='http://www.w3.org/2000/svg' width='44' height='44'>${dots.join("")}</svg>`;
   return "data:image/svg+xml;utf8," + encodeURIComponent(svg);
@@ -118,10 +121,12 @@ function render({ model, el: root }) {
   root.classList.add("fluxnb-designer");
   root.setAttribute("data-jp-suppress-context-menu", ""); // keep JupyterLab's menu away
   root.tabIndex = 0;
+  let theme = readTheme(root);
 
   const toolbar = el("div", "fx-toolbar");
   const body = el("div", "fx-body");
   const canvas = el("div", "fx-canvas");
+  canvas.tabIndex = -1; // focusable by a click (the wheel zooms then), not by Tab
   const side = el("div", "fx-side");
   const message = el("div", "fx-message");
   const tooltip = el("div", "fx-tooltip");
@@ -147,14 +152,13 @@ function render({ model, el: root }) {
 
   const cy = cytoscape({
     container: canvas,
-    style: style(),
+    style: style(theme),
     layout: { name: "preset" },
-    wheelSensitivity: 0.3,
     boxSelectionEnabled: true,
     minZoom: 0.2,
     maxZoom: 3,
   });
-  root.fluxnb = { cy, model }; // browser tests find the graph here
+  root.fluxnb = { cy, model, theme: () => theme }; // browser tests find the graph here
   canvas.fluxnb = root.fluxnb;
 
   // ------------------------------------------------------------ toolbar
@@ -180,6 +184,12 @@ function render({ model, el: root }) {
   button("redo", "↷ Redo", "redo (Ctrl+Y)", () => send({ type: "redo" }));
   button("delete", "✕ Delete", "delete the selection (Delete)", () => deleteSelection());
   button("layout", "⇶ Layout", "lay out left to right", () => send({ type: "layout" }));
+  const zoomBy = (f) => {
+    const z = Math.min(cy.maxZoom(), Math.max(cy.minZoom(), cy.zoom() * f));
+    cy.zoom({ level: z, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
+  };
+  button("zoom-in", "+", "zoom in (Ctrl+wheel)", () => zoomBy(1.25));
+  button("zoom-out", "−", "zoom out (Ctrl+wheel)", () => zoomBy(0.8));
   button("fit", "⤢ Fit", "fit the design in view", () => cy.fit(undefined, 30));
   button("run", "▶ Run", "run the design (nets: then click an enabled transition to fire it)", () => send({ type: "run" }));
   button("yaml", "YAML", "show or edit the manifest", () => {
@@ -204,19 +214,18 @@ function render({ model, el: root }) {
       for (const n of g.nodes) {
         const st = status[n.id] || {};
         const tokens = st.tokens !== undefined ? st.tokens : n.tokens;
-        const label = n.kind === "step" && st.attempts > 1 ? `${n.id} ×${st.attempts}` : n.id;
+        let label = n.kind === "step" && st.attempts > 1 ? `${n.id} ×${st.attempts}` : n.id;
+        const look = st.state && theme.states[st.state];
+        if (look) label = `${look.icon} ${label}`; // the state in a shape, not only a colour
         const data = { id: n.id, kind: n.kind, label, tokens: tokens || 0 };
-        if (n.kind === "place") data.tokenImage = tokenImage(tokens || 0);
-        if (st.state) {
-          data.state = st.state;
-          data.fill = STATE_COLOURS[st.state] || "#eaeef2";
-        }
+        if (n.kind === "place") data.tokenImage = tokenImage(tokens || 0, theme.text);
+        if (look) data.state = st.state;
         let node = cy.getElementById(n.id);
         if (node.empty()) {
           node = cy.add({ group: "nodes", data, position: { x: n.x, y: n.y } });
           placed.push(node);
         } else {
-          node.removeData("state fill");
+          node.removeData("state");
           node.data(data);
           const p = node.position();
           if (!node.grabbed() && (p.x !== n.x || p.y !== n.y)) {
@@ -269,15 +278,49 @@ function render({ model, el: root }) {
 
   // ------------------------------------------------------------ side panel
   let yamlOpen = false;
+  // Enter commits a field (as leaving it does), Escape puts back what Python has and leaves it
+  function editable(input, commit) {
+    input.addEventListener("change", () => {
+      if (input.value !== input.defaultValue) commit(input.value);
+    });
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        if (input.value !== input.defaultValue) commit(input.value);
+        input.defaultValue = input.value; // the blur that may follow sends nothing more
+      } else if (ev.key === "Escape") {
+        ev.preventDefault();
+        input.value = input.defaultValue;
+        root.focus();
+      }
+    });
+    return input;
+  }
   function field(target, key, value) {
     const row = el("label", "fx-field");
     row.append(el("span", "fx-key", key));
     const input = el("input", "fx-input");
     input.dataset.key = key;
-    input.value = value === undefined || value === null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
-    input.addEventListener("change", () => send({ type: "set", id: target, key, value: input.value }));
+    input.defaultValue = value === undefined || value === null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+    editable(input, (v) => send({ type: "set", id: target, key, value: v }));
     row.append(input);
     return row;
+  }
+  function legend() {
+    const box = el("div", "fx-legend");
+    box.title = "run states";
+    for (const [name, look] of Object.entries(theme.states)) {
+      const item = el("span", "fx-legend-item");
+      item.dataset.state = name;
+      const sw = el("span", "fx-swatch", look.icon);
+      sw.style.background = look.fill;
+      sw.style.color = look.text;
+      sw.style.borderColor = look.border;
+      sw.style.borderStyle = look.borderStyle;
+      item.append(sw, el("span", "", name));
+      box.append(item);
+    }
+    return box;
   }
   function get(props, key) {
     let cur = props;
@@ -288,6 +331,9 @@ function render({ model, el: root }) {
     return cur;
   }
   function drawSide() {
+    // a redraw (Python synced something) must not take away a field being typed in
+    const active = side.contains(document.activeElement) ? document.activeElement : null;
+    const keep = active && { key: active.dataset.key, value: active.value, at: active.selectionStart, dirty: active.value !== active.defaultValue };
     side.replaceChildren();
     const g = model.get("graph") || { nodes: [], edges: [] };
     const issues = model.get("issues") || {};
@@ -301,8 +347,9 @@ function render({ model, el: root }) {
       const idRow = el("label", "fx-field");
       idRow.append(el("span", "fx-key", "id"));
       const idInput = el("input", "fx-input fx-rename");
-      idInput.value = node.id;
-      idInput.addEventListener("change", () => send({ type: "rename", id: node.id, new: idInput.value.trim() }));
+      idInput.dataset.key = "id";
+      idInput.defaultValue = node.id;
+      editable(idInput, (v) => send({ type: "rename", id: node.id, new: v.trim() }));
       idRow.append(idInput);
       side.append(el("div", "fx-kind", node.kind), idRow);
       for (const key of schema[node.kind] || []) side.append(field(node.id, key, get(node.props, key)));
@@ -322,11 +369,32 @@ function render({ model, el: root }) {
     }
     if (yamlOpen) {
       const area = el("textarea", "fx-yaml-text");
-      area.value = model.get("yaml_text");
+      area.dataset.key = "yaml";
+      area.defaultValue = model.get("yaml_text");
       area.spellcheck = false;
+      area.title = "Ctrl+Enter applies, Escape puts back the design's YAML";
       const apply = el("button", "fx-btn fx-apply", "Apply YAML");
       apply.addEventListener("click", () => send({ type: "yaml", text: area.value }));
+      area.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+          ev.preventDefault();
+          send({ type: "yaml", text: area.value });
+        } else if (ev.key === "Escape") {
+          ev.preventDefault();
+          area.value = area.defaultValue;
+          root.focus();
+        }
+      });
       side.append(area, apply);
+    }
+    side.append(legend());
+    if (keep && keep.key) {
+      const again = side.querySelector(`[data-key="${CSS.escape(keep.key)}"]`);
+      if (again) {
+        if (keep.dirty) again.value = keep.value;
+        again.focus();
+        if (keep.at !== null && keep.at !== undefined) again.setSelectionRange(keep.at, keep.at);
+      }
     }
   }
 
@@ -354,19 +422,87 @@ function render({ model, el: root }) {
   cy.on("tap", "node[kind = 'transition']", (e) => {
     if ((model.get("enabled") || []).includes(e.target.id())) send({ type: "fire", id: e.target.id() });
   });
+  // Arrow keys move the selection at once and tell Python once the keys rest (one edit)
+  let nudged = null;
+  function nudge(dx, dy) {
+    const nodes = cy.$("node:selected");
+    if (nodes.empty()) {
+      cy.panBy({ x: -dx * 4, y: -dy * 4 }); // nothing selected: the arrows pan the view
+      return;
+    }
+    nodes.forEach((n) => n.position({ x: n.position("x") + dx, y: n.position("y") + dy }));
+    clearTimeout(nudged);
+    nudged = setTimeout(() => {
+      send({ type: "move", moves: nodes.map((n) => ({ id: n.id(), x: n.position("x"), y: n.position("y") })) });
+    }, 300);
+  }
+  const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  // JupyterLab and Notebook 7 hear keys as they bubble to the document: every key pressed in
+  // the designer stops here, so `x`, `b`, Enter, the arrows... never reach a notebook command.
+  // Only Ctrl/⌘+S (save) and Shift/Ctrl+Enter on the canvas (run the cell) go through.
   root.addEventListener("keydown", (ev) => {
-    if (ev.target.tagName === "INPUT" || ev.target.tagName === "TEXTAREA") return;
     const ctrl = ev.ctrlKey || ev.metaKey;
+    const typing = ev.target.tagName === "INPUT" || ev.target.tagName === "TEXTAREA";
+    if (ctrl && ev.key.toLowerCase() === "s") return;
+    if (!typing && ev.key === "Enter" && (ev.shiftKey || ctrl)) return;
+    ev.stopPropagation();
+    if (typing) return; // the field's own keys (Enter commits, Escape cancels)
+    const arrow = ARROWS[ev.key];
     if (ev.key === "Delete" || ev.key === "Backspace") deleteSelection();
     else if (ctrl && ev.key === "z") send({ type: "undo" });
     else if (ctrl && (ev.key === "y" || (ev.shiftKey && ev.key === "Z"))) send({ type: "redo" });
     else if (ctrl && ev.key === "c") send({ type: "copy", ids: selection() });
     else if (ctrl && ev.key === "v") send({ type: "paste" });
+    else if (ctrl && ev.key === "a") cy.elements().select();
+    else if (ev.key === "Escape") {
+      if (drawing) {
+        drawing = false;
+        eh.stop();
+      }
+      menu.style.display = "none";
+      cy.elements().unselect();
+    } else if (arrow && !ctrl) nudge(arrow[0] * NUDGE * (ev.shiftKey ? 5 : 1), arrow[1] * NUDGE * (ev.shiftKey ? 5 : 1));
+    else if (ev.key === "+" || ev.key === "=") zoomBy(1.25);
+    else if (ev.key === "-") zoomBy(0.8);
     else return;
     ev.preventDefault();
-    ev.stopPropagation(); // JupyterLab's notebook shortcuts must not see these
   });
-  canvas.addEventListener("mousedown", () => root.focus());
+  // The wheel: over a canvas that does not have the focus it scrolls the notebook, as over
+  // any output; with the focus (click the canvas) or with Ctrl/⌘ held (a trackpad pinch too)
+  // it zooms about the pointer. Cytoscape never sees the wheel: its rate is far too slow.
+  body.addEventListener(
+    "wheel",
+    (ev) => {
+      if (!canvas.contains(ev.target)) return;
+      ev.stopPropagation();
+      const focused = document.activeElement === root || document.activeElement === canvas;
+      if (!focused && !ev.ctrlKey && !ev.metaKey) return; // the page scrolls
+      ev.preventDefault();
+      const px = ev.deltaY * (ev.deltaMode === 1 ? 33 : ev.deltaMode === 2 ? 400 : 1);
+      const f = Math.min(2, Math.max(0.5, Math.exp(-px * ZOOM_RATE)));
+      const r = canvas.getBoundingClientRect();
+      const z = Math.min(cy.maxZoom(), Math.max(cy.minZoom(), cy.zoom() * f));
+      cy.zoom({ level: z, renderedPosition: { x: ev.clientX - r.left, y: ev.clientY - r.top } });
+    },
+    { capture: true, passive: false },
+  );
+  canvas.addEventListener("mousedown", (ev) => {
+    if (!minimap.el.contains(ev.target)) root.focus();
+  });
+  const minimap = attachMinimap(cy, canvas, () => theme);
+  // JupyterLab's theme switch changes the CSS variables (and data-jp-theme-* on the body)
+  const restyle = () => {
+    const next = readTheme(root);
+    if (JSON.stringify(next) === JSON.stringify(theme)) return;
+    theme = next;
+    cy.style(style(theme));
+    draw();
+    minimap.draw();
+  };
+  // the theme's style sheet may land a moment after the body's attributes change
+  const themeWatch = new MutationObserver(() => [0, 250, 1000].forEach((ms) => setTimeout(restyle, ms)));
+  themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
+
   // cytoscape caches where its canvas is; JupyterLab scrolls notebooks inside a panel, which
   // cytoscape does not hear of, so clicks would land beside the nodes: refresh on any scroll
   let refresh = 0;
@@ -501,6 +637,8 @@ function render({ model, el: root }) {
     window.removeEventListener("mouseup", stop);
     window.removeEventListener("mousemove", follow);
     document.removeEventListener("scroll", onScroll, true);
+    themeWatch.disconnect();
+    minimap.destroy();
     eh.destroy();
     cy.destroy();
   };
