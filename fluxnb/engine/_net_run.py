@@ -10,6 +10,12 @@ Retries, timeouts and ``on_error`` are the workflow's; every firing is one trace
 
 Nothing is lost on failure: the tokens of a firing that fails for good (``stop``,
 ``continue``) or is cancelled go back to the places they came from.
+
+The attempts themselves (executor, timeout, breaker, retry, ctx, trace row) run on the shared
+``_attempts.AttemptRunner``; this module keeps what is a net's own: enabling with guards,
+inhibitors and priorities, token identity and history, interactive firing, and the compiled
+game for black-token nets. Why it is one module over 400 lines: those parts share the engine's
+token queues and would only pass them back and forth if split.
 """
 
 from __future__ import annotations
@@ -21,22 +27,21 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from .._exceptions import Problem, ResolutionError, RunError
 from .._plural import plural
-from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy, format_duration
+from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy
 from ..spec._net import transition_names
 from ..spec._resolve import _signature, lookup_callable
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
-from ._context import StepContext, meter_sink
+from ._attempts import Attempt, AttemptRunner
+from ._breaker import BREAKERS
 from ._executor import Executor, LocalExecutor
 from ._net_choices import same_choices
 from ._net_game import DEAD, compile_game, conflict_order
 from ._net_tokens import Firing, Move, NetResult, Token
 from ._states import RunStatus
-from ._tracebacks import user_traceback as _user_traceback
 
 #: Firings of an automatic run when neither the call nor the net says (cycles are legal,
 #: so a run needs a bound; raise it with ``max_firings=`` or ``net.max_firings``).
@@ -131,35 +136,19 @@ def _bind_action(net: Net, ti: int, fn: Callable[..., Any]) -> Binding:
 
 
 # ---------------------------------------------------------------------- engine
-class _Flight:
-    """A firing whose action has not finished (running, or waiting for its retry)."""
+class _Flight(Attempt):
+    """A firing whose action has not finished (running, or waiting for its retry): an
+    attempt of the shared runner, with the firing and the tokens it took."""
 
-    __slots__ = (
-        "attempt",
-        "data",
-        "delay",
-        "firing",
-        "fut",
-        "t0",
-        "taken",
-        "ti",
-        "timed_out",
-        "timer",
-    )
+    __slots__ = ("data", "firing", "taken")
 
     def __init__(
         self, ti: int, firing: Firing, taken: list[tuple[int, list[Token]]], data: Any
     ) -> None:
-        self.ti = ti
+        super().__init__(ti, firing.seq, firing.seq, 1, 0, {}, 0.0)
         self.data = data  # what fire(data=) gave
-        self.timer: asyncio.TimerHandle | None = None
         self.firing = firing
         self.taken = taken  # (place, tokens) in input-arc order
-        self.attempt = 1
-        self.delay = 0.0
-        self.fut: Any = None
-        self.t0 = 0
-        self.timed_out = False
 
 
 class NetEngine:
@@ -172,6 +161,8 @@ class NetEngine:
         run_id: str,
         recorder: Recorder | None = None,
         executor: Executor | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        default_executor: str | None = None,
         seed: int = 0,
         max_firings: int | None = None,
         keep_firings: bool = False,
@@ -180,7 +171,16 @@ class NetEngine:
         net = self.net = plan.net
         self.run_id = run_id
         self.recorder: Recorder = recorder or NullRecorder()
-        self.executor = executor or LocalExecutor()
+        # executors by name: the local one, the run's extra ones (Dask), a caller's own
+        self.executors: dict[str, Executor] = {"local": LocalExecutor(), **(executors or {})}
+        if executor is not None:
+            self.executors[executor.name] = executor
+        default = default_executor or (executor.name if executor is not None else "local")
+        names = [t.executor or default for t in net.transitions]
+        missing = set(names) - set(self.executors)
+        if missing:
+            raise RunError(f"no executor named {', '.join(sorted(missing))} for this run")
+        self.executor = self.executors[default]
         self.seed = seed
         self.limit = max_firings or net.max_firings or DEFAULT_MAX_FIRINGS
         self._ids = tuple(t.id for t in net.transitions)
@@ -197,9 +197,6 @@ class NetEngine:
         self.outputs: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self.firings: list[Firing] | None = [] if keep_firings else None
-        self._flying: dict[_Flight, None] = {}
-        self._waiting: dict[_Flight, asyncio.TimerHandle] = {}
-        self._due: deque[_Flight] = deque()
         self._blocked: set[int] = set()
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -209,9 +206,28 @@ class NetEngine:
         self.ending: str | None = None
         self.reason: str | None = None
         self.failures = 0
-        self._wall0 = time.time_ns() // 1000
-        self._perf0 = time.perf_counter_ns()
         self._opened = False
+        n = len(net.transitions)
+        #: Runs each action's attempts: executor, timeout, breaker, retry, ctx, trace row.
+        self.attempts = AttemptRunner(
+            self,
+            run_id=run_id,
+            workflow=net.name,
+            ids=self._ids,
+            bindings=plan.bindings,
+            executors=[self.executors[name] for name in names],
+            timeouts=plan.timeouts,
+            retries=plan.retries,
+            breakers=[
+                None if t.circuit_breaker is None else BREAKERS.get(t.id, t.circuit_breaker)
+                for t in net.transitions
+            ],
+            recorder=self.recorder,
+            seed=seed,
+            word="transition",
+        )
+        self._flying = self.attempts.running
+        self._wall0, self._perf0 = self.attempts.wall0, self.attempts.perf0
 
     # ------------------------------------------------------------ small helpers
     def _token(self, data: Any, trail: tuple[Any, ...] | None = None) -> Token:
@@ -227,7 +243,7 @@ class NetEngine:
 
     @property
     def busy(self) -> bool:
-        return bool(self._flying or self._waiting or self._due)
+        return self.attempts.busy
 
     def is_final(self) -> bool:
         places = self.places
@@ -240,14 +256,16 @@ class NetEngine:
         if self._opened:
             return
         self._opened = True
-        self._loop = asyncio.get_running_loop()
-        self.executor.open(self._loop, self._limit_pool)
+        self._loop = self.attempts.loop = asyncio.get_running_loop()
+        for ex in self.executors.values():
+            ex.open(self._loop, self._limit_pool)
 
     async def aclose(self) -> None:
-        self.executor.close()
-        aclose = getattr(self.executor, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        for ex in self.executors.values():
+            ex.close()
+            aclose = getattr(ex, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     # ------------------------------------------------------------ enabling
     def _bind(self, ti: int) -> list[tuple[int, list[Token]]] | None:
@@ -371,6 +389,7 @@ class NetEngine:
             f.t0 = time.perf_counter_ns()
             self._complete(f, value, NO_OUTPUT)
             return f
+        f.kwargs = self._kwargs(f)
         self._start(f)
         return f
 
@@ -389,62 +408,30 @@ class NetEngine:
             kw["tokens"] = view
         if "data" in passed:
             kw["data"] = f.data
-        if binding.wants_ctx:
-            tid = self._ids[f.ti]
-            sink = meter_sink(self.recorder, tid, f.attempt, f.firing.seq)
-            kw["ctx"] = StepContext.make(self.run_id, self.net.name, tid, f.attempt, sink)
-        return kw
+        return kw  # ctx is the runner's: one per attempt
 
     def _start(self, f: _Flight) -> None:
-        binding = self.plan.bindings[f.ti]
-        assert binding is not None
-        f.t0 = time.perf_counter_ns()
-        try:
-            done, value = self.executor.start(binding, self._kwargs(f))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            self._failed(f, exc)
-            return
-        if done:
-            self._complete(f, value, value)
-            return
-        f.fut = value
-        self._flying[f] = None
-        value.add_done_callback(partial(self._on_done, f))
-        timeout = self.plan.timeouts[f.ti]
-        if timeout is not None:
-            assert self._loop is not None
-            spent = (time.perf_counter_ns() - f.t0) / 1e9
-            f.timer = self._loop.call_later(max(0.0, timeout - spent), self._on_timeout, f)
+        self.attempts.start(f.ti, f.seq, f.key, f.attempt, 0, f.kwargs, f.delay, f)
 
-    def _on_timeout(self, f: _Flight) -> None:
-        if f in self._flying and not f.fut.done():
-            f.timed_out = True
-            f.fut.cancel()
+    # ------------------------------------------------------------ outcomes
+    def succeeded(
+        self,
+        ti: int,
+        seq: int,
+        attempt: int,
+        t0: int,
+        delay: float,
+        value: Any,
+        worker: str | None,
+        a: Attempt | None,
+    ) -> None:
+        assert isinstance(a, _Flight)
+        a.t0 = t0
+        self._complete(a, value, value, worker=worker)
 
-    def _on_done(self, f: _Flight, fut: Any) -> None:
-        if f not in self._flying:
-            return
-        del self._flying[f]
-        if f.timer is not None:
-            f.timer.cancel()
-        if f.timed_out:
-            limit = format_duration(self.plan.timeouts[f.ti] or 0.0)
-            self._failed(
-                f, TimeoutError(f"transition '{self._ids[f.ti]}' exceeded its timeout of {limit}")
-            )
-        elif fut.cancelled():
-            if self.stopping:
-                self._cancelled(f)
-            else:
-                self._failed(f, asyncio.CancelledError("the action was cancelled from inside"))
-        elif fut.exception() is not None:
-            self._failed(f, fut.exception())
-        else:
-            value = fut.result()
-            self._complete(f, value, value)
-        self._poke()
+    def retrying(self, a: Attempt) -> None:
+        assert isinstance(a, _Flight)
+        a.firing.attempts = a.attempt
 
     def _produce(self, f: _Flight, data: Any) -> list[Token]:
         t = self.net.transitions[f.ti]
@@ -468,6 +455,7 @@ class NetEngine:
         output: Any,
         status: str = "succeeded",
         exc: BaseException | None = None,
+        worker: str | None = None,
     ) -> None:
         firing = f.firing
         if value is None:
@@ -481,7 +469,7 @@ class NetEngine:
             firing.output = output
             self.outputs[firing.transition] = output
         self.sequence.append(f.ti)
-        self._row(f, status, True, exc, output)
+        self._row(f, status, True, exc, output, worker)
 
     def _row(
         self,
@@ -490,52 +478,14 @@ class NetEngine:
         final: bool,
         exc: BaseException | None,
         output: Any = NO_OUTPUT,
+        worker: str | None = None,
     ) -> None:
-        t1 = time.perf_counter_ns()
-        etype = emsg = etb = None
-        if exc is not None:
-            etype, emsg, etb = type(exc).__name__, str(exc), _user_traceback(exc)
-        started = self._wall0 + (f.t0 - self._perf0) // 1000
-        self.recorder.event(
-            (
-                self.run_id,
-                f.firing.seq,
-                f.firing.transition,
-                f.attempt,
-                status,
-                final,
-                started,
-                self._wall0 + (t1 - self._perf0) // 1000,
-                (t1 - f.t0) / 1e9,
-                f.delay,
-                etype,
-                emsg,
-                etb,
-                None if self.plan.bindings[f.ti] is None else self.executor.name,
-                None,
-                output,
-            )
-        )
+        self.attempts.row(f.ti, f.seq, f.attempt, f.t0, f.delay, status, final, exc, output, worker)
 
-    def _failed(self, f: _Flight, exc: BaseException) -> None:
-        ti = f.ti
-        policy = self.plan.retries[ti]
-        if (
-            policy is not None
-            and not self.stopping
-            and f.attempt < policy.max_attempts
-            and policy.retries(exc)
-        ):
-            self._row(f, "failed", False, exc)
-            rng = random.Random(f"{self.seed}:{f.firing.seq}:{f.attempt}")
-            f.delay = policy.delay(f.attempt, rng)
-            f.attempt += 1
-            if f.delay <= 0:
-                self._due.append(f)
-            else:
-                assert self._loop is not None
-                self._waiting[f] = self._loop.call_later(f.delay, self._retry_due, f)
-            return
+    def failed(self, a: Attempt, exc: BaseException) -> None:
+        """An action failed for good: the transition's error strategy decides."""
+        assert isinstance(a, _Flight)
+        f, ti = a, a.ti
         firing = f.firing
         firing.error = f"{type(exc).__name__}: {exc}"
         self.errors[firing.transition] = firing.error
@@ -556,29 +506,21 @@ class NetEngine:
             "failed",
         )
 
-    def _retry_due(self, f: _Flight) -> None:
-        if f in self._waiting:
-            del self._waiting[f]
-            self._due.append(f)
-            self._poke()
-
-    def _cancelled(self, f: _Flight) -> None:
-        self._row(f, "cancelled", True, None)
-        f.firing.status, f.firing.ended_us = "cancelled", self._now()
-        self._give_back(f)
+    def cancelled(self, a: Attempt) -> None:
+        assert isinstance(a, _Flight)
+        self._row(a, "cancelled", True, None)
+        a.firing.status, a.firing.ended_us = "cancelled", self._now()
+        self._give_back(a)
 
     def stop(self, reason: str, ending: str) -> None:
         if self.stopping:
             return
         self.stopping = True
         self.ending, self.reason = ending, reason
-        for f in list(self._flying):
-            f.fut.cancel()
-        for handle in self._waiting.values():
-            handle.cancel()
-        self._poke()
+        self.attempts.stop()
+        self.poke()
 
-    def _poke(self) -> None:
+    def poke(self) -> None:
         w = self._wake
         if w is not None and not w.done():
             w.set_result(None)
@@ -595,8 +537,9 @@ class NetEngine:
         while not self.stopping:
             if pool is not None and len(self._flying) >= pool:
                 return False
-            if self._due:
-                f = self._due.popleft()
+            if self.attempts.due:
+                f = self.attempts.due.popleft()
+                assert isinstance(f, _Flight)
                 self._start(f)
             else:
                 if not self.busy and self.is_final():
@@ -642,12 +585,8 @@ class NetEngine:
 
     def _settle(self) -> None:
         """Retries that will never start: their tokens go back."""
-        for f in [*self._waiting, *self._due]:
-            self._cancelled(f)
-        for handle in self._waiting.values():
-            handle.cancel()
-        self._waiting.clear()
-        self._due.clear()
+        for f in self.attempts.take_unstarted():
+            self.cancelled(f)
 
     async def fire_one(self, tid: str, data: Any = None) -> Firing:
         """Fire ``tid`` now (interactive mode) and wait for its action."""
@@ -682,8 +621,11 @@ class NetEngine:
         return f.firing
 
     def _pump_due(self) -> None:
-        while self._due and not self.stopping:
-            self._start(self._due.popleft())
+        due = self.attempts.due
+        while due and not self.stopping:
+            f = due.popleft()
+            assert isinstance(f, _Flight)
+            self._start(f)
 
     def put(self, place: str, data: Any = None) -> Token:
         """Add a token to ``place`` (an external event), recorded as ``put:<place>``."""

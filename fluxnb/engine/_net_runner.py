@@ -16,9 +16,17 @@ from ..spec._net_manifest import load_net, net_text
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
 from ._net_game import FINAL, compilable
-from ._net_run import NetEngine, NotEnabled, plan_net, play_compiled
+from ._net_run import NetEngine, NetPlan, NotEnabled, plan_net, play_compiled
 from ._net_tokens import Firing, NetResult, Token
-from ._setup import DEFAULT, admit, executor_kind, new_run_id, recorder_for, run_record
+from ._setup import (
+    DEFAULT,
+    _check_new_id,
+    admit,
+    executors_for,
+    new_run_id,
+    recorder_for,
+    run_record,
+)
 from ._states import RunStatus
 
 T = TypeVar("T")
@@ -40,15 +48,20 @@ def _record(
     )
 
 
-def _executor(net: Net, executor: Executor | str | None) -> Executor | None:
-    if executor is not None and not isinstance(executor, str):
-        return executor
-    spec = executor or net.router.executor or "local"
-    if executor_kind(spec) == "local":
-        return None
-    from ._dask import executor_for
-
-    return executor_for(spec)
+def _executors(
+    net: Net, plan: NetPlan, executor: Executor | str | None
+) -> tuple[str, dict[str, Executor]]:
+    """The run's default executor name and the instances its transitions need."""
+    return executors_for(
+        executor,
+        net.router.executor,
+        [t.executor for t in net.transitions],
+        plan.bindings,
+        [t.id for t in net.transitions],
+        net.name,
+        "net.transitions[{}].run",
+        "transition",
+    )
 
 
 async def arun_net(
@@ -67,11 +80,13 @@ async def arun_net(
     (permission already checked by the caller: see ``_runner.admit``)."""
     plan = plan_net(net, namespace)  # every action found and checked before anything runs
     record = _record(net, run_id, recorder, tenant, run_namespace, seed)
+    default, executors = _executors(net, plan, executor)
     engine = NetEngine(
         plan,
         run_id=run_id,
         recorder=recorder,
-        executor=_executor(net, executor),
+        executors=executors,
+        default_executor=default,
         seed=seed,
         max_firings=max_firings,
     )
@@ -310,6 +325,7 @@ def interactive(
     if auto is None:
         auto = not net.machine
     tenant, scope = admit(Action.RUN, net.name, net.router, store, tenant)
+    _check_new_id(run_id, store)
     plan = plan_net(net, namespace)
     recorder = recorder_for(store)
     rid = run_id or new_run_id()

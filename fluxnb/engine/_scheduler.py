@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import random
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
-from .._exceptions import CircuitOpenError, RunError
+from .._exceptions import RunError
 from .._plural import plural
-from ..spec import format_duration
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
-from ._breaker import BREAKERS, CircuitBreaker, CircuitChange
-from ._context import StepContext, meter_sink
+from ._attempts import Attempt, AttemptRunner
+from ._breaker import BREAKERS
 from ._executor import Executor, LocalExecutor
 from ._plan import Plan
 from ._result import RunResult, StepError, StepResult
@@ -41,7 +37,7 @@ from ._states import (
     check_run_transition,
     illegal_step_transition,
 )
-from ._tracebacks import user_traceback as _user_traceback
+from ._tracebacks import user_traceback
 
 _INLINE_BUDGET = 1000  # steps started in one go before the event loop gets a turn
 
@@ -54,33 +50,6 @@ class RunOptions:
     workflow: str
     #: Seeds the random source of jittered backoff, so a run's delays are reproducible.
     seed: int = 0
-
-
-class _Attempt:
-    """One attempt that did not finish inline: it waits on a future, or for its retry."""
-
-    __slots__ = (
-        "attempt",
-        "delay",
-        "fut",
-        "kwargs",
-        "probe",
-        "t0",
-        "ti",
-        "timed_out",
-        "timer",
-    )
-
-    def __init__(self, ti: int, attempt: int, kwargs: dict[str, Any], delay: float) -> None:
-        self.ti = ti
-        self.attempt = attempt
-        self.kwargs = kwargs
-        self.delay = delay
-        self.fut: Any = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.timed_out = False
-        self.t0 = 0
-        self.probe = False
 
 
 class Scheduler:
@@ -115,10 +84,7 @@ class Scheduler:
         self._tokens: list[list[Any]] = [[None] * n for n in initial]
         self._missing = list(plan.initial_missing)
         self._ready: list[tuple[int, int]] = list(plan.initial_ready)  # a heap already
-        self._running: dict[_Attempt, None] = {}
-        self._waiting: dict[_Attempt, asyncio.TimerHandle] = {}
-        self._due: deque[_Attempt] = deque()
-        self._stopping = False
+        self.stopping = False
         self._wake: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         n = len(self._ids)
@@ -133,22 +99,36 @@ class Scheduler:
         #: Optional recorder hook told when an attempt starts (live progress uses it).
         self._on_start = getattr(self.recorder, "attempt_started", None)
         self._tick: asyncio.TimerHandle | None = None
-        # one clock: wall time is derived from perf_counter_ns and this anchor
-        self._wall0 = time.time_ns() // 1000
-        self._perf0 = time.perf_counter_ns()
         self.status = RunStatus.RUNNING
         self.result: RunResult | None = None
-        self._breakers: list[CircuitBreaker | None] = [
-            None if b is None else BREAKERS.get(self._ids[i], b)
-            for i, b in enumerate(plan.breakers)
-        ]
+        #: Runs each attempt: executor, timeout, breaker, retry, ctx, the trace row.
+        self.attempts = AttemptRunner(
+            self,
+            run_id=options.run_id,
+            workflow=options.workflow,
+            ids=self._ids,
+            bindings=plan.bindings,
+            executors=self._execs,
+            timeouts=plan.timeouts,
+            retries=plan.retries,
+            breakers=[
+                None if b is None else BREAKERS.get(self._ids[i], b)
+                for i, b in enumerate(plan.breakers)
+            ],
+            recorder=self.recorder,
+            seed=options.seed,
+            word="step",
+        )
+        self._running = self.attempts.running
+        self._waiting = self.attempts.waiting
+        self._due = self.attempts.due
         #: Attempts recorded before this run started (resume): numbering continues.
         self._attempt_base = [0] * n
         #: Outputs taken from a recording instead of calling the step (resume).
         self._preset: dict[int, Any] = {}
 
     def _wall(self, perf_ns: int) -> int:
-        return self._wall0 + (perf_ns - self._perf0) // 1000
+        return self.attempts.wall(perf_ns)
 
     def preset(self, outputs: Mapping[str, Any], attempts: Mapping[str, int]) -> None:
         """Resume: take these steps' recorded outputs instead of calling them, and
@@ -164,10 +144,10 @@ class Scheduler:
     # ------------------------------------------------------------------ lifecycle
     async def run(self, record: RunRecord) -> RunResult:
         """Run to the end; on cancellation, clean up, record, and re-raise."""
-        loop = self._loop = asyncio.get_running_loop()
+        loop = self._loop = self.attempts.loop = asyncio.get_running_loop()
         for ex in self.executors.values():
             ex.open(loop, self._limit)
-        self._wall0, self._perf0 = time.time_ns() // 1000, time.perf_counter_ns()
+        self.attempts.reset_clock()
         self.recorder.run_started(record)
         interval = getattr(self.recorder, "flush_interval", None)
         if interval:
@@ -211,9 +191,9 @@ class Scheduler:
     def _finished(self) -> bool:
         if self._running or self._waiting or self._due:
             return False
-        return self._stopping or not self._ready
+        return self.stopping or not self._ready
 
-    def _poke(self) -> None:
+    def poke(self) -> None:
         w = self._wake
         if w is not None and not w.done():
             w.set_result(None)
@@ -231,12 +211,12 @@ class Scheduler:
         limit = self._limit
         running, ready, missing, due = self._running, self._ready, self._missing, self._due
         heappop = heapq.heappop
-        while not self._stopping:
+        while not self.stopping:
             if limit is not None and len(running) >= limit:
                 return False
             if due:
                 a = due.popleft()
-                self._start(a.ti, a.attempt, a.kwargs, a.delay)
+                self._start(a.ti, a.attempt, a.kwargs, a.delay, a)
             elif ready:
                 ti = heappop(ready)[1]
                 if missing[ti] or self._state[ti] != PENDING:
@@ -301,7 +281,9 @@ class Scheduler:
                     if not missing[c]:
                         heapq.heappush(ready, (prio[c], c))
 
-    def _start(self, ti: int, attempt: int, kwargs: dict[str, Any], delay: float) -> None:
+    def _start(
+        self, ti: int, attempt: int, kwargs: dict[str, Any], delay: float, a: Attempt | None = None
+    ) -> None:
         old = self._state[ti]
         if not (ALLOWED[old] >> RUNNING) & 1:
             raise illegal_step_transition(self._ids[ti], old, RUNNING)
@@ -309,240 +291,62 @@ class Scheduler:
         self._attempts[ti] = attempt
         if self._on_start is not None:
             self._on_start(self._ids[ti], attempt)
-        t0 = time.perf_counter_ns()
         if not self._first[ti]:
-            self._first[ti] = t0
-        binding = self.plan.bindings[ti]
-        if binding is None:  # a transition without an action: pure token game
-            self._succeeded(ti, attempt, t0, delay, None)
+            self._first[ti] = time.perf_counter_ns()
+        if self.plan.bindings[ti] is None:  # a transition without an action: pure token game
+            self.succeeded(ti, ti + 1, attempt, time.perf_counter_ns(), delay, None, None, None)
             return
-        breaker = self._breakers[ti]
-        probe = False
-        if breaker is not None:
-            asked = self._acquire(breaker, ti, attempt, kwargs, delay, t0)
-            if asked is None:
-                return
-            probe = asked
-        if self.plan.wants_ctx[ti]:
-            ctx = StepContext.make(
-                self.opts.run_id,
-                self.opts.workflow,
-                self._ids[ti],
-                attempt,
-                meter_sink(self.recorder, self._ids[ti], attempt, ti + 1),
-            )
-            call_kwargs = {**kwargs, "ctx": ctx}
-        else:
-            call_kwargs = kwargs
-        try:
-            done, value = self._execs[ti].start(binding, call_kwargs)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # a step's own exception never escapes
-            a = _Attempt(ti, attempt, kwargs, delay)
-            a.t0, a.probe = t0, probe
-            self._failed(a, exc)
-            return
-        if done:
-            self._succeeded(ti, attempt, t0, delay, value, probe)
-            return
-        a = _Attempt(ti, attempt, kwargs, delay)
-        a.t0, a.probe = t0, probe
-        a.fut = value
-        self._running[a] = None
-        value.add_done_callback(partial(self._on_done, a))
-        timeout = self.plan.timeouts[ti]
-        if probe and breaker is not None and breaker.settings.probe_timeout is not None:
-            pt = breaker.settings.probe_timeout
-            timeout = pt if timeout is None else min(timeout, pt)
-        if timeout is not None:
-            assert self._loop is not None
-            spent = (time.perf_counter_ns() - t0) / 1e9
-            a.timer = self._loop.call_later(max(0.0, timeout - spent), self._on_timeout, a)
-
-    def _acquire(
-        self,
-        breaker: CircuitBreaker,
-        ti: int,
-        attempt: int,
-        kwargs: dict[str, Any],
-        delay: float,
-        t0: int,
-    ) -> bool | None:
-        """Ask the agent's breaker; None when it short-circuits (recorded as a failure)."""
-        try:
-            probe, changes = breaker.acquire()
-        except CircuitOpenError as exc:  # the step is not called
-            a = _Attempt(ti, attempt, kwargs, delay)
-            a.t0 = t0
-            self._failed(a, exc)
-            return None
-        if changes:
-            self._circuit(changes, ti)
-        return probe
-
-    def _on_timeout(self, a: _Attempt) -> None:
-        if a in self._running and not a.fut.done():
-            a.timed_out = True
-            a.fut.cancel()
-
-    def _on_done(self, a: _Attempt, fut: Any) -> None:
-        if a not in self._running:
-            return
-        del self._running[a]
-        if a.timer is not None:
-            a.timer.cancel()
-        if a.timed_out:
-            binding = self.plan.bindings[a.ti]
-            limit = format_duration(self._limit_of(a))
-            how = (
-                "it was cancelled"
-                if binding is not None and binding.is_async
-                else "its thread cannot be stopped and was abandoned"
-            )
-            self._failed(
-                a, TimeoutError(f"step '{self._ids[a.ti]}' exceeded its timeout of {limit}; {how}")
-            )
-        elif fut.cancelled():
-            if self._stopping:
-                self._cancelled(a)
-            else:
-                self._failed(a, asyncio.CancelledError("the step was cancelled from inside"))
-        else:
-            error = fut.exception()
-            if error is None:
-                worker = self._execs[a.ti].placement(fut)
-                self._succeeded(a.ti, a.attempt, a.t0, a.delay, fut.result(), a.probe, worker)
-            else:
-                self._failed(a, error)
-        self._poke()
-
-    def _limit_of(self, a: _Attempt) -> float:
-        timeout = self.plan.timeouts[a.ti]
-        breaker = self._breakers[a.ti]
-        if a.probe and breaker is not None and breaker.settings.probe_timeout is not None:
-            pt = breaker.settings.probe_timeout
-            timeout = pt if timeout is None else min(timeout, pt)
-        return timeout or 0.0
-
-    def _circuit(self, changes: list[CircuitChange], ti: int) -> None:
-        for c in changes:
-            self.recorder.circuit_event(
-                (
-                    c.at_us,
-                    c.agent,
-                    c.old.value,
-                    c.new.value,
-                    c.reason,
-                    c.failures,
-                    self.opts.run_id,
-                    self._ids[ti],
-                )
-            )
+        self.attempts.start(ti, ti + 1, ti, attempt, self._attempt_base[ti], kwargs, delay, a)
 
     # ------------------------------------------------------------------ outcomes
-    def _row(
+    def succeeded(
         self,
         ti: int,
-        attempt: int,
-        t0: int,
-        delay: float,
-        status: str,
-        final: bool,
-        exc: BaseException | None,
-        output: Any = NO_OUTPUT,
-        worker: str | None = None,
-    ) -> None:
-        t1 = time.perf_counter_ns()
-        self._last[ti] = t1
-        if exc is None:
-            etype = emsg = etb = None
-        else:
-            etype, emsg, etb = type(exc).__name__, str(exc), _user_traceback(exc)
-        self.recorder.event(
-            (
-                self.opts.run_id,
-                ti + 1,
-                self._ids[ti],
-                attempt,
-                status,
-                final,
-                self._wall(t0),
-                self._wall(t1),
-                (t1 - t0) / 1e9,
-                delay,
-                etype,
-                emsg,
-                etb,
-                self._exec_names[ti],
-                worker,
-                output,
-            )
-        )
-
-    def _succeeded(
-        self,
-        ti: int,
+        seq: int,
         attempt: int,
         t0: int,
         delay: float,
         value: Any,
-        probe: bool = False,
-        worker: str | None = None,
+        worker: str | None,
+        a: Attempt | None,
     ) -> None:
-        self._row(ti, attempt, t0, delay, "succeeded", True, None, value, worker)
-        breaker = self._breakers[ti]
-        if breaker is not None:
-            changes = breaker.success(probe)
-            if changes:
-                self._circuit(changes, ti)
+        self._last[ti] = self.attempts.row(
+            ti, seq, attempt, t0, delay, "succeeded", True, None, value, worker
+        )
         self._set(ti, SUCCEEDED)
         self._outputs[ti] = value
         self._produce(ti, value)
 
-    def _failed(self, a: _Attempt, exc: BaseException) -> None:
+    def retrying(self, a: Attempt) -> None:
+        self._last[a.ti] = time.perf_counter_ns()
+        self._set(a.ti, RETRYING)
+
+    def failed(self, a: Attempt, exc: BaseException) -> None:
+        """An attempt failed for good: the step's error strategy decides."""
         ti = a.ti
-        breaker = self._breakers[ti]
-        if breaker is not None and not isinstance(exc, CircuitOpenError):
-            changes = breaker.failure(a.probe, f"{type(exc).__name__}: {exc}")
-            if changes:
-                self._circuit(changes, ti)
-        policy = self.plan.retries[ti]
-        if (
-            policy is not None
-            and not self._stopping
-            and a.attempt - self._attempt_base[ti] < policy.max_attempts
-            and policy.retries(exc)
-        ):
-            self._row(ti, a.attempt, a.t0, a.delay, "failed", False, exc)
-            self._set(ti, RETRYING)
-            # jitter drawn per (seed, step, attempt), never from a shared stream whose
-            # order would depend on which step happened to fail first
-            rng = random.Random(f"{self.opts.seed}:{ti}:{a.attempt}")
-            delay = policy.delay(a.attempt - self._attempt_base[ti], rng)
-            nxt = _Attempt(ti, a.attempt + 1, a.kwargs, delay)
-            if delay <= 0:
-                self._due.append(nxt)
-            else:
-                assert self._loop is not None
-                self._waiting[nxt] = self._loop.call_later(delay, self._retry_due, nxt)
-            return
-        error = StepError(type(exc).__name__, str(exc), _user_traceback(exc), a.attempt)
+        error = StepError(type(exc).__name__, str(exc), user_traceback(exc), a.attempt)
         self._errors[ti] = error
         strategy = self.plan.on_error[ti].final
-        if strategy == "skip" and not self._stopping:
-            self._row(ti, a.attempt, a.t0, a.delay, "skipped", True, exc)
+        row = self.attempts.row
+        if strategy == "skip" and not self.stopping:
+            self._last[ti] = row(ti, a.seq, a.attempt, a.t0, a.delay, "skipped", True, exc)
             self._set(ti, SKIPPED)
             self._tolerated += 1
             self._outputs[ti] = value = self.plan.defaults[ti]
             self._produce(ti, value)
             return
-        self._row(ti, a.attempt, a.t0, a.delay, "failed", True, exc)
+        self._last[ti] = row(ti, a.seq, a.attempt, a.t0, a.delay, "failed", True, exc)
         self._set(ti, FAILED)
-        if strategy == "continue" and not self._stopping:
+        if strategy == "continue" and not self.stopping:
             self._skip_downstream(ti)
             return
         self._stop(f"step '{self._ids[ti]}' failed, so the run stopped (on_error: stop)")
+
+    def cancelled(self, a: Attempt) -> None:
+        self._last[a.ti] = self.attempts.row(
+            a.ti, a.seq, a.attempt, a.t0, a.delay, "cancelled", True, None
+        )
+        self._set(a.ti, CANCELLED)
 
     def _skip_downstream(self, failed: int) -> None:
         """on_error: continue — every step that needs ``failed`` is recorded skipped."""
@@ -553,54 +357,36 @@ class Scheduler:
             for p, _ in plan.outputs[ti]:
                 for c, _w in plan.consumers[p]:
                     if state[c] == PENDING:
-                        row = (self.opts.run_id, c + 1, self._ids[c], 0, "skipped", True)
                         why = f"upstream step '{self._ids[failed]}' failed (on_error: continue)"
                         self.recorder.event(
-                            (*row, None, None, None, 0.0, None, why, None, None, None, NO_OUTPUT)
-                        )
+                            (self.opts.run_id, c + 1, self._ids[c], 0, "skipped", True, None,
+                             None, None, 0.0, None, why, None, None, None, NO_OUTPUT)
+                        )  # fmt: skip
                         self._set(c, SKIPPED)
                         todo.append(c)
 
-    def _retry_due(self, a: _Attempt) -> None:
-        if a in self._waiting:
-            del self._waiting[a]
-            self._due.append(a)
-            self._poke()
-
-    def _cancelled(self, a: _Attempt) -> None:
-        breaker = self._breakers[a.ti]
-        if breaker is not None:
-            breaker.release(a.probe)
-        self._row(a.ti, a.attempt, a.t0, a.delay, "cancelled", True, None)
-        self._set(a.ti, CANCELLED)
-
     def _never_started(self, ti: int, attempt: int, delay: float) -> None:
-        row = (self.opts.run_id, ti + 1, self._ids[ti], attempt, "cancelled", True)
-        self.recorder.event(
-            (*row, None, None, None, delay, None, None, None, None, None, NO_OUTPUT)
-        )
+        self.attempts.unstarted(ti, ti + 1, attempt, "cancelled", delay)
         self._set(ti, CANCELLED)
 
     def _stop(self, reason: str) -> None:
-        if self._stopping:
+        if self.stopping:
             return
-        self._stopping = True
+        self.stopping = True
         self._reason = reason
-        for a in list(self._running):
-            a.fut.cancel()
-        for handle in self._waiting.values():
-            handle.cancel()
-        self._poke()
+        self.attempts.stop()
+        self.poke()
 
     def _finish(self, record: RunRecord, *, cancelled: bool) -> RunResult:
         """Record what never ran or never ended, close the run, build the result."""
         for a in list(self._running):
-            self._cancelled(a)
-        for a in [*self._waiting, *self._due]:  # retries that never started
-            self._never_started(a.ti, a.attempt, a.delay)
+            breaker = self.attempts.breakers[a.ti]
+            if breaker is not None:
+                breaker.release(a.probe)
+            self.cancelled(a)
         self._running.clear()
-        self._waiting.clear()
-        self._due.clear()
+        for a in self.attempts.take_unstarted():  # retries that never started
+            self._never_started(a.ti, a.attempt, a.delay)
         for ti, state in enumerate(self._state):
             if state in (PENDING, RETRYING):
                 self._never_started(ti, self._attempts[ti], 0.0)
@@ -647,7 +433,7 @@ class Scheduler:
             steps=self._step_results,
             started_us=record.started_at,
             ended_us=ended_us,
-            duration=(end - self._perf0) / 1e9,
+            duration=(end - self.attempts.perf0) / 1e9,
             namespace=record.namespace,
             tenant=record.tenant,
             store=self.recorder.location,

@@ -13,12 +13,13 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from .._exceptions import Problem, ResolutionError, RunError
 from .._session import Action, check_name
-from ..spec import RouterSettings, Workflow
+from ..spec import Binding, RouterSettings, Workflow
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
 from ._plan import Plan
@@ -146,19 +147,41 @@ def run_record(
 def _executors(
     wf: Workflow, plan: Plan, executor: Executor | str | None
 ) -> tuple[str, dict[str, Executor]]:
-    """The run's default executor name and the executor instances it needs."""
+    """A workflow run's default executor name and the executor instances it needs."""
+    return executors_for(
+        executor,
+        wf.router.executor,
+        plan.executors,
+        plan.bindings,
+        plan.ids,
+        wf.source,
+        "pipeline[{}].step",
+        "step",
+    )
+
+
+def executors_for(
+    executor: Executor | str | None,
+    router_executor: str | None,
+    names: Sequence[str | None],
+    bindings: Sequence[Binding | None],
+    ids: Sequence[str],
+    source: str | None,
+    path: str,
+    word: str,
+) -> tuple[str, dict[str, Executor]]:
+    """The run's default executor name and the executor instances its steps or
+    transitions need (``names``: each one's own ``executor:``, None for the run's)."""
     if executor is not None and not isinstance(executor, str):
         return executor.name, {executor.name: executor}
-    spec = executor or wf.router.executor or "local"
+    spec = executor or router_executor or "local"
     default = executor_kind(spec)
-    names = {name or default for name in plan.executors}
-    executors: dict[str, Executor] = {}
-    if "dask" in names:
+    if "dask" in {name or default for name in names}:
         from ._dask import executor_for
 
-        executors["dask"] = executor_for(spec if spec.startswith("dask") else "dask")
-        _check_serialisable(wf, plan, default)
-    return default, executors
+        _check_serialisable(names, bindings, ids, default, source, path, word)
+        return default, {"dask": executor_for(spec if spec.startswith("dask") else "dask")}
+    return default, {}
 
 
 def executor_kind(spec: str) -> str:
@@ -169,13 +192,21 @@ def executor_kind(spec: str) -> str:
     return kind
 
 
-def _check_serialisable(wf: Workflow, plan: Plan, default: str) -> None:
+def _check_serialisable(
+    names: Sequence[str | None],
+    bindings: Sequence[Binding | None],
+    ids: Sequence[str],
+    default: str,
+    source: str | None,
+    path: str,
+    word: str,
+) -> None:
     """Callables bound for Dask must pickle (by value): fail before the run, not in it."""
     import cloudpickle
 
     problems = []
-    for ti, binding in enumerate(plan.bindings):
-        if binding is None or (plan.executors[ti] or default) != "dask":
+    for ti, binding in enumerate(bindings):
+        if binding is None or (names[ti] or default) != "dask":
             continue
         try:
             cloudpickle.dumps(binding.fn)
@@ -183,11 +214,11 @@ def _check_serialisable(wf: Workflow, plan: Plan, default: str) -> None:
             problems.append(
                 Problem(
                     "not_serialisable",
-                    f"pipeline[{ti}].step",
-                    f"step '{plan.ids[ti]}' runs on Dask, but its callable cannot be sent "
+                    path.format(ti),
+                    f"{word} '{ids[ti]}' runs on Dask, but its callable cannot be sent "
                     f"to a worker: {type(exc).__name__}: {exc}. Make what it closes over "
-                    "picklable, or run this step locally (agents: executor: local)",
+                    f"picklable, or run this {word} locally (executor: local)",
                 )
             )
     if problems:
-        raise ResolutionError(problems, wf.source)
+        raise ResolutionError(problems, source)

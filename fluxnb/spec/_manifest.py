@@ -111,16 +111,20 @@ def _read_agent(c: Checker, raw: Any, path: Path) -> dict[str, Any]:
     if m.get("retry") is not None:
         out["retry"] = _read_retry(c, m["retry"], (*path, "retry"))
     if m.get("circuit_breaker") is not None:
-        bp = (*path, "circuit_breaker")
-        b = c.mapping(m["circuit_breaker"], bp, BREAKER_KEYS, "circuit_breaker")
-        out["circuit_breaker"] = CircuitBreakerSettings(
-            **opts(
-                failure_threshold=c.get(b, "failure_threshold", bp, c.integer(1)),
-                reset_timeout=c.get(b, "reset_timeout", bp, c.duration),
-                probe_timeout=c.get(b, "probe_timeout", bp, c.duration),
-            )
-        )
+        out["circuit_breaker"] = _read_breaker(c, m["circuit_breaker"], (*path, "circuit_breaker"))
     return {k: v for k, v in out.items() if v is not MISSING}
+
+
+def _read_breaker(c: Checker, raw: Any, bp: Path) -> CircuitBreakerSettings:
+    """A ``circuit_breaker:`` mapping (an agent's, or a net transition's)."""
+    b = c.mapping(raw, bp, BREAKER_KEYS, "circuit_breaker")
+    return CircuitBreakerSettings(
+        **opts(
+            failure_threshold=c.get(b, "failure_threshold", bp, c.integer(1)),
+            reset_timeout=c.get(b, "reset_timeout", bp, c.duration),
+            probe_timeout=c.get(b, "probe_timeout", bp, c.duration),
+        )
+    )
 
 
 def _read_steps(c: Checker, raw: Any) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._options import OnError, RetryPolicy, RouterSettings
+from ._options import CircuitBreakerSettings, OnError, RetryPolicy, RouterSettings
 
 if TYPE_CHECKING:
     from ._model import Workflow
@@ -52,6 +52,10 @@ class Transition:
     default: Any = None
     #: Fires only when asked (``run.fire``): a human decision or an external event.
     external: bool = False
+    #: The action's circuit breaker (shared across runs by transition id), if any.
+    circuit_breaker: CircuitBreakerSettings | None = None
+    #: Where the action runs: ``local`` or ``dask`` (None: the run's executor).
+    executor: str | None = None
 
 
 @dataclass(frozen=True)

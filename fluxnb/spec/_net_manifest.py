@@ -37,6 +37,7 @@ from ._checker import MISSING, Checker, kind_of, opts
 from ._guards import Guard, GuardSyntaxError
 from ._located import Located, Path, load_located
 from ._manifest import (
+    _read_breaker,
     _read_retry,
     _read_router,
     load_workflow,
@@ -50,7 +51,15 @@ from ._params import fill_mapping, fill_text
 
 NET_KEYS = ("places", "transitions", "final", "max_firings", "choice")
 #: Keys a transition shares with a workflow agent (how its action is run).
-ACTION_KEYS = ("retry", "timeout", "on_error", "default", "external")
+ACTION_KEYS = (
+    "retry",
+    "timeout",
+    "on_error",
+    "default",
+    "external",
+    "circuit_breaker",
+    "executor",
+)
 TRANSITION_KEYS = (
     "id",
     "inputs",
@@ -118,7 +127,10 @@ def _action(c: Checker, tm: dict, tp: Path) -> dict[str, Any]:
         on_error=c.get(tm, "on_error", tp, c.on_error),
         external=c.get(tm, "external", tp, c.boolean),
         retry=_read_retry(c, tm["retry"], (*tp, "retry")) if tm.get("retry") else MISSING,
+        executor=c.get(tm, "executor", tp, c.choice(("local", "dask"))),
     )
+    if tm.get("circuit_breaker") is not None:
+        out["circuit_breaker"] = _read_breaker(c, tm["circuit_breaker"], (*tp, "circuit_breaker"))
     if "default" in tm:
         out["default"] = tm["default"]
     return out
@@ -478,6 +490,10 @@ def net_manifest(net: Net) -> dict[str, Any]:
             d["on_error"] = {"strategy": t.on_error.strategy, "fallback": t.on_error.fallback}
         if t.retry is not None:
             d["retry"] = _retry_dict(t.retry)
+        if t.executor is not None:
+            d["executor"] = t.executor
+        if t.circuit_breaker is not None:
+            d["circuit_breaker"] = _breaker_dict(t.circuit_breaker)
         transitions.append(d)
     body: dict[str, Any] = {"places": places, "transitions": transitions}
     if net.final:
@@ -495,6 +511,16 @@ def net_manifest(net: Net) -> dict[str, Any]:
     layout = {k: [x, y] for k, (x, y) in net.positions.items() if k in ids}
     if layout:
         out["layout"] = layout
+    return out
+
+
+def _breaker_dict(b: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "failure_threshold": b.failure_threshold,
+        "reset_timeout": b.reset_timeout,
+    }
+    if b.probe_timeout is not None:
+        out["probe_timeout"] = b.probe_timeout
     return out
 
 

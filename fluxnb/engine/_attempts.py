@@ -1,0 +1,401 @@
+"""The one attempt runner, shared by both token games (DAG steps and net transitions).
+
+A game decides *what* fires and what an outcome does to its tokens and states; this module
+runs *one attempt* of an action and reports how it ended. It owns everything around the
+call: the executor (inline first, threads, Dask), the timeout (and a half-open breaker's
+probe timeout), the circuit breaker, ``ctx`` with its metering sink, retry with backoff and
+error filters (the next attempt waits here until it is due), the trace row, and
+cancellation. Neither game arms a timer or touches a future itself.
+
+The game supplies an :class:`Outcomes` object: ``succeeded`` (the value, and where it ran),
+``retrying`` (an attempt failed and another follows), ``failed`` (for good: the game's
+error strategy decides), ``cancelled`` (the run stopped while it ran) and ``poke`` (wake
+the game's loop). The hot path allocates nothing for an attempt that finishes inline: an
+:class:`Attempt` object exists only for one that waits on a future or fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Protocol
+
+from .._exceptions import CircuitOpenError
+from ..spec import Binding, RetryPolicy, format_duration
+from ..store._recorder import NO_OUTPUT, Recorder
+from ._breaker import CircuitBreaker, CircuitChange
+from ._context import StepContext, meter_sink
+from ._executor import Executor
+from ._tracebacks import user_traceback
+
+
+class Attempt:
+    """One attempt that did not finish inline: it waits on a future, or for its retry.
+
+    ``ti`` the transition, ``seq`` its event's logical number, ``key`` what seeds its
+    backoff jitter, ``attempt`` its number, ``base`` the attempts recorded before this run
+    (a resume continues the numbering), ``kwargs`` the call's arguments without ``ctx``.
+    """
+
+    __slots__ = (
+        "attempt",
+        "base",
+        "delay",
+        "fut",
+        "key",
+        "kwargs",
+        "probe",
+        "seq",
+        "t0",
+        "ti",
+        "timed_out",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        ti: int,
+        seq: int,
+        key: int,
+        attempt: int,
+        base: int,
+        kwargs: dict[str, Any],
+        delay: float,
+    ) -> None:
+        self.ti = ti
+        self.seq = seq
+        self.key = key
+        self.attempt = attempt
+        self.base = base
+        self.kwargs = kwargs
+        self.delay = delay
+        self.fut: Any = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.timed_out = False
+        self.t0 = 0
+        self.probe = False
+
+
+class Outcomes(Protocol):
+    """What a game does with the outcome of an attempt (see the module's docstring)."""
+
+    #: True once the run is stopping: no retry starts, a cancelled call is ``cancelled``.
+    stopping: bool
+
+    def succeeded(
+        self,
+        ti: int,
+        seq: int,
+        attempt: int,
+        t0: int,
+        delay: float,
+        value: Any,
+        worker: str | None,
+        a: Attempt | None,
+    ) -> None: ...
+
+    def retrying(self, a: Attempt) -> None: ...
+
+    def failed(self, a: Attempt, exc: BaseException) -> None: ...
+
+    def cancelled(self, a: Attempt) -> None: ...
+
+    def poke(self) -> None: ...
+
+
+class AttemptRunner:
+    """Runs the attempts of one run's actions (per-transition tables, indexed by ``ti``)."""
+
+    def __init__(
+        self,
+        game: Outcomes,
+        *,
+        run_id: str,
+        workflow: str,
+        ids: Sequence[str],
+        bindings: Sequence[Binding | None],
+        executors: Sequence[Executor],
+        timeouts: Sequence[float | None],
+        retries: Sequence[RetryPolicy | None],
+        breakers: Sequence[CircuitBreaker | None],
+        recorder: Recorder,
+        seed: int,
+        word: str = "step",
+    ) -> None:
+        self.game = game
+        self.run_id = run_id
+        self.workflow = workflow
+        self.ids = ids
+        self.bindings = bindings
+        self.execs = executors
+        self.exec_names = [
+            None if b is None else ex.name for b, ex in zip(bindings, executors, strict=True)
+        ]
+        self.timeouts = timeouts
+        self.retries = retries
+        self.breakers = breakers
+        self.wants_ctx = [b is not None and b.wants_ctx for b in bindings]
+        self.recorder = recorder
+        self.seed = seed
+        self.word = word
+        #: Attempts waiting on a future, in start order.
+        self.running: dict[Attempt, None] = {}
+        #: Retries waiting for their backoff delay, and retries due now.
+        self.waiting: dict[Attempt, asyncio.TimerHandle] = {}
+        self.due: deque[Attempt] = deque()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.reset_clock()
+
+    # ------------------------------------------------------------------ clock
+    def reset_clock(self) -> None:
+        """One clock: wall time is derived from perf_counter_ns and this anchor."""
+        self.wall0 = time.time_ns() // 1000
+        self.perf0 = time.perf_counter_ns()
+
+    def wall(self, perf_ns: int) -> int:
+        return self.wall0 + (perf_ns - self.perf0) // 1000
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.running or self.waiting or self.due)
+
+    # ------------------------------------------------------------------ starting
+    def start(
+        self,
+        ti: int,
+        seq: int,
+        key: int,
+        attempt: int,
+        base: int,
+        kwargs: dict[str, Any],
+        delay: float,
+        a: Attempt | None = None,
+    ) -> None:
+        """Run one attempt of ``ti``'s action; its outcome reaches the game (inline, or
+        when its future ends). ``a``: the attempt object of a retry (or the game's own)."""
+        t0 = time.perf_counter_ns()
+        breaker = self.breakers[ti]
+        probe = False
+        if breaker is not None:
+            try:
+                probe, changes = breaker.acquire()
+            except CircuitOpenError as exc:  # the action is not called
+                a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
+                a.t0, a.probe = t0, False
+                self.fail(a, exc)
+                return
+            if changes:
+                self.circuit(changes, ti)
+        if self.wants_ctx[ti]:
+            tid = self.ids[ti]
+            sink = meter_sink(self.recorder, tid, attempt, seq)
+            call_kwargs = {
+                **kwargs,
+                "ctx": StepContext.make(self.run_id, self.workflow, tid, attempt, sink),
+            }
+        else:
+            call_kwargs = kwargs
+        binding = self.bindings[ti]
+        assert binding is not None
+        try:
+            done, value = self.execs[ti].start(binding, call_kwargs)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a step's own exception never escapes
+            a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
+            a.t0, a.probe = t0, probe
+            self.fail(a, exc)
+            return
+        if done:
+            if breaker is not None:
+                self._breaker_success(breaker, probe, ti)
+            self.game.succeeded(ti, seq, attempt, t0, delay, value, None, a)
+            return
+        a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
+        a.t0, a.probe, a.fut = t0, probe, value
+        self.running[a] = None
+        value.add_done_callback(partial(self._on_done, a))
+        timeout = self.limit(a)
+        if timeout is not None:
+            assert self.loop is not None
+            spent = (time.perf_counter_ns() - t0) / 1e9
+            a.timer = self.loop.call_later(max(0.0, timeout - spent), self._on_timeout, a)
+
+    def limit(self, a: Attempt) -> float | None:
+        """The attempt's time limit: its timeout, or a probe's shorter probe timeout."""
+        timeout = self.timeouts[a.ti]
+        breaker = self.breakers[a.ti]
+        if a.probe and breaker is not None and breaker.settings.probe_timeout is not None:
+            pt = breaker.settings.probe_timeout
+            timeout = pt if timeout is None else min(timeout, pt)
+        return timeout
+
+    def _on_timeout(self, a: Attempt) -> None:
+        if a in self.running and not a.fut.done():
+            a.timed_out = True
+            a.fut.cancel()
+
+    def _on_done(self, a: Attempt, fut: Any) -> None:
+        if a not in self.running:
+            return
+        del self.running[a]
+        if a.timer is not None:
+            a.timer.cancel()
+        ti = a.ti
+        if a.timed_out:
+            binding = self.bindings[ti]
+            how = (
+                "it was cancelled"
+                if binding is not None and binding.is_async
+                else "its thread cannot be stopped and was abandoned"
+            )
+            limit = format_duration(self.limit(a) or 0.0)
+            what = f"{self.word} '{self.ids[ti]}'"
+            self.fail(a, TimeoutError(f"{what} exceeded its timeout of {limit}; {how}"))
+        elif fut.cancelled():
+            if self.game.stopping:
+                breaker = self.breakers[ti]
+                if breaker is not None:
+                    breaker.release(a.probe)
+                self.game.cancelled(a)
+            else:
+                self.fail(a, asyncio.CancelledError(f"the {self.word} was cancelled from inside"))
+        else:
+            error = fut.exception()
+            if error is None:
+                breaker = self.breakers[ti]
+                if breaker is not None:
+                    self._breaker_success(breaker, a.probe, ti)
+                worker = self.execs[ti].placement(fut)
+                self.game.succeeded(ti, a.seq, a.attempt, a.t0, a.delay, fut.result(), worker, a)
+            else:
+                self.fail(a, error)
+        self.game.poke()
+
+    # ------------------------------------------------------------------ failures
+    def fail(self, a: Attempt, exc: BaseException) -> None:
+        """An attempt failed: tell its breaker, then retry it (after its backoff) when its
+        policy says so, else hand the failure to the game for good."""
+        ti = a.ti
+        breaker = self.breakers[ti]
+        if breaker is not None and not isinstance(exc, CircuitOpenError):
+            changes = breaker.failure(a.probe, f"{type(exc).__name__}: {exc}")
+            if changes:
+                self.circuit(changes, ti)
+        policy = self.retries[ti]
+        if (
+            policy is not None
+            and not self.game.stopping
+            and a.attempt - a.base < policy.max_attempts
+            and policy.retries(exc)
+        ):
+            self.row(ti, a.seq, a.attempt, a.t0, a.delay, "failed", False, exc)
+            self.game.retrying(a)
+            # jitter drawn per (seed, key, attempt), never from a shared stream whose order
+            # would depend on which action happened to fail first
+            rng = random.Random(f"{self.seed}:{a.key}:{a.attempt}")
+            delay = policy.delay(a.attempt - a.base, rng)
+            a.attempt += 1
+            a.delay = delay
+            a.fut = a.timer = None
+            a.timed_out = a.probe = False
+            if delay <= 0:
+                self.due.append(a)
+            else:
+                assert self.loop is not None
+                self.waiting[a] = self.loop.call_later(delay, self._retry_due, a)
+            return
+        self.game.failed(a, exc)
+
+    def _retry_due(self, a: Attempt) -> None:
+        if a in self.waiting:
+            del self.waiting[a]
+            self.due.append(a)
+            self.game.poke()
+
+    # ------------------------------------------------------------------ records
+    def row(
+        self,
+        ti: int,
+        seq: int,
+        attempt: int,
+        t0: int,
+        delay: float,
+        status: str,
+        final: bool,
+        exc: BaseException | None,
+        output: Any = NO_OUTPUT,
+        worker: str | None = None,
+        t1: int | None = None,
+    ) -> int:
+        """One ``events`` row for an attempt that ran from ``t0`` (perf ns) until now;
+        returns its end (perf ns)."""
+        if t1 is None:
+            t1 = time.perf_counter_ns()
+        if exc is None:
+            etype = emsg = etb = None
+        else:
+            etype, emsg, etb = type(exc).__name__, str(exc), user_traceback(exc)
+        wall0, perf0 = self.wall0, self.perf0
+        self.recorder.event(
+            (
+                self.run_id,
+                seq,
+                self.ids[ti],
+                attempt,
+                status,
+                final,
+                wall0 + (t0 - perf0) // 1000,
+                wall0 + (t1 - perf0) // 1000,
+                (t1 - t0) / 1e9,
+                delay,
+                etype,
+                emsg,
+                etb,
+                self.exec_names[ti],
+                worker,
+                output,
+            )
+        )
+        return t1
+
+    def unstarted(self, ti: int, seq: int, attempt: int, status: str, delay: float) -> None:
+        """The row of an attempt that never started (a retry the run's end overtook, a
+        step that never ran): no times, no executor."""
+        self.recorder.event(
+            (self.run_id, seq, self.ids[ti], attempt, status, True, None, None, None,
+             delay, None, None, None, None, None, NO_OUTPUT)
+        )  # fmt: skip
+
+    def circuit(self, changes: list[CircuitChange], ti: int) -> None:
+        for c in changes:
+            self.recorder.circuit_event(
+                (c.at_us, c.agent, c.old.value, c.new.value, c.reason, c.failures,
+                 self.run_id, self.ids[ti])
+            )  # fmt: skip
+
+    def _breaker_success(self, breaker: CircuitBreaker, probe: bool, ti: int) -> None:
+        changes = breaker.success(probe)
+        if changes:
+            self.circuit(changes, ti)
+
+    # ------------------------------------------------------------------ stopping
+    def stop(self) -> None:
+        """Cancel every running call (each reports ``cancelled``) and every backoff wait."""
+        for a in list(self.running):
+            a.fut.cancel()
+        for handle in self.waiting.values():
+            handle.cancel()
+
+    def take_unstarted(self) -> list[Attempt]:
+        """Retries that will never start now (waiting or due), removed from the runner."""
+        left = [*self.waiting, *self.due]
+        for handle in self.waiting.values():
+            handle.cancel()
+        self.waiting.clear()
+        self.due.clear()
+        return left
