@@ -5,6 +5,7 @@ through a fresh workspace with ``?reset``, and reach cytoscape's graph through t
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -30,6 +31,21 @@ SETTINGS = {
 }
 
 
+_PLAYWRIGHT: list[Any] = []
+
+
+def _playwright() -> Any:
+    """One Playwright driver for the whole test session: its sync API cannot be started
+    twice in one thread, and the shared ``lab`` fixture keeps one open while other tests
+    start their own JupyterLab."""
+    if not _PLAYWRIGHT:
+        from playwright.sync_api import sync_playwright
+
+        _PLAYWRIGHT.append(sync_playwright().start())
+        atexit.register(_PLAYWRIGHT[0].stop)
+    return _PLAYWRIGHT[0]
+
+
 class Lab:
     """``with Lab(root) as lab: lab.open("x.ipynb"); lab.run_all(); lab.page...``"""
 
@@ -39,7 +55,6 @@ class Lab:
         self.tmp = Path(tempfile.mkdtemp(prefix="fluxnb-lab-"))
         self.proc: Any = None
         self.page: Any = None
-        self._pw: Any = None
         self._ctx: Any = None
 
     def __enter__(self) -> Lab:
@@ -80,10 +95,7 @@ class Lab:
                 time.sleep(0.5)
         else:
             raise RuntimeError("JupyterLab did not come up")
-        from playwright.sync_api import sync_playwright
-
-        self._pw = sync_playwright().start()
-        self._ctx = self._pw.chromium.launch_persistent_context(
+        self._ctx = _playwright().chromium.launch_persistent_context(
             str(self.tmp / "chromium"),
             executable_path=CHROMIUM,
             args=ARGS,
@@ -133,8 +145,6 @@ class Lab:
         try:
             if self._ctx is not None:
                 self._ctx.close()
-            if self._pw is not None:
-                self._pw.stop()
         finally:
             if self.proc is not None:
                 self.proc.terminate()
