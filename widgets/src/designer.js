@@ -199,6 +199,37 @@ function render({ model, el: root }) {
 
   // ------------------------------------------------------------ drawing from Python
   let syncing = false;
+  // what a node shows of a run: its state (icon + colour), attempts, tokens
+  function runData(id, kind, baseTokens, st) {
+    const tokens = st.tokens !== undefined ? st.tokens : baseTokens;
+    let label = kind === "step" && st.attempts > 1 ? `${id} ×${st.attempts}` : id;
+    const look = st.state && theme.states[st.state];
+    if (look) label = `${look.icon} ${label}`; // the state in a shape, not only a colour
+    const data = { label, tokens: tokens || 0, baseTokens: baseTokens || 0 };
+    if (kind === "place") data.tokenImage = tokenImage(tokens || 0, theme.text);
+    if (look) data.state = st.state;
+    return data;
+  }
+  // A run sends a status change per attempt: restyle only the nodes whose status changed,
+  // at most once a frame (redrawing the whole design each time cost seconds at 200 steps).
+  let shownStatus = {};
+  let statusFrame = 0;
+  function drawStatus() {
+    statusFrame = 0;
+    const status = model.get("status") || {};
+    cy.batch(() => {
+      for (const id of new Set([...Object.keys(status), ...Object.keys(shownStatus)])) {
+        const st = status[id] || {};
+        const old = shownStatus[id] || {};
+        if (st.state === old.state && st.attempts === old.attempts && st.tokens === old.tokens) continue;
+        const node = cy.getElementById(id);
+        if (node.empty()) continue;
+        node.removeData("state");
+        node.data(runData(id, node.data("kind"), node.data("baseTokens"), st));
+      }
+    });
+    shownStatus = status;
+  }
   function draw() {
     tooltip.style.display = "none"; // whatever it described may be gone
     const g = model.get("graph") || { nodes: [], edges: [] };
@@ -207,19 +238,13 @@ function render({ model, el: root }) {
     const enabled = new Set(model.get("enabled") || []);
     const want = new Set([...g.nodes.map((n) => n.id), ...g.edges.map((e) => e.id)]);
     const placed = []; // nodes Python put somewhere new (added, laid out, undone, moved by code)
+    shownStatus = status;
     cy.batch(() => {
       cy.elements().forEach((e) => {
         if (!want.has(e.id()) && !e.hasClass("eh-preview") && !e.hasClass("eh-ghost")) e.remove();
       });
       for (const n of g.nodes) {
-        const st = status[n.id] || {};
-        const tokens = st.tokens !== undefined ? st.tokens : n.tokens;
-        let label = n.kind === "step" && st.attempts > 1 ? `${n.id} ×${st.attempts}` : n.id;
-        const look = st.state && theme.states[st.state];
-        if (look) label = `${look.icon} ${label}`; // the state in a shape, not only a colour
-        const data = { id: n.id, kind: n.kind, label, tokens: tokens || 0 };
-        if (n.kind === "place") data.tokenImage = tokenImage(tokens || 0, theme.text);
-        if (look) data.state = st.state;
+        const data = { id: n.id, kind: n.kind, ...runData(n.id, n.kind, n.tokens, status[n.id] || {}) };
         let node = cy.getElementById(n.id);
         if (node.empty()) {
           node = cy.add({ group: "nodes", data, position: { x: n.x, y: n.y } });
@@ -621,7 +646,10 @@ function render({ model, el: root }) {
     message.textContent = text;
     message.style.display = text ? "block" : "none";
   };
-  for (const name of ["graph", "status", "issues", "enabled", "selected", "can_undo", "can_redo"]) {
+  model.on("change:status", () => {
+    if (!statusFrame) statusFrame = requestAnimationFrame(drawStatus);
+  });
+  for (const name of ["graph", "issues", "enabled", "selected", "can_undo", "can_redo"]) {
     model.on(`change:${name}`, draw);
   }
   model.on("change:yaml_text", drawSide);
@@ -638,6 +666,7 @@ function render({ model, el: root }) {
     window.removeEventListener("mousemove", follow);
     document.removeEventListener("scroll", onScroll, true);
     themeWatch.disconnect();
+    if (statusFrame) cancelAnimationFrame(statusFrame);
     minimap.destroy();
     eh.destroy();
     cy.destroy();
