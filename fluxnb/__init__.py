@@ -86,6 +86,7 @@ from .spec import (
     AnalysisTimeout,
     CircuitBreakerSettings,
     Net,
+    NetBuilder,
     OnError,
     RetryPolicy,
     RouterSettings,
@@ -116,6 +117,7 @@ __all__ = [
     "InvoiceState",
     "ManifestError",
     "Net",
+    "NetBuilder",
     "NetResult",
     "NetRun",
     "NotEnabled",
@@ -223,8 +225,9 @@ def analyze(
     progress: bool | Callable[[int], None] | None = None,
     timeout: float | None = None,
 ) -> Analysis:
-    """Analyse a Petri net: a ``Net``, a net manifest (``net:`` or the state-machine form;
-    YAML text, a ``.yaml`` path or a dict), PNML text, or a path to a ``.pnml`` file.
+    """Analyse a Petri net: a ``Net`` or ``NetBuilder``, a net manifest (``net:`` or the
+    state-machine form; YAML text, a ``.yaml`` path or a dict), PNML text, or a path to a
+    ``.pnml`` file.
 
     Returns an :class:`Analysis` (``.to_json()`` gives the CLI's keys): boundedness and
     bound, reachable markings, deadlock (with ``.witness``), dead transitions, liveness,
@@ -247,8 +250,10 @@ def analyze(
     ):
         raise ValueError(f"timeout= takes a number of seconds above 0, not {timeout!r}")
     from .spec import analyze as run_analysis
+    from .spec._net import as_net
     from .spec._net_manifest import is_net_manifest, load_net
 
+    net = as_net(net)  # a NetBuilder: the net built so far
     if (isinstance(net, dict) and is_net_manifest(net)) or (
         isinstance(net, str)
         and (

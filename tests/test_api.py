@@ -15,7 +15,7 @@ from .conftest import ROOT, cli_env
 PUBLIC = [
     "Analysis", "AnalysisTimeout", "BillingError", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
     "CycleError", "Designer", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState",
-    "ManifestError", "Net", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
+    "ManifestError", "Net", "NetBuilder", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
     "Problem", "QueryError", "RateCard", "RecordingFailed", "ReplayError", "ReplayReport", "ResolutionError",
     "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session", "StateBudgetExceeded",
     "Step", "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",

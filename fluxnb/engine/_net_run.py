@@ -80,10 +80,12 @@ def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
             bindings.append(None)
             continue
         path = f"net.transitions[{i}].run"
+        fn = t.fn  # a net built in Python carries its actions (as a workflow's steps do)
         try:
-            fn = lookup_callable(
-                t.run, f"transition '{t.id}'", namespace, "write 'run: module:function'"
-            )
+            if fn is None:
+                fn = lookup_callable(
+                    t.run, f"transition '{t.id}'", namespace, "write 'run: module:function'"
+                )
         except LookupError as exc:
             problems.append(Problem("unresolved_callable", path, str(exc), found=t.run))
             bindings.append(None)

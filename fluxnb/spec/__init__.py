@@ -9,6 +9,7 @@ from ._guards import Guard, GuardError, GuardSyntaxError
 from ._manifest import load_workflow
 from ._model import Step, Workflow
 from ._net import Arc, Net, Transition, compile_dag
+from ._net_builder import NetBuilder
 from ._net_manifest import load_any, load_net, net_manifest
 from ._options import (
     CircuitBreakerSettings,
@@ -31,6 +32,7 @@ __all__ = [
     "GuardError",
     "GuardSyntaxError",
     "Net",
+    "NetBuilder",
     "OnError",
     "RbacSettings",
     "RetryPolicy",

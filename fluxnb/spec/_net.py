@@ -7,13 +7,15 @@ an end place. The scheduler only knows nets, so DAGs and nets share one engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._options import CircuitBreakerSettings, OnError, RetryPolicy, RouterSettings
 
 if TYPE_CHECKING:
     from ._model import Workflow
+    from ._net_builder import NetBuilder
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,9 @@ class Transition:
     circuit_breaker: CircuitBreakerSettings | None = None
     #: Where the action runs: ``local`` or ``dask`` (None: the run's executor).
     executor: str | None = None
+    #: The action itself, when the net was built in Python (``run`` still names it, for
+    #: the manifest); a run calls it without looking ``run`` up. Not part of equality.
+    fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,11 @@ class Net:
     #: nothing by itself unless asked (``auto=True``).
     machine: bool = False
 
+    #: ``Net.build(name, places={...})``: a :class:`NetBuilder`, to write the net in Python
+    #: with ``@net.transition(...)``. Set by ``_net_builder`` (the builder reads its options
+    #: with the manifest checker, which sits above this module).
+    build: ClassVar[type[NetBuilder]]
+
     def final_markings(self) -> list[dict[int, int]]:
         """Every marking at which a run is complete: ``final`` (if any), then ``also_final``.
         Empty: the net declares none (a run goes on to a dead marking)."""
@@ -109,6 +119,19 @@ class Net:
 
     def place_index(self, place_id: str) -> int:
         return self.places.index(place_id)
+
+
+class NetSource:
+    """Something that makes a :class:`Net` when asked (the Python builder): the functions
+    that take a Net (run, interactive, analyze, write_pnml, net_manifest) take one too."""
+
+    def to_net(self) -> Net:
+        raise NotImplementedError
+
+
+def as_net(obj: Any) -> Any:
+    """The Net of a :class:`NetSource`; anything else unchanged."""
+    return obj.to_net() if isinstance(obj, NetSource) else obj
 
 
 def transition_names(net: Net) -> dict[str, str]:

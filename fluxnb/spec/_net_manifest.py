@@ -46,7 +46,7 @@ from ._manifest import (
     workflow_from_located,
 )
 from ._model import Workflow
-from ._net import Arc, Net, Transition
+from ._net import Arc, Net, Transition, as_net
 from ._params import fill_mapping, fill_text
 
 NET_KEYS = ("places", "transitions", "final", "max_firings", "choice")
@@ -190,6 +190,54 @@ def _guard(c: Checker, raw: Any, path: Path) -> str | None:
     return str(text)
 
 
+def read_place(c: Checker, pid: Any, value: Any, path: Path) -> tuple[int, list | None] | None:
+    """A place's initial token count and token data (None: black tokens), or None (and a
+    problem) when ``value`` is neither a count >= 0 nor a list of token data."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | list)
+        or (isinstance(value, int) and value < 0)
+    ):
+        c.add(
+            "wrong_type",
+            path,
+            f"place '{pid}' needs a token count (>= 0) or a list of "
+            f"token data, found {kind_of(value)}",
+        )
+        return None
+    if isinstance(value, list):
+        return len(value), list(value)
+    return value, None
+
+
+def read_transition(
+    c: Checker, t: Any, tp: Path, index: dict[str, int], seen: set[str]
+) -> Transition | None:
+    """One ``net.transitions`` entry as a Transition (None, with problems, when it cannot be
+    made); ``index`` maps place names to indices, ``seen`` holds the ids read so far."""
+    tm = c.mapping(t, tp, TRANSITION_KEYS, f"net.transitions[{tp[-1]}]")
+    tid = c.get(tm, "id", tp, c.string)
+    if tid is MISSING:
+        if isinstance(t, dict) and "id" not in t:
+            c.add("missing_key", tp, "a transition needs an 'id'")
+        return None
+    if tid in seen:
+        c.add("duplicate_id", (*tp, "id"), f"transition id '{tid}' is used twice", found=tid)
+        return None
+    seen.add(tid)
+    priority = c.get(tm, "priority", tp, c.integer(-(10**9)))
+    return Transition(
+        tid,
+        tuple(_arcs(c, tm.get("inputs"), (*tp, "inputs"), index, "inputs")),
+        tuple(_arcs(c, tm.get("outputs"), (*tp, "outputs"), index, "outputs")),
+        priority=0 if priority is MISSING else priority,
+        inhibitors=tuple(_arcs(c, tm.get("inhibitors"), (*tp, "inhibitors"), index, "inhibitors")),
+        run=None if (r := c.get(tm, "run", tp, c.string)) is MISSING else r,
+        guard=_guard(c, tm.get("guard"), (*tp, "guard")),
+        **_action(c, tm, tp),
+    )
+
+
 def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
     m = c.mapping(raw, ("net",), NET_KEYS, "net")
     places_raw = m.get("places")
@@ -198,25 +246,13 @@ def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
         return None
     places, initial, tokens = [], [], {}
     for pid, value in places_raw.items():
-        path: Path = ("net", "places", str(pid))
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | list)
-            or (isinstance(value, int) and value < 0)
-        ):
-            c.add(
-                "wrong_type",
-                path,
-                f"place '{pid}' needs a token count (>= 0) or a list of "
-                f"token data, found {kind_of(value)}",
-            )
+        read = read_place(c, pid, value, ("net", "places", str(pid)))
+        if read is None:
             continue
         places.append(str(pid))
-        if isinstance(value, list):
-            tokens[len(places) - 1] = list(value)
-            initial.append(len(value))
-        else:
-            initial.append(value)
+        if read[1] is not None:
+            tokens[len(places) - 1] = read[1]
+        initial.append(read[0])
     index = {p: i for i, p in enumerate(places)}
     transitions = []
     raw_ts = m.get("transitions")
@@ -225,32 +261,9 @@ def _read_net(c: Checker, raw: Any, name: str) -> Net | None:
         raw_ts = []
     seen: set[str] = set()
     for i, t in enumerate(raw_ts):
-        tp: Path = ("net", "transitions", i)
-        tm = c.mapping(t, tp, TRANSITION_KEYS, f"net.transitions[{i}]")
-        tid = c.get(tm, "id", tp, c.string)
-        if tid is MISSING:
-            if isinstance(t, dict) and "id" not in t:
-                c.add("missing_key", tp, "a transition needs an 'id'")
-            continue
-        if tid in seen:
-            c.add("duplicate_id", (*tp, "id"), f"transition id '{tid}' is used twice")
-            continue
-        seen.add(tid)
-        priority = c.get(tm, "priority", tp, c.integer(-(10**9)))
-        transitions.append(
-            Transition(
-                tid,
-                tuple(_arcs(c, tm.get("inputs"), (*tp, "inputs"), index, "inputs")),
-                tuple(_arcs(c, tm.get("outputs"), (*tp, "outputs"), index, "outputs")),
-                priority=0 if priority is MISSING else priority,
-                inhibitors=tuple(
-                    _arcs(c, tm.get("inhibitors"), (*tp, "inhibitors"), index, "inhibitors")
-                ),
-                run=None if (r := c.get(tm, "run", tp, c.string)) is MISSING else r,
-                guard=_guard(c, tm.get("guard"), (*tp, "guard")),
-                **_action(c, tm, tp),
-            )
-        )
+        transition = read_transition(c, t, ("net", "transitions", i), index, seen)
+        if transition is not None:
+            transitions.append(transition)
     final = {}
     if m.get("final") is not None:
         for arc in _arcs(c, m["final"], ("net", "final"), index, "final"):
@@ -411,6 +424,7 @@ def load_net(
 ) -> Net:
     """A Net from a net manifest (YAML text, a ``.yaml`` path, or a dict) or PNML;
     ``params`` fill its ``{{name}}`` placeholders (see ``load_any``)."""
+    manifest = as_net(manifest)
     if isinstance(manifest, Net):
         no_params(manifest, params)
         return manifest
@@ -440,6 +454,7 @@ def load_any(
     ``params`` fill the manifest's ``{{name}}`` placeholders (over its ``params:``
     defaults; ``lookup`` is a fallback source between the two); see ``fill_text``.
     """
+    manifest = as_net(manifest)
     if isinstance(manifest, Workflow | Net):
         no_params(manifest, params)
         return manifest
@@ -465,6 +480,7 @@ def load_any(
 
 def net_manifest(net: Net) -> dict[str, Any]:
     """The ``net:`` manifest of ``net`` as a dict (``load_net`` of it gives ``net`` back)."""
+    net = as_net(net)  # a NetBuilder: the net built so far
     places: dict[str, Any] = {}
     for i, p in enumerate(net.places):
         places[p] = list(net.tokens[i]) if i in net.tokens else net.initial[i]

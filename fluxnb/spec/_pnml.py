@@ -18,7 +18,7 @@ from typing import Any
 
 from .._exceptions import ManifestError, Problem
 from ._files import MAX_FILE_BYTES, read_file_bytes
-from ._net import Arc, Net, Transition
+from ._net import Arc, Net, Transition, as_net
 
 _NS = "http://www.pnml.org/version-2009/grammar/pnml"
 
@@ -224,6 +224,7 @@ def read_pnml(source: str | os.PathLike[str]) -> Net:
 
 def write_pnml(net: Net) -> str:
     """PNML text of a net (one page); ``read_pnml(write_pnml(net))`` gives the same net."""
+    net = as_net(net)  # a NetBuilder: the net built so far
     ET.register_namespace("", _NS)
     root = ET.Element(f"{{{_NS}}}pnml")
     net_el = ET.SubElement(
