@@ -290,3 +290,25 @@ def test_an_action_that_cannot_take_its_inputs_is_reported_before_anything_runs(
     with pytest.raises(fluxnb.ResolutionError) as err:
         fluxnb.run(net, store=None)
     assert err.value.kind == "bad_signature"
+
+
+def test_a_refused_transition_leaves_its_id_free_and_made_nets_stay_frozen() -> None:
+    net = Net.build("n", places={"a": 1, "b": 0})
+    with pytest.raises(ManifestError):
+        net.transition("t", inputs="nope", outputs="b")
+    net.transition("t", inputs="a", outputs="b")  # the id was not taken by the failure
+    first = net.to_net()
+    assert net.to_net() is first  # made once per change
+    net.transition("back", inputs="b", outputs="a")
+    assert [t.id for t in first.transitions] == ["t"]
+    assert [t.id for t in net.to_net().transitions] == ["t", "back"]
+
+
+def test_problems_point_at_the_column_of_the_call() -> None:
+    net = Net.build("n", places={"a": 1})
+    with pytest.raises(ManifestError) as err:
+        net.transition("t", inputs="a", outputs="z")  # marker: column
+    line = inspect.getsource(test_problems_point_at_the_column_of_the_call).splitlines()
+    text = next(x for x in line if "marker: column" in x)
+    assert err.value.column == text.index("net.transition") + 1
+    assert err.value.line == _line_of("marker: column")

@@ -17,10 +17,10 @@ by name (then ``fluxnb.run(manifest, globals())`` finds them, as for any manifes
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any, overload
 
 from .._exceptions import ManifestError
@@ -60,8 +60,9 @@ class _Where:
             frame = sys._getframe(depth + 1)
         except ValueError:  # pragma: no cover - a shallower stack than asked for
             return cls(None, None, None)
-        at = inspect.getframeinfo(frame, context=0).positions  # context=0: reads no file
-        column = None if at is None or at.col_offset is None else at.col_offset + 1
+        # the call's own column (what inspect.getframeinfo finds, without its file lookups)
+        at = next(islice(frame.f_code.co_positions(), frame.f_lasti // 2, None), None)
+        column = None if at is None or at[2] is None else at[2] + 1
         return cls(frame.f_code.co_filename, frame.f_lineno, column)
 
     def checker(self) -> Checker:
@@ -129,6 +130,8 @@ class NetBuilder(NetSource):
         self._where = where  # where Net.build was called: problems with `final` point here
         self._places: dict[str, tuple[int, list[Any] | None]] = {}
         self._transitions: list[Transition] = []
+        self._index: dict[str, int] = {}  # place name -> index, kept as places are added
+        self._ids: set[str] = set()  # transition ids so far
         self._made: Net | None = None
         for pid, tokens in (places or {}).items():
             self._add_place(pid, tokens, where)
@@ -250,6 +253,7 @@ class NetBuilder(NetSource):
         else:
             read = read_place(c, pid, tokens, path)
             if read is not None:
+                self._index[pid] = len(self._places)
                 self._places[pid] = read
                 self._made = None
         _raise(c, where)
@@ -283,11 +287,12 @@ class NetBuilder(NetSource):
             name = getattr(fn, "__name__", None)
             # a manifest names the action; a lambda's "<lambda>" names nothing: use the id
             entry["run"] = name if isinstance(name, str) and name.isidentifier() else entry["id"]
-        index = {p: k for k, p in enumerate(self._places)}
-        seen = {t.id for t in self._transitions}
-        t = read_transition(c, entry, tp, index, seen)
+        name = entry.get("id")
+        known = name in self._ids if isinstance(name, str) else True
+        t = read_transition(c, entry, tp, self._index, self._ids)
         if c.problems:
-            name = entry.get("id")
+            if not known:  # a refused transition leaves no trace, not even its id
+                self._ids.discard(name)
             c.problems[:] = [
                 replace(p, message=f"transition '{name}': {p.message}")
                 if isinstance(name, str)
@@ -300,7 +305,7 @@ class NetBuilder(NetSource):
         self._made = None
 
     def _make(self) -> Net:
-        index = {p: k for k, p in enumerate(self._places)}
+        index = self._index
         c = self._where.checker()
         final: dict[int, int] = {}
         if self.final is not None:
