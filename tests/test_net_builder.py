@@ -302,6 +302,8 @@ def test_a_refused_transition_leaves_its_id_free_and_made_nets_stay_frozen() -> 
     net.transition("back", inputs="b", outputs="a")
     assert [t.id for t in first.transitions] == ["t"]
     assert [t.id for t in net.to_net().transitions] == ["t", "back"]
+    net.final = {"b": 1}
+    assert net.to_net().final == {1: 1} and first.final == {}
 
 
 def test_problems_point_at_the_column_of_the_call() -> None:

@@ -133,6 +133,7 @@ class NetBuilder(NetSource):
         self._index: dict[str, int] = {}  # place name -> index, kept as places are added
         self._ids: set[str] = set()  # transition ids so far
         self._made: Net | None = None
+        self._made_key: tuple[Any, ...] = ()
         for pid, tokens in (places or {}).items():
             self._add_place(pid, tokens, where)
 
@@ -218,8 +219,11 @@ class NetBuilder(NetSource):
             ManifestError: ``final`` names an unknown place (reported at ``Net.build``),
                 or the net has no transitions yet.
         """
-        if self._made is None:
-            self._made = self._make()
+        # name, final, choice, max_firings and router are plain attributes: a change to
+        # one of them makes the net again, as adding a place or a transition does
+        key = (self.name, repr(self.final), self.choice, self.max_firings, self.router)
+        if self._made is None or key != self._made_key:
+            self._made, self._made_key = self._make(), key
         # an action's reference is decided now, not when it was decorated: its module was
         # still being imported then, so `module:function` could not be checked
         ts = tuple(
