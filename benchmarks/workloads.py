@@ -13,6 +13,12 @@ async def noop(**_: Any) -> int:
     return 1
 
 
+async def awaits(**_: Any) -> int:
+    """A step that suspends once, as any step doing I/O does."""
+    await asyncio.sleep(0)
+    return 1
+
+
 def make_sleeper(seconds: float):
     async def sleeper(**_: Any) -> int:
         await asyncio.sleep(seconds)

@@ -26,10 +26,10 @@ from typing import Any, Protocol
 
 from .._exceptions import CircuitOpenError
 from ..spec import Binding, RetryPolicy, format_duration
-from ..store._recorder import NO_OUTPUT, Recorder
+from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder
 from ._breaker import CircuitBreaker, CircuitChange
 from ._context import StepContext, meter_sink
-from ._executor import Executor
+from ._executor import Executor, LocalExecutor
 from ._tracebacks import user_traceback
 
 
@@ -132,6 +132,9 @@ class AttemptRunner:
         self.ids = ids
         self.bindings = bindings
         self.execs = executors
+        #: Executors that report a task's end from inside it (LocalExecutor).
+        starters = {id(ex): getattr(ex, "start_reporting", None) for ex in set(executors)}
+        self._starters = [starters[id(ex)] for ex in executors]
         self.exec_names = [
             None if b is None else ex.name for b, ex in zip(bindings, executors, strict=True)
         ]
@@ -140,6 +143,10 @@ class AttemptRunner:
         self.breakers = breakers
         self.wants_ctx = [b is not None and b.wants_ctx for b in bindings]
         self.recorder = recorder
+        #: A run without a store records nothing: skip building its rows at all.
+        self._quiet = type(recorder) is NullRecorder
+        #: Executors that can say where a call ran (Dask); the local one never can.
+        self._placed = [type(ex) is not LocalExecutor for ex in executors]
         self.seed = seed
         self.word = word
         #: Attempts waiting on a future, in start order.
@@ -190,19 +197,16 @@ class AttemptRunner:
                 return
             if changes:
                 self.circuit(changes, ti)
-        if self.wants_ctx[ti]:
-            tid = self.ids[ti]
-            sink = meter_sink(self.recorder, tid, attempt, seq)
-            call_kwargs = {
-                **kwargs,
-                "ctx": StepContext.make(self.run_id, self.workflow, tid, attempt, sink),
-            }
-        else:
-            call_kwargs = kwargs
+        call_kwargs = self._with_ctx(ti, seq, attempt, kwargs) if self.wants_ctx[ti] else kwargs
         binding = self.bindings[ti]
         assert binding is not None
+        box = None
         try:
-            done, value = self.execs[ti].start(binding, call_kwargs)
+            starter = self._starters[ti]
+            if starter is not None:
+                done, value, box = starter(binding, call_kwargs)
+            else:
+                done, value = self.execs[ti].start(binding, call_kwargs)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a step's own exception never escapes
@@ -218,12 +222,21 @@ class AttemptRunner:
         a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
         a.t0, a.probe, a.fut = t0, probe, value
         self.running[a] = None
-        value.add_done_callback(partial(self._on_done, a))
-        timeout = self.limit(a)
+        if box is not None:  # told from inside the step's task: no done-callback turn
+            box.report, box.token = self._reported, a
+        else:
+            value.add_done_callback(partial(self._on_done, a))
+        timeout = self.timeouts[ti] if breaker is None else self.limit(a)
         if timeout is not None:
             assert self.loop is not None
             spent = (time.perf_counter_ns() - t0) / 1e9
             a.timer = self.loop.call_later(max(0.0, timeout - spent), self._on_timeout, a)
+
+    def _with_ctx(self, ti: int, seq: int, attempt: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments with a ``ctx`` for this attempt (its metering sink too)."""
+        tid = self.ids[ti]
+        sink = meter_sink(self.recorder, tid, attempt, seq)
+        return {**kwargs, "ctx": StepContext.make(self.run_id, self.workflow, tid, attempt, sink)}
 
     def limit(self, a: Attempt) -> float | None:
         """The attempt's time limit: its timeout, or a probe's shorter probe timeout."""
@@ -237,9 +250,27 @@ class AttemptRunner:
     def _on_timeout(self, a: Attempt) -> None:
         if a in self.running and not a.fut.done():
             a.timed_out = True
-            a.fut.cancel()
+            self._cancel(a)
+
+    def _cancel(self, a: Attempt) -> None:
+        """Cancel a running call. Its end is reported as usual; a done-callback makes sure
+        of it even for a task cancelled before it ever ran (its code then never reports)."""
+        a.fut.cancel()
+        a.fut.add_done_callback(partial(self._on_done, a))
 
     def _on_done(self, a: Attempt, fut: Any) -> None:
+        if a not in self.running:
+            return  # reported already
+        if fut.cancelled():
+            self._reported(a, None, asyncio.CancelledError(), True)
+            return
+        error = fut.exception()
+        self._reported(a, None if error is not None else fut.result(), error, False)
+
+    def _reported(
+        self, a: Attempt, value: Any, error: BaseException | None, cancelled: bool
+    ) -> None:
+        """How a call that did not finish inline ended: its value, its error, or cancelled."""
         if a not in self.running:
             return
         del self.running[a]
@@ -256,7 +287,7 @@ class AttemptRunner:
             limit = format_duration(self.limit(a) or 0.0)
             what = f"{self.word} '{self.ids[ti]}'"
             self.fail(a, TimeoutError(f"{what} exceeded its timeout of {limit}; {how}"))
-        elif fut.cancelled():
+        elif cancelled:
             if self.game.stopping:
                 breaker = self.breakers[ti]
                 if breaker is not None:
@@ -264,16 +295,14 @@ class AttemptRunner:
                 self.game.cancelled(a)
             else:
                 self.fail(a, asyncio.CancelledError(f"the {self.word} was cancelled from inside"))
+        elif error is None:
+            breaker = self.breakers[ti]
+            if breaker is not None:
+                self._breaker_success(breaker, a.probe, ti)
+            worker = self.execs[ti].placement(a.fut) if self._placed[ti] else None
+            self.game.succeeded(ti, a.seq, a.attempt, a.t0, a.delay, value, worker, a)
         else:
-            error = fut.exception()
-            if error is None:
-                breaker = self.breakers[ti]
-                if breaker is not None:
-                    self._breaker_success(breaker, a.probe, ti)
-                worker = self.execs[ti].placement(fut)
-                self.game.succeeded(ti, a.seq, a.attempt, a.t0, a.delay, fut.result(), worker, a)
-            else:
-                self.fail(a, error)
+            self.fail(a, error)
         self.game.poke()
 
     # ------------------------------------------------------------------ failures
@@ -336,6 +365,8 @@ class AttemptRunner:
         returns its end (perf ns)."""
         if t1 is None:
             t1 = time.perf_counter_ns()
+        if self._quiet:
+            return t1
         if exc is None:
             etype = emsg = etb = None
         else:
@@ -387,7 +418,7 @@ class AttemptRunner:
     def stop(self) -> None:
         """Cancel every running call (each reports ``cancelled``) and every backoff wait."""
         for a in list(self.running):
-            a.fut.cancel()
+            self._cancel(a)
         for handle in self.waiting.values():
             handle.cancel()
 

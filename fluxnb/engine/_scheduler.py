@@ -85,6 +85,7 @@ class Scheduler:
         self._missing = list(plan.initial_missing)
         self._ready: list[tuple[int, int]] = list(plan.initial_ready)  # a heap already
         self.stopping = False
+        self._pumping = False
         self._wake: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         n = len(self._ids)
@@ -119,6 +120,7 @@ class Scheduler:
             seed=options.seed,
             word="step",
         )
+        self._quiet = self.attempts._quiet
         self._running = self.attempts.running
         self._waiting = self.attempts.waiting
         self._due = self.attempts.due
@@ -194,9 +196,20 @@ class Scheduler:
         return self.stopping or not self._ready
 
     def poke(self) -> None:
-        w = self._wake
-        if w is not None and not w.done():
-            w.set_result(None)
+        """Something ended (a step's task, a thread, a backoff wait, a stop): start what
+        can start now, in this very turn of the loop, and wake the run's own task only when
+        the run is over or the pump needs a turn of the loop."""
+        if self._pumping:
+            return  # the pump that is running will see it
+        self._pumping = True
+        try:
+            more = self._pump_some()
+        finally:
+            self._pumping = False
+        if more or self._finished():
+            w = self._wake
+            if w is not None and not w.done():
+                w.set_result(None)
 
     def _set(self, ti: int, new: int) -> None:
         old = self._state[ti]
@@ -207,6 +220,13 @@ class Scheduler:
     # ------------------------------------------------------------------ firing
     def _pump(self) -> bool:
         """Start what can start; True when it stopped early to give the loop a turn."""
+        self._pumping = True
+        try:
+            return self._pump_some()
+        finally:
+            self._pumping = False
+
+    def _pump_some(self) -> bool:
         budget = _INLINE_BUDGET
         limit = self._limit
         running, ready, missing, due = self._running, self._ready, self._missing, self._due
@@ -310,10 +330,16 @@ class Scheduler:
         worker: str | None,
         a: Attempt | None,
     ) -> None:
-        self._last[ti] = self.attempts.row(
-            ti, seq, attempt, t0, delay, "succeeded", True, None, value, worker
-        )
-        self._set(ti, SUCCEEDED)
+        if self._quiet:  # no store: nothing to record but when it ended
+            self._last[ti] = time.perf_counter_ns()
+        else:
+            self._last[ti] = self.attempts.row(
+                ti, seq, attempt, t0, delay, "succeeded", True, None, value, worker
+            )
+        old = self._state[ti]
+        if not (ALLOWED[old] >> SUCCEEDED) & 1:
+            raise illegal_step_transition(self._ids[ti], old, SUCCEEDED)
+        self._state[ti] = SUCCEEDED
         self._outputs[ti] = value
         self._produce(ti, value)
 
