@@ -283,8 +283,8 @@ def test_outputs_round_trip_in_the_right_format(value: Any, fmt: str) -> None:
     encoded = encode(value)
     assert encoded[0] == fmt
     key = b"k" * 32
-    blob = sign(encoded[2], key) if fmt == "pickle" else encoded[2]
-    back = decode(encoded[0], encoded[1], blob, key=key)
+    blob = sign(encoded[2], key, "r\0s") if fmt == "pickle" else encoded[2]
+    back = decode(encoded[0], encoded[1], blob, key=key, place="r\0s")
     assert back == value or (isinstance(value, float) and math.isnan(back))
     assert type(back) is type(value)
     assert encode(value)[3] == encoded[3]  # the digest is stable

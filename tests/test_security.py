@@ -259,6 +259,8 @@ def test_two_tenants_using_one_idempotency_key_are_both_billed(store_path: str) 
     ns = {"call": call}
     for tenant in ("acme", "globex", "acme"):  # acme sends the same key twice
         fluxnb.run("pipeline: [{step: call}]", ns, store=store_path, tenant=tenant)
+    with fluxnb.session(namespace="team-b", tenant="acme"):  # another team billing acme
+        fluxnb.run("pipeline: [{step: call}]", ns, store=store_path)
     fluxnb.record_usage("acme", "api_calls", 1, idempotency_key="resp-1", store=store_path)
     used = fluxnb.sql(
         "SELECT tenant, unit, sum(quantity) AS q, count(*) AS n FROM usage "
@@ -267,7 +269,7 @@ def test_two_tenants_using_one_idempotency_key_are_both_billed(store_path: str) 
     )
     assert [(r.tenant, r.unit, int(r.q), r.n) for r in used.itertuples()] == [
         ("acme", "api_calls", 1, 1),
-        ("acme", "llm_tokens", 100, 1),
+        ("acme", "llm_tokens", 200, 2),  # default's once, team-b's once
         ("globex", "llm_tokens", 100, 1),
     ]
 
@@ -295,8 +297,8 @@ def test_old_stores_idempotency_keys_are_scoped_by_the_migration(tmp_path: Path)
     assert ids.tolist() == [
         "auto:r1:1:1:invocations",
         "custom:r1:1:1:llm_tokens:1",
-        "key:acme:llm_tokens:day-1",
-        "key:acme:llm_tokens:resp-1",
+        "key:acme:default:llm_tokens:day-1",
+        "key:acme:default:llm_tokens:resp-1",
     ]
 
 
@@ -552,3 +554,47 @@ def test_a_released_lease_leaves_no_file_and_can_be_taken_again(store_path: str)
     assert list(Path(store_path + ".locks").iterdir()) == []
     with RunLease(st, "r-1"):
         pass
+
+
+def test_a_re_imported_export_under_a_new_run_id_is_not_trusted(
+    store_path: str, tmp_path: Path
+) -> None:
+    """The signature binds a pickle to its run and step: the store's own export, given a new
+    run id and imported back, does not carry a valid signature for the new run."""
+    failed = fluxnb.run(PIPE, _ns(fail=True), store=store_path)
+    trace = fluxnb.export_trace(failed.run_id, tmp_path / "t.json", store=store_path)
+    doc = json.loads(trace.read_text())
+    doc["run"]["run_id"] = "copied"
+    for e in doc["events"]:
+        e["run_id"] = "copied"
+    trace.write_text(json.dumps(doc))
+    fluxnb.import_trace(trace, store=store_path)
+    with pytest.raises(UntrustedOutput):
+        fluxnb.resume("copied", _ns(), store=store_path)
+    assert fluxnb.resume(failed.run_id, _ns(), store=store_path).ok  # the original still is
+
+
+def test_a_pickle_of_a_class_this_process_cannot_import_is_a_message(
+    store_path: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import cli_env
+
+    script = tmp_path / "made_in_main.py"
+    script.write_text(
+        "import fluxnb\n"
+        "class Thing:\n    n = 1\n"
+        "def load():\n    return Thing()\n"
+        "def score(load):\n    raise RuntimeError('boom')\n"
+        f"r = fluxnb.run({PIPE!r}, globals(), store={store_path!r})\n"
+        "print(r.run_id)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], env=cli_env(), capture_output=True, text=True, timeout=60
+    )
+    run_id = out.stdout.strip().splitlines()[-1]
+    with pytest.raises(ReplayError, match="cannot be rebuilt in this process") as err:
+        fluxnb.resume(run_id, _ns(), store=store_path)
+    assert "Thing" in str(err.value) and "__main__" in str(err.value)

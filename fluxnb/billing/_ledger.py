@@ -222,7 +222,7 @@ def _write_usage(
         detail=f"{source} {q} {unit} ({reason or key})",
     )
     at = _utc_micros(occurred_at)
-    key = scoped_key(tenant, unit, key)
+    key = scoped_key(tenant, ns, unit, key)
     row = usage_row(
         key, tenant, ns, unit, q, at, source, reason=reason, corrects=corrects, actor=str(s.role)
     )

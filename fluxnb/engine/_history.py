@@ -23,7 +23,7 @@ from typing import Any
 
 from .._exceptions import ReplayError
 from ..store import Store, open_store
-from ..store._outputs import available, decode, payload, sign
+from ..store._outputs import available, decode, payload, sign, where
 from ..store._recorder import EVENT_COLUMNS, OUTPUT_COLUMNS
 
 TRACE_FORMAT = "fluxnb-trace"
@@ -225,8 +225,10 @@ def _signed_events(events: Any, st: Store, trust: bool) -> Any:
     key = st.output_key()
     out = events.copy()
     out["output_pickle"] = [
-        sign(payload(bytes(b)), key) if isinstance(b, bytes | bytearray | memoryview) else b
-        for b in out["output_pickle"]
+        sign(payload(bytes(b)), key, where(r, s))
+        if isinstance(b, bytes | bytearray | memoryview)
+        else b
+        for b, r, s in zip(out["output_pickle"], out["run_id"], out["step"], strict=True)
     ]
     return out
 
@@ -250,6 +252,7 @@ def completed_outputs(trace: Trace, trust: bool = False) -> tuple[dict[str, Any]
                 r.get("output_pickle"),
                 r["step"],
                 key=trace.key,
+                place=where(str(r["run_id"]), str(r["step"])),
                 trust=trust,
             )
     return done, attempts

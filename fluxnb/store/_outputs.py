@@ -172,17 +172,30 @@ def _pickle_or_note(value: Any) -> Encoded:
         return _unrecordable(value, exc)
 
 
-def sign(blob: bytes, key: bytes) -> bytes:
-    """A recorded pickle as this store keeps it: MAGIC, its HMAC under ``key``, itself."""
-    return MAGIC + hmac.new(key, blob, hashlib.sha256).digest() + blob
+def _mac(key: bytes, where: str, blob: bytes) -> bytes:
+    h = hmac.new(key, where.encode(errors="surrogatepass") + b"\0", hashlib.sha256)
+    h.update(blob)
+    return h.digest()
 
 
-def signed_by(blob: bytes, key: bytes | None) -> bool:
-    """Whether ``blob`` carries a valid signature under ``key``."""
+def where(run_id: str, step: str) -> str:
+    """What a signature binds a pickle to besides its bytes: its run and step, so a pickle
+    cannot be moved to another run (a re-imported export with a new run id) or step."""
+    return f"{run_id}\0{step}"
+
+
+def sign(blob: bytes, key: bytes, place: str) -> bytes:
+    """A recorded pickle as this store keeps it: MAGIC, its HMAC under ``key`` (over its
+    ``place``, see :func:`where`, and its bytes), itself."""
+    return MAGIC + _mac(key, place, blob) + blob
+
+
+def signed_by(blob: bytes, key: bytes | None, place: str) -> bool:
+    """Whether ``blob`` carries a valid signature under ``key`` for ``place``."""
     if key is None or not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + _MAC:
         return False
     mac, payload = blob[len(MAGIC) : len(MAGIC) + _MAC], blob[len(MAGIC) + _MAC :]
-    return hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest())
+    return hmac.compare_digest(mac, _mac(key, place, payload))
 
 
 def payload(blob: bytes) -> bytes:
@@ -197,12 +210,15 @@ def decode(
     step: str = "",
     *,
     key: bytes | None = None,
+    place: str = "",
     trust: bool = False,
 ) -> Any:
     """The recorded value; ReplayError when only a digest was kept.
 
     A pickle is loaded only when it carries a valid signature under ``key`` (the store's
-    own key, for a run read from that store) or when ``trust`` is true.
+    own key, for a run read from that store) for ``place`` (its run and step, see
+    :func:`where`), or when ``trust`` is true. A pickle that names a class or function this
+    process cannot import is a ReplayError saying which, not an AttributeError.
 
     Raises:
         UntrustedOutput: a pickle this store did not sign, without ``trust=True``.
@@ -212,9 +228,17 @@ def decode(
         return json.loads(text or "null")
     if fmt == "pickle":
         data = bytes(blob or b"")
-        if not (trust or signed_by(data, key)):
+        if not (trust or signed_by(data, key, place)):
             raise UntrustedOutput(step)
-        return pickle.loads(payload(data))  # signed by this store, or trusted
+        try:
+            return pickle.loads(payload(data))  # signed by this store, or trusted
+        except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError) as exc:
+            raise ReplayError(
+                f"the recorded output of step '{step}' cannot be rebuilt in this process: "
+                f"{type(exc).__name__}: {exc}. Import the module that defines its class "
+                "(a class defined in a script's __main__ or a notebook must be defined "
+                "again, or moved into a module and passed with --import)"
+            ) from None
     raise ReplayError(
         f"the recorded output of step '{step}' is not available ({fmt or 'none'}): "
         "it has to run again"

@@ -270,14 +270,17 @@ MIGRATIONS += (
 MIGRATIONS += (
     Migration(
         6,
-        "the store's signing key for recorded pickles; idempotency keys scoped per tenant and unit",
+        "the store's signing key for recorded pickles; idempotency keys scoped per tenant, "
+        "namespace and unit",
         (
             """CREATE TABLE fluxnb_secrets (
                 name VARCHAR PRIMARY KEY,
                 value BLOB NOT NULL
             )""",
-            # a caller's idempotency key counted once per (tenant, unit), not store-wide
-            """UPDATE usage SET event_id = 'key:' || tenant || ':' || unit || ':' || event_id
+            # a caller's idempotency key counted once per (tenant, namespace, unit)
+            """UPDATE usage
+               SET event_id = 'key:' || tenant || ':' || namespace || ':' || unit || ':'
+                              || event_id
                WHERE source <> 'auto' AND event_id NOT LIKE 'custom:%'
                  AND event_id NOT LIKE 'key:%'""",
         ),

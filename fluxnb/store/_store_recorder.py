@@ -9,7 +9,7 @@ from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import RecordingFailed
-from ._outputs import NOTHING, encode, sign
+from ._outputs import NOTHING, encode, sign, where
 from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
 from ._schema import RUN_DURATION
 from ._segments import arrow_table, write_segment
@@ -74,7 +74,8 @@ class StoreRecorder:
         # serialise now: a later step may mutate the object it received
         stored = NOTHING if output is NO_OUTPUT else encode(output)
         if stored[0] == "pickle":  # pickles are code: sign them with the store's key
-            stored = (stored[0], None, sign(stored[2] or b"", self.store.output_key()),
+            place = where(row[0], row[2])  # its run and step
+            stored = (stored[0], None, sign(stored[2] or b"", self.store.output_key(), place),
                       *stored[3:])  # fmt: skip
         rows = self._rows
         rows.append((*row[:_N], *stored))

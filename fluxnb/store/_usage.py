@@ -60,11 +60,12 @@ def quantity(value: Any, what: str = "quantity") -> Decimal:
     return q
 
 
-def scoped_key(tenant: str, unit: str, key: str) -> str:
-    """The event id of a caller's idempotency key: counted once per tenant and unit, so
-    two tenants (or two units) that happen to use the same key are both counted. Tenant
-    and unit names cannot hold ':', so the id is unambiguous."""
-    return f"key:{tenant}:{unit}:{key}"
+def scoped_key(tenant: str, namespace: str, unit: str, key: str) -> str:
+    """The event id of a caller's idempotency key: counted once per tenant, namespace and
+    unit, so two tenants (or two teams billing one tenant, or two units) that happen to use
+    the same key are all counted, and no namespace can learn that another used a key.
+    Tenant, namespace and unit names cannot hold ':', so the id is unambiguous."""
+    return f"key:{tenant}:{namespace}:{unit}:{key}"
 
 
 def micros(at: int | None = None) -> int:
@@ -247,7 +248,7 @@ class UsageMeter:
             elif not isinstance(key, str) or not key:
                 raise BillingError(f"idempotency_key must be a non-empty string, found {key!r}")
             else:
-                key = scoped_key(self.tenant, unit, key)
+                key = scoped_key(self.tenant, self.namespace, unit, key)
             self.rows.append(
                 usage_row(
                     key,
