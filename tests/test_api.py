@@ -149,3 +149,22 @@ def test_core_never_imports_jupyter() -> None:
 
 def test_py_typed_ships() -> None:
     assert (ROOT / "fluxnb" / "py.typed").is_file()
+
+
+def test_the_package_imports_whole_without_the_optional_extras() -> None:
+    """Without anywidget (the widgets extra), `from fluxnb import *` works and using the
+    designer says what to install."""
+    code = (
+        "import sys; sys.modules['anywidget'] = None\n"
+        "from fluxnb import *\n"
+        "import fluxnb\n"
+        "assert hasattr(fluxnb, 'Designer')\n"
+        "try:\n    fluxnb.Designer()\nexcept ImportError as e:\n    print('ERR', e)\n"
+        "try:\n    fluxnb.Designer.from_yaml('x')\nexcept ImportError as e:\n    print('ERR2', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ERR the designer needs anywidget: pip install 'fluxnb[widgets]'" in out.stdout
+    assert "ERR2 the designer needs anywidget" in out.stdout

@@ -8,6 +8,9 @@ import time
 import pytest
 
 import fluxnb
+
+pytest.importorskip("anywidget", reason="install fluxnb[widgets] to test the designer widget")
+
 from fluxnb.designer import Design, Designer, DesignError
 
 from .conftest import pnml_files

@@ -18,8 +18,23 @@ def __getattr__(name: str) -> Any:
         try:
             from ._widget import Designer
         except ImportError as exc:
-            raise ImportError(
-                f"the designer needs anywidget: pip install 'fluxnb[widgets]' ({exc})"
-            ) from None
+            return _missing(f"the designer needs anywidget: pip install 'fluxnb[widgets]' ({exc})")
         return Designer
     raise AttributeError(name)
+
+
+def _missing(message: str) -> type:
+    """``fluxnb.Designer`` without the widgets extra: the name exists (``from fluxnb import
+    *`` and ``hasattr`` work), and using it in any way raises ImportError saying what to
+    install."""
+
+    class _Missing(type):
+        def __getattr__(cls, attr: str) -> Any:
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            raise ImportError(message)
+
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            raise ImportError(message)
+
+    return _Missing("Designer", (), {"__doc__": message})
