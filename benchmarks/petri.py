@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -133,6 +135,45 @@ def _best_of(job: Callable[[], int], repeat: int) -> tuple[float, int]:
     return best, count
 
 
+def _interleaved(
+    jobs: dict[str, Callable[[], int]], rounds: int, budget: float
+) -> tuple[dict[str, list[float]], set[int]]:
+    """Seconds per call of every job in each round, and the counts they returned.
+
+    Rounds are interleaved, the order rotating, with ``gc.collect()`` before each timed
+    sample, so a busy spell of a shared machine, or a collection of another tool's garbage,
+    lands on every tool alike (timing each tool's best of 20 in a block of its own let one
+    tool's block meet a busy spell the other's did not). A sample repeats the job to take at
+    least 2 ms (one N = 5 graph takes ~60 µs). At least 3 rounds; no new one once ``budget``
+    seconds are spent."""
+    batch, counts = {}, set()
+    for name, job in jobs.items():
+        t = time.perf_counter()
+        counts.add(job())
+        batch[name] = max(1, int(0.002 / max(time.perf_counter() - t, 1e-7)))
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    names, spent = list(jobs), 0.0
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            job, k = jobs[name], batch[name]
+            gc.collect()
+            t = time.perf_counter()
+            for _ in range(k):
+                job()
+            d = time.perf_counter() - t
+            times[name].append(d / k)
+            spent += d
+        if r >= 2 and spent > budget:
+            break
+    return times, counts
+
+
+def _ratio(times: dict[str, list[float]], slow: str, fast: str) -> str:
+    """``slow``'s time over ``fast``'s in each round: min and median."""
+    r = [a / b for a, b in zip(times[slow], times[fast], strict=True)]
+    return f"{min(r):.1f}/{statistics.median(r):.1f}x"
+
+
 def _would_take(before: tuple[float, int] | None, counts: set[int]) -> float:
     """A peer's expected time at this size from its last one, growing as markings^1.5 (the
     peers are superlinear); 0 when unknown. fluxnb runs first, so the count is known."""
@@ -163,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="*", default=[5, 8, 10, 12, 13])
     ap.add_argument("--limit", type=float, default=60.0)
     ap.add_argument(
-        "--repeat", type=int, default=20, help="best of this many runs (fewer past 2 s)"
+        "--repeat", type=int, default=20, help="interleaved rounds (fewer past --budget)"
     )
+    ap.add_argument("--budget", type=float, default=20.0, help="seconds per size, roughly")
     ap.add_argument(
         "--million",
         action="store_true",
@@ -191,30 +233,35 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'N':>3} {'markings':>9}  "
         + "  ".join(f"{n:>16}" for n in available)
-        + "  graph vs woflan  cold vs woflan  analyze vs woflan"
+        + "  graph vs woflan  cold vs woflan  analyze vs woflan (in-round min/median)"
     )
     for n in args.sizes:
         net = dining_philosophers(n)
-        cells, counts, best = [], set(), {}
+        jobs, counts = {}, set()
         for name, fn in available.items():
             if name in slow or _would_take(last.get(name), counts) > args.limit:
                 slow.add(name)
-                cells.append(f"{'skipped':>16}")
                 continue
-            d, count = _best_of(fn(net), args.repeat)
-            counts.add(count)
-            best[name] = d
-            last[name] = (d, count)
-            cells.append(f"{d * 1000:>14.2f}ms")
-        ref = next(iter(counts))
+            jobs[name] = fn(net)
+            if name.startswith("fluxnb"):  # fluxnb first: its count tells the peers' cost
+                counts.add(jobs[name]())
+        times, counts = _interleaved(jobs, args.repeat, args.budget)
+        cells = []
+        for name in available:
+            if name in times:
+                best = min(times[name])
+                last[name] = (best, max(counts))
+                cells.append(f"{best * 1000:>14.2f}ms")
+            else:
+                cells.append(f"{'skipped':>16}")
         agree = "" if len(counts) == 1 else f"  DISAGREE {sorted(counts)}"
         ratio = ""
-        if "pm4py woflan" in best:
-            woflan = best["pm4py woflan"]
-            graph, whole = woflan / best["fluxnb graph"], woflan / best["fluxnb analyze"]
-            cold = woflan / best["fluxnb cold"]
-            ratio = f"  {graph:>14.1f}x  {cold:>13.1f}x  {whole:>16.1f}x"
-        print(f"{n:>3} {ref:>9}  " + "  ".join(cells) + ratio + agree)
+        if "pm4py woflan" in times:
+            ratio = "  " + "  ".join(
+                f"{_ratio(times, 'pm4py woflan', f'fluxnb {job}'):>14}"
+                for job in ("graph", "cold", "analyze")
+            )
+        print(f"{n:>3} {max(counts):>9}  " + "  ".join(cells) + ratio + agree)
     if args.million:
         import resource
 

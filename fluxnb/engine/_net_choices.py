@@ -56,6 +56,8 @@ def same_choices(
         sorted({r for a in t.inputs for r in consumers[a.place] if r != ti} & set(candidates))
         for ti, t in enumerate(trs)
     ]
+    if not any(rivals):  # no choice was ever possible: nothing to walk back through
+        return None
     m = list(end)
     chosen: dict[frozenset[int], dict[int, int]] = {}
     first = max(0, len(sequence) - LOOK_BACK)

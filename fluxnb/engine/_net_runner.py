@@ -15,8 +15,8 @@ from ..spec import Net
 from ..spec._net_manifest import load_net, net_text
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
-from ._net_game import FINAL, compilable
-from ._net_run import NetEngine, NetPlan, NotEnabled, plan_net, play_compiled
+from ._net_game import FINAL, coloured_compilable, compilable
+from ._net_run import NetEngine, NetPlan, NotEnabled, plan_net, play_coloured, play_compiled
 from ._net_tokens import Firing, NetResult, Token
 from ._setup import (
     DEFAULT,
@@ -94,7 +94,10 @@ async def arun_net(
     if compilable(net):
         return await _run_compiled(net, engine, record, recorder)
     try:
-        await engine.advance()
+        if coloured_compilable(net):
+            await play_coloured(engine)  # the same game as advance(), compiled
+        else:
+            await engine.advance()
     except asyncio.CancelledError:
         engine.result(record, RunStatus.CANCELLED, "cancelled", "the run was cancelled")
         raise

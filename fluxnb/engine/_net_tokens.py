@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .._plural import plural
 from ._states import RunStatus
+
+#: The wall clock (µs) and ``time.perf_counter_ns()`` at one instant: a token's history
+#: keeps perf_counter_ns readings (monotonic, cheap) and turns them into wall time when read.
+_WALL0_US, _PERF0_NS = time.time_ns() // 1000, time.perf_counter_ns()
 
 
 def _dt(us: int) -> datetime:
@@ -44,7 +49,10 @@ class Token:
         self.data = data
         #: Unique within its run, in order of creation.
         self.id = id
-        self._trail = trail  # (Move, previous trail) or None
+        # the history as a shared chain of plain tuples, (transition, firing, place,
+        # perf_counter_ns, previous), made into Moves only when asked: a firing builds no
+        # objects for it and reads one clock
+        self._trail = trail
 
     @property
     def history(self) -> list[Move]:
@@ -52,15 +60,15 @@ class Token:
         out = []
         t = self._trail
         while t is not None:
-            out.append(t[0])
-            t = t[1]
+            out.append(Move(t[0], t[1], t[2], _WALL0_US + (t[3] - _PERF0_NS) // 1000))
+            t = t[4]
         out.reverse()
         return out
 
     @property
     def place(self) -> str | None:
         """Where the last move put it (None: an initial token)."""
-        return None if self._trail is None else self._trail[0].place
+        return None if self._trail is None else self._trail[2]
 
     def __repr__(self) -> str:
         path = [m.transition or "put" for m in self.history]

@@ -258,25 +258,50 @@ def _bit_masks(net: Net) -> list[_SafeSpec] | None:
     return out
 
 
-def _safe_compiled(spec: list[_SafeSpec]) -> Any:
-    """The successor function of a safe net, unrolled into generated code (integers only;
-    see _successor_function): each test and update is two or three integer operations."""
-    lines = ["def successors(m):", "    out = []"]
+def _safe_expander(spec: list[_SafeSpec]) -> Any:
+    """``expand(first, last, search, max_states)``: _expand_plain's loop over nodes
+    ``first..last-1`` with every transition's test and update unrolled into it (integers
+    only; see _successor_function): no successor list, no tuple per edge, no call per node."""
+    lines = [
+        "def expand(first, last, s, max_states):",
+        "    markings, index = s.markings, s.index",
+        "    get, add = index.get, markings.append",
+        "    to_parent, to_via = s.parent.append, s.via.append",
+        "    to_t, to_dst, to_offsets = s.edge_t.append, s.edge_dst.append, s.offsets.append",
+        "    n, e = len(markings), len(s.edge_t)",
+        "    for node in range(first, last):",
+        "        m = markings[node]",
+    ]
     for ti, pre, post, inhibit, added, _ in spec:
         test = f"m & {pre} == {pre}" if pre else "True"
         if inhibit:
             test += f" and not m & {inhibit}"
-        lines.append(f"    if {test}:")
+        lines.append(f"        if {test}:")
         if added:
-            lines.append(f"        if m & {added}:")
-            lines.append("            raise ValueError('not safe')")
-        lines.append(f"        out.append(({ti}, (m ^ {pre}) | {post}))")
-    lines.append("    return out")
-    namespace: dict[str, Any] = {}
+            lines.append(f"            if m & {added}:")
+            lines.append("                raise ValueError('not safe')")
+        lines += [
+            f"            new = (m ^ {pre}) | {post}",
+            "            j = get(new)",
+            "            if j is None:",
+            "                j = n",
+            "                if j >= max_states:",
+            "                    raise StateBudgetExceeded(max_states)",
+            "                index[new] = j",
+            "                n += 1",
+            "                add(new)",
+            "                to_parent(node)",
+            f"                to_via({ti})",
+            f"            to_t({ti})",
+            "            to_dst(j)",
+            "            e += 1",
+        ]
+    lines.append("        to_offsets(e)")
+    namespace: dict[str, Any] = {"StateBudgetExceeded": StateBudgetExceeded}
     exec(  # generated from integers only (see _successor_function)
-        compile("\n".join(lines), "<safe successors>", "exec"), namespace
+        compile("\n".join(lines), "<safe expansion>", "exec"), namespace
     )
-    return namespace["successors"]
+    return namespace["expand"]
 
 
 _COMPILE_AFTER = 2000  # markings explored before generated code pays for its compilation
@@ -396,7 +421,7 @@ def _explore_safe(
 
     The first ``_COMPILE_AFTER`` nodes are expanded by a plain loop over the transitions (no
     set-up cost: small nets finish here); a bigger net continues with generated code
-    (``_safe_compiled``), whose compilation then pays for itself.
+    (``_safe_expander``), whose compilation then pays for itself.
     """
     search = s = _BitSearch({start: 0}, [start], [-1], [-1])
     try:
@@ -457,28 +482,14 @@ def _expand_compiled(
     node; ``_TICK`` with a deadline, checked after each), ``progress`` hearing the count of
     markings found every ``_CHUNK``."""
     s = search
-    index, markings, parent, via = s.index, s.markings, s.parent, s.via
-    offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
-    successors = _safe_compiled(spec)
-    first = len(offsets) - 1
+    markings = s.markings
+    expand = _safe_expander(spec)
+    first = len(s.offsets) - 1
     step = _CHUNK if deadline is None else _TICK
     report = first + _CHUNK
     while first < len(markings):
         last = min(len(markings), first + step)
-        for node in range(first, last):
-            for ti, new in successors(markings[node]):
-                j = index.get(new)
-                if j is None:
-                    j = len(markings)
-                    if j >= max_states:
-                        raise StateBudgetExceeded(max_states)
-                    index[new] = j
-                    markings.append(new)
-                    parent.append(node)
-                    via.append(ti)
-                edge_t.append(ti)
-                edge_dst.append(j)
-            offsets.append(len(edge_t))
+        expand(first, last, s, max_states)
         first = last
         if deadline is not None:
             deadline.check(len(markings))

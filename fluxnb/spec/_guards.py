@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._exceptions import FluxError
+from ._guard_code import Code, compile_guard, guard_code
 
 _FUNCS: dict[str, Callable[..., Any]] = {
     "len": len,
@@ -116,8 +117,30 @@ class Guard:
             raise GuardSyntaxError(text, f"not an expression: {why}", None) from None
         _check(tree.body, text, 0)
         self._tree = tree.body
+        # compiled once to a Python function that falls back to the interpreter below
+        # whenever it cannot answer exactly like it (errors, budgets): _guard_code
+        self._fast = compile_guard(self._tree, text, _field, self._interpret, MAX_STEPS)
+        #: Whether the guard reads ``tokens`` (an engine can skip building the view if not).
+        self.uses_tokens = any(
+            isinstance(n, ast.Name) and n.id == "tokens" for n in ast.walk(self._tree)
+        )
+
+    def code(self, prefix: str = "") -> Code | None:
+        """The guard as a Python expression to inline in generated code (``_guard_code``),
+        or None when it is only interpreted."""
+        return guard_code(self._tree, _field, MAX_STEPS, prefix)
+
+    @property
+    def function(self) -> Callable[[Any, Any], bool]:
+        """The guard as a plain function ``(token, tokens) -> bool`` (compiled when it can
+        be): what an engine calls in its inner loop."""
+        return self._interpret if self._fast is None else self._fast
 
     def __call__(self, token: Any, tokens: Mapping[str, Any] | None = None) -> bool:
+        fast = self._fast
+        return self._interpret(token, tokens) if fast is None else fast(token, tokens)
+
+    def _interpret(self, token: Any, tokens: Mapping[str, Any] | None = None) -> bool:
         env = {"token": token, "tokens": _Fields(tokens or {})}
         try:
             return bool(_Evaluation(env).eval(self._tree))

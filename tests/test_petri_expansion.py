@@ -1,0 +1,89 @@
+"""The generated expansion of a big safe net (past _COMPILE_AFTER markings) builds exactly the
+graph the plain loop builds: same markings in the same order, same parents, same edges."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fluxnb.spec import Arc, Net, StateBudgetExceeded, Transition, _analysis
+
+from .conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from nets import dining_philosophers
+
+
+def _graph(net: Net, compile_after: int, monkeypatch: Any, max_states: int = 10**6) -> Any:
+    with monkeypatch.context() as m:
+        m.setattr(_analysis, "_COMPILE_AFTER", compile_after)
+        g = _analysis.explore(net, max_states=max_states)
+    return (
+        list(g.markings),
+        list(g.parent),
+        list(g.via),
+        list(g.offsets),
+        list(g.edge_t),
+        list(g.edge_dst),
+        g.unbounded,
+    )
+
+
+def test_generated_expansion_builds_the_plain_loops_graph(monkeypatch: Any) -> None:
+    net = dining_philosophers(9)  # 2,000+ markings: the generated code takes over
+    plain = _graph(net, 10**9, monkeypatch)
+    assert len(plain[0]) > 2000
+    assert _graph(net, _analysis._COMPILE_AFTER, monkeypatch) == plain
+    assert _graph(net, 1, monkeypatch) == plain
+
+
+def test_generated_expansion_keeps_the_state_budget(monkeypatch: Any) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(_analysis, "_COMPILE_AFTER", 1)
+        with pytest.raises(StateBudgetExceeded):
+            _analysis.explore(dining_philosophers(6), max_states=50)
+
+
+@st.composite
+def small_nets(draw: st.DrawFn) -> Net:
+    n = draw(st.integers(2, 6))
+    ts = []
+    for i in range(draw(st.integers(1, 6))):
+        ins = draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True))
+        outs = draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True))
+        inh = draw(st.lists(st.integers(0, n - 1), max_size=1))
+        ts.append(
+            Transition(
+                f"t{i}",
+                tuple(Arc(p) for p in ins),
+                tuple(Arc(p) for p in outs),
+                inhibitors=tuple(Arc(p) for p in inh),
+            )
+        )
+    initial = tuple(draw(st.integers(0, 1)) for _ in range(n))
+    return Net("random", tuple(f"p{i}" for i in range(n)), initial, tuple(ts))
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_nets())
+def test_generated_and_plain_expansion_agree_on_random_nets(net: Net) -> None:
+    # inhibitors, nets that turn out not safe (a second token: bytes from the start), and
+    # unbounded ones (the budget runs out): the generated code from the first marking on
+    # must end exactly as the plain loop does
+    mp = pytest.MonkeyPatch()
+    try:
+        results = []
+        for after in (10**9, 1):
+            try:
+                results.append(_graph(net, after, mp, max_states=300))
+            except StateBudgetExceeded:
+                results.append("budget")
+            except ValueError as exc:
+                results.append(str(exc))
+        assert results[0] == results[1]
+    finally:
+        mp.undo()
