@@ -198,7 +198,13 @@ def _session_opts(sp: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    code = _main(argv)
+    import warnings
+
+    formatter, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        code = _main(argv)
+    finally:
+        warnings.formatwarning = formatter
     if argv is None and _abandoned_step_threads():
         # a timed-out or cancelled sync step's thread cannot be stopped, and Python would
         # wait for it at exit; everything is recorded and flushed, so leave now. Only as
@@ -207,6 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+) -> str:
+    """A warning as the command prints it: one line for people, without Python's source
+    line (``fluxnb: the segment ... was set aside``), not ``.../_fold.py:101: ...``."""
+    text = str(message).removeprefix("fluxnb: ").removeprefix("fluxnb ")
+    kind = "warning" if category in (RuntimeWarning, UserWarning) else category.__name__
+    return f"fluxnb: {kind}: {text}\n"
 
 
 def _abandoned_step_threads() -> bool:

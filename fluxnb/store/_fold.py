@@ -73,73 +73,158 @@ class FoldReport:
 
 def fold(con: Any, folder: Path) -> FoldReport:
     """Load the pending segments of ``folder`` into the store attached and in use on
-    ``con``, in one transaction; delete the files after the commit."""
+    ``con``, in one transaction; delete the files after the commit.
+
+    A segment that reads as Arrow but whose rows the table refuses (a NULL where the
+    schema says NOT NULL, a quantity that is not a number) fails that transaction: then
+    the segments are folded again one at a time, each in its own transaction, and those
+    the table refuses are set aside with DuckDB's words as the reason."""
     import duckdb
-    import pyarrow as pa
 
     report = FoldReport()
     files = pending_segments(folder)
     if not files:
         return report
     names = [f.name for f in files]
-    con.execute("BEGIN")
+    done = {
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM fluxnb_segments WHERE name IN (SELECT unnest($1))", [names]
+        ).fetchall()
+    }
+    entries: list[tuple[Path, Any]] = []
+    for i, f in enumerate(files):
+        if f.name in done:
+            continue
+        data = _read(f, i, report)
+        if data is not None:
+            entries.append((f, data))
     try:
-        done = {
-            r[0]
-            for r in con.execute(
-                "SELECT name FROM fluxnb_segments WHERE name IN (SELECT unnest($1))", [names]
-            ).fetchall()
-        }
-        batches: dict[str, list[Any]] = {}
-        loaded: list[Path] = []
-        for i, f in enumerate(files):
-            if f.name in done:
-                continue
-            try:
-                data = read_checked(f)
-            except BadSegment as exc:
-                report.quarantined.append(quarantine(f, str(exc)))
-                continue
-            except OSError as exc:
-                report.skipped.append(f)
-                warnings.warn(
-                    f"fluxnb: cannot read the segment {f} now ({exc}); it waits for the next load",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                continue
-            # `segment` orders rows by file age (names sort by creation time)
-            batch = data.append_column("segment", pa.array([i] * data.num_rows, pa.int32()))
-            batches.setdefault(table_of(f), []).append(batch)
-            loaded.append(f)
-        for table in ("events", "circuit_events", "audit", "usage", "runs"):
-            if table not in batches:
-                continue
-            data = pa.concat_tables(batches[table], promote_options="default")
-            data = _all_columns(data, table)  # a segment written before a column existed
-            con.register("_fluxnb_batch", data)
-            sql = _RUNS if table == "runs" else APPEND[table]
-            con.execute(sql.format(source="_fluxnb_batch"))
-            con.unregister("_fluxnb_batch")
-            report.rows[table] = data.num_rows
-        if loaded:
-            con.execute(
-                "INSERT INTO fluxnb_segments SELECT unnest($1), now(), 0",
-                [[f.name for f in loaded]],
-            )
-        # ledger rows whose files are gone can never be needed again
-        con.execute("DELETE FROM fluxnb_segments WHERE name NOT IN (SELECT unnest($1))", [names])
-        con.execute("COMMIT")
-    except BaseException:
-        with suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
-            con.execute("ROLLBACK")
-        raise
+        loaded = _fold_together(con, entries, names, report)
+    except duckdb.Error as exc:
+        if not refused_rows(exc):
+            raise
+        report.rows = {}
+        loaded = _fold_one_by_one(con, entries, names, report)
     report.loaded = len(loaded)
     gone = set(loaded)  # quarantined files were moved; skipped ones stay for next time
     for f in files:
         if f.name in done or f in gone:
             f.unlink(missing_ok=True)
     return report
+
+
+def refused_rows(exc: BaseException) -> bool:
+    """DuckDB refused rows for what they hold (a NULL in a NOT NULL column, a value that
+    does not convert, a duplicate key), as opposed to a disk that refused a write."""
+    import duckdb
+
+    if isinstance(exc, duckdb.IOException) or "No space left" in str(exc):
+        return False
+    return isinstance(
+        exc, (duckdb.ConstraintException, duckdb.DataError, duckdb.InvalidInputException)
+    )
+
+
+def _read(f: Path, i: int, report: FoldReport) -> Any:
+    """The rows of segment ``f`` (the ``i``-th pending) with their ``segment`` column, or
+    None when it was set aside or cannot be read now."""
+    import pyarrow as pa
+
+    if not f.is_file():  # a folder (or a device) named like a segment never loads
+        kind = "a folder" if f.is_dir() else "not a regular file"
+        report.quarantined.append(quarantine(f, f"it is {kind}, not a segment file"))
+        return None
+    try:
+        data = read_checked(f)
+    except BadSegment as exc:
+        report.quarantined.append(quarantine(f, str(exc)))
+        return None
+    except OSError as exc:
+        report.skipped.append(f)
+        warnings.warn(
+            f"fluxnb: cannot read the segment {f} now ({exc}); it waits for the next load",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+    # `segment` orders rows by file age (names sort by creation time)
+    return data.append_column("segment", pa.array([i] * data.num_rows, pa.int32()))
+
+
+def _insert(con: Any, table: str, batches: list[Any]) -> int:
+    """Insert Arrow ``batches`` of ``table`` (with their ``segment`` column); rows read."""
+    import pyarrow as pa
+
+    data = pa.concat_tables(batches, promote_options="default")
+    data = _all_columns(data, table)  # a segment written before a column existed
+    con.register("_fluxnb_batch", data)
+    sql = _RUNS if table == "runs" else APPEND[table]
+    con.execute(sql.format(source="_fluxnb_batch"))  # on failure, _rollback unregisters
+    con.unregister("_fluxnb_batch")
+    return int(data.num_rows)
+
+
+def _rollback(con: Any) -> None:
+    import duckdb
+
+    with suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
+        con.execute("ROLLBACK")
+    with suppress(duckdb.Error):  # an aborted transaction refuses it until the rollback
+        con.unregister("_fluxnb_batch")
+
+
+def _fold_together(
+    con: Any, entries: list[tuple[Path, Any]], names: list[str], report: FoldReport
+) -> list[Path]:
+    """Every segment of ``entries`` in one transaction (the fast way); the files loaded."""
+    batches: dict[str, list[Any]] = {}
+    for f, data in entries:
+        batches.setdefault(table_of(f), []).append(data)
+    con.execute("BEGIN")
+    try:
+        for table in ("events", "circuit_events", "audit", "usage", "runs"):
+            if table in batches:
+                report.rows[table] = _insert(con, table, batches[table])
+        if entries:
+            con.execute(
+                "INSERT INTO fluxnb_segments SELECT unnest($1), now(), 0",
+                [[f.name for f, _ in entries]],
+            )
+        # ledger rows whose files are gone can never be needed again
+        con.execute("DELETE FROM fluxnb_segments WHERE name NOT IN (SELECT unnest($1))", [names])
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        raise
+    return [f for f, _ in entries]
+
+
+def _fold_one_by_one(
+    con: Any, entries: list[tuple[Path, Any]], names: list[str], report: FoldReport
+) -> list[Path]:
+    """Each segment in its own transaction, oldest first (the same rows win as in one
+    transaction: runs and usage rows are decided by segment age); a segment whose rows
+    the table refuses is set aside. The files loaded."""
+    loaded: list[Path] = []
+    for f, data in entries:
+        table = table_of(f)
+        con.execute("BEGIN")
+        try:
+            n = _insert(con, table, [data])
+            con.execute("INSERT INTO fluxnb_segments VALUES ($1, now(), 0)", [f.name])
+            con.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(con)
+            if not refused_rows(exc):
+                raise  # those committed are in the ledger: deleted on the next fold
+            reason = f"its rows do not fit the {table} table: {exc}"
+            report.quarantined.append(quarantine(f, reason))
+            continue
+        report.rows[table] = report.rows.get(table, 0) + n
+        loaded.append(f)
+    con.execute("DELETE FROM fluxnb_segments WHERE name NOT IN (SELECT unnest($1))", [names])
+    return loaded
 
 
 def _all_columns(data: Any, table: str) -> Any:

@@ -75,11 +75,15 @@ def quarantine(path: Path, reason: str) -> Quarantined:
     folder = path.parent / QUARANTINE
     folder.mkdir(exist_ok=True)
     dest = folder / path.name
+    n = 0
+    while dest.is_dir() or (path.is_dir() and dest.exists()):  # a folder cannot replace it
+        n += 1
+        dest = folder / f"{path.name}.{n}"
     size = path.stat().st_size
     os.replace(path, dest)
     when = datetime.now(UTC)
     note = {"original": str(path), "size": size, "when": when.isoformat(), "reason": reason}
-    (folder / (path.name + ".json")).write_text(json.dumps(note, indent=1) + "\n")
+    (folder / (dest.name + ".json")).write_text(json.dumps(note, indent=1) + "\n")
     warnings.warn(
         f"fluxnb: the segment {path} cannot be loaded ({reason}); it was moved to {dest} "
         "and every other segment loaded. Its rows are missing from the store; "
@@ -97,7 +101,7 @@ def quarantined(segments: Path) -> list[Quarantined]:
         return []
     out = []
     for f in sorted(folder.iterdir()):
-        if f.suffix == ".json" or not f.is_file():
+        if f.suffix == ".json":  # a note; the thing set aside may be a file or a folder
             continue
         try:
             note = json.loads((folder / (f.name + ".json")).read_text())
