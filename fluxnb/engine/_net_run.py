@@ -187,6 +187,9 @@ class NetEngine:
         self.seed = seed
         self.limit = max_firings or net.max_firings or DEFAULT_MAX_FIRINGS
         self._ids = tuple(t.id for t in net.transitions)
+        self._finals = [
+            [final.get(p, 0) for p in range(len(net.places))] for final in net.final_markings()
+        ]
         self._pindex = {p: i for i, p in enumerate(net.places)}
         self._tid = 0
         self.places: list[deque[Token]] = []
@@ -249,11 +252,11 @@ class NetEngine:
         return self.attempts.busy
 
     def is_final(self) -> bool:
-        places = self.places
-        return any(
-            all(len(q) == final.get(p, 0) for p, q in enumerate(places))
-            for final in self.net.final_markings()
-        )
+        finals = self._finals
+        if not finals:  # most nets: checked before every firing, so kept cheap
+            return False
+        counts = [len(q) for q in self.places]
+        return any(counts == final for final in finals)
 
     def open(self) -> None:
         if self._opened:
