@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import threading
 import tracemalloc
 from pathlib import Path
@@ -598,3 +599,152 @@ def test_a_pickle_of_a_class_this_process_cannot_import_is_a_message(
     with pytest.raises(ReplayError, match="cannot be rebuilt in this process") as err:
         fluxnb.resume(run_id, _ns(), store=store_path)
     assert "Thing" in str(err.value) and "__main__" in str(err.value)
+
+
+# ------------------------------------------------- values past what the store holds
+
+
+def _json_trace(tmp_path: Path, run: dict[str, Any], events: Any, **more: Any) -> Path:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"format": "fluxnb-trace", "run": run, "events": events, **more}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("run", "event", "more", "says"),
+    [
+        ({}, {"attempt": 10**30}, {}, "events[0].attempt"),
+        ({}, {"seq": 2**40}, {}, "events[0].seq"),
+        ({}, {"output_size": 2**64}, {}, "events[0].output_size"),
+        ({}, {"duration_s": "fast"}, {}, "events[0].duration_s"),
+        ({}, {"executor": {"x": 1}}, {}, "events[0].executor"),
+        ({}, {"started_at": "notadate"}, {}, "events[0].started_at"),
+        ({"steps": 2**31}, {}, {}, "run.steps"),
+        ({"seed": 2**70}, {}, {}, "run.seed"),
+        ({"duration_s": 10**400}, {}, {}, "run.duration_s"),
+        (
+            {},
+            {},
+            {
+                "circuit_events": [
+                    {
+                        "run_id": "r1",
+                        "failures": "x",
+                        "occurred_at": "2026-11-01",
+                        "agent": "a",
+                        "from_state": "closed",
+                        "to_state": "open",
+                    }
+                ]
+            },
+            "circuit_events[0].failures",
+        ),
+        ({}, {}, {"circuit_events": [{"run_id": "r1", "agent": "a"}]}, "occurred_at"),
+    ],
+)
+def test_a_json_trace_value_the_store_cannot_hold_is_one_clear_error(
+    run: dict[str, Any],
+    event: dict[str, Any],
+    more: dict[str, Any],
+    says: str,
+    store_path: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fluxnb.cli import main
+
+    path = _json_trace(tmp_path, {**_RUN, **run}, [{**_EVENT, **event}], **more)
+    with pytest.raises(ReplayError, match=re.escape(says)):
+        fluxnb.import_trace(path, store=store_path)
+    assert main(["import", str(path), "--store", store_path]) == 2
+    err = capsys.readouterr().err
+    assert says in err and str(path) in err and "Traceback" not in err
+    assert fluxnb.sql("SELECT count(*) AS n FROM runs", store=store_path).n[0] == 0
+
+
+def test_a_json_trace_nested_past_the_parser_is_one_clear_error(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fluxnb.cli import main
+
+    path = tmp_path / "deep.json"
+    path.write_text('{"format": "fluxnb-trace", "run": {}, "events": ' + "[" * 100_000)
+    with pytest.raises(ReplayError, match="too deeply"):
+        fluxnb.import_trace(path, store=store_path)
+    assert main(["import", str(path), "--store", store_path]) == 2
+    assert "too deeply" in capsys.readouterr().err
+
+
+def _parquet_trace(tmp_path: Path, meta: bytes | None = None, **columns: Any) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols: dict[str, Any] = {
+        "run_id": ["r1"],
+        "seq": pa.array([1], pa.int32()),
+        "step": ["a"],
+        "attempt": pa.array([1], pa.int32()),
+        "status": ["failed"],
+        "final": [True],
+        "started_at": pa.array([0], pa.timestamp("us")),
+    }
+    cols.update(columns)
+    table = pa.table(cols).replace_schema_metadata(
+        {b"fluxnb.run": meta if meta is not None else json.dumps(_RUN).encode()}
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("columns", "meta", "says"),
+    [
+        ({"seq": ["x"]}, None, "'seq'"),
+        ({"attempt": [2**40]}, None, "'attempt'"),
+        ({"started_at": ["notadate"]}, None, "'started_at'"),
+        ({"step": [None]}, None, "'step'"),
+        ({"status": ["won"]}, None, "'status'"),
+        ({}, b"[" * 100_000, "too deeply"),
+        ({}, b"{not json", "not JSON"),
+    ],
+)
+def test_a_parquet_trace_value_the_store_cannot_hold_is_one_clear_error(
+    columns: dict[str, Any],
+    meta: bytes | None,
+    says: str,
+    store_path: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fluxnb.cli import main
+
+    path = _parquet_trace(tmp_path, meta, **columns)
+    with pytest.raises(ReplayError, match=re.escape(says)):
+        fluxnb.import_trace(path, store=store_path)
+    assert main(["import", str(path), "--store", store_path]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert fluxnb.sql("SELECT count(*) AS n FROM runs", store=store_path).n[0] == 0
+
+
+def test_a_well_formed_parquet_trace_still_imports(store_path: str, tmp_path: Path) -> None:
+    path = _parquet_trace(tmp_path)
+    assert fluxnb.import_trace(path, store=store_path) == "r1"
+    events = fluxnb.sql("SELECT seq, attempt, step FROM events", store=store_path)
+    assert events.to_dict("records") == [{"seq": 1, "attempt": 1, "step": "a"}]
+
+
+def test_an_operator_cannot_import_a_run_billed_to_another_tenant(
+    store_path: str, tmp_path: Path
+) -> None:
+    path = _json_trace(tmp_path, {**_RUN, "namespace": "a", "tenant": "tb"}, [])
+    with fluxnb.session("operator", namespace="a", tenant="ta"):
+        with pytest.raises(PermissionDenied, match="tenant 'tb'"):
+            fluxnb.import_trace(path, store=store_path)
+        assert not fluxnb.store(store_path).has_run("r1")
+        mine = _json_trace(tmp_path, {**_RUN, "namespace": "a", "tenant": "ta"}, [])
+        assert fluxnb.import_trace(mine, store=store_path) == "r1"
+    with fluxnb.session("admin"):  # admin may import for any tenant
+        other = _json_trace(tmp_path, {**_RUN, "run_id": "r2", "tenant": "tb"}, [])
+        assert fluxnb.import_trace(other, store=store_path) == "r2"

@@ -142,8 +142,8 @@ def _read_file(path: Path) -> Trace:
         meta = table.schema.metadata or {}
         if b"fluxnb.run" not in meta:
             raise ReplayError(f"{path} is not a fluxnb trace (no fluxnb.run metadata)")
-        run = tf.check_run(json.loads(meta[b"fluxnb.run"]), path)
-        events = tf.check_event_frame(table.to_pandas(), run["run_id"], path)
+        run = tf.check_run(tf.load_json(meta[b"fluxnb.run"], path, "fluxnb.run"), path)
+        events = tf.check_event_table(table, run["run_id"], path)
         return Trace(run, events)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReplayError(f"cannot read the trace {path}: {exc}") from None
@@ -163,19 +163,21 @@ def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool
     origin you trust.
     """
     import duckdb
-    import pandas as pd
 
     from .._session import Action
     from ..store._audit import authorize
+    from . import _trace_file as tf
 
     trace = _read_file(Path(path))
     st = _store(store)
-    # importing writes a run into the store: who may run it, in its namespace, may import it
+    # importing writes a run into the store: who may run it, in its namespace and for its
+    # tenant (whom its usage bills), may import it
     authorize(
         Action.RUN,
         store=st,
         workflow=trace.run.get("workflow"),
         namespace=trace.run.get("namespace") or "default",
+        tenant=trace.run.get("tenant") or "default",
         target=trace.run_id,
         detail="import",
     )
@@ -183,6 +185,20 @@ def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool
     if not st.sql("SELECT 1 FROM runs WHERE run_id = $r", {"r": trace.run_id}).empty:
         raise exists
     events = _signed_events(trace.events, st, trust)
+    try:
+        _insert_trace(st, trace, events)
+    except (duckdb.Error, OSError) as exc:
+        if isinstance(exc, duckdb.ConstraintException) and st.has_run(trace.run_id):
+            raise exists from None  # it is there, in a namespace this session cannot see
+        raise tf.not_imported(Path(path), st, trace.run_id, exc) from None
+    return trace.run_id
+
+
+def _insert_trace(st: Store, trace: Trace, events: Any) -> None:
+    """The run, its events and circuit events into ``st`` in one transaction."""
+    import duckdb
+    import pandas as pd
+
     run = pd.DataFrame([trace.run])
     for col in ("started_at", "ended_at", "resumed_at"):
         if col in run:  # resumed_at: traces of runs resumed since schema version 7
@@ -203,18 +219,15 @@ def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool
                 con.register("_fluxnb_circuit", circuit)
                 con.execute("INSERT INTO circuit_events BY NAME SELECT * FROM _fluxnb_circuit")
             con.execute("COMMIT")
-        except duckdb.ConstraintException:
-            con.execute("ROLLBACK")
-            raise exists from None  # it is there, in a namespace this session cannot see
         except BaseException:
-            con.execute("ROLLBACK")
+            # a COMMIT the disk refused has ended the transaction already
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             raise
         finally:
-            con.unregister("_fluxnb_run")
-            con.unregister("_fluxnb_events")
-            with contextlib.suppress(Exception):
-                con.unregister("_fluxnb_circuit")
-    return trace.run_id
+            for name in ("_fluxnb_run", "_fluxnb_events", "_fluxnb_circuit"):
+                with contextlib.suppress(Exception):
+                    con.unregister(name)
 
 
 def _signed_events(events: Any, st: Store, trust: bool) -> Any:

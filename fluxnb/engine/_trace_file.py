@@ -22,6 +22,7 @@ from .._exceptions import FluxError, ReplayError
 from .._session import check_name
 from ..store._recorder import CIRCUIT_COLUMNS, EVENT_COLUMNS, OUTPUT_COLUMNS
 from ..store._schema import RUN_COLUMNS
+from ..store._segments import _schemas
 from ._states import RunStatus, StepStatus
 
 #: What a run id in a file may look like (what ``run(run_id=...)`` accepts).
@@ -42,6 +43,10 @@ _RUN_TYPES: dict[str, tuple[type, ...]] = {
     "ended_at": (str,),
     "resumed_at": (str,),
 }
+#: The range of each integer field, as the store's columns hold them (INTEGER, BIGINT).
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+_RUN_RANGES = {"steps": _INT32, "pid": _INT32, "resumed": _INT32, "seed": _INT64}
 _REQUIRED_RUN = ("run_id", "workflow", "status", "started_at")
 _REQUIRED_EVENT = ("run_id", "seq", "step", "attempt", "status", "final")
 _EVENT_FIELDS = (*EVENT_COLUMNS, *OUTPUT_COLUMNS)
@@ -70,6 +75,12 @@ def check_run(run: Any, path: Path) -> dict[str, Any]:
         if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
             raise bad(path, f"run.{name} must be {kinds[0].__name__}, found {value!r:.60}")
         out[name] = value
+    for name, (low, high) in _RUN_RANGES.items():
+        if out.get(name) is not None and not low <= out[name] <= high:
+            raise bad(path, f"run.{name} {out[name]!s:.40} is out of range ({low} to {high})")
+    for name in ("duration_s", "ran_before_s"):
+        if out.get(name) is not None:
+            _number(out[name], f"run.{name}", path)
     for name in ("started_at", "ended_at", "resumed_at"):
         if isinstance(out.get(name), str):
             _timestamp(out[name], f"run.{name}", path)
@@ -106,18 +117,9 @@ def check_events(rows: Any, run_id: str, path: Path) -> list[dict[str, Any]]:
             if row.get(name) is None:
                 raise bad(path, f"events[{i}] has no '{name}'")
         _belongs(row, run_id, f"events[{i}]", path)
-        for name in ("seq", "attempt"):
-            if not isinstance(row[name], int) or isinstance(row[name], bool):
-                raise bad(path, f"events[{i}].{name} must be an integer")
-        if not isinstance(row["step"], str) or row["status"] not in statuses:
+        _typed(row, "events", f"events[{i}]", path)
+        if row["status"] not in statuses:
             raise bad(path, f"events[{i}] has a bad step or status")
-        if not isinstance(row["final"], bool):
-            raise bad(path, f"events[{i}].final must be true or false")
-        for name in ("started_at", "ended_at"):
-            if row.get(name) is not None:
-                if not isinstance(row[name], str):
-                    raise bad(path, f"events[{i}].{name} must be a timestamp string")
-                _timestamp(row[name], f"events[{i}].{name}", path)
         blob = row.get("output_pickle")
         if blob is not None:
             try:
@@ -128,18 +130,43 @@ def check_events(rows: Any, run_id: str, path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def check_event_frame(frame: Any, run_id: str, path: Path) -> Any:
-    """An events table read from Parquet, checked like JSON events (as records)."""
-    unknown = sorted(set(frame.columns) - set(_EVENT_FIELDS))
+def check_event_table(table: Any, run_id: str, path: Path) -> Any:
+    """An events table read from Parquet (Arrow), checked like JSON events: each column
+    cast to the store's type (safely: no overflow, timestamps that parse), required
+    columns without nulls, this run's rows only; as a DataFrame."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    unknown = sorted(set(table.column_names) - set(_EVENT_FIELDS))
     if unknown:
         raise bad(path, f"the events table has unknown column(s) {unknown}")
-    missing = [c for c in _REQUIRED_EVENT if c not in frame.columns]
+    missing = [c for c in _REQUIRED_EVENT if c not in table.column_names]
     if missing:
         raise bad(path, f"the events table has no column(s) {missing}")
-    for i, other in enumerate(frame["run_id"].tolist()):
+    schema = _schemas()["events"]
+    columns = []
+    for name in table.column_names:
+        column, want = table.column(name), schema.field(name).type
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit, "UTC")).cast(
+                pa.timestamp(column.type.unit)
+            )
+        try:
+            column = column.cast(want, safe=True)
+        except (pa.ArrowException, ValueError) as exc:
+            raise bad(path, f"the events column {name!r} does not hold {want}: {exc}") from None
+        if name in _REQUIRED_EVENT and column.null_count:
+            raise bad(path, f"the events column {name!r} has empty values (it is required)")
+        columns.append(column)
+    table = pa.table(columns, names=table.column_names)
+    statuses = {s.value for s in StepStatus}
+    for value in pc.unique(table.column("status")).to_pylist():
+        if value not in statuses:
+            raise bad(path, f"the events column 'status' holds {value!r:.40}, not a step status")
+    for i, other in enumerate(table.column("run_id").to_pylist()):
         if other != run_id:
             raise _other_run(path, f"events[{i}]", other, run_id)
-    return frame
+    return table.to_pandas()
 
 
 def check_circuit(rows: Any, run_id: str, path: Path) -> list[dict[str, Any]]:
@@ -154,14 +181,60 @@ def check_circuit(rows: Any, run_id: str, path: Path) -> list[dict[str, Any]]:
         if unknown:
             raise bad(path, f"circuit_events[{i}] has unknown field(s) {unknown}")
         _belongs(row, run_id, f"circuit_events[{i}]", path)
+        for name in ("occurred_at", "agent", "from_state", "to_state"):
+            if row.get(name) is None:
+                raise bad(path, f"circuit_events[{i}] has no '{name}'")
+        _typed(row, "circuit_events", f"circuit_events[{i}]", path)
     return rows
+
+
+def _typed(row: dict[str, Any], table: str, where: str, path: Path) -> None:
+    """Each value of ``row`` of the type its store column holds (its segment schema):
+    text, an integer within the column's range, a number, true/false, a timestamp
+    string, base64 text for bytes. None is left to the required-field checks."""
+    import pyarrow as pa
+
+    schema = _schemas()[table]
+    for name, value in row.items():
+        if value is None or name not in schema.names:
+            continue
+        kind = schema.field(name).type
+        if pa.types.is_integer(kind):
+            low, high = _INT32 if kind.bit_width == 32 else _INT64
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise bad(path, f"{where}.{name} must be an integer, found {value!r:.40}")
+            if not low <= value <= high:
+                raise bad(path, f"{where}.{name} {value!s:.40} is out of range ({low} to {high})")
+        elif pa.types.is_floating(kind):
+            _number(value, f"{where}.{name}", path)
+        elif pa.types.is_boolean(kind):
+            if not isinstance(value, bool):
+                raise bad(path, f"{where}.{name} must be true or false")
+        elif pa.types.is_timestamp(kind):
+            if not isinstance(value, str):
+                raise bad(path, f"{where}.{name} must be a timestamp string")
+            _timestamp(value, f"{where}.{name}", path)
+        elif not isinstance(value, str):  # text, and bytes as base64 text
+            raise bad(path, f"{where}.{name} must be text, found {type(value).__name__}")
+
+
+def _number(value: Any, where: str, path: Path) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise bad(path, f"{where} must be a number, found {value!r:.40}")
+    try:
+        float(value)
+    except OverflowError:
+        raise bad(path, f"{where} {value!s:.40} is out of range") from None
 
 
 def _timestamp(value: str, where: str, path: Path) -> None:
     import pandas as pd
 
     try:
-        pd.Timestamp(value)
+        stamp = pd.Timestamp(value)
+        if stamp is pd.NaT:
+            raise ValueError(value)
+        pd.to_datetime([value], utc=True)  # what the import does with it
     except (ValueError, TypeError, OverflowError):
         raise bad(path, f"{where} {value!r:.40} is not an ISO 8601 timestamp") from None
 
@@ -196,13 +269,47 @@ def check_size(path: Path) -> None:
         )
 
 
+def load_json(data: bytes, path: Path, what: str) -> Any:
+    """``data`` parsed as JSON; a ReplayError when it is not JSON or nests too deep."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise bad(path, f"{what} nests JSON too deeply") from None
+    except ValueError as exc:
+        raise bad(path, f"{what} is not JSON: {exc}") from None
+
+
 def read_json(path: Path, fmt: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
     """The run row, events and circuit events of a JSON trace file, all checked."""
     check_size(path)
-    doc = json.loads(path.read_bytes())
+    doc = load_json(path.read_bytes(), path, "the file")
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise ReplayError(f"{path} is not a fluxnb trace (no format '{fmt}')")
     run = check_run(doc.get("run"), path)
     events = check_events(doc.get("events", []), run["run_id"], path)
     circuit = check_circuit(doc.get("circuit_events"), run["run_id"], path)
     return run, events, circuit
+
+
+def not_imported(path: Path, store: Any, run_id: str, exc: BaseException) -> FluxError:
+    """A DuckDB (or OS) error while importing ``path``, as one error for people: the disk
+    refused the write (RecordingFailed, CLI exit 6), else the file's rows do not fit
+    (ReplayError, exit 2). Either way nothing was imported (the transaction rolled back)."""
+    import errno as errnos
+
+    from .._exceptions import RecordingFailed
+    from ..store._fold import refused_rows
+
+    text = str(exc).rsplit("Original error: ", maxsplit=1)[-1].strip()
+    code = getattr(exc, "errno", None)
+    if code is None and "No space left" in text:
+        code = errnos.ENOSPC
+    if code is not None or "Could not write" in text or type(exc).__name__ == "IOException":
+        err = RecordingFailed(store.path, text, run_id=run_id, errno=code)
+        err.args = (
+            f"cannot import {path} into the trace store {store.path}: {text}. Nothing was "
+            "imported: free some space, then import it again.",
+        )
+        return err
+    what = "its rows do not fit the store" if refused_rows(exc) else "the store refused it"
+    return ReplayError(f"cannot import {path}: {what}: {text} (nothing was imported)")
