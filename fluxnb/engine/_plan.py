@@ -1,8 +1,9 @@
 """A run plan: the per-transition tables the scheduler reads, built once per workflow.
 
-Validation, compilation to a net, signature checks and these tables cost far more than
-running a no-op step, so they are cached per workflow and reused while the workflow is
-unchanged and its callables resolve to the very same objects.
+Validation, signature checks and these tables cost far more than running a no-op step, so
+they are cached per workflow and reused while the workflow is unchanged and its callables
+resolve to the very same objects. The tables are those of the DAG's marked graph
+(``spec.compile_dag``), built straight from the steps.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 from ..spec import (
     Binding,
     CircuitBreakerSettings,
-    Net,
     OnError,
     RetryPolicy,
     RouterSettings,
@@ -31,7 +31,8 @@ _RETRY_DEFAULT = RetryPolicy(max_attempts=3)
 
 @dataclass(frozen=True)
 class Plan:
-    net: Net
+    #: Tokens in each place at the start (start places of sources hold one).
+    initial: tuple[int, ...]
     router: RouterSettings
     #: Transition index → step id (or transition id).
     ids: tuple[str, ...]
@@ -60,62 +61,102 @@ class Plan:
     @classmethod
     def build(
         cls,
-        net: Net,
-        steps: Mapping[str, Any],
+        wf: Workflow,
         bindings: Mapping[str, Binding],
-        router: RouterSettings,
-        declared: list[str],
     ) -> Plan:
-        inputs, static, binds, timeouts, retries, ctx = [], [], [], [], [], []
+        """The tables of ``wf``'s marked graph (``spec.compile_dag``'s net: transition i is
+        the i-th step in canonical order, a place per dependency edge, a start place per
+        source, an end place per sink), built straight from the steps: no Net, Arc or
+        Transition objects, which made most of a big workflow's first run."""
+        order = wf.order()
+        steps = wf.steps
+        router = wf.router
+        deps_of = [tuple(dict.fromkeys(steps[sid].depends_on)) for sid in order]
+        initial, inputs, outs, consumers = _marked_graph(order, deps_of, bindings)
+        static, binds, timeouts, retries, ctx = [], [], [], [], []
         on_error, defaults, breakers, executors = [], [], [], []
-        for t in net.transitions:
-            step = steps.get(t.step) if t.step else None
-            binding = bindings.get(t.step) if t.step else None
-            passed = binding.passed if binding else frozenset()
-            inputs.append(
-                tuple((a.place, a.weight, a.label if a.label in passed else None) for a in t.inputs)
-            )
-            static.append(dict(step.with_) if step else {})
+        for sid in order:
+            step = steps[sid]
+            binding = bindings.get(sid)
+            static.append(dict(step.with_))
             binds.append(binding)
-            timeouts.append(
-                step.timeout if step and step.timeout is not None else router.default_timeout
-            )
-            strategy = (step.on_error if step else None) or router.on_error or _STOP
-            policy = (step.retry if step else None) or router.retry
+            timeouts.append(step.timeout if step.timeout is not None else router.default_timeout)
+            strategy = step.on_error or router.on_error or _STOP
+            policy = step.retry or router.retry
             if strategy.strategy == "retry" and policy is None:
                 policy = _RETRY_DEFAULT
             retries.append(policy)
             on_error.append(strategy)
-            defaults.append(step.default if step else None)
-            breakers.append(step.circuit_breaker if step else None)
-            executors.append(step.executor if step else None)
+            defaults.append(step.default)
+            breakers.append(step.circuit_breaker)
+            executors.append(step.executor)
             ctx.append(bool(binding and binding.wants_ctx))
-        initial = net.initial
-        missing = tuple(sum(1 for p, w, _ in ins if initial[p] < w) for ins in inputs)
-        prio = tuple(-t.priority for t in net.transitions)
-        ready = [(prio[i], i) for i, m in enumerate(missing) if m == 0]
+        missing = tuple(len(d) for d in deps_of)
+        prio = (0,) * len(order)
+        ready = [(0, i) for i, m in enumerate(missing) if m == 0]
         heapq.heapify(ready)
         return cls(
-            net=net,
+            initial=tuple(initial),
             router=router,
-            ids=tuple(t.step or t.id for t in net.transitions),
+            ids=tuple(order),
             inputs=tuple(inputs),
-            outputs=tuple(tuple((a.place, a.weight) for a in t.outputs) for t in net.transitions),
+            outputs=tuple(tuple(o) for o in outs),
             static=tuple(static),
             bindings=tuple(binds),
             timeouts=tuple(timeouts),
             retries=tuple(retries),
             wants_ctx=tuple(ctx),
-            consumers=tuple(tuple(c) for c in net.consumers()),
+            consumers=tuple(consumers),
             prio=prio,
             initial_missing=missing,
             initial_ready=tuple(ready),
-            declared=tuple(declared),
+            declared=tuple(steps),
             on_error=tuple(on_error),
             defaults=tuple(defaults),
             breakers=tuple(breakers),
             executors=tuple(executors),
         )
+
+
+def _marked_graph(
+    order: list[str], deps_of: list[tuple[str, ...]], bindings: Mapping[str, Binding]
+) -> tuple[
+    list[int],
+    list[tuple[tuple[int, int, str | None], ...]],
+    list[list[tuple[int, int]]],
+    list[tuple[tuple[int, int], ...]],
+]:
+    """Initial marking, input arcs (with the keyword each feeds), output arcs and each
+    place's consumers of the DAG's marked graph, numbered as ``spec.compile_dag`` does."""
+    index = {sid: ti for ti, sid in enumerate(order)}
+    n = len(order)
+    initial: list[int] = []
+    consumers: list[tuple[tuple[int, int], ...]] = []
+    inputs: list[tuple[tuple[int, int, str | None], ...]] = []
+    outs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for ti, deps in enumerate(deps_of):
+        binding = bindings.get(order[ti])
+        passed = binding.passed if binding else frozenset()
+        if deps:
+            arcs = []
+            for dep in deps:
+                p = len(initial)  # the place of the edge dep -> this step
+                initial.append(0)
+                consumers.append(((ti, 1),))
+                outs[index[dep]].append((p, 1))
+                arcs.append((p, 1, dep if dep in passed else None))
+            inputs.append(tuple(arcs))
+        else:
+            p = len(initial)  # start place, one token
+            initial.append(1)
+            consumers.append(((ti, 1),))
+            inputs.append(((p, 1, None),))
+    for ti in range(n):
+        if not outs[ti]:  # a sink: an end place
+            outs[ti].append((len(initial), 1))
+            initial.append(0)
+            consumers.append(())
+    return initial, inputs, outs, consumers
 
 
 _cache: weakref.WeakKeyDictionary[Workflow, tuple[int, RouterSettings, tuple[Any, ...], Plan]] = (
@@ -138,6 +179,6 @@ def plan_for(wf: Workflow, namespace: Mapping[str, Any] | None) -> Plan:
     ):
         return hit[3]
     bindings = bind_all(wf, fns)
-    plan = Plan.build(wf._compiled_net(), wf.steps, bindings, wf.router, list(wf.steps))
+    plan = Plan.build(wf, bindings)
     _cache[wf] = (wf._version, wf.router, fn_tuple, plan)
     return plan

@@ -79,7 +79,7 @@ class Scheduler:
         self._execs = [self.executors[name] for name in self._exec_names]
         self._limit = plan.router.worker_pool_size
         self._ids = plan.ids
-        initial = plan.net.initial
+        initial = plan.initial
         self._counts = list(initial)
         self._tokens: list[list[Any]] = [[None] * n for n in initial]
         self._missing = list(plan.initial_missing)
