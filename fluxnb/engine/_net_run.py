@@ -187,6 +187,12 @@ class NetEngine:
         self.seed = seed
         self.limit = max_firings or net.max_firings or DEFAULT_MAX_FIRINGS
         self._ids = tuple(t.id for t in net.transitions)
+        self._simple = [
+            None
+            if t.inhibitors or t.guard is not None or any(a.weight != 1 for a in t.inputs)
+            else tuple(a.place for a in t.inputs)
+            for t in net.transitions
+        ]
         self._finals = [
             [final.get(p, 0) for p in range(len(net.places))] for final in net.final_markings()
         ]
@@ -276,8 +282,14 @@ class NetEngine:
     # ------------------------------------------------------------ enabling
     def _bind(self, ti: int) -> list[tuple[int, list[Token]]] | None:
         """The tokens ``ti`` would consume now, or None if it is not enabled."""
-        t = self.net.transitions[ti]
         places = self.places
+        simple = self._simple[ti]
+        if simple is not None:  # arcs of weight 1, no inhibitor, no guard: the heads
+            for p in simple:
+                if not places[p]:
+                    return None
+            return [(p, [places[p][0]]) for p in simple]
+        t = self.net.transitions[ti]
         for a in t.inhibitors:
             if len(places[a.place]) >= a.weight:
                 return None
@@ -548,7 +560,7 @@ class NetEngine:
                 assert isinstance(f, _Flight)
                 self._start(f)
             else:
-                if not self.busy and self.is_final():
+                if self._finals and not self.busy and self.is_final():
                     return False
                 try:
                     picked = self._pick()
