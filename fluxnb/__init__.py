@@ -15,9 +15,8 @@ Heavy dependencies (pandas, duckdb, pyarrow) are imported only when first needed
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import billing, metrics
 from ._exceptions import (
     BillingError,
     CircuitOpenError,
@@ -37,21 +36,6 @@ from ._exceptions import (
     UntrustedOutput,
 )
 from ._session import Session
-from .billing import (
-    Invoice,
-    InvoiceState,
-    RateCard,
-    correct_usage,
-    create_tenant,
-    invoice,
-    issue_invoice,
-    rate_cards,
-    record_usage,
-    set_rate_card,
-    tenants,
-    usage,
-    void_invoice,
-)
 from .engine import (
     CircuitState,
     DiffReport,
@@ -100,6 +84,47 @@ from .store import Store, sql, store, timeline, traces
 from .store._audit import session
 
 __version__ = "0.1.0"
+
+#: Public names whose modules load on first use (billing pulls the rate-card reader and
+#: Decimal machinery, metrics the SQL views' helpers): ``import fluxnb`` stays light.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "Invoice",
+            "InvoiceState",
+            "RateCard",
+            "correct_usage",
+            "create_tenant",
+            "invoice",
+            "issue_invoice",
+            "rate_cards",
+            "record_usage",
+            "set_rate_card",
+            "tenants",
+            "usage",
+            "void_invoice",
+        ),
+        "fluxnb.billing",
+    ),
+}
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers
+    from . import billing, metrics
+    from .billing import (
+        Invoice,
+        InvoiceState,
+        RateCard,
+        correct_usage,
+        create_tenant,
+        invoice,
+        issue_invoice,
+        rate_cards,
+        record_usage,
+        set_rate_card,
+        tenants,
+        usage,
+        void_invoice,
+    )
 
 __all__ = [
     "Analysis",
@@ -286,10 +311,19 @@ def analyze(
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
     if name == "Designer":  # anywidget is imported only when a designer is made
         from .designer import Designer
 
         return Designer
+    if name in ("billing", "metrics"):
+        return importlib.import_module(f"fluxnb.{name}")
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # found once
+        return value
     raise AttributeError(f"module 'fluxnb' has no attribute {name!r}")
 
 
