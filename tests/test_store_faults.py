@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,107 @@ def test_the_cli_prints_a_set_aside_segment_as_one_line(tmp_path: Path, store_pa
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("fluxnb: warning: the segment ") and str(folder) in lines[0]
     assert ".py:" not in proc.stderr and "quarantine(" not in proc.stderr
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def full_writes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``os.write`` to a file under ``state["under"]`` fails with ENOSPC while
+    ``state["full"]``; other files (pytest's own) are written as usual."""
+    import errno
+    import os
+
+    state: dict[str, Any] = {"full": False, "under": "/nowhere", "refused": 0}
+    real = os.write
+
+    def write(fd: int, data: Any) -> int:
+        if state["full"] and os.readlink(f"/proc/self/fd/{fd}").startswith(state["under"]):
+            state["refused"] += 1
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    return state
+
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the fd's file"
+)
+
+
+@needs_proc
+def test_a_lease_holds_when_the_disk_cannot_take_its_holder_note(
+    store_path: str, full_writes: dict[str, Any]
+) -> None:
+    from fluxnb.store._leases import RunBusy, RunLease
+
+    st = Store(store_path)
+    full_writes.update(full=True, under=store_path + ".locks")
+    with RunLease(st, "r1"):
+        assert full_writes["refused"] == 1
+        with pytest.raises(RunBusy, match="another resume"):
+            RunLease(st, "r1")
+    RunLease(st, "r1").release()  # given back
+
+
+@needs_proc
+def test_a_cli_run_whose_end_the_disk_refuses_says_so_once_and_honestly(
+    tmp_path: Path, store_path: str, full_writes: dict[str, Any], capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "full_steps.py").write_text(
+        "import fluxnb_disk\n"
+        "def a():\n    return 1\n"
+        "def b(a):\n    fluxnb_disk.state['full'] = True\n    return a + 1\n"
+        "def c(b):\n    return b + 1\n"
+    )
+    (tmp_path / "m.yaml").write_text(TWO + "  - step: c\n    depends_on: b\n")
+    full_writes["under"] = store_path + ".segments"
+    sys.modules["fluxnb_disk"] = type(sys)("fluxnb_disk")
+    sys.modules["fluxnb_disk"].state = full_writes  # type: ignore[attr-defined]
+    try:
+        args = ["run", str(tmp_path / "m.yaml"), "--import", str(tmp_path / "full_steps.py")]
+        with pytest.warns(RuntimeWarning, match="No space left"):
+            code = main([*args, "--store", store_path, "--no-progress"])
+    finally:
+        del sys.modules["fluxnb_disk"]
+    out, err = capsys.readouterr()
+    assert code == 6
+    assert "NOT RECORDED" in out and "interrupted" in out  # what the store will show
+    assert "trace: fluxnb sql" not in out  # no hint at rows that are not there
+    assert "the run is recorded" not in err and "Traceback" not in err
+
+
+IMPORT_ON_A_FULL_DISK = """
+import resource, signal, sys
+from fluxnb.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+sys.exit(main(["import", sys.argv[1], "--store", sys.argv[2]]))
+"""
+
+
+def test_an_import_the_disk_refuses_is_one_message_and_imports_nothing(
+    tmp_path: Path, store_path: str
+) -> None:
+    """A real write failure inside DuckDB (a file-size limit, as a full disk would be)."""
+    run = fluxnb.run(TWO, NS, store=str(tmp_path / "other.duckdb"))
+    trace = fluxnb.export_trace(
+        run.run_id, tmp_path / "t.json", store=str(tmp_path / "other.duckdb")
+    )
+    fluxnb.sql("SELECT 1", store=store_path)  # the store exists, its file is whole
+    script = tmp_path / "imp.py"
+    script.write_text(IMPORT_ON_A_FULL_DISK)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(trace), store_path],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 6, proc.stderr
+    assert "Traceback" not in proc.stderr and "cannot rollback" not in proc.stderr
+    assert f"cannot import {trace}" in proc.stderr and "Nothing was imported" in proc.stderr
+    assert not fluxnb.store(store_path).has_run(run.run_id)
+    assert main(["import", str(trace), "--store", store_path]) == 0  # space is back

@@ -200,6 +200,8 @@ def _session_opts(sp: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
+    _WARNED.clear()
+    _NOTED.clear()
     formatter, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         code = _main(argv)
@@ -220,9 +222,14 @@ def _one_line_warning(
 ) -> str:
     """A warning as the command prints it: one line for people, without Python's source
     line (``fluxnb: the segment ... was set aside``), not ``.../_fold.py:101: ...``."""
+    _WARNED.add(str(message))
     text = str(message).removeprefix("fluxnb: ").removeprefix("fluxnb ")
     kind = "warning" if category in (RuntimeWarning, UserWarning) else category.__name__
     return f"fluxnb: {kind}: {text}\n"
+
+
+#: The warnings this command has printed (an error that repeats one is not printed again).
+_WARNED: set[str] = set()
 
 
 def _abandoned_step_threads() -> bool:
@@ -403,14 +410,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _interrupted(exc, args.json)
     _print_result(result, args.json)
     if result.store:
-        _load_into_file(result.store)
+        _load_into_file(result.store, result)
     return _exit_code(result)
 
 
 def _exit_code(result: Any) -> int:
     """0 / 1 by the run's status, or 6 when its rows could not all be recorded."""
     if result.recording_error is not None:
-        _error(str(result.recording_error))
+        if str(result.recording_error) not in _WARNED:  # once on stderr, not twice
+            _error(str(result.recording_error))
         return EXIT_NOT_RECORDED
     return EXIT_OK if result.ok else EXIT_FAILED
 
@@ -467,7 +475,7 @@ def _run_net(net: Any, ns: Any, store: Any, args: argparse.Namespace) -> int:
     else:
         print(result.summary())
     if result.store:
-        _load_into_file(result.store)
+        _load_into_file(result.store, result)
     return _exit_code(result)
 
 
@@ -480,17 +488,26 @@ def _interrupted(exc: KeyboardInterrupt, as_json: bool) -> int:
     return EXIT_INTERRUPTED
 
 
-def _load_into_file(path: str) -> None:
-    """Leave a complete DuckDB file behind for other tools; never fail the run for it."""
+def _load_into_file(path: str, run: Any = None) -> None:
+    """Leave a complete DuckDB file behind for other tools; never fail the run for it.
+
+    ``run``: the result just printed; a run whose rows were not all recorded has said so
+    (``NOT RECORDED``), so the note is left out rather than claim it is recorded."""
     from ..store import Store
 
     try:
         Store(path, lock_timeout=2.0).load_pending()
     except FluxError as exc:
-        print(
-            f"fluxnb: note: the run is recorded; loading it into {path} waits: {exc}",
-            file=sys.stderr,
-        )
+        if getattr(run, "recording_error", None) is not None or path in _NOTED:
+            _NOTED.add(path)  # said already (NOT RECORDED names what waits)
+            return
+        _NOTED.add(path)  # said once per command, not again by _leave_complete
+        what = "the run is recorded; loading it" if run is not None else "loading the rows"
+        print(f"fluxnb: note: {what} into {path} waits: {exc}", file=sys.stderr)
+
+
+#: Store files whose waiting load this command has noted already.
+_NOTED: set[str] = set()
 
 
 def _print_result(result: Any, as_json: bool) -> None:
@@ -500,7 +517,7 @@ def _print_result(result: Any, as_json: bool) -> None:
     print(result.summary())
     for sid, err in result.errors.items():
         print(f"\n--- {sid} (attempt {err.attempt}) ---\n{err.traceback.rstrip()}", file=sys.stderr)
-    if result.store:
+    if result.store and result.recording_error is None:  # else its rows are not all there
         print(f"\ntrace: fluxnb sql \"SELECT * FROM events WHERE run_id = '{result.run_id}'\"")
 
 

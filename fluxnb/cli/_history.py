@@ -108,8 +108,8 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:
         return int(cli._interrupted(exc, args.json))
     cli._print_result(result, args.json)
-    cli._load_into_file(open_store(args.store).path)
-    return cli.EXIT_OK if result.ok else cli.EXIT_FAILED
+    cli._load_into_file(open_store(args.store).path, result)
+    return int(cli._exit_code(result))  # 6 when its rows could not all be recorded
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:

@@ -301,6 +301,8 @@ def not_imported(path: Path, store: Any, run_id: str, exc: BaseException) -> Flu
     from ..store._fold import refused_rows
 
     text = str(exc).rsplit("Original error: ", maxsplit=1)[-1].strip()
+    for noise in ("TransactionContext Error: ", "IO Error: ", "Failed to commit: "):
+        text = text.replace(noise, "")
     code = getattr(exc, "errno", None)
     if code is None and "No space left" in text:
         code = errnos.ENOSPC

@@ -86,9 +86,12 @@ class RunLease:
             os.close(fd)
         else:  # pragma: no cover - a hundred removals in a row
             raise RunBusy(self.run_id, {})
-        os.ftruncate(fd, 0)
         info = {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname()}
-        os.write(fd, json.dumps(info).encode())
+        # who holds it, for the message a second resume gets; the flock is the lease, so a
+        # disk too full to take these bytes leaves it held (the message says "another")
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(info).encode())
         self._fd, self._path = fd, path
 
     def release(self) -> None:

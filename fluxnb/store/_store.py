@@ -263,14 +263,22 @@ class Store:
         if self._output_key is None:
             import secrets
 
+            query = "SELECT value FROM fluxnb_secrets WHERE name = 'output_key'"
             with self.connect() as con:
-                con.execute(
-                    "INSERT OR IGNORE INTO fluxnb_secrets VALUES ('output_key', $1)",
-                    [secrets.token_bytes(32)],
-                )
-                row = con.execute(
-                    "SELECT value FROM fluxnb_secrets WHERE name = 'output_key'"
-                ).fetchone()
+                row = con.execute(query).fetchone()
+                if row is None:  # made once: reading it writes nothing (a full disk)
+                    import duckdb
+
+                    try:
+                        con.execute(
+                            "INSERT OR IGNORE INTO fluxnb_secrets VALUES ('output_key', $1)",
+                            [secrets.token_bytes(32)],
+                        )
+                    except duckdb.Error as exc:
+                        if not _write_failure(exc):
+                            raise
+                        raise _not_written(self, exc) from None
+                    row = con.execute(query).fetchone()
             self._output_key = bytes(row[0])
         return self._output_key
 

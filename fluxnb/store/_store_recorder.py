@@ -107,6 +107,13 @@ class StoreRecorder:
                 if self.store.in_memory
                 else len(pending_segments(self.store.segments_dir)),
             )
+            if self._runs and self._runs[-1] == final:
+                # the 'running' row may be on disk: say what the store will show instead
+                err = self.recording_error
+                err.args = (
+                    f"{err} Its end ({run.status}) was not written either: the store lists "
+                    "the run as running until this process ends, then as interrupted.",
+                )
             warnings.warn(str(self.recording_error), RuntimeWarning, stacklevel=2)
 
     def flush(self) -> None:
