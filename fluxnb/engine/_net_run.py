@@ -187,6 +187,7 @@ class NetEngine:
         self.seed = seed
         self.limit = max_firings or net.max_firings or DEFAULT_MAX_FIRINGS
         self._ids = tuple(t.id for t in net.transitions)
+        self._automatic = [ti for ti in plan.order if not net.transitions[ti].external]
         self._simple = [
             None
             if t.inhibitors or t.guard is not None or any(a.weight != 1 for a in t.inputs)
@@ -350,10 +351,11 @@ class NetEngine:
     def _pick(self) -> tuple[int, list[tuple[int, list[Token]]]] | None:
         net, blocked = self.net, self._blocked
         if net.choice != "random":
-            for ti in self.plan.order:
-                if ti in blocked or net.transitions[ti].external:
+            bind = self._bind
+            for ti in self._automatic:  # conflict order, external transitions left out
+                if blocked and ti in blocked:
                     continue
-                taken = self._bind(ti)
+                taken = bind(ti)
                 if taken is not None:
                     return ti, taken
             return None
@@ -398,7 +400,8 @@ class NetEngine:
         self.seq += 1
         self.started += 1
         consumed = self._take(taken)
-        firing = Firing(self.seq, self._ids[ti], "running", 1, consumed, started_us=self._now())
+        now = self._wall0 + (time.perf_counter_ns() - self._perf0) // 1000  # _now(), inline
+        firing = Firing(self.seq, self._ids[ti], "running", 1, consumed, started_us=now)
         f = _Flight(ti, firing, taken, data)
         if self.firings is not None:
             self.firings.append(firing)
@@ -457,11 +460,13 @@ class NetEngine:
         parent = consumed[0]._trail if consumed else None
         at = time.perf_counter_ns()  # a history's clock (Token.history makes it wall time)
         produced = []
+        names, places, seq = self.net.places, self.places, f.firing.seq
         for a in t.outputs:
-            move = (t.id, f.firing.seq, self.net.places[a.place], at, parent)
-            q = self.places[a.place]
+            move = (t.id, seq, names[a.place], at, parent)
+            q = places[a.place]
             for _ in range(a.weight):
-                tok = self._token(data, move)
+                self._tid += 1  # _token(), inline
+                tok = Token(data, self._tid, move)
                 q.append(tok)
                 produced.append(tok)
         return produced

@@ -77,7 +77,7 @@ class Token:
         return f"Token#{self.id}({self.data!r}{more and ' ' + more}{via})"
 
 
-@dataclass
+@dataclass(slots=True)
 class Firing:
     """One firing of a transition (or one token put in by hand, ``transition='put:P'``)."""
 
