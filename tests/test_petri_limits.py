@@ -49,7 +49,7 @@ def test_coverability_check_is_linear_in_the_depth_of_the_net() -> None:
     assert big < 0.5
 
 
-def _accelerate_every_ancestor(new, node, markings, parent, sums, lows):  # type: ignore[no-untyped-def]
+def _accelerate_every_ancestor(new, node, markings, parent, sums, lows, work=None):  # type: ignore[no-untyped-def]
     """The Karp-Miller step as it was: every ancestor checked (a reference)."""
     total = sum(new)
     a = node
@@ -135,3 +135,37 @@ def test_cli_analyze_timeout_and_state_budget_exit_5(tmp_path: Path) -> None:
     assert out.returncode == 5 and "more than 1,000 reachable markings" in out.stderr
     out = analyze("--timeout", "0")
     assert out.returncode == 2 and "--timeout takes" in out.stderr
+
+
+def _growing(n: int) -> str:
+    """Counts grow along paths of depth ~n: Karp-Miller checks O(n) ancestors per marking."""
+    return (
+        "name: growing\nnet:\n"
+        f"  places: {{p: {n}, q: 0, s: 0}}\n"
+        "  transitions:\n"
+        "    - {id: t, inputs: [p], outputs: [q]}\n"
+        "    - {id: u, inputs: [q], outputs: [s]}\n"
+        "    - {id: v, inputs: [s], outputs: [q, s]}\n"
+    )
+
+
+def test_max_states_bounds_the_coverability_checks_too() -> None:
+    import fluxnb
+    from fluxnb.spec._analysis import WORK_PER_STATE
+
+    with pytest.raises(fluxnb.StateBudgetExceeded) as err:
+        fluxnb.analyze(_growing(320), max_states=60_000, progress=False)
+    assert err.value.checks is not None and err.value.checks > 60_000 * WORK_PER_STATE
+    assert "ancestor checks" in str(err.value)
+    assert fluxnb.analyze(_growing(40), progress=False).bounded is False  # small: answered
+
+
+def test_a_timeout_stops_a_search_that_spends_its_time_checking_ancestors() -> None:
+    import time
+
+    import fluxnb
+
+    t = time.monotonic()
+    with pytest.raises(fluxnb.AnalysisTimeout):
+        fluxnb.analyze(_growing(640), timeout=0.5, progress=False)
+    assert time.monotonic() - t < 5

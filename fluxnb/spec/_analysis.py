@@ -42,12 +42,25 @@ OMEGA = 1 << 62  # "as many as you like": larger than any real count
 class StateBudgetExceeded(FluxError):
     """The exploration met more markings than allowed (``max_states``)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, checks: int | None = None) -> None:
         self.limit = limit
-        super().__init__(
-            f"the net has more than {limit:,} reachable markings (the state budget); "
-            "raise max_states / --max-states, or analyse a smaller instance"
-        )
+        #: Set when the coverability checks ran out instead (``WORK_PER_STATE`` x limit).
+        self.checks = checks
+        if checks is None:
+            what = f"the net has more than {limit:,} reachable markings (the state budget)"
+        else:
+            what = (
+                f"the coverability search made {checks:,} ancestor checks, the most "
+                f"max_states = {limit:,} allows ({WORK_PER_STATE} per marking): the net's "
+                "counts grow along long paths, which makes Karp-Miller slow"
+            )
+        super().__init__(f"{what}; raise max_states / --max-states, or analyse a smaller instance")
+
+
+#: Ancestor checks of the Karp-Miller search allowed per marking of the state budget, so
+#: ``max_states`` bounds the search's time as well as its memory (a net whose counts grow
+#: along long paths costs O(depth) checks per marking).
+WORK_PER_STATE = 64
 
 
 class AnalysisTimeout(FluxError):
@@ -522,6 +535,7 @@ def _explore(
     lows: list[Any] = [tuple(start)]
     offsets, edge_t, edge_dst = array("q", [0]), array("q"), array("q")
     unbounded = False
+    work = _Work(max_states, progress, deadline)
     queue = deque([0])
     while queue:
         node = queue.popleft()
@@ -536,7 +550,8 @@ def _explore(
             if j is None:
                 s_new = msum + token_delta[ti] if not unbounded else sum(new)
                 if floor < s_new:  # an ancestor may be strictly covered: Karp-Miller
-                    accelerated = _accelerate(tuple(new), node, markings, parent, sums, lows)
+                    accelerated = _accelerate(tuple(new), node, markings, parent, sums, lows, work)
+                    work.check(len(markings))
                     if OMEGA in accelerated:  # ω appeared (only in tuple mode)
                         if fast is not None:
                             raise ValueError("unbounded: continue with tuples")
@@ -601,6 +616,28 @@ def _covers_an_ancestor(markings: list[int], parent: Any) -> bool:
     return False
 
 
+class _Work:
+    """The ancestor checks of a Karp-Miller search: bounded by the state budget (so
+    ``max_states`` bounds time too), and a long run of them still meets the deadline."""
+
+    __slots__ = ("budget", "deadline", "done", "limit", "next_tick", "progress")
+
+    def __init__(self, limit: int, progress: Progress | None, deadline: _Deadline | None) -> None:
+        self.limit = limit
+        self.budget = limit * WORK_PER_STATE
+        self.done = 0
+        self.next_tick = _TICK
+        self.progress = progress
+        self.deadline = deadline
+
+    def check(self, found: int) -> None:
+        if self.done > self.budget:
+            raise StateBudgetExceeded(self.limit, self.done)
+        if self.done > self.next_tick and self.deadline is not None:
+            self.next_tick = self.done + _TICK
+            self.deadline.check(found)
+
+
 def _accelerate(
     new: tuple[int, ...],
     node: int,
@@ -608,6 +645,7 @@ def _accelerate(
     parent: Any,
     sums: list[int],
     lows: list[Any],
+    work: _Work,
 ) -> tuple[int, ...]:
     """Karp-Miller: where ``new`` strictly covers an ancestor, its growing places become ω.
 
@@ -618,7 +656,9 @@ def _accelerate(
     total = sum(new)
     a = node
     low = _low(node, markings, parent, lows)
+    steps = 0
     while a != -1:
+        steps += 1
         if any(map(gt, lows[a] if a != node else low, new)):
             break  # no ancestor from here up can be covered
         anc = markings[a]
@@ -626,6 +666,7 @@ def _accelerate(
             new = tuple(OMEGA if y > x else y for x, y in zip(anc, new, strict=True))
             total = sum(new)
         a = parent[a]
+    work.done += steps
     return new  # the very same object when nothing was accelerated
 
 
