@@ -3,6 +3,9 @@
 Reads of money go straight to DuckDB (``fetchall`` keeps DECIMAL as Decimal; a pandas
 DataFrame would turn it into float64). Writes of cards, invoices and tenants are one
 transaction each; usage rows travel like trace rows (segments), idempotent by event id.
+
+Why over 400 lines: the ledger's reads and writes (rate cards, usage, invoices) share one set
+of queries, scopes and permission checks; split by table they would import each other.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@ edited only through command objects, so every edit can be undone and redone.
 
 The model knows nothing of the browser. Its manifest is the same dict a ``%%fluxroute`` cell
 takes; validation is the manifest validator's own, its problems mapped back onto nodes.
+
+Why over 400 lines: the design's commands (add, connect, move, rename, ...) with undo/redo
+and the mapping of validator problems onto nodes are one model; the widget is separate.
 """
 
 from __future__ import annotations

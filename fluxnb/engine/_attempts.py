@@ -12,6 +12,9 @@ The game supplies an :class:`Outcomes` object: ``succeeded`` (the value, and whe
 error strategy decides), ``cancelled`` (the run stopped while it ran) and ``poke`` (wake
 the game's loop). The hot path allocates nothing for an attempt that finishes inline: an
 :class:`Attempt` object exists only for one that waits on a future or fails.
+
+Why over 400 lines: one idea, an attempt's lifecycle (start, report, fail and retry, record,
+cancel); split, its hot path would pay for calls between modules.
 """
 
 from __future__ import annotations

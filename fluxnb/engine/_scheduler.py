@@ -4,6 +4,9 @@ Enabling is tracked incrementally: each transition keeps a count of input arcs w
 place lacks tokens, updated only for the places a firing touches, so the cost of a
 firing never depends on the size of the net. A transition starts the moment its count
 reaches zero; there are no levels and no scans.
+
+Why over 400 lines: the DAG game's hot path (pump, consume, produce, outcomes) shares per-run
+tables through locals and attributes; split, each step would pay for calls between modules.
 """
 
 from __future__ import annotations

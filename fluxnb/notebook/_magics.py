@@ -3,6 +3,9 @@
 Thin: each magic parses its options, calls the public Python API, and displays the outcome.
 Errors a user makes are a short red message pointing at the cell line (IPython's
 UsageError), never a traceback wall.
+
+Why over 400 lines: IPython registers one Magics class holding every magic; each magic is
+argument parsing plus a call into the public API (the logic lives there).
 """
 
 from __future__ import annotations

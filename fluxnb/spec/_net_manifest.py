@@ -23,6 +23,9 @@ state) — named ``id`` when there is one source state, ``id@state`` otherwise; 
 token in it). Circuit Breaker's own camelCase spellings (``initialState``, ``fromStates``,
 ``toState``) are read as well. Such a net is driven from outside (``Net.machine``).
 Validation reports every problem with line and column, like the workflow manifest's.
+
+Why over 400 lines: both net manifest forms (``net:`` and the state-machine spellings), the
+writer and the builder's entry points share one checker and the same located problems.
 """
 
 from __future__ import annotations
@@ -223,6 +226,15 @@ def read_transition(
         return None
     if tid in seen:
         c.add("duplicate_id", (*tp, "id"), f"transition id '{tid}' is used twice", found=tid)
+        return None
+    if tid in index:  # one id space, as in PNML (and the designer's graph)
+        c.add(
+            "duplicate_id",
+            (*tp, "id"),
+            f"transition id '{tid}' is also a place's name; give the place and the "
+            "transition different names",
+            found=tid,
+        )
         return None
     seen.add(tid)
     priority = c.get(tm, "priority", tp, c.integer(-(10**9)))

@@ -5,6 +5,9 @@ process at a time open a file for writing. So fluxnb never keeps the file open.
 Runs write their rows as Parquet segments (no lock at all); reads and loads attach the
 file to a process-wide in-memory DuckDB for milliseconds, retrying while another process
 holds it, and report a clear StoreLockedError only if it stays locked.
+
+Why over 400 lines: one object's lifecycle (attach, migrate, fold, query, the sealed scoped
+SQL of non-admins); folding, quarantine, settling and health live in their own modules.
 """
 
 from __future__ import annotations
