@@ -22,6 +22,9 @@ MINOR_UNITS: dict[str, int] = {
     **dict.fromkeys(("BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD"), 3),
 }
 _CODE = re.compile(r"[A-Z]{3}")
+#: A decimal string: ASCII digits with an optional sign, point and exponent (Decimal() would
+#: also take '5_000' and other scripts' digits).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 #: Enough digits that no sum or quotient of 38-digit amounts is ever rounded early.
 EXACT = Context(prec=80)
 #: Digits before the decimal point of a stored amount, price or quantity: DECIMAL(38, 9).
@@ -61,6 +64,11 @@ def decimal(value: Any, what: str, *, allow_none: bool = False) -> Decimal | Non
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise BillingError(
             f"{what} must be a decimal string, found {type(value).__name__} {value!r}"
+        )
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):  # '5_000', '١٢٣'
+        raise BillingError(
+            f"{what} {value[:40]!r} is not a decimal number written with ASCII digits "
+            "(like '0.25' or '12')"
         )
     try:
         d = Decimal(value.strip() if isinstance(value, str) else value)

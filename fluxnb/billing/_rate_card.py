@@ -170,17 +170,19 @@ def read_rate_card(source: Any) -> RateCard:
     """
     if isinstance(source, RateCard):
         return source
+    name = "the rate card"  # where YAML problems are located: the file's path when read
     if isinstance(source, Path) or (
         isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
     ):
         path = Path(source)
         try:
             source = read_file_text(path, "rate card")
+            name = str(path)
         except ManifestError as exc:
             raise BillingError(str(exc)) from None
     if isinstance(source, str):
         try:  # the manifests' YAML reader: bounded aliases and sizes, plain types only
-            source = load_yaml(source, "the rate card")
+            source = load_yaml(source, name)
         except ManifestError as exc:
             raise BillingError(f"the rate card is not valid YAML: {exc}") from None
     if not isinstance(source, dict):

@@ -27,7 +27,6 @@ from .._exceptions import (
     FluxError,
     ManifestError,
     PermissionDenied,
-    Problem,
     RecordingFailed,
     StoreLockedError,
 )
@@ -94,7 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     param_opt(r)
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--tenant", help="record the run under this tenant")
-    r.add_argument("--seed", type=int, default=0, help="seed for jittered backoff")
+    r.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the run's randomness: jittered backoff and, for nets, --choice random",
+    )
     r.add_argument(
         "--executor",
         metavar="local|dask|dask://HOST:PORT",
@@ -584,11 +588,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from ..spec._net_manifest import load_net
     from ..spec._params import parse_params
 
-    if args.file.endswith((".yaml", ".yml")):
-        if not Path(args.file).is_file():
-            raise ManifestError(
-                [Problem("missing_file", "", f"no such manifest file: {args.file}")], args.file
-            )
+    if args.file.endswith((".yaml", ".yml")):  # a missing or odd file: _files says which
         net = load_net(Path(args.file), params=parse_params(args.params))
     else:
         net = load_pnml_file(args.file)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+import reprlib
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -76,7 +77,7 @@ MAX_VALUE = 1_000_000
 MAX_TOTAL = 10_000_000
 
 #: A ``%`` conversion: its flags, width and precision (``*`` takes them from the values).
-_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_PERCENT = re.compile(r"%(?:\(([^)]*)\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.?)", re.S)
 
 
 class GuardSyntaxError(FluxError):
@@ -241,20 +242,47 @@ def _field(obj: Any, name: str) -> Any:
 
 def _size(value: Any) -> int:
     """What a value costs against the budgets: characters, items, or bits of a number."""
-    if isinstance(value, str | list | tuple):
+    if isinstance(value, str | bytes | bytearray | list | tuple):
         return len(value)
     if isinstance(value, int):
         return value.bit_length()
     return 1
 
 
+_TEXT = (str, bytes, bytearray)
+_SEQUENCES = (str, bytes, bytearray, list, tuple)
+
+
+def _scalar_weight(value: Any) -> int | None:
+    """The logical size of a string or number (characters, 64-bit words), else None."""
+    if isinstance(value, _TEXT):
+        return len(value)
+    if isinstance(value, int):  # bool too
+        return 1 + value.bit_length() // 64
+    if value is None or isinstance(value, float):
+        return 1
+    return None
+
+
 class _Evaluation:
-    """One evaluation of a guard, with its step count and allocation budget."""
+    """One evaluation of a guard, with its step count and allocation budget.
+
+    Besides what it allocates, an evaluation counts the *logical* size of the lists and
+    tuples it builds: every item of every nested list or tuple, each reference again (so
+    ``[[0] * 1000] * 1000`` holds 1,001,000 although it allocates 2,000 slots). That is what
+    ``==``, ``<``, ``in``, ``min``, ``max`` and hashing walk, so a value whose logical size is
+    over :data:`MAX_TOTAL` is refused before it is built, and every such walk of a value the
+    guard built is charged to the same total. Lists, tuples and objects that come from the
+    tokens have no known size: the guard may put them in a list but not repeat that list.
+    """
 
     def __init__(self, env: dict[str, Any]) -> None:
         self.env = env
         self.steps = 0
         self.total = 0
+        #: id -> (the list or tuple this evaluation built, its logical size, whether it holds
+        #: containers or objects of unknown size); the value is kept so its id stays its own
+        self.built: dict[int, tuple[Any, int, bool]] = {}
 
     def charge(self, size: int, what: str) -> None:
         if size > MAX_VALUE:
@@ -268,33 +296,141 @@ class _Evaluation:
                 f"the guard built more than {MAX_TOTAL:,} (characters, items or bits) in all"
             )
 
+    def weight(self, value: Any) -> tuple[int, bool]:
+        """The logical size of a value and whether it holds something of unknown size."""
+        size = _scalar_weight(value)
+        if size is not None:
+            return size, False
+        known = self.built.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1], known[2]
+        return 1, True
+
+    def scan(self, seq: list[Any] | tuple[Any, ...]) -> tuple[int, bool]:
+        """The logical size of a list or tuple: known when the guard built it, else from its
+        items (the caller has charged its length, so the scan is paid for)."""
+        known = self.built.get(id(seq))
+        if known is not None and known[0] is seq:
+            return known[1], known[2]
+        size, opaque = len(seq), False
+        for item in seq:
+            w, o = self.weight(item)
+            size += w
+            opaque = opaque or o
+        return size, opaque
+
+    def logical(self, size: int, what: str) -> None:
+        if size > MAX_TOTAL:
+            raise GuardError(
+                f"{what} would build a value holding {size:,} items, counting the items of "
+                f"nested lists and tuples (each reference again); a guard may build at most "
+                f"{MAX_TOTAL:,}"
+            )
+
+    def keep(self, value: Any, size: int, opaque: bool, what: str) -> Any:
+        self.logical(size, what)
+        self.built[id(value)] = (value, size, opaque)
+        return value
+
+    def literal(self, items: list[Any]) -> tuple[int, bool]:
+        size, opaque = len(items), False
+        for item in items:
+            w, o = self.weight(item)
+            size += w
+            opaque = opaque or o
+        return size, opaque
+
+    def walk(self, *values: Any) -> None:
+        """Charge a comparison, search, ``min``/``max`` or hash of values: the logical size
+        of those the guard built (a token's own values cost what they cost the step)."""
+        cost = 0
+        for v in values:
+            known = self.built.get(id(v))
+            if known is not None and known[0] is v:
+                cost += known[1]
+        if cost:
+            self.total += cost
+            if self.total > MAX_TOTAL:
+                raise GuardError(
+                    f"comparing, searching or hashing the lists and tuples the guard built "
+                    f"would walk more than {MAX_TOTAL:,} items in all"
+                )
+
     def binary(self, op: type, a: Any, b: Any) -> Any:
+        kept: tuple[int, bool] | None = None
         if op is ast.Mult:  # "a" * 10**9 is refused before it is built
-            if isinstance(a, int) and isinstance(b, str | list | tuple):
+            if isinstance(a, int) and isinstance(b, _SEQUENCES):
                 a, b = b, a
-            if isinstance(a, str | list | tuple) and isinstance(b, int):
-                self.charge(len(a) * max(b, 0), "repeating a sequence")
+            if isinstance(a, _SEQUENCES) and isinstance(b, int):
+                count = max(b, 0)
+                self.charge(len(a) * count, "repeating a sequence")
+                if isinstance(a, list | tuple) and count:
+                    size, opaque = self.scan(a)
+                    if opaque and count > 1:
+                        raise GuardError(
+                            "repeating a list or tuple that holds the token's lists, tuples "
+                            "or objects is not allowed in a guard (their size is unknown)"
+                        )
+                    kept = size * count, opaque
+                    self.logical(kept[0], "repeating a sequence")
+                elif isinstance(a, list | tuple):
+                    kept = 0, False
             elif isinstance(a, int) and isinstance(b, int):
                 self.charge(_size(a) + _size(b), "multiplying")
-        elif op is ast.Add and type(a) is type(b) and isinstance(a, str | list | tuple):
+        elif op is ast.Add and type(a) is type(b) and isinstance(a, _SEQUENCES):
             self.charge(len(a) + len(b), "joining")
-        elif op is ast.Mod and isinstance(a, str):
+            if isinstance(a, list | tuple):
+                (sa, oa), (sb, ob) = self.scan(a), self.scan(b)
+                kept = sa + sb, oa or ob
+                self.logical(kept[0], "joining")
+        elif op is ast.Mod and isinstance(a, _TEXT):
             self.charge(self.formatted_size(a, b), "% formatting")
         result = _BIN[op](a, b)
         self.charge(_size(result), "the operator")
+        if kept is not None and isinstance(result, list | tuple):
+            self.keep(result, *kept, "the operator")
         return result
 
-    def formatted_size(self, template: str, values: Any) -> int:
-        """An upper bound of what the widths and precisions of ``template % values`` add."""
-        numbers = [v for v in (values if isinstance(values, tuple) else (values,))]
-        extra = 0
-        for m in _PERCENT.finditer(template):
-            for part in m.groups():
-                if part == "*":  # the width comes from the values: count the largest one
-                    extra += max((abs(v) for v in numbers if isinstance(v, int)), default=0)
+    def formatted_size(self, template: str | bytes | bytearray, values: Any) -> int:
+        """An upper bound of the length of ``template % values``, computed before it is
+        built: only strings, numbers, True, False and None are formatted (a list's or a
+        tuple's text would be as long as its logical size)."""
+        text = template if isinstance(template, str) else template.decode("latin-1")
+        positional = iter(values if isinstance(values, tuple) else (values,))
+        size = len(text)
+        for m in _PERCENT.finditer(text):
+            key, width, precision, kind = m.groups()
+            if kind == "%":
+                continue
+            for part in (width, precision):
+                if part == "*":  # the width comes from the values
+                    star = next(positional, 0)
+                    size += abs(star) if isinstance(star, int) else 0
                 elif part:
-                    extra += int(part)
-        return len(template) + extra
+                    size += int(part)
+            if key is not None:
+                if not isinstance(values, Mapping | _Fields):
+                    raise GuardError("% formatting with %(name)s takes a mapping")
+                try:
+                    value = values[key]
+                except KeyError:
+                    raise GuardError(f"% formatting: no field '{key}'") from None
+            else:
+                value = next(positional, None)
+            size += self.formatted_value(value, kind)
+        return size
+
+    def formatted_value(self, value: Any, kind: str) -> int:
+        if isinstance(value, _TEXT):  # %r / %a: escapes take at most 10 characters each
+            return len(value) * (10 if kind in "ra" else 1) + 3
+        if isinstance(value, int):  # decimal, octal or hex digits; %f of a float-sized int
+            return value.bit_length() // 3 + 330
+        if value is None or isinstance(value, float):
+            return 330  # %f of 1e308 has 309 digits; precision is counted with the widths
+        raise GuardError(
+            f"% formatting takes strings, numbers, True, False and None (or a tuple of "
+            f"them), not {type(value).__name__}"
+        )
 
     def eval(self, node: ast.AST) -> Any:
         self.steps += 1
@@ -309,11 +445,19 @@ class _Evaluation:
                 return _field(self.eval(value), attr)
             case ast.Subscript(value=value, slice=index):
                 target, key = self.eval(value), self.eval(index)
-                return _field(target, key) if isinstance(key, str) else target[key]
+                if isinstance(key, str):
+                    return _field(target, key)
+                self.walk(key)  # a tuple key is hashed item by item
+                try:
+                    return target[key]
+                except KeyError:  # its message would be the key's whole repr
+                    raise GuardError(f"the token has no item {reprlib.repr(key)}") from None
             case ast.List(elts=items):
-                return [self.eval(i) for i in items]
+                values = [self.eval(i) for i in items]
+                return self.keep(values, *self.literal(values), "the list")
             case ast.Tuple(elts=items):
-                return tuple(self.eval(i) for i in items)
+                values = [self.eval(i) for i in items]
+                return self.keep(tuple(values), *self.literal(values), "the tuple")
             case ast.BoolOp(op=ast.And(), values=conjuncts):
                 result: Any = True
                 for c in conjuncts:
@@ -340,6 +484,7 @@ class _Evaluation:
                 a = self.eval(first)
                 for comparison, r in zip(comparisons, rights, strict=True):
                     b = self.eval(r)
+                    self.walk(a, b)
                     if not _CMP[type(comparison)](a, b):
                         return False
                     a = b
@@ -350,5 +495,8 @@ class _Evaluation:
                     raise GuardError(f"round() to {places} places is out of range (at most 400)")
                 return round(n, places)
             case ast.Call(func=ast.Name(id=fname), args=args):
-                return _FUNCS[fname](*(self.eval(a) for a in args))
+                values = [self.eval(a) for a in args]
+                if fname in ("min", "max"):
+                    self.walk(*values)
+                return _FUNCS[fname](*values)
         raise GuardError(f"cannot evaluate {type(node).__name__}")  # unreachable after _check

@@ -156,7 +156,7 @@ def _check_expansion(root: yaml.Node, source: str | None) -> None:
                     "yaml_alias",
                     node,
                     f"aliases (*name) would expand this value to over {total:,} values; "
-                    f"aliases may add at most {ALIAS_BUDGET:,} values to a manifest (write "
+                    f"aliases may add at most {ALIAS_BUDGET:,} values to one document (write "
                     "the repeated part once, or fewer times)",
                     source,
                 )

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 from .._exceptions import ManifestError, Problem
 from ._files import MAX_FILE_BYTES, read_file_bytes
@@ -43,16 +46,34 @@ def _text(el: ET.Element | None) -> str | None:
     return el.text.strip() if el.text and el.text.strip() else None
 
 
+#: A whole number as PNML writes one: ASCII digits (not ``5_000``, not other scripts' digits).
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+#: Node kinds whose ``id`` must be unique in a net.
+_NODES = ("place", "transition", "arc", "referencePlace", "referenceTransition")
+
+
 def _int(value: str | None, default: int, what: str, source: str) -> int:
     if value is None or value == "":
         return default
-    try:
-        n = int(value)
-    except ValueError:
+    if not _WHOLE.fullmatch(value):
         raise ManifestError(
-            [Problem("bad_value", what, f"{what} must be a whole number, found '{value}'")],
+            [Problem("bad_value", what, f"{what} must be a whole number, found {value[:40]!r}")],
             source,
-        ) from None
+        )
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    digits = len(value.lstrip("+-"))
+    if limit and digits > limit:
+        raise ManifestError(
+            [
+                Problem(
+                    "bad_value",
+                    what,
+                    f"{what} is too large: {digits:,} digits, at most {limit:,}",
+                )
+            ],
+            source,
+        )
+    n = int(value)
     if n < 0:
         raise ManifestError([Problem("bad_value", what, f"{what} is negative ({n})")], source)
     return n
@@ -69,6 +90,17 @@ class _Reader:
         self.refs: dict[str, str] = {}
         self.names: dict[str, str] = {}
         self.positions: dict[str, tuple[float, float]] = {}
+        #: id -> the kind of node that has it; a second node with the id is a problem
+        self.ids: dict[str, str] = {}
+        self.duplicates: list[tuple[str, str, str]] = []  # id, first kind, second kind
+
+    def unique(self, kind: str, nid: str) -> bool:
+        """Note ``nid``; False (and a problem) when an earlier node has it already."""
+        if nid in self.ids:
+            self.duplicates.append((nid, self.ids[nid], kind))
+            return False
+        self.ids[nid] = kind
+        return True
 
     def meta(self, el: ET.Element, nid: str) -> None:
         label = _text(_child(el, "name"))
@@ -90,6 +122,8 @@ class _Reader:
             kind, nid = _local(el.tag), el.get("id")
             if kind == "page":
                 pages.append(iter(el))
+            elif kind in _NODES and nid and not self.unique(kind, nid):
+                continue  # reported with its line by read_pnml
             elif kind == "place" and nid:
                 self.places[nid] = _int(
                     _text(_child(el, "initialMarking")),
@@ -138,7 +172,7 @@ class _Reader:
         return final
 
 
-def _parse(source: str | os.PathLike[str]) -> tuple[ET.Element, str]:
+def _parse(source: str | os.PathLike[str]) -> tuple[ET.Element, str, str | bytes]:
     name = str(source)
     text: str | bytes
     if isinstance(source, os.PathLike) or (
@@ -177,14 +211,69 @@ def _parse(source: str | os.PathLike[str]) -> tuple[ET.Element, str]:
     net_el = root if _local(root.tag) == "net" else _child(root, "net")
     if net_el is None:
         raise ManifestError([Problem("pnml_syntax", "", "no <net> element")], name)
-    return net_el, name
+    return net_el, name, text
+
+
+def _lines(text: str | bytes, ids: set[str]) -> dict[str, list[int]]:
+    """The lines of the nodes of the first ``<net>`` with one of ``ids``, in document order
+    (ElementTree keeps no lines, so this second pass runs only to locate a problem)."""
+    found: dict[str, list[int]] = {}
+    parser = expat.ParserCreate(namespace_separator="}")
+    depth = 0  # inside the first <net>: > 0; after it: -1
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
+        local = _local(tag)
+        if depth == 0 and local == "net":
+            depth = 1
+        elif depth > 0:
+            depth += 1
+            if local in _NODES and attrs.get("id") in ids:
+                found.setdefault(attrs["id"], []).append(parser.CurrentLineNumber)
+
+    def end(tag: str) -> None:
+        nonlocal depth
+        if depth > 0:
+            depth -= 1
+            depth = depth or -1
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    with contextlib.suppress(expat.ExpatError, ValueError, LookupError):
+        parser.Parse(text, True)
+    return found
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
+def _duplicates(r: _Reader, text: str | bytes) -> list[Problem]:
+    lines = _lines(text, {nid for nid, _, _ in r.duplicates})
+    problems = []
+    for nid, first, kind in r.duplicates:
+        seen = lines.get(nid, [])
+        where = f" (line {seen[0]})" if seen else ""
+        line = seen.pop(1) if len(seen) > 1 else None
+        problems.append(
+            Problem(
+                "duplicate_id",
+                nid,
+                f"the id '{nid}' of this {kind} is taken by {_a(first)}{where}; every place, "
+                "transition and arc of a PNML net needs its own id",
+                line=line,
+            )
+        )
+    return problems
 
 
 def read_pnml(source: str | os.PathLike[str]) -> Net:
     """A Net from a PNML file path or PNML text; ManifestError if it is not one."""
-    net_el, name = _parse(source)
+    net_el, name, text = _parse(source)
     r = _Reader(name)
     r.walk(net_el)
+    if r.duplicates:
+        raise ManifestError(_duplicates(r, text), name)
     place_ids = list(r.places)
     index = {p: i for i, p in enumerate(place_ids)}
     ins: dict[str, list[Arc]] = {t: [] for t in r.transitions}

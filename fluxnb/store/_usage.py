@@ -41,11 +41,21 @@ def check_unit(unit: Any) -> str:
     return unit
 
 
+#: A numeric string: ASCII digits, an optional sign, point and exponent (no '_', no spaces,
+#: no other scripts' digits, which Decimal() would all take).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def quantity(value: Any, what: str = "quantity") -> Decimal:
     """``value`` as a Decimal with at most 9 decimal places. Ints, Decimals and numeric
     strings are exact; a float is taken by its shortest repr (``0.1`` is ``0.1``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise BillingError(f"{what} must be a number, found {type(value).__name__} {value!r}")
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):  # Decimal('5_000'), '١٢٣'
+        raise BillingError(
+            f"{what} {value[:40]!r} is not a number written with ASCII digits "
+            "(like '250' or '-1.5')"
+        )
     try:
         d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
