@@ -8,6 +8,9 @@ card); 3 the store is locked by another program; 4 permission denied (the sessio
 may not do it); 5 ``analyze`` gave up (``--timeout`` or ``--max-states``); 6 the run's
 rows could not be recorded (a full disk); 130 interrupted (the run is recorded cancelled).
 ``store check`` / ``doctor``: 1 when segments were set aside.
+
+Why over 400 lines: the parser of every command and the small run / validate / analyze
+handlers; bigger groups have their own modules (_history, _billing, _store_cmd, _scaffold).
 """
 
 from __future__ import annotations
