@@ -496,3 +496,30 @@ def test_counts_in_summaries_and_reprs_are_pluralised() -> None:
     assert "after 2 firings in" in result._repr_html_()
     three = fluxnb.run("pipeline:\n  - step: a\n  - step: b\n", {"a": int, "b": int}, store=None)
     assert "... 1 more step (" in three.summary(max_rows=1)
+
+
+def test_a_result_does_not_keep_its_scheduler_alive() -> None:
+    import gc
+    import weakref
+
+    from fluxnb.engine import _scheduler
+
+    made: list[Any] = []
+    real = _scheduler.Scheduler.__init__
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    _scheduler.Scheduler.__init__ = spy  # type: ignore[method-assign]
+    try:
+        result = fluxnb.run(
+            "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n",
+            {"a": lambda: 1, "b": lambda a: a + 1},
+            store=None,
+        )
+    finally:
+        _scheduler.Scheduler.__init__ = real  # type: ignore[method-assign]
+    gc.collect()
+    assert made and made[0]() is None  # gone, though the result is still here
+    assert result.steps["b"].status is fluxnb.StepStatus.SUCCEEDED and result["b"] == 2

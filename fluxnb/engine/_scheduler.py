@@ -16,6 +16,7 @@ import heapq
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .._exceptions import RunError
@@ -459,7 +460,18 @@ class Scheduler:
             workflow=self.opts.workflow,
             status=self.status,
             outputs={sid: outputs[sid] for sid in order if sid in outputs},
-            steps=self._step_results,
+            steps=partial(
+                _step_results,
+                self._ids,
+                self.plan.declared,
+                self._state,
+                self._attempts,
+                self._first,
+                self._last,
+                self._errors,
+                self.attempts.wall0,
+                self.attempts.perf0,
+            ),
             started_us=record.started_at,
             ended_us=ended_us,
             duration=(end - self.attempts.perf0) / 1e9,
@@ -473,18 +485,32 @@ class Scheduler:
             },
         )
 
-    def _step_results(self) -> dict[str, StepResult]:
-        index = {sid: ti for ti, sid in enumerate(self._ids)}
-        out = {}
-        for sid in self.plan.declared:
-            ti = index[sid]
-            first, last = self._first[ti], self._last[ti]
-            out[sid] = StepResult(
-                step=sid,
-                status=STEP_BY_CODE[self._state[ti]],
-                attempts=self._attempts[ti],
-                started_us=self._wall(first) if first else None,
-                ended_us=self._wall(last) if first and last else None,
-                error=self._errors.get(ti),
-            )
-        return out
+
+def _step_results(
+    ids: tuple[str, ...],
+    declared: tuple[str, ...],
+    state: list[int],
+    attempts: list[int],
+    first: list[int],
+    last: list[int],
+    errors: dict[int, StepError],
+    wall0: int,
+    perf0: int,
+) -> dict[str, StepResult]:
+    """Every step's StepResult, built when a result is first asked for its steps, from the
+    run's own tables only: a result never keeps the scheduler (its plan, tokens, runner)
+    alive."""
+    index = {sid: ti for ti, sid in enumerate(ids)}
+    out = {}
+    for sid in declared:
+        ti = index[sid]
+        f, la = first[ti], last[ti]
+        out[sid] = StepResult(
+            step=sid,
+            status=STEP_BY_CODE[state[ti]],
+            attempts=attempts[ti],
+            started_us=wall0 + (f - perf0) // 1000 if f else None,
+            ended_us=wall0 + (la - perf0) // 1000 if f and la else None,
+            error=errors.get(ti),
+        )
+    return out
