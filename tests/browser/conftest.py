@@ -73,8 +73,19 @@ def _cell(i: int, source: str, kind: str = "code") -> dict[str, Any]:
     return cell
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
+@pytest.fixture(scope="package", autouse=True)
+def _one_playwright_driver() -> Any:
+    """The browser tests share one Playwright driver, stopped when they are done (after
+    ``lab``, which asks for this fixture): its loop must not outlive them, or the rest of
+    the suite's ``asyncio.run`` calls fail with "cannot be called from a running loop"."""
+    yield
+    from .lab import stop_playwright
+
+    stop_playwright()
+
+
+@pytest.fixture(scope="package")
+def lab(tmp_path_factory: pytest.TempPathFactory, _one_playwright_driver: Any) -> Any:
     root: Path = tmp_path_factory.mktemp("lab")
     cells = [_cell(i, c.strip()) for i, c in enumerate([SETUP, DAG, NET])]
     cells.append(_cell(3, AFTER, "markdown"))

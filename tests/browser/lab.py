@@ -35,15 +35,23 @@ _PLAYWRIGHT: list[Any] = []
 
 
 def _playwright() -> Any:
-    """One Playwright driver for the whole test session: its sync API cannot be started
-    twice in one thread, and the shared ``lab`` fixture keeps one open while other tests
-    start their own JupyterLab."""
+    """One Playwright driver for the browser tests: its sync API cannot be started twice in
+    one thread, and the shared ``lab`` fixture keeps one open while other tests start their
+    own JupyterLab. ``stop_playwright`` ends it when the browser tests are done: while it
+    runs, its event loop counts as running in this thread, and every later test calling
+    ``asyncio.run`` would fail."""
     if not _PLAYWRIGHT:
         from playwright.sync_api import sync_playwright
 
         _PLAYWRIGHT.append(sync_playwright().start())
-        atexit.register(_PLAYWRIGHT[0].stop)
+        atexit.register(stop_playwright)
     return _PLAYWRIGHT[0]
+
+
+def stop_playwright() -> None:
+    """Stop the driver (idempotent)."""
+    while _PLAYWRIGHT:
+        _PLAYWRIGHT.pop().stop()
 
 
 class Lab:
