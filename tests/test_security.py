@@ -748,3 +748,10 @@ def test_an_operator_cannot_import_a_run_billed_to_another_tenant(
     with fluxnb.session("admin"):  # admin may import for any tenant
         other = _json_trace(tmp_path, {**_RUN, "run_id": "r2", "tenant": "tb"}, [])
         assert fluxnb.import_trace(other, store=store_path) == "r2"
+
+
+def test_a_taken_run_id_is_refused_through_a_stores_recorder_too(store_path: str) -> None:
+    first = fluxnb.run(PIPE, _ns(), store=store_path)
+    recorder = fluxnb.store(store_path).recorder()
+    with pytest.raises(RunError, match="already taken"):
+        fluxnb.run(PIPE, _ns(), store=recorder, run_id=first.run_id)

@@ -92,17 +92,17 @@ def _check_new_id(run_id: str | None, store: Any) -> None:
     tells nothing about another namespace's runs beyond the id being taken."""
     if run_id is None or store is None:
         return
-    if hasattr(store, "event") and hasattr(store, "run_started"):
-        return  # a recorder of the caller's own (MemoryRecorder, a replay): not a store
-    from ..store import Store, open_store
+    from ..store._audit import audit_store
 
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise RunError(
             f"run id {run_id!r} is not valid: use 1-128 letters, digits, '-', '_', '.' or "
             "':', starting with a letter or digit"
         )
-    st = store if isinstance(store, Store) else open_store(None if store is DEFAULT else store)
-    if st.has_run(run_id):
+    # the Store behind any store= (a path, DEFAULT, a Store, its recorder, a wrapper of it);
+    # None for a recorder of the caller's own (MemoryRecorder, a replay): nothing to overwrite
+    st = audit_store(store)
+    if st is not None and st.has_run(run_id):
         raise RunError(
             f"run id '{run_id}' is already taken in the store {st.path}: a new run needs a "
             "new id (leave run_id out for a fresh one; to continue a run of yours, use "
