@@ -523,3 +523,45 @@ def test_a_result_does_not_keep_its_scheduler_alive() -> None:
     gc.collect()
     assert made and made[0]() is None  # gone, though the result is still here
     assert result.steps["b"].status is fluxnb.StepStatus.SUCCEEDED and result["b"] == 2
+
+
+def test_asyncio_timeout_in_a_step_times_out_that_step_only() -> None:
+    """A step's first segment runs inline (no task yet); asyncio.timeout() there used to
+    take the run's own task as "current" and cancel the whole run."""
+
+    async def slow() -> int:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(5)
+        return 1
+
+    async def caught() -> str:
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return "timed out inside"
+        return "no"
+
+    async def other() -> int:
+        await asyncio.sleep(0.2)
+        return 2
+
+    async def immediate() -> str:
+        async with asyncio.timeout(0):  # expires before the step's task has even started
+            await asyncio.sleep(5)
+        return "no"
+
+    async def knows_its_task() -> bool:
+        return asyncio.current_task() is not None
+
+    ns = {"slow": slow, "caught": caught, "other": other, "immediate": immediate,
+          "knows_its_task": knows_its_task}  # fmt: skip
+    manifest = "router: {on_error: continue}\npipeline:\n" + "".join(
+        f"  - step: {name}\n" for name in ns
+    )
+    result = fluxnb.run(manifest, ns, store=None)
+    assert result.steps["slow"].status is StepStatus.FAILED
+    assert result.steps["slow"].error is not None
+    assert result.steps["immediate"].status is StepStatus.FAILED  # not a hang, not the run
+    assert result["caught"] == "timed out inside"
+    assert result["other"] == 2 and result["knows_its_task"] is True

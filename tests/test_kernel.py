@@ -113,8 +113,14 @@ def test_interrupt_cancels_the_run_and_the_kernel_lives(
             "    time.sleep(0.1)\nprint(h.done(), h.status.value)",
         )
         assert done["status"] == "ok"
-    # the kernel is alive and the next cell works
+    # the kernel is alive and the next cell works; a request that lands in ipykernel's
+    # short abort window after a failed cell (stop_on_error) is "aborted": ask again
     nxt = execute(kc, "x = 40 + 2\nx")
+    for _ in range(10):
+        if nxt["status"] != "aborted":
+            break
+        time.sleep(0.2)
+        nxt = execute(kc, "x = 40 + 2\nx")
     assert nxt["status"] == "ok"
     st = fluxnb.store(store)
     deadline = time.monotonic() + 20

@@ -230,3 +230,75 @@ def test_worker_placement_on_dask(form: str, store_path: str, tmp_path: Path) ->
     assert e["executor"] == "dask" and e["worker"]  # the worker's address is in the trace
     pid = result[act] if form == "dag" else result.outputs[act]
     assert pid != os.getpid()
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("kind", ["async", "thread"])
+def test_a_retry_right_after_a_timeout_is_not_failed_by_the_first_attempt(
+    form: str, kind: str, store_path: str
+) -> None:
+    """The retry reuses the attempt's bookkeeping: the first attempt's late end (its
+    cancelled task, its abandoned thread) must not settle the second attempt."""
+    act = unique("late", form)
+    calls: list[int] = []
+
+    async def late_async() -> int:
+        calls.append(1)
+        await asyncio.sleep(0.3 if len(calls) == 1 else 0.01)
+        return len(calls)
+
+    def late_thread() -> int:
+        calls.append(1)
+        time.sleep(0.3 if len(calls) == 1 else 0.01)
+        return len(calls)
+
+    fn = late_async if kind == "async" else late_thread
+    text = manifest(form, act, timeout="100ms", retry={"max_attempts": 3, "backoff": "none"})
+    result = fluxnb.run(text, {act: fn}, store=store_path)
+    assert result.status is fluxnb.RunStatus.SUCCEEDED, events(store_path, act)
+    assert statuses(store_path, act) == [(1, "failed"), (2, "succeeded")]
+
+
+def test_each_step_starts_from_the_runs_own_context(store_path: str) -> None:
+    """Steps started from inside a finished step's task do not see what it set."""
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def a() -> int:
+        await asyncio.sleep(0.01)
+        var.set("set-by-a")
+        return 1
+
+    async def b(a: int) -> str:
+        return var.get()
+
+    def c(a: int) -> str:
+        return var.get()
+
+    text = (
+        "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n  - step: c\n    depends_on: a\n"
+    )
+    result = fluxnb.run(text, {"a": a, "b": b, "c": c}, store=None)
+    assert (result["b"], result["c"]) == ("unset", "unset")
+
+
+def test_a_stop_leaves_no_coroutine_never_awaited() -> None:
+    import warnings
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("stop the run")
+
+    async def waits(**_: Any) -> None:
+        await asyncio.sleep(0.5)
+
+    ns: dict[str, Any] = {"fails": fails, **{f"x{i}": waits for i in range(50)}}
+    text = "pipeline:\n  - step: fails\n" + "".join(f"  - step: x{i}\n" for i in range(50))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        asyncio.run(fluxnb.arun(text, ns, store=None))
+        import gc
+
+        gc.collect()
+    assert not [w for w in seen if "never awaited" in str(w.message)]

@@ -755,3 +755,14 @@ def test_a_taken_run_id_is_refused_through_a_stores_recorder_too(store_path: str
     recorder = fluxnb.store(store_path).recorder()
     with pytest.raises(RunError, match="already taken"):
         fluxnb.run(PIPE, _ns(), store=recorder, run_id=first.run_id)
+
+
+def test_no_attribute_a_caller_sets_skips_the_permission_check(store_path: str) -> None:
+    from fluxnb.testing import MemoryRecorder
+
+    pinned = "name: sec\nrouter: {namespace: team-b}\npipeline:\n  - step: load\n"
+    with fluxnb.session(role="viewer", namespace="team-a"):
+        rec = MemoryRecorder()
+        rec.admitted = True  # type: ignore[attr-defined]  # what a replay used to be marked by
+        with pytest.raises(PermissionDenied):
+            fluxnb.run(pinned, _ns(), store=rec)

@@ -47,6 +47,7 @@ class Attempt:
     __slots__ = (
         "attempt",
         "base",
+        "box",
         "delay",
         "fut",
         "key",
@@ -81,6 +82,7 @@ class Attempt:
         self.timed_out = False
         self.t0 = 0
         self.probe = False
+        self.box: Any = None  # the executor's report box of the task running it, if any
 
 
 class Outcomes(Protocol):
@@ -223,10 +225,10 @@ class AttemptRunner:
             self.game.succeeded(ti, seq, attempt, t0, delay, value, None, a)
             return
         a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
-        a.t0, a.probe, a.fut = t0, probe, value
+        a.t0, a.probe, a.fut, a.box = t0, probe, value, box
         self.running[a] = None
         if box is not None:  # told from inside the step's task: no done-callback turn
-            box.report, box.token = self._reported, a
+            box.report, box.token = self._from_box, a
         else:
             value.add_done_callback(partial(self._on_done, a))
         timeout = self.timeouts[ti] if breaker is None else self.limit(a)
@@ -261,9 +263,16 @@ class AttemptRunner:
         a.fut.cancel()
         a.fut.add_done_callback(partial(self._on_done, a))
 
+    def _from_box(self, box: Any, value: Any, error: BaseException | None, cancelled: bool) -> None:
+        """A task's report of its end. One from an earlier attempt's task is dropped: a retry
+        reuses the attempt object, and the current attempt's task has another box."""
+        a = box.token
+        if a.box is box:
+            self._reported(a, value, error, cancelled)
+
     def _on_done(self, a: Attempt, fut: Any) -> None:
-        if a not in self.running:
-            return  # reported already
+        if a not in self.running or fut is not a.fut:
+            return  # reported already, or an earlier attempt's future (a retry reuses ``a``)
         if fut.cancelled():
             self._reported(a, None, asyncio.CancelledError(), True)
             return

@@ -20,6 +20,7 @@ from ..store._frames import nulls_as_none
 from ..store._outputs import encode
 from ..store._recorder import MemoryRecorder
 from ._history import Trace, _records, _store, load_trace
+from ._setup import ADMITTED
 
 #: What replay compares, per event, in logical order (timestamps and durations are not).
 COMPARED = ("seq", "step", "attempt", "status", "error_type", "output_digest")
@@ -176,7 +177,7 @@ def replay(
         target=trace.run_id,
     )
     rec = MemoryRecorder()
-    rec.admitted = True  # type: ignore[attr-defined]  # authorized above, as a replay
+    ADMITTED.add(rec)  # authorized above, as a replay
     seed = int(trace.run.get("seed") or 0)
     result = run_workflow(loaded, namespace, store=rec, seed=seed)
     replayed = []

@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import functools
 import os
+from asyncio import tasks as _tasks  # current_task() bookkeeping: see _StandIn
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -55,10 +56,14 @@ class LocalExecutor:
         self._max_threads = 1
         # async callables seen to suspend: they go straight to a task, as the floor does
         self._suspends: set[Any] = set()
+        # the run's own context: every step starts from a copy of it, whichever task
+        # (the run's, or a finished step's) happens to start it
+        self._context = contextvars.copy_context()
 
     def open(self, loop: asyncio.AbstractEventLoop, max_threads: int | None) -> None:
         self._loop = loop
         self._max_threads = max_threads or min(32, (os.cpu_count() or 1) + 4)
+        self._context = contextvars.copy_context()
 
     def start(self, binding: Binding, kwargs: dict[str, Any]) -> tuple[bool, Any]:
         done, value, _ = self.start_reporting(binding, kwargs)
@@ -77,18 +82,31 @@ class LocalExecutor:
         if binding.is_async:
             fn = binding.fn
             box = _Box()
-            if fn in self._suspends:
-                return False, loop.create_task(_continue(fn(**kwargs), box)), box
-            context = contextvars.copy_context()
+            if fn in self._suspends:  # the coroutine is made inside its task: a task
+                # cancelled before it ever ran leaves no coroutine never awaited
+                task = loop.create_task(_start(fn, kwargs, box), context=self._context.copy())
+                return False, task, box
+            context = self._context.copy()
             coro = context.run(fn, **kwargs)
+            stand_in = _StandIn(box)
+            current = _tasks.current_task(loop)
+            if current is not None:
+                _tasks._leave_task(loop, current)
+            # current_task() is the step's stand-in, not ours (asyncio takes any object here)
+            _tasks._enter_task(loop, stand_in)  # type: ignore[arg-type]
             try:
                 yielded = context.run(coro.send, None)
             except StopIteration as stop:
                 return True, stop.value, None
+            finally:
+                _tasks._leave_task(loop, stand_in)  # type: ignore[arg-type]
+                if current is not None:
+                    _tasks._enter_task(loop, current)
             self._suspends.add(fn)
             task = loop.create_task(_continue(_Resume(coro, yielded), box), context=context)
+            stand_in.task = task
             return False, task, box
-        context = contextvars.copy_context()
+        context = self._context.copy()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._max_threads, thread_name_prefix="fluxnb-step")
         call = functools.partial(context.run, binding.fn, **kwargs)
@@ -143,37 +161,95 @@ class _Resume:
                     return stop.value
 
 
-#: ``report(token, value, error, cancelled)``: how a step's task ended.
+#: ``report(box, value, error, cancelled)``: how a step's task ended (``box.token`` says
+#: whose attempt it was).
 Report = Callable[[Any, Any, "BaseException | None", bool], None]
 
 
 class _Box:
     """Where a step's task reports its end: set ``report`` and ``token`` before the task
-    runs (it runs on a later turn of the loop); None leaves the task's future to tell."""
+    runs (it runs on a later turn of the loop); None leaves the task's future to tell.
+    ``started``: the task's coroutine has begun (it reports from then on)."""
 
-    __slots__ = ("report", "token")
+    __slots__ = ("report", "started", "token")
 
     def __init__(self) -> None:
         self.report: Report | None = None
         self.token: Any = None
+        self.started = False
+
+
+class _StandIn:
+    """``asyncio.current_task()`` while a step's first segment runs inline, before it has a
+    task of its own: what ``asyncio.timeout()`` (and any code cancelling "the current task")
+    acts on. Nothing can need cancelling before the step suspends (timers run on the loop);
+    after, every call goes to the step's own task. Without it, the run's task (or another
+    step's) was current, and a step's ``asyncio.timeout`` cancelled the whole run."""
+
+    __slots__ = ("__weakref__", "box", "task")
+
+    def __init__(self, box: _Box) -> None:
+        self.box = box
+        self.task: Any = None
+
+    def cancel(self, msg: Any = None) -> bool:
+        task = self.task
+        if task is None:
+            return False
+        cancelled = bool(task.cancel(msg))
+        if cancelled and not self.box.started:  # cancelled before its coroutine ran: it
+            task.add_done_callback(self._unstarted)  # cannot report itself, so report here
+        return cancelled
+
+    def _unstarted(self, task: Any) -> None:
+        box = self.box
+        if not box.started and box.report is not None:
+            box.report(box, None, asyncio.CancelledError(), True)
+
+    def uncancel(self) -> int:
+        return int(self.task.uncancel()) if self.task is not None else 0
+
+    def cancelling(self) -> int:
+        return int(self.task.cancelling()) if self.task is not None else 0
+
+    def get_name(self) -> str:
+        return str(self.task.get_name()) if self.task is not None else "fluxnb-step"
+
+    def done(self) -> bool:
+        return bool(self.task.done()) if self.task is not None else False
+
+    def get_loop(self) -> Any:
+        return self.task.get_loop() if self.task is not None else asyncio.get_running_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        if self.task is None:
+            raise AttributeError(f"the step's task has not started yet ({name})")
+        return getattr(self.task, name)
+
+
+async def _start(fn: Any, kwargs: dict[str, Any], box: _Box) -> Any:
+    """A step that suspends every time: called inside its own task, as the floor does."""
+    box.started = True
+    return await _continue(fn(**kwargs), box)
 
 
 async def _continue(aw: Any, box: _Box) -> Any:
     """Drive the step to its end and report it from inside the task: the next steps start
     in this same turn of the loop (no done-callback turn, no wake-up turn)."""
+    box.started = True
     try:
         value = await aw
     except (KeyboardInterrupt, SystemExit):
         raise
     except asyncio.CancelledError as exc:
         if box.report is not None:
-            box.report(box.token, None, exc, True)
+            box.report(box, None, exc, True)
         raise
     except BaseException as exc:
         if box.report is None:
             raise
-        box.report(box.token, None, exc, False)
+        box.report(box, None, exc, False)
         return None  # reported: the task itself ends quietly
     if box.report is not None:
-        box.report(box.token, value, None, False)
+        box.report(box, value, None, False)
     return value
