@@ -149,7 +149,7 @@ class AttemptRunner:
         self.wants_ctx = [b is not None and b.wants_ctx for b in bindings]
         self.recorder = recorder
         #: A run without a store records nothing: skip building its rows at all.
-        self._quiet = type(recorder) is NullRecorder
+        self.quiet = type(recorder) is NullRecorder
         #: Executors that can say where a call ran (Dask); the local one never can.
         self._placed = [type(ex) is not LocalExecutor for ex in executors]
         self.seed = seed
@@ -301,10 +301,7 @@ class AttemptRunner:
             self.fail(a, TimeoutError(f"{what} exceeded its timeout of {limit}; {how}"))
         elif cancelled:
             if self.game.stopping:
-                breaker = self.breakers[ti]
-                if breaker is not None:
-                    breaker.release(a.probe)
-                self.game.cancelled(a)
+                self._cancelled(a)
             else:
                 self.fail(a, asyncio.CancelledError(f"the {self.word} was cancelled from inside"))
         elif error is None:
@@ -377,7 +374,7 @@ class AttemptRunner:
         returns its end (perf ns)."""
         if t1 is None:
             t1 = time.perf_counter_ns()
-        if self._quiet:
+        if self.quiet:
             return t1
         if exc is None:
             etype = emsg = etb = None
@@ -433,6 +430,22 @@ class AttemptRunner:
             self._cancel(a)
         for handle in self.waiting.values():
             handle.cancel()
+
+    def _cancelled(self, a: Attempt) -> None:
+        """An attempt ended by the run's stop: its breaker's probe slot is freed, the game
+        records it cancelled."""
+        breaker = self.breakers[a.ti]
+        if breaker is not None:
+            breaker.release(a.probe)
+        self.game.cancelled(a)
+
+    def cancel_running(self) -> None:
+        """The run is over: every call still running (its end never reported) counts as
+        cancelled."""
+        left = list(self.running)
+        self.running.clear()
+        for a in left:
+            self._cancelled(a)
 
     def take_unstarted(self) -> list[Attempt]:
         """Retries that will never start now (waiting or due), removed from the runner."""

@@ -124,9 +124,8 @@ class Scheduler:
             seed=options.seed,
             word="step",
         )
-        self._quiet = self.attempts._quiet
+        self._quiet = self.attempts.quiet
         self._running = self.attempts.running
-        self._waiting = self.attempts.waiting
         self._due = self.attempts.due
         #: Attempts recorded before this run started (resume): numbering continues.
         self._attempt_base = [0] * n
@@ -195,7 +194,7 @@ class Scheduler:
         self._tick = self._loop.call_later(interval, self._flush_tick, interval)
 
     def _finished(self) -> bool:
-        if self._running or self._waiting or self._due:
+        if self.attempts.busy:
             return False
         return self.stopping or not self._ready
 
@@ -409,12 +408,7 @@ class Scheduler:
 
     def _finish(self, record: RunRecord, *, cancelled: bool) -> RunResult:
         """Record what never ran or never ended, close the run, build the result."""
-        for a in list(self._running):
-            breaker = self.attempts.breakers[a.ti]
-            if breaker is not None:
-                breaker.release(a.probe)
-            self.cancelled(a)
-        self._running.clear()
+        self.attempts.cancel_running()
         for a in self.attempts.take_unstarted():  # retries that never started
             self._never_started(a.ti, a.attempt, a.delay)
         for ti, state in enumerate(self._state):
