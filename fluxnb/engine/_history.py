@@ -182,14 +182,14 @@ def import_trace(path: str | os.PathLike[str], store: Any = None, *, trust: bool
         detail="import",
     )
     exists = ReplayError(f"run {trace.run_id} is already in the store {st.path}")
-    if not st.sql("SELECT 1 FROM runs WHERE run_id = $r", {"r": trace.run_id}).empty:
+    if st.has_run(trace.run_id):  # in any namespace (the same message whoever owns it)
         raise exists
     events = _signed_events(trace.events, st, trust)
     try:
         _insert_trace(st, trace, events)
     except (duckdb.Error, OSError) as exc:
         if isinstance(exc, duckdb.ConstraintException) and st.has_run(trace.run_id):
-            raise exists from None  # it is there, in a namespace this session cannot see
+            raise exists from None  # another import of it won the race
         raise tf.not_imported(Path(path), st, trace.run_id, exc) from None
     return trace.run_id
 
