@@ -11,6 +11,7 @@ and the mapping of validator problems onto nodes are one model; the widget is se
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +36,21 @@ SCHEMA: dict[str, tuple[str, ...]] = {
         "executor",
         "description",
     ),
-    PLACE: ("tokens",),
-    TRANSITION: ("run", "guard", "priority", "timeout", "on_error", "external", "description"),
+    PLACE: ("name", "tokens"),
+    TRANSITION: (
+        "name",
+        "run",
+        "guard",
+        "priority",
+        "timeout",
+        "on_error",
+        "external",
+        "description",
+    ),
     "arc": ("weight", "inhibitor"),
 }
+#: Net nodes' display name (PNML ``<name>``), kept in the manifest's ``names:``, not the node's.
+NAME = "name"
 AGENT_KEYS = ("run", "retry", "circuit_breaker", "timeout", "on_error", "default", "executor")
 STEP_KEYS = ("with", "description")
 
@@ -545,11 +557,14 @@ class Design:
                 ]
                 if inhib:
                     t["inhibitors"] = inhib
-                t.update(copy.deepcopy(n.props))
+                t.update(copy.deepcopy({k: v for k, v in n.props.items() if k != NAME}))
                 transitions.append(t)
             body["transitions"] = transitions
             out["net"] = body
         out["layout"] = {n.id: [round(n.x, 1), round(n.y, 1)] for n in self.nodes.values()}
+        names = {n.id: n.props[NAME] for n in self.nodes.values() if n.props.get(NAME)}
+        if names and self.mode == NET:
+            out["names"] = names
         return out
 
     def to_yaml(self) -> str:
@@ -618,7 +633,7 @@ class Design:
                 ordered = [n for n in ordered if any(k in AGENT_KEYS for k in n.props)]
             i = int(m.group(2))
             return ordered[i].id if i < len(ordered) else ""
-        m = re.match(r"(?:net\.places|layout)\.([^.\[]+)", path)
+        m = re.match(r"(?:net\.places|layout|names)\.([^.\[]+)", path)
         if m and m.group(1) in self.nodes:
             return m.group(1)
         return ""
@@ -629,6 +644,7 @@ class Design:
         """A design from a (valid) manifest dict; nodes without a position are laid out."""
         data = copy.deepcopy(data)
         layout = {**data.pop("layout", {}), **(positions or {})}
+        names = data.pop("names", None) or {}
         is_net = "net" in data
         d = cls(NET if is_net else DAG, str(data.pop("name", "design")))
         if is_net:
@@ -657,6 +673,9 @@ class Design:
                 d.nodes[tid].props = t
             if body:
                 data["net"] = body  # final, max_firings, choice
+            for nid, name in names.items():
+                if nid in d.nodes and name != nid:
+                    d.nodes[nid].props[NAME] = name
         else:
             agents = {a["id"]: a for a in data.pop("agents", []) or []}
             for entry in data.pop("pipeline", []) or []:
@@ -678,6 +697,17 @@ class Design:
                 d.nodes[nid].x, d.nodes[nid].y = float(x), float(y)
         return d
 
+    @classmethod
+    def from_pnml(cls, source: Any) -> Design:
+        """A net design from PNML (text or a path): names shown, the file's coordinates
+        scaled to the canvas (``canvas_positions``), nodes without any laid out."""
+        from ..spec import read_pnml
+        from ..spec._net_manifest import net_manifest
+
+        data = net_manifest(read_pnml(source))
+        drawn = canvas_positions({k: (x, y) for k, (x, y) in data.pop("layout", {}).items()})
+        return cls.from_manifest(data, {k: [x, y] for k, (x, y) in drawn.items()})
+
     def to_graph(self) -> dict[str, Any]:
         """What the browser draws (the widget's ``graph``)."""
         return {
@@ -687,6 +717,7 @@ class Design:
                 {
                     "id": n.id,
                     "kind": n.kind,
+                    "label": n.props.get(NAME) or n.id,  # what the canvas shows
                     "x": n.x,
                     "y": n.y,
                     "props": copy.deepcopy(n.props),
@@ -710,3 +741,35 @@ def _token_count(tokens: Any) -> int:
     if isinstance(tokens, list):
         return len(tokens)
     return int(tokens) if isinstance(tokens, int) else 0
+
+
+#: Distances between neighbouring nodes' centres that read well on the canvas (the
+#: designer's own layout puts columns 180 apart, rows 90), and what other scales become.
+READABLE, SPACING = (60.0, 240.0), 120.0
+
+
+def canvas_positions(pos: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Another tool's coordinates, scaled so that neighbouring nodes sit about ``SPACING``
+    apart, the drawing's corner at (60, 60). pm4py writes nets ~40 units apart (the nodes
+    would overlap), others may spread them thousands apart; coordinates already at a
+    readable scale (``READABLE``, e.g. a design the designer exported) are kept as they
+    are. ``{}`` (lay it out instead) when most nodes share one spot: no real drawing."""
+    if len(pos) < 2:
+        return dict(pos)
+    pts = list(pos.values())
+    step = max(1, len(pts) // 500)  # nearest neighbours of <= ~500 nodes: O(500 n)
+    nearest = sorted(
+        min(math.dist(pts[i], q) for j, q in enumerate(pts) if j != i)
+        for i in range(0, len(pts), step)
+    )
+    typical = nearest[len(nearest) // 2]
+    if typical < 1.0:
+        return {}
+    if READABLE[0] <= typical <= READABLE[1]:
+        return dict(pos)
+    factor = SPACING / typical
+    x0, y0 = min(x for x, _ in pts), min(y for _, y in pts)
+    return {
+        k: (round(60 + (x - x0) * factor, 1), round(60 + (y - y0) * factor, 1))
+        for k, (x, y) in pos.items()
+    }

@@ -161,10 +161,9 @@ class Designer(anywidget.AnyWidget):
 
     @classmethod
     def from_pnml(cls, source: Any, **kwargs: Any) -> Designer:
-        """A designer showing a PNML net (text or path), drawn where its graphics put it."""
-        from ..spec import read_pnml
-
-        return cls.from_workflow(read_pnml(source), **kwargs)
+        """A designer showing a PNML net (text or path): its names shown, drawn where its
+        graphics put it, scaled to the canvas (laid out when it has none)."""
+        return cls(Design.from_pnml(source), **kwargs)
 
     # -------------------------------------------------------------- exports
     @property

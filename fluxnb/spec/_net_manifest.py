@@ -101,7 +101,10 @@ def net_from_located(doc: Located, default_name: str | None = None) -> Net:
     name = data.get("name") if isinstance(data.get("name"), str) else default_name or "net"
     if "net" in data:
         c.mapping(
-            data, (), ("name", "description", "params", "router", "net", "layout"), "the manifest"
+            data,
+            (),
+            ("name", "description", "params", "router", "net", "layout", "names"),
+            "the manifest",
         )
         net = _read_net(c, data["net"], name)
     else:
@@ -117,10 +120,32 @@ def net_from_located(doc: Located, default_name: str | None = None) -> Net:
         layout = c.layout(data["layout"], ("layout",))
         if layout is not MISSING:
             net = replace(net, positions={**net.positions, **layout})
+    if data.get("names") is not None and net is not None:
+        net = replace(net, names={**net.names, **_names(c, data["names"])})
     if c.problems:
         raise ManifestError(c.problems, doc.source)
     assert net is not None
     return net if router is None else replace(net, router=router)
+
+
+def _names(c: Checker, v: Any) -> dict[str, str]:
+    """``names: {id: display name}`` — what PNML ``<name>`` holds, shown instead of the id."""
+    if not isinstance(v, dict):
+        c.add("wrong_type", ("names",), f"names must be a mapping of id: name, found {kind_of(v)}")
+        return {}
+    out = {}
+    for key, name in v.items():
+        if isinstance(name, str) and name.strip():
+            out[str(key)] = name
+        else:
+            c.add(
+                "wrong_type",
+                ("names", key),
+                f"a display name is a non-empty string, found {kind_of(name)}",
+                expected="a string",
+                found=name,
+            )
+    return out
 
 
 def _action(c: Checker, tm: dict, tp: Path) -> dict[str, Any]:
@@ -539,6 +564,9 @@ def net_manifest(net: Net) -> dict[str, Any]:
     layout = {k: [x, y] for k, (x, y) in net.positions.items() if k in ids}
     if layout:
         out["layout"] = layout
+    names = {k: v for k, v in net.names.items() if k in ids and v != k}
+    if names:
+        out["names"] = names
     return out
 
 
