@@ -13,6 +13,7 @@ The hierarchy::
     │   └── UntrustedOutput        a recorded pickle this store did not sign (``.step``)
     ├── PermissionDenied           the session's role may not do this (also a PermissionError)
     ├── BillingError               a rate card, usage event or invoice request is invalid
+    ├── TriggerError               a trigger cannot be registered, found or fired (``.trigger_id``)
     └── StoreError                 the trace store cannot be used
         ├── StoreLockedError       another program holds the store file (``.path``)
         ├── RecordingFailed        a run's rows could not be written (disk full: ``.errno``)
@@ -45,6 +46,7 @@ __all__ = [
     "StepFailed",
     "StoreError",
     "StoreLockedError",
+    "TriggerError",
     "UntrustedOutput",
 ]
 
@@ -221,6 +223,16 @@ class PermissionDenied(FluxError, PermissionError):
 
 class BillingError(FluxError):
     """A rate card, usage event, correction or invoice request is invalid."""
+
+
+class TriggerError(FluxError):
+    """A trigger cannot be registered, found or fired (``trigger_id``; ``workflow`` when
+    another workflow owns the id)."""
+
+    def __init__(self, trigger_id: str | None, message: str, *, workflow: str | None = None):
+        super().__init__(message)
+        self.trigger_id = trigger_id
+        self.workflow = workflow
 
 
 class StoreError(FluxError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -26,8 +27,18 @@ from ._options import (
     RouterSettings,
 )
 from ._params import fill_mapping, fill_text
+from ._triggers import read_triggers
 
-TOP_KEYS = ("name", "description", "params", "router", "agents", "pipeline", "layout")
+TOP_KEYS = (
+    "name",
+    "description",
+    "params",
+    "router",
+    "agents",
+    "pipeline",
+    "layout",
+    "triggers",
+)
 ROUTER_KEYS = (
     "worker_pool_size",
     "channel_buffer",
@@ -230,6 +241,7 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
     wf.source = doc.source
     wf._located = doc
     wf.layout = _read_layout(c, top)
+    wf.triggers = tuple(replace(t, workflow=wf.name) for t in read_triggers(c, top.get("triggers")))
     first_at: dict[str, int] = {}
     for s in steps:
         sid, i = s.pop("id"), s.pop("_index")

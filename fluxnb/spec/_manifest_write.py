@@ -105,6 +105,8 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
     layout = {k: [x, y] for k, (x, y) in wf.layout.items() if k in wf._steps}
     if layout:
         out["layout"] = layout
+    if wf.triggers:
+        out["triggers"] = [t.to_dict() for t in wf.triggers]
     return out
 
 

@@ -98,6 +98,8 @@ class Workflow:
         self._yaml: tuple[int, str] | None = None
         #: Where the designer drew each step (``layout:`` in the manifest), by step id.
         self.layout: dict[str, tuple[float, float]] = {}
+        #: What starts it from outside (``triggers:``, fired by the server: docs/triggers.md).
+        self.triggers: tuple[Any, ...] = ()
 
     # ------------------------------------------------------------------ building
     def add(

@@ -649,3 +649,13 @@ def fill_mapping(
             source or "<dict>",
         )
     return out
+
+
+def declared_params(text: str, source: str | None = None) -> dict[str, Param] | None:
+    """The ``params:`` a manifest's text declares (None: it has no ``params:`` section).
+
+    Raises:
+        ManifestError: the text or its ``params:`` section is invalid.
+    """
+    filler = _Filler(text, list(PLACEHOLDER.finditer(text)), source)
+    return filler._declared(load_located(filler.masked, source))

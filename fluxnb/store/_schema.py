@@ -298,6 +298,57 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        11,
+        "triggers: registered triggers, their firings (one claimed key each) and the event bus",
+        (
+            """CREATE TABLE triggers (
+                trigger_id VARCHAR PRIMARY KEY,
+                workflow VARCHAR NOT NULL,
+                namespace VARCHAR,
+                kind VARCHAR NOT NULL,
+                spec VARCHAR NOT NULL,
+                manifest VARCHAR,
+                paused BOOLEAN NOT NULL DEFAULT false,
+                since TIMESTAMP NOT NULL,
+                failures INTEGER NOT NULL DEFAULT 0,
+                backoff_until TIMESTAMP,
+                last_error VARCHAR,
+                created_at TIMESTAMP NOT NULL,
+                updated_at TIMESTAMP NOT NULL
+            )""",
+            # claim: the firing's key when it owns that key, NULL for a refused duplicate or
+            # a rejected request (recorded too); UNIQUE makes a key fire at most once
+            """CREATE TABLE firings (
+                key VARCHAR NOT NULL,
+                claim VARCHAR UNIQUE,
+                trigger VARCHAR NOT NULL,
+                workflow VARCHAR,
+                scheduled_for TIMESTAMP,
+                fired_at TIMESTAMP NOT NULL,
+                run_id VARCHAR,
+                outcome VARCHAR NOT NULL,
+                skipped_because VARCHAR,
+                payload VARCHAR,
+                ended_at TIMESTAMP,
+                host VARCHAR,
+                pid INTEGER
+            )""",
+            """CREATE TABLE bus_events (
+                event_id VARCHAR PRIMARY KEY,
+                name VARCHAR NOT NULL,
+                data VARCHAR,
+                namespace VARCHAR,
+                emitted_at TIMESTAMP NOT NULL,
+                source VARCHAR NOT NULL,
+                run_id VARCHAR,
+                step VARCHAR
+            )""",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: A ``runs`` row's ``duration_s``: the time the run ran, in all its executions (a resumed
