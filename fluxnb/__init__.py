@@ -327,6 +327,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'fluxnb' has no attribute {name!r}")
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Jupyter Server's entry point (``jpserver_extensions = {"fluxnb": true}``): the
+    control plane, ``fluxnb.server`` (imported only when a server loads it)."""
+    from .server import _jupyter_server_extension_points as points
+
+    return points()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext fluxnb``: registers the notebook magics (imported only when called)."""
     from .notebook import load_ipython_extension as load_magics

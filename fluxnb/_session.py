@@ -20,6 +20,9 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -48,6 +51,7 @@ class Action(StrEnum):
     SET_RATES = "set rate cards"
     CORRECT_USAGE = "correct usage"
     ISSUE_INVOICES = "issue invoices"
+    MANAGE_WORKFLOWS = "manage workflows"  # delete from the control plane's registry
 
 
 _VIEWER = frozenset({Action.READ, Action.VALIDATE})
@@ -60,7 +64,13 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
 }
 #: Privileged actions: allowed ones are written to ``audit`` too, not only denials.
 PRIVILEGED = frozenset(
-    {Action.MANAGE_TENANTS, Action.SET_RATES, Action.CORRECT_USAGE, Action.ISSUE_INVOICES}
+    {
+        Action.MANAGE_TENANTS,
+        Action.SET_RATES,
+        Action.CORRECT_USAGE,
+        Action.ISSUE_INVOICES,
+        Action.MANAGE_WORKFLOWS,
+    }
 )
 #: The manifest's ``router.rbac`` list that narrows each action (FluxRoute's names).
 RBAC_FIELD: dict[Action, str] = {
@@ -104,6 +114,9 @@ class Session:
     #: Runs without ``router.namespace`` belong here; non-admins see only this namespace.
     namespace: str
     _previous: Session | None = field(default=None, compare=False, repr=False)
+    #: Who is acting, when something authenticated them (the control plane's Jupyter user
+    #: name); recorded in ``audit.user_name``. None inside a kernel or a terminal.
+    user: str | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -140,8 +153,27 @@ class _Acting:
 _acting = _Acting()
 
 
+#: The session of one request of the control plane (fluxnb.server): many users share its
+#: process, so their sessions are per context, never process-wide.
+_request: ContextVar[Session | None] = ContextVar("fluxnb_request_session", default=None)
+
+
+@contextmanager
+def acting(s: Session) -> Iterator[Session]:
+    """Act as ``s`` in this context only (this thread or task; a server's request)."""
+    token = _request.set(s)
+    try:
+        yield s
+    finally:
+        _request.reset(token)
+
+
 def current() -> Session:
-    """The acting session: the one set with :func:`session`, else from the environment."""
+    """The acting session: a request's (:func:`acting`), else the one set with
+    :func:`session`, else from the environment."""
+    s = _request.get()
+    if s is not None:
+        return s
     s = _acting.session
     if s is not None:
         return s

@@ -57,6 +57,7 @@ def write_audit(
         detail,
         socket.gethostname(),
         os.getpid(),
+        s.user,
     )
     try:
         store.append("audit", [row])

@@ -349,6 +349,37 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        8,
+        "the control plane: a workflow registry with versions, the version each run ran, "
+        "and who (the Jupyter user) each audit row is about",
+        (
+            "ALTER TABLE audit ADD COLUMN user_name VARCHAR",
+            """CREATE TABLE workflows (
+                namespace VARCHAR NOT NULL,
+                name VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                kind VARCHAR NOT NULL,
+                manifest VARCHAR NOT NULL,
+                manifest_hash VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                created_by VARCHAR,
+                deleted_at TIMESTAMP,
+                PRIMARY KEY (namespace, name, version)
+            )""",
+            """CREATE TABLE workflow_runs (
+                run_id VARCHAR PRIMARY KEY,
+                namespace VARCHAR NOT NULL,
+                workflow VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                submitted_by VARCHAR,
+                submitted_at TIMESTAMP NOT NULL
+            )""",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: A ``runs`` row's ``duration_s``: the time the run ran, in all its executions (a resumed
@@ -432,6 +463,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "detail",
     "host",
     "pid",
+    "user_name",  # who was authenticated (the control plane's Jupyter user), else None
 )
 
 #: Columns the ``runs`` rows carry in segments (``duration_s`` is derived on load).

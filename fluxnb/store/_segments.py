@@ -126,6 +126,7 @@ def _schemas() -> dict[str, Any]:
             ("detail", pa.string()),
             ("host", pa.string()),
             ("pid", pa.int32()),
+            ("user_name", pa.string()),
         ]
     )
     assert tuple(events.names) == EVENT_COLUMNS + OUTPUT_COLUMNS

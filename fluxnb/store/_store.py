@@ -332,7 +332,13 @@ class Store:
             self._load_segments(con)
         return [r[0] for r in rows]
 
-    def _scoped_sql(self, query: str, params: Any, namespace: str) -> Any:
+    def sealed_sql(self, query: str, params: Any = None, namespace: str | None = None) -> Any:
+        """``query`` on a sealed scratch copy (no files, no Python, no store changes) of
+        ``namespace``'s rows, or of every namespace's for None: how the control plane runs
+        anyone's SQL, an admin's too (a server's files are not its users' to read)."""
+        return self._scoped_sql(query, params, namespace)
+
+    def _scoped_sql(self, query: str, params: Any, namespace: str | None) -> Any:
         """``query`` as a non-admin sees it: on a throwaway DuckDB holding only the rows of
         ``namespace`` (copied out of the store for the tables the query names), sealed off
         from files and Python (``_SEALED``), so no SQL at all — not a qualified name, a
@@ -349,6 +355,9 @@ class Store:
         if needed:
             with self.connect() as con:
                 for table in sorted(needed):
+                    if namespace is None:
+                        copies[table] = _to_arrow(con, f"SELECT * FROM {table}", None)
+                        continue
                     bind = {"ns": namespace} if "$ns" in _SCOPED[table] else None
                     copies[table] = _to_arrow(con, _SCOPED[table], bind)
         scratch = duckdb.connect(MEMORY, config=_SEALED)
@@ -360,9 +369,8 @@ class Store:
             rel = scratch.execute(query, params) if params is not None else scratch.execute(query)
             return _frame(rel)
         except duckdb.Error as exc:
-            raise QueryError(
-                query, f"{exc} (this session sees namespace '{namespace}' only)"
-            ) from None
+            seen = "every namespace" if namespace is None else f"namespace '{namespace}' only"
+            raise QueryError(query, f"{exc} (this session sees {seen})") from None
         finally:
             scratch.close()
 
@@ -422,6 +430,8 @@ _SCOPED = {
     "rate_cards": "SELECT * FROM rate_cards",
     "rate_card_prices": "SELECT * FROM rate_card_prices",
     "tenants": "SELECT * FROM tenants",
+    "workflows": "SELECT * FROM workflows WHERE namespace = $ns",
+    "workflow_runs": "SELECT * FROM workflow_runs WHERE namespace = $ns",
 }
 
 
