@@ -1,0 +1,92 @@
+"""``FluxnbServer``: the Jupyter Server extension and its configuration."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Dict, Int, Unicode
+
+from ._routes import handlers
+
+
+class FluxnbServer(ExtensionApp):
+    """fluxnb's control plane (REST under ``/fluxnb/api/v1/``) in a Jupyter Server.
+
+    Configure it in ``jupyter_server_config.py`` (``c.FluxnbServer.<name> = ...``); every
+    option is documented in docs/server.md.
+    """
+
+    name = "fluxnb"
+    extension_url = "/fluxnb/api/v1/healthz"
+    load_other_extensions = True
+
+    roles = Dict(
+        default_value={},
+        help="""Who may do what: Jupyter user name (or 'group:NAME' for a JupyterHub group,
+        or '*' for anyone authenticated) -> {"role": "viewer|operator|admin",
+        "namespaces": [...], "tenant": "..."}. A user's own entry wins, then the first
+        group entry (in this order) the user belongs to, then '*'. Someone matching none
+        gets 403 on every route. Empty (the default): every authenticated user is admin,
+        as the owner of a single-user Jupyter Server is.""",
+    ).tag(config=True)
+
+    store = Unicode(
+        "",
+        help="The store file runs and the registry are recorded in (default: FLUXNB_STORE, "
+        "else .fluxnb/fluxnb.duckdb under the server's root directory).",
+    ).tag(config=True)
+
+    workers = Int(2, help="Worker processes that execute runs.").tag(config=True)
+
+    runs_per_worker = Int(
+        8, help="Runs a worker process executes at once (each on fluxnb's event loop)."
+    ).tag(config=True)
+
+    queue_limit = Int(
+        10_000, help="Runs waiting for a worker before POST .../runs answers 503."
+    ).tag(config=True)
+
+    max_body_bytes = Int(
+        1 << 20, help="Largest request body accepted (bytes); larger ones get 413."
+    ).tag(config=True)
+
+    stream_buffer = Int(
+        10_000,
+        help="Events kept for GET /stream to resume from (Last-Event-ID); older ones are "
+        "gone and a client resuming from before them is told so.",
+    ).tag(config=True)
+
+    def _store_path(self) -> str:
+        if self.store:
+            return self.store
+        if os.environ.get("FLUXNB_STORE"):
+            return os.environ["FLUXNB_STORE"]
+        root = getattr(self.serverapp, "root_dir", None) or os.getcwd()
+        return os.path.join(root, ".fluxnb", "fluxnb.duckdb")
+
+    def initialize_settings(self) -> None:
+        from ._access import Roles
+        from ._plane import Plane
+
+        plane = Plane(
+            store_path=self._store_path(),
+            roles=Roles(self.roles),
+            workers=max(1, self.workers),
+            runs_per_worker=max(1, self.runs_per_worker),
+            queue_limit=max(1, self.queue_limit),
+            max_body_bytes=max(1, self.max_body_bytes),
+            stream_buffer=max(1, self.stream_buffer),
+            log=self.log,
+        )
+        self.settings["fluxnb_plane"] = plane
+        self.log.info("fluxnb control plane: store %s", plane.store.path)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers())
+
+    async def stop_extension(self) -> None:
+        plane: Any = self.settings.get("fluxnb_plane")
+        if plane is not None:
+            await plane.close()

@@ -1,0 +1,140 @@
+"""The control plane's state in the server process: the store, who may do what, the
+threads store access runs on, the worker pool, the live event bus and net instances."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..store import Store
+from ._access import Roles
+from ._bus import Bus
+from ._workers import Pool
+
+#: Runs the server remembers beyond the store (queued ones, refusals), newest kept.
+_REMEMBERED = 100_000
+
+
+class Plane:
+    def __init__(
+        self,
+        *,
+        store_path: str,
+        roles: Roles,
+        workers: int,
+        runs_per_worker: int,
+        queue_limit: int,
+        max_body_bytes: int,
+        stream_buffer: int,
+        log: Any,
+    ) -> None:
+        self.store = Store(store_path)
+        self.roles = roles
+        self.max_body_bytes = max_body_bytes
+        self.log = log
+        # store access blocks (DuckDB, the file lock): off the event loop, a few at a time
+        self.threads = ThreadPoolExecutor(4, thread_name_prefix="fluxnb-server")
+        self.bus = Bus(stream_buffer)
+        self.pool = Pool(
+            self.store.path,
+            workers,
+            runs_per_worker,
+            queue_limit,
+            self._from_worker,
+            self._workers_died,
+            log,
+        )
+        #: run id -> what the server knows beyond the store: namespace, workflow, version,
+        #: and ``state`` (queued, submitted, rejected) with ``error`` for a refusal.
+        self.runs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: net instance id -> (NetRun, namespace, registered workflow)
+        self.instances: dict[str, Any] = {}
+        self.started = False
+
+    def start(self) -> None:
+        """Start the workers (from the event loop; once)."""
+        if not self.started:
+            self.started = True
+            self.pool.start()
+
+    async def close(self) -> None:
+        await self.pool.close()
+        for run, _, _ in list(self.instances.values()):
+            try:
+                await asyncio.to_thread(run.close)
+            except Exception as exc:
+                self.log.warning("fluxnb: closing net instance %s: %s", run, exc)
+        self.threads.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ runs
+    def remember(self, run_id: str, info: dict[str, Any]) -> None:
+        self.runs[run_id] = info
+        while len(self.runs) > _REMEMBERED:
+            self.runs.popitem(last=False)
+
+    def _from_worker(self, msg: tuple) -> None:
+        if msg[0] == "event":
+            _, namespace, event = msg
+            if event["type"] == "run.rejected" and event["run_id"] in self.runs:
+                self.runs[event["run_id"]].update(state="rejected", error=event["error"])
+            elif event["type"] == "run.started" and event["run_id"] in self.runs:
+                self.runs[event["run_id"]]["state"] = "submitted"
+            self.bus.publish(namespace, event)
+        elif msg[0] == "done":
+            _, run_id, status = msg
+            info = self.runs.get(run_id, {})
+            if status != "rejected":
+                info.pop("state", None)  # the store says from now on
+                self.bus.publish(
+                    info.get("namespace"),
+                    {
+                        "type": "run.finished",
+                        "run_id": run_id,
+                        "workflow": info.get("workflow"),
+                        "status": status,
+                    },
+                )
+
+    def _workers_died(self, run_ids: list[str]) -> None:
+        """Runs of a worker that died: the store marks those it started ``interrupted``
+        (their process is gone); one that never started is queued again, once."""
+
+        async def settle() -> None:
+            assert self.pool.loop is not None
+            marked = set(await self.pool.loop.run_in_executor(self.threads, self._mark))
+            for run_id in run_ids:
+                info = self.runs.get(run_id, {})
+                job = info.get("job")
+                if run_id not in marked and job is not None and not info.get("requeued"):
+                    info["requeued"] = True
+                    info["state"] = "queued"
+                    self.pool.submit(info["kind"], job)
+                    continue
+                info.pop("state", None)
+                if run_id not in marked and job is not None:
+                    info.update(state="rejected", error=_worker_died(run_id))
+                self.bus.publish(
+                    info.get("namespace"),
+                    {
+                        "type": "run.finished",
+                        "run_id": run_id,
+                        "workflow": info.get("workflow"),
+                        "status": "interrupted",
+                    },
+                )
+
+        assert self.pool.loop is not None
+        self.pool.loop.create_task(settle())
+
+    def _mark(self) -> list[str]:
+        return self.store.mark_interrupted()
+
+
+def _worker_died(run_id: str) -> dict[str, str]:
+    return {
+        "kind": "WorkerDied",
+        "message": f"the worker process running {run_id} ended twice before the run "
+        "started (a module it imports may end the process); see the server's log",
+    }

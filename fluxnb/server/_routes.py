@@ -1,0 +1,57 @@
+"""Every route of the control plane, in one list.
+
+Adding routes (e.g. issue #18's triggers: ``/fluxnb/hooks/{id}``,
+``/workflows/{name}/triggers/{id}``, ``/events/{name}``): write handlers that subclass
+``fluxnb.server._base.FluxnbHandler`` (JSON errors, the caller's session, the store,
+``await self.call(fn, ...)`` to run blocking work off the event loop as that session), then
+add ``(API + r"/your/route", YourHandler)`` to the list below, and describe the route in
+``fluxnb/server/openapi.json`` (tests validate every response against it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Prefix of every REST route (Jupyter's base_url is put in front of it).
+API = "/fluxnb/api/v1"
+#: One path segment: a workflow, net, tenant name or a run / instance id.
+NAME = r"([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})"
+
+
+def handlers() -> list[tuple[str, Any]]:
+    """(URL pattern, handler class) for every route, as Jupyter Server takes them."""
+    from . import _billing_handlers as billing
+    from . import _handlers as h
+    from . import _net_handlers as nets
+    from . import _run_handlers as runs
+
+    return [
+        (API + r"/healthz", h.HealthHandler),
+        (API + r"/readyz", h.ReadyHandler),
+        (API + r"/openapi.json", h.OpenAPIHandler),
+        (API + r"/whoami", h.WhoAmIHandler),
+        (API + r"/workflows", h.WorkflowsHandler),
+        (API + rf"/workflows/{NAME}", h.WorkflowHandler),
+        (API + rf"/workflows/{NAME}/validate", h.ValidateHandler),
+        (API + rf"/workflows/{NAME}/runs", runs.StartRunHandler),
+        (API + r"/runs", runs.RunsHandler),
+        (API + rf"/runs/{NAME}", runs.RunHandler),
+        (API + rf"/runs/{NAME}/events", runs.RunEventsHandler),
+        (API + rf"/runs/{NAME}/cancel", runs.CancelHandler),
+        (API + rf"/runs/{NAME}/replay", runs.ReplayHandler),
+        (API + rf"/runs/{NAME}/resume", runs.ResumeHandler),
+        (API + rf"/runs/{NAME}/timeline\.svg", runs.TimelineHandler),
+        (API + rf"/nets/{NAME}/instances", nets.InstancesHandler),
+        (API + rf"/instances/{NAME}", nets.InstanceHandler),
+        (API + rf"/instances/{NAME}/tokens", nets.TokensHandler),
+        (API + rf"/instances/{NAME}/fire", nets.FireHandler),
+        (API + r"/stream", runs.StreamHandler),
+        (API + r"/sql", billing.SQLHandler),
+        (API + r"/tenants", billing.TenantsHandler),
+        (API + r"/rate-cards", billing.RateCardsHandler),
+        (API + r"/usage", billing.UsageHandler),
+        (API + rf"/invoices/{NAME}/{NAME}", billing.InvoiceHandler),
+        (API + r"/sla", billing.SLAHandler),
+        (API + r"/metrics", billing.MetricsHandler),
+        # issue #18 (triggers) adds its routes here
+    ]

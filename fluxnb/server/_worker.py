@@ -1,0 +1,200 @@
+"""A worker process of the control plane: runs, resumes and replays, off the server.
+
+The server sends it jobs over a pipe; it runs them on an event loop of its own (several at
+once), records into the store like any other writer (segments, no lock), and sends back
+live events (run started, each step's status, breaker changes, the run's end). A step
+that crashes the process or hangs only costs this worker: the server sees the pipe close,
+records its runs ``interrupted`` (their process is gone) and starts another worker.
+
+Messages in: ``("run" | "resume" | "replay", job)``, ``("cancel", run_id)``, ``("stop",)``.
+Messages out: ``("event", namespace, event)``, ``("done", run_id, status)``,
+``("reply", request_id, ok, payload)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+
+class Forwarding:
+    """A recorder that records through the store's recorder and tells the server what
+    happened as it happens."""
+
+    def __init__(self, inner: Any, send: Any, namespace: str) -> None:
+        self._inner = inner
+        self._send = send
+        self._namespace = namespace
+
+    # The server made the run id unique (workflow_runs' primary key) and authorized and
+    # audited the run: the engine's own check would only make every worker open the store
+    # file, which the server reads all the time. So the Store is not reachable from here.
+    def __getattr__(self, name: str) -> Any:
+        if name in ("store", "inner"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    @property
+    def location(self) -> Any:
+        return self._inner.location
+
+    def _tell(self, event: dict[str, Any]) -> None:
+        self._send(("event", self._namespace, event))
+
+    def run_started(self, run: Any) -> None:
+        self._inner.run_started(run)
+        self._tell(
+            {
+                "type": "run.started",
+                "run_id": run.run_id,
+                "workflow": run.workflow,
+                "status": run.status,
+            }
+        )
+
+    def attempt_started(self, step: str, attempt: int) -> None:
+        hook = getattr(self._inner, "attempt_started", None)
+        if hook is not None:
+            hook(step, attempt)
+
+    def event(self, row: Any) -> None:
+        self._inner.event(row)
+        self._tell(
+            {
+                "type": "step.status",
+                "run_id": row[0],
+                "step": row[2],
+                "attempt": row[3],
+                "status": row[4],
+                "final": bool(row[5]),
+            }
+        )
+
+    def circuit_event(self, row: Any) -> None:
+        self._inner.circuit_event(row)
+        self._tell(
+            {
+                "type": "breaker.changed",
+                "agent": row[1],
+                "from": row[2],
+                "to": row[3],
+                "reason": row[4],
+                "run_id": row[6],
+            }
+        )
+
+    def run_finished(self, run: Any) -> None:  # the server tells the end ("done")
+        self._inner.run_finished(run)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+
+def main(conn: Any, store_path: str) -> None:
+    """The worker's whole life: take jobs until told to stop or the pipe closes."""
+    from .._session import Role, Session
+    from ..store import Store
+
+    store = Store(store_path)
+    lock = threading.Lock()
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="fluxnb-worker-loop", daemon=True).start()
+    running: dict[str, Any] = {}
+
+    def send(msg: tuple) -> None:
+        with lock:
+            conn.send(msg)
+
+    def session_of(job: dict[str, Any]) -> Session:
+        role, tenant, namespace, user = job["session"]
+        return Session(role=Role(role), tenant=tenant, namespace=namespace, user=user)
+
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        kind = msg[0]
+        if kind == "stop":
+            break
+        if kind == "cancel":
+            future = running.get(msg[1])
+            if future is not None:
+                loop.call_soon_threadsafe(future.cancel)
+            continue
+        job = msg[1]
+        if kind == "replay":
+            threading.Thread(
+                target=_replay, args=(job, session_of(job), store, send), daemon=True
+            ).start()
+            continue
+        coro = _execute(kind, job, session_of(job), store, send)
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        running[job["run_id"]] = future
+        future.add_done_callback(_forget(running, job["run_id"]))
+    for future in list(running.values()):
+        loop.call_soon_threadsafe(future.cancel)
+
+
+def _forget(running: dict[str, Any], run_id: str) -> Any:
+    return lambda _future: running.pop(run_id, None)
+
+
+async def _execute(kind: str, job: dict[str, Any], session: Any, store: Any, send: Any) -> None:
+    import fluxnb
+
+    from .._session import acting
+
+    run_id = job["run_id"]
+    recorder = Forwarding(store.recorder(), send, session.namespace)
+    status = "failed"
+    try:
+        with acting(session):
+            if kind == "run":
+                result = await fluxnb.arun(
+                    job["manifest"],
+                    store=recorder,
+                    tenant=job.get("tenant"),
+                    seed=int(job.get("seed") or 0),
+                    executor=job.get("executor"),
+                    run_id=run_id,
+                    params=job.get("params") or None,
+                )
+            else:
+                result = await fluxnb.aresume(run_id, store=store, force=bool(job.get("force")))
+        status = str(result.status)
+    except asyncio.CancelledError:
+        status = "cancelled"
+    except Exception as exc:  # refused before it started: the server says so
+        send(("event", session.namespace, _refused(run_id, exc)))
+        status = "rejected"
+    send(("done", run_id, status))
+
+
+def _refused(run_id: str, exc: Exception) -> dict[str, Any]:
+    return {
+        "type": "run.rejected",
+        "run_id": run_id,
+        "status": "rejected",
+        "error": {"kind": type(exc).__name__, "message": str(exc)},
+    }
+
+
+def _replay(job: dict[str, Any], session: Any, store: Any, send: Any) -> None:
+    import fluxnb
+
+    from .._session import acting
+
+    try:
+        with acting(session):
+            report = fluxnb.replay(job["run_id"], store=store)
+        payload = {
+            "run_id": report.run_id,
+            "identical": bool(report.identical),
+            "first_divergence": report.first_divergence,
+            "mismatches": len(report.mismatches),
+        }
+        send(("reply", job["request"], True, payload))
+    except Exception as exc:
+        send(("reply", job["request"], False, (type(exc).__name__, str(exc))))
