@@ -247,6 +247,7 @@ def test_run_colours_steps_live_and_records(store_path: str) -> None:
 
     def transform(extract, factor):
         calls["n"] += 1
+        time.sleep(0.15)  # longer than the view's status frame: each state is sent
         if calls["n"] == 1:
             raise RuntimeError("flaky")
         return [x * factor for x in extract]

@@ -18,6 +18,7 @@ import traitlets
 from .._exceptions import FluxError, ManifestError
 from .._plural import plural
 from ..engine._setup import DEFAULT
+from ._game import MAX_SPEED, MIN_SPEED, TokenGame
 from ._model import DAG, NET, PLACE, Design, DesignError
 
 STATIC = Path(__file__).resolve().parent.parent / "_static"
@@ -99,6 +100,17 @@ class Designer(anywidget.AnyWidget):
     status = traitlets.Dict().tag(sync=True)
     #: Transitions that can fire now (net runs).
     enabled: traitlets.List[str] = traitlets.List().tag(sync=True)
+    #: Run on a net plays by itself (automatic transitions fire at once) instead of opening
+    #: a token game played by hand (Step, Random, Play, Back, Reset). The toolbar's toggle.
+    autoplay = traitlets.Bool(False).tag(sync=True)
+    #: The token game's firings so far, oldest first: {seq, transition, label, status}.
+    history: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    #: The token game is playing (Play pressed, not paused, something still enabled).
+    playing = traitlets.Bool(False).tag(sync=True)
+    #: Play's firings per second.
+    speed = traitlets.Float(2.0).tag(sync=True)
+    #: Seeds Random and ``choice: random`` of the token game (Reset starts it over).
+    seed = traitlets.Int(0).tag(sync=True)
     #: The selected node or arc id ("" for none).
     selected = traitlets.Unicode("").tag(sync=True)
     #: The manifest, as YAML (shown in the side panel).
@@ -130,7 +142,8 @@ class Designer(anywidget.AnyWidget):
         self.namespace = namespace
         self.store = store
         self.run_result: Any = None
-        self.net_run: Any = None
+        #: The token game of the last Run of a net (None before one).
+        self.game: TokenGame | None = None
         self._lock = threading.RLock()
         self.schema = {k: list(v) for k, v in SCHEMA.items()}
         self.on_msg(self._on_message)
@@ -261,9 +274,17 @@ class Designer(anywidget.AnyWidget):
         self.can_undo, self.can_redo = bool(d.undo_stack), bool(d.redo_stack)
 
     # -------------------------------------------------------------- running
+    @property
+    def net_run(self) -> Any:
+        """The token game's ``NetRun`` (``fluxnb.interactive``), or None before Run."""
+        return self.game.run if self.game is not None else None
+
     def run(self, namespace: Any = None, **options: Any) -> Any:
-        """Run the design: nodes colour live by status. A net opens an interactive run
-        (automatic transitions fire; click an enabled transition, or ``fire(id)``)."""
+        """Run the design: nodes colour live by status. A net starts a token game played by
+        hand: click an enabled transition (or ``fire(id)``), ``step()``, ``step_random()``,
+        ``play()`` / ``pause()``, ``back()``, ``reset()``; with ``autoplay`` its automatic
+        transitions fire by themselves at once. Returns the ``NetRun`` (a net) or the run's
+        handle (a DAG)."""
         going = self.run_result
         if going is not None and callable(getattr(going, "done", None)) and not going.done():
             raise DesignError(
@@ -277,9 +298,16 @@ class Designer(anywidget.AnyWidget):
         if self.design.mode == NET:
             import fluxnb
 
-            if self.net_run is not None:
-                self.net_run.close()
-            self.net_run = fluxnb.interactive(obj, ns, store=store, **options)
+            if self.game is not None:
+                self.game.close()
+            options.setdefault("auto", self.autoplay)
+            options.setdefault("seed", self.seed)
+            self.game = TokenGame(
+                lambda: fluxnb.interactive(obj, ns, store=store, **options),
+                self._net_status,
+                seed=options["seed"],
+            )
+            self.game.speed = self.speed
             self._net_status()
             return self.net_run
         from ..engine import start
@@ -305,26 +333,79 @@ class Designer(anywidget.AnyWidget):
 
     def fire(self, transition: str, data: Any = None) -> Any:
         """Fire an enabled transition of the running net (what a click on it does)."""
-        if self.net_run is None:
+        return self._move(lambda g: g.run.fire(transition, data=data))
+
+    def step(self) -> Any:
+        """Fire the transition the net's choice rule picks (None: nothing can fire)."""
+        return self._move(lambda g: g.step())
+
+    def step_random(self) -> Any:
+        """Fire an enabled transition chosen at random, seeded by ``seed``."""
+        return self._move(lambda g: g.step_random())
+
+    def back(self) -> str:
+        """Undo the last firing of the token game; the id of what was undone."""
+        return str(self._move(lambda g: g.back()))
+
+    def reset(self) -> None:
+        """Start the token game again from the initial marking (a new run)."""
+        self._move(lambda g: g.reset())
+
+    def play(self, speed: float | None = None, *, random: bool = False) -> None:
+        """Step ``speed`` times a second (``random``: Random's choice) until nothing can
+        fire or ``pause()``; returns at once."""
+        self._move(lambda g: g.play(speed if speed is not None else self.speed, random=random))
+        self.speed = self._game().speed
+
+    def pause(self) -> None:
+        self._move(lambda g: g.pause())
+
+    @traitlets.observe("speed")
+    def _speed_changed(self, change: dict[str, Any]) -> None:
+        if self.game is not None:  # Play's next firing comes at the new pace
+            self.game.speed = min(MAX_SPEED, max(MIN_SPEED, float(change["new"])))
+
+    def _game(self) -> TokenGame:
+        if self.game is None:
             raise DesignError("the net is not running: press Run (or call run()) first")
+        return self.game
+
+    def _move(self, fn: Any) -> Any:
+        game = self._game()
         try:
-            firing = self.net_run.fire(transition, data=data)
+            out = fn(game)
         except FluxError as err:
             self.message = str(err)
             raise
         self._net_status()
-        return firing
+        return out
 
     def _net_status(self) -> None:
-        run = self.net_run
-        marking = run.marking
-        status = {p: {"tokens": n} for p, n in marking.items()}
+        game = self.game
+        if game is None:
+            return
+        run = game.run
+        names = {n.id: n.props.get("name") or n.id for n in self.design.nodes.values()}
+        status: dict[str, Any] = {p: {"tokens": n} for p, n in run.marking.items()}
+        history = []
         for f in run.firings:
             prev = status.get(f.transition, {"attempts": 0})
             status[f.transition] = {"state": f.status, "attempts": prev.get("attempts", 0) + 1}
-        self.status = status
-        self.enabled = list(run.enabled())
-        self.message = f"net run {run.run_id}: {plural(len(run.firings), 'firing')}"
+            label = names.get(f.transition, f.transition)
+            history.append(
+                {"seq": f.seq, "transition": f.transition, "label": label, "status": f.status}
+            )
+        enabled = list(run.enabled())
+        with self.hold_sync():
+            self.status, self.history, self.enabled = status, history, enabled
+            self.playing = game.playing
+            fired = plural(len(history), "firing")
+            if game.error:
+                self.message = f"token game {run.run_id} stopped: {game.error}"
+            elif enabled:
+                self.message = f"token game {run.run_id}: {fired}; {len(enabled)} enabled"
+            else:
+                self.message = f"token game {run.run_id}: {fired}; nothing can fire ({run.status})"
 
     # -------------------------------------------------------------- browser messages
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
@@ -346,6 +427,7 @@ class Designer(anywidget.AnyWidget):
             "yaml": lambda: self.apply_yaml(content["text"]),
             "run": self.run,
             "fire": lambda: self.fire(content["id"]),
+            "game": lambda: self._game_message(content),
             "select": lambda: setattr(self, "selected", content.get("id") or ""),
         }
         handler = handlers.get(str(kind))
@@ -361,13 +443,33 @@ class Designer(anywidget.AnyWidget):
             self.message = f"{type(err).__name__}: {err}"
             self._sync()
 
+    def _game_message(self, content: dict[str, Any]) -> None:
+        action = content.get("action")
+        if action == "play":
+            self.play(content.get("speed"), random=bool(content.get("random")))
+        elif action in ("step", "step_random", "back", "reset", "pause"):
+            getattr(self, str(action))()
+        else:
+            raise DesignError(f"the token game has no move {action!r}")
+
 
 class _LiveStatus:
-    """A recorder wrapper that colours the designer's nodes as attempts start and end."""
+    """A recorder wrapper that colours the designer's nodes as attempts start and end.
+
+    Status changes are coalesced: the first change of a quiet moment starts a timer, and
+    everything that changed within ``FRAME`` goes to the browser as one update (a run
+    sends two changes per attempt; sending each as a whole ``status`` dict cost O(steps²)
+    bytes and a redraw apiece). The run's end flushes what is left at once."""
+
+    #: Seconds changes are gathered before one update is sent (about two screen frames).
+    FRAME = 0.03
 
     def __init__(self, widget: Designer, inner: Any) -> None:
         self.widget = widget
         self.inner = inner
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._timer: threading.Timer | None = None
+        self._plock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -377,9 +479,26 @@ class _LiveStatus:
         return self.inner.location
 
     def _put(self, step: str, **state: Any) -> None:
+        with self._plock:
+            self._pending.setdefault(step, {}).update(state)
+            if self._timer is None:
+                self._timer = threading.Timer(self.FRAME, self.flush_status)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush_status(self) -> None:
+        """Send the gathered changes now (one ``status`` update)."""
+        with self._plock:
+            pending, self._pending = self._pending, {}
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if not pending:
+            return
         w = self.widget
         with w._lock:
-            w.status = {**w.status, step: {**w.status.get(step, {}), **state}}
+            old = w.status
+            w.status = {**old, **{k: {**old.get(k, {}), **v} for k, v in pending.items()}}
 
     def attempt_started(self, step: str, attempt: int) -> None:
         self._put(step, state="running" if attempt <= 1 else "retrying", attempts=attempt)
@@ -400,6 +519,7 @@ class _LiveStatus:
         self.inner.circuit_event(row)
 
     def run_finished(self, run: Any) -> None:
+        self.flush_status()
         self.inner.run_finished(run)
 
     def flush(self) -> None:

@@ -348,11 +348,14 @@ class NetEngine:
             return f"its guard {t.guard!r} holds for none of the tokens"
         return "it is blocked after a failure (on_error: continue)"
 
-    def _pick(self) -> tuple[int, list[tuple[int, list[Token]]]] | None:
+    def _pick(self, external: bool = False) -> tuple[int, list[tuple[int, list[Token]]]] | None:
+        """What fires next by the net's choice rule; ``external``: those count too (a
+        person stepping through the game plays the outside world)."""
         net, blocked = self.net, self._blocked
         if net.choice != "random":
             bind = self._bind
-            for ti in self._automatic:  # conflict order, external transitions left out
+            # conflict order, external transitions left out unless asked for
+            for ti in self.plan.order if external else self._automatic:
                 if blocked and ti in blocked:
                     continue
                 taken = bind(ti)
@@ -365,7 +368,7 @@ class NetEngine:
             t = net.transitions[ti]
             if level is not None and t.priority < level:
                 break
-            if ti in blocked or t.external:
+            if ti in blocked or (t.external and not external):
                 continue
             taken = self._bind(ti)
             if taken is not None:
@@ -670,6 +673,35 @@ class NetEngine:
         row = (self.run_id, self.seq, firing.transition, 0, "succeeded", True, at, at, 0.0)
         self.recorder.event((*row, 0.0, None, None, None, None, None, data))
         return tok
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """What ``restore`` needs to put the game back as it is now (interactive runs)."""
+        assert self.firings is not None, "snapshots need keep_firings=True"
+        return (
+            len(self.firings),
+            [list(q) for q in self.places],
+            len(self.sequence),
+            dict(self.outputs),
+            dict(self.errors),
+            set(self._blocked),
+        )
+
+    def restore(self, snap: tuple[Any, ...]) -> str:
+        """Undo every firing and put since ``snap``: tokens, outputs and the firing list
+        are as they were; recorded as one ``back:<first undone>`` event (the trace keeps
+        the undone firings: they happened). Returns what was undone's first id."""
+        assert self.firings is not None
+        n, places, seq_len, outputs, errors, blocked = snap
+        undone = self.firings[n].transition if len(self.firings) > n else "nothing"
+        del self.firings[n:]
+        self.places = [deque(q) for q in places]
+        del self.sequence[seq_len:]
+        self.outputs, self.errors, self._blocked = outputs, errors, blocked
+        self.seq += 1
+        at = self._now()
+        row = (self.run_id, self.seq, f"back:{undone}", 0, "succeeded", True, at, at, 0.0)
+        self.recorder.event((*row, 0.0, None, None, None, None, None, None))
+        return undone
 
     def conclude(self, *, closed: bool = False) -> tuple[RunStatus, str, str | None]:
         """The run's status, ending and reason, from where the token game stopped."""

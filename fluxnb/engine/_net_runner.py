@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from .._exceptions import RunError
 from .._session import Action
-from ..spec import Net
+from ..spec import GuardError, Net
 from ..spec._net_manifest import load_net, net_text
 from ..store._recorder import NullRecorder, Recorder, RunRecord
 from ._executor import Executor
@@ -146,6 +146,7 @@ class NetRun:
         self.auto = auto
         self.run_id = engine.run_id
         self.result: NetResult | None = None
+        self._undo: list[tuple[Any, ...]] = []  # the game before each fire / step / put
         from ._loop import _LoopThread
 
         self._lt = _LoopThread.get()
@@ -216,7 +217,42 @@ class NetRun:
                 await self._engine.advance()
             return firing
 
-        return self._call(go())
+        return self._undoable(go())
+
+    def _undoable(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` (a fire or a put); if it fired or put anything, ``back`` can undo it."""
+        snap = self._engine.snapshot()
+        try:
+            return self._call(coro)
+        finally:
+            if len(self._engine.firings or ()) > snap[0]:
+                self._undo.append(snap)
+
+    def step(self) -> Firing | None:
+        """Fire the one transition the net's choice rule picks among the enabled ones
+        (external ones too: whoever steps plays the outside world): ``choice: priority``
+        the highest priority, then the first declared; ``choice: random`` a pick among the
+        highest priority, seeded by the run's seed. None when nothing can fire."""
+        self._check_open()
+        try:
+            picked = self._engine._pick(external=True)
+        except GuardError as exc:
+            raise NotEnabled(f"cannot choose what fires next: {exc}") from None
+        if picked is None:
+            return None
+        return self.fire(self._engine._ids[picked[0]])
+
+    def back(self) -> str:
+        """Undo the last ``fire``, ``step`` or ``put`` (with the automatic firings that
+        followed it): the marking and tokens are as they were before it. The actions it
+        ran are not undone (their effects are theirs); the trace keeps the firing and
+        records a ``back:<transition>`` event. Returns the id of what was undone."""
+        self._check_open()
+        if not self._undo:
+            raise RunError(f"net run {self.run_id}: nothing to go back over (no firing yet)")
+        if self._engine.stopping:
+            raise RunError(f"the run has ended ({self._engine.ending}): {self._engine.reason}")
+        return self._engine.restore(self._undo.pop())
 
     def put(self, place: str, data: Any = None) -> Token:
         """Add a token with ``data`` to ``place`` (an external event)."""
@@ -228,7 +264,7 @@ class NetRun:
                 await self._engine.advance()
             return token
 
-        return self._call(go())
+        return self._undoable(go())
 
     def advance(self) -> NetRun:
         """Fire automatic transitions until nothing more can happen (``auto=False``)."""
