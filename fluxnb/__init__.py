@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     BillingError,
+    BudgetExceeded,
     CircuitOpenError,
     CycleError,
     FluxError,
+    LLMError,
     ManifestError,
     PermissionDenied,
     Problem,
@@ -106,6 +108,8 @@ _LAZY = {
         ),
         "fluxnb.billing",
     ),
+    "allm": "fluxnb.llms",  # LLM calls: the openai SDK loads only when one is made
+    "llm": "fluxnb.llms",
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
@@ -125,11 +129,13 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
         usage,
         void_invoice,
     )
+    from .llms import allm, llm
 
 __all__ = [
     "Analysis",
     "AnalysisTimeout",
     "BillingError",
+    "BudgetExceeded",
     "CircuitBreakerSettings",
     "CircuitOpenError",
     "CircuitState",
@@ -140,6 +146,7 @@ __all__ = [
     "FluxError",
     "Invoice",
     "InvoiceState",
+    "LLMError",
     "ManifestError",
     "Net",
     "NetBuilder",
@@ -176,6 +183,7 @@ __all__ = [
     "UntrustedOutput",
     "Workflow",
     "__version__",
+    "allm",
     "analyze",
     "aresume",
     "arun",
@@ -190,6 +198,7 @@ __all__ = [
     "interactive",
     "invoice",
     "issue_invoice",
+    "llm",
     "load",
     "metrics",
     "rate_cards",

@@ -8,7 +8,9 @@ The hierarchy::
     │   └── ResolutionError        a step's callable cannot be found or cannot take its inputs
     ├── RunError                   a run could not do what was asked
     │   ├── StepFailed             ``RunResult.raise_for_status()``: a step failed (``.step``)
-    │   └── CircuitOpenError       an agent's circuit is open: the step was not called
+    │   ├── CircuitOpenError       an agent's circuit is open: the step was not called
+    │   └── LLMError               an LLM call failed on every candidate, or is misconfigured
+    │       └── BudgetExceeded     a call would pass a tenant's or run's budget (the figures)
     ├── ReplayError                a recorded run cannot be replayed, resumed or compared
     │   └── UntrustedOutput        a recorded pickle this store did not sign (``.step``)
     ├── PermissionDenied           the session's role may not do this (also a PermissionError)
@@ -32,9 +34,11 @@ from ._plural import plural
 
 __all__ = [
     "BillingError",
+    "BudgetExceeded",
     "CircuitOpenError",
     "CycleError",
     "FluxError",
+    "LLMError",
     "ManifestError",
     "PermissionDenied",
     "Problem",
@@ -169,6 +173,54 @@ class CircuitOpenError(RunError):
             f"circuit of agent '{agent}' is open after {failures} consecutive failures; "
             f"the step was not called. A probe is let through in {retry_in:.1f}s; "
             "fluxnb.breakers().reset() closes it now"
+        )
+
+
+class LLMError(RunError):
+    """An LLM call failed on every candidate (``attempts``: how each HTTP attempt ended,
+    ``candidates``: the resolved order), or its providers or prices are misconfigured."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        candidates: tuple[str, ...] = (),
+        attempts: tuple[dict[str, Any], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+        self.attempts = attempts
+
+
+class BudgetExceeded(LLMError):
+    """An LLM call was refused before it was sent: what was spent plus the call's worst
+    case would pass the budget. ``scope`` is ``"run"`` or ``"tenant"`` (this calendar
+    month, UTC); the figures are Decimals in the price table's currency (USD)."""
+
+    def __init__(
+        self,
+        scope: str,
+        *,
+        budget: Any,
+        spent: Any,
+        worst_case: Any,
+        tenant: str,
+        run_id: str | None,
+        candidate: str,
+    ) -> None:
+        self.scope = scope
+        self.budget = budget
+        self.spent = spent
+        self.worst_case = worst_case
+        self.tenant = tenant
+        self.run_id = run_id
+        self.candidate = candidate
+        whose = f"tenant '{tenant}' this month" if scope == "tenant" else f"run {run_id}"
+        super().__init__(
+            f"LLM budget of {whose} would be exceeded: spent {spent} + worst case {worst_case} "
+            f"for {candidate} > budget {budget}; the call was not sent. Raise the budget, "
+            "lower max_tokens, or pick a cheaper model",
+            candidates=(candidate,),
         )
 
 

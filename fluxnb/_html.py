@@ -17,6 +17,7 @@ _STATUS_COLOURS = {
     "running": "#1565c0",
     "retrying": "#ef6c00",
     "pending": "#757575",
+    "cached": "#00838f",  # a recorded output reused (incremental runs)
 }
 
 
@@ -56,13 +57,15 @@ def error_html(title: str, body: str) -> str:
 
 def result_html(result: Any) -> str:
     steps = list(result.steps.values())
+    cache = getattr(result, "cache", None)  # incremental runs: why each step ran or not
     rows = []
     for r in steps[:200]:
         dur = "" if r.duration is None else f"{r.duration * 1000:.1f} ms"
         err = html.escape(str(r.error)) if r.error else ""
+        why = "" if cache is None else f"<td>{html.escape(_why(cache.get(r.step)))}</td>"
         rows.append(
             f"<tr><td>{html.escape(r.step)}</td><td>{badge(r.status.value)}</td>"
-            f"<td>{r.attempts}</td><td>{dur}</td><td>{err}</td></tr>"
+            f"<td>{r.attempts}</td><td>{dur}</td><td>{err}</td>{why}</tr>"
         )
     more = (
         f"<tr><td colspan=5>... {plural(len(steps) - 200, 'more step')} "
@@ -81,8 +84,16 @@ def result_html(result: Any) -> str:
         f"<div><b>{html.escape(result.workflow)}</b> {badge(result.status.value)} "
         f"<code>{html.escape(result.run_id)}</code> in {result.duration:.3f} s{reason}"
         "<table><thead><tr><th>step</th><th>status</th><th>attempts</th><th>duration</th>"
-        f"<th>error</th></tr></thead><tbody>{''.join(rows)}{more}</tbody></table>{query}</div>"
+        f"<th>error</th>{'' if cache is None else '<th>why (cache)</th>'}</tr></thead>"
+        f"<tbody>{''.join(rows)}{more}</tbody></table>{query}</div>"
     )
+
+
+def _why(decision: Any) -> str:
+    """A step's cache decision in words: why it ran, or which run it was reused from."""
+    if decision is None:
+        return ""
+    return decision.reason if decision.decision != "off" else f"not cached: {decision.reason}"
 
 
 def workflow_html(wf: Any) -> str:

@@ -2,7 +2,7 @@
 # Set up .venv with the dev extras and check everything: format, lint, types, tests
 # (unit, store, CLI, benchmarks' correctness) and the tutorial notebooks (nbmake).
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
-python -m pip install --quiet -e ".[dev,dask,otel,widgets,browser]"
+python -m pip install --quiet -e ".[dev,dask,otel,widgets,browser,llm]"
 
 # the designer's browser tests drive Debian's Chromium (never `playwright install`)
 if ! command -v chromium >/dev/null 2>&1; then

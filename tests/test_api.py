@@ -13,15 +13,15 @@ import fluxnb
 from .conftest import ROOT, cli_env
 
 PUBLIC = [
-    "Analysis", "AnalysisTimeout", "BillingError", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
-    "CycleError", "Designer", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState",
+    "Analysis", "AnalysisTimeout", "BillingError", "BudgetExceeded", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
+    "CycleError", "Designer", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState", "LLMError",
     "ManifestError", "Net", "NetBuilder", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
     "Problem", "QueryError", "RateCard", "RecordingFailed", "ReplayError", "ReplayReport", "ResolutionError",
     "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session", "StateBudgetExceeded",
     "Step", "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",
-    "StoreError", "StoreLockedError", "Token", "UntrustedOutput", "Workflow", "__version__", "analyze", "aresume",
+    "StoreError", "StoreLockedError", "Token", "UntrustedOutput", "Workflow", "__version__", "allm", "analyze", "aresume",
     "arun", "billing", "breakers", "correct_usage", "create_tenant", "debug", "diff",
-    "export_trace", "import_trace", "interactive", "invoice", "issue_invoice", "load",
+    "export_trace", "import_trace", "interactive", "invoice", "issue_invoice", "llm", "load",
     "metrics", "rate_cards", "read_pnml", "record_usage", "replay", "resume", "run", "session",
     "set_rate_card", "sql", "start", "store", "tenants", "timeline", "traces", "usage",
     "void_invoice", "write_pnml",

@@ -35,6 +35,7 @@ from .._exceptions import (
 )
 from .._plural import plural
 from ._billing import BILLING_COMMANDS, add_billing_commands
+from ._cache_cmd import CACHE_COMMANDS, add_cache_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
 from ._scaffold import SCAFFOLD_COMMANDS, add_scaffold_command
 from ._store_cmd import STORE_COMMANDS, add_store_commands
@@ -121,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--no-store", action="store_true", help="record nothing")
     r.add_argument(
+        "--cache",
+        nargs="?",
+        const="use",
+        choices=["use", "refresh", "off"],
+        help="incremental run: reuse the recorded output of every step whose code, inputs "
+        "and params are unchanged (--cache refresh: run all and record anew; default: the "
+        "manifest's router.cache)",
+    )
+    r.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -135,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     add_history_commands(sub, store_opt, import_opt)
     add_scaffold_command(sub)
     add_store_commands(sub, store_opt)
+    add_cache_commands(sub, store_opt)
     add_billing_commands(sub, store_opt)
 
     an = sub.add_parser(
@@ -411,7 +422,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         store = with_progress(store, len(wf))
     try:
         result = run(
-            wf, ns, store=store, tenant=args.tenant, seed=args.seed, executor=args.executor
+            wf,
+            ns,
+            store=store,
+            tenant=args.tenant,
+            seed=args.seed,
+            executor=args.executor,
+            cache=args.cache,
         )
     except KeyboardInterrupt as exc:
         return _interrupted(exc, args.json)
@@ -522,6 +539,8 @@ def _print_result(result: Any, as_json: bool) -> None:
         print(json.dumps(_result_json(result), indent=2, default=repr))
         return
     print(result.summary())
+    if getattr(result, "cache", None) is not None:
+        print(result.explain())
     for sid, err in result.errors.items():
         print(f"\n--- {sid} (attempt {err.attempt}) ---\n{err.traceback.rstrip()}", file=sys.stderr)
     if result.store and result.recording_error is None:  # else its rows are not all there
@@ -630,5 +649,6 @@ _COMMANDS = {
     "analyze": _cmd_analyze,
     **BILLING_COMMANDS,
     **STORE_COMMANDS,
+    **CACHE_COMMANDS,
     "version": _cmd_version,
 }

@@ -68,9 +68,17 @@ class ReplayReport:
 
 def _comparable(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     out = []
-    for r in sorted(rows, key=lambda r: (r["seq"], r["attempt"])):
+    for row in sorted(rows, key=lambda r: (r["seq"], r["attempt"])):
+        r = {**row, "status": outcome(row.get("status"))}
         out.append(tuple(None if _missing(r.get(k)) else r.get(k) for k in COMPARED))
     return out
+
+
+def outcome(status: Any) -> Any:
+    """A step's status as an outcome: ``cached`` (a recorded output reused, see
+    docs/caching.md) is a success, so replaying or diffing it against a run that called
+    the step compares the outputs, not how they were obtained."""
+    return "succeeded" if status == "cached" else status
 
 
 def _missing(v: Any) -> bool:
@@ -254,7 +262,7 @@ def _step_change(r: Any) -> str:
         side, status = ("B", r["status_b"]) if r["status_a"] is None else ("A", r["status_a"])
         return f"only in {side} ({status})"
     what = []
-    if r["status_a"] != r["status_b"]:
+    if outcome(r["status_a"]) != outcome(r["status_b"]):
         what.append(f"status {r['status_a']} → {r['status_b']}")
     if r["attempts_a"] != r["attempts_b"]:
         what.append(f"attempts {r['attempts_a']} → {r['attempts_b']}")
@@ -314,7 +322,7 @@ def diff(a: str, b: str, *, store: Any = None) -> DiffReport:
         both = x and y
         row["delta_s"] = row["duration_b"] - row["duration_a"] if both else None
         if (
-            row["status_a"] != row["status_b"]
+            outcome(row["status_a"]) != outcome(row["status_b"])
             or row["attempts_a"] != row["attempts_b"]
             or not row["output_same"]
         ):

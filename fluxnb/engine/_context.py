@@ -69,18 +69,29 @@ class StepContext:
         self.__dict__.update(state)
 
 
-def meter_sink(recorder: Any, step: str, attempt: int, seq: int) -> MeterSink:
-    """``ctx.meter`` for one attempt, writing through ``recorder`` (see Recorder.meter)."""
-    meter = getattr(recorder, "meter", None)
+class _Sink:
+    """``ctx.meter`` for one attempt, writing through ``recorder`` (see Recorder.meter).
+    It also says which run record the attempt writes to (``recorder``, ``seq``): the LLM
+    call loop finds the run's ``llm`` ledger there."""
 
-    def sink(unit: str, quantity: Any, key: str | None) -> str:
-        if meter is None:  # a user's own recorder without metering: check, keep nothing
+    __slots__ = ("_meter", "attempt", "recorder", "seq", "step")
+
+    def __init__(self, recorder: Any, step: str, attempt: int, seq: int) -> None:
+        self.recorder = recorder
+        self.step, self.attempt, self.seq = step, attempt, seq
+        self._meter = getattr(recorder, "meter", None)
+
+    def __call__(self, unit: str, quantity: Any, key: str | None) -> str:
+        if self._meter is None:  # a user's own recorder without metering: check, keep nothing
             from ..store._usage import check_unit
             from ..store._usage import quantity as as_quantity
 
             check_unit(unit)
             as_quantity(quantity)
             return key or ""
-        return str(meter(unit, quantity, key, step, attempt, seq))
+        return str(self._meter(unit, quantity, key, self.step, self.attempt, self.seq))
 
-    return sink
+
+def meter_sink(recorder: Any, step: str, attempt: int, seq: int) -> MeterSink:
+    """``ctx.meter`` for one attempt, writing through ``recorder`` (see Recorder.meter)."""
+    return _Sink(recorder, step, attempt, seq)

@@ -15,6 +15,7 @@ from ._result import RunResult
 from ._runner import _prepare
 from ._scheduler import Scheduler
 from ._setup import DEFAULT
+from ._stream_runner import StreamRun
 
 
 class Run:
@@ -28,7 +29,9 @@ class Run:
     <RunStatus.CANCELLED: 'cancelled'>
     """
 
-    def __init__(self, scheduler: Scheduler, record: RunRecord, *, here: bool = False) -> None:
+    def __init__(
+        self, scheduler: Scheduler | StreamRun, record: RunRecord, *, here: bool = False
+    ) -> None:
         self._scheduler = scheduler
         self.run_id = record.run_id
         self.workflow = record.workflow
@@ -36,7 +39,7 @@ class Run:
         self._future: Any = None
         self._cancel_requested = False
 
-        async def main() -> RunResult:
+        async def main() -> Any:
             try:
                 return await scheduler.run(record)
             except asyncio.CancelledError:
@@ -122,10 +125,12 @@ def start(
     run_id: str | None = None,
     here: bool = False,
     params: Mapping[str, Any] | None = None,
+    cache: bool | str | None = None,
 ) -> Run:
     """Start a run and return at once with a :class:`Run` handle: on fluxnb's own loop
     thread, or with ``here=True`` as a task on the running loop (a notebook kernel's).
-    ``params`` fill the manifest's ``{{name}}`` placeholders, as for :func:`run`."""
+    ``params`` fill the manifest's ``{{name}}`` placeholders and ``cache`` makes it an
+    incremental run, as for :func:`run`."""
     wf = load_workflow(manifest, params=params)
-    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
+    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id, cache)
     return Run(scheduler, record, here=here)

@@ -258,7 +258,11 @@ def completed_outputs(trace: Trace, trust: bool = False) -> tuple[dict[str, Any]
     attempts: dict[str, int] = {}
     for r in _records(trace.events):
         attempts[r["step"]] = max(attempts.get(r["step"], 0), r["attempt"] or 0)
-        if r["final"] and r["status"] == "succeeded" and available(r.get("output_format")):
+        if (
+            r["final"]
+            and r["status"] in ("succeeded", "cached")  # cached: a recorded output reused
+            and available(r.get("output_format"))
+        ):
             done[r["step"]] = decode(
                 r["output_format"],
                 r.get("output_json"),

@@ -54,6 +54,22 @@ class StepResult:
         return (self.ended_us - self.started_us) / 1e6
 
 
+@dataclass(frozen=True)
+class CacheDecision:
+    """What an incremental run decided for one step, and why (``result.cache[step]``)."""
+
+    step: str
+    #: ``hit`` (a recorded output reused: status ``cached``), ``miss`` (it ran: no recorded
+    #: output had its key), ``refresh`` (it ran: cache mode refresh) or ``off`` (not cached).
+    decision: str
+    #: Why, for people: ``code changed: clean()``, ``param threshold 0.5 → 0.6``, ...
+    reason: str
+    #: The step's cache key (None when it was not computed).
+    key: str | None = None
+    #: For a hit: the run whose output was reused.
+    source_run_id: str | None = None
+
+
 def _dt(us: int | None) -> datetime | None:
     return None if us is None else datetime.fromtimestamp(us / 1e6, tz=UTC)
 
@@ -89,8 +105,11 @@ class RunResult:
         reason: str | None = None,
         callables: dict[str, Any] | None = None,
         recording_error: Any = None,
+        cache: dict[str, CacheDecision] | None = None,
     ) -> None:
         self.run_id = run_id
+        #: Incremental runs: each step's CacheDecision (None: caching was off).
+        self.cache = cache
         self.recording_error = recording_error
         self.workflow = workflow
         self.status = status
@@ -190,6 +209,24 @@ class RunResult:
             out.append(f"NOT RECORDED: {self.recording_error}")
         return "\n".join(out)
 
+    def explain(self) -> str:
+        """Why each step ran or was reused (incremental runs, docs/caching.md)::
+
+        clean    ran     code changed: clean()
+        load     cached  same key as run 20261130-081502-9f3a1c
+        """
+        if self.cache is None:
+            return f"run {self.run_id}: caching was off, every step ran"
+        rows = [
+            (sid, _DECISION_WORDS.get(d.decision, d.decision), d.reason)
+            for sid, d in self.cache.items()
+        ]
+        w0 = max(len(r[0]) for r in rows) if rows else 0
+        w1 = max(len(r[1]) for r in rows) if rows else 0
+        hits = sum(1 for d in self.cache.values() if d.decision == "hit")
+        head = f"run {self.run_id} · {hits} of {plural(len(rows), 'step')} reused"
+        return "\n".join([head, *(f"  {a.ljust(w0)}  {b.ljust(w1)}  {c}" for a, b, c in rows)])
+
     def _repr_html_(self) -> str:
         from .._html import result_html
 
@@ -214,6 +251,9 @@ class RunResult:
             f"<RunResult {self.run_id} '{self.workflow}' {self.status.value}: "
             f"{plural(len(self.outputs), 'output')}; {self.duration:.3f}s>"
         )
+
+
+_DECISION_WORDS = {"hit": "cached", "miss": "ran", "refresh": "ran", "off": "ran"}
 
 
 def _clip(text: str, n: int) -> str:

@@ -18,6 +18,7 @@ from .._exceptions import ReplayError
 from .._session import Action
 from ..spec import load_workflow
 from ..store._recorder import RunRecord
+from ._cache import attach
 from ._loop import _block, _settled
 from ._plan import plan_for
 from ._result import RunResult
@@ -123,7 +124,7 @@ def _resume_plan(
     force: bool,
     trust: bool,
 ) -> tuple[Scheduler, RunRecord]:
-    from ._history import completed_outputs, load_trace
+    from ._history import _records, completed_outputs, load_trace
 
     trace = load_trace(run_id, st)
     run = trace.run
@@ -178,12 +179,21 @@ def _resume_plan(
         ran_before_s=float(ran) if isinstance(ran, int | float) and math.isfinite(ran) else 0.0,
     )
     default, executors = _executors(wf, plan, None)
+    recorder = recorder_for(st)
     scheduler = Scheduler(
         plan,
         RunOptions(run_id, wf.name, seed),
-        recorder=recorder_for(st),
+        recorder=recorder,
         executors=executors,
         default_executor=default,
     )
     scheduler.preset(outputs, attempts)
+    # the manifest's cache settings hold for the steps still to run; their keys need the
+    # recorded digests of the steps that finished before
+    digests = {
+        r["step"]: r["output_digest"]
+        for r in _records(trace.events)
+        if r["final"] and r["status"] in ("succeeded", "cached") and r.get("output_digest")
+    }
+    attach(scheduler, wf, plan, recorder, run.get("namespace"), None, digests)
     return scheduler, record

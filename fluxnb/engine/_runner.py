@@ -16,6 +16,7 @@ from .._session import Action
 from ..spec import Net, Workflow
 from ..spec._net_manifest import load_any
 from ..store._recorder import NullRecorder, RunRecord
+from ._cache import attach
 from ._executor import Executor
 from ._loop import _block, _block_coro, _settled
 from ._plan import plan_for
@@ -44,6 +45,7 @@ async def arun(
     run_id: str | None = None,
     max_firings: int | None = None,
     params: Mapping[str, Any] | None = None,
+    cache: bool | str | None = None,
 ) -> Any:
     """Load (if needed), validate, resolve and run a workflow on the running event loop.
 
@@ -66,6 +68,10 @@ async def arun(
             ``max_firings``, else 100,000).
         params: values for the manifest's ``{{name}}`` placeholders; they win over its
             ``params:`` defaults (docs/manifest.md, "Parameters").
+        cache: incremental run (docs/caching.md): ``True`` / ``"use"`` reuses the recorded
+            output of every step whose cache key is unchanged, ``"refresh"`` runs them all
+            and records them anew, ``False`` / ``"off"`` caches nothing; None (default):
+            the manifest's ``router.cache`` and steps' ``cache:`` decide (off by default).
 
     Raises:
         ManifestError: the manifest or a callable is invalid (nothing is recorded).
@@ -75,7 +81,7 @@ async def arun(
     wf = load_any(manifest, params=params)
     if isinstance(wf, Net):
         return await _net_coro(wf, namespace, store, tenant, seed, executor, run_id, max_firings)
-    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
+    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id, cache)
     return await scheduler.run(record)
 
 
@@ -114,6 +120,7 @@ def _prepare(
     seed: int,
     executor: Executor | str | None,
     run_id: str | None,
+    cache: bool | str | None = None,
 ) -> tuple[Scheduler, RunRecord]:
     tenant, scope = admit(Action.RUN, wf.name, wf.router, store, tenant)
     _check_new_id(run_id, store)
@@ -127,6 +134,7 @@ def _prepare(
     scheduler = Scheduler(
         plan, options, recorder=recorder, executors=executors, default_executor=default
     )
+    attach(scheduler, wf, plan, recorder, scope, cache)
     return scheduler, record
 
 
@@ -141,6 +149,7 @@ def run(
     run_id: str | None = None,
     max_firings: int | None = None,
     params: Mapping[str, Any] | None = None,
+    cache: bool | str | None = None,
 ) -> Any:
     """Blocking form of :func:`arun` (same arguments); safe to call inside a notebook.
 
@@ -158,5 +167,5 @@ def run(
                 )
             )
         )
-    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id)
+    scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id, cache)
     return _settled(lambda: _block(scheduler, record))

@@ -29,6 +29,7 @@ from ._plan import Plan
 from ._result import RunResult, StepError, StepResult
 from ._states import (
     ALLOWED,
+    CACHED,
     CANCELLED,
     FAILED,
     PENDING,
@@ -131,6 +132,8 @@ class Scheduler:
         self._attempt_base = [0] * n
         #: Outputs taken from a recording instead of calling the step (resume).
         self._preset: dict[int, Any] = {}
+        #: Incremental runs: decides which steps a recorded output stands in for.
+        self.cache: Any = None
 
     def _wall(self, perf_ns: int) -> int:
         return self.attempts.wall(perf_ns)
@@ -307,6 +310,11 @@ class Scheduler:
     def _start(
         self, ti: int, attempt: int, kwargs: dict[str, Any], delay: float, a: Attempt | None = None
     ) -> None:
+        if self.cache is not None and a is None:  # a recorded output may stand in
+            hit = self.cache.lookup(ti, kwargs)
+            if hit is not None:
+                self._reused(ti, attempt, hit[0])
+                return
         old = self._state[ti]
         if not (ALLOWED[old] >> RUNNING) & 1:
             raise illegal_step_transition(self._ids[ti], old, RUNNING)
@@ -320,6 +328,20 @@ class Scheduler:
             self.succeeded(ti, ti + 1, attempt, time.perf_counter_ns(), delay, None, None, None)
             return
         self.attempts.start(ti, ti + 1, ti, attempt, self._attempt_base[ti], kwargs, delay, a)
+
+    def _reused(self, ti: int, attempt: int, value: Any) -> None:
+        """A cache hit: the step is not called; its row says ``cached`` (no executor, so
+        it is not metered as an execution) and carries the reused output."""
+        self._set(ti, CACHED)
+        self._attempts[ti] = attempt
+        self._first[ti] = self._last[ti] = now = time.perf_counter_ns()
+        at = self._wall(now)
+        self.recorder.event(
+            (self.opts.run_id, ti + 1, self._ids[ti], attempt, "cached", True, at, at, 0.0,
+             0.0, None, None, None, None, None, value)
+        )  # fmt: skip
+        self._outputs[ti] = value
+        self._produce(ti, value)
 
     # ------------------------------------------------------------------ outcomes
     def succeeded(
@@ -426,7 +448,7 @@ class Scheduler:
                     f"{plural(failed, 'step')} failed and {plural(skipped, 'dependent step')} "
                     f"{were} skipped; independent steps finished (on_error: continue)"
                 )
-        elif all(s in (SUCCEEDED, SKIPPED) for s in self._state):
+        elif all(s in (SUCCEEDED, SKIPPED, CACHED) for s in self._state):
             new = RunStatus.SUCCEEDED
             if self._tolerated:
                 self._reason = f"{plural(self._tolerated, 'failure')} tolerated (on_error: skip)"
@@ -445,6 +467,7 @@ class Scheduler:
                 "error": f"{first_error.type}: {first_error.message}" if first_error else None,
             }
         )
+        cache = self.cache.finish() if self.cache is not None else None
         self.recorder.run_finished(final)
         ids = self._ids
         outputs = {ids[ti]: v for ti, v in self._outputs.items()}
@@ -474,6 +497,7 @@ class Scheduler:
             store=self.recorder.location,
             reason=self._reason,
             recording_error=getattr(self.recorder, "recording_error", None),
+            cache=cache,
             callables={
                 self._ids[ti]: b.fn for ti, b in enumerate(self.plan.bindings) if b is not None
             },

@@ -41,6 +41,8 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
+    #: Not called: a recorded output with the same cache key stood in (docs/caching.md).
+    CACHED = "cached"
 
     @property
     def terminal(self) -> bool:
@@ -48,7 +50,13 @@ class StepStatus(StrEnum):
 
 
 _STEP_TERMINAL = frozenset(
-    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED}
+    {
+        StepStatus.SUCCEEDED,
+        StepStatus.FAILED,
+        StepStatus.CANCELLED,
+        StepStatus.SKIPPED,
+        StepStatus.CACHED,
+    }
 )
 
 RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
@@ -62,7 +70,9 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 }
 
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
-    StepStatus.PENDING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED, StepStatus.SKIPPED}),
+    StepStatus.PENDING: frozenset(
+        {StepStatus.RUNNING, StepStatus.CANCELLED, StepStatus.SKIPPED, StepStatus.CACHED}
+    ),
     StepStatus.RUNNING: frozenset(
         {
             StepStatus.SUCCEEDED,
@@ -77,6 +87,7 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     StepStatus.FAILED: frozenset(),
     StepStatus.CANCELLED: frozenset(),
     StepStatus.SKIPPED: frozenset(),
+    StepStatus.CACHED: frozenset(),
 }
 
 
@@ -96,7 +107,7 @@ def check_step_transition(step: str, old: StepStatus, new: StepStatus) -> StepSt
 # Python code); these are the same table as STEP_TRANSITIONS, as bit masks.
 STEP_BY_CODE: tuple[StepStatus, ...] = tuple(StepStatus)
 CODE = {s: i for i, s in enumerate(STEP_BY_CODE)}
-(PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED) = (
+(PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED, SKIPPED, CACHED) = (
     CODE[StepStatus.PENDING],
     CODE[StepStatus.RUNNING],
     CODE[StepStatus.RETRYING],
@@ -104,6 +115,7 @@ CODE = {s: i for i, s in enumerate(STEP_BY_CODE)}
     CODE[StepStatus.FAILED],
     CODE[StepStatus.CANCELLED],
     CODE[StepStatus.SKIPPED],
+    CODE[StepStatus.CACHED],
 )
 ALLOWED: tuple[int, ...] = tuple(
     sum(1 << CODE[new] for new in STEP_TRANSITIONS[old]) for old in STEP_BY_CODE

@@ -44,6 +44,14 @@ class NotebookProgress:
 
             self._handle = display(HTML(""), display_id=True)
 
+    def __getattr__(self, name: str) -> Any:
+        """What else the inner recorder offers (``meter`` for ctx.meter, ``llm``): a step
+        run under the progress display meters and records exactly as without it."""
+        inner = self.__dict__.get("inner")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
     @property
     def location(self) -> str | None:
         return self.inner.location

@@ -14,6 +14,8 @@ from ._model import STEP_ID
 from ._options import STRATEGIES, OnError
 
 ON_ERROR_KEYS = ("strategy", "fallback")
+#: What ``cache:`` may say (``true`` is ``use``, ``false`` is ``off``).
+CACHE_MODES = ("use", "refresh", "off")
 EXECUTOR_URL = re.compile(r"dask://[A-Za-z0-9_.\-\[\]:]+:\d+")
 
 MISSING = object()
@@ -211,6 +213,25 @@ class Checker:
                 )
                 return MISSING
         return tuple(i.lower() for i in items)
+
+    def cache_mode(self, v: Any, path: Path) -> Any:
+        """``true`` (= ``use``), ``false`` (= ``off``), ``use``, ``refresh`` or ``off``."""
+        if v is True or v is False:
+            return "use" if v else "off"
+        return self.choice(CACHE_MODES)(v, path)
+
+    def version(self, v: Any, path: Path) -> Any:
+        """A ``cache_version:``: a string or a number, kept as text."""
+        if isinstance(v, bool) or not isinstance(v, str | int | float) or v == "":
+            self.add(
+                "wrong_type",
+                path,
+                f"expected a version (a string or a number), found {kind_of(v)}",
+                expected="a string or a number",
+                found=v,
+            )
+            return MISSING
+        return str(v)
 
     def strings(self, v: Any, path: Path) -> Any:
         """One string or a list of strings → tuple."""

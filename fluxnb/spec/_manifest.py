@@ -49,6 +49,7 @@ ROUTER_KEYS = (
     "retry",
     "on_error",
     "executor",
+    "cache",
 )
 RBAC_KEYS = ("run_roles", "validate_roles", "replay_roles", "admin_roles")
 AGENT_KEYS = (
@@ -61,6 +62,9 @@ AGENT_KEYS = (
     "default",
     "executor",
     "description",
+    "cache",
+    "cache_version",
+    "cache_inputs",
 )
 
 RETRY_KEYS = ("max_attempts", "backoff", "initial_delay", "max_delay", "retry_on", "no_retry_on")
@@ -85,6 +89,7 @@ def _read_router(c: Checker, raw: Any) -> RouterSettings:
             default_timeout=c.get(m, "default_timeout", path, c.duration),
             namespace=c.get(m, "namespace", path, c.scope_name),
             tenant=c.get(m, "tenant", path, c.scope_name),
+            cache=c.get(m, "cache", path, c.cache_mode),
         ),
         rbac=rbac,
     )
@@ -117,6 +122,9 @@ def _read_agent(c: Checker, raw: Any, path: Path) -> dict[str, Any]:
     out["description"] = c.get(m, "description", path, c.string)
     out["on_error"] = c.get(m, "on_error", path, c.on_error)
     out["executor"] = c.get(m, "executor", path, c.choice(("local", "dask")))
+    out["cache"] = c.get(m, "cache", path, c.cache_mode)
+    out["cache_version"] = c.get(m, "cache_version", path, c.version)
+    out["cache_inputs"] = c.get(m, "cache_inputs", path, c.strings)
     if "default" in m:
         out["default"] = m["default"]
     if m.get("retry") is not None:

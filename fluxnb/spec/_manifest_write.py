@@ -54,6 +54,12 @@ def _agent_dict(step: Step) -> dict[str, Any]:
         agent["default"] = step.default
     if step.executor is not None:
         agent["executor"] = step.executor
+    if step.cache is not None:
+        agent["cache"] = step.cache
+    if step.cache_version is not None:
+        agent["cache_version"] = step.cache_version
+    if step.cache_inputs:
+        agent["cache_inputs"] = list(step.cache_inputs)
     if step.description:
         agent["description"] = step.description
     return agent
@@ -71,7 +77,7 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
         out["description"] = wf.description
     r = wf.router
     router: dict[str, Any] = {}
-    for key in ("worker_pool_size", "channel_buffer", "namespace", "tenant"):
+    for key in ("worker_pool_size", "channel_buffer", "namespace", "tenant", "cache"):
         if getattr(r, key) is not None:
             router[key] = getattr(r, key)
     if r.default_timeout is not None:

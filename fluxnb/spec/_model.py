@@ -50,11 +50,34 @@ class Step:
     default: Any = None
     #: ``local`` or ``dask`` (None: the run's executor).
     executor: str | None = None
+    #: Reuse a recorded output when nothing it depends on changed: ``use``, ``refresh``
+    #: (run and record anew) or ``off`` (never: a non-deterministic step). None: the
+    #: run's setting (``router.cache``, ``run(cache=...)``). See docs/caching.md.
+    cache: str | None = None
+    #: Bump it to force a re-run although the code looks unchanged (joins the cache key).
+    cache_version: str | None = None
+    #: Files the step reads (path globs): their contents join the cache key.
+    cache_inputs: tuple[str, ...] = ()
 
     @property
     def reference(self) -> str:
         """How the step's callable is named: ``run`` if set, else the step id."""
         return self.run or self.id
+
+
+def _cache_options(
+    cache: bool | str | None, version: str | int | None, inputs: str | Iterable[str]
+) -> dict[str, Any]:
+    """``Workflow.add``'s cache arguments as Step fields (``True`` is ``use``)."""
+    mode = ("use" if cache else "off") if isinstance(cache, bool) else cache
+    if mode not in (None, "use", "refresh", "off"):
+        raise ValueError(f"cache must be True, False, 'use', 'refresh' or 'off', not {cache!r}")
+    globs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+    return {
+        "cache": mode,
+        "cache_version": None if version is None else str(version),
+        "cache_inputs": globs,
+    }
 
 
 #: Workflows with more steps are recorded in the fast YAML form (see manifest_text).
@@ -117,6 +140,9 @@ class Workflow:
         on_error: OnError | str | None = None,
         default: Any = None,
         executor: str | None = None,
+        cache: bool | str | None = None,
+        cache_version: str | int | None = None,
+        cache_inputs: str | Iterable[str] = (),
     ) -> Step:
         """Add a step. ``depends_on=None`` with a callable means: the parameters of ``fn``
         that name other steps of this workflow (Hamilton style)."""
@@ -154,6 +180,7 @@ class Workflow:
             on_error=OnError(on_error) if isinstance(on_error, str) else on_error,  # type: ignore[arg-type]
             default=default,
             executor=executor,
+            **_cache_options(cache, cache_version, cache_inputs),
         )
         self._steps[id] = step
         self._version += 1

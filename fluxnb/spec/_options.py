@@ -129,3 +129,6 @@ class RouterSettings:
     #: Where steps run: ``local`` (default), ``dask`` (an on-demand LocalCluster), or
     #: ``dask://HOST:PORT`` (an existing Dask scheduler).
     executor: str | None = None
+    #: Incremental runs: ``use`` (reuse recorded outputs whose cache key matches),
+    #: ``refresh`` (run and record anew) or ``off``; None: off. See docs/caching.md.
+    cache: str | None = None

@@ -43,6 +43,7 @@ import yaml
 from .._exceptions import FluxError, ManifestError, Problem
 from ._checker import Checker, kind_of
 from ._graph import suggest
+from ._llm_spec import template_positions
 from ._located import Located, Path, format_path, load_located
 from ._resolve import suggestable_names
 
@@ -168,6 +169,11 @@ class _Filler:
         doc = load_located(self.masked, self.source)
         declared = self._declared(doc)
         in_scalars = self._locate()
+        # an LLM prompt's {{name}} is the step's input, filled when it runs (_llm_spec.py)
+        prompts = template_positions(doc)
+        for i, tok in list(in_scalars.items()):
+            if (tok.start_mark.line + 1, tok.start_mark.column + 1) in prompts:
+                del in_scalars[i]
         used = [self.holes[i].group(1) for i in sorted(in_scalars)]
         values = self._values(doc, declared, params, lookup, used)
         for i in sorted(in_scalars):

@@ -89,6 +89,10 @@ def find_callable(step: Step, namespace: Mapping[str, Any] | None) -> Callable[.
     """The callable for ``step``; LookupError with a helpful message if there is none."""
     if step.fn is not None:
         return step.fn
+    if step.llm is not None:  # the one upward import: only for a step that is an LLM call
+        from ..llms._step import llm_step
+
+        return llm_step(step)
     return lookup_callable(
         step.reference,
         f"step '{step.id}'",

@@ -26,6 +26,7 @@ APPEND = {
     "events": "INSERT INTO events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "circuit_events": "INSERT INTO circuit_events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "audit": "INSERT INTO audit BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "llm_calls": "INSERT INTO llm_calls BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "usage": """INSERT OR IGNORE INTO usage BY NAME
         SELECT * EXCLUDE (segment) FROM {source} ORDER BY segment""",
 }
@@ -183,7 +184,7 @@ def _fold_together(
         batches.setdefault(table_of(f), []).append(data)
     con.execute("BEGIN")
     try:
-        for table in ("events", "circuit_events", "audit", "usage", "runs"):
+        for table in ("events", "circuit_events", "audit", "usage", "llm_calls", "runs"):
             if table in batches:
                 report.rows[table] = _insert(con, table, batches[table])
         if entries:

@@ -63,7 +63,8 @@ class Recorder(Protocol):
     A recorder may also define ``attempt_started(step, attempt)``, called as each attempt
     starts (live progress uses it; storage has no need), and ``meter(unit, amount, key,
     step, attempt, seq)``, which ``ctx.meter`` calls (without it, ``ctx.meter`` checks its
-    arguments and records nothing).
+    arguments and records nothing), and ``llm``, the run's ``LLMLedger`` (its
+    ``llm_calls`` rows and spending; without it, LLM calls are not recorded).
     """
 
     def run_started(self, run: RunRecord) -> None: ...
@@ -126,12 +127,16 @@ class MemoryRecorder:
         self.circuit_events: list[tuple] = []
         self.usage: list[tuple] = []
         self._meter: Any = None
+        #: The run's LLM calls (``llm_calls`` rows in ``llm.all_rows``), once it started.
+        self.llm: Any = None
 
     def run_started(self, run: RunRecord) -> None:
+        from ._llm_ledger import LLMLedger
         from ._usage import UsageMeter
 
         self.runs.append(run)
         self._meter = UsageMeter(run)
+        self.llm = LLMLedger(run)
 
     def event(self, row: EventRow) -> None:
         self.events.append(row)

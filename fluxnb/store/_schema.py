@@ -380,7 +380,72 @@ MIGRATIONS += (
     ),
 )
 
-SCHEMA_VERSION = MIGRATIONS[-1].version
+
+def _seed_llm_prices() -> str:
+    """The INSERT of the price rows shipped in ``llm_prices.csv`` (the table's seed)."""
+    import csv
+    from pathlib import Path
+
+    def lit(v: str) -> str:
+        return "NULL" if v == "" else "'" + v.replace("'", "''") + "'"
+
+    with open(Path(__file__).with_name("llm_prices.csv"), newline="") as f:
+        rows = [", ".join(map(lit, r.values())) + ", 'seed'" for r in csv.DictReader(f)]
+    return "INSERT INTO llm_prices VALUES\n(" + "),\n(".join(rows) + ")"
+
+
+MIGRATIONS += (
+    Migration(
+        9,
+        "LLM calls (one row per HTTP attempt, tokens and cost) and the LLM price table",
+        (
+            """CREATE TABLE llm_prices (
+                provider VARCHAR NOT NULL,
+                model VARCHAR NOT NULL,
+                input_per_m DECIMAL(38, 9),
+                output_per_m DECIMAL(38, 9),
+                cached_per_m DECIMAL(38, 9),
+                effective_from DATE NOT NULL,
+                context_window INTEGER,
+                features VARCHAR,
+                price_as VARCHAR,
+                source VARCHAR NOT NULL DEFAULT 'user'
+            )""",
+            _seed_llm_prices(),
+            """CREATE TABLE llm_calls (
+                run_id VARCHAR,
+                step VARCHAR,
+                attempt INTEGER NOT NULL,
+                tenant VARCHAR NOT NULL,
+                provider VARCHAR NOT NULL,
+                model VARCHAR NOT NULL,
+                http_status INTEGER,
+                outcome VARCHAR NOT NULL,
+                prompt_tokens BIGINT,
+                cached_tokens BIGINT,
+                completion_tokens BIGINT,
+                reasoning_tokens BIGINT,
+                cost DECIMAL(38, 9),
+                provider_cost DECIMAL(38, 9),
+                cost_status VARCHAR NOT NULL,
+                ttft_ms DOUBLE,
+                latency_ms DOUBLE,
+                namespace VARCHAR,
+                step_attempt INTEGER,
+                call INTEGER,
+                candidate INTEGER,
+                candidates VARCHAR,
+                price_as VARCHAR,
+                error VARCHAR,
+                started_at TIMESTAMP NOT NULL,
+                output VARCHAR
+            )""",
+        ),
+    ),
+)
+
+#: The newest migration (blocks are added by parallel work, not always in order).
+SCHEMA_VERSION = max(m.version for m in MIGRATIONS)
 
 #: A ``runs`` row's ``duration_s``: the time the run ran, in all its executions (a resumed
 #: run's earlier executions, ``ran_before_s``, plus this one's, from ``resumed_at``).
@@ -449,6 +514,36 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "corrects",
     "actor",
     "recorded_at",
+)
+
+#: Columns of an ``llm_calls`` row (one HTTP attempt of an LLM call; docs/llm.md).
+LLM_CALL_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "step",
+    "attempt",  # the HTTP attempt within the call: 1, 2, ... across every candidate
+    "tenant",
+    "provider",
+    "model",
+    "http_status",  # None: no response (connection error, timeout, a stream cut)
+    "outcome",  # ok | retry | failover | failed | budget
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cost",  # exact decimal text computed from llm_prices (None: unpriced)
+    "provider_cost",  # the cost the provider reported, if any
+    "cost_status",  # priced | unpriced | none (no tokens used)
+    "ttft_ms",  # time to the first token (streaming)
+    "latency_ms",
+    "namespace",
+    "step_attempt",  # the step's own attempt number
+    "call",  # which LLM call of that step attempt: 1, 2, ...
+    "candidate",  # the candidate's place in the resolved order: 1, 2, ...
+    "candidates",  # the resolved order, 'provider/model' joined by ','
+    "price_as",  # the price row used when the model is priced as another
+    "error",
+    "started_at",  # epoch microseconds, UTC
+    "output",  # the answer's text (ok rows): what a replay returns
 )
 
 #: Columns of an ``audit`` row.

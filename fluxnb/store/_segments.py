@@ -23,6 +23,7 @@ from ._schema import (
     AUDIT_COLUMNS,
     CIRCUIT_COLUMNS,
     EVENT_COLUMNS,
+    LLM_CALL_COLUMNS,
     OUTPUT_COLUMNS,
     RUN_COLUMNS,
     USAGE_COLUMNS,
@@ -129,6 +130,38 @@ def _schemas() -> dict[str, Any]:
             ("user_name", pa.string()),
         ]
     )
+    i64, dec = pa.int64(), pa.string()  # decimal text: DuckDB casts it on load
+    llm_calls = pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("step", pa.string()),
+            ("attempt", pa.int32()),
+            ("tenant", pa.string()),
+            ("provider", pa.string()),
+            ("model", pa.string()),
+            ("http_status", pa.int32()),
+            ("outcome", pa.string()),
+            ("prompt_tokens", i64),
+            ("cached_tokens", i64),
+            ("completion_tokens", i64),
+            ("reasoning_tokens", i64),
+            ("cost", dec),
+            ("provider_cost", dec),
+            ("cost_status", pa.string()),
+            ("ttft_ms", pa.float64()),
+            ("latency_ms", pa.float64()),
+            ("namespace", pa.string()),
+            ("step_attempt", pa.int32()),
+            ("call", pa.int32()),
+            ("candidate", pa.int32()),
+            ("candidates", pa.string()),
+            ("price_as", pa.string()),
+            ("error", pa.string()),
+            ("started_at", ts),
+            ("output", pa.string()),
+        ]
+    )
+    assert tuple(llm_calls.names) == LLM_CALL_COLUMNS
     assert tuple(events.names) == EVENT_COLUMNS + OUTPUT_COLUMNS
     assert tuple(runs.names) == RUN_COLUMNS and tuple(circuit.names) == CIRCUIT_COLUMNS
     assert tuple(usage.names) == USAGE_COLUMNS and tuple(audit.names) == AUDIT_COLUMNS
@@ -138,11 +171,12 @@ def _schemas() -> dict[str, Any]:
         "circuit_events": circuit,
         "usage": usage,
         "audit": audit,
+        "llm_calls": llm_calls,
     }
 
 
 #: Tables whose rows travel in segments.
-TABLES = ("events", "runs", "circuit_events", "usage", "audit")
+TABLES = ("events", "runs", "circuit_events", "usage", "audit", "llm_calls")
 
 
 def arrow_table(table: str, rows: Sequence[tuple]) -> Any:

@@ -256,8 +256,8 @@ class Store:
         """Whether a run with this id is in the store, in any namespace (internal: it
         reads past the session's namespace, so it answers only yes or no)."""
         with self.connect() as con:
-            found = con.execute("SELECT 1 FROM runs WHERE run_id = $1", [run_id]).fetchone()
-        return found is not None
+            found = con.execute("SELECT 1 FROM runs WHERE run_id = $1", [run_id]).fetchall()
+        return bool(found)
 
     def output_key(self) -> bytes:
         """This store's key for signing the pickles it records (HMAC-SHA256), made on
@@ -268,7 +268,8 @@ class Store:
 
             query = "SELECT value FROM fluxnb_secrets WHERE name = 'output_key'"
             with self.connect() as con:
-                row = con.execute(query).fetchone()
+                rows = con.execute(query).fetchall()  # all: an open result blocks the next
+                row = rows[0] if rows else None
                 if row is None:  # made once: reading it writes nothing (a full disk)
                     import duckdb
 
@@ -281,7 +282,7 @@ class Store:
                         if not _write_failure(exc):
                             raise
                         raise _not_written(self, exc) from None
-                    row = con.execute(query).fetchone()
+                    row = con.execute(query).fetchall()[0]
             self._output_key = bytes(row[0])
         return self._output_key
 
@@ -430,6 +431,7 @@ _SCOPED = {
     "rate_cards": "SELECT * FROM rate_cards",
     "rate_card_prices": "SELECT * FROM rate_card_prices",
     "tenants": "SELECT * FROM tenants",
+    "cache_entries": f"SELECT * FROM cache_entries WHERE run_id IN ({_IN_NAMESPACE})",
     "workflows": "SELECT * FROM workflows WHERE namespace = $ns",
     "workflow_runs": "SELECT * FROM workflow_runs WHERE namespace = $ns",
 }
@@ -479,7 +481,9 @@ def _migrate(con: Any, path: str) -> None:
         "CREATE TABLE IF NOT EXISTS fluxnb_schema "
         "(version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL, description VARCHAR)"
     )
-    current = con.execute("SELECT coalesce(max(version), 0) FROM fluxnb_schema").fetchone()[0]
+    # fetchall: a result left unfinished (fetchone) makes DuckDB refuse the connection's
+    # next register() (an Arrow batch insert) with "unfinished result"
+    current = con.execute("SELECT coalesce(max(version), 0) FROM fluxnb_schema").fetchall()[0][0]
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"the trace store {path} has schema version {current}, newer than this fluxnb "

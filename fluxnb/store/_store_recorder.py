@@ -9,6 +9,7 @@ from dataclasses import astuple
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import RecordingFailed
+from ._llm_ledger import LLMLedger
 from ._outputs import NOTHING, encode, sign, where
 from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
 from ._schema import RUN_DURATION
@@ -37,6 +38,8 @@ class StoreRecorder:
         self._rows: list[EventRow] = []
         self._circuit: list[tuple] = []
         self._meter: UsageMeter | None = None
+        #: The run's LLM calls (``llm_calls`` rows, spending); set when the run starts.
+        self.llm: LLMLedger | None = None
         self._unsent: list[Any] = []  # usage tables a failed write left behind
         self._last = time.monotonic()
         self._failed_once = False
@@ -45,6 +48,9 @@ class StoreRecorder:
         #: Set at the run's end when some of its rows could be written nowhere (a full
         #: disk): the run's result carries it as ``recording_error``.
         self.recording_error: RecordingFailed | None = None
+        #: Incremental runs (engine/_cache.StepCache): ``stored_for(row)`` gives a cache
+        #: hit's recorded output columns; ``on_output(row, stored)`` hears every output's.
+        self.cache: Any = None
 
     #: The engine also flushes on this timer, so rows of a step that ended before a
     #: long-running one are on disk within this many seconds.
@@ -56,6 +62,7 @@ class StoreRecorder:
 
     def run_started(self, run: RunRecord) -> None:
         self._meter = UsageMeter(run)
+        self.llm = LLMLedger(run, self.store)
         if not self._write("runs", [astuple(run)]):
             self._runs.append(astuple(run))
 
@@ -72,11 +79,15 @@ class StoreRecorder:
             self._meter.on_event(row)
         output = row[_N]
         # serialise now: a later step may mutate the object it received
-        stored = NOTHING if output is NO_OUTPUT else encode(output)
+        cache = self.cache  # a cache hit's row carries its source's columns as they are
+        known = cache.stored_for(row) if cache is not None else None
+        stored = known or (NOTHING if output is NO_OUTPUT else encode(output))
         if stored[0] == "pickle":  # pickles are code: sign them with the store's key
             place = where(row[0], row[2])  # its run and step
             stored = (stored[0], None, sign(stored[2] or b"", self.store.output_key(), place),
                       *stored[3:])  # fmt: skip
+        if cache is not None:  # incremental runs learn each output's digest
+            cache.on_output(row, stored)
         rows = self._rows
         rows.append((*row[:_N], *stored))
         if len(rows) >= FLUSH_ROWS or time.monotonic() - self._last >= FLUSH_SECONDS:
@@ -93,6 +104,7 @@ class StoreRecorder:
             self._runs.append(final)
             self.flush()
         lost = len(self._rows) + len(self._circuit) + len(self._runs)
+        lost += len(self.llm.rows) if self.llm is not None else 0
         lost += sum(t.num_rows for t in self._unsent)
         if lost and self._error is not None:
             from ._segments import pending_segments
@@ -124,6 +136,10 @@ class StoreRecorder:
                 self._unsent.append(usage)  # kept for the next flush
             while self._unsent and self._write_table("usage", self._unsent[0]):
                 self._unsent.pop(0)
+        if self.llm is not None and self.llm.rows:
+            calls = self.llm.take()
+            if not self._write("llm_calls", calls):
+                self.llm.rows[:0] = calls  # kept for the next flush
         if self._circuit:
             circuit, self._circuit = self._circuit, []
             if not self._write("circuit_events", circuit):

@@ -11,6 +11,7 @@ const LIGHT = {
   failed: { fill: "#cf222e", text: "#ffffff" },
   skipped: { fill: "#6e7781", text: "#ffffff" },
   cancelled: { fill: "#424a53", text: "#ffffff" },
+  cached: { fill: "#00838f", text: "#ffffff" },
 };
 const DARK = {
   running: { fill: "#58a6ff", text: "#0d1117" },
@@ -19,6 +20,7 @@ const DARK = {
   failed: { fill: "#ff7b72", text: "#0d1117" },
   skipped: { fill: "#8b949e", text: "#0d1117" },
   cancelled: { fill: "#b1bac4", text: "#0d1117" },
+  cached: { fill: "#39c5cf", text: "#0d1117" },
 };
 export const ICONS = {
   pending: "○",
@@ -28,6 +30,7 @@ export const ICONS = {
   failed: "✗",
   skipped: "⇢",
   cancelled: "⊘",
+  cached: "⎘",
 };
 // a pattern too: states that did not run have a dashed or dotted outline
 const BORDER_STYLE = { pending: "dashed", skipped: "dashed", cancelled: "dotted" };

@@ -1,0 +1,481 @@
+"""The LLM call loop: fluxnb's one retry and failover loop around the OpenAI SDK.
+
+::
+
+    for each candidate (resolved order):
+        breaker open?                         -> next candidate (no request sent)
+        budget: spent + worst case > budget?  -> BudgetExceeded (no request sent)
+        send; on failure:
+            408 409 429 5xx, connection, timeout -> same candidate after Retry-After
+                                                    (up to a cap) or backoff with jitter
+            401 403 404, context length, retries exhausted, Retry-After over the cap
+                                                 -> next candidate
+            other 4xx, or a stream that failed after its first token
+                                                 -> fail now (``on_stream_error:
+                                                    restart`` retries a stream instead)
+
+Every HTTP attempt writes one ``llm_calls`` row; tokens and cost are metered as usage.
+Time is injectable (``clock``, ``sleep``) so tests of backoff take milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .._exceptions import CircuitOpenError, LLMError
+from ..engine._breaker import BREAKERS
+from ..spec import CircuitBreakerSettings, RetryPolicy
+from ._prices import PriceBook, cost, warn_unpriced
+from ._providers import Provider, client_for
+from ._record import Budget, CallRecord
+from ._routing import Candidate, resolve, upper_bound_tokens
+from ._stream import Answer, StreamView, send
+
+
+@dataclass(frozen=True)
+class LLMRetry:
+    """How fluxnb retries one candidate and when it moves to the next."""
+
+    #: Attempts per candidate, the first included.
+    max_attempts: int = 3
+    #: Seconds: the base of the exponential backoff (with full jitter).
+    initial_delay: float = 0.5
+    #: Seconds: no backoff wait is longer.
+    max_delay: float = 8.0
+    #: Seconds: a longer ``Retry-After`` moves to the next candidate instead of waiting.
+    retry_after_cap: float = 30.0
+    #: Seconds an HTTP attempt may wait for the server (connect, each read).
+    timeout: float = 60.0
+    #: The cooldown breaker of each (provider, model), shared by the process.
+    breaker: CircuitBreakerSettings = field(
+        default_factory=lambda: CircuitBreakerSettings(failure_threshold=5, reset_timeout=30.0)
+    )
+
+    def backoff(self, failed: int, rng: random.Random) -> float:
+        policy = RetryPolicy(
+            max_attempts=self.max_attempts,
+            backoff="exponential_jitter",
+            initial_delay=self.initial_delay,
+            max_delay=self.max_delay,
+        )
+        return policy.delay(failed, rng)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to ask: the messages and the options sent with them."""
+
+    messages: tuple[dict[str, Any], ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    #: ``"text"`` or ``"json"`` (the answer is parsed; checked against ``schema`` if given).
+    response_format: str = "text"
+    tools: tuple[dict[str, Any], ...] | None = None
+    schema: Mapping[str, Any] | None = None
+    stream: bool = False
+    #: ``"fail"``: a stream that breaks after its first token fails the call;
+    #: ``"restart"``: it is retried from scratch (same candidate, counts as an attempt).
+    on_stream_error: str = "fail"
+
+    def body(self) -> dict[str, Any]:
+        b: dict[str, Any] = {"messages": list(self.messages)}
+        if self.max_tokens is not None:
+            b["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            b["temperature"] = self.temperature
+        if self.response_format == "json":
+            b["response_format"] = {"type": "json_object"}
+        if self.tools:
+            b["tools"] = list(self.tools)
+        if self.stream:
+            b["stream"] = True
+            b["stream_options"] = {"include_usage": True}
+        return b
+
+    def needs(self) -> frozenset[str]:
+        return frozenset(
+            n
+            for n, on in (
+                ("json", self.response_format == "json"),
+                ("tools", bool(self.tools)),
+                ("stream", self.stream),
+            )
+            if on
+        )
+
+    def text(self) -> str:
+        return "\n".join(str(m.get("content") or "") for m in self.messages)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a call returned, and how it got it."""
+
+    #: The answer: its text, the parsed JSON (``response_format: json``), or
+    #: ``{"text", "tool_calls"}`` when the model called tools.
+    output: Any
+    text: str
+    tool_calls: list[dict[str, Any]] | None
+    #: The candidate that answered (``provider/model``) and the resolved order.
+    candidate: str
+    candidates: tuple[str, ...]
+    #: HTTP attempts made, over every candidate (0: a replay).
+    attempts: int
+    cost: Decimal | None
+    cost_status: str
+    usage: dict[str, int | None]
+
+
+class _BadAnswer(Exception):
+    """The answer arrived but is not what was asked (not JSON, not the schema)."""
+
+
+def classify(exc: BaseException) -> tuple[str, int | None, float | None]:
+    """``(what next, HTTP status, Retry-After seconds)``; what next is ``retry`` (same
+    candidate), ``next`` (another candidate) or ``fail``."""
+    import openai
+
+    if isinstance(exc, _BadAnswer):
+        return "retry", 200, None
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        after = retry_after(exc.response.headers)
+        if status in (408, 409, 429) or status >= 500:
+            return "retry", status, after
+        if status in (401, 403, 404) or _context_length(exc):
+            return "next", status, after
+        return "fail", status, after
+    if isinstance(exc, openai.APIConnectionError | asyncio.TimeoutError | ConnectionError):
+        return "retry", None, None  # APITimeoutError is an APIConnectionError
+    if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        return "retry", None, None  # a transport error the SDK did not wrap (mid-stream)
+    return "fail", None, None
+
+
+def _context_length(exc: Any) -> bool:
+    code = str(getattr(exc, "code", "") or "")
+    text = str(getattr(exc, "message", "") or exc).lower()
+    return code == "context_length_exceeded" or "context length" in text or "context window" in text
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _wall_us() -> int:
+    return time.time_ns() // 1000
+
+
+async def acall(
+    request: Request,
+    model: str | Sequence[str],
+    providers: Sequence[Provider],
+    *,
+    ctx: Any = None,
+    budget: Budget | None = None,
+    retry: LLMRetry | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    show: bool | None = None,
+) -> Reply:
+    """Run one LLM call through fluxnb's loop (see the module's docstring)."""
+    rec = CallRecord(ctx)
+    recorded = rec.replayed()
+    if recorded is not None:
+        return _replayed(request, recorded)
+    book = PriceBook(rec.ledger.prices() if rec.ledger is not None else None)
+    cands = resolve(
+        model,
+        providers,
+        book,
+        prompt=request.text(),
+        max_tokens=request.max_tokens,
+        needs=request.needs(),
+    )
+    loop = _Loop(request, cands, rec, book, budget, retry or LLMRetry(), clock, sleep)
+    if request.stream and (StreamView.wanted() if show is None else show):
+        loop.view = StreamView(loop.order)
+    for rank, cand in enumerate(cands, 1):
+        reply = await loop.candidate(rank, cand)
+        if reply is not None:
+            return reply
+    raise loop.error(
+        f"LLM call failed on every candidate ({loop.order}): "
+        + "; ".join(
+            f"{t['candidate']}: {t['outcome']} {t.get('error') or ''}".strip() for t in loop.tried
+        )
+    )
+
+
+class _Loop:
+    """One call's walk over its candidates: attempts, retries, failover, records."""
+
+    def __init__(
+        self,
+        request: Request,
+        cands: tuple[Candidate, ...],
+        rec: CallRecord,
+        book: PriceBook,
+        budget: Budget | None,
+        retry: LLMRetry,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[Any]],
+    ) -> None:
+        self.request, self.cands, self.rec, self.book = request, cands, rec, book
+        self.budget, self.retry, self.clock, self.sleep = budget, retry, clock, sleep
+        self.order = ",".join(c.name for c in cands)
+        self.body = request.body()
+        self.view: StreamView | None = None
+        self.n = 0  # HTTP attempts so far, over every candidate
+        self.tried: list[dict[str, Any]] = []
+
+    def error(self, message: str) -> LLMError:
+        return LLMError(
+            message, candidates=tuple(c.name for c in self.cands), attempts=tuple(self.tried)
+        )
+
+    async def candidate(self, rank: int, cand: Candidate) -> Reply | None:
+        """Try ``cand`` until it answers (its Reply), or it is time for the next (None)."""
+        prov = cand.provider
+        price, alias = self.book.resolve(prov.name, cand.model, prov.price_as.get(cand.model))
+        if price is None or not price.priced:
+            warn_unpriced(prov.name, cand.model)
+        breaker = BREAKERS.get(f"llm:{cand.name}", self.retry.breaker)
+        tries = 0
+        while True:
+            try:
+                probe, changes = breaker.acquire()
+            except CircuitOpenError as exc:
+                self.tried.append(
+                    {"candidate": cand.name, "outcome": "circuit_open", "error": str(exc)}
+                )
+                return None
+            self.rec.circuit(changes)
+            try:
+                self.rec.check_budget(self.budget, _worst(price, self.request), cand.name)
+            except LLMError:
+                breaker.release(probe)
+                raise
+            self.n += 1
+            tries += 1
+            answer = Answer()
+            if self.view is not None:
+                self.view.restart(f"{cand.name} (attempt {self.n})")
+            t0 = self.clock()
+            facts = {
+                "attempt": self.n,
+                "provider": prov.name,
+                "model": cand.model,
+                "candidate": rank,
+                "candidates": self.order,
+                "started_at": _wall_us(),
+                "price_as": alias,
+            }
+            try:
+                await send(
+                    client_for(prov),
+                    cand.model,
+                    self.body,
+                    self.retry.timeout,
+                    answer,
+                    t0,
+                    self.clock,
+                    None if self.view is None else self.view.add,
+                )
+                output = _parse(self.request, answer)
+            except Exception as exc:  # every failure is classified: retry, next or fail
+                delay = self.failed(
+                    exc, rank, cand, tries, breaker, probe, price, answer, facts, t0
+                )
+                if delay is None:
+                    return None
+                await self.sleep(delay)
+                continue
+            self.rec.circuit(breaker.success(probe))
+            stored = answer.text
+            if answer.tool_calls:
+                stored = json.dumps({"tool_calls": answer.tool_calls})
+            c = _charge(self.rec, price, answer, facts, "ok", 200, None, self.clock() - t0, stored)
+            return Reply(
+                output,
+                answer.text,
+                answer.tool_calls,
+                cand.name,
+                tuple(x.name for x in self.cands),
+                self.n,
+                c,
+                "priced" if price is not None and price.priced else "unpriced",
+                answer.tokens_used(),
+            )
+
+    def failed(
+        self,
+        exc: Exception,
+        rank: int,
+        cand: Candidate,
+        tries: int,
+        breaker: Any,
+        probe: bool,
+        price: Any,
+        answer: Answer,
+        facts: dict[str, Any],
+        t0: float,
+    ) -> float | None:
+        """An attempt failed: record it; the seconds to wait before trying ``cand`` again,
+        or None to move to the next candidate. Raises LLMError to fail now."""
+        what, status, after = classify(exc)
+        if answer.tokens and not isinstance(exc, _BadAnswer):  # no failover after a token
+            what = "retry" if self.request.on_stream_error == "restart" else "fail"
+        if what != "fail" or status in (401, 403, 404):
+            self.rec.circuit(breaker.failure(probe, f"{type(exc).__name__}: {exc}"))
+        else:
+            breaker.release(probe)  # the request's fault, not the provider's
+        delay = None
+        if what == "retry" and tries < self.retry.max_attempts:
+            jitter = random.Random(f"{self.order}:{self.n}")
+            delay = after if after is not None else self.retry.backoff(tries, jitter)
+            if delay > self.retry.retry_after_cap:
+                delay, what = None, "next"
+        elif what == "retry":
+            what = "next"
+        last = rank == len(self.cands)
+        outcome = (
+            "retry"
+            if delay is not None
+            else "failover"
+            if what == "next" and not last
+            else "failed"
+        )
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        c = _charge(self.rec, price, answer, facts, outcome, status, error, self.clock() - t0)
+        self.tried.append(
+            {
+                "candidate": cand.name,
+                "outcome": outcome,
+                "http_status": status,
+                "error": error,
+                "cost": c,
+            }
+        )
+        if what == "fail":
+            after_token = " (after the stream's first token there is no failover; "
+            after_token += "on_stream_error: restart retries it)" if answer.tokens else ""
+            raise self.error(
+                f"LLM call to {cand.name} failed: {error}" + (after_token if answer.tokens else "")
+            ) from exc
+        return delay
+
+
+def _worst(price: Any, request: Request) -> Decimal | None:
+    """The most this request can cost on ``price`` (None: unpriced, or unbounded)."""
+    if price is None or not price.priced:
+        return None
+    prompt = upper_bound_tokens(request.text())
+    out = request.max_tokens
+    if out is None:
+        out = price.context_window  # no answer is longer than the whole window
+    if out is None:
+        raise LLMError(
+            "a budget needs max_tokens (or a context_window in llm_prices) to bound the "
+            "worst case of a call; set max_tokens"
+        )
+    return cost(price, prompt, 0, out)
+
+
+def _charge(
+    rec: CallRecord,
+    price: Any,
+    answer: Answer,
+    facts: dict[str, Any],
+    outcome: str,
+    status: int | None,
+    error: str | None,
+    seconds: float,
+    output: str | None = None,
+) -> Decimal | None:
+    """The attempt's row and usage; returns its cost."""
+    tokens = answer.tokens_used()
+    used = answer.prompt_tokens is not None or answer.completion_tokens is not None
+    c = (
+        cost(price, tokens["prompt"] or 0, tokens["cached"] or 0, tokens["completion"] or 0)
+        if used
+        else None
+    )
+    cost_status = "none" if not used else "unpriced" if c is None else "priced"
+    pcost = answer.provider_cost
+    rec.add(
+        rec.row(
+            **facts,
+            outcome=outcome,
+            http_status=status,
+            error=error,
+            output=output,
+            prompt_tokens=tokens["prompt"],
+            cached_tokens=tokens["cached"],
+            completion_tokens=tokens["completion"],
+            reasoning_tokens=tokens["reasoning"],
+            cost=c,
+            provider_cost=None if pcost is None else Decimal(str(pcost)),
+            cost_status=cost_status,
+            ttft_ms=answer.ttft_ms,
+            latency_ms=seconds * 1000,
+        )
+    )
+    if used:
+        rec.meter(tokens, c)
+    return c
+
+
+def _parse(request: Request, answer: Answer) -> Any:
+    """The call's output from an answer; _BadAnswer when it is not what was asked."""
+    if answer.tool_calls:
+        return {"text": answer.text or None, "tool_calls": answer.tool_calls}
+    if request.response_format != "json":
+        return answer.text
+    try:
+        value = json.loads(answer.text)
+    except ValueError as exc:
+        raise _BadAnswer(f"the answer is not JSON: {exc}") from None
+    if request.schema is not None:
+        import jsonschema
+
+        try:
+            jsonschema.validate(value, dict(request.schema))
+        except jsonschema.ValidationError as exc:
+            raise _BadAnswer(f"the answer does not match the schema: {exc.message}") from None
+    return value
+
+
+def _replayed(request: Request, stored: str) -> Reply:
+    """A replayed call's reply, from its recorded answer (no request is sent)."""
+    answer = Answer(text=stored)
+    if stored.startswith('{"tool_calls"'):
+        answer.tool_calls = json.loads(stored)["tool_calls"]
+        answer.text = ""
+    return Reply(
+        _parse(request, answer), answer.text, answer.tool_calls, "replay", (), 0, None, "none", {}
+    )

@@ -1,0 +1,415 @@
+"""Incremental runs (issue #20): a step is reused exactly when its cache key is unchanged."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fluxnb
+from fluxnb import StepStatus
+from fluxnb.store import _outputs
+
+from .conftest import FLUXNB, cli_env
+
+_cells = itertools.count()
+
+CELL = """
+def load():
+    return list(range(10))
+
+def clean(load):
+    return [x for x in load if x % 2 == 0]
+
+def left(clean):
+    return sum(clean)
+
+def right(clean):
+    return max(clean)
+
+def join(left, right):
+    return {"left": left, "right": right}
+
+def report(join):
+    return f"{join['left']}/{join['right']}"
+"""
+
+DIAMOND = """
+name: diamond
+pipeline:
+  - step: load
+  - step: clean
+    depends_on: [load]
+  - step: left
+    depends_on: [clean]
+  - step: right
+    depends_on: [clean]
+  - step: join
+    depends_on: [left, right]
+  - step: report
+    depends_on: [join]
+"""
+
+
+def define(source: str, ns: dict[str, Any]) -> dict[str, Any]:
+    """Run ``source`` into ``ns`` the way a notebook cell runs: its text registered in
+    linecache under a cell name (IPython does the same), so its functions have source."""
+    name = f"<cell-{next(_cells)}>"
+    text = textwrap.dedent(source)
+    linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+    exec(compile(text, name, "exec"), ns)
+    return ns
+
+
+def notebook(source: str = CELL) -> dict[str, Any]:
+    return define(source, {"__name__": "notebook"})
+
+
+def ran(result: Any) -> set[str]:
+    """The steps that were called (not reused) in a run."""
+    return {s for s, r in result.steps.items() if r.status is StepStatus.SUCCEEDED}
+
+
+def cached(result: Any) -> set[str]:
+    return {s for s, r in result.steps.items() if r.status is StepStatus.CACHED}
+
+
+def test_editing_one_function_reruns_exactly_its_downstream_cone(store_path: str) -> None:
+    ns = notebook()
+    first = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert ran(first) == set(first.steps)
+    again = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert cached(again) == set(first.steps) and again.outputs == first.outputs
+    define("def right(clean):\n    return min(clean)\n", ns)
+    edited = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert ran(edited) == {"right", "join", "report"}
+    assert cached(edited) == {"load", "clean", "left"}
+    assert edited["report"] == "20/0"
+    assert edited.cache is not None
+    assert edited.cache["right"].reason == "code changed: right()"
+    assert edited.cache["join"].reason == "input changed: right"
+    assert edited.cache["left"].source_run_id == first.run_id
+
+
+def test_an_edit_that_keeps_the_output_reruns_only_that_step(store_path: str) -> None:
+    """Keys hold the digests of inputs, not upstream code: a refactor that returns the
+    same value re-runs the edited step only (the cone stops where outputs stop changing)."""
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    define("def clean(load):\n    return [x for x in load if not x % 2]\n", ns)
+    edited = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert ran(edited) == {"clean"}
+
+
+def test_comment_or_docstring_edits_rerun_nothing(store_path: str) -> None:
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    define(
+        '''
+        def clean(load):
+            """Keep the even numbers."""
+            # a comment, and the line moved down
+            return [x for x in load if x % 2 == 0]   # trailing comment
+        ''',
+        ns,
+    )
+    again = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert ran(again) == set()
+
+
+def test_changing_a_helper_reruns_the_step_that_calls_it(store_path: str) -> None:
+    ns = notebook(
+        CELL
+        + """
+def scale(x):
+    return x * 2
+
+def twice(v):
+    return scale(v)
+
+def left(clean):
+    return sum(twice(x) for x in clean)
+"""
+    )
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    define("def scale(x):\n    return x * 3\n", ns)
+    edited = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert ran(edited) == {"left", "join", "report"}
+    assert edited.cache is not None
+    assert "code changed: scale() (changed, called by left())" in edited.cache["left"].reason
+
+
+def test_a_param_change_reruns_the_step_and_says_from_what_to_what(store_path: str) -> None:
+    ns = notebook("def load():\n    return [0.1, 0.55, 0.9]\n"
+                  "def keep(load, threshold):\n    return [x for x in load if x > threshold]\n")  # fmt: skip
+    manifest = """
+name: params
+params: {threshold: 0.5}
+pipeline:
+  - step: load
+  - step: keep
+    depends_on: [load]
+    with:
+      threshold: {{threshold}}
+"""
+    assert fluxnb.run(manifest, ns, store=store_path, cache=True)["keep"] == [0.55, 0.9]
+    same = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(same) == set()
+    changed = fluxnb.run(manifest, ns, store=store_path, cache=True, params={"threshold": 0.6})
+    assert ran(changed) == {"keep"} and changed["keep"] == [0.9]
+    assert changed.cache is not None
+    assert changed.cache["keep"].reason == "param threshold 0.5 → 0.6"
+
+
+def test_a_changed_file_input_reruns_the_step(tmp_path: Path, store_path: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("1\n2\n")
+    ns = notebook(
+        f"""
+def read():
+    import pathlib
+    return sum(int(x) for p in sorted(pathlib.Path({str(data)!r}).glob("*.csv"))
+               for x in p.read_text().split())
+"""
+    )
+    manifest = f"""
+name: files
+agents:
+  - id: read
+    cache_inputs: ["{data}/*.csv"]
+pipeline:
+  - step: read
+"""
+    assert fluxnb.run(manifest, ns, store=store_path, cache=True)["read"] == 3
+    assert ran(fluxnb.run(manifest, ns, store=store_path, cache=True)) == set()
+    (data / "b.csv").write_text("10\n")
+    changed = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert changed["read"] == 13 and ran(changed) == {"read"}
+    assert changed.cache is not None
+    assert changed.cache["read"].reason == f"file changed: {data}/*.csv"
+
+
+def test_refresh_runs_every_step_and_records_it_anew(store_path: str) -> None:
+    calls = []
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    define("def load():\n    CALLS.append(1)\n    return list(range(10))\n", ns)
+    ns["CALLS"] = calls
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)  # load's code changed
+    refreshed = fluxnb.run(DIAMOND, ns, store=store_path, cache="refresh")
+    assert ran(refreshed) == set(refreshed.steps) and len(calls) == 2
+    assert refreshed.cache is not None
+    assert {d.decision for d in refreshed.cache.values()} == {"refresh"}
+    assert ran(fluxnb.run(DIAMOND, ns, store=store_path, cache=True)) == set()
+
+
+def test_another_namespace_never_reuses_outputs(store_path: str) -> None:
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    other = DIAMOND.replace("name: diamond", "name: diamond\nrouter: {namespace: team-b}")
+    theirs = fluxnb.run(other, ns, store=store_path, cache=True)
+    assert ran(theirs) == set(theirs.steps)
+    assert ran(fluxnb.run(other, ns, store=store_path, cache=True)) == set()
+
+
+def test_a_dataframe_round_trips_through_the_large_output_store(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pd = pytest.importorskip("pandas")
+    monkeypatch.setattr(_outputs, "CAP", 1000)  # anything bigger is a large output
+    ns = notebook(
+        """
+import pandas as pd
+
+def frame():
+    return pd.DataFrame({"x": range(500), "name": [f"n{i}" for i in range(500)],
+                         "when": pd.date_range("2026-01-01", periods=500, freq="h", tz="UTC")})
+
+def total(frame):
+    return int(frame["x"].sum())
+"""
+    )
+    manifest = "name: big\npipeline:\n  - step: frame\n  - step: total\n    depends_on: [frame]\n"
+    first = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    files = list(Path(store_path + ".outputs").glob("*.parquet"))
+    assert len(files) == 1
+    again = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert cached(again) == {"frame", "total"}
+    pd.testing.assert_frame_equal(again["frame"], first["frame"])
+
+
+def test_a_large_output_that_is_not_a_frame_is_a_signed_pickle(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_outputs, "CAP", 100)
+    ns = notebook("def big():\n    return {'k': tuple(range(200))}\n")
+    manifest = "name: bigpickle\npipeline:\n  - step: big\n"
+    fluxnb.run(manifest, ns, store=store_path, cache=True)
+    (path,) = Path(store_path + ".outputs").glob("*.pickle")
+    again = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert again["big"] == {"k": tuple(range(200))} and cached(again) == {"big"}
+    # a file changed behind the store's back is never unpickled: the step runs again
+    blob = path.read_bytes()
+    path.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
+    third = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(third) == {"big"}
+    assert third.cache is not None
+    assert "cannot be reused" in third.cache["big"].reason
+
+
+def test_a_pickle_the_store_did_not_sign_is_not_reused(store_path: str) -> None:
+    ns = notebook("def obj():\n    return (1, 2)\n")  # a tuple: recorded as a pickle
+    manifest = "name: signed\npipeline:\n  - step: obj\n"
+    fluxnb.run(manifest, ns, store=store_path, cache=True)
+    st = fluxnb.store(store_path)
+    with st.connect() as con:  # a new signing key: the recorded pickle is not signed by it
+        con.execute("UPDATE fluxnb_secrets SET value = $1 WHERE name = 'output_key'", [b"k" * 32])
+    st._output_key = None
+    again = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(again) == {"obj"} and again["obj"] == (1, 2)
+
+
+def test_cache_off_steps_always_run_and_their_unchanged_output_feeds_reuse(
+    store_path: str,
+) -> None:
+    ns = notebook()
+    manifest = DIAMOND.replace("pipeline:", "agents:\n  - id: load\n    cache: false\npipeline:")
+    fluxnb.run(manifest, ns, store=store_path, cache=True)
+    again = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(again) == {"load"}  # the rest is reused: load's output is the same
+    assert again.cache is not None and again.cache["load"].reason == "cache: off"
+
+
+def test_cache_version_forces_a_rerun(store_path: str) -> None:
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    bumped = DIAMOND.replace(
+        "pipeline:", "agents:\n  - id: report\n    cache_version: 2\npipeline:"
+    )
+    again = fluxnb.run(bumped, ns, store=store_path, cache=True)
+    assert ran(again) == {"report"}
+    assert again.cache is not None and again.cache["report"].reason == "cache_version None → 2"
+
+
+def test_caching_is_off_unless_asked_and_router_cache_turns_it_on(store_path: str) -> None:
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path)
+    plain = fluxnb.run(DIAMOND, ns, store=store_path)
+    assert plain.cache is None and ran(plain) == set(plain.steps)
+    on = DIAMOND.replace("name: diamond", "name: diamond\nrouter: {cache: true}")
+    fluxnb.run(on, ns, store=store_path)
+    assert ran(fluxnb.run(on, ns, store=store_path)) == set()
+    assert ran(fluxnb.run(on, ns, store=store_path, cache=False)) == set(plain.steps)
+
+
+def test_cache_needs_a_store() -> None:
+    with pytest.raises(fluxnb.RunError) as err:
+        fluxnb.run(DIAMOND, notebook(), store=None, cache=True)
+    assert "needs a store" in str(err.value)
+
+
+def test_decisions_show_in_explain_html_and_the_view(store_path: str) -> None:
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    define("def report(join):\n    return str(join)\n", ns)
+    result = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    text = result.explain()
+    assert "5 of 6 steps reused" in text and "code changed: report()" in text
+    page = result._repr_html_()
+    assert "why (cache)" in page and "code changed: report()" in page and "cached" in page
+    view = fluxnb.store(store_path).sql(
+        "SELECT step, decision, reason FROM cache_decisions WHERE run_id = $r", {"r": result.run_id}
+    )
+    assert dict(zip(view.step, view.decision, strict=True))["report"] == "miss"
+    assert set(view.decision) == {"hit", "miss"}
+
+
+def test_replay_and_diff_treat_cached_steps_as_their_outputs(store_path: str) -> None:
+    ns = notebook()
+    first = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    second = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert cached(second) == set(second.steps)
+    report = fluxnb.replay(second.run_id, ns, store=store_path)
+    assert report.identical  # every step re-executed: the reused outputs were right
+    d = fluxnb.diff(first.run_id, second.run_id, store=store_path)
+    assert d.changed == [] and set(d.steps.status_b) == {"cached"}
+
+
+def test_resume_continues_after_cached_steps(store_path: str) -> None:
+    ns = notebook()
+    fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    define("def report(join):\n    raise ValueError('not yet')\n", ns)
+    failed = fluxnb.run(DIAMOND, ns, store=store_path, cache=True)
+    assert not failed.ok and cached(failed) == {"load", "clean", "left", "right", "join"}
+    define("def report(join):\n    return 'fixed'\n", ns)
+    resumed = fluxnb.resume(failed.run_id, ns, store=store_path)
+    assert resumed.ok and resumed["report"] == "fixed"
+
+
+def test_cache_prune_keeps_the_budget_and_a_pruned_output_runs_again(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_outputs, "CAP", 100)
+    ns = notebook("def big():\n    return list(range(300))\n")
+    manifest = "name: prune\npipeline:\n  - step: big\n"
+    fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert list(Path(store_path + ".outputs").iterdir())
+    out = subprocess.run(
+        [*FLUXNB, "cache", "prune", "--store", store_path, "--budget", "0"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "removed 1 file" in out.stdout
+    assert not list(Path(store_path + ".outputs").iterdir())
+    again = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(again) == {"big"}
+    assert again.cache is not None and "pruned" in again.cache["big"].reason
+
+
+def test_cache_settings_in_a_manifest_are_checked_and_round_trip() -> None:
+    with pytest.raises(fluxnb.ManifestError) as err:
+        fluxnb.load("pipeline:\n  - step: a\nagents:\n  - id: a\n    cache: maybe\n")
+    (problem,) = err.value.problems
+    assert problem.line == 5 and problem.path == "agents[0].cache"
+    wf = fluxnb.load(
+        "name: t\nrouter: {cache: refresh}\npipeline:\n  - step: a\n"
+        "agents:\n  - id: a\n    cache: false\n    cache_version: 3\n    cache_inputs: x/*.csv\n"
+    )
+    step = wf.steps["a"]
+    assert (wf.router.cache, step.cache, step.cache_version, step.cache_inputs) == (
+        "refresh",
+        "off",
+        "3",
+        ("x/*.csv",),
+    )
+    back = fluxnb.load(wf.to_yaml())
+    assert back.steps["a"] == step and back.router.cache == "refresh"
+
+
+def test_mutual_recursion_in_helpers_is_followed_once() -> None:
+    from fluxnb.engine._cache_key import code_versions
+
+    ns = define(
+        """
+def even(n):
+    return n == 0 or odd(n - 1)
+
+def odd(n):
+    return n != 0 and even(n - 1)
+
+def step():
+    return even(4)
+""",
+        {"__name__": "notebook"},
+    )
+    own, calls = code_versions(ns["step"])
+    assert set(calls) == {"even()", "odd()"} and own not in calls.values()
