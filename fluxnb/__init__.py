@@ -67,6 +67,7 @@ from .engine import (
     start,
 )
 from .engine._history import debug
+from .spec._activation import Activation
 from .spec import (
     Analysis,
     AnalysisTimeout,
@@ -132,6 +133,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from .llms import allm, llm
 
 __all__ = [
+    "Activation",
     "Analysis",
     "AnalysisTimeout",
     "BillingError",

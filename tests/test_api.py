@@ -13,7 +13,7 @@ import fluxnb
 from .conftest import ROOT, cli_env
 
 PUBLIC = [
-    "Analysis", "AnalysisTimeout", "BillingError", "BudgetExceeded", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
+    "Activation", "Analysis", "AnalysisTimeout", "BillingError", "BudgetExceeded", "CircuitBreakerSettings", "CircuitOpenError", "CircuitState",
     "CycleError", "Designer", "DiffReport", "Firing", "FluxError", "Invoice", "InvoiceState", "LLMError",
     "ManifestError", "Net", "NetBuilder", "NetResult", "NetRun", "NotEnabled", "OnError", "PermissionDenied",
     "Problem", "QueryError", "RateCard", "RecordingFailed", "ReplayError", "ReplayReport", "ResolutionError",

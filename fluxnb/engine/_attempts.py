@@ -60,6 +60,10 @@ class Attempt:
         "timer",
     )
 
+    #: False once a retry would repeat what the attempt already did (a stream that has
+    #: emitted items): its failure is then final. A game's attempt class may make it a slot.
+    retryable = True
+
     def __init__(
         self,
         ti: int,
@@ -329,6 +333,7 @@ class AttemptRunner:
             policy is not None
             and not self.game.stopping
             and a.attempt - a.base < policy.max_attempts
+            and a.retryable
             and policy.retries(exc)
         ):
             self.row(ti, a.seq, a.attempt, a.t0, a.delay, "failed", False, exc)

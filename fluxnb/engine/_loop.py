@@ -16,8 +16,8 @@ from .._exceptions import RunError
 
 if TYPE_CHECKING:
     from ..store._recorder import RunRecord
-    from ._result import RunResult
     from ._scheduler import Scheduler
+    from ._stream_runner import StreamRun
 
 
 def _settled(call: Any) -> Any:
@@ -53,7 +53,7 @@ def _block_coro(make: Any) -> Any:
         raise
 
 
-def _block(scheduler: Scheduler, record: RunRecord) -> RunResult:
+def _block(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
     """Run to the end from synchronous code: here if no loop runs in this thread, else on
     fluxnb's own loop thread (a notebook cell), never patching the caller's loop."""
     try:
@@ -63,7 +63,7 @@ def _block(scheduler: Scheduler, record: RunRecord) -> RunResult:
     return _run_in_thread(scheduler, record)
 
 
-def _run_here(scheduler: Scheduler, record: RunRecord) -> RunResult:
+def _run_here(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
     with asyncio.Runner() as runner:
         try:
             return runner.run(scheduler.run(record))
@@ -93,7 +93,7 @@ class _LoopThread:
             return cls._instance
 
 
-def _run_in_thread(scheduler: Scheduler, record: RunRecord) -> RunResult:
+def _run_in_thread(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
     lt = _LoopThread.get()
     if threading.current_thread() is lt.thread:
         raise RunError(
@@ -102,7 +102,7 @@ def _run_in_thread(scheduler: Scheduler, record: RunRecord) -> RunResult:
         )
     done = threading.Event()
 
-    async def main() -> RunResult:
+    async def main() -> Any:
         try:
             return await scheduler.run(record)
         finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import sys
 import time
 from array import array
 from collections import deque
@@ -41,6 +42,13 @@ from ._breaker import BREAKERS
 from ._executor import Executor, LocalExecutor
 from ._net_choices import same_choices
 from ._net_game import DEAD, GUARD_FAILED, LIMIT, compile_coloured, compile_game, conflict_order
+from ._net_stream import (
+    StreamState,
+    is_generator_action,
+    is_stream_net,
+    predicates,
+    stream_binding,
+)
 from ._net_tokens import Firing, NetResult, Token
 from ._states import RunStatus
 
@@ -69,6 +77,8 @@ class NetPlan:
     timeouts: tuple[float | None, ...]
     on_error: tuple[OnError, ...]
     order: tuple[int, ...]
+    #: ``custom`` activation predicates by transition (stream nets only).
+    preds: tuple[Callable[..., Any] | None, ...] = ()
 
 
 def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
@@ -92,7 +102,8 @@ def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
             bindings.append(None)
             continue
         try:
-            bindings.append(_bind_action(net, i, fn))
+            binding = _bind_action(net, i, fn)
+            bindings.append(stream_binding(binding) if is_generator_action(fn) else binding)
         except TypeError as exc:
             problems.append(Problem("bad_signature", path, f"transition '{t.id}': {exc}"))
             bindings.append(None)
@@ -114,6 +125,7 @@ def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
         tuple(t.timeout or router.default_timeout for t in net.transitions),
         tuple(on_error),
         tuple(conflict_order(net)),
+        tuple(predicates(net, namespace)) if is_stream_net(net) else (),
     )
 
 
@@ -123,8 +135,9 @@ def _bind_action(net: Net, ti: int, fn: Callable[..., Any]) -> Binding:
     if not sig.known:
         return Binding(fn, frozenset(), False, sig.is_async)
     t = net.transitions[ti]
-    inputs = {net.places[a.place] for a in t.inputs}
-    offered = inputs | set(ACTION_ARGS)
+    inputs = {a.label or net.places[a.place] for a in (*t.inputs, *t.reads)}
+    # a workflow step run as a stream takes its inputs and ctx, as it would in a DAG
+    offered = inputs | ({"ctx"} if net.keep else set(ACTION_ARGS))
     if sig.positional_only_required:
         raise TypeError(f"{sig.text} has positional-only parameters without defaults")
     missing = [n for n in sig.required if n not in offered]
@@ -143,7 +156,7 @@ class _Flight(Attempt):
     """A firing whose action has not finished (running, or waiting for its retry): an
     attempt of the shared runner, with the firing and the tokens it took."""
 
-    __slots__ = ("data", "firing", "taken")
+    __slots__ = ("data", "firing", "reserved", "retryable", "taken")
 
     def __init__(
         self, ti: int, firing: Firing, taken: list[tuple[int, list[Token]]], data: Any
@@ -152,6 +165,8 @@ class _Flight(Attempt):
         self.data = data  # what fire(data=) gave
         self.firing = firing
         self.taken = taken  # (place, tokens) in input-arc order
+        self.reserved = False  # holds room in capped output places (streams)
+        self.retryable = True
 
 
 class NetEngine:
@@ -185,7 +200,12 @@ class NetEngine:
             raise RunError(f"no executor named {', '.join(sorted(missing))} for this run")
         self.executor = self.executors[default]
         self.seed = seed
-        self.limit = max_firings or net.max_firings or DEFAULT_MAX_FIRINGS
+        #: streams, capacities, read arcs and activation rules (None: a plain net)
+        self.streams: StreamState | None = None
+        # a workflow run as a stream ends when its sources are exhausted: no firing bound
+        self.limit = (
+            max_firings or net.max_firings or (sys.maxsize if net.keep else DEFAULT_MAX_FIRINGS)
+        )
         self._ids = tuple(t.id for t in net.transitions)
         self._automatic = [ti for ti in plan.order if not net.transitions[ti].external]
         self._simple = [
@@ -194,6 +214,9 @@ class NetEngine:
             else tuple(a.place for a in t.inputs)
             for t in net.transitions
         ]
+        if is_stream_net(net):
+            st = self.streams = StreamState(self, list(plan.preds))
+            self._simple = [None if st.special[i] else s for i, s in enumerate(self._simple)]
         self._finals = [
             [final.get(p, 0) for p in range(len(net.places))] for final in net.final_markings()
         ]
@@ -226,7 +249,8 @@ class NetEngine:
             self,
             run_id=run_id,
             workflow=net.name,
-            ids=self._ids,
+            # a stream net's events name the step (``any`` fires one of several transitions)
+            ids=tuple(t.step or t.id for t in net.transitions) if net.keep else self._ids,
             bindings=plan.bindings,
             executors=[self.executors[name] for name in names],
             timeouts=plan.timeouts,
@@ -290,6 +314,9 @@ class NetEngine:
                 if not places[p]:
                     return None
             return [(p, [places[p][0]]) for p in simple]
+        st = self.streams
+        if st is not None and st.special[ti]:
+            return st.bind(ti)
         t = self.net.transitions[ti]
         for a in t.inhibitors:
             if len(places[a.place]) >= a.weight:
@@ -387,11 +414,15 @@ class NetEngine:
                 else:
                     q.remove(tok)
                 consumed.append(tok)
+            if self.streams is not None:
+                self.streams.took(p)
         return consumed
 
     def _give_back(self, f: _Flight) -> None:
         """Tokens of a firing that did not complete go back where they were: token ids
         grow with arrival, so sorting by id restores each place's order."""
+        if self.streams is not None:
+            self.streams.release(f)
         for p, toks in f.taken:
             q = self.places[p]
             q.extend(toks)
@@ -408,6 +439,8 @@ class NetEngine:
         f = _Flight(ti, firing, taken, data)
         if self.firings is not None:
             self.firings.append(firing)
+        if self.streams is not None:
+            self.streams.fired(f)
         if self.plan.bindings[ti] is None:
             value = data if data is not None else (consumed[0].data if consumed else None)
             f.t0 = time.perf_counter_ns()
@@ -418,6 +451,8 @@ class NetEngine:
         return f
 
     def _kwargs(self, f: _Flight) -> dict[str, Any]:
+        if self.streams is not None:
+            return self.streams.kwargs(f)
         binding = self.plan.bindings[f.ti]
         assert binding is not None
         passed = binding.passed
@@ -484,11 +519,22 @@ class NetEngine:
         worker: str | None = None,
     ) -> None:
         firing = f.firing
-        if value is None:
+        st = self.streams
+        if st is not None:
+            st.release(f)
+            if st.streaming[f.ti]:  # its items went out as it yielded them
+                step = self.net.transitions[f.ti].step or firing.transition
+                value = output = st.result(step)
+            elif status == "succeeded":
+                st.collected(f, value)
+        if value is None and (st is None or not st.streaming[f.ti]):
             value = f.data
             if value is None and firing.consumed:
                 value = firing.consumed[0].data
-        firing.produced = self._produce(f, value)
+        if st is not None and st.streaming[f.ti]:
+            firing.produced = []
+        else:
+            firing.produced = self._produce(f, value)
         firing.status, firing.attempts = status, f.attempt
         firing.ended_us = self._now()
         if output is not NO_OUTPUT:
@@ -516,6 +562,19 @@ class NetEngine:
         firing.error = f"{type(exc).__name__}: {exc}"
         self.errors[firing.transition] = firing.error
         strategy = self.plan.on_error[ti].final
+        if (
+            self.streams is not None
+            and self.net.transitions[ti].per_item
+            and strategy in ("skip", "continue")
+            and not self.stopping
+        ):  # this item is dropped; the next ones go on
+            self.streams.release(f)
+            self.streams.dropped += 1
+            status = "skipped" if strategy == "skip" else "failed"
+            self.failures += strategy == "continue"
+            self._row(f, status, True, exc)
+            firing.status, firing.attempts, firing.ended_us = status, f.attempt, self._now()
+            return
         if strategy == "skip" and not self.stopping:
             self._complete(f, self.net.transitions[ti].default, None, "skipped", exc)
             return
@@ -596,7 +655,17 @@ class NetEngine:
                 if more:
                     await asyncio.sleep(0)
                     continue
-                if not self.busy or (self.stopping and not self._flying):
+                st = self.streams
+                if st is not None and not self.stopping:
+                    if not self.busy:  # quiet: a last partial batch, a window's timer, or done
+                        if st.flush():
+                            continue
+                        if st.timer is None:
+                            break
+                    elif (why := st.stuck()) is not None:
+                        self.stop(why, "failed")
+                        continue
+                elif not self.busy or (self.stopping and not self._flying):
                     break
                 self._wake = loop.create_future()
                 await self._wake
@@ -763,8 +832,9 @@ class NetEngine:
             return (
                 RunStatus.FAILED,
                 ending,
-                f"{plural(self.failures, 'firing')} failed; blocked transitions: {blocked} "
-                "(on_error: continue)",
+                f"{plural(self.failures, 'firing')} failed"
+                + (f"; blocked transitions: {blocked}" if blocked else "")
+                + " (on_error: continue)",
             )
         return status, ending, reason
 
@@ -802,7 +872,9 @@ class NetEngine:
             else {p: list(q) for p, q in zip(self.net.places, self.places, strict=True)},
             sequence=self.sequence,
             ids=self._ids,
-            outputs=self.outputs,
+            outputs=self.outputs
+            if self.streams is None or not self.net.keep
+            else {step: self.streams.result(step) for step in self.net.keep},
             errors=self.errors,
             names=transition_names(self.net),
             started_us=record.started_at,

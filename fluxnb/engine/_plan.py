@@ -24,6 +24,7 @@ from ..spec import (
     bind_all,
     find_callables,
 )
+from ..spec._stream_net import needs_streams
 
 _STOP = OnError()
 _RETRY_DEFAULT = RetryPolicy(max_attempts=3)
@@ -57,6 +58,9 @@ class Plan:
     breakers: tuple[CircuitBreakerSettings | None, ...] = ()
     #: Per transition: the agent's executor name (None: the run's default).
     executors: tuple[str | None, ...] = ()
+    #: A step streams (a generator) or sets an activation policy or capacity: the
+    #: workflow runs as a stream net (``_stream_runner``), not on this plan's game.
+    streams: bool = False
 
     @classmethod
     def build(
@@ -115,6 +119,7 @@ class Plan:
             defaults=tuple(defaults),
             breakers=tuple(breakers),
             executors=tuple(executors),
+            streams=needs_streams(wf, {sid: b.fn for sid, b in bindings.items() if b}),
         )
 
 

@@ -30,6 +30,7 @@ from ._setup import (
     recorder_for,
     run_record,
 )
+from ._stream_runner import StreamRun
 
 __all__ = ["arun", "run"]
 
@@ -121,7 +122,7 @@ def _prepare(
     executor: Executor | str | None,
     run_id: str | None,
     cache: bool | str | None = None,
-) -> tuple[Scheduler, RunRecord]:
+) -> tuple[Scheduler | StreamRun, RunRecord]:
     tenant, scope = admit(Action.RUN, wf.name, wf.router, store, tenant)
     _check_new_id(run_id, store)
     plan = plan_for(wf, namespace)
@@ -129,6 +130,8 @@ def _prepare(
     rid = run_id or new_run_id()
     text = None if isinstance(recorder, NullRecorder) else wf.manifest_text()
     record = run_record(wf.name, len(wf), rid, time.time_ns() // 1000, scope, tenant, text, seed)
+    if plan.streams:  # generators, activation policies, capacities: a stream net
+        return StreamRun(wf, plan, namespace, recorder, rid, seed, executor), record
     options = RunOptions(rid, wf.name, seed)
     default, executors = _executors(wf, plan, executor)
     scheduler = Scheduler(

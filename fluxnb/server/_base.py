@@ -91,6 +91,14 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
     their methods with ``@web.authenticated`` and ``@authorized``."""
 
     auth_resource = "fluxnb:workflows"
+    #: Whether the caller needs a fluxnb role (every route but the probes and the document).
+    needs_role = True
+
+    # APIHandler.prepare() takes no arguments, unlike the JupyterHandler it overrides
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.needs_role:  # before the body is read: no role, no other answer than 403
+            self.session()
 
     @property
     def plane(self) -> Any:
@@ -168,6 +176,10 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data, default=str))
+
+    def send_text(self, text: str, content_type: str) -> None:
+        """Finish with ``text`` of that type (APIHandler would call it JSON)."""
+        self.finish(text, set_content_type=content_type)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

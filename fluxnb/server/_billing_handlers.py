@@ -165,11 +165,9 @@ class InvoiceHandler(FluxnbHandler):
             raise ApiError(422, "BadRequest", "format is json, csv or html")
         inv = await self.call(invoice, tenant, period, store=self.plane.store)
         if fmt == "csv":
-            self.set_header("Content-Type", "text/csv; charset=utf-8")
-            self.finish(inv.to_csv())
+            self.send_text(inv.to_csv(), "text/csv; charset=utf-8")
         elif fmt == "html":
-            self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(inv._repr_html_())
+            self.send_text(inv._repr_html_(), "text/html; charset=utf-8")
         else:
             self.send(cell(inv.to_dict()))
 
@@ -220,5 +218,4 @@ class MetricsHandler(FluxnbHandler):
             "# TYPE fluxnb_server_worker_restarts_total counter\n"
             f"fluxnb_server_worker_restarts_total {plane.pool.restarts}\n"
         )
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(text)
+        self.send_text(text, "text/plain; version=0.0.4; charset=utf-8")

@@ -69,6 +69,8 @@ def find(store: Any, readable: tuple[str, ...] | None, name: str) -> registry.Re
 class HealthHandler(FluxnbHandler):
     """Liveness: the server answers. No authentication (a probe has no token)."""
 
+    needs_role = False
+
     @allow_unauthenticated
     def get(self) -> None:
         self.send({"ok": True})
@@ -76,6 +78,8 @@ class HealthHandler(FluxnbHandler):
 
 class ReadyHandler(FluxnbHandler):
     """Readiness: the store opens and the workers are up (503 otherwise)."""
+
+    needs_role = False
 
     @allow_unauthenticated
     async def get(self) -> None:
@@ -98,6 +102,8 @@ class ReadyHandler(FluxnbHandler):
 
 class OpenAPIHandler(FluxnbHandler):
     """The OpenAPI 3.1 document of this API."""
+
+    needs_role = False
 
     @allow_unauthenticated
     def get(self) -> None:

@@ -13,6 +13,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .._session import Action, current
+from ..engine import Token
 from ..store._audit import authorize
 from ._base import ApiError, FluxnbHandler, not_found
 from ._handlers import find
@@ -27,6 +28,8 @@ def _json(value: Any) -> Any:
         return [_json(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, Token):
+        return {"id": value.id, "data": _json(value.data)}
     return repr(value)
 
 

@@ -47,7 +47,7 @@ class Plane:
             log,
         )
         #: run id -> what the server knows beyond the store: namespace, workflow, version,
-        #: and ``state`` (queued, submitted, rejected) with ``error`` for a refusal.
+        #: and ``state`` (queued, running, rejected) with ``error`` for a refusal.
         self.runs: OrderedDict[str, dict[str, Any]] = OrderedDict()
         #: net instance id -> (NetRun, namespace, registered workflow)
         self.instances: dict[str, Any] = {}
@@ -80,7 +80,7 @@ class Plane:
             if event["type"] == "run.rejected" and event["run_id"] in self.runs:
                 self.runs[event["run_id"]].update(state="rejected", error=event["error"])
             elif event["type"] == "run.started" and event["run_id"] in self.runs:
-                self.runs[event["run_id"]]["state"] = "submitted"
+                self.runs[event["run_id"]]["state"] = "running"
             self.bus.publish(namespace, event)
         elif msg[0] == "done":
             _, run_id, status = msg

@@ -30,12 +30,15 @@ RUN_FIELDS = (
     "started_at",
     "ended_at",
     "duration_s",
-    "steps",
+    "step_count",
     "error",
     "seed",
     "resumed",
 )
-_RUN_SELECT = ", ".join(f"r.{c}" for c in RUN_FIELDS) + ", w.version"
+_RUN_SELECT = (
+    ", ".join(f"r.{c}" for c in RUN_FIELDS).replace("r.step_count", "r.steps AS step_count")
+    + ", w.version"
+)
 _EVENT_FIELDS = (
     "seq",
     "step",
@@ -140,13 +143,14 @@ class StartRunHandler(_RunHandler):
             wf = find(plane.store, readable, name)
             obj = fluxnb.load(wf.manifest, source=f"<workflow {name}>", params=params)
             s = current()
+            billed = tenant or obj.router.tenant or s.tenant
             authorize(
                 Action.RUN,
                 store=plane.store,
                 workflow=name,
                 rbac=obj.router.rbac,
                 namespace=wf.namespace,
-                tenant=tenant or obj.router.tenant or s.tenant,
+                tenant=billed,
             )
             run_id = wanted or new_run_id()
             if plane.store.has_run(run_id) or run_id in plane.runs:
@@ -171,7 +175,7 @@ class StartRunHandler(_RunHandler):
                 "workflow": name,
                 "version": wf.version,
                 "namespace": wf.namespace,
-                "tenant": tenant,
+                "tenant": billed,
                 "kind": "run",
             }
 
@@ -423,8 +427,7 @@ class TimelineHandler(_RunHandler):
         from ..store import timeline
 
         svg = await self.call(lambda: timeline(run_id, store=self.plane.store).to_svg())
-        self.set_header("Content-Type", "image/svg+xml")
-        self.finish(svg)
+        self.send_text(svg, "image/svg+xml")
 
 
 class StreamHandler(FluxnbHandler):
@@ -476,4 +479,4 @@ class StreamHandler(FluxnbHandler):
                 await bus.wait(min(left, 15.0))
         except StreamClosedError:
             return
-        self.finish()
+        self.finish(set_content_type="text/event-stream")

@@ -14,6 +14,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from .._exceptions import ManifestError
+from ._activation import parse_activation
 from ._checker import MISSING, Checker, kind_of, opts
 from ._files import read_file_text
 from ._graph import suggest
@@ -69,7 +70,7 @@ AGENT_KEYS = (
 
 RETRY_KEYS = ("max_attempts", "backoff", "initial_delay", "max_delay", "retry_on", "no_retry_on")
 BREAKER_KEYS = ("failure_threshold", "reset_timeout", "probe_timeout")
-STEP_KEYS = ("step", "depends_on", "with", "description")
+STEP_KEYS = ("step", "depends_on", "with", "description", "activation", "capacity", "keep")
 
 
 def _read_router(c: Checker, raw: Any) -> RouterSettings:
@@ -184,17 +185,26 @@ def _read_steps(c: Checker, raw: Any) -> list[dict[str, Any]]:
                 found=with_,
             )
             with_ = None
-        steps.append(
-            {
-                "id": sid,
-                "depends_on": () if deps is MISSING else deps,
-                "with_": dict(with_ or {}),
-                "description": None
-                if (d := c.get(m, "description", path, c.string)) is MISSING
-                else d,
-                "_index": i,
-            }
-        )
+        step: dict[str, Any] = {
+            "id": sid,
+            "depends_on": () if deps is MISSING else deps,
+            "with_": dict(with_ or {}),
+            "description": None if (d := c.get(m, "description", path, c.string)) is MISSING else d,
+            "_index": i,
+        }
+        if m.get("activation") is not None:
+            try:
+                act = parse_activation(m["activation"])
+            except ValueError as exc:
+                c.add("bad_value", (*path, "activation"), str(exc), found=m["activation"])
+            else:
+                if not act.default:
+                    step["activation"] = act
+        if (cap := c.get(m, "capacity", path, c.integer(1))) is not MISSING:
+            step["capacity"] = cap
+        if (keep := c.get(m, "keep", path, c.choice(("all", "last")))) is not MISSING:
+            step["keep"] = keep
+        steps.append(step)
     return steps
 
 

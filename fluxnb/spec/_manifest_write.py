@@ -104,6 +104,12 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
             entry["depends_on"] = list(step.depends_on)
         if step.with_:
             entry["with"] = dict(step.with_)
+        if step.activation is not None and not step.activation.default:
+            entry["activation"] = step.activation.to_value()
+        if step.capacity is not None:
+            entry["capacity"] = step.capacity
+        if step.keep != "all":
+            entry["keep"] = step.keep
         pipeline.append(entry)
     if agents:
         out["agents"] = agents

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, overload
 
 from .._plural import plural
+from ._activation import Activation, parse_activation
 from ._options import CircuitBreakerSettings, OnError, RetryPolicy, RouterSettings
 
 if TYPE_CHECKING:
@@ -58,6 +59,13 @@ class Step:
     cache_version: str | None = None
     #: Files the step reads (path globs): their contents join the cache key.
     cache_inputs: tuple[str, ...] = ()
+    #: When the step runs on the items its inputs stream (None: ``all``, one of each).
+    activation: Activation | None = None
+    #: Items that may wait for this step before a streaming producer pauses (None: the
+    #: router's ``channel_buffer``, else 1,024).
+    capacity: int | None = None
+    #: A streaming step's result: ``all`` its items (a list) or only the ``last``.
+    keep: str = "all"
 
     @property
     def reference(self) -> str:
@@ -143,6 +151,9 @@ class Workflow:
         cache: bool | str | None = None,
         cache_version: str | int | None = None,
         cache_inputs: str | Iterable[str] = (),
+        activation: Any = None,
+        capacity: int | None = None,
+        keep: str = "all",
     ) -> Step:
         """Add a step. ``depends_on=None`` with a callable means: the parameters of ``fn``
         that name other steps of this workflow (Hamilton style)."""
@@ -158,6 +169,13 @@ class Workflow:
         if isinstance(retry, bool) or not isinstance(retry, RetryPolicy | int | None):
             raise TypeError(f"retry must be a RetryPolicy or a number of attempts, not {retry!r}")
         policy = RetryPolicy(max_attempts=retry) if isinstance(retry, int) else retry
+        act = None if activation is None else parse_activation(activation)
+        if capacity is not None and (
+            isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+        ):
+            raise ValueError(f"capacity must be a whole number ≥ 1, not {capacity!r}")
+        if keep not in ("all", "last"):
+            raise ValueError(f"keep must be 'all' or 'last', not {keep!r}")
         deps: tuple[str, ...]
         if depends_on is None:
             deps = ()
@@ -180,6 +198,9 @@ class Workflow:
             on_error=OnError(on_error) if isinstance(on_error, str) else on_error,  # type: ignore[arg-type]
             default=default,
             executor=executor,
+            activation=None if act is None or act.default else act,
+            capacity=capacity,
+            keep=keep,
             **_cache_options(cache, cache_version, cache_inputs),
         )
         self._steps[id] = step

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ._activation import Activation
 from ._options import CircuitBreakerSettings, OnError, RetryPolicy, RouterSettings
 
 if TYPE_CHECKING:
@@ -61,6 +62,17 @@ class Transition:
     #: The action itself, when the net was built in Python (``run`` still names it, for
     #: the manifest); a run calls it without looking ``run`` up. Not part of equality.
     fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    #: A stream consumer's policy beyond arcs and weights: ``window``, ``custom`` and a
+    #: ``batch`` with ``partial`` (docs/streams.md). None: the arcs say it all.
+    activation: Activation | None = None
+    #: Consumes a stream's items (a workflow step downstream of a generator): a firing
+    #: that fails for good with ``on_error: skip`` or ``continue`` drops its item (no
+    #: token, nothing blocked) and the next items go on.
+    per_item: bool = False
+    #: Read arcs: places whose head token the action gets (by the arc's label) without
+    #: consuming it; the transition is enabled only while each holds one. A stream's
+    #: consumer reads the output of a one-shot step this way, once per item.
+    reads: tuple[Arc, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,13 @@ class Net:
     #: Read from the state-machine form: driven from outside, so an interactive run fires
     #: nothing by itself unless asked (``auto=True``).
     machine: bool = False
+    #: Places that hold at most this many tokens (place index → capacity): a transition
+    #: that would put a token in a full place waits, a streaming action pauses.
+    capacity: dict[int, int] = field(default_factory=dict)
+    #: Compiled from a workflow with streaming steps (``spec/_stream_net.py``): each
+    #: step's result, by step id: ``all`` its items, the ``last`` one, or ``one`` (a
+    #: one-shot step, nothing streams into it: its output).
+    keep: dict[str, str] = field(default_factory=dict)
 
     #: ``Net.build(name, places={...})``: a :class:`NetBuilder`, to write the net in Python
     #: with ``@net.transition(...)``. Set by ``_net_builder`` (the builder reads its options
