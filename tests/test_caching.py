@@ -413,3 +413,21 @@ def step():
     )
     own, calls = code_versions(ns["step"])
     assert set(calls) == {"even()", "odd()"} and own not in calls.values()
+
+
+def test_a_store_missing_a_lower_migration_gets_it(store_path: str) -> None:
+    """Migrations are numbered per feature and built in parallel: a store that has a
+    higher one but not the caching one (10) gets it when opened, not skipped."""
+    from fluxnb.store import Store
+    from fluxnb.store._schema import MIGRATIONS
+
+    st = Store(store_path)
+    with st.connect() as con:
+        con.execute("DROP VIEW cache_decisions")
+        con.execute("DROP TABLE cache_entries")
+        con.execute("DELETE FROM fluxnb_schema WHERE version = 10")
+    assert max(m.version for m in MIGRATIONS) > 10
+    with Store(store_path).connect() as con:
+        versions = [v for (v,) in con.execute("SELECT version FROM fluxnb_schema").fetchall()]
+        assert con.execute("SELECT count(*) FROM cache_decisions").fetchall() == [(0,)]
+    assert versions.count(10) == 1

@@ -19,6 +19,7 @@ step whose code is unchanged costs a few dictionary lookups.
 from __future__ import annotations
 
 import ast
+import contextlib
 import glob
 import hashlib
 import inspect
@@ -102,10 +103,8 @@ def own_version(fn: Any) -> tuple[str, tuple[str, ...]]:
         return own, ()
     own = own or _code_hash(code, getattr(fn, "__doc__", None))
     names = _global_names(code)
-    try:
+    with contextlib.suppress(TypeError):  # not weak-referenceable: not memoised
         _OWN[fn] = (code, own, names)
-    except TypeError:  # not weak-referenceable
-        pass
     return own, names
 
 
@@ -114,7 +113,7 @@ def _is_helper(value: Any, module: str | None) -> bool:
     if type(value) is not types.FunctionType:
         return False
     vm = value.__module__
-    if vm == module or vm == "__main__":
+    if vm in (module, "__main__"):
         return True
     return bool(vm and module and vm.split(".")[0] == module.split(".")[0])
 

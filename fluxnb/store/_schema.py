@@ -445,6 +445,39 @@ MIGRATIONS += (
 )
 
 #: The newest migration (blocks are added by parallel work, not always in order).
+#: One row per step per run that ran with caching on: its cache key, what was decided
+#: (``hit``: a recorded output reused; ``miss`` / ``refresh``: it ran; ``off``: not cached)
+#: and why, in words; people read the ``cache_decisions`` view (docs/caching.md).
+CACHE_DECISIONS = """
+        SELECT c.run_id, r.workflow, coalesce(r.namespace, 'default') AS namespace, c.step,
+               c.decision, c.reason, c.cache_key, c.source_run_id, c.large_output,
+               c.recorded_at
+        FROM cache_entries c JOIN runs r USING (run_id)"""
+
+MIGRATIONS += (
+    Migration(
+        10,
+        "incremental runs: a cache key and decision per step and run, the cache_decisions view",
+        (
+            """CREATE TABLE cache_entries (
+                run_id VARCHAR NOT NULL,
+                seq INTEGER NOT NULL,
+                step VARCHAR NOT NULL,
+                attempt INTEGER NOT NULL,
+                cache_key VARCHAR,
+                decision VARCHAR NOT NULL,
+                reason VARCHAR,
+                fingerprint VARCHAR,
+                source_run_id VARCHAR,
+                large_output VARCHAR,
+                large_sha VARCHAR,
+                recorded_at TIMESTAMP NOT NULL
+            )""",
+            f"CREATE VIEW cache_decisions AS {CACHE_DECISIONS}",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = max(m.version for m in MIGRATIONS)
 
 #: A ``runs`` row's ``duration_s``: the time the run ran, in all its executions (a resumed
@@ -455,7 +488,11 @@ RUN_DURATION = (
 )
 
 #: Every view, by name, with its SELECT.
-VIEWS: dict[str, str] = {"step_stats": STEP_STATS, **SLA_VIEWS}
+VIEWS: dict[str, str] = {
+    "step_stats": STEP_STATS,
+    **SLA_VIEWS,
+    "cache_decisions": CACHE_DECISIONS,
+}
 
 #: Columns of one event row (one attempt of one step), in the order the engine fills them.
 EVENT_COLUMNS: tuple[str, ...] = (

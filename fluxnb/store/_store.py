@@ -483,14 +483,17 @@ def _migrate(con: Any, path: str) -> None:
     )
     # fetchall: a result left unfinished (fetchone) makes DuckDB refuse the connection's
     # next register() (an Arrow batch insert) with "unfinished result"
-    current = con.execute("SELECT coalesce(max(version), 0) FROM fluxnb_schema").fetchall()[0][0]
+    applied = {v for (v,) in con.execute("SELECT version FROM fluxnb_schema").fetchall()}
+    current = max(applied, default=0)
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"the trace store {path} has schema version {current}, newer than this fluxnb "
             f"knows ({SCHEMA_VERSION}); upgrade fluxnb to use it"
         )
-    for m in MIGRATIONS:
-        if m.version <= current:
+    # every migration not applied yet, by version: one numbered below the newest applied
+    # (built in parallel with it) is applied too, not skipped
+    for m in sorted(MIGRATIONS, key=lambda m: m.version):
+        if m.version in applied:
             continue
         con.execute("BEGIN")
         try:
