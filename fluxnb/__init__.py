@@ -35,6 +35,7 @@ from ._exceptions import (
     StepFailed,
     StoreError,
     StoreLockedError,
+    TriggerError,
     UntrustedOutput,
 )
 from ._session import Session
@@ -109,12 +110,13 @@ _LAZY = {
         ),
         "fluxnb.billing",
     ),
+    "trigger": "fluxnb.triggers",  # the trigger service's module loads on first use
     "allm": "fluxnb.llms",  # LLM calls: the openai SDK loads only when one is made
     "llm": "fluxnb.llms",
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
-    from . import billing, metrics
+    from . import billing, metrics, triggers
     from .billing import (
         Invoice,
         InvoiceState,
@@ -130,6 +132,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
         usage,
         void_invoice,
     )
+    from .triggers import trigger
     from .llms import allm, llm
 
 __all__ = [
@@ -182,6 +185,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "Token",
+    "TriggerError",
     "UntrustedOutput",
     "Workflow",
     "__version__",
@@ -217,6 +221,8 @@ __all__ = [
     "tenants",
     "timeline",
     "traces",
+    "trigger",
+    "triggers",
     "usage",
     "void_invoice",
     "write_pnml",
@@ -328,7 +334,7 @@ def __getattr__(name: str) -> Any:
         from .designer import Designer
 
         return Designer
-    if name in ("billing", "metrics"):
+    if name in ("billing", "metrics", "triggers"):
         return importlib.import_module(f"fluxnb.{name}")
     module = _LAZY.get(name)
     if module is not None:

@@ -19,11 +19,11 @@ PUBLIC = [
     "Problem", "QueryError", "RateCard", "RecordingFailed", "ReplayError", "ReplayReport", "ResolutionError",
     "RetryPolicy", "RouterSettings", "Run", "RunError", "RunResult", "RunStatus", "Session", "StateBudgetExceeded",
     "Step", "StepContext", "StepError", "StepFailed", "StepResult", "StepStatus", "Store",
-    "StoreError", "StoreLockedError", "Token", "UntrustedOutput", "Workflow", "__version__", "allm", "analyze", "aresume",
+    "StoreError", "StoreLockedError", "Token", "TriggerError", "UntrustedOutput", "Workflow", "__version__", "allm", "analyze", "aresume",
     "arun", "billing", "breakers", "correct_usage", "create_tenant", "debug", "diff",
     "export_trace", "import_trace", "interactive", "invoice", "issue_invoice", "llm", "load",
     "metrics", "rate_cards", "read_pnml", "record_usage", "replay", "resume", "run", "session",
-    "set_rate_card", "sql", "start", "store", "tenants", "timeline", "traces", "usage",
+    "set_rate_card", "sql", "start", "store", "tenants", "timeline", "traces", "trigger", "triggers", "usage",
     "void_invoice", "write_pnml",
 ]  # fmt: skip
 
@@ -56,7 +56,8 @@ def test_import_is_light() -> None:
     assert json.loads(out.stdout) == []
 
 
-LAYERS = {"spec": 0, "store": 1, "engine": 2, "notebook": 3, "cli": 3}
+#: triggers sit between the engine and the faces: they start runs; the CLI and server use them
+LAYERS = {"spec": 0, "store": 1, "engine": 2, "triggers": 2.5, "notebook": 3, "cli": 3}
 
 
 def _module_level_imports(path: Path) -> list[str]:

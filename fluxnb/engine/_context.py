@@ -59,6 +59,28 @@ class StepContext:
             )
         return self._sink(unit, quantity, idempotency_key)
 
+    def emit(self, name: str, data: Any = None) -> str:
+        """Post event ``name`` with JSON-able ``data`` on the run's store's event bus (every
+        ``event: name`` trigger fires once for it); returns the event's id.
+
+        Raises:
+            TriggerError: a bad name, data that is not JSON, or no store to post to (a run
+                with ``store=None``, a step running on Dask).
+        """
+        from .._exceptions import TriggerError
+        from ..store._audit import audit_store
+        from ..store._event_bus import emit
+
+        recorder = getattr(self._sink, "recorder", None)
+        store = audit_store(recorder) if recorder is not None else None
+        if store is None:
+            raise TriggerError(
+                None,
+                f"ctx.emit('{name}') in step '{self.step}' has no store to post to: run the "
+                "workflow with a store (not store=None), in this process (not on Dask)",
+            )
+        return emit(store, name, data, source="step", run_id=self.run_id, step=self.step)
+
     def __getstate__(self) -> dict[str, Any]:
         """A copy sent to another process (Dask) has no way back to the recorder."""
         state = dict(self.__dict__)

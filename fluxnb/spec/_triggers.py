@@ -32,7 +32,7 @@ from typing import Any
 
 from .._exceptions import ManifestError
 from ._checker import MISSING, Checker, kind_of
-from ._located import Located, Path
+from ._located import Located, Path, load_located
 
 KINDS = ("schedule", "watch", "webhook", "on_run", "event")
 CATCH_UP = ("skip", "latest", "all")
@@ -161,6 +161,28 @@ def read_triggers(c: Checker, raw: Any, path: Path = ("triggers",)) -> tuple[Tri
         first[t.id] = i
         out.append(t)
     return tuple(out)
+
+
+def manifest_triggers(
+    text: str, source: str | None = None
+) -> tuple[str | None, tuple[Trigger, ...]]:
+    """The ``name`` and ``triggers:`` of a manifest's text, read without filling its
+    params (a trigger's firing fills them when it runs).
+
+    Raises:
+        ManifestError: a bad ``triggers:`` entry, located.
+    """
+    from ._params import PLACEHOLDER, _Filler
+
+    filler = _Filler(text, list(PLACEHOLDER.finditer(text)), source)
+    doc = load_located(filler.masked, source)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    c = Checker(doc)
+    triggers = read_triggers(c, data.get("triggers"))
+    if c.problems:
+        raise ManifestError(c.problems, source)
+    name = data.get("name")
+    return (name if isinstance(name, str) else None), triggers
 
 
 def read_trigger(entry: Mapping[str, Any], source: str = "<trigger>") -> Trigger:

@@ -19,6 +19,7 @@ docs/triggers.md.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..spec._triggers import Backoff, Trigger, read_trigger
@@ -96,18 +97,19 @@ def trigger(
 
     from .._session import Action
     from ..spec import Workflow
-    from ..spec._manifest import load_workflow
+    from ..spec._manifest import load_workflow, read_source
+    from ..spec._triggers import manifest_triggers
     from ..store._audit import authorize
     from . import _records as rec
 
     target = _store(store)
     manifest: str | None = None
-    if (
-        isinstance(workflow, str)
-        and "\n" not in workflow
-        and not workflow.endswith((".yaml", ".yml"))
-    ):
+    if isinstance(workflow, str) and _is_name(workflow):
         name, triggers = workflow, ()
+    elif isinstance(workflow, str | os.PathLike):  # text: its params are filled per firing
+        manifest, source, stem = read_source(workflow, None)
+        found, triggers = manifest_triggers(manifest, source)
+        name = found or stem or "workflow"
     else:
         wf = workflow if isinstance(workflow, Workflow) else load_workflow(workflow)
         name, triggers, manifest = wf.name, wf.triggers, wf.manifest_text()
@@ -123,6 +125,11 @@ def trigger(
         ).trigger
         for t in triggers
     ]
+
+
+def _is_name(text: str) -> bool:
+    """A registered workflow's name rather than manifest text or a file path."""
+    return "\n" not in text and not text.endswith((".yaml", ".yml")) and not os.path.exists(text)
 
 
 def list_triggers(store: Any = None) -> Any:

@@ -52,6 +52,12 @@ FIRING_COLUMNS = (
 )
 
 
+def _one(rows: list[tuple]) -> tuple | None:
+    """The first row of a fully fetched result (``fetchone`` would leave the rest pending,
+    and an in-memory store's connection refuses other work until it is finished)."""
+    return rows[0] if rows else None
+
+
 def naive(t: datetime | None) -> datetime | None:
     """An aware time as the naive UTC the tables hold."""
     return None if t is None else t.astimezone(UTC).replace(tzinfo=None)
@@ -123,9 +129,11 @@ def register(
         raise TriggerError(trigger.id, f"trigger '{trigger.id}' names no workflow to start")
     spec = json.dumps(trigger.to_dict(), sort_keys=True)
     with _tx(store) as con:
-        row = con.execute(
-            "SELECT workflow, since FROM triggers WHERE trigger_id = $1", [trigger.id]
-        ).fetchone()
+        row = _one(
+            con.execute(
+                "SELECT workflow, since FROM triggers WHERE trigger_id = $1", [trigger.id]
+            ).fetchall()
+        )
         if row is not None and row[0] != trigger.workflow:
             raise TriggerError(
                 trigger.id,
@@ -199,9 +207,11 @@ def all_triggers(store: Store) -> list[Registered]:
 
 def get(store: Store, trigger_id: str) -> Registered | None:
     with store.connect() as con:
-        row = con.execute(
-            f"SELECT {_TRIGGER_COLS} FROM triggers WHERE trigger_id = $1", [trigger_id]
-        ).fetchone()
+        row = _one(
+            con.execute(
+                f"SELECT {_TRIGGER_COLS} FROM triggers WHERE trigger_id = $1", [trigger_id]
+            ).fetchall()
+        )
     return None if row is None else _registered(row)
 
 
@@ -252,18 +262,21 @@ def claim(
     trigger: Trigger,
     *,
     now: datetime,
-    decide: Decide,
+    decide: Decide | None,
     scheduled_for: datetime | None = None,
     payload: dict[str, Any] | None = None,
-) -> Claim:
+) -> Claim | None:
     """Record the firing of ``key`` before anything runs: its outcome is ``decide(running,
     queued)`` (this trigger's firings now started / queued), or ``duplicate`` (recorded,
-    owning nothing) when the key was claimed before, by any process."""
+    owning nothing) when the key was claimed before, by any process. With no ``decide``
+    only a duplicate is recorded (None: the key is not claimed yet)."""
     run_id = uuid.uuid4().hex
     with _tx(store) as con:
-        prior = con.execute(
-            "SELECT run_id, outcome, fired_at, host, pid FROM firings WHERE claim = $1", [key]
-        ).fetchone()
+        prior = _one(
+            con.execute(
+                "SELECT run_id, outcome, fired_at, host, pid FROM firings WHERE claim = $1", [key]
+            ).fetchall()
+        )
         if prior is not None:
             because = (
                 f"key {key} already fired at {prior[2]:%Y-%m-%d %H:%M:%S} UTC "
@@ -274,11 +287,13 @@ def claim(
                 zip(("run_id", "outcome", "fired_at", "host", "pid"), prior, strict=True)
             )
             return Claim(key, "duplicate", prior[0], because, existing)
-        running, queued = con.execute(
+        if decide is None:
+            return None
+        [(running, queued)] = con.execute(
             "SELECT count(*) FILTER (WHERE outcome = 'started'), "
             "count(*) FILTER (WHERE outcome = 'queued') FROM firings WHERE trigger = $1",
             [trigger.id],
-        ).fetchone()
+        ).fetchall()
         outcome, because = decide(running, queued)
         rid = run_id if outcome in ("started", "queued") else None
         _insert(con, key, key, trigger, scheduled_for, now, rid, outcome, because, payload)
@@ -351,9 +366,11 @@ def finish(
             [key, outcome, naive(now), error if outcome != "succeeded" else None],
         )
         if outcome == "failed":
-            row = con.execute(
-                "SELECT failures FROM triggers WHERE trigger_id = $1", [reg.id]
-            ).fetchone()
+            row = _one(
+                con.execute(
+                    "SELECT failures FROM triggers WHERE trigger_id = $1", [reg.id]
+                ).fetchall()
+            )
             delay = reg.trigger.backoff.delay((row[0] if row else 0) + 1)
             until = naive(now + timedelta(seconds=delay)) if delay else None
             con.execute(
@@ -442,5 +459,5 @@ def finished_runs(store: Store, reg: Registered) -> list[dict[str, Any]]:
 
 def run_status(store: Store, run_id: str) -> str | None:
     with store.connect() as con:
-        row = con.execute("SELECT status FROM runs WHERE run_id = $1", [run_id]).fetchone()
+        row = _one(con.execute("SELECT status FROM runs WHERE run_id = $1", [run_id]).fetchall())
     return None if row is None else str(row[0])

@@ -22,6 +22,7 @@ import fnmatch
 import hashlib
 import logging
 import os
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,8 @@ from ._webhook import DELIVERY_HEADER, SIGNATURE_HEADER, check_signature
 
 log = logging.getLogger("fluxnb.triggers")
 
+#: Seconds ``overlap: cancel_previous`` waits for the cancelled runs to end.
+CANCEL_WAIT = 30.0
 #: The body of a webhook delivery: larger ones are refused (413) before any work.
 MAX_BODY = 10 * 1024 * 1024
 
@@ -140,7 +143,7 @@ class TriggerService:
         try:
             while True:
                 await self.tick()
-                await self._wait(self._next_wait())
+                await self._wait(self.next_wait())
         finally:
             self._watching = False
             for task in self._watchers.values():
@@ -182,7 +185,9 @@ class TriggerService:
             waker.cancel()
             self._wake.clear()
 
-    def _next_wait(self) -> float:
+    def next_wait(self) -> float:
+        """Seconds until the next pass is due (a schedule time, a debounce ending, or
+        ``poll``)."""
         now = self.clock.now()
         wait = self.poll
         for reg in self._last_regs:
@@ -269,8 +274,13 @@ class TriggerService:
             )
         try:
             lease = RunLease(self.store, "firing:" + key)
-        except RunBusy:
-            return None
+        except RunBusy:  # its key is being fired now: a repeat is recorded as a duplicate
+            claim = await self._io(
+                rec.claim, self.store, key, reg.trigger, now=now, decide=None, payload=dict(facts)
+            )
+            if claim is not None:
+                self._firing_event(reg, key, claim.outcome, run_id=claim.run_id)
+            return claim
         try:
             claim = await self._io(
                 rec.claim,
@@ -288,13 +298,15 @@ class TriggerService:
         self._firing_event(
             reg, key, claim.outcome, run_id=claim.run_id, skipped_because=claim.skipped_because
         )
-        if claim.outcome != "started" or claim.run_id is None:
+        if claim is None or claim.outcome != "started" or claim.run_id is None:
             lease.release()
             return claim
-        if reg.trigger.overlap == "cancel_previous":
-            for other, (tid, task) in list(self._running.items()):
-                if tid == reg.id and other != key:
-                    task.cancel()
+        if reg.trigger.overlap == "cancel_previous":  # and let them end before it starts
+            previous = [t for k, (tid, t) in self._running.items() if tid == reg.id and k != key]
+            for task in previous:
+                task.cancel()
+            if previous:
+                await asyncio.wait(previous, timeout=CANCEL_WAIT)
         firing = Firing(key, reg, claim.run_id, scheduled_for, dict(facts))
         self._launch(firing, lease)
         return claim
@@ -378,7 +390,8 @@ class TriggerService:
         """Fire a trigger now, by hand (its policies apply; key ``<id>#manual:<n>``)."""
         reg = await self._io(rec.require, self.store, trigger_id)
         n = self.clock.now()
-        return await self.fire(reg, f"{trigger_id}#manual:{n.isoformat()}", {"manual": True})
+        key = f"{trigger_id}#manual:{uuid.uuid4().hex[:12]}"
+        return await self.fire(reg, key, {"manual": True, "at": n.isoformat()})
 
     async def webhook(self, trigger_id: str, body: bytes, headers: Mapping[str, str]) -> HookAnswer:
         """A delivery to ``POST /fluxnb/hooks/{trigger_id}``: 404 unknown trigger, 401 bad
@@ -410,7 +423,7 @@ class TriggerService:
         else:
             claim = await self.fire(reg, key, facts)
         if claim is None:  # the same delivery is being claimed right now
-            return HookAnswer(200, {"outcome": "duplicate", "key": key})
+            return HookAnswer(200, {"outcome": "duplicate", "key": key, "run_id": None})
         out = {"outcome": claim.outcome, "key": key, "run_id": claim.run_id}
         if claim.skipped_because:
             out["skipped_because"] = claim.skipped_because
