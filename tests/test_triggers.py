@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -544,3 +545,30 @@ def test_firings_reach_subscribers(store: Store) -> None:
     run(walk(svc, clock, clock.now()))
     assert [e["outcome"] for e in seen] == ["started", "succeeded"]
     assert {e["trigger"] for e in seen} == {"e"} and seen[0]["run_id"] == seen[1]["run_id"]
+
+
+def test_a_real_folder_watch_fires_once_for_a_burst_of_files(store: Store, tmp_path: Any) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    seen: list[list[str]] = []
+    wf = fed("ingest", "take", "paths", "list")
+    trigger(wf, "csvs", watch={"path": str(folder), "glob": "*.csv", "debounce": 0.3}, store=store)
+    svc = TriggerService(store, namespace={"take": lambda paths: seen.append(paths)}, poll=0.05)  # noqa: PLW0108 - bound by keyword
+
+    async def go() -> None:
+        await svc.start()
+        await asyncio.sleep(0.3)  # the watcher is up
+        for i in range(5):
+            (folder / f"{i}.csv").write_text("a,b\n")
+            (folder / f"{i}.txt").write_text("not matched")
+            await asyncio.sleep(0.02)
+        for _ in range(200):
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # nothing more comes
+        await svc.stop(cancel_runs=False)
+
+    run(go())
+    assert len(seen) == 1
+    assert sorted(Path(p).name for p in seen[0]) == [f"{i}.csv" for i in range(5)]

@@ -186,6 +186,8 @@ def replay(
     )
     rec = MemoryRecorder()
     ADMITTED.add(rec)  # authorized above, as a replay
+    # LLM calls answer from the recorded run's llm_calls rows: a replay never spends
+    rec.replay_of = (trace.run_id, None if Path(str(ref)).is_file() else _store(store))
     seed = int(trace.run.get("seed") or 0)
     result = run_workflow(loaded, namespace, store=rec, seed=seed)
     replayed = []

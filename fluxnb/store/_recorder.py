@@ -129,6 +129,8 @@ class MemoryRecorder:
         self._meter: Any = None
         #: The run's LLM calls (``llm_calls`` rows in ``llm.all_rows``), once it started.
         self.llm: Any = None
+        #: ``(run_id, store)`` when this records a replay of that run (its LLM answers).
+        self.replay_of: tuple[str, Any] | None = None
 
     def run_started(self, run: RunRecord) -> None:
         from ._llm_ledger import LLMLedger
