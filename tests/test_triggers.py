@@ -572,3 +572,22 @@ def test_a_real_folder_watch_fires_once_for_a_burst_of_files(store: Store, tmp_p
     run(go())
     assert len(seen) == 1
     assert sorted(Path(p).name for p in seen[0]) == [f"{i}.csv" for i in range(5)]
+
+
+def test_cli_lists_pauses_resumes_and_fires_now(store_path: str, capsys: Any) -> None:
+    from fluxnb.cli import main
+
+    trigger(JOB, "nightly", schedule="0 2 * * *", timezone="Europe/Berlin", store=store_path)
+    assert main(["triggers", "list", "--store", store_path, "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["trigger"], listed["kind"], listed["state"]) == ("nightly", "schedule", "active")
+    assert main(["triggers", "pause", "nightly", "--store", store_path]) == 0
+    assert fluxnb.triggers.list_triggers(store_path)["state"].tolist() == ["paused"]
+    assert main(["triggers", "resume", "nightly", "--store", store_path]) == 0
+    assert fluxnb.triggers.list_triggers(store_path)["state"].tolist() == ["active"]
+    assert main(["triggers", "fire-now", "nightly", "--store", store_path]) == 0
+    assert [r["outcome"] for r in rows(Store(store_path))] == ["queued"]
+    capsys.readouterr()
+    assert main(["triggers", "pause", "nope", "--store", store_path]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no trigger 'nope'" in err and "Traceback" not in err

@@ -1,5 +1,5 @@
 """The ``fluxnb`` command: validate, run, sql, runs, replay, resume, diff, export, import,
-analyze, rates, invoice, usage, metrics, scaffold.
+analyze, rates, invoice, usage, metrics, scaffold, triggers.
 
 Every command takes ``--role`` and ``--namespace`` (else FLUXNB_ROLE / FLUXNB_NAMESPACE).
 
@@ -39,6 +39,7 @@ from ._cache_cmd import CACHE_COMMANDS, add_cache_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
 from ._scaffold import SCAFFOLD_COMMANDS, add_scaffold_command
 from ._store_cmd import STORE_COMMANDS, add_store_commands
+from ._triggers_cmd import TRIGGER_COMMANDS, add_trigger_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_DENIED = 4
@@ -145,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     add_history_commands(sub, store_opt, import_opt)
     add_scaffold_command(sub)
     add_store_commands(sub, store_opt)
+    add_trigger_commands(sub, store_opt)
     add_cache_commands(sub, store_opt)
     add_billing_commands(sub, store_opt)
 
@@ -648,6 +650,7 @@ _COMMANDS = {
     **SCAFFOLD_COMMANDS,
     "analyze": _cmd_analyze,
     **BILLING_COMMANDS,
+    **TRIGGER_COMMANDS,
     **STORE_COMMANDS,
     **CACHE_COMMANDS,
     "version": _cmd_version,
