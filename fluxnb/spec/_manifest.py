@@ -18,6 +18,7 @@ from ._activation import parse_activation
 from ._checker import MISSING, Checker, kind_of, opts
 from ._files import read_file_text
 from ._graph import suggest
+from ._llm_spec import attach_llm_steps
 from ._located import Located, Path, format_path, load_located
 from ._model import Step, Workflow
 from ._options import (
@@ -71,6 +72,10 @@ AGENT_KEYS = (
 RETRY_KEYS = ("max_attempts", "backoff", "initial_delay", "max_delay", "retry_on", "no_retry_on")
 BREAKER_KEYS = ("failure_threshold", "reset_timeout", "probe_timeout")
 STEP_KEYS = ("step", "depends_on", "with", "description", "activation", "capacity", "keep")
+
+# an LLM call as a step's body, its providers and budget (spec/_llm_spec.py, docs/llm.md)
+STEP_KEYS = (*STEP_KEYS, "llm")  # type: ignore[assignment]  # one more key than above
+TOP_KEYS = (*TOP_KEYS, "providers", "budget")  # type: ignore[assignment]
 
 
 def _read_router(c: Checker, raw: Any) -> RouterSettings:
@@ -285,6 +290,7 @@ def workflow_from_located(doc: Located, default_name: str | None = None) -> Work
                 found=aid,
                 suggestion=hint,
             )
+    attach_llm_steps(c, top, wf)
     if c.problems:
         raise ManifestError(c.problems, doc.source)
     wf.validate()

@@ -104,6 +104,14 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
             entry["depends_on"] = list(step.depends_on)
         if step.with_:
             entry["with"] = dict(step.with_)
+        if step.llm is not None:
+            entry["llm"] = step.llm.to_dict()
+            for key in ("providers", "budget"):
+                v = getattr(step.llm, key)
+                if isinstance(v, tuple):  # providers: a list of mappings
+                    v = [dict(p) for p in v]
+                if v is not None:
+                    out[key] = v if isinstance(v, str | list) else dict(v)
         if step.activation is not None and not step.activation.default:
             entry["activation"] = step.activation.to_value()
         if step.capacity is not None:

@@ -51,6 +51,9 @@ class Step:
     default: Any = None
     #: ``local`` or ``dask`` (None: the run's executor).
     executor: str | None = None
+    #: An LLM call as the step's body (``llm:`` in a manifest; an ``LLMSpec``): its
+    #: inputs fill the prompt template. None: the step runs its callable.
+    llm: Any = None
     #: Reuse a recorded output when nothing it depends on changed: ``use``, ``refresh``
     #: (run and record anew) or ``off`` (never: a non-deterministic step). None: the
     #: run's setting (``router.cache``, ``run(cache=...)``). See docs/caching.md.
@@ -148,12 +151,12 @@ class Workflow:
         on_error: OnError | str | None = None,
         default: Any = None,
         executor: str | None = None,
-        cache: bool | str | None = None,
-        cache_version: str | int | None = None,
-        cache_inputs: str | Iterable[str] = (),
         activation: Any = None,
         capacity: int | None = None,
         keep: str = "all",
+        cache: bool | str | None = None,
+        cache_version: str | int | None = None,
+        cache_inputs: str | Iterable[str] = (),
     ) -> Step:
         """Add a step. ``depends_on=None`` with a callable means: the parameters of ``fn``
         that name other steps of this workflow (Hamilton style)."""
