@@ -487,3 +487,20 @@ def test_a_stream_starts_in_the_background_and_can_be_cancelled() -> None:
     result = handle.result(timeout=5)
     assert result.status is RunStatus.CANCELLED
     assert len(result["seen"]) > 0
+
+
+def test_a_stream_run_is_not_resumed_half_consumed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = str(tmp_path / "s.duckdb")
+
+    def double(numbers):
+        if numbers == 3:
+            raise ValueError("stop here")
+        return numbers * 2
+
+    wf = stream_wf(5)
+    wf.replace_step("double", fn=double)
+    r = fluxnb.run(wf, store=db)
+    assert r.status is RunStatus.FAILED
+    with pytest.raises(fluxnb.ReplayError, match="not resumed half-consumed"):
+        ns = {sid: step.fn for sid, step in wf.steps.items()}
+        fluxnb.resume(r.run_id, store=db, namespace=ns)

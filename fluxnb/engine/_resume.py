@@ -151,6 +151,13 @@ def _resume_plan(
         tenant=run.get("tenant") or "default",
     )
     plan = plan_for(wf, namespace)
+    if plan.streams:
+        raise ReplayError(
+            f"run {run_id} streamed items (a generator step, an activation policy or a "
+            "capacity), and a stream is not resumed half-consumed: its items were not "
+            "recorded one by one, so resuming could lose or repeat them. Run the workflow "
+            "again (fluxnb.run); see docs/streams.md, 'Resume'"
+        )
     outputs, attempts = completed_outputs(trace, trust)
     started = run["started_at"]
     started_us = (
