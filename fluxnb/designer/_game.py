@@ -69,6 +69,12 @@ class TokenGame:
             self.rng = random.Random(self.seed)
             self.run = self._open()
 
+    def reseed(self, seed: int) -> None:
+        """Random's choices from now on follow ``seed`` (and Reset starts them over)."""
+        with self._lock:
+            self.seed = seed
+            self.rng = random.Random(seed)
+
     # ------------------------------------------------------------------ play
     @property
     def playing(self) -> bool:

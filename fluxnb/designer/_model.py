@@ -17,25 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import FluxError, ManifestError
+from ..spec._step_fields import step_fields
 
 DAG, NET = "dag", "net"
 STEP, PLACE, TRANSITION = "step", "place", "transition"
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 #: The properties the inspector offers per kind (manifest keys; dotted = nested).
 SCHEMA: dict[str, tuple[str, ...]] = {
-    STEP: (
-        "run",
-        "with",
-        "retry.max_attempts",
-        "retry.backoff",
-        "retry.initial_delay",
-        "timeout",
-        "on_error",
-        "circuit_breaker.failure_threshold",
-        "circuit_breaker.reset_timeout",
-        "executor",
-        "description",
-    ),
+    STEP: tuple(f.key for f in step_fields()),  # every key the validator reads
     PLACE: ("name", "tokens"),
     TRANSITION: (
         "name",
@@ -51,8 +40,9 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 }
 #: Net nodes' display name (PNML ``<name>``), kept in the manifest's ``names:``, not the node's.
 NAME = "name"
-AGENT_KEYS = ("run", "retry", "circuit_breaker", "timeout", "on_error", "default", "executor")
-STEP_KEYS = ("with", "description")
+#: A step's keys that go on its agent (``agents:``) and on its ``pipeline:`` entry.
+AGENT_KEYS = tuple(dict.fromkeys(f.key.split(".")[0] for f in step_fields() if f.place == "agent"))
+STEP_KEYS = tuple(dict.fromkeys(f.key.split(".")[0] for f in step_fields() if f.place == "step"))
 
 
 class DesignError(FluxError):
@@ -280,6 +270,8 @@ class Design:
         self.undo_stack: list[Command] = []
         self.redo_stack: list[Command] = []
         self.clipboard: list[Node] = []
+        #: The arcs copied with the nodes: among them, and (DAG) into them from outside.
+        self.clipboard_edges: list[Edge] = []
 
     # -------------------------------------------------------------- queries
     def edge(self, edge_id: str) -> Edge:
@@ -418,13 +410,32 @@ class Design:
         self.execute(SetProp(target, key, value))
 
     def copy(self, ids: list[str]) -> int:
+        """Copy nodes with every property. A DAG step that runs the function named like
+        its id gets that ``run:`` written out, so its copies (new ids) run it too."""
         self.clipboard = [copy.deepcopy(self.nodes[i]) for i in ids if i in self.nodes]
+        chosen = {n.id for n in self.clipboard}
+        for n in self.clipboard:
+            if n.kind == STEP and not n.props.get("run"):
+                n.props = {"run": n.id, **n.props}
+        self.clipboard_edges = [
+            copy.deepcopy(e)
+            for e in self.edges
+            if e.target in chosen and (e.source in chosen or self.mode == DAG)
+        ]
         return len(self.clipboard)
 
-    def paste(self, dx: float = 40.0, dy: float = 40.0) -> list[str]:
-        """Paste the copied nodes (new ids, shifted), with the arcs among them."""
+    def paste(
+        self, dx: float = 40.0, dy: float = 40.0, at: tuple[float, float] | None = None
+    ) -> list[str]:
+        """Paste the copied nodes (new ids) shifted by (dx, dy), or centred on ``at`` (the
+        pointer), with the arcs among them and, in a DAG, the dependencies they had on steps
+        still in the design (a copied step gets the same inputs)."""
         if not self.clipboard:
             return []
+        if at is not None:
+            xs = [n.x for n in self.clipboard]
+            ys = [n.y for n in self.clipboard]
+            dx, dy = at[0] - (min(xs) + max(xs)) / 2, at[1] - (min(ys) + max(ys)) / 2
         ids: dict[str, str] = {}
         cmds: list[Command] = []
         taken = set(self.nodes)
@@ -437,9 +448,10 @@ class Design:
             cmds.append(
                 AddNode(Node(ids[n.id], n.kind, n.x + dx, n.y + dy, copy.deepcopy(n.props)))
             )
-        for e in self.edges:
-            if e.source in ids and e.target in ids:
-                cmds.append(Connect(Edge(ids[e.source], ids[e.target], copy.deepcopy(e.props))))
+        for e in self.clipboard_edges:
+            source = ids.get(e.source, e.source)
+            if e.target in ids and (source in self.nodes or e.source in ids):
+                cmds.append(Connect(Edge(source, ids[e.target], copy.deepcopy(e.props))))
         self.execute(Batch(cmds, "paste"))
         return list(ids.values())
 
@@ -599,6 +611,8 @@ class Design:
         validator's problems mapped onto nodes, unconnected nodes, and (with a namespace)
         callables that cannot be found."""
         out: dict[str, list[str]] = {}
+        if not self.nodes:  # an empty design is a start, not a mistake (the view hints)
+            return out
         if len(self.nodes) > 1:
             linked = {e.source for e in self.edges} | {e.target for e in self.edges}
             for nid in self.nodes:

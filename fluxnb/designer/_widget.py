@@ -362,8 +362,15 @@ class Designer(anywidget.AnyWidget):
 
     @traitlets.observe("speed")
     def _speed_changed(self, change: dict[str, Any]) -> None:
-        if self.game is not None:  # Play's next firing comes at the new pace
-            self.game.speed = min(MAX_SPEED, max(MIN_SPEED, float(change["new"])))
+        game = getattr(self, "game", None)  # set in __init__, after the traits
+        if game is not None:  # Play's next firing comes at the new pace
+            game.speed = min(MAX_SPEED, max(MIN_SPEED, float(change["new"])))
+
+    @traitlets.observe("seed")
+    def _seed_changed(self, change: dict[str, Any]) -> None:
+        game = getattr(self, "game", None)  # set in __init__, after the traits
+        if game is not None:  # Random's choices start over from the new seed
+            game.reseed(int(change["new"]))
 
     def _game(self) -> TokenGame:
         if self.game is None:

@@ -10,7 +10,10 @@ export function attachConnect(view) {
   const { cy, model, canvas, handle, tooltip, menu, send } = view;
   // connect by dragging from a handle (edgehandles 4 draws none itself)
   const eh = cy.edgehandles({
-    canConnect: (s, t) => !s.same(t) && (view.mode() === "dag" || s.data("kind") !== t.data("kind")),
+    // Python says what may be joined (and why not): refusing here made edgehandles' snap
+    // skip the node under the pointer for the next nearest one that fits, so a drop on a
+    // place from a place drew an arc to a transition beside it instead of the message
+    canConnect: (s, t) => !s.same(t),
     edgeParams: () => ({ data: {} }),
     hoverDelay: 60,
     snap: true,
@@ -22,8 +25,9 @@ export function attachConnect(view) {
   let drawing = false;
   function placeHandle(node) {
     handleNode = node;
+    // beside the node, never on it: a transition is 16 px wide, and a click on it fires it
     const box = node.renderedBoundingBox({ includeLabels: false });
-    handle.style.left = `${box.x2 - 5}px`;
+    handle.style.left = `${box.x2 + 3}px`;
     handle.style.top = `${(box.y1 + box.y2) / 2 - 6}px`;
     handle.style.display = "block";
   }

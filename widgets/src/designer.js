@@ -11,6 +11,7 @@ import { attachGraph } from "./graph.js";
 import { attachInspector } from "./inspector.js";
 import { attachKeys } from "./keys.js";
 import { attachConnect } from "./connect.js";
+import { attachTokenGame } from "./tokengame.js";
 
 function render({ model, el: root }) {
   root.classList.add("fluxnb-designer");
@@ -75,6 +76,7 @@ function render({ model, el: root }) {
   };
 
   const bar = attachToolbar(view);
+  attachTokenGame(view);
   const graph = attachGraph(view);
   const inspector = attachInspector(view);
   attachKeys(view);

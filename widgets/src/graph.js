@@ -1,17 +1,20 @@
 // Drawing what Python syncs: the graph (nodes, arcs, issues, enabled transitions, the
 // selection) and the live run status of each node.
-import { tokenImage } from "./style.js";
+import { ENABLED_ICON, tokenImage } from "./style.js";
 
 export function attachGraph(view) {
   const { cy, model } = view;
 
-  // what a node shows of a run: its state (icon + colour), attempts, tokens
-  function runData(id, kind, baseTokens, st) {
+  // what a node shows of a run: its state (icon + colour), attempts (a transition: how
+  // often it fired), tokens, and ⚡ on a transition that can fire now. `name` is what the
+  // node is called on the canvas: its display name (PNML <name>), else its id.
+  function runData(name, kind, baseTokens, st, canFire) {
     const theme = view.theme();
     const tokens = st.tokens !== undefined ? st.tokens : baseTokens;
-    let label = kind === "step" && st.attempts > 1 ? `${id} ×${st.attempts}` : id;
+    let label = kind !== "place" && st.attempts > 1 ? `${name} ×${st.attempts}` : name;
     const look = st.state && theme.states[st.state];
     if (look) label = `${look.icon} ${label}`; // the state in a shape, not only a colour
+    if (canFire) label = `${ENABLED_ICON} ${label}`;
     const data = { label, tokens: tokens || 0, baseTokens: baseTokens || 0 };
     if (kind === "place") data.tokenImage = tokenImage(tokens || 0, theme.text);
     if (look) data.state = st.state;
@@ -33,7 +36,7 @@ export function attachGraph(view) {
         const node = cy.getElementById(id);
         if (node.empty()) continue;
         node.removeData("state");
-        node.data(runData(id, node.data("kind"), node.data("baseTokens"), st));
+        node.data(runData(node.data("name"), node.data("kind"), node.data("baseTokens"), st, node.hasClass("enabled")));
       }
     });
     shownStatus = status;
@@ -52,7 +55,8 @@ export function attachGraph(view) {
         if (!want.has(e.id()) && !e.hasClass("eh-preview") && !e.hasClass("eh-ghost")) e.remove();
       });
       for (const n of g.nodes) {
-        const data = { id: n.id, kind: n.kind, ...runData(n.id, n.kind, n.tokens, status[n.id] || {}) };
+        const name = n.label || n.id;
+        const data = { id: n.id, kind: n.kind, name, ...runData(name, n.kind, n.tokens, status[n.id] || {}, enabled.has(n.id)) };
         let node = cy.getElementById(n.id);
         if (node.empty()) {
           node = cy.add({ group: "nodes", data, position: { x: n.x, y: n.y } });

@@ -7,6 +7,17 @@ const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], Arrow
 
 export function attachKeys(view) {
   const { cy, root, body, canvas, send } = view;
+  // where the pointer is on the canvas (model coordinates): a paste lands there
+  let pointer = null;
+  canvas.addEventListener("mousemove", (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const pan = cy.pan();
+    const zoom = cy.zoom();
+    pointer = { x: (ev.clientX - r.left - pan.x) / zoom, y: (ev.clientY - r.top - pan.y) / zoom };
+  });
+  canvas.addEventListener("mouseleave", () => {
+    pointer = null;
+  });
   // Arrow keys move the selection at once and tell Python once the keys rest (one edit)
   let nudged = null;
   function nudge(dx, dy) {
@@ -36,7 +47,7 @@ export function attachKeys(view) {
     else if (ctrl && ev.key === "z") send({ type: "undo" });
     else if (ctrl && (ev.key === "y" || (ev.shiftKey && ev.key === "Z"))) send({ type: "redo" });
     else if (ctrl && ev.key === "c") send({ type: "copy", ids: view.selection() });
-    else if (ctrl && ev.key === "v") send({ type: "paste" });
+    else if (ctrl && ev.key === "v") send({ type: "paste", ...(pointer || {}) });
     else if (ctrl && ev.key === "a") cy.elements().select();
     else if (ev.key === "Escape") {
       view.cancel();

@@ -20,7 +20,7 @@ async function unpack(model) {
       const code = await new Response(stream).text();
       const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
       try {
-        return (await import(/* @vite-ignore */ url)).default;
+        return { view: (await import(/* @vite-ignore */ url)).default, bundle };
       } finally {
         URL.revokeObjectURL(url);
       }
@@ -34,7 +34,7 @@ async function unpack(model) {
 export default {
   async render({ model, el }) {
     el.classList.add("fluxnb-designer");
-    const view = await unpack(model);
-    return view.render({ model, el });
+    const { view, bundle } = await unpack(model);
+    return view.render({ model, el, bundle });
   },
 };

@@ -61,7 +61,21 @@ export function style(t) {
     ...states,
     // places and transitions carry their label outside the shape: keep it the text colour
     { selector: "node[kind != 'step']", style: { color: t.text } },
-    { selector: "node.enabled", style: { "border-color": t.ok, "border-width": 4, "background-color": t.states.succeeded.fill } },
+    // a transition that can fire: wider, a glowing halo and ⚡ — unlike a fired one (its
+    // state's fill and icon, ✓), whatever the colours
+    {
+      selector: "node.enabled",
+      style: {
+        width: 24,
+        "border-color": t.ok,
+        "border-width": 3,
+        "underlay-color": t.ok,
+        "underlay-padding": 7,
+        "underlay-opacity": 0.35,
+        "underlay-shape": "round-rectangle",
+        "font-weight": "bold",
+      },
+    },
     { selector: "node.issue", style: { "border-color": t.error, "border-width": 3, "border-style": "dashed" } },
     { selector: "node:selected", style: { "overlay-color": t.brand, "overlay-opacity": 0.15, "border-color": t.brand, "border-width": 3 } },
     {
@@ -84,6 +98,9 @@ export function style(t) {
     { selector: ".eh-ghost-node", style: { opacity: 0 } },
   ];
 }
+
+// the label's mark of a transition that can fire now (the legend names it)
+export const ENABLED_ICON = "⚡";
 
 export function tokenImage(n, colour) {
   // up to 5 dots, else the number, as an SVG data URI drawn inside the place
