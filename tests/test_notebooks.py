@@ -19,7 +19,7 @@ CLIMBS = re.compile(r"""(?<![\w.])["'](\.\.)(["'/\\])""")
 
 def test_the_readme_names_every_tutorial() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert len(NOTEBOOKS) == 7
+    assert len(NOTEBOOKS) >= 7  # the tutorials are found (the glob did not come back empty)
     assert [p.stem for p in NOTEBOOKS if f"`{p.stem}`" not in readme] == []
 
 
