@@ -18,12 +18,17 @@ import traitlets
 from .._exceptions import FluxError, ManifestError
 from .._plural import plural
 from ..engine._setup import DEFAULT
+from ..spec._step_fields import step_fields
+from ..store._recorder import EVENT_COLUMNS, NO_OUTPUT
 from ._game import MAX_SPEED, MIN_SPEED, TokenGame
 from ._model import DAG, NET, PLACE, Design, DesignError
+from ._palette import CELL_W, add_function, free_spot, step_functions
 
 STATIC = Path(__file__).resolve().parent.parent / "_static"
-INT_KEYS = {"retry.max_attempts", "circuit_breaker.failure_threshold", "priority", "weight"}
+INT_KEYS = {"priority", "weight"}
 BOOL_KEYS = {"external", "inhibitor"}
+#: How the inspector's text is read per step key (``spec/_step_fields.py``).
+FIELDS = {f.key: f for f in step_fields()}
 
 
 class _Bundle(ipywidgets.Widget):
@@ -35,6 +40,9 @@ class _Bundle(ipywidgets.Widget):
     code = traitlets.Bytes(b"").tag(sync=True)
     #: ``_static/designer.css``, put in the page once.
     css = traitlets.Unicode("").tag(sync=True)
+    #: Each step key's kind, choices, default, group and help (``spec/_step_fields.py``),
+    #: what the inspector offers: the same for every designer, so kept here once.
+    fields = traitlets.Dict().tag(sync=True)
 
 
 _shared: list[_Bundle] = []
@@ -45,7 +53,8 @@ def _bundle() -> _Bundle:
     if not _shared or _shared[0].comm is None:
         code = gzip.compress((STATIC / "designer.js").read_bytes(), compresslevel=9, mtime=0)
         css = (STATIC / "designer.css").read_text(encoding="utf-8")
-        _shared[:] = [_Bundle(code=code, css=css)]
+        fields = {k: f.as_dict() for k, f in FIELDS.items()}
+        _shared[:] = [_Bundle(code=code, css=css, fields=fields)]
     return _shared[0]
 
 
@@ -56,14 +65,32 @@ def _parse_value(key: str, text: Any) -> Any:
     text = text.strip()
     if text == "":
         return None
-    if key in INT_KEYS:
+    field = FIELDS.get(key)
+    kind = field.kind if field else "int" if key in INT_KEYS else None
+    if kind == "int":
         try:
-            return int(text)
+            value = int(text)
         except ValueError:
             raise DesignError(f"{key} must be a whole number, found '{text}'") from None
+        least = field.minimum if field else None
+        if least is not None and value < least:
+            raise DesignError(f"{key} must be at least {least}, found {value}")
+        return value
+    if kind == "duration":
+        from ..spec._durations import parse_duration
+
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise DesignError(f"{key}: {exc}") from None
+        return seconds if _is_number(text) else text  # "2s" stays as written
+    if kind == "names":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if kind == "activation":
+        return _activation(text)
     if key in BOOL_KEYS:
         return text.lower() in ("1", "true", "yes", "on")
-    if key in ("with", "tokens"):
+    if key in ("with", "tokens") or kind == "yaml" or key.startswith("with."):
         from ..spec._located import load_yaml
 
         try:
@@ -74,6 +101,33 @@ def _parse_value(key: str, text: Any) -> Any:
             raise DesignError("with must be a mapping, e.g. {threshold: 100}")
         return value
     return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _activation(text: str) -> Any:
+    """``all``, ``any``, ``batch 4``, ``window 2s``, ``custom mod:fn`` (what the
+    inspector's activation field sends) as the manifest's ``activation:`` value."""
+    kind, _, arg = text.partition(" ")
+    arg = arg.strip()
+    if kind in ("all", "any") and not arg:
+        return kind
+    if kind == "batch" and arg.isdigit() and int(arg) >= 1:
+        return {"batch": int(arg)}
+    if kind == "window" and arg:
+        return {"window": _parse_value("timeout", arg)}
+    if kind == "custom" and arg:
+        return {"custom": arg}
+    raise DesignError(
+        f"activation must be all, any, batch N, window DURATION or custom module:function, "
+        f"found '{text}'"
+    )
 
 
 class Designer(anywidget.AnyWidget):
@@ -121,6 +175,11 @@ class Designer(anywidget.AnyWidget):
     can_redo = traitlets.Bool(False).tag(sync=True)
     #: The schema the inspector offers per kind.
     schema = traitlets.Dict().tag(sync=True)
+    #: The palette: the notebook's functions a step could run (see ``step_functions``).
+    functions: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    #: The selected step's attempts in the last run: status, duration, error, traceback,
+    #: output preview (the inspector shows them).
+    details: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     height = traitlets.Int(460).tag(sync=True)
 
     def __init__(
@@ -146,6 +205,9 @@ class Designer(anywidget.AnyWidget):
         self.game: TokenGame | None = None
         self._lock = threading.RLock()
         self.schema = {k: list(v) for k, v in SCHEMA.items()}
+        #: The last run's attempts per step (what ``details`` shows of the selected one).
+        self.attempts: dict[str, list[dict[str, Any]]] = {}
+        self.observe(lambda _: self._show_details(), "selected")
         self.on_msg(self._on_message)
         self._sync()
 
@@ -219,9 +281,14 @@ class Designer(anywidget.AnyWidget):
     def move(self, moves: dict[str, tuple[float, float]]) -> None:
         self._edit(lambda: self.design.move(moves))
 
-    def layout(self) -> None:
-        """Lay the design out left to right (one undoable edit)."""
-        self._edit(self.design.auto_layout)
+    def layout(self, moves: list[dict[str, Any]] | None = None) -> None:
+        """Lay the design out left to right (one undoable edit). The toolbar's Layout
+        button lays it out in the view (dagre: layers, fewer crossings, no arc hidden under
+        a node) and sends where each node went as ``moves``."""
+        if moves is None:
+            self._edit(self.design.auto_layout)
+        else:
+            self.move({m["id"]: (m["x"], m["y"]) for m in moves})
 
     def undo(self) -> bool:
         return bool(self._edit(self.design.undo))
@@ -232,8 +299,48 @@ class Designer(anywidget.AnyWidget):
     def copy(self, *ids: str) -> int:
         return self.design.copy(list(ids) or ([self.selected] if self.selected else []))
 
-    def paste(self) -> list[str]:
-        return self._edit(self.design.paste)
+    def paste(self, x: float | None = None, y: float | None = None) -> list[str]:
+        """Paste what ``copy`` took (centred on x, y when given); the new ids, selected."""
+        at = None if x is None or y is None else (float(x), float(y))
+        ids: list[str] = self._edit(lambda: self.design.paste(at=at))
+        if ids:
+            self.selected = ids[0] if len(ids) == 1 else ""
+            self.send({"type": "select", "ids": ids})  # the view selects them all
+        return ids
+
+    def add_function(self, name: str, x: float | None = None, y: float | None = None) -> str:
+        """A step running the notebook's function ``name`` (what dragging it from the
+        palette does): named after it, ``run: name``, connected from the steps its
+        parameters name and to the steps that take its output, in the free spot nearest
+        (x, y) or right of the selection. Returns the step's id."""
+        px, py = self._spot(x, y)
+        sid = self._edit(lambda: add_function(self.design, self._palette_namespace(), name, px, py))
+        self.selected = sid
+        return str(sid)
+
+    def _spot(self, x: float | None, y: float | None) -> tuple[float, float]:
+        """Where a new node goes: the pointer's spot, else right of the selected node,
+        else right of everything; then the nearest free spot."""
+        nodes = self.design.nodes
+        if x is None or y is None:
+            sel = nodes.get(self.selected)
+            if sel is not None:
+                x, y = sel.x + CELL_W, sel.y
+            elif nodes:
+                x, y = max(n.x for n in nodes.values()) + CELL_W, min(n.y for n in nodes.values())
+            else:
+                x, y = 80.0, 80.0
+        return free_spot(self.design, float(x), float(y))
+
+    def _palette_namespace(self) -> Any:
+        """``namespace=``, else the kernel's globals (when IPython runs this)."""
+        if self.namespace is not None:
+            return self.namespace
+        import sys
+
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
+        return getattr(shell, "user_ns", None)
 
     def apply_yaml(self, text: str) -> None:
         """Replace the design with a manifest typed in the YAML view (one undoable edit)."""
@@ -260,8 +367,17 @@ class Designer(anywidget.AnyWidget):
                 self.message = str(err)
                 raise
             self.message = ""
+            self._forget_finished_run()
             self._sync()
             return out
+
+    def _forget_finished_run(self) -> None:
+        """An edit after a DAG run: its colours and attempts describe another design."""
+        going = self.run_result
+        if self.design.mode == DAG and not (
+            going is not None and callable(getattr(going, "done", None)) and not going.done()
+        ):
+            self.status, self.attempts, self.details = {}, {}, []
 
     def _sync(self) -> None:
         d = self.design
@@ -272,6 +388,8 @@ class Designer(anywidget.AnyWidget):
         except Exception as exc:  # a half-drawn design still shows; say why YAML failed
             self.yaml_text = f"# cannot write YAML yet: {exc}"
         self.can_undo, self.can_redo = bool(d.undo_stack), bool(d.redo_stack)
+        if d.mode == DAG:
+            self.functions = step_functions(self._palette_namespace())
 
     # -------------------------------------------------------------- running
     @property
@@ -291,6 +409,8 @@ class Designer(anywidget.AnyWidget):
                 f"run {going.run_id} of this design is still going: wait for it, or cancel "
                 "it (d.run_result.cancel()) before running again"
             )
+        if not self.design.nodes:
+            raise DesignError("nothing to run yet: add a step (drag a function in, or + Step)")
         ns = namespace if namespace is not None else self.namespace
         store = options.pop("store", self.store)
         obj = self.workflow
@@ -313,6 +433,8 @@ class Designer(anywidget.AnyWidget):
         from ..engine import start
         from ..engine._setup import recorder_for
 
+        self.message = "running…"
+        self.attempts, self.details = {}, []
         progress = _LiveStatus(self, recorder_for(store))
         self.status = {s: {"state": "pending", "attempts": 0} for s in obj.order()}
         handle = start(obj, ns, store=progress, **options)
@@ -330,6 +452,10 @@ class Designer(anywidget.AnyWidget):
         self.message = f"run {result.run_id}: {result.status}" + (
             f" — {result.reason}" if result.reason else ""
         )
+        self._show_details()
+
+    def _show_details(self) -> None:
+        self.details = list(self.attempts.get(self.selected, []))[-5:]
 
     def fire(self, transition: str, data: Any = None) -> Any:
         """Fire an enabled transition of the running net (what a click on it does)."""
@@ -419,7 +545,13 @@ class Designer(anywidget.AnyWidget):
         kind = content.get("type")
         handlers = {
             "add": lambda: self.add(
-                content.get("kind"), None, content.get("x", 80), content.get("y", 80)
+                content.get("kind"), None, *self._spot(content.get("x"), content.get("y"))
+            ),
+            "add_function": lambda: self.add_function(
+                content["name"], content.get("x"), content.get("y")
+            ),
+            "functions": lambda: setattr(
+                self, "functions", step_functions(self._palette_namespace())
             ),
             "connect": lambda: self.connect(content["source"], content["target"]),
             "move": lambda: self.move({m["id"]: (m["x"], m["y"]) for m in content["moves"]}),
@@ -428,9 +560,9 @@ class Designer(anywidget.AnyWidget):
             "set": lambda: self.set(content["id"], content["key"], content.get("value")),
             "undo": self.undo,
             "redo": self.redo,
-            "layout": self.layout,
+            "layout": lambda: self.layout(content.get("moves")),
             "copy": lambda: self.copy(*content.get("ids", [])),
-            "paste": self.paste,
+            "paste": lambda: self.paste(content.get("x"), content.get("y")),
             "yaml": lambda: self.apply_yaml(content["text"]),
             "run": self.run,
             "fire": lambda: self.fire(content["id"]),
@@ -521,6 +653,22 @@ class _LiveStatus:
         step, attempt, status, final = row[2], row[3], row[4], row[5]
         shown = status if final else "retrying"
         self._put(step, state=shown, attempts=max(attempt, 0))
+        self._keep(step, dict(zip(EVENT_COLUMNS, row[: len(EVENT_COLUMNS)], strict=False)), row)
+
+    def _keep(self, step: str, event: dict[str, Any], row: tuple) -> None:
+        """An attempt as the inspector shows it (kept on the widget, per step)."""
+        shown = {
+            k: event.get(k)
+            for k in ("attempt", "status", "duration_s", "error_type", "error_message", "traceback")
+        }
+        if len(row) > len(EVENT_COLUMNS) and row[-1] is not NO_OUTPUT:
+            text = repr(row[-1])
+            shown["output"] = text if len(text) <= 300 else text[:297] + "..."
+        w = self.widget
+        with w._lock:
+            w.attempts.setdefault(step, []).append(shown)
+            if step == w.selected:
+                w._show_details()
 
     def circuit_event(self, row: tuple) -> None:
         self.inner.circuit_event(row)

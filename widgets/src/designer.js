@@ -11,9 +11,11 @@ import { attachGraph } from "./graph.js";
 import { attachInspector } from "./inspector.js";
 import { attachKeys } from "./keys.js";
 import { attachConnect } from "./connect.js";
+import { attachPalette } from "./palette.js";
+import { attachLayout } from "./layout.js";
 import { attachTokenGame } from "./tokengame.js";
 
-function render({ model, el: root }) {
+function render({ model, el: root, bundle }) {
   root.classList.add("fluxnb-designer");
   root.setAttribute("data-jp-suppress-context-menu", ""); // keep JupyterLab's menu away
   root.tabIndex = 0;
@@ -39,7 +41,7 @@ function render({ model, el: root }) {
     style: style(theme),
     layout: { name: "preset" },
     boxSelectionEnabled: true,
-    minZoom: 0.2,
+    minZoom: 0.02, // 200 steps laid out in layers still fit (labels step aside when small)
     maxZoom: 3,
   });
   root.fluxnb = { cy, model, theme: () => theme }; // browser tests find the graph here
@@ -48,6 +50,7 @@ function render({ model, el: root }) {
   // what every part shares: the model, the DOM, the graph, and a few actions
   const view = {
     model,
+    bundle, // the shared model holding the view's code and the step keys' fields
     root,
     cy,
     body,
@@ -72,10 +75,13 @@ function render({ model, el: root }) {
       cy.zoom({ level: z, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
     },
     toggleYaml: () => inspector.toggleYaml(),
+    layout: () => layout.layout(),
     cancel: () => connect.cancel(),
   };
 
   const bar = attachToolbar(view);
+  const layout = attachLayout(view);
+  const palette = attachPalette(view);
   attachTokenGame(view);
   const graph = attachGraph(view);
   const inspector = attachInspector(view);
@@ -87,6 +93,7 @@ function render({ model, el: root }) {
     graph.draw();
     connect.draw();
     bar.draw();
+    palette.draw();
     inspector.draw();
   }
 
@@ -147,6 +154,17 @@ function render({ model, el: root }) {
     model.on(`change:${name}`, draw);
   }
   model.on("change:yaml_text", inspector.draw);
+  model.on("change:details", inspector.draw);
+  model.on("change:functions", () => {
+    palette.draw();
+    inspector.draw();
+  });
+  // Python names elements to select (the copies a paste made): after the graph drew them
+  model.on("msg:custom", (msg) => {
+    if (msg.type !== "select") return;
+    cy.elements().unselect();
+    for (const id of msg.ids) cy.getElementById(id).select();
+  });
   model.on("change:message", showMessage);
   draw();
   showMessage();
@@ -159,6 +177,7 @@ function render({ model, el: root }) {
     document.removeEventListener("scroll", onScroll, true);
     themeWatch.disconnect();
     graph.destroy();
+    palette.destroy();
     minimap.destroy();
     connect.destroy();
     cy.destroy();

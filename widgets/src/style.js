@@ -14,6 +14,8 @@ export function style(t) {
         "border-color": t.muted,
         "font-family": "system-ui, sans-serif",
         "font-size": 12,
+        // zoomed out (a big design fitted), labels too small to read are not drawn
+        "min-zoomed-font-size": 6,
         color: t.text,
       },
     },
