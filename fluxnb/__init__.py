@@ -134,6 +134,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     )
     from .triggers import trigger
     from .llms import allm, llm
+    from .server._client import remote
 
 __all__ = [
     "Activation",
@@ -210,6 +211,7 @@ __all__ = [
     "rate_cards",
     "read_pnml",
     "record_usage",
+    "remote",
     "replay",
     "resume",
     "run",
@@ -330,6 +332,10 @@ def analyze(
 def __getattr__(name: str) -> Any:
     import importlib
 
+    if name == "remote":  # the control plane's client: standard library HTTP, loaded on use
+        from .server._client import remote
+
+        return remote
     if name == "Designer":  # anywidget is imported only when a designer is made
         from .designer import Designer
 

@@ -121,7 +121,8 @@ SCHEMAS: dict[str, Any] = {
         {"step": {"type": "string"}, "status": {"type": "string"},
          "attempts": {"type": "integer"}, "final": nullable("boolean"),
          "duration_s": nullable("number"), "error_type": nullable("string"),
-         "error_message": nullable("string")},
+         "error_message": nullable("string"),
+         "output": {"description": "the output when recorded as JSON (at most 64 KiB)"}},
         ("step", "status"),
     ),
     "Run": obj(

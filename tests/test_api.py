@@ -22,7 +22,7 @@ PUBLIC = [
     "StoreError", "StoreLockedError", "Token", "TriggerError", "UntrustedOutput", "Workflow", "__version__", "allm", "analyze", "aresume",
     "arun", "billing", "breakers", "correct_usage", "create_tenant", "debug", "diff",
     "export_trace", "import_trace", "interactive", "invoice", "issue_invoice", "llm", "load",
-    "metrics", "rate_cards", "read_pnml", "record_usage", "replay", "resume", "run", "session",
+    "metrics", "rate_cards", "read_pnml", "record_usage", "remote", "replay", "resume", "run", "session",
     "set_rate_card", "sql", "start", "store", "tenants", "timeline", "traces", "trigger", "triggers", "usage",
     "void_invoice", "write_pnml",
 ]  # fmt: skip
@@ -57,7 +57,7 @@ def test_import_is_light() -> None:
 
 
 #: triggers sit between the engine and the faces: they start runs; the CLI and server use them
-LAYERS = {"spec": 0, "store": 1, "engine": 2, "triggers": 2.5, "notebook": 3, "cli": 3}
+LAYERS = {"spec": 0, "store": 1, "engine": 2, "triggers": 2.5, "notebook": 3, "cli": 3, "server": 3}
 
 
 def _module_level_imports(path: Path) -> list[str]:

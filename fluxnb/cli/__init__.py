@@ -1,5 +1,6 @@
 """The ``fluxnb`` command: validate, run, sql, runs, replay, resume, diff, export, import,
-analyze, rates, invoice, usage, metrics, scaffold, triggers.
+analyze, rates, invoice, usage, metrics, scaffold, triggers, serve (run, runs, sql and
+invoice also ``--remote URL``: on a control plane).
 
 Every command takes ``--role`` and ``--namespace`` (else FLUXNB_ROLE / FLUXNB_NAMESPACE).
 
@@ -37,6 +38,7 @@ from .._plural import plural
 from ._billing import BILLING_COMMANDS, add_billing_commands
 from ._cache_cmd import CACHE_COMMANDS, add_cache_commands
 from ._history import HISTORY_COMMANDS, add_history_commands
+from ._remote_cmd import add_remote_commands, with_remote
 from ._scaffold import SCAFFOLD_COMMANDS, add_scaffold_command
 from ._store_cmd import STORE_COMMANDS, add_store_commands
 from ._triggers_cmd import TRIGGER_COMMANDS, add_trigger_commands
@@ -47,7 +49,7 @@ EXIT_GAVE_UP = 5  # analyze: past --timeout or --max-states, no answer
 EXIT_NOT_RECORDED = 6  # the store could not take the run's rows (a full disk)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (every command's parser, flat)
     p = argparse.ArgumentParser(
         prog="fluxnb",
         description="Design, run and analyse workflows; traces go to a DuckDB store.",
@@ -175,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     store_opt(rs)
     rs.add_argument("--limit", type=int, default=20)
     rs.add_argument("--json", action="store_true", help="print rows as JSON records")
+    add_remote_commands(sub, store_opt)
     for sp in {id(x): x for x in sub.choices.values()}.values():
         _session_opts(sp)
     sub.add_parser("version", help="print fluxnb's version")  # no --role: it reads nothing
@@ -655,3 +658,4 @@ _COMMANDS = {
     **CACHE_COMMANDS,
     "version": _cmd_version,
 }
+_COMMANDS = with_remote(_COMMANDS)  # run, runs, sql, invoice: --remote URL; serve

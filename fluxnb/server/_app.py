@@ -20,7 +20,9 @@ class FluxnbServer(ExtensionApp):
 
     name = "fluxnb"
     extension_url = "/fluxnb/api/v1/healthz"
-    load_other_extensions = True
+    #: ``fluxnb serve`` (``launch_instance``) loads only this extension: a control plane
+    #: without Lab, kernels' UI or terminals. In a Lab server the flag plays no part.
+    load_other_extensions = False
 
     roles = Dict(
         default_value={},
@@ -85,6 +87,10 @@ class FluxnbServer(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # the workers start with the server (a first run need not wait for them)
+        self.settings["fluxnb_plane"].start()
 
     async def stop_extension(self) -> None:
         plane: Any = self.settings.get("fluxnb_plane")

@@ -72,8 +72,12 @@ def api_error(exc: BaseException) -> ApiError:
         return ApiError(422, kind, message, [problem_json(p) for p in exc.problems])
     if isinstance(exc, ManifestError):
         return ApiError(400, kind, message, [problem_json(p) for p in exc.problems])
-    if isinstance(exc, PermissionDenied):
-        return ApiError(403, kind, message)
+    if isinstance(exc, PermissionDenied):  # the local advice (FLUXNB_ROLE...) does not apply
+        target = f" workflow '{exc.workflow}'" if exc.workflow else ""
+        text = message.split(". Act with another role", maxsplit=1)[0]
+        if not text.startswith("role "):
+            text = f"role '{exc.role}' may not {exc.action}{target}"
+        return ApiError(403, kind, f"{text} (roles come from c.FluxnbServer.roles)")
     if isinstance(exc, StoreLockedError):
         return ApiError(503, kind, message)
     if isinstance(exc, QueryError | BillingError):
@@ -195,6 +199,8 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
                 status_code, "HTTPError"
             )
             message, problems = exc.log_message or exc.reason or str(status_code), []
+            if status_code == 403 and not self.current_user:
+                message = "not authenticated: send Jupyter's token (Authorization: token T)"
         else:
             kind, message, problems = "InternalError", "the server failed; see its log", []
         self.clear()

@@ -39,6 +39,8 @@ _RUN_SELECT = (
     ", ".join(f"r.{c}" for c in RUN_FIELDS).replace("r.step_count", "r.steps AS step_count")
     + ", w.version"
 )
+#: A step's output is in GET /runs/{id} when it was recorded as JSON of at most this size.
+MAX_OUTPUT = 65_536
 _EVENT_FIELDS = (
     "seq",
     "step",
@@ -82,13 +84,18 @@ def read_run(store: Any, run_id: str) -> dict[str, Any] | None:
             return None
         steps = con.execute(
             "SELECT step, arg_max(status, attempt), max(attempt), bool_or(final), "
-            "sum(duration_s), arg_max(error_type, attempt), arg_max(error_message, attempt) "
+            "sum(duration_s), arg_max(error_type, attempt), arg_max(error_message, attempt), "
+            "arg_max(output_json, attempt) FILTER (WHERE output_format = 'json' AND "
+            f"output_size <= {MAX_OUTPUT}) "
             "FROM events WHERE run_id = $1 GROUP BY step ORDER BY min(seq), step",
             [run_id],
         ).fetchall()
     run = _row((*RUN_FIELDS, "version"), row)
     names = ("step", "status", "attempts", "final", "duration_s", "error_type", "error_message")
-    run["steps"] = [_row(names, s) for s in steps]
+    run["steps"] = [
+        {**_row(names, s[:-1]), "output": None if s[-1] is None else json.loads(s[-1])}
+        for s in steps
+    ]
     return run
 
 
