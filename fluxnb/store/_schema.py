@@ -454,6 +454,22 @@ CACHE_DECISIONS = """
                c.recorded_at
         FROM cache_entries c JOIN runs r USING (run_id)"""
 
+#: Columns of a ``cache_entries`` row, in order (they travel in segments like events).
+CACHE_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "seq",
+    "step",
+    "attempt",
+    "cache_key",
+    "decision",
+    "reason",
+    "fingerprint",
+    "source_run_id",
+    "large_output",
+    "large_sha",
+    "recorded_at",  # epoch microseconds, UTC
+)
+
 MIGRATIONS += (
     Migration(
         10,

@@ -21,6 +21,7 @@ from typing import Any
 
 from ._schema import (
     AUDIT_COLUMNS,
+    CACHE_COLUMNS,
     CIRCUIT_COLUMNS,
     EVENT_COLUMNS,
     LLM_CALL_COLUMNS,
@@ -162,6 +163,13 @@ def _schemas() -> dict[str, Any]:
         ]
     )
     assert tuple(llm_calls.names) == LLM_CALL_COLUMNS
+    text = pa.string()
+    cache = pa.schema(
+        [("run_id", text), ("seq", pa.int32()), ("step", text), ("attempt", pa.int32())]
+        + [(c, text) for c in CACHE_COLUMNS[4:-1]]
+        + [("recorded_at", ts)]
+    )
+    assert tuple(cache.names) == CACHE_COLUMNS
     assert tuple(events.names) == EVENT_COLUMNS + OUTPUT_COLUMNS
     assert tuple(runs.names) == RUN_COLUMNS and tuple(circuit.names) == CIRCUIT_COLUMNS
     assert tuple(usage.names) == USAGE_COLUMNS and tuple(audit.names) == AUDIT_COLUMNS
@@ -172,11 +180,12 @@ def _schemas() -> dict[str, Any]:
         "usage": usage,
         "audit": audit,
         "llm_calls": llm_calls,
+        "cache_entries": cache,
     }
 
 
 #: Tables whose rows travel in segments.
-TABLES = ("events", "runs", "circuit_events", "usage", "audit", "llm_calls")
+TABLES = ("events", "runs", "circuit_events", "usage", "audit", "llm_calls", "cache_entries")
 
 
 def arrow_table(table: str, rows: Sequence[tuple]) -> Any:
