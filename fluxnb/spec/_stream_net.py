@@ -34,11 +34,17 @@ from ._activation import DEFAULT_CAPACITY, MAX_ANY_INPUTS
 from ._net import Arc, Net, Transition
 
 if TYPE_CHECKING:
-    from ._model import Workflow
+    from ._model import Step, Workflow
+
+
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
 
 def is_streaming(fn: Any) -> bool:
     """Whether calling ``fn`` returns a generator (sync or async): a streaming step."""
+    code = getattr(fn, "__code__", None)
+    if code is not None and not hasattr(fn, "__wrapped__"):  # a plain function: its flags
+        return bool(code.co_flags & _GENERATOR_FLAGS)
     fn = inspect.unwrap(fn) if callable(fn) else fn
     while isinstance(fn, functools.partial):
         fn = fn.func
@@ -48,13 +54,9 @@ def is_streaming(fn: Any) -> bool:
 def needs_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> bool:
     """Whether ``wf`` runs as a stream net: a generator step, or a step that sets an
     activation policy or a capacity."""
-    for sid, step in wf.steps.items():
-        if step.activation is not None or step.capacity is not None:
-            return True
-        fn = fns.get(sid)
-        if fn is not None and is_streaming(fn):
-            return True
-    return False
+    if any(s.activation is not None or s.capacity is not None for s in wf._steps.values()):
+        return True  # (``wf.steps`` would copy the mapping)
+    return any(is_streaming(fn) for fn in fns.values())
 
 
 def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
@@ -92,33 +94,10 @@ def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
     transitions: list[Transition] = []
     for sid in order:
         step = steps[sid]
-        fn = fns.get(sid, step.fn)
-        if fn is not None and step.with_:
-            fn = functools.partial(fn, **step.with_)
-        if step.executor == "dask" and fn is not None and is_streaming(fn):
-            problems.append(
-                Problem(
-                    "unsupported",
-                    where(sid, "executor"),
-                    f"step '{sid}' is a generator (a stream) and streams run in this process: "
-                    "remove executor: dask (the steps that consume it can run on Dask)",
-                )
-            )
+        fn = _bound(step, fns.get(sid, step.fn), where(sid, "executor"), problems)
         deps = tuple(dict.fromkeys(step.depends_on))
         outputs = tuple(Arc(edge[(sid, c)]) for c in children[sid])
-        common: dict[str, Any] = {
-            "step": sid,
-            "run": step.run or sid,
-            "fn": fn,
-            "timeout": step.timeout,
-            "retry": step.retry,
-            "on_error": step.on_error,
-            "default": step.default,
-            "circuit_breaker": step.circuit_breaker,
-            # a generator runs in this process (its items feed this process's places)
-            "executor": "local" if fn is not None and is_streaming(fn) else step.executor,
-            "per_item": bool(deps),
-        }
+        common = _settings(step, fn, bool(deps))
         if not deps:
             start = len(places)
             places.append(f"start:{sid}")
@@ -138,11 +117,10 @@ def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
         if kind != "any":
             transitions.append(Transition(sid, arcs, outputs, activation=act, **common))
             continue
-        problem = _any_problem(sid, fn, deps, where(sid, "activation"))
-        if problem is not None:
+        if (problem := _any_problem(sid, fn, deps, where(sid, "activation"))) is not None:
             problems.append(problem)
-            continue
-        transitions.extend(_any_transitions(sid, deps, arcs, outputs, common))
+        else:
+            transitions.extend(_any_transitions(sid, deps, arcs, outputs, common))
     if problems:
         raise ManifestError(problems, wf.source or wf.name)
     return Net(
@@ -154,6 +132,40 @@ def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
         capacity=capacity,
         keep={sid: steps[sid].keep if streamed[sid] else "one" for sid in order},
     )
+
+
+def _bound(step: Step, fn: Any, path: str, problems: list[Problem]) -> Any:
+    """The step's function with its ``with:`` constants bound (a generator sent to Dask
+    is a problem: its items feed this process's places)."""
+    if fn is not None and step.with_:
+        fn = functools.partial(fn, **step.with_)
+    if step.executor == "dask" and fn is not None and is_streaming(fn):
+        problems.append(
+            Problem(
+                "unsupported",
+                path,
+                f"step '{step.id}' is a generator (a stream) and streams run in this process: "
+                "remove executor: dask (the steps that consume it can run on Dask)",
+            )
+        )
+    return fn
+
+
+def _settings(step: Step, fn: Any, per_item: bool) -> dict[str, Any]:
+    """The fields every transition of ``step`` shares."""
+    return {
+        "step": step.id,
+        "run": step.run or step.id,
+        "fn": fn,
+        "timeout": step.timeout,
+        "retry": step.retry,
+        "on_error": step.on_error,
+        "default": step.default,
+        "circuit_breaker": step.circuit_breaker,
+        # a generator runs in this process (its items feed this process's places)
+        "executor": "local" if fn is not None and is_streaming(fn) else step.executor,
+        "per_item": per_item,
+    }
 
 
 def _capacity(wf: Workflow, sid: str, path: str, problems: list[Problem]) -> int:
