@@ -371,6 +371,74 @@ PATHS: dict[str, Any] = {
             "text/plain": {"schema": {"type": "string"}}}}})},
 }  # fmt: skip
 
+#: Issue #18: triggers (docs/triggers.md). A trigger's body is its manifest entry without id.
+TRIGGER = obj(
+    {"id": {"type": "string"}, "workflow": {"type": "string"},
+     "namespace": nullable("string"),
+     "kind": {"enum": ["schedule", "watch", "webhook", "on_run", "event"]},
+     "paused": {"type": "boolean"}, "failures": {"type": "integer"},
+     "backoff_until": nullable("string"), "last_error": nullable("string"),
+     "created": {"type": "boolean"}},
+    ("id", "workflow", "kind", "paused", "failures"),
+)  # fmt: skip
+TRIGGER_BODY = obj(
+    {"schedule": {"type": "string"}, "timezone": {"type": "string"},
+     "watch": {"type": ["string", "object"]}, "webhook": {"type": "object"},
+     "on_run": {"type": ["string", "object"]}, "event": {"type": "string"},
+     "params": {"type": "object"}, "catch_up": {"enum": ["skip", "latest", "all"]},
+     "overlap": {"enum": ["allow", "skip", "queue", "cancel_previous"]},
+     "max_concurrency": {"type": "integer"}, "backoff": {"type": "object"},
+     "paused": {"type": "boolean"}, "description": {"type": "string"}},
+)  # fmt: skip
+FIRED = obj(
+    {"outcome": {"type": "string"}, "key": {"type": "string"}, "run_id": nullable("string"),
+     "skipped_because": {"type": "string"}},
+    ("outcome", "key"),
+)  # fmt: skip
+PATHS.update({
+    "/workflows/{name}/triggers/{trigger_id}": {
+        "parameters": [path_param("name", "the workflow's name"),
+                       path_param("trigger_id", "the trigger's id (unique in the store)")],
+        "put": op("register or change a trigger of a registered workflow (operator)", W,
+                  {**ok("200", TRIGGER, "changed"), **ok("201", TRIGGER, "registered")},
+                  "400", "404", "409", "413", "422",
+                  requestBody={"required": True, "content": {"application/json": {
+                      "schema": TRIGGER_BODY}}}),
+        "get": op("a trigger and its state (paused, failures in a row, backoff)", W,
+                  ok("200", TRIGGER, "the trigger"), "404"),
+        "delete": op("remove a trigger (operator)", W,
+                     {"204": {"description": "removed"}}, "404")},
+    "/events/{name}": {
+        "parameters": [path_param("name", "the event's name")],
+        "post": op("post a named event on the bus: every event trigger of that name fires "
+                   "once (operator); the body, any JSON, is its data", R,
+                   ok("202", obj({"event_id": {"type": "string"}, "name": {"type": "string"}},
+                                 ("event_id", "name")), "posted"), "400", "413", "422",
+                   requestBody={"required": False, "content": {"application/json": {
+                       "schema": {}}}})},
+    "/hooks/{trigger_id}": {
+        "servers": [{"url": "/fluxnb"}],
+        "parameters": [path_param("trigger_id", "the webhook trigger's id")],
+        "post": {
+            "summary": "a webhook delivery: no Jupyter token, X-Fluxnb-Signature (sha256=<hex "
+                       "HMAC-SHA256 of the raw body>) authenticates it; X-Fluxnb-Delivery is "
+                       "its idempotency key (a repeated delivery starts no second run)",
+            "security": [],
+            "parameters": [
+                {"name": "X-Fluxnb-Signature", "in": "header", "required": True,
+                 "schema": {"type": "string"}},
+                {"name": "X-Fluxnb-Delivery", "in": "header", "required": True,
+                 "schema": {"type": "string"}}],
+            "requestBody": {"required": False, "content": {"*/*": {"schema": {}}}},
+            "responses": {
+                **ok("202", FIRED, "fired (or skipped: paused, backing off)"),
+                **ok("200", FIRED, "a repeated delivery: no second run"),
+                "400": {"$ref": "#/components/responses/E400"},
+                "401": json_body(ref("Error"), "the signature is missing or wrong (recorded)"),
+                "404": {"$ref": "#/components/responses/E404"},
+                "413": {"$ref": "#/components/responses/E413"}}}},
+})  # fmt: skip
+
 
 def document() -> dict[str, Any]:
     schemas = {

@@ -567,7 +567,7 @@ def test_a_real_folder_watch_fires_once_for_a_burst_of_files(store: Store, tmp_p
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # nothing more comes
-        await svc.stop(cancel_runs=False)
+        await svc.stop(runs="wait")
 
     run(go())
     assert len(seen) == 1

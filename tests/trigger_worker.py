@@ -30,7 +30,7 @@ async def serve(store: str, seconds: float) -> None:
     svc = TriggerService(store, poll=0.2, grace=30)
     await svc.start()
     await asyncio.sleep(seconds)
-    await svc.stop(cancel_runs=False)
+    await svc.stop(runs="wait")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from tornado import web
 from .._session import Action, current
 from ..store import _registry as registry
 from ..store._audit import authorize
+from ..triggers._records import register_all
 from ._base import ApiError, FluxnbHandler, not_found
 
 
@@ -180,7 +181,9 @@ class WorkflowHandler(FluxnbHandler):
                 namespace=ns,
                 target=f"register {name}",
             )
-            return registry.put(store, ns, name, kind_of(obj), text, current().user)
+            saved = registry.put(store, ns, name, kind_of(obj), text, current().user)
+            register_all(store, getattr(obj, "triggers", ()), namespace=ns)  # its triggers:
+            return saved
 
         wf, new = await self.call(register)
         self.send({**wf.to_json(), "created": new}, 201 if new else 200)

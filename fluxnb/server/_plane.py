@@ -52,14 +52,35 @@ class Plane:
         #: net instance id -> (NetRun, namespace, registered workflow)
         self.instances: dict[str, Any] = {}
         self.started = False
+        #: Told ``(run_id, status)`` when a worker ends a run (the triggers' launcher).
+        self.run_listeners: list[Any] = []
+        self._triggers: Any = None
 
     def start(self) -> None:
         """Start the workers (from the event loop; once)."""
         if not self.started:
             self.started = True
             self.pool.start()
+            self.trigger_service()
+
+    def trigger_service(self) -> Any:
+        """The trigger service (issue #18), started with the plane on the running loop:
+        triggers fire in the server, with no notebook open."""
+        if self._triggers is None:
+            from ._triggers import start_service
+
+            self._triggers = start_service(self)
+        return self._triggers
+
+    def wake_triggers(self) -> None:
+        """Make the trigger service look now (an event was posted, a trigger changed),
+        starting the plane if nothing did yet."""
+        self.start()
+        self.trigger_service().wake()
 
     async def close(self) -> None:
+        if self._triggers is not None:  # firings in flight stay started: resumed next time
+            await self._triggers.stop(runs="leave")
         await self.pool.close()
         for run, _, _ in list(self.instances.values()):
             try:
@@ -84,6 +105,8 @@ class Plane:
             self.bus.publish(namespace, event)
         elif msg[0] == "done":
             _, run_id, status = msg
+            for listener in self.run_listeners:
+                listener(run_id, status)
             info = self.runs.get(run_id, {})
             if status != "rejected":
                 info.pop("state", None)  # the store says from now on
@@ -113,6 +136,8 @@ class Plane:
                     self.pool.submit(info["kind"], job)
                     continue
                 info.pop("state", None)
+                for listener in self.run_listeners:
+                    listener(run_id, "interrupted")
                 if run_id not in marked and job is not None:
                     info.update(state="rejected", error=_worker_died(run_id))
                 self.bus.publish(

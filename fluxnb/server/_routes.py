@@ -24,6 +24,7 @@ def handlers() -> list[tuple[str, Any]]:
     from . import _handlers as h
     from . import _net_handlers as nets
     from . import _run_handlers as runs
+    from . import _triggers as triggers
 
     return [
         (API + r"/healthz", h.HealthHandler),
@@ -53,5 +54,8 @@ def handlers() -> list[tuple[str, Any]]:
         (API + rf"/invoices/{NAME}/{NAME}", billing.InvoiceHandler),
         (API + r"/sla", billing.SLAHandler),
         (API + r"/metrics", billing.MetricsHandler),
-        # issue #18 (triggers) adds its routes here
+        (API + rf"/workflows/{NAME}/triggers/{NAME}", triggers.TriggerHandler),
+        (API + rf"/events/{NAME}", triggers.EventHandler),
+        # a webhook takes no Jupyter token: its signature authenticates (see _triggers)
+        (rf"/fluxnb/hooks/{NAME}", triggers.HookHandler),
     ]

@@ -168,6 +168,15 @@ def register(
     return found
 
 
+def register_all(
+    store: Store, triggers: Any, *, namespace: str | None, now: datetime | None = None
+) -> list[Registered]:
+    """Register every trigger of a workflow's manifest (the control plane does, when the
+    workflow is registered)."""
+    when = now or datetime.now(UTC)
+    return [register(store, t, now=when, namespace=namespace) for t in triggers]
+
+
 _TRIGGER_COLS = (
     "trigger_id, workflow, namespace, spec, manifest, paused, since, failures, "
     "backoff_until, last_error"

@@ -96,6 +96,7 @@ class TriggerService:
         self._watching = False
         self._wake: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._leaving = False
         self._last_regs: list[Registered] = []
         #: Why a trigger could not be looked at in the last pass, by trigger id.
         self.errors: dict[str, str] = {}
@@ -142,7 +143,11 @@ class TriggerService:
         self._watching = True
         try:
             while True:
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception as exc:  # the store busy or broken: say so, try again
+                    log.exception("trigger pass failed")
+                    self._publish({"type": "trigger_error", "trigger": None, "error": str(exc)})
                 await self._wait(self.next_wait())
         finally:
             self._watching = False
@@ -150,15 +155,19 @@ class TriggerService:
                 task.cancel()
             self._watchers.clear()
 
-    async def stop(self, *, cancel_runs: bool = True) -> None:
-        """Stop the loop; with ``cancel_runs``, runs going in this process are cancelled
-        (recorded ``cancelled``), else waited for."""
+    async def stop(self, *, runs: str = "cancel") -> None:
+        """Stop the loop. Runs going in this process: ``cancel`` them (recorded
+        ``cancelled``), ``wait`` for them, or ``leave`` them as they are recorded
+        (``started``: a server shutting down; the next service picks them up)."""
+        if runs not in ("cancel", "wait", "leave"):
+            raise ValueError(f"runs= is cancel, wait or leave, not {runs!r}")
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-        if cancel_runs:
+        self._leaving = runs == "leave"
+        if runs != "wait":
             for _, task in self._running.values():
                 task.cancel()
         await self.settle()
@@ -322,6 +331,8 @@ class TriggerService:
                 run = self.launcher.resume if resume else self.launcher.launch
                 outcome = await run(firing)
             except asyncio.CancelledError:
+                if self._leaving:  # recorded started: the next service continues it
+                    return
                 outcome = Outcome("cancelled", "cancelled (a newer firing, or the service stopped)")
             except Exception as exc:  # the workflow could not start: a failed firing
                 outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,137 @@
+"""Triggers in the control plane (issue #18) over real HTTP: registering triggers, a
+webhook with no Jupyter token (its signature authenticates), a posted event, firings in
+the stream. Answers under /fluxnb/api/v1 are checked against openapi.json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fluxnb.store import Store
+from fluxnb.triggers import firings, sign
+from tests.server_api import SUMS, Client, server_config
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+HOOKED = """name: hooked
+params:
+  body: {type: str, default: ""}  # the registry loads it without params
+agents:
+  - {id: first, run: "tests.server_steps:noop"}
+pipeline:
+  - step: first
+    with: {seen: "{{body}}"}
+"""
+WITH_TRIGGERS = (
+    SUMS
+    + """triggers:
+  - {id: sums-on-ping, event: ping}
+"""
+)
+
+
+@pytest.fixture
+def store_file(tmp_path: Path) -> str:
+    return str(tmp_path / "plane" / "fluxnb.duckdb")
+
+
+@pytest.fixture
+def jp_server_config(store_file: str) -> dict[str, Any]:
+    return server_config(store_file)
+
+
+@pytest.fixture
+def api(jp_fetch: Any) -> Client:
+    return Client(jp_fetch)
+
+
+async def settled(store_file: str, trigger_id: str, count: int = 1) -> list[dict[str, Any]]:
+    """The trigger's firings once there are ``count`` and none is going (20 s at most)."""
+    rows: list[dict[str, Any]] = []
+    for _ in range(400):
+        rows = firings(trigger_id, store=Store(store_file)).to_dict("records")
+        going = [r for r in rows if r["outcome"] in ("started", "queued")]
+        if len(rows) >= count and not going:
+            return rows
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def test_put_get_delete_a_trigger_with_roles_and_namespaces(api: Client) -> None:
+    await api.register("sums", SUMS)
+    r = await api.put("workflows/sums/triggers/nightly", "O",
+                      {"schedule": "30 2 * * *", "timezone": "Europe/Berlin"})  # fmt: skip
+    assert r.code == 201 and r.json["kind"] == "schedule" and r.json["namespace"] == "team-a"
+    again = await api.put("workflows/sums/triggers/nightly", "O", {"schedule": "0 3 * * *"})
+    assert again.code == 200 and again.json["schedule"] == "0 3 * * *"
+    assert (await api.get("workflows/sums/triggers/nightly", "V")).json["paused"] is False
+    assert (await api.put("workflows/sums/triggers/x", "V", {"event": "e"})).code == 403
+    assert (await api.get("workflows/sums/triggers/nightly", "B")).code == 404  # team-b
+    bad = await api.put("workflows/sums/triggers/bad", "O", {"schedule": "61 * * * *"})
+    assert bad.code == 400 and bad.error["problems"][0]["path"] == "schedule"
+    assert (await api.put("workflows/nope/triggers/t", "O", {"event": "e"})).code == 404
+    assert (await api.delete("workflows/sums/triggers/nightly", "O")).code == 204
+    assert (await api.get("workflows/sums/triggers/nightly", "O")).code == 404
+
+
+async def test_webhook_needs_no_token_and_fires_once_per_delivery(
+    api: Client, jp_fetch: Any, store_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    await api.register("hooked", HOOKED)
+    r = await api.put(
+        "workflows/hooked/triggers/gh", "O", {"webhook": {"secret_env": "HOOK_SECRET"}}
+    )
+    assert r.code == 201
+
+    async def deliver(body: bytes, delivery: str, secret: str) -> Any:
+        headers = {"X-Fluxnb-Signature": sign(body, secret), "X-Fluxnb-Delivery": delivery}
+        return await jp_fetch("fluxnb", "hooks", "gh", method="POST", body=body,
+                              headers=headers, raise_error=False)  # fmt: skip
+
+    body = b'{"ref": "main"}'
+    first = await deliver(body, "d-1", "s3cret")  # no Authorization header at all
+    assert first.code == 202, first.body
+    fired = json.loads(first.body)
+    assert fired["outcome"] == "started" and fired["key"] == "gh#delivery:d-1"
+    repeat = await deliver(body, "d-1", "s3cret")
+    assert repeat.code == 200 and json.loads(repeat.body)["outcome"] == "duplicate"
+    forged = await deliver(body, "d-2", "guess")
+    assert forged.code == 401 and json.loads(forged.body)["error"]["kind"] == "Unauthorized"
+    unknown = await jp_fetch("fluxnb", "hooks", "nope", method="POST", body=body,
+                             raise_error=False)  # fmt: skip
+    assert unknown.code == 404
+    rows = await settled(store_file, "gh")
+    outcomes = sorted((r["key"], r["outcome"]) for r in rows)
+    assert outcomes == [
+        ("gh#delivery:d-1", "duplicate"),
+        ("gh#delivery:d-1", "succeeded"),
+        ("gh#delivery:d-2", "rejected"),
+    ]
+    run = (await api.get(f"runs/{fired['run_id']}", "O")).json
+    assert run["status"] == "succeeded"  # run by a worker process of the server
+
+
+async def test_posted_event_and_manifest_triggers_fire_and_reach_the_stream(
+    api: Client, store_file: str
+) -> None:
+    registered = await api.put("workflows/sums", "O", {"manifest": WITH_TRIGGERS})
+    assert registered.code == 201
+    assert (await api.get("workflows/sums/triggers/sums-on-ping", "V")).json["kind"] == "event"
+    posted = await api.post("events/ping", "O", {"order": 7})
+    assert posted.code == 202 and posted.json["name"] == "ping"
+    assert (await api.post("events/ping", "V", {})).code == 403  # a viewer may not
+    [row] = await settled(store_file, "sums-on-ping")
+    assert row["outcome"] == "succeeded"
+    assert json.loads(row["payload"])["data"] == {"order": 7}
+    stream = await api.get("stream", "O", params={"timeout": "0", "last_event_id": "0-0"})
+    firing = [json.loads(line[6:]) for line in stream.body.decode().splitlines()
+              if line.startswith("data: ") and '"firing"' in line]  # fmt: skip
+    assert {(e["trigger"], e["outcome"]) for e in firing} >= {
+        ("sums-on-ping", "started"),
+        ("sums-on-ping", "succeeded"),
+    }
