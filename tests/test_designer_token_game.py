@@ -162,3 +162,37 @@ def test_a_dag_runs_status_reaches_the_view_coalesced() -> None:
     assert all(v["state"] == "succeeded" for v in d.status.values()) and len(d.status) == 200
     assert 1 <= len(updates) < 100
     assert updates[-1] == d.status
+
+
+def test_the_seed_box_reseeds_random_at_once() -> None:
+    def twelve(d: Designer) -> list[str]:
+        for _ in range(12):
+            d.step_random()
+        return fired(d)
+
+    fresh = Designer.from_pnml(NAMED, store=None, seed=5)
+    fresh.run()
+    want = twelve(fresh)
+    fresh.game.close()
+    d = Designer.from_pnml(NAMED, store=None, seed=0)
+    d.run()
+    d.seed = 5  # what the seed box sends
+    assert twelve(d) == want
+    d.game.close()
+
+
+def test_net_run_back_undoes_a_put_and_the_automatic_firings_that_followed() -> None:
+    run = fluxnb.interactive(fluxnb.load(ROUTING), store=None)  # auto: routes at once
+    assert [f.transition for f in run.firings] == ["route_big", "route_small", "audit_big"]
+    settled = run.marking
+    run.put("inbox", {"amount": 7})  # routed to small at once
+    assert run.marking["small"] == settled["small"] + 1
+    assert run.back() == "put:inbox"
+    assert run.marking == settled and len(run.firings) == 3
+    with pytest.raises(fluxnb.RunError, match="nothing to go back over"):
+        run.back()  # the firings of the start were no one's move
+    with pytest.raises(fluxnb.NotEnabled):
+        run.fire("route_big")
+    with pytest.raises(fluxnb.RunError, match="nothing to go back over"):
+        run.back()  # a refused fire left nothing to undo
+    run.close()
