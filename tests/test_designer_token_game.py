@@ -196,3 +196,20 @@ def test_net_run_back_undoes_a_put_and_the_automatic_firings_that_followed() -> 
     with pytest.raises(fluxnb.RunError, match="nothing to go back over"):
         run.back()  # a refused fire left nothing to undo
     run.close()
+
+
+def test_play_stops_at_a_failing_action_and_says_why() -> None:
+    def audit(big: Any) -> None:
+        raise RuntimeError("auditor away")
+
+    failing = ROUTING.replace("outputs: [audit]}", "outputs: [audit], run: audit}")
+    d = Designer.from_yaml(failing, namespace={"audit": audit}, store=None)
+    d.run()
+    d.play(speed=50)
+    deadline = time.time() + 10
+    while d.playing and time.time() < deadline:
+        time.sleep(0.02)
+    assert not d.playing
+    assert "stopped" in d.message and "auditor away" in d.message
+    assert d.status["audit_big"]["state"] == "failed"
+    d.game.close()

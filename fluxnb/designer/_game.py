@@ -49,6 +49,11 @@ class TokenGame:
         with self._lock:
             return self.run.step()
 
+    def fire(self, transition: str, data: Any = None) -> Any:
+        """Fire ``transition`` (a click on it); NotEnabled says why it cannot."""
+        with self._lock:
+            return self.run.fire(transition, data=data)
+
     def step_random(self) -> Any:
         """Fire one enabled transition chosen at random (seeded by ``seed``); None if none."""
         with self._lock:

@@ -459,7 +459,7 @@ class Designer(anywidget.AnyWidget):
 
     def fire(self, transition: str, data: Any = None) -> Any:
         """Fire an enabled transition of the running net (what a click on it does)."""
-        return self._move(lambda g: g.run.fire(transition, data=data))
+        return self._move(lambda g: g.fire(transition, data))
 
     def step(self) -> Any:
         """Fire the transition the net's choice rule picks (None: nothing can fire)."""
@@ -505,6 +505,7 @@ class Designer(anywidget.AnyWidget):
 
     def _move(self, fn: Any) -> Any:
         game = self._game()
+        game.error = None  # a new move: why Play stopped before is old news
         try:
             out = fn(game)
         except FluxError as err:
