@@ -104,6 +104,7 @@ def trigger(
 
     target = _store(store)
     manifest: str | None = None
+    triggers: tuple[Trigger, ...]
     if isinstance(workflow, str) and _is_name(workflow):
         name, triggers = workflow, ()
     elif isinstance(workflow, str | os.PathLike):  # text: its params are filled per firing

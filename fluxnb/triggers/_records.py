@@ -287,15 +287,15 @@ def claim(
             ).fetchall()
         )
         if prior is not None:
-            because = (
+            why = (
                 f"key {key} already fired at {prior[2]:%Y-%m-%d %H:%M:%S} UTC "
                 f"(outcome {prior[1]}, run {prior[0]}, process {prior[4]} on {prior[3]})"
             )
-            _insert(con, key, None, trigger, scheduled_for, now, None, "duplicate", because, None)
+            _insert(con, key, None, trigger, scheduled_for, now, None, "duplicate", why, None)
             existing = dict(
                 zip(("run_id", "outcome", "fired_at", "host", "pid"), prior, strict=True)
             )
-            return Claim(key, "duplicate", prior[0], because, existing)
+            return Claim(key, "duplicate", prior[0], why, existing)
         if decide is None:
             return None
         [(running, queued)] = con.execute(

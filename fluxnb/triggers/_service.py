@@ -205,9 +205,9 @@ class TriggerService:
                     due = (next_time(reg.trigger, now) - now).total_seconds()
                     wait = min(wait, max(due, 0.0))
         for tid, (_, last) in self._changes.items():
-            reg = next((r for r in self._last_regs if r.id == tid), None)
-            if reg is not None:
-                left = reg.trigger.spec["debounce"] - (now - last).total_seconds()
+            watched = next((r for r in self._last_regs if r.id == tid), None)
+            if watched is not None:
+                left = watched.trigger.spec["debounce"] - (now - last).total_seconds()
                 wait = min(wait, max(left, 0.0))
         return wait
 
