@@ -163,12 +163,40 @@ class StreamState:
         self.keep = net.keep
         self.items: dict[str, Any] = {sid: [] for sid, k in net.keep.items() if k == "all"}
         self.dropped = 0  # items dropped by on_error skip/continue
+        # per transition, what bind and kwargs need, worked out once: a per-item step of a
+        # chain (arcs of weight 1, nothing else) takes the short way
+        self.plain = [
+            tuple(a.place for a in t.inputs)
+            if not (t.inhibitors or t.reads or t.activation or self.streaming[i])
+            and all(a.weight == 1 for a in t.inputs)
+            else None
+            for i, t in enumerate(net.transitions)
+        ]
+        passed = [b.passed if b is not None else frozenset() for b in engine.plan.bindings]
+        self.args = [
+            tuple(_name(net, a) if _name(net, a) in passed[i] else None for a in t.inputs)
+            for i, t in enumerate(net.transitions)
+        ]
+        self.read_args = [
+            tuple((a.place, _name(net, a)) for a in t.reads if _name(net, a) in passed[i])
+            for i, t in enumerate(net.transitions)
+        ]
 
     # ------------------------------------------------------------ enabling
     def bind(self, ti: int) -> list[tuple[int, list[Token]]] | None:
         e = self.engine
-        t = e.net.transitions[ti]
         places = e.places
+        plain = self.plain[ti]
+        if plain is not None:
+            for p in plain:
+                if not places[p]:
+                    return None
+            reserved = self.reserved
+            for p, cap in self.capped[ti]:
+                if len(places[p]) + reserved[p] >= cap:
+                    return None
+            return [(p, [places[p][0]]) for p in plain]
+        t = e.net.transitions[ti]
         for a in t.inhibitors:
             if len(places[a.place]) >= a.weight:
                 return None
@@ -301,23 +329,22 @@ class StreamState:
             if not fut.done():
                 fut.set_result(None)
 
-    def kwargs(self, f: _Flight, view: bool = False) -> dict[str, Any]:
-        e = self.engine
-        t = e.net.transitions[f.ti]
-        binding = e.plan.bindings[f.ti]
-        assert binding is not None
-        passed = binding.passed
+    def kwargs(self, f: _Flight) -> dict[str, Any]:
+        ti = f.ti
         kw: dict[str, Any] = {}
-        listy = self.listy[f.ti]
-        for a, (_, toks) in zip(t.inputs, f.taken, strict=True):
-            name = _name(e.net, a)
-            if name in passed:
-                kw[name] = [x.data for x in toks] if listy else toks[0].data
-        for a in t.reads:
-            name = _name(e.net, a)
-            if name in passed:
-                kw[name] = e.places[a.place][0].data
-        if self.streaming[f.ti]:
+        if self.listy[ti]:
+            for name, (_, toks) in zip(self.args[ti], f.taken, strict=True):
+                if name is not None:
+                    kw[name] = [x.data for x in toks]
+        else:
+            for name, (_, toks) in zip(self.args[ti], f.taken, strict=True):
+                if name is not None:
+                    kw[name] = toks[0].data
+        if self.read_args[ti]:
+            places = self.engine.places
+            for p, name in self.read_args[ti]:
+                kw[name] = places[p][0].data
+        if self.streaming[ti]:
             kw[EMIT] = self.emitter(f)
         return kw
 
