@@ -186,6 +186,7 @@ class WorkflowHandler(FluxnbHandler):
             return saved
 
         wf, new = await self.call(register)
+        self.plane.forget(wf.namespace, name)
         self.send({**wf.to_json(), "created": new}, 201 if new else 200)
 
     @web.authenticated
@@ -203,6 +204,7 @@ class WorkflowHandler(FluxnbHandler):
                 target=f"delete workflow {name}",
             )
             registry.delete(store, wf.namespace, name)
+            self.plane.forget(wf.namespace, name)
 
         await self.call(remove)
         self.set_status(204)

@@ -4,11 +4,13 @@ threads store access runs on, the worker pool, the live event bus and net instan
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..store import Store
+from ..store import _registry as registry
 from ._access import Roles
 from ._bus import Bus
 from ._workers import Pool
@@ -52,6 +54,11 @@ class Plane:
         #: net instance id -> (NetRun, namespace, registered workflow)
         self.instances: dict[str, Any] = {}
         self.started = False
+        self._lock = threading.Lock()
+        self._workflows: dict[tuple[str, str], registry.RegisteredWorkflow | None] = {}
+        self._reserved: set[str] = set()
+        self._unrecorded: list[tuple[str, registry.RegisteredWorkflow, str | None]] = []
+        self._flusher: asyncio.Task[None] | None = None
         #: Told ``(run_id, status)`` when a worker ends a run (the triggers' launcher).
         self.run_listeners: list[Any] = []
         self._triggers: Any = None
@@ -61,6 +68,7 @@ class Plane:
         if not self.started:
             self.started = True
             self.pool.start()
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_runs())
             self.trigger_service()
 
     def trigger_service(self) -> Any:
@@ -79,6 +87,12 @@ class Plane:
         self.trigger_service().wake()
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with self._lock:
+                rows, self._unrecorded = self._unrecorded, []
+            if rows:
+                await asyncio.to_thread(registry.record_runs, self.store, rows)
         if self._triggers is not None:  # firings in flight stay started: resumed next time
             await self._triggers.stop(runs="leave")
         await self.pool.close()
@@ -89,7 +103,52 @@ class Plane:
                 self.log.warning("fluxnb: closing net instance %s: %s", run, exc)
         self.threads.shutdown(wait=False, cancel_futures=True)
 
+    # ------------------------------------------------------------------ registry
+    def workflow(self, namespace: str, name: str) -> registry.RegisteredWorkflow | None:
+        """The latest version of a registered workflow (kept here: starting a run does not
+        read the store for it). Only this server changes the registry of its store."""
+        key = (namespace, name)
+        with self._lock:
+            if key in self._workflows:
+                return self._workflows[key]
+        found = registry.get(self.store, namespace, name)
+        with self._lock:
+            self._workflows[key] = found
+        return found
+
+    def forget(self, namespace: str, name: str) -> None:
+        """``name`` changed (registered anew, deleted): read it from the store next time."""
+        with self._lock:
+            self._workflows.pop((namespace, name), None)
+
     # ------------------------------------------------------------------ runs
+    def reserve(self, run_id: str) -> bool:
+        """Claim ``run_id`` for a run of this server; False if it was claimed before."""
+        with self._lock:
+            if run_id in self._reserved:
+                return False
+            self._reserved.add(run_id)
+            return True
+
+    def note_run(self, run_id: str, wf: registry.RegisteredWorkflow, user: str | None) -> None:
+        """Record (within ~0.1 s, with others in one write) the version ``run_id`` runs."""
+        with self._lock:
+            self._unrecorded.append((run_id, wf, user))
+
+    async def _flush_runs(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.1)
+            with self._lock:
+                rows, self._unrecorded = self._unrecorded, []
+            if rows:
+                try:
+                    await loop.run_in_executor(self.threads, registry.record_runs, self.store, rows)
+                except Exception as exc:  # the store is locked or full: try again next time
+                    self.log.warning("fluxnb: recording run versions failed: %s", exc)
+                    with self._lock:
+                        self._unrecorded[:0] = rows
+
     def remember(self, run_id: str, info: dict[str, Any]) -> None:
         self.runs[run_id] = info
         while len(self.runs) > _REMEMBERED:

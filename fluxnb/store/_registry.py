@@ -20,7 +20,15 @@ from typing import Any
 
 from ._store import Store
 
-__all__ = ["RegisteredWorkflow", "delete", "get", "list_workflows", "put", "record_run"]
+__all__ = [
+    "RegisteredWorkflow",
+    "delete",
+    "get",
+    "list_workflows",
+    "put",
+    "record_run",
+    "record_runs",
+]
 
 
 @dataclass(frozen=True)
@@ -136,8 +144,16 @@ def delete(store: Store, namespace: str, name: str) -> bool:
 
 def record_run(store: Store, run_id: str, wf: RegisteredWorkflow, user: str | None) -> None:
     """Note that run ``run_id`` runs version ``wf.version`` (before it starts)."""
+    record_runs(store, [(run_id, wf, user)])
+
+
+def record_runs(store: Store, runs: list[tuple[str, RegisteredWorkflow, str | None]]) -> None:
+    """Note the version each run ``(run_id, workflow, user)`` runs, in one write."""
+    now = time.time_ns() // 1000
+    rows = [(rid, wf.namespace, wf.name, wf.version, user, now) for rid, wf, user in runs]
     with store.connect() as con:
-        con.execute(
-            "INSERT INTO workflow_runs VALUES ($1, $2, $3, $4, $5, make_timestamp($6))",
-            [run_id, wf.namespace, wf.name, wf.version, user, time.time_ns() // 1000],
+        con.executemany(
+            "INSERT INTO workflow_runs VALUES ($1, $2, $3, $4, $5, make_timestamp($6)) "
+            "ON CONFLICT DO NOTHING",
+            rows,
         )
