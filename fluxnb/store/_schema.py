@@ -300,57 +300,6 @@ MIGRATIONS += (
 
 MIGRATIONS += (
     Migration(
-        11,
-        "triggers: registered triggers, their firings (one claimed key each) and the event bus",
-        (
-            """CREATE TABLE triggers (
-                trigger_id VARCHAR PRIMARY KEY,
-                workflow VARCHAR NOT NULL,
-                namespace VARCHAR,
-                kind VARCHAR NOT NULL,
-                spec VARCHAR NOT NULL,
-                manifest VARCHAR,
-                paused BOOLEAN NOT NULL DEFAULT false,
-                since TIMESTAMP NOT NULL,
-                failures INTEGER NOT NULL DEFAULT 0,
-                backoff_until TIMESTAMP,
-                last_error VARCHAR,
-                created_at TIMESTAMP NOT NULL,
-                updated_at TIMESTAMP NOT NULL
-            )""",
-            # claim: the firing's key when it owns that key, NULL for a refused duplicate or
-            # a rejected request (recorded too); UNIQUE makes a key fire at most once
-            """CREATE TABLE firings (
-                key VARCHAR NOT NULL,
-                claim VARCHAR UNIQUE,
-                trigger VARCHAR NOT NULL,
-                workflow VARCHAR,
-                scheduled_for TIMESTAMP,
-                fired_at TIMESTAMP NOT NULL,
-                run_id VARCHAR,
-                outcome VARCHAR NOT NULL,
-                skipped_because VARCHAR,
-                payload VARCHAR,
-                ended_at TIMESTAMP,
-                host VARCHAR,
-                pid INTEGER
-            )""",
-            """CREATE TABLE bus_events (
-                event_id VARCHAR PRIMARY KEY,
-                name VARCHAR NOT NULL,
-                data VARCHAR,
-                namespace VARCHAR,
-                emitted_at TIMESTAMP NOT NULL,
-                source VARCHAR NOT NULL,
-                run_id VARCHAR,
-                step VARCHAR
-            )""",
-        ),
-    ),
-)
-
-MIGRATIONS += (
-    Migration(
         8,
         "the control plane: a workflow registry with versions, the version each run ran, "
         "and who (the Jupyter user) each audit row is about",
@@ -444,7 +393,6 @@ MIGRATIONS += (
     ),
 )
 
-#: The newest migration (blocks are added by parallel work, not always in order).
 #: One row per step per run that ran with caching on: its cache key, what was decided
 #: (``hit``: a recorded output reused; ``miss`` / ``refresh``: it ran; ``off``: not cached)
 #: and why, in words; people read the ``cache_decisions`` view (docs/caching.md).
@@ -494,6 +442,74 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        11,
+        "triggers: registered triggers, their firings (one claimed key each) and the event bus",
+        (
+            """CREATE TABLE triggers (
+                trigger_id VARCHAR PRIMARY KEY,
+                workflow VARCHAR NOT NULL,
+                namespace VARCHAR,
+                kind VARCHAR NOT NULL,
+                spec VARCHAR NOT NULL,
+                manifest VARCHAR,
+                paused BOOLEAN NOT NULL DEFAULT false,
+                since TIMESTAMP NOT NULL,
+                failures INTEGER NOT NULL DEFAULT 0,
+                backoff_until TIMESTAMP,
+                last_error VARCHAR,
+                created_at TIMESTAMP NOT NULL,
+                updated_at TIMESTAMP NOT NULL
+            )""",
+            # claim: the firing's key when it owns that key, NULL for a refused duplicate or
+            # a rejected request (recorded too); UNIQUE makes a key fire at most once
+            """CREATE TABLE firings (
+                key VARCHAR NOT NULL,
+                claim VARCHAR UNIQUE,
+                trigger VARCHAR NOT NULL,
+                workflow VARCHAR,
+                scheduled_for TIMESTAMP,
+                fired_at TIMESTAMP NOT NULL,
+                run_id VARCHAR,
+                outcome VARCHAR NOT NULL,
+                skipped_because VARCHAR,
+                payload VARCHAR,
+                ended_at TIMESTAMP,
+                host VARCHAR,
+                pid INTEGER
+            )""",
+            """CREATE TABLE bus_events (
+                event_id VARCHAR PRIMARY KEY,
+                name VARCHAR NOT NULL,
+                data VARCHAR,
+                namespace VARCHAR,
+                emitted_at TIMESTAMP NOT NULL,
+                source VARCHAR NOT NULL,
+                run_id VARCHAR,
+                step VARCHAR
+            )""",
+        ),
+    ),
+)
+
+#: A per-item step's firings numbered as items (0, 1, ...): the n-th firing of a step in
+#: a run (by its firing number ``seq``, attempts folded) is its n-th item (docs/streams.md).
+STREAM_ITEMS = """            SELECT run_id, step, seq,
+                   row_number() OVER (PARTITION BY run_id, step ORDER BY seq) - 1 AS item,
+                   status, attempt AS attempts, duration_s
+            FROM events
+            WHERE final AND step NOT LIKE 'put:%' AND step NOT LIKE 'back:%'"""
+
+MIGRATIONS += (
+    Migration(
+        12,
+        "stream_items: the firings of every step numbered as the items it handled",
+        (f"CREATE VIEW stream_items AS {STREAM_ITEMS}",),
+    ),
+)
+
+#: The newest migration (blocks are added by parallel work, not always in order).
 SCHEMA_VERSION = max(m.version for m in MIGRATIONS)
 
 #: A ``runs`` row's ``duration_s``: the time the run ran, in all its executions (a resumed
@@ -508,6 +524,7 @@ VIEWS: dict[str, str] = {
     "step_stats": STEP_STATS,
     **SLA_VIEWS,
     "cache_decisions": CACHE_DECISIONS,
+    "stream_items": STREAM_ITEMS,
 }
 
 #: Columns of one event row (one attempt of one step), in the order the engine fills them.
