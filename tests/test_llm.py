@@ -587,3 +587,19 @@ def test_importing_fluxnb_does_not_import_the_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, timeout=60
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_overhead_benchmark_runs_and_reports_each_form() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "llm.py"), "--calls", "5", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    for form in ("loop", "recorded", "stream"):
+        assert any(line.split()[:1] == [form] for line in out.stdout.splitlines()), out.stdout

@@ -265,6 +265,7 @@ class _Loop:
         if price is None or not price.priced:
             warn_unpriced(prov.name, cand.model)
         breaker = BREAKERS.get(f"llm:{cand.name}", self.retry.breaker)
+        client = client_for(prov)  # the first one imports the SDK: not an attempt's time
         tries = 0
         while True:
             try:
@@ -297,7 +298,7 @@ class _Loop:
             }
             try:
                 await send(
-                    client_for(prov),
+                    client,
                     cand.model,
                     self.body,
                     self.retry.timeout,

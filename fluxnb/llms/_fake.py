@@ -121,6 +121,7 @@ def _usage(r: dict[str, Any], prompt: str, text: str) -> dict[str, Any]:
 def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # SSE chunks go out at once, not 40 ms later
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: tests and notebooks read their own output
