@@ -504,3 +504,25 @@ def test_a_stream_run_is_not_resumed_half_consumed(tmp_path) -> None:  # type: i
     with pytest.raises(fluxnb.ReplayError, match="not resumed half-consumed"):
         ns = {sid: step.fn for sid, step in wf.steps.items()}
         fluxnb.resume(r.run_id, store=db, namespace=ns)
+
+
+def test_stream_items_numbers_each_firing_as_an_item() -> None:
+    calls: dict[int, int] = {}
+
+    def flaky(numbers):
+        calls[numbers] = calls.get(numbers, 0) + 1
+        if numbers == 2 and calls[numbers] == 1:
+            raise ConnectionError("once")
+        return numbers * 10
+
+    wf = stream_wf(4)
+    wf.replace_step("double", fn=flaky, retry=fluxnb.RetryPolicy(2, initial_delay=0.001))
+    store = fluxnb.Store(":memory:")
+    r = fluxnb.run(wf, store=store)
+    rows = store.sql(
+        "SELECT item, attempts, status FROM stream_items "
+        f"WHERE run_id = '{r.run_id}' AND step = 'double' ORDER BY item"
+    )
+    assert list(rows["item"]) == [0, 1, 2, 3]
+    assert list(rows["attempts"]) == [1, 1, 2, 1]  # item 2 took a retry
+    assert set(rows["status"]) == {"succeeded"}
