@@ -411,7 +411,7 @@ def step():
 """,
         {"__name__": "notebook"},
     )
-    own, calls = code_versions(ns["step"])
+    own, calls, _ = code_versions(ns["step"])
     assert set(calls) == {"even()", "odd()"} and own not in calls.values()
 
 
@@ -470,3 +470,62 @@ def test_the_cache_benchmark_runs_at_small_sizes() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "1 step called" in out.stdout and "per step inside the cache" in out.stdout
+
+
+def test_a_cached_run_on_dask_sends_only_the_steps_that_must_run(store_path: str) -> None:
+    pytest.importorskip("distributed", reason="install fluxnb[dask] to test the Dask executor")
+    ns = notebook()
+    first = fluxnb.run(DIAMOND, ns, store=store_path, cache=True, executor="dask")
+    assert first.ok and ran(first) == set(first.steps)
+    define("def report(join):\n    return 'on dask: ' + str(join['left'])\n", ns)
+    again = fluxnb.run(DIAMOND, ns, store=store_path, cache=True, executor="dask")
+    assert ran(again) == {"report"} and again["report"] == "on dask: 20"
+    rows = fluxnb.traces(again.run_id, store=store_path)
+    where = dict(zip(rows.step, rows.executor, strict=True))
+    assert where["report"] == "dask" and where["load"] is None  # reused: sent nowhere
+
+
+def test_values_the_code_reads_join_the_key(store_path: str) -> None:
+    """Same code, different behaviour: a scalar global a cell sets, a closure's value, a
+    partial's arguments. Each change re-runs the step (never a stale reuse) and says what."""
+    ns = notebook(
+        """
+import functools
+
+LIMIT = 3
+
+def make(factor):
+    def scaled(load):
+        return [x * factor for x in load]
+    return scaled
+
+def load():
+    return [x for x in range(10) if x < LIMIT]
+
+def power(load, exponent):
+    return [x ** exponent for x in load]
+"""
+    )
+    ns["scaled"] = ns["make"](2)
+    ns["cubed"] = ns["functools"].partial(ns["power"], exponent=3)
+    manifest = """
+name: values
+pipeline:
+  - step: load
+  - step: scaled
+    depends_on: [load]
+  - step: cubed
+    depends_on: [load]
+"""
+    fluxnb.run(manifest, ns, store=store_path, cache=True)
+    ns["LIMIT"] = 4
+    r = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(r) == {"load", "scaled", "cubed"} and r["load"] == [0, 1, 2, 3]
+    assert r.cache is not None and r.cache["load"].reason == "global LIMIT 3 → 4"
+    ns["scaled"] = ns["make"](5)
+    r = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(r) == {"scaled"} and r["scaled"] == [0, 5, 10, 15]
+    assert r.cache is not None and r.cache["scaled"].reason.startswith("closure factor")
+    ns["cubed"] = ns["functools"].partial(ns["power"], exponent=2)
+    r = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(r) == {"cubed"} and r["cubed"] == [0, 1, 4, 9]

@@ -31,7 +31,15 @@ from ..store._cache import Index, fetch, now_us, write_entries, write_large
 from ..store._outputs import encode
 from ..store._recorder import EVENT_COLUMNS, Recorder
 from ..store._store_recorder import StoreRecorder
-from ._cache_key import Fingerprint, code_versions, files_hash, label, reasons, shown
+from ._cache_key import (
+    Fingerprint,
+    Unfingerprintable,
+    code_versions,
+    files_hash,
+    label,
+    reasons,
+    shown,
+)
 from ._plan import Plan
 from ._result import CacheDecision
 
@@ -106,7 +114,7 @@ class StepCache:
         self.entries: dict[str, _Entry] = {}
         #: A hit's recorded output columns, until its row is recorded with them.
         self.reused: dict[str, tuple] = {}
-        self._versions: dict[int, tuple[str, dict[str, str]]] = {}
+        self._versions: dict[int, tuple[str, dict[str, str], dict[str, str]]] = {}
         self.index = Index(store, wf.name, namespace)
 
     # ------------------------------------------------------------------ deciding
@@ -153,7 +161,10 @@ class StepCache:
         fn = binding.fn
         versions = self._versions.get(id(fn))
         if versions is None:
-            versions = self._versions[id(fn)] = code_versions(fn)
+            try:
+                versions = self._versions[id(fn)] = code_versions(fn)
+            except Unfingerprintable as exc:
+                return None, str(exc)
         inputs = {}
         for dep in self.deps[ti]:
             digest = self.digests.get(dep)
@@ -176,6 +187,7 @@ class StepCache:
             code=versions[0],
             fn=label(fn),
             calls=versions[1],
+            state=versions[2],
             version=step.cache_version,
             params=params,
             shown=reprs,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import glob
 import hashlib
 import inspect
@@ -123,31 +124,101 @@ def label(fn: Any) -> str:
     return f"{getattr(fn, '__qualname__', None) or getattr(fn, '__name__', repr(fn))}()"
 
 
-def code_versions(fn: Any) -> tuple[str, dict[str, str]]:
-    """``(fn's own code hash, {helper label: its own code hash})`` for every helper
-    ``fn`` reaches through the globals its code names (at most MAX_DEPTH calls deep)."""
-    fn = inspect.unwrap(fn) if hasattr(fn, "__wrapped__") else fn
+class Unfingerprintable(Exception):
+    """Something a step's behaviour depends on cannot be hashed (it does not pickle)."""
+
+
+#: Global values that join the key by value: what a notebook cell typically sets.
+_SCALARS = (int, float, str, bool, bytes, type(None), complex)
+
+
+def _value(v: Any, what: str) -> str:
+    """A value as it joins the key: its repr when short (a reason can show it), else the
+    digest of its recorded form."""
+    if type(v) in _SCALARS:
+        text = repr(v)
+        if len(text) <= 60:
+            return text
+    from ..store._outputs import encode
+
+    fmt, _, _, digest, _ = encode(v)
+    if fmt == "unpicklable" or digest is None:
+        raise Unfingerprintable(f"{what} cannot be fingerprinted (it does not pickle)")
+    return f"<{type(v).__name__} {digest[:12]}>"
+
+
+def _unwrap(fn: Any, state: dict[str, str]) -> Any:
+    """The plain function behind ``fn``; what else its behaviour depends on (a partial's
+    arguments, a bound method's object, a callable object's state) goes into ``state``."""
+    for _ in range(10):
+        if isinstance(fn, functools.partial):
+            state[f"partial arguments of {label(fn.func)}"] = _value(
+                (fn.args, fn.keywords), "a partial's arguments"
+            )
+            fn = fn.func
+        elif isinstance(fn, types.MethodType):
+            state[f"object bound to {label(fn.__func__)}"] = _value(fn.__self__, "its object")
+            fn = fn.__func__
+        elif hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        else:
+            break
+    if not isinstance(fn, types.FunctionType | types.BuiltinFunctionType) and callable(fn):
+        state[f"callable object {type(fn).__qualname__}"] = _value(fn, "its callable object")
+        call = inspect.getattr_static(type(fn), "__call__", None)
+        if isinstance(call, types.FunctionType):
+            return call
+    return fn
+
+
+def code_versions(fn: Any) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``(fn's own code hash, {helper label: its own code hash}, {what: value})`` for
+    every helper ``fn`` reaches through the globals its code names (at most MAX_DEPTH calls
+    deep) or its closure; the values are the scalar globals those functions read, their
+    closures' other values, and a partial's, bound method's or callable object's state.
+
+    Raises:
+        Unfingerprintable: one of those values does not pickle.
+    """
+    state: dict[str, str] = {}
+    fn = _unwrap(fn, state)
     own, names = own_version(fn)
     calls: dict[str, str] = {}
     seen = {id(fn)}
     todo = [(fn, names, 0)]
     while todo:
         f, fnames, depth = todo.pop()
+        g = getattr(f, "__globals__", None) or {}
+        module = getattr(f, "__module__", None)
+        found = []
+        for name in fnames:
+            v = g.get(name, _ABSENT)
+            if type(v) in _SCALARS:
+                state[f"global {name}"] = _value(v, f"global {name}")
+            elif v is not _ABSENT and _is_helper(v, module):
+                found.append(v)
+        for var, cell in zip(f.__code__.co_freevars, f.__closure__ or (), strict=False):
+            try:
+                v = cell.cell_contents
+            except ValueError:  # an empty cell: not bound yet
+                continue
+            if type(v) is types.FunctionType:
+                found.append(v)
+            else:
+                state[f"closure {var} of {label(f)}"] = _value(v, f"closure {var}")
         if depth >= MAX_DEPTH:
             continue
-        g = getattr(f, "__globals__", None)
-        if not g:
-            continue
-        module = getattr(f, "__module__", None)
-        for name in fnames:
-            v = g.get(name)
-            if v is None or id(v) in seen or not _is_helper(v, module):
+        for v in found:
+            if id(v) in seen:
                 continue
             seen.add(id(v))
             h, vnames = own_version(v)
             calls[label(v)] = h
             todo.append((v, vnames, depth + 1))
-    return own, dict(sorted(calls.items()))
+    return own, dict(sorted(calls.items())), dict(sorted(state.items()))
+
+
+_ABSENT = object()
 
 
 # ---------------------------------------------------------------------- files
@@ -188,6 +259,9 @@ class Fingerprint:
     fn: str
     #: Helper label -> hash of its own code.
     calls: dict[str, str] = field(default_factory=dict)
+    #: Values the code reads besides its arguments (scalar globals, closures, a partial's
+    #: arguments, a bound object): what -> its repr when short, else a digest.
+    state: dict[str, str] = field(default_factory=dict)
     #: ``cache_version:``.
     version: str | None = None
     #: Parameter name -> digest of its value; and a short repr of it, for reasons.
@@ -208,6 +282,7 @@ class Fingerprint:
             "v1",
             self.code,
             sorted(self.calls.items()),
+            sorted(self.state.items()),
             self.version,
             sorted(self.params.items()),
             sorted(self.inputs.items()),
@@ -243,6 +318,10 @@ def reasons(new: Fingerprint, old: Fingerprint | None) -> list[str]:
         if a != b:
             what = "now calls" if a is None else "no longer calls" if b is None else "changed"
             out.append(f"code changed: {name} ({what}, called by {new.fn})")
+    for name in sorted(set(new.state) | set(old.state)):
+        a, b = old.state.get(name, "(none)"), new.state.get(name, "(none)")
+        if a != b:
+            out.append(f"{name} {a} → {b}")
     if new.version != old.version:
         out.append(f"cache_version {old.version} → {new.version}")
     for name in sorted(set(new.params) | set(old.params)):
