@@ -79,12 +79,18 @@ async def _noop(*args: Any) -> None:  # async: runs inline, no thread pool noise
     return None
 
 
+def _noops(name: str, steps: int) -> fluxnb.Workflow:
+    """A chain of ``steps`` no-op steps."""
+    wf = fluxnb.Workflow(name)
+    for i in range(steps):
+        wf.add(f"n{i}", _noop, depends_on=[f"n{i - 1}"] if i else [])
+    return wf
+
+
 def overhead(folder: Path, steps: int, repeat: int) -> tuple[float, float]:
     """(seconds per step a cached run costs more than an uncached one, seconds per
     decision alone)."""
-    wf = fluxnb.Workflow("noops")
-    for i in range(steps):
-        wf.add(f"n{i}", _noop, depends_on=[f"n{i - 1}"] if i else [])
+    wf = _noops("noops", steps)
     n = iter(range(10**6))
 
     def once(cache: bool) -> float:
@@ -111,9 +117,7 @@ def inside(folder: Path, steps: int, repeat: int) -> float:
     figure the machine's other load does not drown the way a difference of two runs is."""
     from fluxnb.engine import _cache
 
-    wf = fluxnb.Workflow("inside")
-    for i in range(steps):
-        wf.add(f"n{i}", _noop, depends_on=[f"n{i - 1}"] if i else [])
+    wf = _noops("inside", steps)
     spent = [0.0]
     cls = _cache.StepCache
     originals = {name: getattr(cls, name) for name in ("__init__", "lookup", "on_output", "finish")}

@@ -328,6 +328,10 @@ def test_decisions_show_in_explain_html_and_the_view(store_path: str) -> None:
     )
     assert dict(zip(view.step, view.decision, strict=True))["report"] == "miss"
     assert set(view.decision) == {"hit", "miss"}
+    svg = fluxnb.timeline(result, store=store_path).to_svg()
+    assert ">cached</text>" in svg  # its own colour in the legend
+    with fluxnb.session(role="viewer", namespace="elsewhere"):  # another namespace sees none
+        assert fluxnb.store(store_path).sql("SELECT * FROM cache_decisions").empty
 
 
 def test_replay_and_diff_treat_cached_steps_as_their_outputs(store_path: str) -> None:
