@@ -68,7 +68,8 @@ def result_html(result: Any) -> str:
             f"<td>{r.attempts}</td><td>{dur}</td><td>{err}</td>{why}</tr>"
         )
     more = (
-        f"<tr><td colspan=5>... {plural(len(steps) - 200, 'more step')} "
+        f"<tr><td colspan={5 if cache is None else 6}>... "
+        f"{plural(len(steps) - 200, 'more step')} "
         "(result.to_frame())</td></tr>"
         if len(steps) > 200
         else ""

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ReplayError, RunError, UntrustedOutput
+from .._exceptions import ReplayError, RunError
 from ..spec import Workflow
 from ..store._cache import Index, fetch, now_us, write_entries, write_large
 from ..store._outputs import encode
@@ -140,8 +140,9 @@ class StepCache:
         else:
             try:
                 value, stored = fetch(self.store, src, self.index)
-            except (ReplayError, UntrustedOutput) as exc:
-                entry = _Entry(ti + 1, 1, "miss", f"its recorded output cannot be reused: {exc}")
+            except Exception as exc:  # untrusted, pruned, unreadable: the step just runs
+                what = str(exc) if isinstance(exc, ReplayError) else repr(exc)
+                entry = _Entry(ti + 1, 1, "miss", f"its recorded output cannot be reused: {what}")
             else:
                 entry = _Entry(ti + 1, 1, "hit", f"unchanged since run {src.origin}")
                 entry.source = src.origin

@@ -212,8 +212,9 @@ class RunResult:
     def explain(self) -> str:
         """Why each step ran or was reused (incremental runs, docs/caching.md)::
 
-        clean    ran     code changed: clean()
-        load     cached  same key as run 20261130-081502-9f3a1c
+        run 20261130-081502-9f3a1c · 1 of 2 steps reused
+          load   cached  unchanged since run 20261130-081210-77b0e1
+          clean  ran     code changed: clean()
         """
         if self.cache is None:
             return f"run {self.run_id}: caching was off, every step ran"
