@@ -74,6 +74,7 @@ NAMESPACE = query("namespace", "act in this one of the caller's namespaces (defa
 
 
 def op(summary: str, resource: str, ok: dict[str, Any], *codes: str, **more: Any) -> dict:
+    codes = tuple(dict.fromkeys((*codes, "422")))  # ?namespace= may be an invalid name
     out = {"summary": summary, "x-fluxnb-resource": resource, "parameters": [NAMESPACE],
            "responses": responses(ok, *codes)}  # fmt: skip
     if "parameters" in more:

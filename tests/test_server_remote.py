@@ -4,54 +4,15 @@ the same verbs as the local API, the same result types, the CLI's exit codes."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FLUXNB, ROOT, cli_env
-from tests.server_api import SUMS
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = {**cli_env(), "PYTHONPATH": str(ROOT)}
-    log = (folder / "log").open("w")
-    server = subprocess.Popen(
-        [*FLUXNB, "serve", "--port", str(port), "--token", "T", "--workers", "1",
-         "--store", str(folder / "s.duckdb")],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url + "/fluxnb/api/v1/readyz", timeout=1) as r:
-                    if json.loads(r.read())["ready"]:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("fluxnb serve did not get ready: " + (folder / "log").read_text()[-2000:])
-        yield url
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
+from tests.conftest import FLUXNB, cli_env
+from tests.server_api import SUMS, served_fixture  # noqa: F401 (the served fixture)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -48,6 +48,10 @@ def _add_remote_options(sub: Any) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        from .._exceptions import FluxError
+
+        raise FluxError(f"--port takes 1-65535, not {args.port}")
     try:
         from ..server import FluxnbServer
     except ImportError as exc:  # jupyter_server missing
@@ -57,10 +61,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f"fluxnb serve needs Jupyter Server ({exc.name} is missing): "
             'pip install "fluxnb[server]"'
         ) from None
-    if not 0 < args.port < 65536:
-        from .._exceptions import FluxError
-
-        raise FluxError(f"--port takes 1-65535, not {args.port}")
     argv = [
         f"--ServerApp.port={args.port}",
         f"--ServerApp.ip={args.ip}",

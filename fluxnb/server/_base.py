@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +35,9 @@ from .._exceptions import (
 from .._session import Session, acting
 
 T = TypeVar("T")
+
+#: What a name or id in a URL may be (a run id as ``fluxnb.run(run_id=...)`` takes it).
+SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 class ApiError(Exception):
@@ -101,6 +105,9 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
     # APIHandler.prepare() takes no arguments, unlike the JupyterHandler it overrides
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        for segment in self.path_args:
+            if not SEGMENT.fullmatch(segment):
+                raise ApiError(404, "NotFound", f"nothing is named {segment!r} here")
         if self.needs_role:  # before the body is read: no role, no other answer than 403
             self.session()
 

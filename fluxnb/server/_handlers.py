@@ -112,6 +112,19 @@ class OpenAPIHandler(FluxnbHandler):
         self.send(json.loads(text))
 
 
+class NoRouteHandler(FluxnbHandler):
+    """Any other path under the API: 404 as JSON (before authentication: a route that
+    does not exist tells nothing)."""
+
+    needs_role = False
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        raise ApiError(404, "NotFound", f"no route {self.request.path}; see openapi.json")
+
+    post = put = delete = patch = get
+
+
 class WhoAmIHandler(FluxnbHandler):
     """Who the caller is in fluxnb: user, role, namespace, tenant."""
 

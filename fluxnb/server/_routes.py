@@ -14,8 +14,10 @@ from typing import Any
 
 #: Prefix of every REST route (Jupyter's base_url is put in front of it).
 API = "/fluxnb/api/v1"
-#: One path segment: a workflow, net, tenant name or a run / instance id.
-NAME = r"([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})"
+#: One path segment: a workflow, net, tenant name or a run / instance id. Any segment
+#: matches (percent-encoded too), so that a bad one gets the API's JSON 404 from the
+#: handler (``FluxnbHandler.prepare`` checks it against ``_base.SEGMENT``), not an HTML page.
+NAME = r"([^/]+)"
 
 
 def handlers() -> list[tuple[str, Any]]:
@@ -26,7 +28,7 @@ def handlers() -> list[tuple[str, Any]]:
     from . import _run_handlers as runs
     from . import _triggers as triggers
 
-    return [
+    routes: list[tuple[str, Any]] = [
         (API + r"/healthz", h.HealthHandler),
         (API + r"/readyz", h.ReadyHandler),
         (API + r"/openapi.json", h.OpenAPIHandler),
@@ -59,3 +61,6 @@ def handlers() -> list[tuple[str, Any]]:
         # a webhook takes no Jupyter token: its signature authenticates (see _triggers)
         (rf"/fluxnb/hooks/{NAME}", triggers.HookHandler),
     ]
+    # last: anything else under the API is a JSON 404, not Jupyter's HTML page
+    routes.append((API + r"/.*", h.NoRouteHandler))
+    return routes

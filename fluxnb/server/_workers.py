@@ -112,8 +112,8 @@ class Pool:
         self.closing = True
         for w in self.workers:
             w.send(("stop",))
-        for w in self.workers:
-            await asyncio.to_thread(w.process.join, 5)
+        for w in self.workers:  # a step still running in a thread would keep it up: 2 s
+            await asyncio.to_thread(w.process.join, 2)
             if w.process.is_alive():
                 w.process.kill()
             w.conn.close()
