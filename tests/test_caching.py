@@ -533,3 +533,23 @@ pipeline:
     ns["cubed"] = ns["functools"].partial(ns["power"], exponent=2)
     r = fluxnb.run(manifest, ns, store=store_path, cache=True)
     assert ran(r) == {"cubed"} and r["cubed"] == [0, 1, 4, 9]
+
+
+def test_asking_to_cache_a_net_or_a_stream_warns_and_runs_it(store_path: str) -> None:
+    net = (
+        "name: ok\nnet:\n  places: {i: 1, o: 0}\n  transitions:\n"
+        "    - {id: go, inputs: [i], outputs: [o]}\n  final: {o: 1}\n"
+    )
+    with pytest.warns(RuntimeWarning, match="a net is not cached"):
+        assert fluxnb.run(net, {}, store=store_path, cache=True).ok
+    wf = fluxnb.Workflow("streams")
+
+    @wf.step
+    async def numbers():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            yield i
+
+    wf.add("double", lambda numbers: numbers * 2)
+    with pytest.warns(RuntimeWarning, match="streaming steps is not cached"):
+        result = fluxnb.run(wf, store=store_path, cache=True)
+    assert result.ok and result["double"] == [0, 2, 4]

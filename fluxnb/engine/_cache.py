@@ -21,6 +21,7 @@ tokens); only DAG steps are.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,17 @@ def run_mode(cache: bool | str | None) -> str | None:
     if cache not in MODES:
         raise RunError(f"cache must be True, False, 'use', 'refresh' or 'off', not {cache!r}")
     return str(cache)
+
+
+def uncached(what: str, cache: bool | str | None) -> None:
+    """Warn when ``cache=`` asks for caching a run that is never cached (``what``)."""
+    if run_mode(cache) in ("use", "refresh"):
+        warnings.warn(
+            f"cache={cache!r} has no effect: {what} is not cached (a transition fires many "
+            "times on different tokens); its steps run as usual (docs/caching.md, Limits)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def step_modes(wf: Workflow, plan: Plan, given: str | None) -> list[str]:

@@ -16,7 +16,7 @@ from .._session import Action
 from ..spec import Net, Workflow
 from ..spec._net_manifest import load_any
 from ..store._recorder import NullRecorder, RunRecord
-from ._cache import attach
+from ._cache import attach, uncached
 from ._executor import Executor
 from ._loop import _block, _block_coro, _settled
 from ._plan import plan_for
@@ -81,6 +81,7 @@ async def arun(
     """
     wf = load_any(manifest, params=params)
     if isinstance(wf, Net):
+        uncached("a net", cache)
         return await _net_coro(wf, namespace, store, tenant, seed, executor, run_id, max_firings)
     scheduler, record = _prepare(wf, namespace, store, tenant, seed, executor, run_id, cache)
     return await scheduler.run(record)
@@ -131,6 +132,7 @@ def _prepare(
     text = None if isinstance(recorder, NullRecorder) else wf.manifest_text()
     record = run_record(wf.name, len(wf), rid, time.time_ns() // 1000, scope, tenant, text, seed)
     if plan.streams:  # generators, activation policies, capacities: a stream net
+        uncached("a workflow with streaming steps", cache)
         return StreamRun(wf, plan, namespace, recorder, rid, seed, executor), record
     options = RunOptions(rid, wf.name, seed)
     default, executors = _executors(wf, plan, executor)
@@ -162,6 +164,7 @@ def run(
     """
     wf = load_any(manifest, params=params)
     if isinstance(wf, Net):
+        uncached("a net", cache)
         net = wf
         return _settled(
             lambda: _block_coro(
