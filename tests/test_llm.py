@@ -603,3 +603,57 @@ def test_the_overhead_benchmark_runs_and_reports_each_form() -> None:
     assert out.returncode == 0, out.stderr
     for form in ("loop", "recorded", "stream"):
         assert any(line.split()[:1] == [form] for line in out.stdout.splitlines()), out.stdout
+
+
+def test_fluxnb_llm_blocks_in_a_sync_step_and_records_like_allm(env: Any, server: Any) -> None:
+    store, providers = env
+    server.script("gpt-4o-mini", reply("from a thread"))
+
+    def ask(ctx: Any) -> Any:  # a sync step runs in a worker thread
+        return fluxnb.llm("hello", model="openai/gpt-4o-mini", providers=providers, ctx=ctx)
+
+    wf = fluxnb.Workflow("sync")
+    wf.add("ask", ask)
+    r = fluxnb.run(wf, store=store, tenant="acme")
+    assert r.outputs["ask"] == "from a thread"
+    assert [x["outcome"] for x in calls(store, r.run_id)] == ["ok"]
+
+
+def test_fluxnb_llm_on_fluxnbs_own_loop_says_to_await_allm(server: Any) -> None:
+    """Blocking there would wait for the very loop that has to make the call."""
+    from fluxnb.engine._loop import _LoopThread
+
+    async def on_the_loop() -> Any:
+        return fluxnb.llm("x", model="a/b", providers=[{"name": "a", "base_url": server.url}])
+
+    fut = asyncio.run_coroutine_threadsafe(on_the_loop(), _LoopThread.get().loop)
+    with pytest.raises(fluxnb.LLMError, match=r"await fluxnb\.allm"):
+        fut.result(timeout=30)
+    assert server.requests == []
+
+
+def test_a_cost_optimal_manifest_step_asks_the_cheapest_model_first(env: Any, server: Any) -> None:
+    store, _ = env
+    text = manifest(server.url).replace("model: openai/gpt-4o-mini", "model: cost-optimal")
+    r = fluxnb.run(text, STEPS, store=store)
+    assert r.status == "succeeded"
+    [row] = calls(store, r.run_id)
+    assert row["model"] == "gpt-4.1-nano"  # the cheapest shipped openai model that fits
+    assert row["candidates"].split(",")[0] == "openai/gpt-4.1-nano"
+
+
+def test_a_run_without_a_store_still_keeps_its_run_budget(server: Any) -> None:
+    providers = [{"name": "openai", "base_url": server.url}]
+    server.script("gpt-4o", reply("x", prompt_tokens=10_000, completion_tokens=1000))
+
+    async def twice(ctx: Any) -> Any:
+        opts = {"model": "openai/gpt-4o", "providers": providers, "ctx": ctx,
+                "max_tokens": 1000, "budget": {"per_run": "0.04"}}  # fmt: skip
+        await allm("first", **opts)  # $0.035: with the second's worst case ($0.01) > $0.04
+        return await allm("second", **opts)
+
+    wf = fluxnb.Workflow("nostore")
+    wf.add("twice", twice)
+    r = fluxnb.run(wf, store=None)
+    err = r.steps["twice"].error
+    assert err is not None and err.type == "BudgetExceeded" and len(server.requests) == 1
