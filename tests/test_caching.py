@@ -553,3 +553,51 @@ def test_asking_to_cache_a_net_or_a_stream_warns_and_runs_it(store_path: str) ->
     with pytest.warns(RuntimeWarning, match="streaming steps is not cached"):
         result = fluxnb.run(wf, store=store_path, cache=True)
     assert result.ok and result["double"] == [0, 2, 4]
+
+
+BASE = "def f(x, y=2):\n    z = x * y\n    return z + 1\n"
+SAME = [
+    "# a comment above\ndef f(x, y=2):\n    z = x * y  # why\n    return z + 1\n",
+    'def f(x, y=2):\n    """Docs."""\n    z = x * y\n    return z + 1\n',
+    "def f(x, y=2):\n    '''Other\n    docs.'''\n\n\n    z = x*y\n    return (z + 1)\n",
+    "\n\n\n\ndef f(x,\n      y=2):\n    z = x * y\n    return z + 1\n",
+]
+DIFFERENT = [
+    "def f(x, y=2):\n    z = x * y\n    return z + 2\n",
+    "def f(x, y=3):\n    z = x * y\n    return z + 1\n",
+    "def f(x, y=2):\n    z = x + y\n    return z + 1\n",
+    "def f(x, y=2):\n    z = x * y\n    print(z)\n    return z + 1\n",
+    "def f(x, y=2):\n    z = x * y\n    return z + 1 if x else 0\n",
+]
+
+
+@pytest.mark.parametrize("source", SAME)
+def test_layout_comments_and_docstrings_keep_the_code_version(source: str) -> None:
+    from fluxnb.engine._cache_key import own_version
+
+    base = own_version(notebook(BASE)["f"])[0]
+    assert own_version(notebook(source)["f"])[0] == base
+
+
+@pytest.mark.parametrize("source", DIFFERENT)
+def test_any_change_to_what_runs_changes_the_code_version(source: str) -> None:
+    from fluxnb.engine._cache_key import own_version
+
+    base = own_version(notebook(BASE)["f"])[0]
+    assert own_version(notebook(source)["f"])[0] != base
+
+
+def test_without_source_the_bytecode_still_ignores_docstrings_and_lines() -> None:
+    """A function whose source cannot be read (built by exec of a string, no linecache
+    entry) falls back to its bytecode: docstrings and line numbers still do not count."""
+    from fluxnb.engine._cache_key import own_version
+
+    def built(text: str) -> Any:
+        ns: dict[str, Any] = {}
+        exec(compile(text, "<no source>", "exec"), ns)
+        return ns["f"]
+
+    base = own_version(built(BASE))[0]
+    assert own_version(built(SAME[1]))[0] == base
+    assert own_version(built("\n\n" + BASE))[0] == base
+    assert own_version(built(DIFFERENT[0]))[0] != base
