@@ -657,3 +657,27 @@ def test_a_run_without_a_store_still_keeps_its_run_budget(server: Any) -> None:
     r = fluxnb.run(wf, store=None)
     err = r.steps["twice"].error
     assert err is not None and err.type == "BudgetExceeded" and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_calls_are_the_output_streamed_or_not(env: Any, server: Any, stream: bool) -> None:
+    store, providers = env
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
+    server.script("gpt-4o-mini", reply(tool_calls=[{"name": "lookup", "arguments": '{"q": "x"}'}]))
+    r = run_asking(store, providers, "openai/gpt-4o-mini", tools=tools, stream=stream)
+    assert r.outputs["ask"]["tool_calls"] == [
+        {"id": "call_0", "type": "function",
+         "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
+    ]  # fmt: skip
+    assert server.requests[-1]["body"]["tools"] == tools
+    [row] = calls(store, r.run_id)
+    assert row["outcome"] == "ok" and "lookup" in row["output"]
+
+
+def test_a_provider_reported_cost_is_kept_beside_the_computed_one(env: Any, server: Any) -> None:
+    store, providers = env
+    server.script("gpt-4o-mini", reply("hi", prompt_tokens=1000, completion_tokens=100, cost=0.5))
+    r = run_asking(store, providers, "openai/gpt-4o-mini")
+    [row] = calls(store, r.run_id)
+    assert Decimal(str(row["provider_cost"])) == Decimal("0.5")
+    assert Decimal(str(row["cost"])) == mini_cost(1000, 100)  # ours, from llm_prices

@@ -36,6 +36,7 @@ def reply(
     cut_after: int | None = None,
     usage_choices: str = "[]",
     error: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One scripted reply.
 
@@ -49,6 +50,8 @@ def reply(
         stall: seconds to wait before answering at all (past a read timeout).
         cut_after: a stream ends abruptly after this many tokens (no usage, no [DONE]).
         usage_choices: ``"[]"`` or ``"null"``: the usage chunk's ``choices``.
+        tool_calls: ``[{"name": ..., "arguments": "{...}"}]``: the model calls tools
+            (streamed as one delta per call, its arguments in two pieces).
     """
     return {k: v for k, v in locals().items()}
 
@@ -118,6 +121,20 @@ def _usage(r: dict[str, Any], prompt: str, text: str) -> dict[str, Any]:
     return usage
 
 
+def _calls(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Scripted tool calls in the wire's shape."""
+    if not tools:
+        return None
+    return [
+        {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": t["name"], "arguments": t.get("arguments", "{}")},
+        }
+        for i, t in enumerate(tools)
+    ]
+
+
 def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -158,7 +175,11 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                     {
                         "index": 0,
                         "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": text},
+                        "message": {
+                            "role": "assistant",
+                            "content": None if r["tool_calls"] else text,
+                            "tool_calls": _calls(r["tool_calls"]),
+                        },
                     }
                 ],
                 "usage": _usage(r, prompt, text),
@@ -191,7 +212,7 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            words = r["text"].split(" ")
+            words = [] if r["tool_calls"] else r["text"].split(" ")
             base = {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion.chunk",
@@ -209,6 +230,15 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._chunk(
                     {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 )
+            for i, call in enumerate(_calls(r["tool_calls"]) or ()):
+                args = call["function"]["arguments"]
+                half = len(args) // 2
+                for j, piece in enumerate((args[:half], args[half:])):
+                    tc = {"index": i, "function": {"arguments": piece}}
+                    if j == 0:
+                        tc.update(id=call["id"], type="function")
+                        tc["function"]["name"] = call["function"]["name"]
+                    self._chunk({**base, "choices": [{"index": 0, "delta": {"tool_calls": [tc]}}]})
             self._chunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             usage = _usage(r, prompt, r["text"])
             choices: list[Any] | None = None if r["usage_choices"] == "null" else []
