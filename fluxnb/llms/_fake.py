@@ -234,7 +234,7 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 args = call["function"]["arguments"]
                 half = len(args) // 2
                 for j, piece in enumerate((args[:half], args[half:])):
-                    tc = {"index": i, "function": {"arguments": piece}}
+                    tc: dict[str, Any] = {"index": i, "function": {"arguments": piece}}
                     if j == 0:
                         tc.update(id=call["id"], type="function")
                         tc["function"]["name"] = call["function"]["name"]
