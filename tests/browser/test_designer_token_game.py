@@ -164,3 +164,23 @@ def test_a_200_step_run_is_drawn_in_about_the_time_it_takes(game: Lab) -> None:
         page.evaluate(DROP_CELL)
     assert got["updates"] < 50  # 400 status changes, coalesced (one update each before)
     assert got["difference"] < 2.0, got
+
+
+def test_the_message_line_is_readable_in_the_dark_theme(game: Lab) -> None:
+    """The game's messages show in the line under the canvas: in JupyterLab Dark it had
+    light text on a light amber (JupyterLab's --jp-warn-color3), about 1.3:1."""
+    from .test_designer_in_notebook import _set_theme, contrast
+
+    py(game, "setattr(g, 'message', 'token game: a message to read') or None")
+    line = designer(game).locator(".fx-message")
+    line.wait_for(state="visible", timeout=5000)
+    colours = "(e) => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color]"
+    try:
+        for theme, dark in (("JupyterLab Dark", True), ("JupyterLab Light", False)):
+            _set_theme(game, theme, dark)
+            back, text = line.evaluate(colours)
+            assert contrast(back, text) >= 4.5, (theme, back, text)
+            if dark:
+                designer(game).screenshot(path=str(SHOTS / "designer-token-game-dark.png"))
+    finally:
+        _set_theme(game, "JupyterLab Light", False)
