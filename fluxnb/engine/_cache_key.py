@@ -72,7 +72,7 @@ def _code_hash(code: types.CodeType, doc: str | None) -> str:
     docstring left out (line numbers are not part of it)."""
     h = hashlib.sha256(code.co_code)
     consts = list(code.co_consts)
-    if doc is not None and consts and consts[0] == doc:
+    if consts and (consts[0] is None or consts[0] == doc):  # the docstring's slot
         consts = consts[1:]
     for c in consts:
         if isinstance(c, types.CodeType):
