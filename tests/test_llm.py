@@ -681,3 +681,39 @@ def test_a_provider_reported_cost_is_kept_beside_the_computed_one(env: Any, serv
     [row] = calls(store, r.run_id)
     assert Decimal(str(row["provider_cost"])) == Decimal("0.5")
     assert Decimal(str(row["cost"])) == mini_cost(1000, 100)  # ours, from llm_prices
+
+
+def test_calls_in_flight_at_once_cannot_all_pass_a_budget_that_fits_one(
+    env: Any, server: Any
+) -> None:
+    store, providers = env
+    opts = {"model": "openai/gpt-4o", "providers": providers, "max_tokens": 1000,
+            "budget": {"per_run": "0.015"}}  # fmt: skip
+
+    async def both(ctx: Any) -> Any:
+        results = await asyncio.gather(
+            allm("one", ctx=ctx, **opts), allm("two", ctx=ctx, **opts), return_exceptions=True
+        )
+        return [type(x).__name__ if isinstance(x, BaseException) else x for x in results]
+
+    wf = fluxnb.Workflow("gather")
+    wf.add("both", both)
+    r = fluxnb.run(wf, store=store, tenant="acme")
+    assert sorted(r.outputs["both"], key=str) == sorted(["BudgetExceeded", "echo: one"], key=str)
+    assert len(server.requests) == 1
+
+
+def test_a_cancelled_attempt_is_recorded_and_frees_its_breaker_probe(env: Any, server: Any) -> None:
+    store, providers = env
+    server.script("gpt-4o-mini", reply(stall=5.0))
+    wf = fluxnb.Workflow("slow")
+
+    async def ask(ctx: Any) -> Any:
+        return await allm("hi", model="openai/gpt-4o-mini", providers=providers, ctx=ctx)
+
+    wf.add("ask", ask, timeout=0.3)
+    r = fluxnb.run(wf, store=store, tenant="acme")
+    assert r.status == "failed"
+    [row] = calls(store, r.run_id)
+    assert row["outcome"] == "cancelled" and row["http_status"] is None
+    assert not fluxnb.breakers()["llm:openai/gpt-4o-mini"].probing

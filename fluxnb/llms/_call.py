@@ -277,7 +277,8 @@ class _Loop:
                 return None
             self.rec.circuit(changes)
             try:
-                self.rec.check_budget(self.budget, _worst(price, self.request), cand.name)
+                worst = None if self.budget is None else _worst(price, self.request)
+                held = self.rec.reserve(self.budget, worst, cand.name)
             except LLMError:
                 breaker.release(probe)
                 raise
@@ -309,6 +310,7 @@ class _Loop:
                 )
                 output = _parse(self.request, answer)
             except Exception as exc:  # every failure is classified: retry, next or fail
+                self.rec.release(held)
                 delay = self.failed(
                     exc, rank, cand, tries, breaker, probe, price, answer, facts, t0
                 )
@@ -316,6 +318,13 @@ class _Loop:
                     return None
                 await self.sleep(delay)
                 continue
+            except BaseException as exc:  # cancelled (a step timeout, the run stopping)
+                self.rec.release(held)
+                breaker.release(probe)
+                error = f"{type(exc).__name__}: the attempt was cancelled"
+                _charge(self.rec, price, answer, facts, "cancelled", None, error, self.clock() - t0)
+                raise
+            self.rec.release(held)
             self.rec.circuit(breaker.success(probe))
             stored = answer.text
             if answer.tool_calls:

@@ -80,32 +80,44 @@ class CallRecord:
                 )
                 while len(_LOOSE) > 64:
                     _LOOSE.popitem(last=False)
-            self.keeps_rows = False
-        else:
-            self.keeps_rows = ledger is not None
         self.ledger: LLMLedger | None = ledger
         self.step = None if ctx is None else ctx.step
         self.step_attempt = None if ctx is None else ctx.attempt
         self.call = 1 if ledger is None or ctx is None else ledger.next_call(ctx.step, ctx.attempt)
 
     # ------------------------------------------------------------------ budgets
-    def check_budget(self, budget: Budget | None, worst: Decimal | None, candidate: str) -> None:
-        """Refuse the attempt when spent + worst case would pass a budget."""
+    def reserve(self, budget: Budget | None, worst: Decimal | None, candidate: str) -> Decimal:
+        """Refuse the attempt when spent + worst case would pass a budget, else hold its
+        worst case until :meth:`release` (so calls running at once cannot all pass a budget
+        that fits only one of them); returns what was held."""
         if budget is None or worst is None or self.ledger is None:
-            return
+            return Decimal(0)
         led = self.ledger
-        if budget.per_run is not None and led.spent + worst > budget.per_run:
+        with led.lock:
+            self._check(budget, worst, candidate)
+            led.reserved += worst
+        return worst
+
+    def release(self, held: Decimal) -> None:
+        if held and self.ledger is not None:
+            with self.ledger.lock:
+                self.ledger.reserved -= held
+
+    def _check(self, budget: Budget, worst: Decimal, candidate: str) -> None:
+        led = self.ledger
+        assert led is not None
+        if budget.per_run is not None and led.spent + led.reserved + worst > budget.per_run:
             raise BudgetExceeded(
                 "run",
                 budget=budget.per_run,
-                spent=led.spent,
+                spent=led.spent + led.reserved,
                 worst_case=worst,
                 tenant=led.tenant,
                 run_id=led.run_id,
                 candidate=candidate,
             )
         if budget.per_tenant is not None:
-            spent = led.tenant_spent(time.time_ns() // 1000)
+            spent = led.tenant_spent(time.time_ns() // 1000) + led.reserved
             if spent + worst > budget.per_tenant:
                 raise BudgetExceeded(
                     "tenant",

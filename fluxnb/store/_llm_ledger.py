@@ -43,26 +43,28 @@ class LLMLedger:
         self.all_rows: list[tuple] = []
         #: Money this run's LLM calls cost so far (priced rows only).
         self.spent = Decimal(0)
+        #: Worst cases of the attempts in flight, held against budgets (under ``lock``).
+        self.reserved = Decimal(0)
+        self.lock = threading.RLock()
         self._tenant_before: tuple[int, Decimal] | None = None
         self._prices: list[dict[str, Any]] | None = None
         self._calls: dict[tuple[str, int], int] = {}
-        self._lock = threading.Lock()
 
     def next_call(self, step: str, attempt: int) -> int:
         """The number of a new LLM call in attempt ``attempt`` of ``step``: 1, 2, ..."""
-        with self._lock:
+        with self.lock:
             n = self._calls[(step, attempt)] = self._calls.get((step, attempt), 0) + 1
         return n
 
     def add(self, row: tuple) -> None:
-        with self._lock:
+        with self.lock:
             self.rows.append(row)
             self.all_rows.append(row)
             if row[_COST] is not None:
                 self.spent += Decimal(row[_COST])
 
     def take(self) -> list[tuple]:
-        with self._lock:
+        with self.lock:
             rows, self.rows = self.rows, []
         return rows
 
