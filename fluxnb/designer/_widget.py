@@ -420,10 +420,12 @@ class Designer(anywidget.AnyWidget):
 
             if self.game is not None:
                 self.game.close()
-            options.setdefault("auto", self.autoplay)
+            auto = options.pop("auto", None)  # None: the auto-play box, read at each Reset
             options.setdefault("seed", self.seed)
             self.game = TokenGame(
-                lambda: fluxnb.interactive(obj, ns, store=store, **options),
+                lambda: fluxnb.interactive(
+                    obj, ns, store=store, auto=self.autoplay if auto is None else auto, **options
+                ),
                 self._net_status,
                 seed=options["seed"],
             )
