@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import linecache
 import subprocess
 import textwrap
@@ -601,3 +602,34 @@ def test_without_source_the_bytecode_still_ignores_docstrings_and_lines() -> Non
     assert own_version(built(SAME[1]))[0] == base
     assert own_version(built("\n\n" + BASE))[0] == base
     assert own_version(built(DIFFERENT[0]))[0] != base
+
+
+def test_fluxnb_run_cache_reuses_and_says_why(tmp_path: Path, store_path: str) -> None:
+    (tmp_path / "steps.py").write_text(
+        "def load():\n    return [1, 2, 3]\n\ndef total(load):\n    return sum(load)\n"
+    )
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("name: cli\npipeline:\n  - step: load\n  - step: total\n    depends_on: load\n")
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = [*FLUXNB, "run", str(flow), "--import", str(tmp_path / "steps.py")]
+        return subprocess.run(
+            [*args, "--store", store_path, *extra],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            check=False,
+            cwd=tmp_path,
+        )
+
+    first = run("--cache")
+    assert first.returncode == 0, first.stderr
+    assert "never recorded before" in first.stdout
+    second = run("--cache", "--json")
+    assert second.returncode == 0, second.stderr
+    data = json.loads(second.stdout)
+    assert {d["decision"] for d in data["cache"].values()} == {"hit"}
+    assert {s["status"] for s in data["steps"]} == {"cached"}
+    bad = run("--cache", "--no-store")
+    assert bad.returncode == 2 and "needs a store" in bad.stderr
+    assert "Traceback" not in bad.stderr

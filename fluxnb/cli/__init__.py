@@ -580,6 +580,13 @@ def _result_json(result: Any) -> dict[str, Any]:
             for s in result.steps.values()
         ],
         "outputs": outputs,
+        # incremental runs: why each step ran or was reused (None: caching was off)
+        "cache": None
+        if getattr(result, "cache", None) is None
+        else {
+            sid: {"decision": d.decision, "reason": d.reason, "source_run_id": d.source_run_id}
+            for sid, d in result.cache.items()
+        },
     }
 
 
