@@ -213,3 +213,13 @@ def test_play_stops_at_a_failing_action_and_says_why() -> None:
     assert "stopped" in d.message and "auditor away" in d.message
     assert d.status["audit_big"]["state"] == "failed"
     d.game.close()
+
+
+def test_reset_follows_the_auto_play_box() -> None:
+    d = Designer.from_pnml(NAMED, store=None)
+    d.run()
+    assert d.history == [] and d.net_run.auto is False
+    d.autoplay = True  # ticked while the game is open: the next Reset plays by itself
+    d.reset()
+    assert d.net_run.auto is True and d.history
+    d.game.close()
