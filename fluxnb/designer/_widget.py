@@ -420,6 +420,7 @@ class Designer(anywidget.AnyWidget):
 
             if self.game is not None:
                 self.game.close()
+                self.game = None  # a net that cannot start leaves no closed game behind
             auto = options.pop("auto", None)  # None: the auto-play box, read at each Reset
             options.setdefault("seed", self.seed)
             self.game = TokenGame(
