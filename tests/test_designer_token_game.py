@@ -223,3 +223,13 @@ def test_reset_follows_the_auto_play_box() -> None:
     d.reset()
     assert d.net_run.auto is True and d.history
     d.game.close()
+
+
+def test_a_net_that_cannot_start_leaves_no_closed_game_behind() -> None:
+    d = Designer.from_pnml(NAMED, store=None)
+    d.run()
+    d.set("n2", "run", "no_such_function")
+    d._on_message(d, {"type": "run"}, [])  # Run: the action cannot be found
+    assert "no_such_function" in d.message and d.game is None
+    d._on_message(d, {"type": "game", "action": "step"}, [])
+    assert "press Run" in d.message  # not "net run ... is closed"
