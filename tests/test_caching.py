@@ -243,6 +243,12 @@ def total(frame):
     again = fluxnb.run(manifest, ns, store=store_path, cache=True)
     assert cached(again) == {"frame", "total"}
     pd.testing.assert_frame_equal(again["frame"], first["frame"])
+    files[0].write_bytes(files[0].read_bytes() + b"\0")  # the file changed behind our back
+    third = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(third) == {"frame"} and third["frame"]["name"].iloc[-1] == "n499"
+    assert (
+        third.cache is not None and "changed since it was recorded" in third.cache["frame"].reason
+    )
 
 
 def test_a_large_output_that_is_not_a_frame_is_a_signed_pickle(
@@ -374,6 +380,14 @@ def test_cache_prune_keeps_the_budget_and_a_pruned_output_runs_again(
     )
     assert out.returncode == 0, out.stderr
     assert "removed 1 file" in out.stdout
+    bad = subprocess.run(
+        [*FLUXNB, "cache", "prune", "--store", store_path, "--budget", "lots"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        check=False,
+    )
+    assert bad.returncode == 2 and "is not a size" in bad.stderr
     assert not list(Path(store_path + ".outputs").iterdir())
     again = fluxnb.run(manifest, ns, store=store_path, cache=True)
     assert ran(again) == {"big"}
