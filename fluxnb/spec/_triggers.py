@@ -324,12 +324,18 @@ def cron_problem(cron: str) -> str | None:
     return None
 
 
+def _kind_mapping(
+    c: Checker, m: dict, path: Path, kind: str, keys: tuple[str, ...], short: str | None
+) -> tuple[Path, dict]:
+    """The kind's settings and their path; a plain string is short for its ``short`` key."""
+    raw = m[kind]
+    if short is not None and isinstance(raw, str):
+        raw = {short: raw}
+    return (*path, kind), c.mapping(raw, (*path, kind), keys, kind)
+
+
 def _read_watch(c: Checker, m: dict, path: Path) -> dict[str, Any] | None:
-    p = (*path, "watch")
-    raw = m["watch"]
-    if isinstance(raw, str):
-        raw = {"path": raw}
-    w = c.mapping(raw, p, WATCH_KEYS, "watch")
+    p, w = _kind_mapping(c, m, path, "watch", WATCH_KEYS, "path")
     folder = c.get(w, "path", p, c.string)
     if "path" not in w:
         c.add("missing_key", p, "watch needs a 'path' (the folder to watch)", expected="path")
@@ -345,8 +351,7 @@ def _read_watch(c: Checker, m: dict, path: Path) -> dict[str, Any] | None:
 
 
 def _read_webhook(c: Checker, m: dict, path: Path) -> dict[str, Any] | None:
-    p = (*path, "webhook")
-    w = c.mapping(m["webhook"], p, WEBHOOK_KEYS, "webhook")
+    p, w = _kind_mapping(c, m, path, "webhook", WEBHOOK_KEYS, None)
     env = c.get(w, "secret_env", p, _pattern(c, ENV_NAME, "an environment variable name"))
     if "secret_env" not in w:
         c.add(
@@ -360,11 +365,7 @@ def _read_webhook(c: Checker, m: dict, path: Path) -> dict[str, Any] | None:
 
 
 def _read_on_run(c: Checker, m: dict, path: Path) -> dict[str, Any] | None:
-    p = (*path, "on_run")
-    raw = m["on_run"]
-    if isinstance(raw, str):
-        raw = {"workflow": raw}
-    w = c.mapping(raw, p, ON_RUN_KEYS, "on_run")
+    p, w = _kind_mapping(c, m, path, "on_run", ON_RUN_KEYS, "workflow")
     wf = c.get(w, "workflow", p, c.string)
     if "workflow" not in w:
         c.add("missing_key", p, "on_run needs 'workflow': whose runs to follow")
