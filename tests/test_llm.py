@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import warnings
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -717,3 +718,56 @@ def test_a_cancelled_attempt_is_recorded_and_frees_its_breaker_probe(env: Any, s
     [row] = calls(store, r.run_id)
     assert row["outcome"] == "cancelled" and row["http_status"] is None
     assert not fluxnb.breakers()["llm:openai/gpt-4o-mini"].probing
+
+
+def test_a_stream_shows_in_one_output_updated_in_place_and_throttled(
+    env: Any, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a kernel the text goes to one display (display_id), updated at most every
+    0.1 s, and once more at the end of each attempt's text."""
+    import types
+
+    shown: list[tuple[str, str]] = []
+
+    class Handle:
+        def update(self, obj: Any) -> None:
+            shown.append(("update", obj.data))
+
+    def display(obj: Any, display_id: bool = False) -> Handle:
+        assert display_id is True
+        shown.append(("display", obj.data))
+        return Handle()
+
+    fake = types.ModuleType("IPython.display")
+    fake.HTML = lambda data: types.SimpleNamespace(data=data)  # type: ignore[attr-defined]
+    fake.display = display  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    store, providers = env
+    words = " ".join(f"w{i}" for i in range(300))
+    server.script("gpt-4o-mini", reply(words))
+    r = run_asking(store, providers, "openai/gpt-4o-mini", stream=True, show=True)
+    assert r.outputs["ask"] == words
+    assert [kind for kind, _ in shown].count("display") == 1  # one output
+    assert len(shown) < 30  # 300 tokens, far fewer redraws
+    final = max(shown, key=lambda s: len(s[1]))[1]
+    assert "w0 w1" in final and "openai/gpt-4o-mini" in final
+
+
+def test_providers_come_from_a_file_named_in_the_manifest_or_the_environment(
+    env: Any, server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = env
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        f"providers:\n  - {{name: openai, base_url: '{server.url}', api_key_env: FAKE_LLM_KEY}}\n"
+    )
+    text = manifest(server.url)
+    start, end = text.index("providers:"), text.index("pipeline:")
+    from_file = text[:start] + f"providers: {path}\n" + text[end:]
+    assert fluxnb.run(from_file, STEPS, store=store).status == "succeeded"
+    monkeypatch.setenv("FLUXNB_LLM_PROVIDERS", str(path))
+    assert fluxnb.run(text[:start] + text[end:], STEPS, store=store).status == "succeeded"
+    monkeypatch.delenv("FLUXNB_LLM_PROVIDERS")
+    r = fluxnb.run(text[:start] + text[end:], STEPS, store=store)
+    err = r.steps["summarise"].error
+    assert err is not None and "FLUXNB_LLM_PROVIDERS" in err.message

@@ -310,6 +310,7 @@ class _Loop:
                 )
                 output = _parse(self.request, answer)
             except Exception as exc:  # every failure is classified: retry, next or fail
+                self._shown()
                 self.rec.release(held)
                 delay = self.failed(
                     exc, rank, cand, tries, breaker, probe, price, answer, facts, t0
@@ -324,23 +325,41 @@ class _Loop:
                 error = f"{type(exc).__name__}: the attempt was cancelled"
                 _charge(self.rec, price, answer, facts, "cancelled", None, error, self.clock() - t0)
                 raise
+            self._shown()
             self.rec.release(held)
             self.rec.circuit(breaker.success(probe))
-            stored = answer.text
-            if answer.tool_calls:
-                stored = json.dumps({"tool_calls": answer.tool_calls})
-            c = _charge(self.rec, price, answer, facts, "ok", 200, None, self.clock() - t0, stored)
-            return Reply(
-                output,
-                answer.text,
-                answer.tool_calls,
-                cand.name,
-                tuple(x.name for x in self.cands),
-                self.n,
-                c,
-                "priced" if price is not None and price.priced else "unpriced",
-                answer.tokens_used(),
-            )
+            return self.answered(cand, price, answer, facts, output, t0)
+
+    def answered(
+        self,
+        cand: Candidate,
+        price: Any,
+        answer: Answer,
+        facts: dict[str, Any],
+        output: Any,
+        t0: float,
+    ) -> Reply:
+        """An attempt that answered: its row and usage, and the call's reply."""
+        stored = answer.text
+        if answer.tool_calls:
+            stored = json.dumps({"tool_calls": answer.tool_calls})
+        c = _charge(self.rec, price, answer, facts, "ok", 200, None, self.clock() - t0, stored)
+        return Reply(
+            output,
+            answer.text,
+            answer.tool_calls,
+            cand.name,
+            tuple(x.name for x in self.cands),
+            self.n,
+            c,
+            "priced" if price is not None and price.priced else "unpriced",
+            answer.tokens_used(),
+        )
+
+    def _shown(self) -> None:
+        """The stream's whole text drawn once more at its end (redraws are throttled)."""
+        if self.view is not None and self.view.text:
+            self.view.draw(force=True)
 
     def failed(
         self,
