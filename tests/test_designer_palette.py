@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import types
+from itertools import combinations
 
 import pytest
 from hypothesis import given, settings
@@ -67,6 +68,8 @@ def test_the_palette_offers_the_notebooks_own_functions_with_their_parameters() 
         {"name": "b", "required": False, "default": "2"},
     ]
     assert found[0]["doc"] == "Does it." and found[0]["signature"] == "mine(a, b=2)"
+    assert step_functions(module) == step_functions(module.__dict__) != []  # namespace=module
+    assert step_functions(None) == []
     # a plain dict (namespace=) offers all its functions; ctx is never a parameter to fill
     params = {f["name"]: [p["name"] for p in f["params"]] for f in step_functions(NS)}
     assert params["publish"] == ["report"] and params["report"] == ["clean", "stats"]
@@ -241,6 +244,65 @@ def test_values_of_the_wrong_type_are_refused_with_the_reason(key, typed, says) 
     assert d.design.nodes["s"].props == {}
 
 
+def hidden_arcs(d: Design) -> list[tuple[str, str]]:
+    """(arc, node) pairs where a straight arc runs through a step box (110 x 38) it does not
+    join: what the canvas would draw."""
+    out = []
+    for e in d.edges:
+        a, b = d.nodes[e.source], d.nodes[e.target]
+        for n in d.nodes.values():
+            if n.id in (e.source, e.target):
+                continue
+            points = (
+                (a.x + (b.x - a.x) * k / 100, a.y + (b.y - a.y) * k / 100) for k in range(101)
+            )
+            if any(abs(x - n.x) < 55 and abs(y - n.y) < 19 for x, y in points):
+                out.append((e.id, n.id))
+    return out
+
+
+@pytest.mark.parametrize(
+    "deps",
+    [
+        {"b": ["a"], "c": ["a", "b"]},  # the issue's a→b, b→c, a→c
+        {"b": ["a"], "c": ["b"], "d": ["c", "a"], "x": ["a"], "y": ["x"]},
+        {"b": ["a"], "c": ["a"], "d": ["b", "c"], "e": ["a", "d"]},
+    ],
+)
+def test_layout_without_a_view_runs_no_arc_under_a_node(deps: dict[str, list[str]]) -> None:
+    d = Design()
+    for n in sorted({*deps, *(p for ps in deps.values() for p in ps)}):
+        d.add("step", n)
+    for n, ps in deps.items():
+        for p in ps:
+            d.connect(p, n)
+    d.auto_layout()
+    assert hidden_arcs(d) == []
+    assert len({(n.x, n.y) for n in d.nodes.values()}) == len(d.nodes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), min_size=1, max_size=24))
+def test_no_layout_runs_an_arc_under_a_node_or_stacks_nodes(pairs: list[tuple[int, int]]) -> None:
+    d = Design()
+    for a, b in pairs:
+        s, t = f"n{min(a, b)}", f"n{max(a, b)}"  # lower to higher: never a cycle
+        for n in (s, t):
+            if n not in d.nodes:
+                d.add("step", n)
+        if s != t and f"{s}->{t}" not in {e.id for e in d.edges}:
+            d.connect(s, t)
+    d.auto_layout()
+    assert hidden_arcs(d) == []
+    at = [(n.x, n.y) for n in d.nodes.values()]
+    assert all(abs(p[0] - q[0]) >= 110 or abs(p[1] - q[1]) >= 38 for p, q in combinations(at, 2))
+    # positions the view's layout sends are cleared the same way (one undoable edit)
+    w = Designer(store=None)
+    w.design = d
+    msg(w, type="layout", moves=[{"id": n, "x": 0, "y": 0} for n in d.nodes][:1])
+    assert hidden_arcs(w.design) == []
+
+
 def _wait(cond, timeout: float = 15.0) -> None:
     deadline = time.time() + timeout
     while not cond() and time.time() < deadline:
@@ -254,10 +316,13 @@ def test_run_feedback_running_attempts_of_a_step_and_cleared_by_the_next_edit() 
         d.add_function(name, 0, 0)
     d.set("boom", "on_error", "continue")
     d.selected = "boom"
+    d.message = "an old message"
+    said: list[str] = []
+    d.observe(lambda ch: said.append(ch["new"]), names="message")
     handle = d.run()
-    assert d.message == "running…"  # the last run's message is gone at once
     handle.result(timeout=30)
     _wait(lambda: d.message.startswith("run "))
+    assert said[0] == "running…"  # the last run's message went at once, before the outcome
     assert d.status["boom"]["state"] == "failed"
     [attempt] = d.details  # the selected step's attempts, for the inspector
     assert attempt["status"] == "failed" and attempt["error_type"] == "ValueError"

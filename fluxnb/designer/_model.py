@@ -491,16 +491,31 @@ class Design:
                 frontier = nxt
             for n in self.nodes:  # not reachable from the start: first column
                 rank.setdefault(n, 0)
-        columns: dict[int, list[str]] = {}
-        for n in self.nodes:  # declaration order within a column
-            columns.setdefault(rank[n], []).append(n)
-        moves = {}
-        for r, members in columns.items():
-            top = -(len(members) - 1) * dy / 2
-            for i, n in enumerate(members):
-                moves[n] = (60.0 + r * dx, 200.0 + top + i * dy)
+        rows = _rows(list(self.nodes), rank, [(e.source, e.target) for e in self.edges])
+        moves = self.clear_arcs(
+            {n: (60.0 + rank[n] * dx, 200.0 + rows[n] * dy) for n in self.nodes}
+        )
         if moves:
             self.execute(Batch([Move(moves)], "layout"))
+
+    def clear_arcs(self, at: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        """``at`` (new positions by node id; the other nodes stay where they are) with every
+        node that a straight arc would run through (an arc it does not join) pushed off it,
+        sideways, to a spot clear of other nodes and arcs; the nodes moved, by id. The canvas
+        draws arcs straight, so a layered layout can still put a node on an arc that skips
+        its layer (``a→b, b→c, a→c`` in one row)."""
+        from ._arcs import HALF, clear_arcs
+
+        pos = {n.id: (n.x, n.y) for n in self.nodes.values()}  # where the others are
+        pos.update({n: (float(x), float(y)) for n, (x, y) in at.items() if n in self.nodes})
+        start = dict(pos)
+        half = {n: HALF.get(self.nodes[n].kind, HALF[STEP]) for n in pos}
+        pos = clear_arcs(pos, half, [(e.source, e.target) for e in self.edges])
+        return {
+            n: (float(round(x)), float(round(y)))
+            for n, (x, y) in pos.items()
+            if n in at or (x, y) != start[n]
+        }
 
     def _topological(self) -> list[str]:
         indeg = {n: 0 for n in self.nodes}
@@ -749,6 +764,42 @@ class Design:
                 for e in self.edges
             ],
         }
+
+
+def _rows(order: list[str], rank: dict[str, int], arcs: list[tuple[str, str]]) -> dict[str, float]:
+    """Each node's row in its column (0 = the middle). An arc spanning columns keeps a slot
+    of its own in each column it crosses, and each column is sorted by the mean row of what
+    feeds it (two sweeps, declaration order breaking ties): a straight arc then runs between
+    the nodes of the columns it crosses, not through them (``a→b, b→c, a→c`` put b in the
+    row of a→c). What the view's Layout does better (dagre); this one needs no browser."""
+    columns: dict[int, list[str]] = {}
+    feeds: dict[str, list[str]] = {n: [] for n in order}
+    for n in order:
+        columns.setdefault(rank[n], []).append(n)
+    for k, (s, t) in enumerate(arcs):
+        if rank[t] <= rank[s]:
+            continue  # a net's loop back: drawn leftwards, no slots
+        prev = s
+        for r in range(rank[s] + 1, rank[t]):
+            slot = f"\0{k}:{r}"  # not a node id (ids are words)
+            columns.setdefault(r, []).append(slot)
+            feeds[slot] = [prev]
+            prev = slot
+        feeds[t].append(prev)
+    row: dict[str, float] = {}
+
+    def place(members: list[str]) -> None:
+        for i, n in enumerate(members):
+            row[n] = i - (len(members) - 1) / 2
+
+    for r in sorted(columns):
+        place(columns[r])
+    for _ in range(2):
+        for r in sorted(columns):
+            fed = {n: [row[p] for p in feeds[n]] for n in columns[r]}
+            columns[r].sort(key=lambda n: sum(fed[n]) / len(fed[n]) if fed[n] else row[n])
+            place(columns[r])
+    return {n: row[n] for n in order}
 
 
 def _token_count(tokens: Any) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,11 +28,14 @@ CELL_W, CELL_H = 140.0, 64.0
 CONTEXT_PARAMS = frozenset({"ctx", "self", "cls"})
 
 
-def step_functions(namespace: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def step_functions(namespace: Any) -> list[dict[str, Any]]:
     """The functions of ``namespace`` a step could run: plain or async functions (and
     generators), not private, sorted by name. A module's globals (a notebook's: they hold
-    ``__name__``) offer only the functions defined there, not the imported ones.
-    Each as ``{name, params: [{name, default, required}], doc, signature}``."""
+    ``__name__``) offer only the functions defined there, not the imported ones; a module
+    is read as its globals. Each as ``{name, params: [{name, default, required}], doc,
+    signature}``."""
+    if namespace is not None and not isinstance(namespace, Mapping):
+        namespace = getattr(namespace, "__dict__", None)  # a module
     if namespace is None:
         return []
     home = namespace.get("__name__")
@@ -41,10 +45,25 @@ def step_functions(namespace: Mapping[str, Any] | None) -> list[dict[str, Any]]:
             continue
         if (home and getattr(fn, "__module__", home) != home) or fn.__name__ == "<lambda>":
             continue
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError):
-            continue
+        entry = _describe(fn)
+        if entry is not None:
+            out.append({"name": name, **entry, "signature": f"{name}{entry['signature']}"})
+    return sorted(out, key=lambda f: f["name"].lower())
+
+
+# what a function offers, kept while it lives: the palette is read again after every edit
+_DESCRIBED: weakref.WeakKeyDictionary[Any, dict[str, Any] | None] = weakref.WeakKeyDictionary()
+
+
+def _describe(fn: Any) -> dict[str, Any] | None:
+    """A function's parameters (those a step could be given), first doc line, signature."""
+    if fn in _DESCRIBED:
+        return _DESCRIBED[fn]
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        found = None
+    else:
         params = [
             {
                 "name": p.name,
@@ -55,8 +74,9 @@ def step_functions(namespace: Mapping[str, Any] | None) -> list[dict[str, Any]]:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in CONTEXT_PARAMS
         ]
         doc = (inspect.getdoc(fn) or "").strip().split("\n", 1)[0]
-        out.append({"name": name, "params": params, "doc": doc, "signature": f"{name}{sig}"})
-    return sorted(out, key=lambda f: f["name"].lower())
+        found = {"params": params, "doc": doc, "signature": str(sig)}
+    _DESCRIBED[fn] = found
+    return found
 
 
 def _short(value: Any) -> str:

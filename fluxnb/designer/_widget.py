@@ -287,8 +287,8 @@ class Designer(anywidget.AnyWidget):
         a node) and sends where each node went as ``moves``."""
         if moves is None:
             self._edit(self.design.auto_layout)
-        else:
-            self.move({m["id"]: (m["x"], m["y"]) for m in moves})
+        else:  # dagre draws arcs straight too: none may run through a node
+            self.move(self.design.clear_arcs({m["id"]: (m["x"], m["y"]) for m in moves}))
 
     def undo(self) -> bool:
         return bool(self._edit(self.design.undo))
