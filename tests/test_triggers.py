@@ -591,3 +591,16 @@ def test_cli_lists_pauses_resumes_and_fires_now(store_path: str, capsys: Any) ->
     assert main(["triggers", "pause", "nope", "--store", store_path]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no trigger 'nope'" in err and "Traceback" not in err
+
+
+def test_events_and_runs_fire_only_triggers_of_their_namespace(store: Store) -> None:
+    svc, clock, calls = make(store, datetime(2026, 1, 1, tzinfo=UTC))
+    trigger(JOB, "a-only", event="ping", store=store, now=clock.now(), namespace="team-a")
+    with fluxnb.session(namespace="team-b"):
+        fluxnb.triggers.emit("ping", store=store)
+    run(walk(svc, clock, clock.now()))
+    assert calls == [] and rows(store) == []
+    with fluxnb.session(namespace="team-a"):
+        fluxnb.triggers.emit("ping", store=store)
+    run(walk(svc, clock, clock.now()))
+    assert calls == [1]

@@ -79,7 +79,12 @@ class StepContext:
                 f"ctx.emit('{name}') in step '{self.step}' has no store to post to: run the "
                 "workflow with a store (not store=None), in this process (not on Dask)",
             )
-        return emit(store, name, data, source="step", run_id=self.run_id, step=self.step)
+        from .._session import current
+
+        ns = current().namespace  # the run's session: its triggers only
+        return emit(
+            store, name, data, source="step", namespace=ns, run_id=self.run_id, step=self.step
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy sent to another process (Dask) has no way back to the recorder."""

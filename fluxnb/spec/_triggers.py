@@ -55,8 +55,9 @@ WEBHOOK_KEYS = ("secret_env",)
 ON_RUN_KEYS = ("workflow", "status")
 BACKOFF_KEYS = ("after", "initial", "max")
 #: A trigger id: it appears in a URL (``/fluxnb/hooks/{id}``) and in firing keys.
-TRIGGER_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
-EVENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
+TRIGGER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+#: An event name: it appears in a URL (``/events/{name}``).
+EVENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

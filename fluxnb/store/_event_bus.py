@@ -35,7 +35,7 @@ def emit(
         raise TriggerError(
             None,
             f"'{name}' is not an event name: use letters, digits and '_', '-', '.', ':' "
-            "(up to 128), starting with a letter or '_'",
+            "(up to 128), starting with a letter or digit",
         )
     try:
         text = json.dumps(data)

@@ -232,9 +232,11 @@ def fire_now(trigger_id: str, *, store: Any = None) -> str:
     return key
 
 
-def emit(name: str, data: Any = None, *, store: Any = None, namespace: str | None = None) -> str:
-    """Post event ``name`` (JSON-able ``data``) on the store's bus; its event id. Every
-    ``event: name`` trigger fires once for it."""
+def emit(name: str, data: Any = None, *, store: Any = None) -> str:
+    """Post event ``name`` (JSON-able ``data``) on the store's bus, in the acting
+    session's namespace; its event id. Every ``event: name`` trigger of that namespace
+    fires once for it."""
+    from .._session import current
     from ..store._event_bus import emit as post
 
-    return post(_store(store), name, data, source="python", namespace=namespace)
+    return post(_store(store), name, data, source="python", namespace=current().namespace)

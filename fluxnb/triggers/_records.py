@@ -416,14 +416,16 @@ def last_scheduled(store: Store) -> dict[str, datetime]:
 
 
 def pending_events(store: Store, reg: Registered) -> list[tuple[str, Any, datetime]]:
-    """Events of ``reg``'s name since it started that it has not fired for."""
+    """Events of ``reg``'s name and namespace since it started that it has not fired
+    for."""
     prefix = f"{reg.id}#event:"
     with store.connect() as con:
         rows = con.execute(
             "SELECT event_id, data, emitted_at FROM bus_events e WHERE name = $1 "
-            "AND emitted_at >= $2 AND NOT EXISTS (SELECT 1 FROM firings f "
+            "AND emitted_at >= $2 AND coalesce(namespace, 'default') = $4 "
+            "AND NOT EXISTS (SELECT 1 FROM firings f "
             "WHERE f.claim = $3 || e.event_id) ORDER BY emitted_at, event_id",
-            [reg.trigger.spec["name"], naive(reg.since), prefix],
+            [reg.trigger.spec["name"], naive(reg.since), prefix, reg.namespace or "default"],
         ).fetchall()
     return [(eid, json.loads(data) if data else None, aware(at)) for eid, data, at in rows]  # type: ignore[misc]
 
@@ -437,18 +439,18 @@ _STATUS = {
 
 
 def finished_runs(store: Store, reg: Registered) -> list[dict[str, Any]]:
-    """Runs of the followed workflow that ended since ``reg`` started and that it has not
-    fired for, each with its outputs (the steps' recorded JSON outputs)."""
+    """Runs of the followed workflow, in ``reg``'s namespace, that ended since it started
+    and that it has not fired for, each with its outputs (the steps' recorded JSON outputs)."""
     spec = reg.trigger.spec
     prefix = f"{reg.id}#run:"
     statuses = _STATUS[spec["status"]]
     with store.connect() as con:
         runs = con.execute(
             "SELECT run_id, status, ended_at FROM runs r WHERE workflow = $1 "
-            f"AND status IN ({statuses}) "
+            f"AND status IN ({statuses}) AND coalesce(namespace, 'default') = $4 "
             "AND ended_at >= $2 AND NOT EXISTS (SELECT 1 FROM firings f "
             "WHERE f.claim = $3 || r.run_id) ORDER BY ended_at, run_id",
-            [spec["workflow"], naive(reg.since), prefix],
+            [spec["workflow"], naive(reg.since), prefix, reg.namespace or "default"],
         ).fetchall()
         out = []
         for run_id, status, ended in runs:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from ..spec._triggers import Trigger
 
 #: At most this many schedule times are looked at in one pass (a per-second schedule after
-#: a long outage); older missed times are dropped, with one row saying so.
+#: a long outage); older missed times are dropped (the service logs how many it kept).
 MAX_TIMES = 5000
 
 

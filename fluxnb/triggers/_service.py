@@ -405,9 +405,11 @@ class TriggerService:
         return await self.fire(reg, key, {"manual": True, "at": n.isoformat()})
 
     async def webhook(self, trigger_id: str, body: bytes, headers: Mapping[str, str]) -> HookAnswer:
-        """A delivery to ``POST /fluxnb/hooks/{trigger_id}``: 404 unknown trigger, 401 bad
-        signature (recorded ``rejected``), 400 no delivery id, 200 a repeated delivery
-        (no second run), 202 fired."""
+        """A delivery to ``POST /fluxnb/hooks/{trigger_id}``: 404 unknown trigger, 413 over
+        MAX_BODY, 401 bad signature (recorded ``rejected``), 400 no delivery id, 200 a
+        repeated delivery (no second run), 202 fired."""
+        if len(body) > MAX_BODY:
+            return _answer(413, "TooLarge", f"the delivery has {len(body)} bytes: over {MAX_BODY}")
         reg = await self._io(rec.get, self.store, trigger_id)
         if reg is None or reg.trigger.kind != "webhook":
             return _answer(404, "NotFound", f"no webhook trigger '{trigger_id}'")
