@@ -1,7 +1,7 @@
 """Writes fluxnb/server/openapi.json, the OpenAPI 3.1 document of the control plane.
 
-    python scripts/openapi.py          # rewrite it
-    python scripts/openapi.py --check  # exit 1 if the committed file differs (the tests do this)
+    python scripts/openapi.py          # rewrite it, and the routes table of docs/server.md
+    python scripts/openapi.py --check  # exit 1 if either differs (the tests check both)
 
 The document is data, kept here as Python so that shared shapes are written once.
 """
@@ -484,9 +484,34 @@ def text() -> str:
     return json.dumps(document(), indent=1, sort_keys=False) + "\n"
 
 
+DOC = OUT.parents[2] / "docs" / "server.md"
+BEGIN, END = "<!-- routes: written by scripts/openapi.py -->", "<!-- /routes -->"
+
+
+def routes_table() -> str:
+    """The table of every route in docs/server.md, from the document."""
+    rows = ["| route | resource | what it does |", "|---|---|---|"]
+    for path, ops in document()["paths"].items():
+        for method, o in ops.items():
+            if method in ("get", "put", "post", "delete"):
+                summary = o["summary"].replace("|", "\\|")
+                rows.append(f"| `{method.upper()} {path}` | {o.get('x-fluxnb-resource', '—')} "
+                            f"| {summary} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def doc_text() -> str:
+    """docs/server.md with its routes table as the document says."""
+    page = DOC.read_text()
+    head, _, rest = page.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{routes_table()}\n{END}{tail}"
+
+
 if __name__ == "__main__":
     if "--check" in sys.argv:
-        if OUT.read_text() != text():
-            sys.exit(f"{OUT} is out of date: run python scripts/openapi.py")
+        if OUT.read_text() != text() or DOC.read_text() != doc_text():
+            sys.exit(f"{OUT} or {DOC} is out of date: run python scripts/openapi.py")
     else:
         OUT.write_text(text())
+        DOC.write_text(doc_text())

@@ -72,6 +72,7 @@ def test_openapi_document_is_valid_and_generated_from_its_script() -> None:
     script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "openapi.py"))
     committed = Path(script["OUT"]).read_text()
     assert committed == script["text"](), "run python scripts/openapi.py"
+    assert Path(script["DOC"]).read_text() == script["doc_text"](), "docs/server.md: the same"
     validate(json.loads(committed))
 
 
@@ -420,3 +421,31 @@ async def test_billing_routes(api: Client) -> None:
     metrics = await api.get("metrics", "V")
     assert b"fluxnb_server_workers 1" in metrics.body
     assert (await api.get("sla", "B", params={"kind": "runs"})).json["rows"] == []
+
+
+# ---------------------------------------------------------------------- pieces
+async def test_bus_resumes_after_an_id_and_says_when_events_are_gone() -> None:
+    from fluxnb.server._bus import Bus
+
+    bus = Bus(3)
+    for i in range(5):
+        bus.publish("team-a" if i % 2 == 0 else "team-b", {"type": "x", "n": i})
+    events, gap = bus.after(None, None)
+    assert events == [] and not gap  # a new client starts from now
+    events, gap = bus.after(f"{bus.boot}-3", None)
+    assert [e["n"] for e in events] == [3, 4] and not gap
+    events, gap = bus.after(f"{bus.boot}-1", ("team-a",))  # 2 and 3 are gone (3 kept)
+    assert gap and [e["n"] for e in events] == [2, 4]
+    events, gap = bus.after("12345-1", None)  # an id of another server process
+    assert gap and [e["n"] for e in events] == [2, 3, 4]
+
+
+def test_load_benchmark_loses_nothing_quick() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from server_load import main
+
+    report = main(["--quick"])
+    assert report["nothing_lost"], report
+    assert report["healthz_probes"] > 0

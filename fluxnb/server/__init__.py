@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._background import Served, serve
+
 if TYPE_CHECKING:
     from ._app import FluxnbServer
 
-__all__ = ["FluxnbServer"]
+__all__ = ["FluxnbServer", "Served", "serve"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ that crashes the process or hangs only costs this worker: the server sees the pi
 records its runs ``interrupted`` (their process is gone) and starts another worker.
 
 Messages in: ``("run" | "resume" | "replay", job)``, ``("cancel", run_id)``, ``("stop",)``.
-Messages out: ``("event", namespace, event)``, ``("done", run_id, status)``,
+Messages out: ``("ready",)`` once, ``("event", namespace, event)``, ``("done", run_id, status)``,
 ``("reply", request_id, ok, payload)``.
 """
 
@@ -97,7 +97,10 @@ def main(conn: Any, store_path: str) -> None:
     from .._session import Role, Session
     from ..store import Store
 
+    import fluxnb  # noqa: F401 (loaded before saying ready: a first run does not wait)
+
     store = Store(store_path)
+    store.recorder()  # loads pyarrow and pandas too
     lock = threading.Lock()
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="fluxnb-worker-loop", daemon=True).start()
@@ -111,6 +114,7 @@ def main(conn: Any, store_path: str) -> None:
         role, tenant, namespace, user = job["session"]
         return Session(role=Role(role), tenant=tenant, namespace=namespace, user=user)
 
+    send(("ready",))
     while True:
         try:
             msg = conn.recv()

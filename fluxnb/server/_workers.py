@@ -28,6 +28,7 @@ class _Worker:
         self.conn = conn
         self.runs: set[str] = set()
         self.lock = threading.Lock()
+        self.ready = False  # it has imported fluxnb and waits for jobs
 
     def send(self, msg: tuple) -> bool:
         try:
@@ -106,7 +107,8 @@ class Pool:
             self.loop.call_soon_threadsafe(self._exited, worker)
 
     def alive(self) -> int:
-        return sum(1 for w in self.workers if w.process.is_alive())
+        """Workers up and ready for jobs."""
+        return sum(1 for w in self.workers if w.ready and w.process.is_alive())
 
     async def close(self) -> None:
         self.closing = True
@@ -172,6 +174,9 @@ class Pool:
                 return
 
     def _received(self, worker: _Worker, msg: tuple) -> None:
+        if msg[0] == "ready":
+            worker.ready = True
+            return
         if msg[0] == "done":
             worker.runs.discard(msg[1])
             self.where.pop(msg[1], None)
