@@ -94,10 +94,10 @@ class Forwarding:
 
 def main(conn: Any, store_path: str) -> None:
     """The worker's whole life: take jobs until told to stop or the pipe closes."""
+    import fluxnb  # noqa: F401 (loaded before saying ready: a first run does not wait)
+
     from .._session import Role, Session
     from ..store import Store
-
-    import fluxnb  # noqa: F401 (loaded before saying ready: a first run does not wait)
 
     store = Store(store_path)
     store.recorder()  # loads pyarrow and pandas too
