@@ -440,6 +440,39 @@ PATHS.update({
                 "413": {"$ref": "#/components/responses/E413"}}}},
 })  # fmt: skip
 
+#: Issue #21: design sessions, the designer's Python side for JupyterLab's editor (docs/lab.md).
+DESIGN = obj(
+    {"id": {"type": "string"}, "fields": {"type": "object"},
+     "state": obj({"graph": {"type": "object"}, "issues": {"type": "object"},
+                   "enabled": {"type": "array"}, "selected": {"type": "string"},
+                   "yaml_text": {"type": "string"}, "message": {"type": "string"},
+                   "can_undo": {"type": "boolean"}, "can_redo": {"type": "boolean"},
+                   "schema": {"type": "object"}, "details": {"type": "array"}}),
+     "text": nullable("string"),
+     "messages": {"type": "array", "items": {"type": "object"}}},
+    ("state", "text", "messages"),
+)  # fmt: skip
+PATHS.update({
+    "/designs": {"post": op(
+        "open a design session: what the designer's view draws of a YAML or PNML text "
+        "(empty: a new design), callables looked up by import", W,
+        ok("201", DESIGN, "the session's id, the view's state and the file's text"),
+        "400", "413", "422", "503",
+        requestBody={"required": False, "content": {"application/json": {"schema": obj(
+            {"text": {"type": "string"}, "format": {"enum": ["yaml", "pnml"]},
+             "name": {"type": "string"}})}}})},
+    "/designs/{design_id}": {
+        "parameters": [path_param("design_id", "a design session's id (POST /designs)")],
+        "post": op("a message of the designer's view (add, connect, move, delete, rename, "
+                   "set, undo, redo, layout, copy, paste, yaml, select)", W,
+                   ok("200", DESIGN, "the view's state and the file's text after it"),
+                   "400", "404", "413", "422",
+                   requestBody={"required": False, "content": {"application/json": {
+                       "schema": obj({"type": {"type": "string"}})}}}),
+        "delete": op("close the design session", W, {"204": {"description": "closed"}},
+                     "404")},
+})  # fmt: skip
+
 
 def document() -> dict[str, Any]:
     schemas = {

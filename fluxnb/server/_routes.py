@@ -23,6 +23,7 @@ NAME = r"([^/]+)"
 def handlers() -> list[tuple[str, Any]]:
     """(URL pattern, handler class) for every route, as Jupyter Server takes them."""
     from . import _billing_handlers as billing
+    from . import _design_handlers as designs
     from . import _handlers as h
     from . import _net_handlers as nets
     from . import _run_handlers as runs
@@ -60,6 +61,9 @@ def handlers() -> list[tuple[str, Any]]:
         (API + rf"/events/{NAME}", triggers.EventHandler),
         # a webhook takes no Jupyter token: its signature authenticates (see _triggers)
         (rf"/fluxnb/hooks/{NAME}", triggers.HookHandler),
+        # the JupyterLab extension's editor: the designer's Python side (issue #21)
+        (API + r"/designs", designs.DesignsHandler),
+        (API + rf"/designs/{NAME}", designs.DesignHandler),
     ]
     # last: anything else under the API is a JSON 404, not Jupyter's HTML page
     routes.append((API + r"/.*", h.NoRouteHandler))
