@@ -207,23 +207,15 @@ def test_the_typed_inspector(lab: Lab, e: int) -> None:
     # every key of a step reachable
     keys = set(side.locator(".fx-field").evaluate_all("fs => fs.map(f => f.dataset.field)"))
     assert set(py(lab, "e.schema['step']")) <= keys
+
     # enums as dropdowns, activation with its five policies
-    on_error = side.locator("select[data-key=on_error]")
-    assert on_error.evaluate("s => Array.from(s.options).map(o => o.value)") == [
-        "",
-        "stop",
-        "continue",
-        "skip",
-        "retry",
-    ]
-    activation = side.locator("select[data-key=activation]")
-    assert activation.evaluate("s => Array.from(s.options).map(o => o.value)") == [
-        "",
-        "any",
-        "batch",
-        "window",
-        "custom",
-    ]
+    def options(key: str) -> list[str]:
+        return side.locator(f"select[data-key={key}]").evaluate(
+            "s => Array.from(s.options).map(o => o.value)"
+        )
+
+    assert options("on_error") == ["", "stop", "continue", "skip", "retry"]
+    assert options("activation") == ["", "any", "batch", "window", "custom"]  # "" is all
     # defaults as placeholders; help per key
     side.locator("summary", has_text="resilience").click()
     delay = side.locator("input[data-key='retry.initial_delay']")
