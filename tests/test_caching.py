@@ -392,6 +392,9 @@ def test_cache_prune_keeps_the_budget_and_a_pruned_output_runs_again(
     again = fluxnb.run(manifest, ns, store=store_path, cache=True)
     assert ran(again) == {"big"}
     assert again.cache is not None and "pruned" in again.cache["big"].reason
+    report = fluxnb.store(store_path).prune_cache(everything=True)  # from Python, all of it
+    assert report.removed == 1 and report.forgotten == 2 and report.kept == 0
+    assert ran(fluxnb.run(manifest, ns, store=store_path, cache=True)) == {"big"}
 
 
 def test_cache_settings_in_a_manifest_are_checked_and_round_trip() -> None:

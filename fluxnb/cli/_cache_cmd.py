@@ -47,11 +47,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from .. import cli
     from .._plural import plural
     from ..store import open_store
-    from ..store._cache import prune
 
     budget = None if args.budget is None else parse_size(args.budget)
     st = open_store(args.store)
-    report = prune(st, budget, everything=args.all)
+    report = st.prune_cache(budget, everything=args.all)
     line = (
         f"{st.path}: removed {plural(report.removed, 'file')} ({report.freed:,} bytes); "
         f"{report.kept:,} bytes kept"

@@ -252,6 +252,15 @@ class Store:
 
         return check(self)
 
+    def prune_cache(self, budget: int | None = None, *, everything: bool = False) -> Any:
+        """Keep the large-output store of incremental runs within ``budget`` bytes (default
+        ``FLUXNB_CACHE_BUDGET``), least recently used first; ``everything=True`` removes
+        every large output and forgets every cache key (``fluxnb cache prune``). Returns
+        a ``PruneReport`` (files removed, bytes freed and kept). See docs/caching.md."""
+        from ._cache import prune
+
+        return prune(self, budget, everything=everything)
+
     def has_run(self, run_id: str) -> bool:
         """Whether a run with this id is in the store, in any namespace (internal: it
         reads past the session's namespace, so it answers only yes or no)."""
