@@ -8,11 +8,12 @@ this package does not import the SDK.
 from __future__ import annotations
 
 from ._api import allm, llm
-from ._call import LLMRetry, Reply, Request
 from ._fake import FakeLLMServer, reply
 from ._prices import Price, PriceBook
 from ._providers import Provider
 from ._record import Budget
+from ._request import Reply, Request
+from ._retry import LLMRetry
 from ._routing import Candidate
 
 __all__ = [

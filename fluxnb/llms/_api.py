@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .._exceptions import LLMError
-from ._call import LLMRetry, Request, acall
+from ._call import acall
 from ._providers import Provider, read_providers
 from ._record import Budget
+from ._request import Request
+from ._retry import LLMRetry
 
 #: The environment variable naming a providers file, used when no providers are given.
 PROVIDERS_ENV = "FLUXNB_LLM_PROVIDERS"

@@ -24,166 +24,19 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .._exceptions import CircuitOpenError, LLMError
 from ..engine._breaker import BREAKERS
-from ..spec import CircuitBreakerSettings, RetryPolicy
 from ._prices import PriceBook, cost, warn_unpriced
 from ._providers import Provider, client_for
 from ._record import Budget, CallRecord
+from ._request import BadAnswer, Reply, Request, parse, replayed
+from ._retry import LLMRetry, classify
 from ._routing import Candidate, resolve, upper_bound_tokens
 from ._stream import Answer, StreamView, send
-
-
-@dataclass(frozen=True)
-class LLMRetry:
-    """How fluxnb retries one candidate and when it moves to the next."""
-
-    #: Attempts per candidate, the first included.
-    max_attempts: int = 3
-    #: Seconds: the base of the exponential backoff (with full jitter).
-    initial_delay: float = 0.5
-    #: Seconds: no backoff wait is longer.
-    max_delay: float = 8.0
-    #: Seconds: a longer ``Retry-After`` moves to the next candidate instead of waiting.
-    retry_after_cap: float = 30.0
-    #: Seconds an HTTP attempt may wait for the server (connect, each read).
-    timeout: float = 60.0
-    #: The cooldown breaker of each (provider, model), shared by the process.
-    breaker: CircuitBreakerSettings = field(
-        default_factory=lambda: CircuitBreakerSettings(failure_threshold=5, reset_timeout=30.0)
-    )
-
-    def backoff(self, failed: int, rng: random.Random) -> float:
-        policy = RetryPolicy(
-            max_attempts=self.max_attempts,
-            backoff="exponential_jitter",
-            initial_delay=self.initial_delay,
-            max_delay=self.max_delay,
-        )
-        return policy.delay(failed, rng)
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to ask: the messages and the options sent with them."""
-
-    messages: tuple[dict[str, Any], ...]
-    max_tokens: int | None = None
-    temperature: float | None = None
-    #: ``"text"`` or ``"json"`` (the answer is parsed; checked against ``schema`` if given).
-    response_format: str = "text"
-    tools: tuple[dict[str, Any], ...] | None = None
-    schema: Mapping[str, Any] | None = None
-    stream: bool = False
-    #: ``"fail"``: a stream that breaks after its first token fails the call;
-    #: ``"restart"``: it is retried from scratch (same candidate, counts as an attempt).
-    on_stream_error: str = "fail"
-
-    def body(self) -> dict[str, Any]:
-        b: dict[str, Any] = {"messages": list(self.messages)}
-        if self.max_tokens is not None:
-            b["max_tokens"] = self.max_tokens
-        if self.temperature is not None:
-            b["temperature"] = self.temperature
-        if self.response_format == "json":
-            b["response_format"] = {"type": "json_object"}
-        if self.tools:
-            b["tools"] = list(self.tools)
-        if self.stream:
-            b["stream"] = True
-            b["stream_options"] = {"include_usage": True}
-        return b
-
-    def needs(self) -> frozenset[str]:
-        return frozenset(
-            n
-            for n, on in (
-                ("json", self.response_format == "json"),
-                ("tools", bool(self.tools)),
-                ("stream", self.stream),
-            )
-            if on
-        )
-
-    def text(self) -> str:
-        return "\n".join(str(m.get("content") or "") for m in self.messages)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What a call returned, and how it got it."""
-
-    #: The answer: its text, the parsed JSON (``response_format: json``), or
-    #: ``{"text", "tool_calls"}`` when the model called tools.
-    output: Any
-    text: str
-    tool_calls: list[dict[str, Any]] | None
-    #: The candidate that answered (``provider/model``) and the resolved order.
-    candidate: str
-    candidates: tuple[str, ...]
-    #: HTTP attempts made, over every candidate (0: a replay).
-    attempts: int
-    cost: Decimal | None
-    cost_status: str
-    usage: dict[str, int | None]
-
-
-class _BadAnswer(Exception):
-    """The answer arrived but is not what was asked (not JSON, not the schema)."""
-
-
-def classify(exc: BaseException) -> tuple[str, int | None, float | None]:
-    """``(what next, HTTP status, Retry-After seconds)``; what next is ``retry`` (same
-    candidate), ``next`` (another candidate) or ``fail``."""
-    import openai
-
-    if isinstance(exc, _BadAnswer):
-        return "retry", 200, None
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        after = retry_after(exc.response.headers)
-        if status in (408, 409, 429) or status >= 500:
-            return "retry", status, after
-        if status in (401, 403, 404) or _context_length(exc):
-            return "next", status, after
-        return "fail", status, after
-    if isinstance(exc, openai.APIConnectionError | asyncio.TimeoutError | ConnectionError):
-        return "retry", None, None  # APITimeoutError is an APIConnectionError
-    if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2"):
-        return "retry", None, None  # a transport error the SDK did not wrap (mid-stream)
-    return "fail", None, None
-
-
-def _context_length(exc: Any) -> bool:
-    code = str(getattr(exc, "code", "") or "")
-    text = str(getattr(exc, "message", "") or exc).lower()
-    return code == "context_length_exceeded" or "context length" in text or "context window" in text
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def _wall_us() -> int:
@@ -206,7 +59,7 @@ async def acall(
     rec = CallRecord(ctx)
     recorded = rec.replayed()
     if recorded is not None:
-        return _replayed(request, recorded)
+        return replayed(request, recorded)
     book = PriceBook(rec.ledger.prices() if rec.ledger is not None else None)
     cands = resolve(
         model,
@@ -308,7 +161,7 @@ class _Loop:
                     self.clock,
                     None if self.view is None else self.view.add,
                 )
-                output = _parse(self.request, answer)
+                output = parse(self.request, answer)
             except Exception as exc:  # every failure is classified: retry, next or fail
                 self._shown()
                 self.rec.release(held)
@@ -377,7 +230,7 @@ class _Loop:
         """An attempt failed: record it; the seconds to wait before trying ``cand`` again,
         or None to move to the next candidate. Raises LLMError to fail now."""
         what, status, after = classify(exc)
-        if answer.tokens and not isinstance(exc, _BadAnswer):  # no failover after a token
+        if answer.tokens and not isinstance(exc, BadAnswer):  # no failover after a token
             what = "retry" if self.request.on_stream_error == "restart" else "fail"
         if what != "fail" or status in (401, 403, 404):
             self.rec.circuit(breaker.failure(probe, f"{type(exc).__name__}: {exc}"))
@@ -385,7 +238,10 @@ class _Loop:
             breaker.release(probe)  # the request's fault, not the provider's
         delay = None
         if what == "retry" and tries < self.retry.max_attempts:
-            jitter = random.Random(f"{self.order}:{self.n}")
+            # drawn per (step, its attempt, call, try), never from a shared stream: the
+            # same waits every run, and two calls that fail together do not retry together
+            rec = self.rec
+            jitter = random.Random(f"{rec.step}:{rec.step_attempt}:{rec.call}:{self.n}")
             delay = after if after is not None else self.retry.backoff(tries, jitter)
             if delay > self.retry.retry_after_cap:
                 delay, what = None, "next"
@@ -477,34 +333,3 @@ def _charge(
     if used:
         rec.meter(tokens, c)
     return c
-
-
-def _parse(request: Request, answer: Answer) -> Any:
-    """The call's output from an answer; _BadAnswer when it is not what was asked."""
-    if answer.tool_calls:
-        return {"text": answer.text or None, "tool_calls": answer.tool_calls}
-    if request.response_format != "json":
-        return answer.text
-    try:
-        value = json.loads(answer.text)
-    except ValueError as exc:
-        raise _BadAnswer(f"the answer is not JSON: {exc}") from None
-    if request.schema is not None:
-        import jsonschema
-
-        try:
-            jsonschema.validate(value, dict(request.schema))
-        except jsonschema.ValidationError as exc:
-            raise _BadAnswer(f"the answer does not match the schema: {exc.message}") from None
-    return value
-
-
-def _replayed(request: Request, stored: str) -> Reply:
-    """A replayed call's reply, from its recorded answer (no request is sent)."""
-    answer = Answer(text=stored)
-    if stored.startswith('{"tool_calls"'):
-        answer.tool_calls = json.loads(stored)["tool_calls"]
-        answer.text = ""
-    return Reply(
-        _parse(request, answer), answer.text, answer.tool_calls, "replay", (), 0, None, "none", {}
-    )
