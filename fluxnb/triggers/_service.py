@@ -304,10 +304,13 @@ class TriggerService:
         except BaseException:
             lease.release()
             raise
+        if claim is None:  # pragma: no cover - a claim with decide= always records
+            lease.release()
+            return None
         self._firing_event(
             reg, key, claim.outcome, run_id=claim.run_id, skipped_because=claim.skipped_because
         )
-        if claim is None or claim.outcome != "started" or claim.run_id is None:
+        if claim.outcome != "started" or claim.run_id is None:
             lease.release()
             return claim
         if reg.trigger.overlap == "cancel_previous":  # and let them end before it starts
