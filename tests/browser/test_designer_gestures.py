@@ -329,6 +329,24 @@ def test_copy_paste_keeps_run_lands_at_the_pointer_and_selects_the_copies(lab: L
     )
     root(lab, e).screenshot(path=str(SHOTS / "designer-paste.png"))
     py(lab, "e.undo()")
+    # the right-click menu on the empty canvas pastes there too
+    x, y = canvas_point(lab, e, 0.2, 0.9)
+    page.mouse.click(x, y, button="right")
+    root(lab, e).locator(".fx-menu-item", has_text="Paste here").click()
+    wait_py(lab, "'clean_copy1' in e.design.nodes", bool)
+    xs = py(lab, "[n.x for k, n in e.design.nodes.items() if '_copy' in k]")
+    assert (
+        abs(
+            sum(xs) / 2
+            - page.evaluate(
+                f"""([x]) => {{ const c = {cy(e)}, r = c.container().getBoundingClientRect();
+        return (x - r.left - c.pan().x) / c.zoom(); }}""",
+                [x],
+            )
+        )
+        < 5
+    )
+    py(lab, "e.undo()")
 
 
 def _hidden_edges(lab: Lab) -> list[tuple[str, str]]:

@@ -79,13 +79,9 @@ export function attachConnect(view) {
     send({ type: "connect", source: source.id(), target: target.id() });
   });
 
-  // right-click menu: delete, rename
-  cy.on("cxttap", "node, edge", (e) => {
+  // right-click menu: delete, rename, copy; on the empty canvas, paste there
+  cy.on("cxttap", (e) => {
     const target = e.target;
-    if (!target.selected()) {
-      cy.elements().unselect();
-      target.select();
-    }
     menu.replaceChildren();
     const item = (label, fn) => {
       const b = el("div", "fx-menu-item", label);
@@ -95,8 +91,13 @@ export function attachConnect(view) {
       });
       menu.append(b);
     };
-    item("Delete", () => view.deleteSelection());
-    if (target.isNode()) {
+    if (target === cy) item("Paste here", () => send({ type: "paste", x: e.position.x, y: e.position.y }));
+    else if (!target.selected()) {
+      cy.elements().unselect();
+      target.select();
+    }
+    if (target !== cy) item("Delete", () => view.deleteSelection());
+    if (target !== cy && target.isNode()) {
       item("Rename…", () => {
         const name = window.prompt("New id", target.id());
         if (name && name !== target.id()) send({ type: "rename", id: target.id(), new: name });
