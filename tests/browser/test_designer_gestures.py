@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from .lab import Lab, drag, node_point, py, wait_py
+from .test_designer_in_notebook import _set_theme, contrast
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("FLUXNB_SCREENSHOTS", ROOT / "build" / "screenshots"))
@@ -250,6 +251,24 @@ def test_the_typed_inspector(lab: Lab, e: int) -> None:
     side.locator("select[data-key=on_error]").select_option("skip")
     wait_py(lab, "e.design.nodes['stats'].props.get('on_error')", lambda v: v == "skip")
     designer.screenshot(path=str(SHOTS / "designer-typed-inspector.png"))
+    # the functions panel, the dropdowns and the help follow the dark theme, readable
+    parts = ".fx-function, select.fx-select, .fx-help, .fx-function-search, .fx-group-title"
+    try:
+        _set_theme(lab, "JupyterLab Dark", True)
+        timeout = side.locator("input[data-key=timeout]")
+        timeout.focus()  # its help shows
+        seen = designer.locator(parts).evaluate_all(
+            """els => els.filter(e => e.offsetParent).map(e => { const s = getComputedStyle(e);
+            let bg = s.backgroundColor, p = e;
+            while (bg === 'rgba(0, 0, 0, 0)' && p.parentElement) { p = p.parentElement; bg = getComputedStyle(p).backgroundColor; }
+            return [e.className, s.color, bg]; })"""
+        )
+        assert len(seen) > 10
+        for cls, text, bg in seen:
+            assert contrast(text, bg) >= 4.5, (cls, text, bg)
+        designer.screenshot(path=str(SHOTS / "designer-typed-inspector-dark.png"))
+    finally:
+        _set_theme(lab, "JupyterLab Light", False)
     for _ in range(3):
         py(lab, "e.undo()")
     assert py(lab, "e.design.nodes['stats'].props") == {"run": "stats"}
