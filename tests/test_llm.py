@@ -529,8 +529,9 @@ def test_the_api_key_never_reaches_the_store_traces_reprs_or_errors(
 ) -> None:
     store, providers = env
     caplog.set_level("DEBUG")
-    server.script("gpt-4o-mini", reply(status=401, error="invalid key"), reply(status=500))
-    server.script("gpt-4.1-mini", reply(status=500))
+    masked = f"Incorrect API key provided: {KEY[:6]}************{KEY[-4:]}"
+    server.script("gpt-4o-mini", reply(status=401, error=masked), reply(status=500))
+    server.script("gpt-4.1-mini", reply(status=400, error=f"bad auth header Bearer {KEY}"))
     r = run_asking(
         store,
         providers,
@@ -553,10 +554,13 @@ def test_the_api_key_never_reaches_the_store_traces_reprs_or_errors(
         store.sql("SELECT * FROM llm_calls").to_string(),
         fluxnb.export_trace(ok.run_id, tmp_path / "ok.json", store=store).read_text(),
     ]
-    assert all(KEY not in t for t in texts)
-    for f in tmp_path.rglob("*"):  # the DuckDB file, its WAL, any segment left
-        if f.is_file():
-            assert KEY.encode() not in f.read_bytes(), f
+    texts.append(store.sql("SELECT * FROM circuit_events").to_string())
+    texts.append(store.sql("SELECT error_message, traceback FROM events").to_string())
+    for fragment in (KEY, KEY[:10], KEY[-8:]):  # whole, or masked as providers echo it
+        assert all(fragment not in t for t in texts), fragment
+        for f in tmp_path.rglob("*"):  # the DuckDB file, its WAL, any segment left
+            if f.is_file():
+                assert fragment.encode() not in f.read_bytes(), (f, fragment)
 
 
 def test_ctx_meter_under_the_notebook_progress_display_reaches_the_store(tmp_path: Path) -> None:

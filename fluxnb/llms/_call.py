@@ -31,7 +31,7 @@ from typing import Any
 from .._exceptions import CircuitOpenError, LLMError
 from ..engine._breaker import BREAKERS
 from ._prices import PriceBook, cost, warn_unpriced
-from ._providers import Provider, client_for
+from ._providers import Provider, client_for, scrub
 from ._record import Budget, CallRecord
 from ._request import BadAnswer, Reply, Request, parse, replayed
 from ._retry import LLMRetry, classify
@@ -233,7 +233,8 @@ class _Loop:
         if answer.tokens and not isinstance(exc, BadAnswer):  # no failover after a token
             what = "retry" if self.request.on_stream_error == "restart" else "fail"
         if what != "fail" or status in (401, 403, 404):
-            self.rec.circuit(breaker.failure(probe, f"{type(exc).__name__}: {exc}"))
+            reason = scrub(f"{type(exc).__name__}: {exc}", cand.provider)[:200]
+            self.rec.circuit(breaker.failure(probe, reason))
         else:
             breaker.release(probe)  # the request's fault, not the provider's
         delay = None
@@ -255,7 +256,7 @@ class _Loop:
             if what == "next" and not last
             else "failed"
         )
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = scrub(f"{type(exc).__name__}: {exc}", cand.provider)[:500]
         c = _charge(self.rec, price, answer, facts, outcome, status, error, self.clock() - t0)
         self.tried.append(
             {
@@ -271,7 +272,7 @@ class _Loop:
             after_token += "on_stream_error: restart retries it)" if answer.tokens else ""
             raise self.error(
                 f"LLM call to {cand.name} failed: {error}" + (after_token if answer.tokens else "")
-            ) from exc
+            ) from None  # the provider's own error text may echo the key: it is scrubbed above
         return delay
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -60,6 +61,12 @@ class Provider:
         object.__setattr__(self, "headers", dict(self.headers))
         object.__setattr__(self, "price_as", dict(self.price_as))
 
+    def __repr__(self) -> str:  # header values are left out: one may be a token after all
+        return (
+            f"Provider(name={self.name!r}, base_url={self.base_url!r}, "
+            f"api_key_env={self.api_key_env!r}, headers={sorted(self.headers)!r})"
+        )
+
     def __hash__(self) -> int:
         return hash((self.name, self.base_url, self.api_key_env))
 
@@ -74,6 +81,19 @@ class Provider:
                 "(its api_key_env) is not set; set it, or give the provider another api_key_env"
             )
         return key
+
+
+#: What a provider's error text may carry of a key: "Incorrect API key provided: sk-ab***yz",
+#: or a bearer token echoed back.
+_KEYISH = re.compile(r"(?i)(api[ _-]?key[^:\n]{0,20}:\s*|bearer\s+)\S+|\bsk-[\w*\-]{6,}")
+
+
+def scrub(text: str, provider: Provider) -> str:
+    """``text`` (an error a provider sent) without its key, whole or masked."""
+    key = os.environ.get(provider.api_key_env) if provider.api_key_env else None
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEYISH.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
 
 
 def read_providers(value: Any, source: str = "providers") -> tuple[Provider, ...]:
