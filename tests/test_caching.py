@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import linecache
-import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,6 @@ import pytest
 import fluxnb
 from fluxnb import StepStatus
 from fluxnb.store import _outputs
-
-from .conftest import FLUXNB, cli_env
 
 _cells = itertools.count()
 
@@ -364,30 +361,19 @@ def test_resume_continues_after_cached_steps(store_path: str) -> None:
 
 
 def test_cache_prune_keeps_the_budget_and_a_pruned_output_runs_again(
-    store_path: str, monkeypatch: pytest.MonkeyPatch
+    store_path: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from fluxnb.cli import main
+
     monkeypatch.setattr(_outputs, "CAP", 100)
     ns = notebook("def big():\n    return list(range(300))\n")
     manifest = "name: prune\npipeline:\n  - step: big\n"
     fluxnb.run(manifest, ns, store=store_path, cache=True)
     assert list(Path(store_path + ".outputs").iterdir())
-    out = subprocess.run(
-        [*FLUXNB, "cache", "prune", "--store", store_path, "--budget", "0"],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "removed 1 file" in out.stdout
-    bad = subprocess.run(
-        [*FLUXNB, "cache", "prune", "--store", store_path, "--budget", "lots"],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        check=False,
-    )
-    assert bad.returncode == 2 and "is not a size" in bad.stderr
+    assert main(["cache", "prune", "--store", store_path, "--budget", "0"]) == 0
+    assert "removed 1 file" in capsys.readouterr().out
+    assert main(["cache", "prune", "--store", store_path, "--budget", "lots"]) == 2
+    assert "is not a size" in capsys.readouterr().err
     assert not list(Path(store_path + ".outputs").iterdir())
     again = fluxnb.run(manifest, ns, store=store_path, cache=True)
     assert ran(again) == {"big"}
@@ -476,22 +462,18 @@ def test_fluxroute_cache_in_a_real_ipython_shell(tmp_path: Path) -> None:
     assert edited.cache is not None and edited.cache["nums"].reason == "code changed: nums()"
 
 
-def test_the_cache_benchmark_runs_at_small_sizes() -> None:
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(
-        [
-            *FLUXNB[:1],
-            str(root / "benchmarks" / "cache.py"),
-            *("--steps", "3", "--step-seconds", "0", "--noop-steps", "20", "--repeat", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        check=False,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "1 step called" in out.stdout and "per step inside the cache" in out.stdout
+def test_the_cache_benchmark_runs_at_small_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cache.py"
+    spec = importlib.util.spec_from_file_location("fluxnb_bench_cache", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = ["--steps", "3", "--step-seconds", "0", "--noop-steps", "20", "--repeat", "1"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 step called" in out and "per step inside the cache" in out
 
 
 def test_a_cached_run_on_dask_sends_only_the_steps_that_must_run(store_path: str) -> None:
@@ -621,32 +603,30 @@ def test_without_source_the_bytecode_still_ignores_docstrings_and_lines() -> Non
     assert own_version(built(DIFFERENT[0]))[0] != base
 
 
-def test_fluxnb_run_cache_reuses_and_says_why(tmp_path: Path, store_path: str) -> None:
+def test_fluxnb_run_cache_reuses_and_says_why(
+    tmp_path: Path, store_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fluxnb.cli import main
+
     (tmp_path / "steps.py").write_text(
         "def load():\n    return [1, 2, 3]\n\ndef total(load):\n    return sum(load)\n"
     )
     flow = tmp_path / "flow.yaml"
     flow.write_text("name: cli\npipeline:\n  - step: load\n  - step: total\n    depends_on: load\n")
 
-    def run(*extra: str) -> subprocess.CompletedProcess[str]:
-        args = [*FLUXNB, "run", str(flow), "--import", str(tmp_path / "steps.py")]
-        return subprocess.run(
-            [*args, "--store", store_path, *extra],
-            capture_output=True,
-            text=True,
-            env=cli_env(),
-            check=False,
-            cwd=tmp_path,
-        )
+    def run(*extra: str) -> tuple[int, str, str]:
+        args = ["run", str(flow), "--import", str(tmp_path / "steps.py"), "--store", store_path]
+        code = main([*args, *extra])
+        out, err = capsys.readouterr()
+        return code, out, err
 
-    first = run("--cache")
-    assert first.returncode == 0, first.stderr
-    assert "never recorded before" in first.stdout
-    second = run("--cache", "--json")
-    assert second.returncode == 0, second.stderr
-    data = json.loads(second.stdout)
-    assert {d["decision"] for d in data["cache"].values()} == {"hit"}
+    code, out, _ = run("--cache")
+    assert code == 0 and "never recorded before" in out
+    code, out, _ = run("--cache", "--json")
+    data = json.loads(out)
+    assert code == 0 and {d["decision"] for d in data["cache"].values()} == {"hit"}
     assert {s["status"] for s in data["steps"]} == {"cached"}
-    bad = run("--cache", "--no-store")
-    assert bad.returncode == 2 and "needs a store" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    code, out, err = run("--cache", "--progress")  # the live line counts cached steps apart
+    assert code == 0 and "[2/2] 2 cached" in err and "2 of 2 steps reused" in out
+    code, _, err = run("--cache", "--no-store")
+    assert code == 2 and "needs a store" in err and "Traceback" not in err
