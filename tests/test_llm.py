@@ -775,3 +775,16 @@ def test_providers_come_from_a_file_named_in_the_manifest_or_the_environment(
     r = fluxnb.run(text[:start] + text[end:], STEPS, store=store)
     err = r.steps["summarise"].error
     assert err is not None and "FLUXNB_LLM_PROVIDERS" in err.message
+
+
+def test_a_200_that_is_no_answer_is_retried(env: Any, server: Any) -> None:
+    store, providers = env
+    server.script("gpt-4o-mini", reply(raw=b"<html>bad gateway</html>"),
+                  reply(raw=b'{"id": "x", "choices": []}'), reply("real"))  # fmt: skip
+    r = run_asking(store, providers, "openai/gpt-4o-mini")
+    assert r.outputs["ask"] == "real"
+    rows = calls(store, r.run_id)
+    assert [(x["http_status"], x["outcome"]) for x in rows] == [
+        (200, "retry"), (200, "retry"), (200, "ok")
+    ]  # fmt: skip
+    assert "JSONDecodeError" in rows[0]["error"] and "no choices" in rows[1]["error"]

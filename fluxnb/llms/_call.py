@@ -33,10 +33,10 @@ from ..engine._breaker import BREAKERS
 from ._prices import PriceBook, cost, warn_unpriced
 from ._providers import Provider, client_for, scrub
 from ._record import Budget, CallRecord
-from ._request import BadAnswer, Reply, Request, parse, replayed
+from ._request import Reply, Request, parse, replayed
 from ._retry import LLMRetry, classify
 from ._routing import Candidate, resolve, upper_bound_tokens
-from ._stream import Answer, StreamView, send
+from ._stream import Answer, BadAnswer, StreamView, send
 
 
 def _wall_us() -> int:

@@ -37,6 +37,7 @@ def reply(
     usage_choices: str = "[]",
     error: str | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
+    raw: bytes | None = None,
 ) -> dict[str, Any]:
     """One scripted reply.
 
@@ -52,6 +53,7 @@ def reply(
         usage_choices: ``"[]"`` or ``"null"``: the usage chunk's ``choices``.
         tool_calls: ``[{"name": ..., "arguments": "{...}"}]``: the model calls tools
             (streamed as one delta per call, its arguments in two pieces).
+        raw: send these bytes as a 200 JSON body instead (a broken proxy's answer).
     """
     return {k: v for k, v in locals().items()}
 
@@ -163,6 +165,8 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 return
             if r["status"] != 200:
                 return self._error(r)
+            if r["raw"] is not None:
+                return self._send(200, r["raw"], "application/json")
             if stream:
                 return self._stream(r, model, prompt)
             text = r["text"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ._stream import Answer
+from ._stream import Answer, BadAnswer
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,6 @@ class Reply:
     cost: Decimal | None
     cost_status: str
     usage: dict[str, int | None]
-
-
-class BadAnswer(Exception):
-    """The answer arrived but is not what was asked (not JSON, not the schema)."""
 
 
 def parse(request: Request, answer: Answer) -> Any:

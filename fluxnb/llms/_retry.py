@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..spec import CircuitBreakerSettings, RetryPolicy
-from ._request import BadAnswer
+from ._stream import BadAnswer
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ def classify(exc: BaseException) -> tuple[str, int | None, float | None]:
     candidate), ``next`` (another candidate) or ``fail``."""
     import openai
 
-    if isinstance(exc, BadAnswer):
-        return "retry", 200, None
+    if isinstance(exc, BadAnswer | openai.APIResponseValidationError | json.JSONDecodeError):
+        return "retry", 200, None  # an answer that is not one (a broken proxy, no choices)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         after = retry_after(exc.response.headers)

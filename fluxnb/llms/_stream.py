@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class BadAnswer(Exception):
+    """The answer arrived but is not what was asked (not JSON, not the schema)."""
+
+
 @dataclass
 class Answer:
     """What one successful attempt returned."""
@@ -66,7 +70,9 @@ async def send(
     stream = bool(body.get("stream"))
     resp = await client.chat.completions.create(model=model, timeout=timeout, **body)
     if not stream:
-        choice = resp.choices[0] if resp.choices else None
+        if not resp.choices:
+            raise BadAnswer("the answer has no choices")
+        choice = resp.choices[0]
         msg = getattr(choice, "message", None)
         answer.text = getattr(msg, "content", None) or ""
         answer.tool_calls = _tool_calls(getattr(msg, "tool_calls", None))
