@@ -269,7 +269,13 @@ def test_the_typed_inspector(lab: Lab, e: int) -> None:
         designer.screenshot(path=str(SHOTS / "designer-typed-inspector-dark.png"))
     finally:
         _set_theme(lab, "JupyterLab Light", False)
-    for _ in range(3):
+    # a value no choice spells stays shown as it is (not as "not set")
+    py(lab, "e.set('stats', 'on_error', {'strategy': 'retry', 'fallback': 'skip'})")
+    shown = side.locator("select[data-key=on_error]")
+    page.wait_for_function(
+        "s => s.value.includes('fallback')", arg=shown.element_handle(), timeout=5000
+    )
+    for _ in range(4):
         py(lab, "e.undo()")
     assert py(lab, "e.design.nodes['stats'].props") == {"run": "stats"}
 

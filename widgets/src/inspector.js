@@ -138,6 +138,8 @@ export function attachInspector(view) {
       sel.dataset.key = key;
       sel.append(Object.assign(el("option", "", def || "(not set)"), { value: "" }));
       for (const c of f.choices) sel.append(Object.assign(el("option", "", c), { value: c }));
+      // a value no choice spells (on_error: {strategy: retry, fallback: skip}) stays shown
+      if (shown(value) && !f.choices.includes(shown(value))) sel.append(Object.assign(el("option", "", shown(value)), { value: shown(value), disabled: true }));
       sel.value = shown(value);
       sel.addEventListener("change", () => set(sel.value));
       r.append(sel);

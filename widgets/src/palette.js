@@ -20,7 +20,7 @@ export function attachPalette(view) {
   canvas.append(hint);
 
   search.addEventListener("input", drawList);
-  search.addEventListener("focus", () => send({ type: "functions" })); // defined since?
+  search.addEventListener("focus", () => send({ type: "functions" })); // any defined since
   search.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") {
       ev.preventDefault();
