@@ -788,3 +788,15 @@ def test_a_200_that_is_no_answer_is_retried(env: Any, server: Any) -> None:
         (200, "retry"), (200, "retry"), (200, "ok")
     ]  # fmt: skip
     assert "JSONDecodeError" in rows[0]["error"] and "no choices" in rows[1]["error"]
+
+
+def test_a_namespace_sees_only_its_own_llm_calls(env: Any, server: Any) -> None:
+    store, providers = env
+    for ns in ("team-a", "team-b"):
+        with fluxnb.session(role="operator", tenant="acme", namespace=ns):
+            run_asking(store, providers, "openai/gpt-4o-mini")
+    with fluxnb.session(role="viewer", tenant="acme", namespace="team-a"):
+        seen = store.sql("SELECT namespace FROM llm_calls")
+        prices = store.sql("SELECT count(*) AS n FROM llm_prices")
+    assert list(seen["namespace"]) == ["team-a"]
+    assert prices["n"][0] > 0  # prices are not namespaced: everyone may read them

@@ -441,6 +441,8 @@ _SCOPED = {
     "rate_card_prices": "SELECT * FROM rate_card_prices",
     "tenants": "SELECT * FROM tenants",
     "cache_entries": f"SELECT * FROM cache_entries WHERE run_id IN ({_IN_NAMESPACE})",
+    "llm_calls": "SELECT * FROM llm_calls WHERE coalesce(namespace, 'default') = $ns",
+    "llm_prices": "SELECT * FROM llm_prices",
     "workflows": "SELECT * FROM workflows WHERE namespace = $ns",
     "workflow_runs": "SELECT * FROM workflow_runs WHERE namespace = $ns",
 }
