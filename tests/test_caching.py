@@ -630,3 +630,36 @@ def test_fluxnb_run_cache_reuses_and_says_why(
     assert code == 0 and "[2/2] 2 cached" in err and "2 of 2 steps reused" in out
     code, _, err = run("--cache", "--no-store")
     assert code == 2 and "needs a store" in err and "Traceback" not in err
+
+
+class Scale:
+    """A callable object (a module-level class: pickled by reference, as a notebook's are)."""
+
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, load: list[int]) -> list[int]:
+        return [x * self.factor for x in load]
+
+
+def test_a_builtin_or_callable_object_as_a_step_is_cached_by_its_state(store_path: str) -> None:
+    ns: dict[str, Any] = {"load": _three, "wrap": dict, "scale": Scale(2)}
+    manifest = """
+name: objects
+pipeline:
+  - step: load
+  - step: wrap
+  - step: scale
+    depends_on: [load]
+"""
+    first = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert first.ok and first["wrap"] == {}  # a builtin as a step (no source, no code)
+    assert ran(fluxnb.run(manifest, ns, store=store_path, cache=True)) == set()
+    ns["scale"] = Scale(3)
+    r = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert ran(r) == {"scale"} and r["scale"] == [9, 3, 6]
+    assert r.cache is not None and r.cache["scale"].reason.startswith("callable object Scale")
+
+
+def _three() -> list[int]:
+    return [3, 1, 2]

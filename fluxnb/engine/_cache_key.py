@@ -193,11 +193,14 @@ def code_versions(fn: Any) -> tuple[str, dict[str, str], dict[str, str]]:
         found = []
         for name in fnames:
             v = g.get(name, _ABSENT)
+            if name.startswith("__"):  # __name__, __file__: the module's, not a setting
+                continue
             if type(v) in _SCALARS:
                 state[f"global {name}"] = _value(v, f"global {name}")
             elif v is not _ABSENT and _is_helper(v, module):
                 found.append(v)
-        for var, cell in zip(f.__code__.co_freevars, f.__closure__ or (), strict=False):
+        freevars = f.__code__.co_freevars if hasattr(f, "__code__") else ()  # builtins: none
+        for var, cell in zip(freevars, getattr(f, "__closure__", None) or (), strict=False):
             try:
                 v = cell.cell_contents
             except ValueError:  # an empty cell: not bound yet
