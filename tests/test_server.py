@@ -54,7 +54,7 @@ async def test_extension_loads_from_the_package_root_and_probes_answer(api: Clie
 
     assert fluxnb._jupyter_server_extension_points()[0]["app"] is FluxnbServer
     assert (await api.get("healthz", None)).json == {"ok": True}
-    ready = await api.get("readyz", None)
+    ready = await _until_ready(api)  # 503 while the workers start (import fluxnb)
     assert ready.code == 200 and ready.json["store"] is True and ready.json["workers"] >= 1
     served = await api.get("openapi.json", None)
     assert served.json == json.loads(
@@ -241,12 +241,7 @@ async def test_run_lifecycle_over_http(api: Client, store_file: str) -> None:
 
 
 async def test_stream_is_filtered_per_namespace_and_resumes(api: Client) -> None:
-    await api.register("sums", SUMS)
-    await api.register("sums", SUMS, token="B")
-    await api.post("workflows/sums/runs", "O", {"run_id": "a-1"})
-    await api.post("workflows/sums/runs", "B", {"run_id": "b-1"})
-    await api.wait_status("a-1", "O", ("succeeded",))
-    await api.wait_status("b-1", "B", ("succeeded",))
+    await run_in_both_namespaces(api, "a-1", "b-1")
     first = _events(
         (await api.get("stream", "O", params={"timeout": "0", "last_event_id": "0-0"})).body
     )
@@ -267,6 +262,15 @@ async def test_stream_is_filtered_per_namespace_and_resumes(api: Client) -> None
     )
     assert {e.get("run_id") for _, e in later} == {"a-2"}
     assert (await api.get("stream", "O", params={"timeout": "x"})).code == 422
+
+
+async def run_in_both_namespaces(api: Client, team_a: str, team_b: str) -> None:
+    """Register ``sums`` in team-a (otto) and team-b (bea) and run it once in each."""
+    for token, run_id in (("O", team_a), ("B", team_b)):
+        await api.register("sums", SUMS, token=token)
+        await api.post("workflows/sums/runs", token, {"run_id": run_id})
+    await api.wait_status(team_a, "O", ("succeeded",))
+    await api.wait_status(team_b, "B", ("succeeded",))
 
 
 def _events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -366,12 +370,7 @@ async def test_net_instances_take_tokens_and_fire(api: Client) -> None:
 
 # ---------------------------------------------------------------------- SQL and money
 async def test_sql_is_sealed_and_scoped(api: Client) -> None:
-    await api.register("sums", SUMS)
-    await api.register("sums", SUMS, token="B")
-    await api.post("workflows/sums/runs", "O", {"run_id": "s-a"})
-    await api.post("workflows/sums/runs", "B", {"run_id": "s-b"})
-    await api.wait_status("s-a", "O", ("succeeded",))
-    await api.wait_status("s-b", "B", ("succeeded",))
+    await run_in_both_namespaces(api, "s-a", "s-b")
     q = {"query": "SELECT run_id FROM runs ORDER BY run_id"}
     assert (await api.post("sql", "O", q)).json["rows"] == [{"run_id": "s-a"}]
     assert (await api.post("sql", "B", q)).json["rows"] == [{"run_id": "s-b"}]

@@ -134,6 +134,19 @@ class _RunHandler(FluxnbHandler):
         self.check_readable(run.get("namespace"), "run", run_id)
         return run
 
+    async def may(self, action: Action, run: dict[str, Any]) -> tuple[str, str, str, str | None]:
+        """PermissionDenied (audited) unless the caller may ``action`` the run; the
+        caller's session as a worker takes it."""
+        await self.call(
+            authorize,
+            action,
+            store=self.plane.store,
+            workflow=run["workflow"],
+            namespace=run["namespace"],
+            target=run["run_id"],
+        )
+        return session_fields(self.session())
+
 
 class StartRunHandler(_RunHandler):
     """POST /workflows/{name}/runs: 202 and the new run's id; it runs in a worker."""
@@ -174,7 +187,7 @@ class StartRunHandler(_RunHandler):
                 "tenant": tenant,
                 "executor": executor,
                 "seed": seed,
-                "session": (str(s.role), s.tenant, s.namespace, s.user),
+                "session": session_fields(s),
             }
             return {
                 "job": job,
@@ -204,6 +217,11 @@ class StartRunHandler(_RunHandler):
             {"run_id": run_id, "status": "queued", "workflow": name, "version": info["version"]},
             202,
         )
+
+
+def session_fields(s: Any) -> tuple[str, str, str, str | None]:
+    """A session as a worker process takes it (role, tenant, namespace, user)."""
+    return (str(s.role), s.tenant, s.namespace, s.user)
 
 
 def _taken(run_id: str) -> ApiError:
@@ -324,14 +342,7 @@ class CancelHandler(_RunHandler):
     @authorized
     async def post(self, run_id: str) -> None:
         run = await self.visible_run(run_id)
-        await self.call(
-            authorize,
-            Action.RUN,
-            store=self.plane.store,
-            workflow=run["workflow"],
-            namespace=run["namespace"],
-            target=run_id,
-        )
+        await self.may(Action.RUN, run)
         outcome = self.plane.pool.cancel(run_id)
         if outcome is None:
             raise ApiError(
@@ -366,19 +377,11 @@ class ResumeHandler(_RunHandler):
             raise ApiError(
                 409, "Conflict", f"run '{run_id}' is {run['status']}; resume it once it ended"
             )
-        s = self.session()
-        await self.call(
-            authorize,
-            Action.RESUME,
-            store=self.plane.store,
-            workflow=run["workflow"],
-            namespace=run["namespace"],
-            target=run_id,
-        )
+        caller = await self.may(Action.RESUME, run)
         job = {
             "run_id": run_id,
             "force": bool(body.get("force")),
-            "session": (str(s.role), s.tenant, s.namespace, s.user),
+            "session": caller,
         }
         self.plane.start()
         self.plane.remember(
@@ -406,17 +409,9 @@ class ReplayHandler(_RunHandler):
         run = await self.visible_run(run_id)
         if run["status"] in ("queued", "running"):
             raise ApiError(409, "Conflict", f"run '{run_id}' is {run['status']}")
-        s = self.session()
-        await self.call(
-            authorize,
-            Action.REPLAY,
-            store=self.plane.store,
-            workflow=run["workflow"],
-            namespace=run["namespace"],
-            target=run_id,
-        )
+        caller = await self.may(Action.REPLAY, run)
         self.plane.start()
-        job = {"run_id": run_id, "session": (str(s.role), s.tenant, s.namespace, s.user)}
+        job = {"run_id": run_id, "session": caller}
         ok, payload = await self.plane.pool.call("replay", job)
         if not ok:
             kind, message = payload
