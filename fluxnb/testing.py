@@ -12,9 +12,18 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .llms._fake import FakeLLMServer, reply
 from .store._recorder import MemoryRecorder
 
-__all__ = ["ManualClock", "MemoryRecorder", "failing", "flaky", "sleeping"]
+__all__ = [
+    "FakeLLMServer",
+    "ManualClock",
+    "MemoryRecorder",
+    "failing",
+    "flaky",
+    "reply",
+    "sleeping",
+]
 
 
 class ManualClock:
