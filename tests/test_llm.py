@@ -800,3 +800,13 @@ def test_a_namespace_sees_only_its_own_llm_calls(env: Any, server: Any) -> None:
         prices = store.sql("SELECT count(*) AS n FROM llm_prices")
     assert list(seen["namespace"]) == ["team-a"]
     assert prices["n"][0] > 0  # prices are not namespaced: everyone may read them
+
+
+@pytest.mark.parametrize("bad", ["lots", "-1", True, "NaN"])
+def test_a_bad_budget_is_a_located_manifest_error_or_an_llm_error(server: Any, bad: Any) -> None:
+    text = manifest(server.url) + f"budget: {{per_run: {bad!r}}}\n".replace("True", "true")
+    with pytest.raises(fluxnb.ManifestError) as info:
+        fluxnb.load(text)
+    assert [p.path for p in info.value.problems] == ["budget.per_run"]
+    with pytest.raises(fluxnb.LLMError, match="per_run"):
+        fluxnb.llms.Budget(per_run=bad)

@@ -8,6 +8,7 @@ The facts come from the step's ``ctx``: its metering sink knows the run's record
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -41,8 +42,11 @@ class Budget:
         for name in ("per_run", "per_tenant"):
             v = getattr(self, name)
             if v is not None:
-                d = Decimal(str(v))
-                if not d.is_finite() or d < 0:
+                try:
+                    d = Decimal(str(v))
+                except ArithmeticError:  # decimal.InvalidOperation
+                    d = Decimal("NaN")
+                if isinstance(v, bool) or not d.is_finite() or d < 0:
                     raise LLMError(f"budget {name} must be a non-negative amount, got {v!r}")
                 object.__setattr__(self, name, d)
 
@@ -62,6 +66,7 @@ class Budget:
 
 #: Ledgers of runs whose recorder keeps none (store=None): per-run budgets still hold.
 _LOOSE: OrderedDict[str, LLMLedger] = OrderedDict()
+_LOOSE_LOCK = threading.Lock()  # sync steps call from threads
 
 
 class CallRecord:
@@ -73,13 +78,14 @@ class CallRecord:
         self.recorder = getattr(sink, "recorder", None)
         ledger = getattr(self.recorder, "llm", None)
         if ledger is None and ctx is not None:
-            ledger = _LOOSE.get(ctx.run_id)
-            if ledger is None:
-                ledger = _LOOSE[ctx.run_id] = LLMLedger(
-                    RunRecord(ctx.run_id, ctx.workflow, "running", 0)
-                )
-                while len(_LOOSE) > 64:
-                    _LOOSE.popitem(last=False)
+            with _LOOSE_LOCK:
+                ledger = _LOOSE.get(ctx.run_id)
+                if ledger is None:
+                    ledger = _LOOSE[ctx.run_id] = LLMLedger(
+                        RunRecord(ctx.run_id, ctx.workflow, "running", 0)
+                    )
+                    while len(_LOOSE) > 64:
+                        _LOOSE.popitem(last=False)
         self.ledger: LLMLedger | None = ledger
         self.step = None if ctx is None else ctx.step
         self.step_attempt = None if ctx is None else ctx.attempt

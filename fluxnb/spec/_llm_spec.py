@@ -284,10 +284,23 @@ def _read_budget(c: Checker, raw: Any) -> Mapping[str, Any] | None:
         v = m.get(key)
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, int | float | str):
+        if isinstance(v, bool) or not isinstance(v, int | float | str) or not _amount(v):
             c.add(
-                "wrong_type", ("budget", key), f"budget.{key} must be an amount, found {kind_of(v)}"
+                "wrong_type",
+                ("budget", key),
+                f"budget.{key} must be an amount in USD (like 0.50), found {v!r}",
             )
             continue
         out[key] = str(v)
     return out or None
+
+
+def _amount(v: Any) -> bool:
+    """Whether ``v`` reads as a non-negative finite amount (``0.50``, ``"20"``)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        d = Decimal(str(v))
+    except InvalidOperation:
+        return False
+    return d.is_finite() and d >= 0
