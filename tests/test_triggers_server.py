@@ -135,3 +135,15 @@ async def test_posted_event_and_manifest_triggers_fire_and_reach_the_stream(
         ("sums-on-ping", "started"),
         ("sums-on-ping", "succeeded"),
     }
+
+
+async def test_a_trigger_id_taken_by_another_workflow_is_a_conflict(api: Client) -> None:
+    await api.register("sums", SUMS)
+    await api.register("hooked", HOOKED)
+    assert (await api.put("workflows/sums/triggers/t1", "O", {"event": "a"})).code == 201
+    taken = await api.put("workflows/hooked/triggers/t1", "O", {"event": "a"})
+    assert taken.code == 409 and "already starts workflow 'sums'" in taken.error["message"]
+    # another namespace cannot take it (nor learn whose it is)
+    await api.register("sums", SUMS, token="B")
+    other = await api.put("workflows/sums/triggers/t1", "B", {"event": "a"})
+    assert other.code == 409 and "team-a" not in other.error["message"]
