@@ -663,3 +663,20 @@ pipeline:
 
 def _three() -> list[int]:
     return [3, 1, 2]
+
+
+def test_a_failure_while_deciding_runs_the_step_and_never_fails_the_run(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fluxnb.engine import _cache
+
+    def unreadable(pattern: str, root: str | None = None) -> str:
+        raise PermissionError(13, "Permission denied", pattern)
+
+    monkeypatch.setattr(_cache, "files_hash", unreadable)
+    ns = notebook("def read():\n    return 1\n")
+    manifest = "name: faults\nagents:\n  - id: read\n    cache_inputs: [x.csv]\npipeline:\n  - step: read\n"
+    result = fluxnb.run(manifest, ns, store=store_path, cache=True)
+    assert result.ok and ran(result) == {"read"}
+    assert result.cache is not None and result.cache["read"].decision == "off"
+    assert "PermissionError" in result.cache["read"].reason

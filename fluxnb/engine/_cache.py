@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ReplayError, RunError
+from .._exceptions import ReplayError, RunError, StoreError
 from ..spec import Workflow
 from ..store._cache import Index, fetch, now_us, write_entries, write_large
 from ..store._outputs import encode
@@ -131,7 +131,17 @@ class StepCache:
 
     # ------------------------------------------------------------------ deciding
     def lookup(self, ti: int, kwargs: Mapping[str, Any]) -> tuple[Any] | None:
-        """``(recorded output,)`` when step ``ti`` need not run; None: run it."""
+        """``(recorded output,)`` when step ``ti`` need not run; None: run it. Whatever
+        goes wrong in deciding (a file that cannot be read, ...) runs the step: caching
+        never fails a run."""
+        try:
+            return self._lookup(ti)
+        except Exception as exc:
+            why = f"its cache key could not be made: {type(exc).__name__}: {exc}"
+            self.entries[self.ids[ti]] = _Entry(ti + 1, 1, "off", why)
+            return None
+
+    def _lookup(self, ti: int) -> tuple[Any] | None:
         sid = self.ids[ti]
         mode = self.modes[ti]
         if mode == "off":
@@ -280,9 +290,18 @@ def attach(
             "cache= needs a store to find recorded outputs in; pass store= a path, "
             "':memory:' or a Store (not None, not a recorder of your own)"
         )
-    sc = StepCache(
-        wf, plan, target.store, scheduler.opts.run_id, namespace or "default", modes, digests
-    )
+    try:
+        sc = StepCache(
+            wf, plan, target.store, scheduler.opts.run_id, namespace or "default", modes, digests
+        )
+    except (StoreError, OSError) as exc:  # a store that cannot be read now: run uncached
+        warnings.warn(
+            f"fluxnb could not read the cache keys of {target.store.path}: {exc}; this run "
+            "is not cached",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
     target.cache = sc
     scheduler.cache = sc
     return sc

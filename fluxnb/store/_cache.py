@@ -106,7 +106,7 @@ def write_entries(store: Store, rows: list[tuple]) -> None:
     affected; its steps are just not reusable)."""
     try:
         store.append("cache_entries", rows)
-    except OSError as exc:  # caching must never fail a run that succeeded
+    except Exception as exc:  # a full disk, a locked in-memory store: never fail the run
         warnings.warn(
             f"fluxnb could not record this run's cache keys in {store.path}: {exc}; "
             "its steps will run again next time",
