@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import fluxnb
 from fluxnb.llms import FakeLLMServer, LLMRetry, allm, reply
 from fluxnb.llms._prices import PriceBook, cost
 from fluxnb.llms._providers import read_providers
 from fluxnb.llms._routing import resolve
+from fluxnb.spec._llm_spec import SLOT, render
 
 KEY = "sk-test-SECRET-7f3a9c"  # a key that must never be written anywhere
 CARD = """
@@ -810,3 +813,39 @@ def test_a_bad_budget_is_a_located_manifest_error_or_an_llm_error(server: Any, b
     assert [p.path for p in info.value.problems] == ["budget.per_run"]
     with pytest.raises(fluxnb.LLMError, match="per_run"):
         fluxnb.llms.Budget(per_run=bad)
+
+
+# ---------------------------------------------------------------------- hostile input
+
+
+NO_BRACES = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(NO_BRACES, st.text(max_size=30), st.text(max_size=30))
+def test_a_template_fills_each_slot_once_and_never_reads_a_value_as_a_template(
+    text: str, a: str, doc: str
+) -> None:
+    values = {"a": a + "{{doc}}", "doc": doc}  # a value that looks like a slot stays text
+    out = render(text + "{{a}}" + text + "{{ doc }}", values)
+    assert out == text + a + "{{doc}}" + text + doc
+    assert SLOT.findall(text) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_scrub_removes_the_key_wherever_a_provider_puts_it(noise: str) -> None:
+    from fluxnb.llms._providers import Provider, scrub
+
+    assume("SECRET" not in noise)
+    os.environ["FAKE_SCRUB_KEY"] = KEY
+    p = Provider("p", "http://127.0.0.1:1/v1", api_key_env="FAKE_SCRUB_KEY")
+    masked = f"{KEY[:6]}{'*' * 12}{KEY[-4:]}"
+    for text in (
+        noise + KEY + noise,
+        f"{noise}Incorrect API key provided: {masked}.{noise}",
+        f"Authorization: Bearer {masked}{noise}",
+        f"{noise} {masked} {noise}",
+    ):
+        out = scrub(text, p)
+        assert KEY not in out and masked not in out and "SECRET" not in out
