@@ -178,6 +178,22 @@ def test_paste_keeps_every_property_lands_at_the_pointer_and_selects_the_copies(
     assert {"fetch->clean_copy1", "fetch->stats_copy1"} <= {e.id for e in d.design.edges}
     assert sent == [{"type": "select", "ids": ["clean_copy1", "stats_copy1"]}]
     assert d.issues.get("clean_copy1") is None
+    # pasted again at the same spot: the group moves aside as a whole, covering no node
+    msg(d, type="paste", x=500, y=300)
+    again = {n.id: n for n in d.design.nodes.values() if n.id.endswith("_copy2")}
+    assert len(again) == 2
+    shift = {
+        (
+            again[f"{k}_copy2"].x - copies[f"{k}_copy1"].x,
+            again[f"{k}_copy2"].y - copies[f"{k}_copy1"].y,
+        )
+        for k in ("clean", "stats")
+    }
+    assert len(shift) == 1  # the same shape
+    assert all(
+        abs(a.x - b.x) >= CELL_W or abs(a.y - b.y) >= CELL_H
+        for a, b in combinations(d.design.nodes.values(), 2)
+    )
 
 
 def test_the_inspector_offers_every_key_the_validator_reads_for_a_step() -> None:

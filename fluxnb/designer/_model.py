@@ -424,18 +424,12 @@ class Design:
         ]
         return len(self.clipboard)
 
-    def paste(
-        self, dx: float = 40.0, dy: float = 40.0, at: tuple[float, float] | None = None
-    ) -> list[str]:
-        """Paste the copied nodes (new ids) shifted by (dx, dy), or centred on ``at`` (the
-        pointer), with the arcs among them and, in a DAG, the dependencies they had on steps
-        still in the design (a copied step gets the same inputs)."""
+    def paste(self, dx: float = 40.0, dy: float = 40.0) -> list[str]:
+        """Paste the copied nodes (new ids) shifted by (dx, dy), with the arcs among them
+        and, in a DAG, the dependencies they had on steps still in the design (a copied step
+        gets the same inputs). The widget's ``paste(x, y)`` centres them on the pointer."""
         if not self.clipboard:
             return []
-        if at is not None:
-            xs = [n.x for n in self.clipboard]
-            ys = [n.y for n in self.clipboard]
-            dx, dy = at[0] - (min(xs) + max(xs)) / 2, at[1] - (min(ys) + max(ys)) / 2
         ids: dict[str, str] = {}
         cmds: list[Command] = []
         taken = set(self.nodes)

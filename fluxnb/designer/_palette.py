@@ -89,13 +89,29 @@ def free_spot(
 ) -> tuple[float, float]:
     """The free cell nearest to (x, y): no node's centre closer than a cell (``CELL_W`` by
     ``CELL_H``), so a new node never lands on another one."""
+    return free_offset(design, [(0.0, 0.0)], x, y, skip)
+
+
+def free_offset(
+    design: Design,
+    points: list[tuple[float, float]],
+    dx: float,
+    dy: float,
+    skip: frozenset[str] = frozenset(),
+) -> tuple[float, float]:
+    """The shift nearest to (dx, dy) that puts every one of ``points`` on a free cell (a
+    pasted group keeps its shape and covers no node)."""
     taken = [(n.x, n.y) for n in design.nodes.values() if n.id not in skip]
 
-    def free(px: float, py: float) -> bool:
-        return all(abs(px - a) >= CELL_W or abs(py - b) >= CELL_H for a, b in taken)
+    def free(ox: float, oy: float) -> bool:
+        return all(
+            abs(px + ox - a) >= CELL_W or abs(py + oy - b) >= CELL_H
+            for px, py in points
+            for a, b in taken
+        )
 
-    if free(x, y):
-        return x, y
+    if free(dx, dy):
+        return dx, dy
     # rings of cells around the spot, nearest first (right and down before left and up)
     for r in range(1, 60):
         ring = [
@@ -105,10 +121,9 @@ def free_spot(
         ]
         ring.sort(key=lambda c: (math.hypot(c[0] * CELL_W, c[1] * CELL_H), -c[0], -c[1]))
         for i, j in ring:
-            px, py = x + i * CELL_W, y + j * CELL_H
-            if free(px, py):
-                return px, py
-    return x, y + CELL_H * len(taken)  # pragma: no cover  # 3,600 cells all taken
+            if free(dx + i * CELL_W, dy + j * CELL_H):
+                return dx + i * CELL_W, dy + j * CELL_H
+    return dx, dy + CELL_H * len(taken)  # pragma: no cover  # 3,600 cells all taken
 
 
 def _unique(design: Design, name: str) -> str:

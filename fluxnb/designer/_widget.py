@@ -22,7 +22,7 @@ from ..spec._step_fields import step_fields
 from ..store._recorder import EVENT_COLUMNS, NO_OUTPUT
 from ._game import MAX_SPEED, MIN_SPEED, TokenGame
 from ._model import DAG, NET, PLACE, Design, DesignError
-from ._palette import CELL_W, add_function, free_spot, step_functions
+from ._palette import CELL_W, add_function, free_offset, free_spot, step_functions
 
 STATIC = Path(__file__).resolve().parent.parent / "_static"
 INT_KEYS = {"priority", "weight"}
@@ -300,9 +300,15 @@ class Designer(anywidget.AnyWidget):
         return self.design.copy(list(ids) or ([self.selected] if self.selected else []))
 
     def paste(self, x: float | None = None, y: float | None = None) -> list[str]:
-        """Paste what ``copy`` took (centred on x, y when given); the new ids, selected."""
-        at = None if x is None or y is None else (float(x), float(y))
-        ids: list[str] = self._edit(lambda: self.design.paste(at=at))
+        """Paste what ``copy`` took, centred on (x, y) when given (the pointer), else 40 px
+        aside; moved to the nearest spot where no copy covers a node. The new ids, selected."""
+        copied = [(n.x, n.y) for n in self.design.clipboard]
+        dx, dy = 40.0, 40.0
+        if copied and x is not None and y is not None:
+            xs, ys = [p[0] for p in copied], [p[1] for p in copied]
+            dx, dy = float(x) - (min(xs) + max(xs)) / 2, float(y) - (min(ys) + max(ys)) / 2
+        dx, dy = free_offset(self.design, copied, dx, dy)
+        ids: list[str] = self._edit(lambda: self.design.paste(dx, dy))
         if ids:
             self.selected = ids[0] if len(ids) == 1 else ""
             self.send({"type": "select", "ids": ids})  # the view selects them all
