@@ -604,3 +604,28 @@ def test_events_and_runs_fire_only_triggers_of_their_namespace(store: Store) -> 
         fluxnb.triggers.emit("ping", store=store)
     run(walk(svc, clock, clock.now()))
     assert calls == [1]
+
+
+def test_a_service_stopped_mid_run_leaves_the_firing_to_the_next_one(store: Store) -> None:
+    svc, clock, state = _gated(store)
+
+    async def go() -> None:
+        state["gate"] = asyncio.Event()
+        fluxnb.triggers.emit("go", {"n": 0}, store=store)
+        await svc.tick()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await svc.stop(runs="leave")  # a server shutting down mid-run
+        assert [r["outcome"] for r in rows(store)] == ["started"]
+        state["gate"].set()
+        after = TriggerService(store, clock=clock, namespace=svc.launcher.namespace, poll=3600)
+        await after.tick()  # finds the started firing with no live owner: resumes its run
+        await after.settle()
+
+    run(go())
+    [row] = rows(store)
+    assert row["outcome"] == "succeeded" and state["done"] == 1
+    with store.connect() as con:
+        assert con.execute(
+            "SELECT status, resumed FROM runs WHERE run_id = ?", [row["run_id"]]
+        ).fetchall() == [("succeeded", 1)]

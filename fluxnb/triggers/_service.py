@@ -374,7 +374,9 @@ class TriggerService:
 
     async def _recover(self, regs: list[Registered]) -> None:
         """Firings recorded ``started`` whose process is gone (its lease is free): end,
-        resume or start their run — the key is never fired again."""
+        resume or start their run — the key is never fired again. A run that succeeded or
+        failed gives the firing its outcome; one cancelled or interrupted by its process's
+        end (a server's workers cancel their runs when it dies) is resumed."""
         started = await self._io(rec.firing_rows, self.store, "outcome = 'started'")
         by_id = {r.id: r for r in regs}
         for row in started:
@@ -390,7 +392,7 @@ class TriggerService:
             firing = Firing(
                 key, reg, row["run_id"], rec.aware(row["scheduled_for"]), rec_payload(row)
             )
-            if status in ("succeeded", "failed", "cancelled"):
+            if status in ("succeeded", "failed"):
                 await self._io(rec.finish, self.store, reg, key, status, self.clock.now(), None)
                 lease.release()
                 self._firing_event(reg, key, status, run_id=row["run_id"], recovered=True)
