@@ -421,7 +421,8 @@ PATHS.update({
         "servers": [{"url": "/fluxnb"}],
         "parameters": [path_param("trigger_id", "the webhook trigger's id")],
         "post": {
-            "summary": "a webhook delivery: no Jupyter token, X-Fluxnb-Signature (sha256=<hex "
+            "summary": "at /fluxnb/hooks/{trigger_id}, outside /fluxnb/api/v1: a webhook "
+                       "delivery: no Jupyter token, X-Fluxnb-Signature (sha256=<hex "
                        "HMAC-SHA256 of the raw body>) authenticates it; X-Fluxnb-Delivery is "
                        "its idempotency key (a repeated delivery starts no second run)",
             "security": [],
