@@ -78,6 +78,21 @@ async def send(
         answer.tool_calls = _tool_calls(getattr(msg, "tool_calls", None))
         answer.take_usage(resp.usage)
         return answer
+    try:
+        await _read_stream(resp, answer, t0, clock, on_text)
+    finally:
+        await resp.close()  # a stream left half-read (a cut, a cancel) holds its connection
+    return answer
+
+
+async def _read_stream(
+    resp: Any,
+    answer: Answer,
+    t0: float,
+    clock: Callable[[], float],
+    on_text: Callable[[str], None] | None,
+) -> None:
+    """Read SSE chunks into ``answer``: text pieces, tool-call deltas, the usage chunk."""
     calls: dict[int, dict[str, Any]] = {}
     async for chunk in resp:
         usage = getattr(chunk, "usage", None)
@@ -113,7 +128,6 @@ async def send(
             }
             for _, c in sorted(calls.items())
         ]
-    return answer
 
 
 def _tool_calls(raw: Any) -> list[dict[str, Any]] | None:
