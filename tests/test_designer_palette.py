@@ -354,5 +354,9 @@ def test_run_on_an_empty_design_says_what_to_do() -> None:
     d = Designer(store=None)
     with pytest.raises(DesignError):
         d.run()
+    said: list[str] = []
+    d.observe(lambda ch: said.append(ch["new"]), names="message")
     msg(d, type="run")
+    msg(d, type="run")  # refused again, in the same words: the view still hears it
+    assert said == ["running…", d.message, "running…", d.message]
     assert "add a step" in d.message

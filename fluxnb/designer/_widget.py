@@ -574,7 +574,7 @@ class Designer(anywidget.AnyWidget):
             "copy": lambda: self.copy(*content.get("ids", [])),
             "paste": lambda: self.paste(content.get("x"), content.get("y")),
             "yaml": lambda: self.apply_yaml(content["text"]),
-            "run": self.run,
+            "run": self._run_from_view,
             "fire": lambda: self.fire(content["id"]),
             "game": lambda: self._game_message(content),
             "select": lambda: setattr(self, "selected", content.get("id") or ""),
@@ -591,6 +591,12 @@ class Designer(anywidget.AnyWidget):
         except Exception as err:  # never let a browser event kill the kernel's comm
             self.message = f"{type(err).__name__}: {err}"
             self._sync()
+
+    def _run_from_view(self) -> None:
+        # the view shows "running…" at once; Python says it too, so that a refusal worded
+        # as the last message was still reaches the view as a change
+        self.message = "running…"
+        self.run()
 
     def _game_message(self, content: dict[str, Any]) -> None:
         action = content.get("action")
