@@ -629,3 +629,21 @@ def test_a_service_stopped_mid_run_leaves_the_firing_to_the_next_one(store: Stor
         assert con.execute(
             "SELECT status, resumed FROM runs WHERE run_id = ?", [row["run_id"]]
         ).fetchall() == [("succeeded", 1)]
+
+
+def test_a_viewer_may_not_pause_and_other_namespaces_stay_unseen(store: Store) -> None:
+    trigger(JOB, "ours", event="e", store=store, namespace="team-a")
+    trigger(JOB, "theirs", event="e", store=store, namespace="team-b")
+    fluxnb.triggers.emit("e", store=store)  # (no service runs: nothing fires)
+    with fluxnb.session(role="viewer", namespace="team-a"):
+        assert fluxnb.triggers.list_triggers(store)["trigger"].tolist() == ["ours"]
+        with pytest.raises(fluxnb.PermissionDenied):
+            fluxnb.triggers.pause("ours", store=store)
+    with fluxnb.session(role="operator", namespace="team-a"):
+        fluxnb.triggers.pause("ours", store=store)
+        with pytest.raises(TriggerError):  # the same answer as for no trigger at all
+            fluxnb.triggers.fire_now("theirs", store=store)
+        assert fluxnb.triggers.firings("theirs", store=store).empty
+    with store.connect() as con:
+        denied = con.execute("SELECT action, outcome FROM audit WHERE outcome = 'denied'")
+        assert denied.fetchall() == [("run", "denied")]

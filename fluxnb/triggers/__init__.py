@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .._exceptions import TriggerError
 from ..spec._triggers import Backoff, Trigger, read_trigger
 from ._clock import Clock, ManualClock, SystemClock
 from ._launch import Firing, Launcher, LocalLauncher, Outcome
@@ -141,7 +142,7 @@ def list_triggers(store: Any = None) -> Any:
     from . import _records as rec
 
     target = _store(store)
-    regs = rec.all_triggers(target)
+    regs = [r for r in rec.all_triggers(target) if _readable(r)]
     with target.connect() as con:
         last = dict(
             con.execute(
@@ -185,29 +186,67 @@ def list_triggers(store: Any = None) -> Any:
 
 
 def firings(trigger_id: str | None = None, *, store: Any = None) -> Any:
-    """The ``firings`` table (of one trigger, or all) as a DataFrame, oldest first."""
+    """The ``firings`` table (of one trigger, or all) as a DataFrame, oldest first; a
+    non-admin session sees its namespace's triggers' firings only."""
     import pandas as pd
 
     from . import _records as rec
 
-    where, args = ("trigger = $1", [trigger_id]) if trigger_id else ("", [])
-    rows = rec.firing_rows(_store(store), where, args)
+    target = _store(store)
+    mine = [r.id for r in rec.all_triggers(target) if _readable(r)]
+    wanted = [t for t in mine if trigger_id is None or t == trigger_id]
+    rows = rec.firing_rows(target, "list_contains($1, trigger)", [wanted]) if wanted else []
     return pd.DataFrame(rows, columns=list(rec.FIRING_COLUMNS))
 
 
-def pause(trigger_id: str, *, store: Any = None) -> Registered:
-    """Pause a trigger: nothing fires until :func:`resume` (runs going are left alone)."""
+def _readable(reg: Registered) -> bool:
+    from .._session import current
+
+    s = current()
+    return s.is_admin or (reg.namespace or "default") == s.namespace
+
+
+def _allowed(target: Any, trigger_id: str, what: str) -> Registered:
+    """The trigger, if the acting session may run its workflow (PermissionDenied, audited,
+    if not; TriggerError if there is no such trigger in its reach)."""
+    from .._session import Action
+    from ..store._audit import authorize
     from . import _records as rec
 
-    return rec.set_paused(_store(store), trigger_id, True, _now())
+    reg = rec.require(target, trigger_id)
+    if not _readable(reg):  # as if it did not exist: no leak across namespaces
+        raise TriggerError(trigger_id, f"no trigger '{trigger_id}' in {target.path}")
+    authorize(
+        Action.RUN,
+        store=target,
+        workflow=reg.trigger.workflow,
+        namespace=reg.namespace or "default",
+        target=f"{what} trigger {trigger_id}",
+    )
+    return reg
+
+
+def pause(trigger_id: str, *, store: Any = None) -> Registered:
+    """Pause a trigger: nothing fires until :func:`resume` (runs going are left alone).
+
+    Raises:
+        TriggerError: no such trigger. PermissionDenied: the session may not run its
+        workflow."""
+    from . import _records as rec
+
+    target = _store(store)
+    _allowed(target, trigger_id, "pause")
+    return rec.set_paused(target, trigger_id, True, _now())
 
 
 def resume(trigger_id: str, *, store: Any = None) -> Registered:
     """Resume a paused trigger from now on (what it would have fired meanwhile is not
-    caught up); its failure count and backoff are cleared."""
+    caught up); its failure count and backoff are cleared. Raises as :func:`pause`."""
     from . import _records as rec
 
-    return rec.set_paused(_store(store), trigger_id, False, _now())
+    target = _store(store)
+    _allowed(target, trigger_id, "resume")
+    return rec.set_paused(target, trigger_id, False, _now())
 
 
 def fire_now(trigger_id: str, *, store: Any = None) -> str:
@@ -219,7 +258,7 @@ def fire_now(trigger_id: str, *, store: Any = None) -> str:
     from . import _records as rec
 
     target = _store(store)
-    reg = rec.require(target, trigger_id)
+    reg = _allowed(target, trigger_id, "fire")
     key = f"{trigger_id}#manual:{uuid.uuid4().hex[:12]}"
     rec.claim(
         target,
