@@ -84,7 +84,9 @@ def run_asking(store: Any, providers: Any, model: Any, sleeps: Any = None, **opt
 
 
 def calls(store: Any, run_id: str) -> list[dict[str, Any]]:
-    df = store.sql(f"SELECT * FROM llm_calls WHERE run_id = '{run_id}' ORDER BY attempt")
+    df = store.sql(
+        f"SELECT * FROM llm_calls WHERE run_id = '{run_id}' ORDER BY started_at, attempt"
+    )
     return df.to_dict("records")
 
 
@@ -849,3 +851,27 @@ def test_scrub_removes_the_key_wherever_a_provider_puts_it(noise: str) -> None:
     ):
         out = scrub(text, p)
         assert KEY not in out and masked not in out and "SECRET" not in out
+
+
+def test_notebook_variables_never_fill_an_llm_prompt(server: Any) -> None:
+    """The magic fills {{name}} from the notebook's variables (lookup=): never a prompt's."""
+    from fluxnb.spec._params import fill_text
+
+    text = manifest(server.url, "About {{doc}}") + "  # {{doc}} in a comment\n"
+    filled = fill_text(text, lookup={"doc": "INJECTED", "url": "x"}, source="cell")
+    assert "About {{doc}}" in filled and "INJECTED" not in filled
+
+
+def test_a_resumed_run_asks_again_under_the_next_step_attempt(env: Any, server: Any) -> None:
+    store, _ = env
+    server.script("gpt-4o-mini", reply(status=403, error="not allowed"))
+    first = fluxnb.run(manifest(server.url), STEPS, store=store)
+    assert first.status == "failed"
+    server.script("gpt-4o-mini", reply("resumed answer"))
+    again = fluxnb.resume(first.run_id, STEPS, store=store)
+    assert again.status == "succeeded" and again.outputs["summarise"] == "resumed answer"
+    rows = calls(store, first.run_id)
+    assert [(x["step_attempt"], x["call"], x["outcome"]) for x in rows] == [
+        (1, 1, "failed"), (2, 1, "ok")
+    ]  # fmt: skip
+    assert len(server.requests) == 2  # one request per execution of the step
