@@ -216,6 +216,12 @@ def test_the_inspector_offers_every_key_the_validator_reads_for_a_step() -> None
         (f.group for f in step_fields()), key=("basics", "resilience", "advanced").index
     )
     assert Designer().bundle.fields["timeout"]["kind"] == "duration"  # shared, sent once
+    net = Designer(mode="net", store=None)  # a transition's own keys, typed and explained
+    assert "Higher fires first" in net.bundle.fields["priority"]["help"]
+    net.add("transition", "t")
+    net.set("t", "external", "true")
+    net.set("t", "priority", "2")
+    assert net.design.nodes["t"].props == {"external": True, "priority": 2}
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import traitlets
 from .._exceptions import FluxError, ManifestError
 from .._plural import plural
 from ..engine._setup import DEFAULT
-from ..spec._step_fields import step_fields
+from ..spec._step_fields import step_fields, transition_fields
 from ..store._recorder import EVENT_COLUMNS, NO_OUTPUT
 from ._game import MAX_SPEED, MIN_SPEED, TokenGame
 from ._model import DAG, NET, PLACE, Design, DesignError
@@ -27,8 +27,8 @@ from ._palette import CELL_W, add_function, free_offset, free_spot, step_functio
 STATIC = Path(__file__).resolve().parent.parent / "_static"
 INT_KEYS = {"priority", "weight"}
 BOOL_KEYS = {"external", "inhibitor"}
-#: How the inspector's text is read per step key (``spec/_step_fields.py``).
-FIELDS = {f.key: f for f in step_fields()}
+#: How the inspector's text is read per key (``spec/_step_fields.py``).
+FIELDS = {f.key: f for f in (*transition_fields(), *step_fields())}
 
 
 class _Bundle(ipywidgets.Widget):

@@ -52,8 +52,8 @@ class StepField:
     default: Any = None
     #: The smallest value an ``int`` allows.
     minimum: int | None = None
-    #: Where the key goes in a DAG manifest: ``agent`` (``agents:``) or ``step`` (the
-    #: ``pipeline:`` entry).
+    #: Where the key goes in a manifest: ``agent`` (``agents:``), ``step`` (the
+    #: ``pipeline:`` entry) or ``transition`` (a net's transition).
     place: str = "agent"
 
     def as_dict(self) -> dict[str, Any]:
@@ -171,3 +171,27 @@ def step_fields() -> tuple[StepField, ...]:
     order = {g: i for i, g in enumerate(GROUPS)}
     first = {k: i for i, k in enumerate(_BASICS)}
     return tuple(sorted(out, key=lambda f: (order[f.group], first.get(f.key, len(first)))))
+
+
+@functools.cache
+def transition_fields() -> tuple[StepField, ...]:
+    """The keys only a net's transition has (``guard``, ``priority``, ``external``); the
+    ones it shares with a step (``run``, ``timeout``, ``on_error``, ...) are the step's."""
+    from ._net import Transition
+
+    docs = field_docs(Transition)
+    return (
+        StepField("guard", "text", "basics", docs.get("guard", ""), place="transition"),
+        StepField(
+            "priority", "int", "basics", docs.get("priority", ""), default=0, place="transition"
+        ),
+        StepField(
+            "external",
+            "choice",
+            "basics",
+            docs.get("external", ""),
+            choices=("true", "false"),
+            default=False,
+            place="transition",
+        ),
+    )

@@ -61,7 +61,7 @@ function checker(f) {
       if (!/^\s*-?\d+\s*$/.test(v)) return `${f.key} must be a whole number`;
       return f.minimum !== null && Number(v) < f.minimum ? `${f.key} must be at least ${f.minimum}` : "";
     };
-  if (f.kind === "duration") return (v) => (!v.trim() || DURATION.test(v) ? "" : `${f.key}: a duration like 250ms, 10s, 5m, 1h, 1m30s, or seconds`);
+  if (f.kind === "duration") return (v) => (!v.trim() || DURATION.test(v.replace(/ /g, "")) ? "" : `${f.key}: a duration like 250ms, 10s, 5m, 1h, 1m30s, or seconds`);
   return undefined;
 }
 
@@ -171,7 +171,7 @@ export function attachInspector(view) {
     const arg = el("input", "fx-input fx-activation-arg");
     arg.dataset.key = `${key}.arg`;
     const args = { batch: "items per run, e.g. 10", window: "interval, e.g. 2s", custom: "module:function" };
-    const argCheck = () => (sel.value === "batch" ? (v) => (/^\s*[1-9]\d*\s*$/.test(v) ? "" : "batch needs a whole number ≥ 1") : sel.value === "window" ? (v) => (DURATION.test(v) ? "" : "window needs a duration like 2s") : undefined);
+    const argCheck = () => (sel.value === "batch" ? (v) => (/^\s*[1-9]\d*\s*$/.test(v) ? "" : "batch needs a whole number ≥ 1") : sel.value === "window" ? (v) => (DURATION.test(v.replace(/ /g, "")) ? "" : "window needs a duration like 2s") : undefined);
     const showArg = () => {
       arg.style.display = args[sel.value] ? "" : "none";
       arg.placeholder = args[sel.value] || "";
