@@ -46,7 +46,7 @@ ERRORS = {
     "409": "conflict: the run is not in a state that allows this, the id is taken",
     "413": "the body is larger than c.FluxnbServer.max_body_bytes",
     "422": "a value in the request is invalid (the callable cannot be imported, a bad field)",
-    "503": "every worker is busy, or the store is locked",
+    "503": "every worker is busy, the worker holding it ended, or the store is locked",
 }
 
 
@@ -272,7 +272,7 @@ PATHS: dict[str, Any] = {
                                   "first_divergence": nullable("object"),
                                   "mismatches": {"type": "integer"}},
                                  ("run_id", "identical")), "the verdict"),
-                   "404", "409", "422")},
+                   "404", "409", "422", "503")},
     "/runs/{run_id}/resume": {
         "parameters": [path_param("run_id", "the run's id")],
         "post": op("continue a failed, cancelled or interrupted run (operator)", R,
@@ -289,25 +289,25 @@ PATHS: dict[str, Any] = {
     "/nets/{name}/instances": {
         "parameters": [path_param("name", "a registered net's name")],
         "post": op("start a long-lived instance of a registered net (operator)", N,
-                   ok("201", ref("Instance"), "the new instance"), "404", "413", "422",
+                   ok("201", ref("Instance"), "the new instance"), "404", "413", "422", "503",
                    requestBody={"required": False, "content": {"application/json": {
                        "schema": obj({"tenant": {"type": "string"}})}}})},
     "/instances/{instance_id}": {
         "parameters": [path_param("instance_id", "the instance's id (its run id)")],
         "get": op("an instance: marking, tokens, enabled transitions, history", N,
-                  ok("200", ref("Instance"), "the instance"), "404")},
+                  ok("200", ref("Instance"), "the instance"), "404", "503")},
     "/instances/{instance_id}/tokens": {
         "parameters": [path_param("instance_id", "the instance's id")],
         "post": op("put a token with data into a place (operator)", N,
                    ok("200", ref("Instance"), "the instance after it"), "404", "413", "422",
-                   requestBody={"required": True, "content": {"application/json": {
+                   "503", requestBody={"required": True, "content": {"application/json": {
                        "schema": obj({"place": {"type": "string"}, "data": {}},
                                      ("place",))}}})},
     "/instances/{instance_id}/fire": {
         "parameters": [path_param("instance_id", "the instance's id")],
         "post": op("fire a transition with data (operator); 409 if it is not enabled", N,
                    ok("200", ref("Instance"), "the instance after it"), "404", "409", "413",
-                   "422",
+                   "422", "503",
                    requestBody={"required": True, "content": {"application/json": {
                        "schema": obj({"transition": {"type": "string"}, "data": {}},
                                      ("transition",))}}})},

@@ -82,6 +82,21 @@ transitions:
 """
 
 
+#: A net whose 'crash' action ends the process running it (external: fired by hand).
+CRASHY = """name: crashy
+net:
+  places:
+    inbox: 0
+    done: 0
+  transitions:
+    - id: crash
+      inputs: [inbox]
+      outputs: [done]
+      run: "tests.server_steps:die"
+      external: true
+"""
+
+
 class Answer:
     def __init__(self, code: int, body: bytes, headers: Any) -> None:
         self.code = code

@@ -42,3 +42,8 @@ def boom(**_: Any) -> int:
 def metered(ctx: Any, **_: Any) -> int:
     ctx.meter("api_calls", 5)
     return 5
+
+
+def die(**_: Any) -> None:
+    """Ends its process at once, as a segfault or kill -9 would."""
+    os._exit(3)

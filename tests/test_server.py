@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.server_api import GATED, SUMS, TICKET, Client, server_config
+from tests.server_api import CRASHY, GATED, SUMS, TICKET, Client, server_config
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -366,6 +366,21 @@ async def test_net_instances_take_tokens_and_fire(api: Client) -> None:
     assert [h["transition"] for h in state.json["history"]][:1] == ["close"]
     assert (await api.get(f"instances/{iid}", "B")).code == 404
     assert (await api.get("instances/nope", "O")).code == 404
+
+
+async def test_a_net_action_that_kills_its_process_leaves_the_server_up(api: Client) -> None:
+    await api.register("crashy", CRASHY)
+    made = await api.post("nets/crashy/instances", "O")
+    iid = made.json["instance_id"]
+    await api.post(f"instances/{iid}/tokens", "O", {"place": "inbox", "data": 1})
+    fired = await api.post(f"instances/{iid}/fire", "O", {"transition": "crash"})
+    assert fired.code == 503 and fired.error["kind"] == "WorkerDied"
+    assert (await api.get("healthz", None)).code == 200
+    gone = await api.get(f"instances/{iid}", "O")
+    assert gone.code == 404 and "ended with its worker process" in gone.error["message"]
+    await _until_ready(api)  # a new worker took its place
+    again = await api.post("nets/crashy/instances", "O")
+    assert again.code == 201 and again.json["marking"] == {"inbox": 0, "done": 0}
 
 
 # ---------------------------------------------------------------------- SQL and money

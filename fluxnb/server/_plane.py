@@ -51,7 +51,7 @@ class Plane:
         #: run id -> what the server knows beyond the store: namespace, workflow, version,
         #: and ``state`` (queued, running, rejected) with ``error`` for a refusal.
         self.runs: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        #: net instance id -> (NetRun, namespace, registered workflow)
+        #: net instance id -> (the worker holding it, namespace, registered net)
         self.instances: dict[str, Any] = {}
         self.started = False
         self._lock = threading.Lock()
@@ -95,12 +95,7 @@ class Plane:
                 await asyncio.to_thread(registry.record_runs, self.store, rows)
         if self._triggers is not None:  # firings in flight stay started: resumed next time
             await self._triggers.stop(runs="leave")
-        await self.pool.close()
-        for run, _, _ in list(self.instances.values()):
-            try:
-                await asyncio.to_thread(run.close)
-            except Exception as exc:
-                self.log.warning("fluxnb: closing net instance %s: %s", run, exc)
+        await self.pool.close()  # each worker closes its net instances (records their end)
         self.threads.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ registry

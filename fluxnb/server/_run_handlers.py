@@ -219,6 +219,15 @@ class StartRunHandler(_RunHandler):
         )
 
 
+def worker_error(kind: str, message: str) -> ApiError:
+    """The answer for a job a worker refused (its error's kind and text)."""
+    status = {
+        "PermissionDenied": 403, "NotFound": 404, "ReplayError": 409, "NotEnabled": 409,
+        "RunBusy": 409, "WorkerDied": 503, "ManifestError": 400, "InternalError": 500,
+    }.get(kind, 422)  # fmt: skip
+    return ApiError(status, kind, message)
+
+
 def session_fields(s: Any) -> tuple[str, str, str, str | None]:
     """A session as a worker process takes it (role, tenant, namespace, user)."""
     return (str(s.role), s.tenant, s.namespace, s.user)
@@ -412,11 +421,9 @@ class ReplayHandler(_RunHandler):
         caller = await self.may(Action.REPLAY, run)
         self.plane.start()
         job = {"run_id": run_id, "session": caller}
-        ok, payload = await self.plane.pool.call("replay", job)
+        ok, payload, _ = await self.plane.pool.call("replay", job)
         if not ok:
-            kind, message = payload
-            status = {"PermissionDenied": 403, "ReplayError": 409}.get(kind, 422)
-            raise ApiError(status, kind, message)
+            raise worker_error(*payload)
         self.send(payload)
 
 

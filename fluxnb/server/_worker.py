@@ -6,7 +6,8 @@ live events (run started, each step's status, breaker changes, the run's end). A
 that crashes the process or hangs only costs this worker: the server sees the pipe close,
 records its runs ``interrupted`` (their process is gone) and starts another worker.
 
-Messages in: ``("run" | "resume" | "replay", job)``, ``("cancel", run_id)``, ``("stop",)``.
+Messages in: ``("run" | "resume" | "replay" | "net.create" | "net.put" | "net.fire" |
+"net.get", job)``, ``("cancel", run_id)``, ``("stop",)``.
 Messages out: ``("ready",)`` once, ``("event", namespace, event)``, ``("done", run_id, status)``,
 ``("reply", request_id, ok, payload)``.
 """
@@ -14,8 +15,12 @@ Messages out: ``("ready",)`` once, ``("event", namespace, event)``, ``("done", r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from ._net_state import Instances, net_job
 
 
 class Forwarding:
@@ -105,6 +110,8 @@ def main(conn: Any, store_path: str) -> None:
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="fluxnb-worker-loop", daemon=True).start()
     running: dict[str, Any] = {}
+    instances: Instances = {}  # long-lived net instances held by this worker
+    nets = ThreadPoolExecutor(1, thread_name_prefix="fluxnb-nets")
 
     def send(msg: tuple) -> None:
         with lock:
@@ -131,8 +138,11 @@ def main(conn: Any, store_path: str) -> None:
         job = msg[1]
         if kind == "replay":
             threading.Thread(
-                target=_replay, args=(job, session_of(job), store, send), daemon=True
+                target=_answer, args=(job, session_of(job), send, _replay, job, store), daemon=True
             ).start()
+            continue
+        if kind.startswith("net."):  # one at a time, in order, off the runs' loop
+            nets.submit(_answer, job, session_of(job), send, net_job, kind, job, instances, store)
             continue
         coro = _execute(kind, job, session_of(job), store, send)
         future = asyncio.run_coroutine_threadsafe(coro, loop)
@@ -140,6 +150,14 @@ def main(conn: Any, store_path: str) -> None:
         future.add_done_callback(_forget(running, job["run_id"]))
     for future in list(running.values()):
         loop.call_soon_threadsafe(future.cancel)
+    nets.submit(_close_all, instances).result(timeout=5)
+
+
+def _close_all(instances: Instances) -> None:
+    """End every net instance (its run is recorded as it stands)."""
+    for run, _, _ in instances.values():
+        with contextlib.suppress(Exception):  # one that fails must not stop the rest
+            run.close()
 
 
 def _forget(running: dict[str, Any], run_id: str) -> Any:
@@ -186,20 +204,35 @@ def _refused(run_id: str, exc: Exception) -> dict[str, Any]:
     }
 
 
-def _replay(job: dict[str, Any], session: Any, store: Any, send: Any) -> None:
-    import fluxnb
-
+def _answer(job: dict[str, Any], session: Any, send: Any, work: Any, *args: Any) -> None:
+    """Reply to a request: ``work(*args)`` as ``session``, or the error's kind and text."""
     from .._session import acting
 
     try:
         with acting(session):
-            report = fluxnb.replay(job["run_id"], store=store)
-        payload = {
-            "run_id": report.run_id,
-            "identical": bool(report.identical),
-            "first_divergence": report.first_divergence,
-            "mismatches": len(report.mismatches),
-        }
+            payload = work(*args)
         send(("reply", job["request"], True, payload))
     except Exception as exc:
-        send(("reply", job["request"], False, (type(exc).__name__, str(exc))))
+        from .._exceptions import FluxError
+        from ._net_state import NetJobError
+
+        if isinstance(exc, NetJobError):
+            kind = exc.kind
+        elif isinstance(exc, FluxError):
+            kind = type(exc).__name__
+        else:  # a bug, not an answer: the server says 500
+            kind = "InternalError"
+        text = f"{type(exc).__name__}: {exc}" if kind == "InternalError" else str(exc)
+        send(("reply", job["request"], False, (kind, text)))
+
+
+def _replay(job: dict[str, Any], store: Any) -> dict[str, Any]:
+    import fluxnb
+
+    report = fluxnb.replay(job["run_id"], store=store)
+    return {
+        "run_id": report.run_id,
+        "identical": bool(report.identical),
+        "first_divergence": report.first_divergence,
+        "mismatches": len(report.mismatches),
+    }

@@ -60,7 +60,7 @@ class Pool:
         self.workers: list[_Worker] = []
         self.queue: deque[tuple[str, dict[str, Any]]] = deque()
         self.where: dict[str, _Worker] = {}  # run id -> the worker running it
-        self.replies: dict[int, asyncio.Future[Any]] = {}
+        self.replies: dict[int, tuple[asyncio.Future[Any], _Worker]] = {}
         self._ids = itertools.count(1)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing = False
@@ -145,17 +145,24 @@ class Pool:
             return "cancelling"
         return None
 
-    async def call(self, kind: str, job: dict[str, Any]) -> Any:
-        """Send a job that answers (a replay) to the least busy worker; its reply."""
+    async def call(self, kind: str, job: dict[str, Any], worker: Any = None) -> Any:
+        """Send a job that answers (a replay, a net instance's) to ``worker`` (default: the
+        least busy); ``(ok, payload, worker)``. A worker that dies first answers
+        ``(False, ("WorkerDied", ...))``."""
         assert self.loop is not None
+        if worker is None:
+            live = [w for w in self.workers if w.process.is_alive()]
+            if not live:
+                raise QueueFull
+            worker = min(live, key=lambda w: len(w.runs))
         request = next(self._ids)
         future: asyncio.Future[Any] = self.loop.create_future()
-        self.replies[request] = future
-        worker = min(self.workers, key=lambda w: len(w.runs))
+        self.replies[request] = (future, worker)
         if not worker.send((kind, {**job, "request": request})):
             self.replies.pop(request, None)
-            raise QueueFull
-        return await future
+            return False, ("WorkerDied", "the worker process has ended"), worker
+        ok, payload = await future
+        return ok, payload, worker
 
     def _dispatch(self) -> None:
         while self.queue:
@@ -182,7 +189,7 @@ class Pool:
             self.where.pop(msg[1], None)
             self._dispatch()
         elif msg[0] == "reply":
-            future = self.replies.pop(msg[1], None)
+            future, _ = self.replies.pop(msg[1], (None, None))
             if future is not None and not future.done():
                 future.set_result((msg[2], msg[3]))
             return
@@ -194,6 +201,12 @@ class Pool:
         lost = sorted(worker.runs)
         for run_id in lost:
             self.where.pop(run_id, None)
+        for request, (future, holder) in list(self.replies.items()):
+            if holder is worker:  # its answers will never come
+                del self.replies[request]
+                if not future.done():
+                    why = f"the worker process ended (exit code {worker.process.exitcode})"
+                    future.set_result((False, ("WorkerDied", why)))
         if self.closing:
             return
         self.log.warning(
