@@ -74,13 +74,12 @@ def clear_arcs(
         if side < 0 or (side == 0 and normal[1] < 0):
             normal, side = -normal, -side
         reach = float(np.abs(size[n] * normal).sum())  # the box's extent along the normal
-        spot = xy[n]
         for k in range(6):  # nearest first, its own side first
             for step in (reach - side + 4 + k * reach, -(reach + side + 4 + k * reach)):
                 spot = xy[n] + normal * step
                 if spot_clear(n, spot):
                     return spot
-        return spot
+        return xy[n]  # no clear spot near: stay (an arc over a node beats two nodes stacked)
 
     ends = np.zeros((len(arcs), len(ids)), dtype=bool)
     ends[np.arange(len(arcs)), src] = ends[np.arange(len(arcs)), dst] = True
