@@ -19,31 +19,7 @@ from fluxnb.designer import Design, Designer, DesignError
 from fluxnb.designer._palette import CELL_H, CELL_W, add_function, free_spot, step_functions
 from fluxnb.spec._step_fields import step_fields
 
-
-def fetch():
-    """Read the raw values."""
-    return [3, 1, 2]
-
-
-def clean(fetch):
-    return sorted(fetch)
-
-
-def stats(fetch, scale=1.0):
-    return {"n": len(fetch) * scale}
-
-
-def report(clean, stats, ctx=None):
-    return f"{stats['n']} values, max {clean[-1]}"
-
-
-def publish(report):
-    return report.upper()
-
-
-def boom(fetch):
-    raise ValueError(f"bad value {fetch[0]}")
-
+from .designer_steps import boom, clean, fetch, publish, report, stats
 
 NS = {f.__name__: f for f in (fetch, clean, stats, report, publish, boom)}
 

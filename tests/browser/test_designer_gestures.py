@@ -25,34 +25,10 @@ from .test_designer_in_notebook import _set_theme, contrast
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("FLUXNB_SCREENSHOTS", ROOT / "build" / "screenshots"))
 
-CELL = '''
-tries = {"n": 0}
-
-def fetch():
-    """Read the raw values."""
-    return [3, 1, 2]
-
-def clean(fetch):
-    return sorted(fetch)
-
-def stats(fetch, scale=1.0):
-    return {"n": len(fetch) * scale}
-
-def report(clean, stats):
-    return f"{stats['n']} values, max {clean[-1]}"
-
-def publish(report):
-    return report.upper()
-
-def shaky(fetch):
-    tries["n"] += 1
-    if tries["n"] % 2:
-        raise ValueError(f"odd try {tries['n']}")
-    return len(fetch)
-
-e = fluxnb.Designer(namespace=globals(), store=None, name="scores")
-e
-'''
+# the five steps' functions (and ``shaky``) as the notebook's own, then an empty designer
+CELL = (ROOT / "tests" / "designer_steps.py").read_text() + (
+    '\ne = fluxnb.Designer(namespace=globals(), store=None, name="scores")\ne\n'
+)
 
 ADD_CELL = """async (src) => { const nb = window.__nb, content = nb.content, m = content.model;
     m.sharedModel.insertCell(m.cells.length, {cell_type: 'code', source: src});
