@@ -2,7 +2,7 @@
 # Set up .venv with the dev extras and check everything: format, lint, types, tests
 # (unit, store, CLI, benchmarks' correctness) and the tutorial notebooks (nbmake).
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
-python -m pip install --quiet -e ".[dev,dask,otel,widgets,browser,llm]"
+python -m pip install --quiet -e ".[dev,dask,otel,widgets,browser,llm,lab]"
 
 # the designer's browser tests drive Debian's Chromium (never `playwright install`)
 if ! command -v chromium >/dev/null 2>&1; then
@@ -19,6 +19,9 @@ else
   echo "npm is missing: cannot check that fluxnb/_static matches widgets/src" >&2
   exit 1
 fi
+echo "== JupyterLab extension: fluxnb/labextension built from labextension/src + widgets/src"
+# (rebuild: cd labextension && npm ci && npm run build; the build needs widgets/node_modules too)
+node labextension/stamp.mjs --check
 echo "== ruff format --check"; ruff format --check .
 echo "== ruff check"; ruff check .
 echo "== mypy"; mypy
@@ -53,6 +56,9 @@ python -m venv "$binder_env"
 "$binder_env/bin/python" -m pip install --quiet --upgrade pip >/dev/null
 "$binder_env/bin/python" -m pip install --quiet -r binder/requirements.txt
 PATH="$binder_env/bin:$PATH" bash binder/postBuild >/dev/null
+# the prebuilt JupyterLab extension is installed with the package: no Node involved
+"$binder_env/bin/jupyter" labextension list 2>&1 | grep -q "fluxnb-lab.*enabled.*OK" \
+  || { echo "fluxnb-lab is not listed by jupyter labextension list in Binder's venv" >&2; exit 1; }
 "$binder_env/bin/python" -m pip install --quiet pytest pytest-timeout nbmake
 "$binder_env/bin/python" -m pytest -q -p no:cacheprovider --nbmake notebooks
 rm -rf "$(dirname "$binder_env")"
