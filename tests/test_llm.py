@@ -52,8 +52,9 @@ def env(server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     fluxnb.set_rate_card(CARD, "acme", store=store)
     providers = [
         {"name": "openai", "base_url": server.url, "api_key_env": "FAKE_LLM_KEY"},
-        {"name": "backup", "base_url": server.url, "api_key_env": "FAKE_LLM_KEY"},
-    ]
+        {"name": "backup", "base_url": server.url, "api_key_env": "FAKE_LLM_KEY",
+         "price_as": {"gpt-4o-mini": "openai/gpt-4o-mini"}},
+    ]  # fmt: skip
     return store, providers
 
 
