@@ -647,3 +647,45 @@ def test_a_viewer_may_not_pause_and_other_namespaces_stay_unseen(store: Store) -
     with store.connect() as con:
         denied = con.execute("SELECT action, outcome FROM audit WHERE outcome = 'denied'")
         assert denied.fetchall() == [("run", "denied")]
+
+
+@pytest.mark.parametrize("policy", ["skip", "latest", "all"])
+def test_whatever_the_outages_every_schedule_time_is_claimed_exactly_once(policy: str) -> None:
+    """Property: passes at random moments (some after long outages) claim each cron time
+    once — fired or skipped, never missing, never twice; with catch_up: all, each ran."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from fluxnb.triggers._schedule import times_between
+
+    crons = st.sampled_from(["*/15 * * * *", "0 */2 * * *", "30 2 * * *", "*/30 * * * *"])
+    jumps = st.lists(st.integers(1, 2 * 3600), min_size=1, max_size=5)  # up to 10 h
+
+    @settings(max_examples=6, deadline=None)  # bounded: a few seconds per policy
+    @given(cron=crons, gaps=jumps)
+    def check(cron: str, gaps: list[int]) -> None:
+        store = Store(":memory:")
+        start = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)  # across Berlin's fall-back night
+        svc, clock, calls = make(store, start)
+        trigger(JOB, "t", schedule=cron, timezone="Europe/Berlin", catch_up=policy,
+                store=store, now=start)  # fmt: skip
+
+        async def go() -> None:
+            for gap in gaps:
+                clock.advance(gap)
+                await svc.tick()
+                await svc.settle()
+
+        run(go())
+        due, _ = times_between(fluxnb.triggers.Trigger("t", "schedule", {"cron": cron,
+                               "timezone": "Europe/Berlin"}), start, clock.now())  # fmt: skip
+        got = claimed(store)
+        keys = [r["key"] for r in got]
+        assert len(keys) == len(set(keys))
+        assert sorted(r["scheduled_for"] for r in got) == [t.replace(tzinfo=None) for t in due]
+        ran = [r for r in got if r["outcome"] == "succeeded"]
+        assert len(calls) == len(ran)
+        if policy == "all":
+            assert len(ran) == len(due)
+
+    check()
