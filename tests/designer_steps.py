@@ -3,6 +3,14 @@
 (``tests/browser/test_designer_gestures.py``), so both draw the same five steps."""
 
 tries = {"n": 0}
+#: The arcs the five steps get from their parameters' names, whatever order they come in.
+FIVE_STEP_ARCS = {
+    "fetch->clean",
+    "fetch->stats",
+    "clean->report",
+    "stats->report",
+    "report->publish",
+}
 
 
 def fetch():

@@ -19,7 +19,7 @@ from fluxnb.designer import Design, Designer, DesignError
 from fluxnb.designer._palette import CELL_H, CELL_W, add_function, free_spot, step_functions
 from fluxnb.spec._step_fields import step_fields
 
-from .designer_steps import boom, clean, fetch, publish, report, stats
+from .designer_steps import FIVE_STEP_ARCS, boom, clean, fetch, publish, report, stats
 
 NS = {f.__name__: f for f in (fetch, clean, stats, report, publish, boom)}
 
@@ -60,13 +60,7 @@ def test_dropping_functions_builds_the_workflow_connected_by_parameter_names() -
         msg(d, type="add_function", name=name, x=100, y=100)
     assert d.message == ""
     edges = {e["id"] for e in d.graph["edges"]}
-    assert edges == {
-        "fetch->clean",
-        "fetch->stats",
-        "clean->report",
-        "stats->report",
-        "report->publish",
-    }
+    assert edges == FIVE_STEP_ARCS
     assert all(n["props"]["run"] == n["id"] for n in d.graph["nodes"])
     assert d.issues == {}
     assert d.selected == "stats"  # the last one dropped, ready for the inspector

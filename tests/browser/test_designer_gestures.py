@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ..designer_steps import FIVE_STEP_ARCS
 from .lab import Lab, drag, node_point, py, wait_py
 from .test_designer_in_notebook import _set_theme, contrast
 
@@ -115,13 +116,7 @@ def test_a_five_step_workflow_from_an_empty_designer_in_at_most_12_gestures(
         wait_py(lab, "len(e.design.nodes)", lambda v, n=n: v == n)
     assert not hint.is_visible()
     edges = set(py(lab, "[x.id for x in e.design.edges]"))
-    assert edges == {
-        "fetch->clean",
-        "fetch->stats",
-        "clean->report",
-        "stats->report",
-        "report->publish",
-    }
+    assert edges == FIVE_STEP_ARCS
     assert py(lab, "e.issues") == {}
     assert boxes_overlap(lab, e) == []  # two drops on one spot: side by side, not stacked
     # run: one click
