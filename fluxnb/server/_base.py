@@ -36,6 +36,7 @@ from .._session import Session, acting
 
 T = TypeVar("T")
 
+NOT_AUTHENTICATED = "not authenticated: send Jupyter's token (Authorization: token T)"
 #: What a name or id in a URL may be (a run id as ``fluxnb.run(run_id=...)`` takes it).
 SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
@@ -128,6 +129,8 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
 
     def session(self) -> Session:
         """Who acts for this request, in the namespace it asks for (403 if not granted)."""
+        if not self.current_user:  # never a grant for "None" or "*" without a user
+            raise ApiError(403, "PermissionDenied", NOT_AUTHENTICATED)
         asked = self.get_query_argument("namespace", None) or self.request.headers.get(
             "X-Fluxnb-Namespace"
         )
@@ -207,7 +210,7 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
             )
             message, problems = exc.log_message or exc.reason or str(status_code), []
             if status_code == 403 and not self.current_user:
-                message = "not authenticated: send Jupyter's token (Authorization: token T)"
+                message = NOT_AUTHENTICATED
         else:
             kind, message, problems = "InternalError", "the server failed; see its log", []
         self.clear()
