@@ -166,6 +166,11 @@ def test_the_palette_filters_by_search_and_a_click_adds_next_to_the_selection(
     assert boxes_overlap(lab, e) == []
     search.fill("")
     assert designer.locator(".fx-function").count() >= 6
+    # the keyboard too: Tab to a function, Enter adds it
+    designer.locator(".fx-function[data-name=publish]").focus()
+    page.keyboard.press("Enter")
+    wait_py(lab, "'publish_2' in e.design.nodes", bool)
+    py(lab, "e.undo()")
 
 
 def test_the_typed_inspector(lab: Lab, e: int) -> None:

@@ -44,6 +44,13 @@ export function attachPalette(view) {
       item.title = `${f.signature}${f.doc ? "\n" + f.doc : ""}\ndrag onto the canvas, or click: a step running it`;
       item.append(el("span", "fx-function-name", f.name), el("span", "fx-function-params", `(${f.params.map((p) => p.name).join(", ")})`));
       item.addEventListener("mousedown", (ev) => press(ev, f.name));
+      item.tabIndex = 0; // Tab reaches it, Enter adds it (next to the selection)
+      item.setAttribute("role", "button");
+      item.addEventListener("keydown", (ev) => {
+        if (ev.key !== "Enter" && ev.key !== " ") return;
+        ev.preventDefault();
+        send({ type: "add_function", name: f.name });
+      });
       list.append(item);
     }
     if (!list.children.length) list.append(el("div", "fx-hint", fns.length ? "no function matches" : "define functions in the notebook: they show here"));
