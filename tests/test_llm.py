@@ -30,8 +30,8 @@ rate_card:
   currency: USD
   effective_from: 2026-01-01
   prices:
-    - {unit: llm_prompt_tokens, per: 1000, price: "0.10"}
-    - {unit: llm_completion_tokens, per: 1000, price: "0.40"}
+    - {unit: llm_prompt_tokens, price: "0.01"}
+    - {unit: llm_completion_tokens, price: "0.03"}
     - {unit: llm_cost_usd, price: "1.20"}
 """
 
@@ -91,10 +91,10 @@ def calls(store: Any, run_id: str) -> list[dict[str, Any]]:
     return df.to_dict("records")
 
 
-def usage(store: Any, run_id: str) -> dict[str, Decimal]:
-    df = store.sql(
-        f"SELECT unit, sum(quantity) AS q FROM usage WHERE run_id = '{run_id}' GROUP BY unit"
-    )
+def usage(store: Any, run_id: str | None) -> dict[str, Decimal]:
+    """Usage by unit of one run (None: of every run of tenant acme)."""
+    where = f"run_id = '{run_id}'" if run_id else "tenant = 'acme'"
+    df = store.sql(f"SELECT unit, sum(quantity) AS q FROM usage WHERE {where} GROUP BY unit")
     return {r["unit"]: Decimal(str(r["q"])) for r in df.to_dict("records")}
 
 
@@ -104,12 +104,28 @@ def invoice_total(store: Any) -> Decimal:
     return fluxnb.invoice("acme", datetime.now(UTC).strftime("%Y-%m"), store=store).total
 
 
+def books_agree(store: Any, r: Any) -> None:
+    """The trace, the usage and the invoice tell one story: one events row per step
+    attempt ending as the run did, the usage rows' LLM tokens and cost equal to the sum of
+    the llm_calls rows, and the invoice priced from that usage."""
+    [event] = store.sql(f"SELECT status FROM events WHERE run_id = '{r.run_id}'").to_dict("records")
+    assert event["status"] == ("succeeded" if r.status == "succeeded" else "failed")
+    rows = calls(store, r.run_id)
+    u = usage(store, r.run_id)
+    for unit, col in (("llm_prompt_tokens", "prompt_tokens"),
+                      ("llm_completion_tokens", "completion_tokens")):  # fmt: skip
+        assert u.get(unit, Decimal(0)) == sum(x[col] or 0 for x in rows)
+    costs = [Decimal(str(x["cost"])) for x in rows if x["cost"] is not None]
+    assert u.get("llm_cost_usd", Decimal(0)) == sum(costs, Decimal(0))
+    assert invoice_total(store) == expected_total(usage(store, None))  # every run of acme
+
+
 def expected_total(u: dict[str, Decimal]) -> Decimal:
     """The card's price of each LLM unit, each line rounded half-even to the cent as an
     invoice line is (the automatic units are not on the card: they cost nothing)."""
     lines = (
-        u.get("llm_prompt_tokens", Decimal(0)) / 1000 * Decimal("0.10"),
-        u.get("llm_completion_tokens", Decimal(0)) / 1000 * Decimal("0.40"),
+        u.get("llm_prompt_tokens", Decimal(0)) * Decimal("0.01"),
+        u.get("llm_completion_tokens", Decimal(0)) * Decimal("0.03"),
         u.get("llm_cost_usd", Decimal(0)) * Decimal("1.20"),
     )
     return sum((x.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN) for x in lines), Decimal(0))
@@ -144,6 +160,7 @@ def test_a_json_answer_is_one_attempt_recorded_metered_and_invoiced(env: Any, se
     assert invoice_total(store) == expected_total(u) > 0
     [event] = store.sql(f"SELECT * FROM events WHERE run_id = '{r.run_id}'").to_dict("records")
     assert event["status"] == "succeeded" and event["attempt"] == 1
+    books_agree(store, r)
 
 
 @pytest.mark.parametrize("usage_choices", ["[]", "null"])
@@ -165,6 +182,7 @@ def test_a_stream_reads_the_usage_chunk_whatever_its_choices(
     assert row["ttft_ms"] is not None and row["ttft_ms"] <= row["latency_ms"]
     u = usage(store, r.run_id)
     assert u["llm_completion_tokens"] == 4 and invoice_total(store) == expected_total(u)
+    books_agree(store, r)
 
 
 def test_429_waits_its_retry_after_then_retries_the_same_candidate(env: Any, server: Any) -> None:
@@ -182,6 +200,7 @@ def test_429_waits_its_retry_after_then_retries_the_same_candidate(env: Any, ser
     u = usage(store, r.run_id)
     assert u["llm_cost_usd"] == Decimal(str(rows[1]["cost"]))  # the failed try costs nothing
     assert invoice_total(store) == expected_total(u)
+    books_agree(store, r)
 
 
 def test_a_retry_after_past_the_cap_moves_to_the_next_candidate(env: Any, server: Any) -> None:
@@ -201,6 +220,7 @@ def test_a_retry_after_past_the_cap_moves_to_the_next_candidate(env: Any, server
         ("openai", "failover", 1),
         ("backup", "ok", 2),
     ]
+    books_agree(store, r)
 
 
 def test_500_twice_then_200_backs_off_exponentially_with_jitter(env: Any, server: Any) -> None:
@@ -225,6 +245,7 @@ def test_500_twice_then_200_backs_off_exponentially_with_jitter(env: Any, server
     assert again.waits == sleeps.waits
     u = usage(store, r.run_id)
     assert u["llm_completion_tokens"] == 2  # "third time": only the answer is metered
+    books_agree(store, r)
 
 
 def test_a_stall_past_the_read_timeout_is_retried(env: Any, server: Any) -> None:
@@ -237,6 +258,7 @@ def test_a_stall_past_the_read_timeout_is_retried(env: Any, server: Any) -> None
     assert [(x["http_status"], x["outcome"]) for x in rows] == [(None, "retry"), (200, "ok")]
     assert "Timeout" in rows[0]["error"] and rows[0]["latency_ms"] >= 250
     assert invoice_total(store) == expected_total(usage(store, r.run_id))
+    books_agree(store, r)
 
 
 def test_a_stream_cut_after_its_first_token_fails_without_failover(env: Any, server: Any) -> None:
@@ -251,6 +273,7 @@ def test_a_stream_cut_after_its_first_token_fails_without_failover(env: Any, ser
     assert (row["provider"], row["outcome"], row["http_status"]) == ("openai", "failed", None)
     assert row["ttft_ms"] is not None  # tokens came before the cut
     assert "llm_completion_tokens" not in usage(store, r.run_id)
+    books_agree(store, r)
 
 
 def test_on_stream_error_restart_retries_a_cut_stream_from_scratch(env: Any, server: Any) -> None:
@@ -259,6 +282,7 @@ def test_on_stream_error_restart_retries_a_cut_stream_from_scratch(env: Any, ser
     r = run_asking(store, providers, "openai/gpt-4o-mini", stream=True, on_stream_error="restart")
     assert r.outputs["ask"] == "a b c d"  # not "a ba b c d": the text starts again
     assert [x["outcome"] for x in calls(store, r.run_id)] == ["retry", "ok"]
+    books_agree(store, r)
 
 
 def test_401_on_the_first_candidate_fails_over_to_the_next(env: Any, server: Any) -> None:
@@ -277,6 +301,7 @@ def test_401_on_the_first_candidate_fails_over_to_the_next(env: Any, server: Any
     tokens = (rows[1]["prompt_tokens"], 0, rows[1]["completion_tokens"])
     assert Decimal(str(rows[1]["cost"])) == cost(price, *tokens)
     assert invoice_total(store) == expected_total(usage(store, r.run_id))
+    books_agree(store, r)
 
 
 def test_other_4xx_fail_fast(env: Any, server: Any) -> None:
@@ -286,6 +311,7 @@ def test_other_4xx_fail_fast(env: Any, server: Any) -> None:
     assert r.status == "failed"
     assert [(x["http_status"], x["outcome"]) for x in calls(store, r.run_id)] == [(400, "failed")]
     assert len(server.requests) == 1
+    books_agree(store, r)
 
 
 def test_a_context_length_error_fails_over(env: Any, server: Any) -> None:
@@ -295,6 +321,7 @@ def test_a_context_length_error_fails_over(env: Any, server: Any) -> None:
     )
     r = run_asking(store, providers, ["openai/gpt-4o-mini", "backup/gpt-4o-mini"])
     assert [x["outcome"] for x in calls(store, r.run_id)] == ["failover", "ok"]
+    books_agree(store, r)
 
 
 # ---------------------------------------------------------------------- money
@@ -439,6 +466,7 @@ def test_a_bad_json_answer_is_retried_and_a_schema_checks_it(env: Any, server: A
     assert [x["outcome"] for x in rows] == ["retry", "retry", "ok"]
     assert "not JSON" in rows[0]["error"] and "schema" in rows[1]["error"]
     assert all(x["cost_status"] == "priced" for x in rows)  # a bad answer was paid for
+    books_agree(store, r)
 
 
 # ---------------------------------------------------------------------- manifests
