@@ -175,7 +175,7 @@ export class RunsPanel extends Widget {
     box.append(actions);
     const table = h("table", "fluxnb-run-steps");
     const head = h("tr");
-    for (const c of ["step", "status", "attempts", "seconds"]) head.append(h("th", "", c));
+    for (const c of ["step", "status", "tries", "s"]) head.append(h("th", "", c));
     table.append(head);
     for (const s of run.steps || []) {
       const tr = h("tr", `fluxnb-status-${s.status}`);
