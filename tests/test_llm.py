@@ -904,3 +904,10 @@ def test_a_resumed_run_asks_again_under_the_next_step_attempt(env: Any, server: 
         (1, 1, "failed"), (2, 1, "ok")
     ]  # fmt: skip
     assert len(server.requests) == 2  # one request per execution of the step
+
+
+def test_a_budget_without_ctx_is_refused_rather_than_ignored(server: Any) -> None:
+    with pytest.raises(fluxnb.LLMError, match="ctx"):
+        asyncio.run(allm("hi", model="a/b", providers=[{"name": "a", "base_url": server.url}],
+                         budget={"per_run": "1"}))  # fmt: skip
+    assert server.requests == []

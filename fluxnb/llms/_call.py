@@ -56,6 +56,11 @@ async def acall(
     show: bool | None = None,
 ) -> Reply:
     """Run one LLM call through fluxnb's loop (see the module's docstring)."""
+    if budget is not None and ctx is None:
+        raise LLMError(
+            "a budget counts what a run and its tenant spent: pass the step's ctx "
+            "(fluxnb.llm(..., ctx=ctx)) with budget="
+        )
     rec = CallRecord(ctx)
     recorded = rec.replayed()
     if recorded is not None:
