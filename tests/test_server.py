@@ -29,7 +29,16 @@ def store_file(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def jp_server_config(store_file: str) -> dict[str, Any]:
+def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file a ``wait_for_file`` step waits for; set before the server and its workers
+    start, so that every worker process has it."""
+    path = tmp_path / "gate"
+    monkeypatch.setenv("FLUXNB_TEST_GATE", str(path))
+    return path
+
+
+@pytest.fixture
+def jp_server_config(store_file: str, gate: Path) -> dict[str, Any]:
     return server_config(store_file)
 
 
@@ -285,36 +294,31 @@ def _events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_killed_worker_leaves_the_run_interrupted_and_resumable(
-    api: Client, tmp_path: Path, jp_serverapp: Any
+    api: Client, gate: Path, jp_serverapp: Any
 ) -> None:
-    gate = tmp_path / "gate"
-    os.environ["FLUXNB_TEST_GATE"] = str(gate)  # the worker processes inherit it
-    try:
-        await api.register("gated", GATED)
-        await api.post("workflows/gated/runs", "O", {"run_id": "k-1"})
-        run = await api.wait_status("k-1", "O", ("running",))
-        for _ in range(200):  # until 'wait' is running
-            steps = {s["step"]: s["status"] for s in (await api.get("runs/k-1", "O")).json["steps"]}
-            if steps.get("first") == "succeeded":
-                break
-            await asyncio.sleep(0.05)
-        plane = jp_serverapp.web_app.settings["fluxnb_plane"]
-        worker = plane.pool.where["k-1"]
-        os.kill(worker.process.pid, signal.SIGKILL)
-        run = await api.wait_status("k-1", "O", ("interrupted",))
-        assert run["status"] == "interrupted"
-        assert (await api.get("healthz", None)).code == 200
-        ready = await _until_ready(api)
-        assert ready.json["workers"] == 1 and plane.pool.restarts == 1
-        assert (await api.post("runs/k-1/resume", "V")).code == 403
-        gate.write_text("go")
-        resumed = await api.post("runs/k-1/resume", "O")
-        assert resumed.code == 202
-        run = await api.wait_status("k-1", "O", ("succeeded", "failed"))
-        assert run["status"] == "succeeded"
-        assert {s["step"]: s["status"] for s in run["steps"]}["last"] == "succeeded"
-    finally:
-        os.environ.pop("FLUXNB_TEST_GATE", None)
+    await api.register("gated", GATED)
+    await api.post("workflows/gated/runs", "O", {"run_id": "k-1"})
+    await api.wait_status("k-1", "O", ("running",))
+    for _ in range(200):  # until 'wait' is running
+        steps = {s["step"]: s["status"] for s in (await api.get("runs/k-1", "O")).json["steps"]}
+        if steps.get("first") == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+    plane = jp_serverapp.web_app.settings["fluxnb_plane"]
+    worker = plane.pool.where["k-1"]
+    os.kill(worker.process.pid, signal.SIGKILL)
+    run = await api.wait_status("k-1", "O", ("interrupted",))
+    assert run["status"] == "interrupted"
+    assert (await api.get("healthz", None)).code == 200
+    ready = await _until_ready(api)
+    assert ready.json["workers"] == 1 and plane.pool.restarts == 1
+    assert (await api.post("runs/k-1/resume", "V")).code == 403
+    gate.write_text("go")
+    resumed = await api.post("runs/k-1/resume", "O")
+    assert resumed.code == 202
+    run = await api.wait_status("k-1", "O", ("succeeded", "failed"))
+    assert run["status"] == "succeeded"
+    assert {s["step"]: s["status"] for s in run["steps"]}["last"] == "succeeded"
 
 
 async def _until_ready(api: Client) -> Any:
@@ -326,19 +330,15 @@ async def _until_ready(api: Client) -> Any:
     return r
 
 
-async def test_cancel_a_running_run(api: Client, tmp_path: Path) -> None:
-    os.environ["FLUXNB_TEST_GATE"] = str(tmp_path / "never")
-    try:
-        await api.register("gated", GATED)
-        await api.post("workflows/gated/runs", "O", {"run_id": "c-1"})
-        await api.wait_status("c-1", "O", ("running",))
-        assert (await api.post("runs/c-1/cancel", "V")).code == 403
-        cancelling = await api.post("runs/c-1/cancel", "O")
-        assert cancelling.code == 202
-        run = await api.wait_status("c-1", "O", ("cancelled",))
-        assert run["status"] == "cancelled"
-    finally:
-        os.environ.pop("FLUXNB_TEST_GATE", None)
+async def test_cancel_a_running_run(api: Client) -> None:
+    await api.register("gated", GATED)  # its gate file is never written: 'wait' waits
+    await api.post("workflows/gated/runs", "O", {"run_id": "c-1"})
+    await api.wait_status("c-1", "O", ("running",))
+    assert (await api.post("runs/c-1/cancel", "V")).code == 403
+    cancelling = await api.post("runs/c-1/cancel", "O")
+    assert cancelling.code == 202
+    run = await api.wait_status("c-1", "O", ("cancelled",))
+    assert run["status"] == "cancelled"
 
 
 # ---------------------------------------------------------------------- nets
@@ -463,3 +463,18 @@ def test_load_benchmark_loses_nothing_quick() -> None:
     report = main(["--quick"])
     assert report["nothing_lost"], report
     assert report["healthz_probes"] > 0
+
+
+async def test_a_request_picks_one_of_its_namespaces_and_no_other(api: Client) -> None:
+    await api.register("sums", SUMS, token="B")  # team-b's
+    asked = await api.get("workflows/sums", "G", params={"namespace": "team-b"})
+    assert asked.code == 200 and asked.json["namespace"] == "team-b"
+    header = await api.get("workflows/sums", "G", headers={"X-Fluxnb-Namespace": "team-b"})
+    assert header.code == 200
+    assert (await api.get("workflows/sums", "G")).code == 404  # gus acts in team-a first
+    other = await api.get("workflows/sums", "G", params={"namespace": "team-c"})
+    assert other.code == 403 and other.error["kind"] == "PermissionDenied"
+    admin = await api.get("workflows/sums", "A", params={"namespace": "team-b"})
+    assert admin.code == 200  # an admin acts in any namespace
+    bad = await api.get("workflows", "A", params={"namespace": "Team B"})
+    assert bad.code == 422
