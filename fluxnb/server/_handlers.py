@@ -9,11 +9,12 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
+from .._exceptions import ManifestError
 from .._session import Action, current
 from ..store import _registry as registry
 from ..store._audit import authorize
 from ..triggers._records import register_all
-from ._base import ApiError, FluxnbHandler, not_found
+from ._base import ApiError, FluxnbHandler, not_found, problem_json
 
 
 def manifest_text(body: dict[str, Any]) -> str:
@@ -237,21 +238,15 @@ class ValidateHandler(FluxnbHandler):
         store, readable = self.plane.store, self.readable()
 
         def validate() -> dict[str, Any]:
-            text = manifest_text(body) if "manifest" in body else find(store, readable, name)
+            text = (
+                manifest_text(body) if "manifest" in body else find(store, readable, name).manifest
+            )
             try:
-                obj = load_checked(text if isinstance(text, str) else text.manifest, name)
-            except ApiError:
-                raise
-            except Exception as exc:
-                from .._exceptions import ManifestError
-
-                if isinstance(exc, ManifestError):
-                    from ._base import problem_json
-
-                    raise ApiError(
-                        422, type(exc).__name__, str(exc), [problem_json(p) for p in exc.problems]
-                    ) from None
-                raise
+                obj = load_checked(text, name)
+            except ManifestError as exc:  # an answer here, not a bad request: 422
+                raise ApiError(
+                    422, type(exc).__name__, str(exc), [problem_json(p) for p in exc.problems]
+                ) from None
             return {"valid": True, "name": obj.name, "kind": kind_of(obj)}
 
         self.send(await self.call(validate))
