@@ -911,3 +911,22 @@ def test_a_budget_without_ctx_is_refused_rather_than_ignored(server: Any) -> Non
         asyncio.run(allm("hi", model="a/b", providers=[{"name": "a", "base_url": server.url}],
                          budget={"per_run": "1"}))  # fmt: skip
     assert server.requests == []
+
+
+def test_an_llm_steps_retry_settings_come_from_its_manifest(env: Any, server: Any) -> None:
+    store, _ = env
+    extra = "\n      retry: {max_attempts: 2, initial_delay: 0s, timeout: 300ms}"
+    server.script("gpt-4o-mini", reply(stall=5.0), reply(stall=5.0), reply("late"))
+    wf = fluxnb.load(manifest(server.url, extra=extra))
+    assert wf.steps["summarise"].llm.retry == {"max_attempts": 2, "initial_delay": 0.0,
+                                               "timeout": 0.3}  # fmt: skip
+    r = fluxnb.run(wf, STEPS, store=store)
+    assert r.status == "failed"  # two timed-out tries, then no candidate is left
+    assert [x["outcome"] for x in calls(store, r.run_id)] == ["retry", "failed"]
+    with pytest.raises(fluxnb.ManifestError) as info:
+        fluxnb.load(manifest(server.url, extra="\n      retry: {timeout: soon, tries: 2}"))
+    assert sorted(p.path for p in info.value.problems) == [
+        "pipeline[1].llm.retry.timeout", "pipeline[1].llm.retry.tries"
+    ]  # fmt: skip
+    again = fluxnb.load(wf.to_yaml())
+    assert again.steps["summarise"].llm.retry == wf.steps["summarise"].llm.retry

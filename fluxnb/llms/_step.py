@@ -9,6 +9,7 @@ from ..spec._llm_spec import LLMSpec, render
 from ._api import build_request, providers_of
 from ._call import acall
 from ._record import Budget
+from ._retry import LLMRetry
 
 
 class LLMStep:
@@ -35,8 +36,14 @@ class LLMStep:
             stream=s.stream,
             on_stream_error=s.on_stream_error,
         )
+        retry = LLMRetry(**s.retry) if s.retry else None
         reply = await acall(
-            request, s.model, providers_of(s.providers), ctx=ctx, budget=Budget.of(s.budget)
+            request,
+            s.model,
+            providers_of(s.providers),
+            ctx=ctx,
+            budget=Budget.of(s.budget),
+            retry=retry,
         )
         return reply.output
 

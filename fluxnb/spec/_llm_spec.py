@@ -49,7 +49,10 @@ LLM_KEYS = (
     "schema",
     "stream",
     "on_stream_error",
+    "retry",
 )
+#: ``llm.retry:``: fluxnb's retry loop for the step's HTTP attempts (LLMRetry's fields).
+LLM_RETRY_KEYS = ("max_attempts", "initial_delay", "max_delay", "retry_after_cap", "timeout")
 PROVIDER_KEYS = ("name", "base_url", "api_key_env", "headers", "price_as")
 BUDGET_KEYS = ("per_run", "per_tenant")
 
@@ -73,6 +76,8 @@ class LLMSpec:
     stream: bool = False
     #: ``fail`` or ``restart``.
     on_stream_error: str = "fail"
+    #: The HTTP attempts' retry settings (``LLM_RETRY_KEYS``, seconds); None: the defaults.
+    retry: Mapping[str, Any] | None = None
     #: The manifest's ``providers:`` (dicts as written, or a file's path).
     providers: Any = field(default=None, compare=False)
     #: The manifest's ``budget:`` mapping.
@@ -89,7 +94,7 @@ class LLMSpec:
         for key in LLM_KEYS[2:]:
             v = getattr(self, key)
             if v is not None and v != getattr(LLMSpec, key, None):
-                out[key] = list(v) if isinstance(v, tuple) else v
+                out[key] = list(v) if isinstance(v, tuple) else dict(v) if key == "retry" else v
         return out
 
 
@@ -235,9 +240,22 @@ def _read_llm(c: Checker, raw: Any, path: Path, providers: Any, budget: Any) -> 
         schema,
         stream,
         "fail" if ose is MISSING else ose,
+        _read_retry(c, m.get("retry"), (*path, "retry")),
         providers,
         budget,
     )
+
+
+def _read_retry(c: Checker, raw: Any, rp: Path) -> Mapping[str, Any] | None:
+    if raw is None:
+        return None
+    r = c.mapping(raw, rp, LLM_RETRY_KEYS, "llm.retry")
+    out = {}
+    for key in LLM_RETRY_KEYS:
+        v = c.get(r, key, rp, c.integer(1) if key == "max_attempts" else c.duration)
+        if v is not MISSING:
+            out[key] = v
+    return out or None
 
 
 def _read_providers(c: Checker, raw: Any) -> Any:
