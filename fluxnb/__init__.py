@@ -68,7 +68,6 @@ from .engine import (
     start,
 )
 from .engine._history import debug
-from .spec._activation import Activation
 from .spec import (
     Analysis,
     AnalysisTimeout,
@@ -84,6 +83,7 @@ from .spec import (
     read_pnml,
     write_pnml,
 )
+from .spec._activation import Activation
 from .store import Store, sql, store, timeline, traces
 from .store._audit import session
 
@@ -132,9 +132,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
         usage,
         void_invoice,
     )
-    from .triggers import trigger
     from .llms import allm, llm
     from .server._client import remote
+    from .triggers import trigger
 
 __all__ = [
     "Activation",
