@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.server_api import SUMS
+from tests.server_api import GATED, SUMS
 
 from .lab import Lab, drag, node_point
 
@@ -69,9 +69,25 @@ def node_ids(lab: Lab) -> set[str]:
 def lab(tmp_path_factory: pytest.TempPathFactory, _one_playwright_driver: Any) -> Iterator[Lab]:
     root: Path = tmp_path_factory.mktemp("labext")
     (root / FILE).write_text(SUMS)
-    with Lab(root) as running:
-        start(running)
-        yield running
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FLUXNB_TEST_GATE", str(root / "never"))  # GATED's 'wait' step waits
+        with Lab(root) as running:
+            start(running)
+            yield running
+
+
+def call(lab: Lab, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """The control plane from the page, as the Lab user (its token)."""
+    return tuple(
+        lab.page.evaluate(
+            """async ([method, path, body]) => { const s = jupyterapp.serviceManager.serverSettings;
+            const r = await fetch(s.baseUrl + 'fluxnb/api/v1/' + path, { method,
+              headers: { Authorization: 'token ' + s.token, 'Content-Type': 'application/json' },
+              body: body === null ? undefined : JSON.stringify(body) });
+            return [r.status, r.status === 204 ? null : await r.json()]; }""",
+            [method, path, body],
+        )
+    )
 
 
 def test_a_workflow_file_opens_in_the_designer(lab: Lab) -> None:
@@ -165,6 +181,29 @@ def test_the_run_shows_in_the_runs_panel_with_its_timeline(lab: Lab) -> None:
     page.locator(".fluxnb-runs-filter input[name='workflow']").press("Enter")
     row.wait_for()
     shot(lab, "lab-runs-panel.png")
+
+
+def test_an_operator_cancels_a_running_run_from_the_panel(lab: Lab) -> None:
+    page = lab.page
+    assert call(lab, "PUT", "workflows/gated", {"manifest": GATED})[0] in (200, 201)
+    code, started = call(lab, "POST", "workflows/gated/runs", {})
+    assert code == 202
+    row = page.locator(f".fluxnb-run[data-run-id='{started['run_id']}']")
+    page.locator(".fluxnb-runs-filter input[name='workflow']").fill("")
+    page.locator(".fluxnb-runs-filter input[name='workflow']").press("Enter")
+    page.wait_for_function(  # live: the stream tells the panel, no refresh click
+        "(id) => document.querySelector(`.fluxnb-run[data-run-id='${id}']`)?.textContent.includes('running')",
+        arg=started["run_id"],
+        timeout=30000,
+    )
+    row.click()
+    page.locator(".fluxnb-run-cancel").click()
+    page.wait_for_function(
+        "(id) => document.querySelector(`.fluxnb-run[data-run-id='${id}']`)?.textContent.includes('cancelled')",
+        arg=started["run_id"],
+        timeout=30000,
+    )
+    page.locator(".fluxnb-run-cancel").wait_for(state="detached")  # the detail follows
 
 
 def test_open_with_editor_still_gives_the_text(lab: Lab) -> None:
