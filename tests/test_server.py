@@ -478,3 +478,17 @@ async def test_a_request_picks_one_of_its_namespaces_and_no_other(api: Client) -
     assert admin.code == 200  # an admin acts in any namespace
     bad = await api.get("workflows", "A", params={"namespace": "Team B"})
     assert bad.code == 422
+
+
+def test_answers_keep_money_exact_and_nulls_null() -> None:
+    from datetime import datetime
+    from decimal import Decimal
+
+    import numpy as np
+    import pandas as pd
+
+    from fluxnb.server._jsonable import jsonable
+
+    values = [Decimal("0.10"), pd.NaT, float("nan"), np.int64(3), datetime(2026, 11, 30, 8)]
+    assert jsonable(values) == ["0.10", None, None, 3, "2026-11-30T08:00:00+00:00"]
+    assert json.dumps(jsonable({"token": object()})).startswith('{"token": "<object')

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -12,40 +9,17 @@ from tornado import web
 
 from .._session import current
 from ._base import ApiError, FluxnbHandler
-from ._run_handlers import plain
+from ._jsonable import jsonable
 
 #: Rows a /sql answer carries at most (``truncated`` says when there were more).
 MAX_ROWS = 10_000
-
-
-def cell(value: Any) -> Any:
-    """A DataFrame cell as JSON takes it: money exact (Decimal as a string), times ISO."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):  # pandas Timestamp
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, list | tuple):
-        return [cell(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): cell(v) for k, v in value.items()}
-    return plain(value)
 
 
 def frame_json(frame: Any, limit: int = MAX_ROWS) -> dict[str, Any]:
     """``{"columns", "rows": [{column: value}], "truncated"}`` of a DataFrame."""
     columns = [str(c) for c in frame.columns]
     rows = [
-        {c: cell(v) for c, v in zip(columns, values, strict=True)}
+        {c: jsonable(v) for c, v in zip(columns, values, strict=True)}
         for values in frame.head(limit).itertuples(index=False, name=None)
     ]
     return {"columns": columns, "rows": rows, "truncated": len(frame) > limit}
@@ -169,7 +143,7 @@ class InvoiceHandler(FluxnbHandler):
         elif fmt == "html":
             self.send_text(inv._repr_html_(), "text/html; charset=utf-8")
         else:
-            self.send(cell(inv.to_dict()))
+            self.send(jsonable(inv.to_dict()))
 
 
 def _format(headers: Any) -> str:

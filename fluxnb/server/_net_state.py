@@ -5,9 +5,9 @@ that worker, not the server. The server sends ``net.create``, ``net.put``, ``net
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
 from typing import Any
+
+from ._jsonable import jsonable
 
 #: An instance: (its NetRun, its namespace, the registered net's name).
 Instances = dict[str, tuple[Any, str, str]]
@@ -21,25 +21,6 @@ class NetJobError(Exception):
         self.kind = kind
 
 
-def token_json(value: Any) -> Any:
-    """Token data as JSON takes it (anything else as its repr)."""
-    from ..engine import Token
-
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [token_json(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): token_json(v) for k, v in value.items()}
-    if isinstance(value, Token):
-        return {"id": value.id, "data": token_json(value.data)}
-    return repr(value)
-
-
 def describe(instance_id: str, run: Any, namespace: str, name: str) -> dict[str, Any]:
     """What ``GET /instances/{id}`` answers: marking, tokens, enabled transitions, history."""
     history = [
@@ -47,8 +28,8 @@ def describe(instance_id: str, run: Any, namespace: str, name: str) -> dict[str,
             "seq": f.seq,
             "transition": f.transition,
             "status": str(f.status),
-            "consumed": token_json(f.consumed),
-            "produced": token_json(f.produced),
+            "consumed": jsonable(f.consumed),
+            "produced": jsonable(f.produced),
         }
         for f in run.firings
     ]
@@ -58,7 +39,7 @@ def describe(instance_id: str, run: Any, namespace: str, name: str) -> dict[str,
         "namespace": namespace,
         "status": str(run.status),
         "marking": dict(run.marking),
-        "tokens": token_json(run.tokens()),
+        "tokens": jsonable(run.tokens()),
         "enabled": list(run.enabled()),
         "history": history,
     }

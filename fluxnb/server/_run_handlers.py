@@ -6,7 +6,6 @@ import json
 import math
 import secrets
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -17,6 +16,7 @@ from .._session import Action, current
 from ..engine._setup import _RUN_ID, new_run_id
 from ..store._audit import authorize
 from ._base import ApiError, FluxnbHandler, not_found
+from ._jsonable import jsonable
 from ._workers import QueueFull
 
 #: Columns of a run in the API (the ``runs`` table's, and the registry's version).
@@ -57,17 +57,8 @@ _EVENT_FIELDS = (
 )
 
 
-def plain(value: Any) -> Any:
-    """A value of a row as JSON takes it (times as ISO 8601 UTC, NaN as null)."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC).isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _row(names: tuple[str, ...], row: tuple) -> dict[str, Any]:
-    return {k: plain(v) for k, v in zip(names, row, strict=True)}
+    return {k: jsonable(v) for k, v in zip(names, row, strict=True)}
 
 
 def read_run(store: Any, run_id: str) -> dict[str, Any] | None:
