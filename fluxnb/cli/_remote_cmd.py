@@ -70,6 +70,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "--ServerApp.allow_root=True",
         # a request body larger than this is refused before it is read whole
         f"--ServerApp.max_body_size={16 << 20}",
+        "--FluxnbServer.eager_workers=True",
         f"--FluxnbServer.workers={args.workers}",
     ]
     if args.token is not None:

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Int, Unicode
+from traitlets import Bool, Dict, Int, Unicode
 
 from ._routes import handlers
 
@@ -54,6 +54,12 @@ class FluxnbServer(ExtensionApp):
         1 << 20, help="Largest request body accepted (bytes); larger ones get 413."
     ).tag(config=True)
 
+    eager_workers = Bool(
+        False,
+        help="Start the worker processes with the server (fluxnb serve does) instead of on "
+        "the API's first use: a JupyterLab whose users never call the API starts none.",
+    ).tag(config=True)
+
     stream_buffer = Int(
         10_000,
         help="Events kept for GET /stream to resume from (Last-Event-ID); older ones are "
@@ -89,8 +95,8 @@ class FluxnbServer(ExtensionApp):
         self.handlers.extend(handlers())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        # the workers start with the server (a first run need not wait for them)
-        self.settings["fluxnb_plane"].start()
+        if self.eager_workers:  # a first run need not wait for them
+            self.settings["fluxnb_plane"].start()
 
     async def stop_extension(self) -> None:
         plane: Any = self.settings.get("fluxnb_plane")

@@ -92,6 +92,7 @@ def serve(
         f"--FluxnbServer.log_level={log_level}",
         f"--IdentityProvider.token={token}",
         "--ServerApp.jpserver_extensions={'fluxnb': True}",
+        "--FluxnbServer.eager_workers=True",
         f"--FluxnbServer.workers={workers}",
     ]
     if store:
