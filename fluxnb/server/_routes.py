@@ -5,7 +5,8 @@ Adding routes (e.g. issue #18's triggers: ``/fluxnb/hooks/{id}``,
 ``fluxnb.server._base.FluxnbHandler`` (JSON errors, the caller's session, the store,
 ``await self.call(fn, ...)`` to run blocking work off the event loop as that session), then
 add ``(API + r"/your/route", YourHandler)`` to the list below, and describe the route in
-``fluxnb/server/openapi.json`` (tests validate every response against it).
+``scripts/openapi.py``, then run it: it writes ``fluxnb/server/openapi.json`` (tests validate
+every response against it) and the routes table of docs/server.md (a test checks both).
 """
 
 from __future__ import annotations
