@@ -206,7 +206,8 @@ class NetEngine:
         self.limit = (
             max_firings or net.max_firings or (sys.maxsize if net.keep else DEFAULT_MAX_FIRINGS)
         )
-        self._ids = tuple(t.id for t in net.transitions)
+        # a stream net's transitions are named by step (``any`` is one per subset)
+        self._ids = tuple((t.step or t.id) if net.keep else t.id for t in net.transitions)
         self._automatic = [ti for ti in plan.order if not net.transitions[ti].external]
         self._simple = [
             None
@@ -249,8 +250,7 @@ class NetEngine:
             self,
             run_id=run_id,
             workflow=net.name,
-            # a stream net's events name the step (``any`` fires one of several transitions)
-            ids=tuple(t.step or t.id for t in net.transitions) if net.keep else self._ids,
+            ids=self._ids,
             bindings=plan.bindings,
             executors=[self.executors[name] for name in names],
             timeouts=plan.timeouts,
@@ -261,7 +261,7 @@ class NetEngine:
             ],
             recorder=self.recorder,
             seed=seed,
-            word="transition",
+            word="step" if net.keep else "transition",
         )
         self._flying = self.attempts.running
         self._wall0, self._perf0 = self.attempts.wall0, self.attempts.perf0
@@ -379,6 +379,12 @@ class NetEngine:
         """What fires next by the net's choice rule; ``external``: those count too (a
         person stepping through the game plays the outside world)."""
         net, blocked = self.net, self._blocked
+        st = self.streams
+        last = None if st is None else st.last
+        if last is not None and last not in blocked:  # a stream step with more items waiting
+            taken = self._bind(last)
+            if taken is not None:
+                return last, taken
         if net.choice != "random":
             bind = self._bind
             # conflict order, external transitions left out unless asked for
@@ -414,8 +420,8 @@ class NetEngine:
                 else:
                     q.remove(tok)
                 consumed.append(tok)
-            if self.streams is not None:
-                self.streams.took(p)
+        if self.streams is not None:
+            self.streams.took(taken)
         return consumed
 
     def _give_back(self, f: _Flight) -> None:
@@ -423,6 +429,7 @@ class NetEngine:
         grow with arrival, so sorting by id restores each place's order."""
         if self.streams is not None:
             self.streams.release(f)
+            self.streams.gave_back(f.taken)
         for p, toks in f.taken:
             q = self.places[p]
             q.extend(toks)
@@ -520,26 +527,20 @@ class NetEngine:
     ) -> None:
         firing = f.firing
         st = self.streams
-        if st is not None:
-            st.release(f)
-            if st.streaming[f.ti]:  # its items went out as it yielded them
-                step = self.net.transitions[f.ti].step or firing.transition
-                value = output = st.result(step)
-            elif status == "succeeded":
-                st.collected(f, value)
-        if value is None and (st is None or not st.streaming[f.ti]):
-            value = f.data
-            if value is None and firing.consumed:
-                value = firing.consumed[0].data
-        if st is not None and st.streaming[f.ti]:
-            firing.produced = []
+        if st is not None:  # a step's result and its tokens' item keys are the stream's
+            st.completed(f, value, output, status)
         else:
+            if value is None:
+                value = f.data
+                if value is None and firing.consumed:
+                    value = firing.consumed[0].data
             firing.produced = self._produce(f, value)
-        firing.status, firing.attempts = status, f.attempt
-        firing.ended_us = self._now()
+            if output is not NO_OUTPUT:
+                self.outputs[firing.transition] = output
         if output is not NO_OUTPUT:
             firing.output = output
-            self.outputs[firing.transition] = output
+        firing.status, firing.attempts = status, f.attempt
+        firing.ended_us = self._now()
         self.sequence.append(f.ti)
         self._row(f, status, True, exc, output, worker)
 
@@ -662,8 +663,7 @@ class NetEngine:
                             continue
                         if st.timer is None:
                             break
-                    elif (why := st.stuck()) is not None:
-                        self.stop(why, "failed")
+                    elif st.stuck():  # paused generators nothing can drain: ended early
                         continue
                 elif not self.busy or (self.stopping and not self._flying):
                     break
@@ -836,6 +836,8 @@ class NetEngine:
                 + (f"; blocked transitions: {blocked}" if blocked else "")
                 + " (on_error: continue)",
             )
+        if self.streams is not None and status is RunStatus.SUCCEEDED and reason is None:
+            reason = self.streams.leftovers()  # items no step took (they are not lost silently)
         return status, ending, reason
 
     def result(

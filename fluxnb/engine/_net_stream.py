@@ -24,22 +24,32 @@ all kept here so the token game in ``_net_run`` only calls in at a few seams:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import Problem, ResolutionError, RunError
+from .._exceptions import Problem, ResolutionError
 from ..spec import Binding, Net
 from ..spec._resolve import lookup_callable
 from ..spec._stream_net import is_streaming
+from ..store._recorder import NO_OUTPUT
 
 if TYPE_CHECKING:
     from ._net_run import NetEngine, _Flight
     from ._net_tokens import Token
 
 _END = object()
+
+
+class _Closed(Exception):
+    """Raised in a paused generator's ``yield`` when no step can ever take its items."""
+
+
 #: The argument a generator action's driver gets its emitter under (never a user's).
 EMIT = "_fluxnb_emit"
 
@@ -64,6 +74,8 @@ def stream_binding(b: Binding) -> Binding:
                 async for item in agen:
                     await emit(item)
                     n += 1
+            except _Closed:  # nothing can ever take its items: it ends here
+                pass
             finally:
                 await agen.aclose()
             return n
@@ -73,26 +85,43 @@ def stream_binding(b: Binding) -> Binding:
     async def drive_sync(**kw: Any) -> int:
         emit = kw.pop(EMIT)
         gen = fn(**kw)  # a generator function runs nothing until next()
-        loop = asyncio.get_running_loop()
         n = 0
+        pending: concurrent.futures.Future[Any] | None = None
         try:
             while True:
-                item = await loop.run_in_executor(None, next, gen, _END)
+                pending = _threads().submit(next, gen, _END)
+                item = await asyncio.wrap_future(pending)
+                pending = None
                 if item is _END:
                     return n
-                await emit(item)
+                try:
+                    await emit(item)
+                except _Closed:  # nothing can ever take its items: it ends here
+                    return n
                 n += 1
         finally:
-            # still running in its thread (a cancelled run): it ends there
-            with contextlib.suppress(ValueError):
-                gen.close()
+            if pending is not None and not pending.done():
+                # cancelled while next() runs in its thread: close the generator there once
+                # that item is made (its finally blocks run now, not at garbage collection)
+                pending.add_done_callback(lambda _f: _close(gen))
+            else:
+                _close(gen)
 
     return Binding(drive_sync, b.passed | {EMIT}, b.wants_ctx, True)
 
 
-def _base(fn: Any) -> Any:
-    import functools
+@functools.cache
+def _threads() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads sync generators advance in (one ``next()`` at a time each)."""
+    return concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="fluxnb-stream")
 
+
+def _close(gen: Any) -> None:
+    with contextlib.suppress(Exception):  # its own cleanup error: the run has ended already
+        gen.close()
+
+
+def _base(fn: Any) -> Any:
     while isinstance(fn, functools.partial):
         fn = fn.func
     return fn
@@ -144,7 +173,7 @@ class StreamState:
         ]
         self.streaming = [b is not None and EMIT in b.passed for b in engine.plan.bindings]
         self.special = [
-            bool(t.reads or t.activation is not None or self.capped[i])
+            bool(t.reads or t.activation is not None or t.by_item or self.capped[i])
             for i, t in enumerate(net.transitions)
         ]
         self.listy = [
@@ -157,17 +186,43 @@ class StreamState:
         self.timer_at = 0.0
         #: how often each transition's generator paused on a full place
         self.pauses = [0] * n
-        self.paused = 0  # generators waiting for room now
         #: peak tokens seen in each capped place (backpressure, observable)
         self.peak = dict.fromkeys(net.capacity, 0)
         self.keep = net.keep
-        self.items: dict[str, Any] = {sid: [] for sid, k in net.keep.items() if k == "all"}
+        #: (firing number, value) of each step kept whole (``keep: all``)
+        self.items: dict[str, list[tuple[int, Any]]] = {
+            sid: [] for sid, k in net.keep.items() if k == "all"
+        }
+        #: the firing number of each other step's current output (the last item by order)
+        self.last_seq: dict[str, int] = {}
+        self.steps = [t.step or t.id for t in net.transitions]
         self.dropped = 0  # items dropped by on_error skip/continue
+        self.closed: list[str] = []  # places whose generator was ended early (``stuck``)
+        # item keys, kept only when some step joins inputs by the item they came from: a
+        # token's key is (generator, its index there), carried along 1:1 per-item steps
+        self.joins = [t.by_item for t in net.transitions]
+        self.keyed = any(self.joins)
+        self.key: dict[int, Any] = {}  # token id -> its item's key
+        self.one_to_one = [
+            not self.streaming[i] and t.activation is None and t.priority == 0 and t.per_item
+            for i, t in enumerate(net.transitions)
+        ]
+        join_places = {a.place for t in net.transitions if t.by_item for a in t.inputs}
+        #: per place a join reads: its tokens by item key
+        self.by_key: dict[int, dict[Any, Token]] = {p: {} for p in join_places}
         # per transition, what bind and kwargs need, worked out once: a per-item step of a
         # chain (arcs of weight 1, nothing else) takes the short way
+        #: the last transition fired, when firing it again cannot take a token another
+        #: transition competes for (a stream step, not one of an ``any`` group): the game
+        #: tries it first, so a step with many items waiting does not rescan the net
+        self.last: int | None = None
+        self.solo = [
+            t.step is not None and not t.inhibitors and not t.external and t.priority == 0
+            for t in net.transitions
+        ]
         self.plain = [
             tuple(a.place for a in t.inputs)
-            if not (t.inhibitors or t.reads or t.activation or self.streaming[i])
+            if not (t.inhibitors or t.reads or t.activation or t.by_item or self.streaming[i])
             and all(a.weight == 1 for a in t.inputs)
             else None
             for i, t in enumerate(net.transitions)
@@ -197,6 +252,8 @@ class StreamState:
                     return None
             return [(p, [places[p][0]]) for p in plain]
         t = e.net.transitions[ti]
+        if self.joins[ti]:
+            return self._join(ti)
         for a in t.inhibitors:
             if len(places[a.place]) >= a.weight:
                 return None
@@ -226,6 +283,31 @@ class StreamState:
                 return None
         return [(a.place, _head(places[a.place], a.weight)) for a in t.inputs]
 
+    def _room(self, ti: int) -> bool:
+        places, reserved = self.engine.places, self.reserved
+        return all(len(places[p]) + reserved[p] < cap for p, cap in self.capped[ti])
+
+    def _join(self, ti: int) -> list[tuple[int, list[Token]]] | None:
+        """Inputs matched by the item they come from (a diamond: each item meets itself)."""
+        e = self.engine
+        t = e.net.transitions[ti]
+        places = e.places
+        for a in t.reads:
+            if not places[a.place]:
+                return None
+        if not self._room(ti):
+            return None
+        first, rest = t.inputs[0], t.inputs[1:]
+        key = self.key
+        for tok in places[first.place]:
+            k = key.get(tok.id)
+            partners = [self.by_key[a.place].get(k) for a in rest]
+            if k is not None and all(x is not None for x in partners):
+                return [(first.place, [tok])] + [
+                    (a.place, [x]) for a, x in zip(rest, partners, strict=True) if x is not None
+                ]
+        return None
+
     def _custom(self, ti: int) -> list[tuple[int, list[Token]]] | None:
         e = self.engine
         t = e.net.transitions[ti]
@@ -235,40 +317,55 @@ class StreamState:
         waiting = {_name(e.net, a): [tok.data for tok in places[a.place]] for a in t.inputs}
         pred = self.preds[ti]
         assert pred is not None
+        step = t.step or t.id
         try:
             chosen = pred(waiting)
-        except Exception as exc:
-            raise RunError(
-                f"the activation predicate of step '{t.step or t.id}' raised "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        except Exception as exc:  # the run stops, as for a guard that cannot be evaluated
+            return self._refuse(f"the activation predicate of step '{step}' raised "
+                                f"{type(exc).__name__}: {exc}")  # fmt: skip
         if not chosen:
             return None
         if not isinstance(chosen, Mapping):
-            raise RunError(
-                f"the activation predicate of step '{t.step or t.id}' returned "
+            return self._refuse(
+                f"the activation predicate of step '{step}' returned "
                 f"{type(chosen).__name__}; it returns None (wait) or a mapping of input name "
                 "to how many items to take (an int) or which (a list of indices)"
+            )
+        unknown = set(chosen) - set(waiting)
+        if unknown:
+            return self._refuse(
+                f"the activation predicate of step '{step}' chose from "
+                f"{', '.join(repr(u) for u in sorted(map(str, unknown)))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} not among its inputs "
+                f"({', '.join(waiting)})"
             )
         taken = []
         for a in t.inputs:
             q = places[a.place]
-            pick = chosen.get(_name(e.net, a), 0)
-            if isinstance(pick, bool) or not isinstance(pick, int | list | tuple):
-                raise RunError(
-                    f"the activation predicate of step '{t.step or t.id}' chose {pick!r} for "
-                    f"'{_name(e.net, a)}': give an int (the first n) or a list of indices"
+            name = _name(e.net, a)
+            pick = chosen.get(name, 0)
+            if isinstance(pick, int) and not isinstance(pick, bool) and pick >= 0:
+                idx: Any = range(min(pick, len(q)))
+            elif isinstance(pick, list | tuple) and all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(q) for i in pick
+            ):
+                idx = sorted(set(pick))
+            else:
+                return self._refuse(
+                    f"the activation predicate of step '{step}' chose {pick!r} from "
+                    f"'{name}', which holds {len(q)}: give a count (an int ≥ 0) or a list of "
+                    "indices of waiting items"
                 )
-            idx = range(min(pick, len(q))) if isinstance(pick, int) else pick
-            try:
-                toks = [q[i] for i in sorted(set(idx))]
-            except (IndexError, TypeError):
-                raise RunError(
-                    f"the activation predicate of step '{t.step or t.id}' chose items "
-                    f"{pick!r} of '{_name(e.net, a)}', which holds {len(q)}"
-                ) from None
-            taken.append((a.place, toks))
+            taken.append((a.place, [q[i] for i in idx]))
         return taken if any(toks for _, toks in taken) else None
+
+    def _refuse(self, reason: str) -> list[tuple[int, list[Token]]] | None:
+        """A rule of the run's own code failed: the run stops (failed), with the reason;
+        nothing is enabled."""
+        e = self.engine
+        e.failures += 1
+        e.stop(reason, "failed")
+        return None
 
     def _arm(self, at: float) -> None:
         if self.timer is not None and self.timer_at <= at:
@@ -288,6 +385,7 @@ class StreamState:
     def fired(self, f: _Flight) -> None:
         """``f`` started: it holds room for its outputs and for the items it took."""
         ti = f.ti
+        self.last = ti if self.solo[ti] else None
         act = self.engine.net.transitions[ti].activation
         if act is not None and act.kind == "window":
             self.next_due[ti] = time.monotonic() + act.every
@@ -320,8 +418,32 @@ class StreamState:
                 if p in self.waiters:
                     self._wake(p)
 
-    def took(self, p: int) -> None:
-        """Tokens left place ``p`` (room moves to the firing that took them until it ends)."""
+    def took(self, taken: list[tuple[int, list[Token]]]) -> None:
+        """Tokens left their places (their room moves to the firing until it ends)."""
+        if self.keyed:
+            for p, toks in taken:
+                index = self.by_key.get(p)
+                if index is not None:
+                    for tok in toks:
+                        index.pop(self.key.get(tok.id), None)
+
+    def gave_back(self, taken: list[tuple[int, list[Token]]]) -> None:
+        if self.keyed:
+            for p, toks in taken:
+                index = self.by_key.get(p)
+                if index is not None:
+                    for tok in toks:
+                        index[self.key.get(tok.id)] = tok
+
+    def _keyed(self, tokens: list[Token], k: Any) -> None:
+        """New tokens of item ``k``: their key, and the join indexes they are in."""
+        key, places = self.key, self.engine.places
+        for tok in tokens:
+            key[tok.id] = k
+        for p, index in self.by_key.items():
+            q = places[p]
+            if q and q[-1] in tokens:
+                index[k] = q[-1]
 
     def _wake(self, p: int) -> None:
         futs = self.waiters.pop(p, None)
@@ -352,9 +474,11 @@ class StreamState:
         e = self.engine
         capped = self.capped[f.ti]
         places, reserved = e.places, self.reserved
-        step = e.net.transitions[f.ti].step or e._ids[f.ti]
+        step = self.steps[f.ti]
         keep = self.items.get(step)
         peak = self.peak
+        keyed = self.keyed
+        count = [0]
 
         async def emit(item: Any) -> None:
             for p, cap in capped:
@@ -362,32 +486,50 @@ class StreamState:
                     fut = e._loop.create_future()  # type: ignore[union-attr]
                     self.waiters.setdefault(p, []).append(fut)
                     self.pauses[f.ti] += 1
-                    self.paused += 1
                     e.poke()  # the game may find it is stuck
-                    try:
-                        await fut
-                    finally:
-                        self.paused -= 1
+                    await fut
             f.retryable = False
-            e._produce(f, item)
+            produced = e._produce(f, item)
+            if keyed:
+                self._keyed(produced, (f.ti, f.seq, count[0]))
+            count[0] += 1
             for p, _ in capped:
                 peak[p] = max(peak[p], len(places[p]))
             if keep is not None:
-                keep.append((len(keep), item))
+                keep.append((count[0], item))
             else:
                 e.outputs[step] = item
             e.poke()
 
         return emit
 
-    def collected(self, f: _Flight, value: Any) -> None:
-        """A consumer's firing succeeded with ``value``: keep it as the step's item."""
-        step = self.engine.net.transitions[f.ti].step
-        if step is None or self.streaming[f.ti]:
+    def completed(self, f: _Flight, value: Any, output: Any, status: str) -> None:
+        """A firing ended with ``output`` (``value``: its tokens' data). A generator's items
+        went out as it yielded them (its row records how many); another step's tokens carry
+        its output — None too: a step's None is its result, not its input passed on —
+        with the item key of what it took when it is 1:1, and the output is kept as the
+        step's item (its last by firing order with ``keep: last``)."""
+        e = self.engine
+        ti = f.ti
+        self.release(f)
+        firing = f.firing
+        if self.streaming[ti]:
+            firing.produced = []
             return
+        produced = firing.produced = e._produce(f, value)
+        if self.keyed and produced:
+            consumed = firing.consumed
+            k = self.key.get(consumed[0].id) if self.one_to_one[ti] and consumed else None
+            self._keyed(produced, k if k is not None else (ti, firing.seq))
+        if status != "succeeded" or output is NO_OUTPUT:
+            return
+        step = self.steps[ti]
         keep = self.items.get(step)
         if keep is not None:
-            keep.append((f.firing.seq, value))
+            keep.append((firing.seq, output))
+        elif firing.seq >= self.last_seq.get(step, -1):
+            self.last_seq[step] = firing.seq
+            e.outputs[step] = output
 
     def result(self, step: str) -> Any:
         """A stream step's result: its items in the order its firings started (the order
@@ -396,6 +538,27 @@ class StreamState:
         if step in self.items:
             return [v for _, v in sorted(self.items[step], key=_first)]
         return self.engine.outputs.get(step)
+
+    def leftovers(self) -> str | None:
+        """Items still waiting when the run ended (no step took them), in words."""
+        e = self.engine
+        left = [(e.net.places[p], len(e.places[p])) for p in self.capacity if e.places[p]]
+        if not left:
+            return None
+        n = sum(k for _, k in left)
+        where = ", ".join(f"{k} in '{name}'" for name, k in left)
+        why = (
+            f"{n} item{'s' if n != 1 else ''} {'were' if n != 1 else 'was'} never taken "
+            f"({where}): what they wait to be matched with never came"
+        )
+        if self.closed:
+            why += (
+                "; the generator feeding "
+                + ", ".join(f"'{p}'" for p in dict.fromkeys(self.closed))
+                + " was ended early, as nothing could take its items"
+            )
+        warnings.warn(f"run {e.run_id}: {why}", RuntimeWarning, stacklevel=2)
+        return why
 
     # ------------------------------------------------------------ quiet net
     def flush(self) -> bool:
@@ -411,25 +574,33 @@ class StreamState:
                 not e.places[a.place] for a in t.reads
             ):
                 continue
-            e.fire(ti, [(a.place, list(e.places[a.place])) for a in t.inputs])
+            # what is left, at most a batch per input (a longer input flushes again)
+            e.fire(
+                ti,
+                [
+                    (a.place, _head(e.places[a.place], min(a.weight, len(e.places[a.place]))))
+                    for a in t.inputs
+                ],
+            )
             return True
         return False
 
-    def stuck(self) -> str | None:
-        """Why the run can never go on, when every running action is a paused generator
-        and nothing else can happen (a consumer that will never take a token)."""
-        e = self.engine
-        a = e.attempts
-        if not self.paused or self.paused < len(a.running) or a.due or a.waiting:
-            return None
-        if self.timer is not None:
-            return None
-        full = [e.net.places[p] for p in self.waiters]
-        return (
-            f"deadlock: a streaming step is paused because {', '.join(full)} "
-            f"{'is' if len(full) == 1 else 'are'} full and no step can take from "
-            f"{'it' if len(full) == 1 else 'them'} (an input it also needs never came)"
-        )
+    def stuck(self) -> bool:
+        """When every running action is a generator paused on a full place and nothing
+        else can happen (its items wait for an input that never comes), end those
+        generators where they are: their ``yield`` raises inside the driver, which closes
+        them, and the run ends with the items left over (``leftovers``). True if it did."""
+        a = self.engine.attempts
+        # generators still waiting for room (one woken up but not yet resumed is not)
+        paused = [x for futs in self.waiters.values() for x in futs if not x.done()]
+        if not paused or len(paused) < len(a.running) or a.due or a.waiting or self.timer:
+            return False
+        self.closed.extend(self.engine.net.places[p] for p in self.waiters)
+        for p in list(self.waiters):
+            for fut in self.waiters.pop(p):
+                if not fut.done():
+                    fut.set_exception(_Closed())
+        return True
 
 
 def _first(pair: tuple[int, Any]) -> int:

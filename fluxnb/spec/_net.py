@@ -73,6 +73,9 @@ class Transition:
     #: consuming it; the transition is enabled only while each holds one. A stream's
     #: consumer reads the output of a one-shot step this way, once per item.
     reads: tuple[Arc, ...] = ()
+    #: Its inputs are matched by the stream item they come from, not by arrival order (a
+    #: step that joins branches of one stream: each item meets itself).
+    by_item: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,9 @@ def is_streaming(fn: Any) -> bool:
 
 
 def needs_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> bool:
-    """Whether ``wf`` runs as a stream net: a generator step, or a step that sets an
-    activation policy or a capacity."""
-    if any(s.activation is not None or s.capacity is not None for s in wf._steps.values()):
-        return True  # (``wf.steps`` would copy the mapping)
+    """Whether ``wf`` runs as a stream net: it has a generator step."""
+    # (an activation or a capacity alone changes nothing: without a generator no step
+    # gets items, and the workflow runs as a DAG)
     return any(is_streaming(fn) for fn in fns.values())
 
 
@@ -81,14 +80,13 @@ def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
         return f"pipeline[{index[sid]}].{key}"
 
     streamed = _item_driven(wf, fns)
+    lineage = _lineage(wf, fns, streamed)
     for sid in order:
         cap = _capacity(wf, sid, where(sid, "capacity"), problems)
         for dep in dict.fromkeys(steps[sid].depends_on):
-            p = edge[(dep, sid)] = len(places)
-            places.append(f"{dep}->{sid}")
-            initial.append(0)
+            edge[(dep, sid)] = _place(places, initial, f"{dep}->{sid}", 0)
             if streamed[dep]:
-                capacity[p] = cap
+                capacity[edge[(dep, sid)]] = cap
             children[dep].append(sid)
 
     transitions: list[Transition] = []
@@ -99,9 +97,7 @@ def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
         outputs = tuple(Arc(edge[(sid, c)]) for c in children[sid])
         common = _settings(step, fn, bool(deps))
         if not deps:
-            start = len(places)
-            places.append(f"start:{sid}")
-            initial.append(1)
+            start = _place(places, initial, f"start:{sid}", 1)
             transitions.append(Transition(sid, (Arc(start),), outputs, **common))
             continue
         act = step.activation if any(streamed[d] for d in deps) else None
@@ -115,7 +111,15 @@ def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
         deps = items
         arcs = tuple(Arc(edge[(d, sid)], weight, d) for d in deps)
         if kind != "any":
-            transitions.append(Transition(sid, arcs, outputs, activation=act, **common))
+            join = (
+                act is None
+                and len(deps) > 1
+                and lineage[deps[0]] is not None
+                and all(lineage[d] == lineage[deps[0]] for d in deps)
+            )
+            transitions.append(
+                Transition(sid, arcs, outputs, activation=act, by_item=join, **common)
+            )
             continue
         if (problem := _any_problem(sid, fn, deps, where(sid, "activation"))) is not None:
             problems.append(problem)
@@ -132,6 +136,12 @@ def compile_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> Net:
         capacity=capacity,
         keep={sid: steps[sid].keep if streamed[sid] else "one" for sid in order},
     )
+
+
+def _place(places: list[str], initial: list[int], name: str, tokens: int) -> int:
+    places.append(name)
+    initial.append(tokens)
+    return len(places) - 1
 
 
 def _bound(step: Step, fn: Any, path: str, problems: list[Problem]) -> Any:
@@ -197,6 +207,28 @@ def _item_driven(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> dict[st
             streamed[d] for d in steps[sid].depends_on
         )
     return streamed
+
+
+def _lineage(
+    wf: Workflow, fns: Mapping[str, Callable[..., Any]], streamed: dict[str, bool]
+) -> dict[str, str | None]:
+    """The generator each step's items come from one for one (None: a one-shot step, or
+    items made anew: a batch, a window, a custom pick, ``any``, a generator with inputs,
+    or a join of different streams). Steps whose inputs share one are joined by item."""
+    out: dict[str, str | None] = {}
+    steps = wf.steps
+    for sid in wf.order():
+        step = steps[sid]
+        fn = fns.get(sid, step.fn)
+        items = [d for d in dict.fromkeys(step.depends_on) if streamed[d]]
+        if fn is not None and is_streaming(fn):
+            out[sid] = None if items else sid
+        elif not items or (step.activation is not None and not step.activation.default):
+            out[sid] = None
+        else:
+            first = out[items[0]]
+            out[sid] = first if all(out[d] == first for d in items) else None
+    return out
 
 
 def _any_problem(sid: str, fn: Any, deps: tuple[str, ...], path: str) -> Problem | None:
