@@ -462,6 +462,24 @@ PATHS.update({
         requestBody={"required": False, "content": {"application/json": {"schema": obj(
             {"text": {"type": "string"}, "format": {"enum": ["yaml", "pnml"]},
              "name": {"type": "string"}})}}})},
+    "/triggers": {"get": op(
+        "every trigger the caller may read: its entry, paused, failures, next_fire (a "
+        "schedule's next time), last_outcome, last_fired_at, last_run_id", W,
+        ok("200", obj({"triggers": {"type": "array", "items": obj(
+            {"id": {"type": "string"}, "workflow": {"type": "string"},
+             "namespace": nullable("string"), "kind": {"type": "string"},
+             "paused": {"type": "boolean"}, "failures": {"type": "integer"},
+             "last_error": nullable("string"), "next_fire": nullable("string"),
+             "last_outcome": nullable("string"), "last_fired_at": nullable("string"),
+             "last_run_id": nullable("string")},
+            ("id", "workflow", "kind", "paused"))}}, ("triggers",)), "the triggers"))},
+    **{f"/triggers/{{trigger_id}}/{verb}": {
+        "parameters": [path_param("trigger_id", "the trigger's id")],
+        "post": op(f"{verb} a trigger (operator)" + (
+            ": it starts afresh, the paused time is not caught up" if verb == "resume" else ""),
+            W, ok("200", obj({"id": {"type": "string"}, "paused": {"type": "boolean"}},
+                             ("id", "paused")), "the trigger as it is now"), "404")}
+       for verb in ("pause", "resume")},
     "/designs/{design_id}": {
         "parameters": [path_param("design_id", "a design session's id (POST /designs)")],
         "post": op("a message of the designer's view (add, connect, move, delete, rename, "

@@ -28,6 +28,7 @@ def handlers() -> list[tuple[str, Any]]:
     from . import _handlers as h
     from . import _net_handlers as nets
     from . import _run_handlers as runs
+    from . import _trigger_list as trigger_list
     from . import _triggers as triggers
 
     routes: list[tuple[str, Any]] = [
@@ -65,6 +66,8 @@ def handlers() -> list[tuple[str, Any]]:
         # the JupyterLab extension's editor: the designer's Python side (issue #21)
         (API + r"/designs", designs.DesignsHandler),
         (API + rf"/designs/{NAME}", designs.DesignHandler),
+        (API + r"/triggers", trigger_list.TriggerListHandler),
+        (API + rf"/triggers/{NAME}/(pause|resume)", trigger_list.TriggerPauseHandler),
     ]
     # last: anything else under the API is a JSON 404, not Jupyter's HTML page
     routes.append((API + r"/.*", h.NoRouteHandler))

@@ -61,7 +61,7 @@ export function describe(err) {
 
 // ------------------------------------------------------------------ the live stream
 const EVENTS = ["run.started", "step.status", "run.finished", "run.rejected", "breaker.changed",
-  "net.created", "net.firing", "trigger.fired"];
+  "net.created", "net.firing", "firing", "trigger_error"];
 const listeners = new Set();
 let source = null;
 

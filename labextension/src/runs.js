@@ -65,7 +65,8 @@ export class RunsPanel extends Widget {
     this.list.setAttribute("aria-label", "recent runs");
     this.detail = h("div", "fluxnb-runs-detail");
     this.error = h("div", "fluxnb-runs-error");
-    this.node.append(head, this.who, filters, this.error, this.list, this.detail);
+    this.triggers = h("div", "fluxnb-triggers");
+    this.node.append(head, this.who, filters, this.error, this.list, this.detail, this.triggers);
   }
 
   // only while the panel is open: a closed one costs the server nothing
@@ -102,6 +103,7 @@ export class RunsPanel extends Widget {
   }
 
   heard(ev) {
+    if (ev.type === "firing" || ev.type === "trigger_error") void this.refreshTriggers();
     if (!ev.run_id) return;
     clearTimeout(this.soon); // a run sends many events: refresh once they pause
     this.soon = setTimeout(() => {
@@ -117,6 +119,7 @@ export class RunsPanel extends Widget {
       const { runs } = await request(`runs?${query}`);
       this.error.textContent = "";
       this.draw(runs);
+      void this.refreshTriggers();
     } catch (err) {
       this.error.textContent = describe(err);
     }
@@ -215,6 +218,56 @@ export class RunsPanel extends Widget {
     }
   }
 
+  // ------------------------------------------------------------------ triggers
+  async refreshTriggers() {
+    let triggers;
+    try {
+      ({ triggers } = await request("triggers"));
+    } catch (err) {
+      this.triggers.replaceChildren(h("div", "fluxnb-runs-error", describe(err)));
+      return;
+    }
+    const title = h("h2", "", "Triggers");
+    const list = h("ul", "fluxnb-trigger-list");
+    if (!triggers.length) list.append(h("li", "fluxnb-runs-empty", "no triggers"));
+    for (const t of triggers) {
+      const li = h("li", "fluxnb-trigger");
+      li.dataset.triggerId = t.id;
+      const when = t.paused ? "paused" : t.next_fire ? `next ${t.next_fire.replace("T", " ").slice(0, 16)}` : t.kind;
+      li.append(h("span", "fluxnb-trigger-id", `${t.id} → ${t.workflow}`), h("span", "fluxnb-trigger-when", when));
+      const last = t.last_outcome ? `last: ${t.last_outcome}${t.last_fired_at ? ` ${t.last_fired_at.replace("T", " ").slice(0, 19)}` : ""}` : "never fired";
+      li.append(h("span", "fluxnb-trigger-last", t.last_error ? `${last} · ${t.last_error}` : last));
+      if (ACTING.has(this.role)) {
+        const actions = h("span", "fluxnb-trigger-actions");
+        const verb = t.paused ? "resume" : "pause";
+        actions.append(this.button(`fluxnb-trigger-${verb}`, t.paused ? "Resume" : "Pause", () =>
+          request(`triggers/${encodeURIComponent(t.id)}/${verb}`, { method: "POST", body: {} })));
+        if (t.kind === "event" && t.event) {
+          actions.append(this.button("fluxnb-trigger-fire", "Fire now", () =>
+            request(`events/${encodeURIComponent(t.event)}`, { method: "POST", body: {} })));
+        }
+        li.append(actions);
+      }
+      list.append(li);
+    }
+    this.triggers.replaceChildren(title, list);
+  }
+
+  /** A button that runs `act` once per click, says why it failed, then `after()`. */
+  button(cls, label, act, after = () => void this.refreshTriggers()) {
+    const b = h("button", `jp-Button jp-mod-styled ${cls}`, label);
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await act();
+      } catch (err) {
+        this.error.textContent = describe(err);
+      }
+      after();
+    });
+    return b;
+  }
+
   /** The timeline at full size in a main-area tab. */
   openTimeline(runId, svg) {
     const id = `fluxnb-timeline-${runId}`;
@@ -240,18 +293,14 @@ export class RunsPanel extends Widget {
   }
 
   action(verb, label, runId) {
-    const b = h("button", `jp-Button jp-mod-styled fluxnb-run-${verb}`, label);
-    b.addEventListener("click", async () => {
-      b.disabled = true;
-      try {
-        const r = await request(`runs/${encodeURIComponent(runId)}/${verb}`, { method: "POST", body: {} });
-        this.error.textContent = `${label}: ${r.status || "done"}${r.run_id && r.run_id !== runId ? ` (run ${r.run_id})` : ""}`;
-      } catch (err) {
-        this.error.textContent = describe(err);
-      }
+    const act = async () => {
+      const r = await request(`runs/${encodeURIComponent(runId)}/${verb}`, { method: "POST", body: {} });
+      this.error.textContent = `${label}: ${r.status || "done"}${r.run_id && r.run_id !== runId ? ` (run ${r.run_id})` : ""}`;
+    };
+    return this.button(`fluxnb-run-${verb}`, label, act, () => {
       void this.refresh();
       void this.showRun(runId);
     });
-    return b;
   }
+
 }

@@ -206,6 +206,26 @@ def test_an_operator_cancels_a_running_run_from_the_panel(lab: Lab) -> None:
     page.locator(".fluxnb-run-cancel").wait_for(state="detached")  # the detail follows
 
 
+def test_triggers_section_fires_pauses_and_resumes(lab: Lab) -> None:
+    page = lab.page
+    assert call(lab, "PUT", "workflows/sums/triggers/on-ping", {"event": "ping"})[0] == 201
+    page.locator(".fluxnb-runs-refresh").click()
+    trigger = page.locator(".fluxnb-trigger[data-trigger-id='on-ping']")
+    trigger.wait_for()
+    assert "never fired" in trigger.inner_text()
+    trigger.locator(".fluxnb-trigger-fire").click()
+    page.wait_for_function(  # the firing comes back through the stream
+        "() => document.querySelector(\"[data-trigger-id='on-ping']\")?.textContent.includes('last: succeeded')",
+        timeout=30000,
+    )
+    trigger.locator(".fluxnb-trigger-pause").click()
+    trigger.locator(".fluxnb-trigger-resume").wait_for()
+    assert "paused" in trigger.inner_text()
+    trigger.locator(".fluxnb-trigger-resume").click()
+    trigger.locator(".fluxnb-trigger-pause").wait_for()
+    shot(lab, "lab-runs-triggers.png")
+
+
 def test_open_with_editor_still_gives_the_text(lab: Lab) -> None:
     page = lab.page
     page.evaluate(
@@ -273,6 +293,8 @@ def test_a_viewer_sees_no_actions_and_the_api_refuses(
         page.wait_for_selector(f".fluxnb-run-detail[data-run-id='{result.run_id}']")
         actions = page.locator(".fluxnb-run-actions button")
         assert actions.count() == 0
+        page.wait_for_selector(".fluxnb-triggers h2")  # the section, with no buttons
+        assert page.locator(".fluxnb-trigger-actions").count() == 0
         status = page.evaluate(
             """async (id) => { const s = jupyterapp.serviceManager.serverSettings;
             const r = await fetch(s.baseUrl + 'fluxnb/api/v1/runs/' + id + '/cancel', {
