@@ -66,6 +66,7 @@ _KINDS: dict[str, tuple[str, tuple[str, ...], int | None]] = {
     "run": ("callable", (), None),
     "with": ("yaml", (), None),
     "default": ("yaml", (), None),
+    "llm": ("yaml", (), None),  # a mapping: model, prompt, ... (docs/llm.md)
     "timeout": ("duration", (), None),
     "on_error": ("choice", ("stop", "continue", "skip", "retry"), None),
     "executor": ("choice", ("local", "dask"), None),
