@@ -587,8 +587,12 @@ class NetEngine:
             self._blocked.add(ti)
             return
         self.stop(
-            f"transition '{firing.transition}' failed (firing #{firing.seq}: {firing.error}), "
-            "so the run stopped (on_error: stop); its tokens went back to its input places",
+            f"step '{firing.transition}' failed (firing #{firing.seq}: {firing.error}), "
+            "so the run stopped (on_error: stop)"
+            if self.net.keep
+            else f"transition '{firing.transition}' failed (firing #{firing.seq}: "
+            f"{firing.error}), so the run stopped (on_error: stop); its tokens went back to "
+            "its input places",
             "failed",
         )
 

@@ -74,6 +74,12 @@ class StreamRun:
             )
             self.status = self.result.status
             raise
+        except Exception as exc:  # fluxnb's own fault: the run is still recorded as ended
+            self.result = engine.result(
+                record, RunStatus.FAILED, "failed", f"{type(exc).__name__}: {exc}"
+            )
+            self.status = self.result.status
+            raise
         finally:
             await engine.aclose()
         self.result = engine.result(record, *engine.conclude())
