@@ -71,6 +71,17 @@ def _on_error_value(o: OnError) -> Any:
     return {"strategy": o.strategy, "fallback": o.fallback}
 
 
+def _write_llm(spec: Any, entry: dict[str, Any], out: dict[str, Any]) -> None:
+    """An ``llm:`` step's mapping, and the manifest's ``providers:`` / ``budget:``."""
+    entry["llm"] = spec.to_dict()
+    for key in ("providers", "budget"):
+        v = getattr(spec, key)
+        if isinstance(v, tuple):  # providers: a list of mappings
+            v = [dict(p) for p in v]
+        if v is not None:
+            out[key] = v if isinstance(v, str | list) else dict(v)
+
+
 def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
     out: dict[str, Any] = {"name": wf.name}
     if wf.description:
@@ -105,13 +116,7 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
         if step.with_:
             entry["with"] = dict(step.with_)
         if step.llm is not None:
-            entry["llm"] = step.llm.to_dict()
-            for key in ("providers", "budget"):
-                v = getattr(step.llm, key)
-                if isinstance(v, tuple):  # providers: a list of mappings
-                    v = [dict(p) for p in v]
-                if v is not None:
-                    out[key] = v if isinstance(v, str | list) else dict(v)
+            _write_llm(step.llm, entry, out)
         if step.activation is not None and not step.activation.default:
             entry["activation"] = step.activation.to_value()
         if step.capacity is not None:
