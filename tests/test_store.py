@@ -93,7 +93,13 @@ def test_failed_run_keeps_traceback(store_path: str) -> None:
     assert runs.iloc[0]["error"] == "ValueError: no data"
 
 
-def test_writes_are_batched_into_few_segments(store_path: str) -> None:
+def test_writes_are_batched_into_few_segments(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fluxnb.store._store_recorder import StoreRecorder
+
+    # the batching, not the timer: a slow (loaded) machine also flushes every 2 s
+    monkeypatch.setattr(StoreRecorder, "flush_interval", 3600.0)
     wf = fluxnb.Workflow("many")
     for i in range(2000):
         wf.add(f"s{i}", lambda: None)
