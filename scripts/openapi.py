@@ -462,6 +462,16 @@ PATHS.update({
         requestBody={"required": False, "content": {"application/json": {"schema": obj(
             {"text": {"type": "string"}, "format": {"enum": ["yaml", "pnml"]},
              "name": {"type": "string"}})}}})},
+    "/designs/{design_id}": {
+        "parameters": [path_param("design_id", "a design session's id (POST /designs)")],
+        "post": op("a message of the designer's view (add, connect, move, delete, rename, "
+                   "set, undo, redo, layout, copy, paste, yaml, select)", W,
+                   ok("200", DESIGN, "the view's state and the file's text after it"),
+                   "400", "404", "413", "422",
+                   requestBody={"required": False, "content": {"application/json": {
+                       "schema": obj({"type": {"type": "string"}})}}}),
+        "delete": op("close the design session", W, {"204": {"description": "closed"}},
+                     "404")},
     "/triggers": {"get": op(
         "every trigger the caller may read: its entry, paused, failures, next_fire (a "
         "schedule's next time), last_outcome, last_fired_at, last_run_id", W,
@@ -475,21 +485,17 @@ PATHS.update({
             ("id", "workflow", "kind", "paused"))}}, ("triggers",)), "the triggers"))},
     **{f"/triggers/{{trigger_id}}/{verb}": {
         "parameters": [path_param("trigger_id", "the trigger's id")],
-        "post": op(f"{verb} a trigger (operator)" + (
-            ": it starts afresh, the paused time is not caught up" if verb == "resume" else ""),
-            W, ok("200", obj({"id": {"type": "string"}, "paused": {"type": "boolean"}},
-                             ("id", "paused")), "the trigger as it is now"), "404")}
-       for verb in ("pause", "resume")},
-    "/designs/{design_id}": {
-        "parameters": [path_param("design_id", "a design session's id (POST /designs)")],
-        "post": op("a message of the designer's view (add, connect, move, delete, rename, "
-                   "set, undo, redo, layout, copy, paste, yaml, select)", W,
-                   ok("200", DESIGN, "the view's state and the file's text after it"),
-                   "400", "404", "413", "422",
-                   requestBody={"required": False, "content": {"application/json": {
-                       "schema": obj({"type": {"type": "string"}})}}}),
-        "delete": op("close the design session", W, {"204": {"description": "closed"}},
-                     "404")},
+        "post": op(what, W, ok("200", obj({"id": {"type": "string"},
+                                           "paused": {"type": "boolean"},
+                                           "key": {"type": "string"}},
+                                          ("id", "paused")), "the trigger as it is now"),
+                   "404")}
+       for verb, what in (
+           ("pause", "pause a trigger (operator)"),
+           ("resume", "resume a trigger (operator): it starts afresh, the paused time is "
+                      "not caught up"),
+           ("fire", "fire a trigger now, by hand (operator): queued, started by the trigger "
+                    "service as soon as the trigger has room; key is the firing's"))},
 })  # fmt: skip
 
 

@@ -47,13 +47,15 @@ async def test_triggers_list_next_fire_and_last_outcome_per_namespace(api: Clien
 
     assert (await api.post("triggers/nightly/pause", "V")).code == 403  # a viewer may not
     assert (await api.post("triggers/nightly/pause", "B")).code == 404  # nor see it
+    assert (await api.post("triggers/nope/fire", "O")).code == 404
     paused = await api.post("triggers/nightly/pause", "O")
     assert paused.code == 200 and paused.json["paused"] is True
     assert (await _listed(api, "V"))["nightly"]["next_fire"] is None  # paused: no next time
     resumed = await api.post("triggers/nightly/resume", "O")
     assert resumed.json["paused"] is False and resumed.json["next_fire"]
 
-    assert (await api.post("events/ping", "O", {})).code == 202
+    fired = await api.post("triggers/on-ping/fire", "O")  # by hand, as Fire now does
+    assert fired.code == 200 and fired.json["key"].startswith("on-ping#manual:")
     for _ in range(400):
         last = (await _listed(api, "V"))["on-ping"]
         if last["last_outcome"] not in (None, "started", "queued"):

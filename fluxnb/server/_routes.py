@@ -67,7 +67,7 @@ def handlers() -> list[tuple[str, Any]]:
         (API + r"/designs", designs.DesignsHandler),
         (API + rf"/designs/{NAME}", designs.DesignHandler),
         (API + r"/triggers", trigger_list.TriggerListHandler),
-        (API + rf"/triggers/{NAME}/(pause|resume)", trigger_list.TriggerPauseHandler),
+        (API + rf"/triggers/{NAME}/(pause|resume|fire)", trigger_list.TriggerActionHandler),
     ]
     # last: anything else under the API is a JSON 404, not Jupyter's HTML page
     routes.append((API + r"/.*", h.NoRouteHandler))

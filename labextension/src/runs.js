@@ -242,10 +242,8 @@ export class RunsPanel extends Widget {
         const verb = t.paused ? "resume" : "pause";
         actions.append(this.button(`fluxnb-trigger-${verb}`, t.paused ? "Resume" : "Pause", () =>
           request(`triggers/${encodeURIComponent(t.id)}/${verb}`, { method: "POST", body: {} })));
-        if (t.kind === "event" && t.event) {
-          actions.append(this.button("fluxnb-trigger-fire", "Fire now", () =>
-            request(`events/${encodeURIComponent(t.event)}`, { method: "POST", body: {} })));
-        }
+        actions.append(this.button("fluxnb-trigger-fire", "Fire now", () =>
+          request(`triggers/${encodeURIComponent(t.id)}/fire`, { method: "POST", body: {} })));
         li.append(actions);
       }
       list.append(li);
