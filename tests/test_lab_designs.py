@@ -104,3 +104,19 @@ async def test_pnml_and_new_designs(api: Client) -> None:
         assert opened["state"]["graph"]["mode"] == "net"
     new_dag = await _open(api, "")
     assert new_dag["state"]["graph"]["nodes"] == []
+
+
+def test_dropped_sessions_let_their_widgets_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipywidgets.widgets.widget import _instances
+
+    from fluxnb.server import _design_handlers as designs
+
+    monkeypatch.setattr(designs, "MAX_SESSIONS", 2)
+    monkeypatch.setattr(designs, "_sessions", type(designs._sessions)())
+    for _ in range(2):  # full, and the shared bundle widget exists
+        designs.open_design("u", SUMS, "yaml", "sums")
+    before = len(_instances)
+    for _ in range(5):
+        designs.open_design("u", SUMS, "yaml", "sums")
+    assert len(designs._sessions) == 2
+    assert len(_instances) == before  # one widget in, one (the oldest) out, each time

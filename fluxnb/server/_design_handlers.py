@@ -15,6 +15,7 @@ are dropped past ``MAX_SESSIONS`` (the editor opens a new one when told 404).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from collections import OrderedDict
@@ -58,6 +59,7 @@ _sessions: OrderedDict[str, _Session] = OrderedDict()
 _guard = threading.Lock()
 
 
+@functools.cache
 def _designer_class() -> Any:
     try:
         from ..designer._widget import Designer
@@ -71,6 +73,8 @@ def _designer_class() -> Any:
 
     class _ServerDesigner(Designer):  # type: ignore[misc, valid-type]
         """A Designer with no browser on the other end: what it would send is kept."""
+
+        _outbox: list[dict[str, Any]]
 
         def send(self, content: Any, buffers: Any = None) -> None:
             self._outbox.append(content)
@@ -101,8 +105,13 @@ def open_design(owner: str, text: str, fmt: str, name: str) -> tuple[str, _Sessi
     with _guard:
         _sessions[sid] = session
         while len(_sessions) > MAX_SESSIONS:
-            _sessions.popitem(last=False)
+            _close(_sessions.popitem(last=False)[1])
     return sid, session
+
+
+def _close(session: _Session) -> None:
+    """Let the widget go (ipywidgets keeps every open widget in a registry)."""
+    session.designer.close()
 
 
 def _session(sid: str, owner: str) -> _Session:
@@ -185,6 +194,8 @@ class DesignHandler(FluxnbHandler):
     async def delete(self, sid: str) -> None:
         _session(sid, self.user_name())
         with _guard:
-            _sessions.pop(sid, None)
+            gone = _sessions.pop(sid, None)
+        if gone is not None:
+            _close(gone)
         self.set_status(204)
         self.finish()
