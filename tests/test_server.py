@@ -492,3 +492,19 @@ def test_answers_keep_money_exact_and_nulls_null() -> None:
     values = [Decimal("0.10"), pd.NaT, float("nan"), np.int64(3), datetime(2026, 11, 30, 8)]
     assert jsonable(values) == ["0.10", None, None, 3, "2026-11-30T08:00:00+00:00"]
     assert json.dumps(jsonable({"token": object()})).startswith('{"token": "<object')
+
+
+def test_a_run_id_is_known_once_the_plane_noted_it_even_before_its_run_row(
+    store_file: str,
+) -> None:
+    import fluxnb
+    from fluxnb.store import _registry as registry
+
+    store = fluxnb.Store(store_file)
+    wf, _ = registry.put(store, "team-a", "sums", "workflow", SUMS, "otto")
+    assert not registry.run_known(store, "q-1")
+    registry.record_runs(store, [("q-1", wf, "otto")])
+    registry.record_runs(store, [("q-1", wf, "otto")])  # written twice: kept once
+    assert registry.run_known(store, "q-1")
+    with store.connect() as con:
+        assert con.execute("SELECT count(*) FROM workflow_runs").fetchone()[0] == 1

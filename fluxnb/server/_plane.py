@@ -56,7 +56,7 @@ class Plane:
         self.started = False
         self._lock = threading.Lock()
         self._workflows: dict[tuple[str, str], registry.RegisteredWorkflow | None] = {}
-        self._reserved: set[str] = set()
+        self._reserved: OrderedDict[str, None] = OrderedDict()
         self._unrecorded: list[tuple[str, registry.RegisteredWorkflow, str | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         #: Told ``(run_id, status)`` when a worker ends a run (the triggers' launcher).
@@ -118,11 +118,15 @@ class Plane:
 
     # ------------------------------------------------------------------ runs
     def reserve(self, run_id: str) -> bool:
-        """Claim ``run_id`` for a run of this server; False if it was claimed before."""
+        """Claim ``run_id`` for a run of this server; False if it was claimed before (by
+        one of the last 100,000 runs: older ones are in the store, where a caller's own
+        run id is also looked up)."""
         with self._lock:
             if run_id in self._reserved:
                 return False
-            self._reserved.add(run_id)
+            self._reserved[run_id] = None
+            while len(self._reserved) > _REMEMBERED:
+                self._reserved.popitem(last=False)
             return True
 
     def note_run(self, run_id: str, wf: registry.RegisteredWorkflow, user: str | None) -> None:
@@ -162,6 +166,7 @@ class Plane:
             for listener in self.run_listeners:
                 listener(run_id, status)
             info = self.runs.get(run_id, {})
+            info.pop("job", None)  # its manifest and params: needed only to queue it again
             if status != "rejected":
                 info.pop("state", None)  # the store says from now on
                 self.bus.publish(

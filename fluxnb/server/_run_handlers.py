@@ -14,6 +14,7 @@ from tornado.iostream import StreamClosedError
 
 from .._session import Action, current
 from ..engine._setup import _RUN_ID, new_run_id
+from ..store import _registry as registry
 from ..store._audit import authorize
 from ._base import ApiError, FluxnbHandler, not_found
 from ._jsonable import jsonable
@@ -168,7 +169,7 @@ class StartRunHandler(_RunHandler):
             )
             # a new id is 48 random bits more than fluxnb's usual one: no store look-up
             run_id = wanted or new_run_id() + secrets.token_hex(3)
-            if not plane.reserve(run_id) or (wanted and plane.store.has_run(run_id)):
+            if not plane.reserve(run_id) or (wanted and registry.run_known(plane.store, run_id)):
                 raise _taken(run_id)
             plane.note_run(run_id, wf, s.user)  # workflow_runs: written in batches
             job = {

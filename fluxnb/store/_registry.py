@@ -142,6 +142,18 @@ def delete(store: Store, namespace: str, name: str) -> bool:
     return bool(found)
 
 
+def run_known(store: Store, run_id: str) -> bool:
+    """Whether ``run_id`` is taken: a run in the store (any namespace) or one the control
+    plane started (answers yes or no only, like ``Store.has_run``)."""
+    with store.connect() as con:
+        found = con.execute(
+            "SELECT 1 FROM runs WHERE run_id = $1 UNION ALL "
+            "SELECT 1 FROM workflow_runs WHERE run_id = $1",
+            [run_id],
+        ).fetchall()
+    return bool(found)
+
+
 def record_run(store: Store, run_id: str, wf: RegisteredWorkflow, user: str | None) -> None:
     """Note that run ``run_id`` runs version ``wf.version`` (before it starts)."""
     record_runs(store, [(run_id, wf, user)])
