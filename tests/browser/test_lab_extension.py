@@ -288,6 +288,30 @@ def test_the_runs_list_works_from_the_keyboard(lab: Lab) -> None:
     )
 
 
+def test_the_editor_and_the_panel_follow_the_dark_theme(lab: Lab) -> None:
+    page = lab.page
+    page.evaluate(
+        f"() => jupyterapp.commands.execute('docmanager:open', {{path: '{FILE}', factory: 'fluxnb Designer'}})"
+    )
+    page.evaluate("() => jupyterapp.commands.execute('fluxnb:show-runs')")
+    dark = "document.querySelector('.fluxnb-lab-editor .fluxnb-designer').fluxnb.theme().dark"
+    background = "getComputedStyle(document.querySelector('.fluxnb-runs')).backgroundColor"
+    light_panel = page.evaluate(f"() => {background}")
+    try:
+        page.evaluate(
+            "() => jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+        )
+        page.wait_for_function(f"() => {dark} === true", timeout=15000)
+        page.wait_for_timeout(800)  # the style sheet settles, the view restyles
+        assert page.evaluate(f"() => {background}") != light_panel
+        shot(lab, "lab-dark.png")
+    finally:
+        page.evaluate(
+            "() => jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})"
+        )
+        page.wait_for_function(f"() => {dark} === false", timeout=15000)
+
+
 def test_no_console_errors(lab: Lab) -> None:
     assert lab.console == []
 
