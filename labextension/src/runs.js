@@ -126,6 +126,9 @@ export class RunsPanel extends Widget {
   }
 
   draw(runs) {
+    // a live refresh must not take the keyboard away: the focused run keeps the focus
+    const active = document.activeElement;
+    const focused = this.list.contains(active) ? active.dataset.runId : null;
     this.list.replaceChildren();
     if (!runs.length) this.list.append(h("li", "fluxnb-runs-empty", "no runs yet"));
     for (const run of runs) {
@@ -149,6 +152,7 @@ export class RunsPanel extends Widget {
         }
       });
       this.list.append(li);
+      if (run.run_id === focused) li.focus();
     }
   }
 

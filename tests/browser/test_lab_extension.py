@@ -282,6 +282,9 @@ def test_the_runs_list_works_from_the_keyboard(lab: Lab) -> None:
     page.keyboard.press("ArrowDown")
     second = page.locator(".fluxnb-run").nth(1)
     assert second.evaluate("e => e === document.activeElement")
+    page.locator(".fluxnb-runs-refresh").evaluate("b => b.click()")  # a refresh, as live
+    page.wait_for_timeout(500)
+    assert second.evaluate("e => e === document.activeElement")  # keeps the focus
     page.keyboard.press("Enter")
     page.wait_for_selector(
         f".fluxnb-run-detail[data-run-id='{second.get_attribute('data-run-id')}']"
