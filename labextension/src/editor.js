@@ -98,15 +98,16 @@ export class DesignerPanel extends Widget {
     this.queue = this.queue.then(() => this.post(msg));
   }
 
-  async post(msg) {
+  async post(msg, retry = true) {
     try {
       this.take(await request(`designs/${this.sid}`, { method: "POST", body: msg }));
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404 && this.sid) {
-        // the server restarted or dropped the session: start again from the file's text
+      if (retry && err instanceof ApiError && err.status === 404) {
+        // the server restarted or dropped the session: start again from the document's
+        // text (what the tab shows, saved or not) and send the edit again
         try {
-          const opened = await this.openSession();
-          this.take(opened);
+          await this.reopen();
+          await this.post(msg, false);
           this.say("the design session was reopened from the file (undo starts over)");
         } catch (again) {
           this.say(describe(again));
@@ -115,6 +116,13 @@ export class DesignerPanel extends Widget {
       }
       this.say(err instanceof ApiError ? describe(err) : String(err));
     }
+  }
+
+  /** A new session for the document's text as it is: drawn, but not written back. */
+  async reopen() {
+    const opened = await this.openSession();
+    this.serverText = opened.text;
+    this.take(opened);
   }
 
   /** The session's answer: the view's state, messages for it, and the file's new text. */
@@ -142,11 +150,9 @@ export class DesignerPanel extends Widget {
     if (this.writing || !this.ready) return;
     clearTimeout(this.reread);
     this.reread = setTimeout(() => {
-      const text = this.context.model.toString();
-      if (text === this.serverText) return;
-      this.serverText = text;
-      if (this.format === "yaml") this.send({ type: "yaml", text });
-      else this.queue = this.queue.then(async () => this.take(await this.openSession()));
+      if (this.context.model.toString() === this.serverText) return;
+      // a new session: the reloaded file is not rewritten (nor marked dirty) by drawing it
+      this.queue = this.queue.then(() => this.reopen().catch((err) => this.say(describe(err))));
     }, 200);
   }
 

@@ -115,8 +115,10 @@ export class RunsPanel extends Widget {
   async refresh() {
     const query = new URLSearchParams({ limit: "50" });
     for (const [k, f] of Object.entries(this.filters)) if (f.value.trim()) query.set(k, f.value.trim());
+    const asked = (this.runsAsked = (this.runsAsked || 0) + 1);
     try {
       const { runs } = await request(`runs?${query}`);
+      if (asked !== this.runsAsked) return; // a later answer is coming: this one is stale
       this.error.textContent = "";
       this.draw(runs);
       void this.refreshTriggers();
@@ -159,14 +161,15 @@ export class RunsPanel extends Widget {
   async showRun(runId) {
     this.selected = runId;
     for (const li of this.list.children) li.setAttribute("aria-selected", String(li.dataset.runId === runId));
+    const asked = (this.runAsked = (this.runAsked || 0) + 1);
     let run;
     try {
       run = await request(`runs/${encodeURIComponent(runId)}`);
     } catch (err) {
-      this.detail.replaceChildren(h("div", "fluxnb-runs-error", describe(err)));
+      if (asked === this.runAsked) this.detail.replaceChildren(h("div", "fluxnb-runs-error", describe(err)));
       return;
     }
-    if (this.selected !== runId) return;
+    if (asked !== this.runAsked) return; // another run was clicked, or a later answer comes
     const box = h("div", "fluxnb-run-detail");
     box.dataset.runId = runId;
     box.append(h("h3", "", `${run.workflow} · ${run.status}`), h("div", "fluxnb-run-id", run.run_id));
@@ -224,9 +227,11 @@ export class RunsPanel extends Widget {
 
   // ------------------------------------------------------------------ triggers
   async refreshTriggers() {
+    const asked = (this.triggersAsked = (this.triggersAsked || 0) + 1);
     let triggers;
     try {
       ({ triggers } = await request("triggers"));
+      if (asked !== this.triggersAsked) return; // a later answer is coming: this one is stale
     } catch (err) {
       this.triggers.replaceChildren(h("div", "fluxnb-runs-error", describe(err)));
       return;

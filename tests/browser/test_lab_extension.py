@@ -133,6 +133,34 @@ def test_mouse_edits_are_saved_to_the_file_and_undo(lab: Lab) -> None:
     assert "jp-mod-dirty" not in (tab.get_attribute("class") or "")
 
 
+def test_revert_redraws_the_file_and_a_lost_session_is_reopened(lab: Lab) -> None:
+    page = lab.page
+    dirty = "jupyterapp.shell.currentWidget.context.model.dirty"
+    page.locator(".fluxnb-lab-editor .fx-add-step").click()
+    page.wait_for_function(f"() => {CY}.nodes().length === 3 && {dirty}")
+    page.evaluate("() => jupyterapp.shell.currentWidget.context.revert()")
+    page.wait_for_function(f"() => {CY}.nodes().length === 2")
+    page.wait_for_timeout(500)
+    shown = page.evaluate("() => jupyterapp.shell.currentWidget.context.model.toString()")
+    assert shown == (lab.root / FILE).read_text()  # drawing the file did not rewrite it
+    # the server forgets the session (a restart, say): the next edit opens a new one
+    sid = page.evaluate(
+        "() => jupyterapp.shell.currentWidget.content.sid"  # the panel's session id
+    )
+    assert call(lab, "DELETE", f"designs/{sid}")[0] == 204
+    seen = len(lab.console)
+    page.locator(".fluxnb-lab-editor .fx-add-step").click()
+    page.wait_for_function(f"() => {CY}.nodes().length === 3")
+    # the browser logs the session's 404 it was told: expected here, and only that
+    assert all("404" in m for m in lab.console[seen:])
+    del lab.console[seen:]
+    assert "reopened" in page.locator(".fluxnb-lab-editor .fx-message").inner_text()
+    page.locator(".fluxnb-lab-editor .fx-undo").click()
+    page.wait_for_function(f"() => {CY}.nodes().length === 2")
+    page.evaluate("() => jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(f"() => !{dirty}")
+
+
 def test_validate_and_run_through_the_api_colour_the_steps(lab: Lab) -> None:
     page = lab.page
     page.locator(".fluxnb-lab-document .fluxnb-lab-validate").click()
