@@ -104,7 +104,7 @@ const plugin = {
 
     for (const [id, spec] of Object.entries(NEW)) {
       commands.addCommand(id, {
-        label: (args) => (args.isLauncher ? spec.label.replace("New ", "") : spec.label),
+        label: spec.label,
         caption: spec.caption,
         icon: spec.icon,
         execute: async () => {
