@@ -4,26 +4,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
-from .conftest import ROOT
+from .test_packaging import build_wheel
 
 SHARED = "fluxnb-0.1.0.data/data/share/jupyter/labextensions/fluxnb-lab/"
 
 
 def test_the_wheel_ships_the_prebuilt_extension_once(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    (wheel,) = tmp_path.glob("fluxnb-*.whl")
-    with zipfile.ZipFile(wheel) as z:
+    with zipfile.ZipFile(build_wheel(tmp_path)) as z:
         names = set(z.namelist())
         package = json.loads(z.read(SHARED + "package.json"))
         install = json.loads(z.read(SHARED + "install.json"))

@@ -37,16 +37,21 @@ def test_license_is_the_apache_2_text_the_metadata_names() -> None:
     assert project["license-files"] == ["LICENSE"]
 
 
-def test_the_wheel_carries_the_license(tmp_path: Path) -> None:
+def build_wheel(directory: Path) -> Path:
+    """The wheel of this checkout, built into ``directory``."""
     subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(directory)],
         cwd=ROOT,
         check=True,
         capture_output=True,
         timeout=120,
     )
-    (wheel,) = tmp_path.glob("fluxnb-*.whl")
-    with zipfile.ZipFile(wheel) as z:
+    (wheel,) = directory.glob("fluxnb-*.whl")
+    return wheel
+
+
+def test_the_wheel_carries_the_license(tmp_path: Path) -> None:
+    with zipfile.ZipFile(build_wheel(tmp_path)) as z:
         names = z.namelist()
         (license_,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
         assert z.read(license_) == (ROOT / "LICENSE").read_bytes()
