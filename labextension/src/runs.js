@@ -105,10 +105,12 @@ export class RunsPanel extends Widget {
   heard(ev) {
     if (ev.type === "firing" || ev.type === "trigger_error") void this.refreshTriggers();
     if (!ev.run_id) return;
+    if (ev.run_id === this.selected) this.selectedHeard = true;
     clearTimeout(this.soon); // a run sends many events: refresh once they pause
     this.soon = setTimeout(() => {
       void this.refresh();
-      if (ev.run_id === this.selected) void this.showRun(ev.run_id);
+      if (this.selectedHeard && this.selected) void this.showRun(this.selected);
+      this.selectedHeard = false;
     }, 300);
   }
 
