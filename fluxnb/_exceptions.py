@@ -356,7 +356,9 @@ class RecordingFailed(StoreError):
 class QueryError(StoreError):
     """A SQL query against the store failed; DuckDB's own message is kept."""
 
-    def __init__(self, query: str, message: str) -> None:
+    def __init__(self, query: str, message: str, *, timeout: float | None = None) -> None:
         self.query = query
         self.error_message = message
+        #: Set when the query was interrupted for running longer than this many seconds.
+        self.timeout = timeout
         super().__init__(f"SQL error: {message}")

@@ -320,8 +320,10 @@ PATHS: dict[str, Any] = {
         parameters=[query("last_event_id", "as the Last-Event-ID header"),
                     query("timeout", "end the stream after this many seconds")])},
     "/sql": {"post": op(
-        "SQL on a sealed copy of the store's rows the caller may read", "fluxnb:sql",
-        ok("200", FRAME, "columns and rows"), "400", "413", "422",
+        "SQL on a sealed copy of the store's rows the caller may read; a statement past "
+        "c.FluxnbServer.sql_timeout is stopped (422 QueryTimeout), 503 when every SQL slot "
+        "is busy", "fluxnb:sql",
+        ok("200", FRAME, "columns and rows"), "400", "413", "422", "503",
         requestBody={"required": True, "content": {"application/json": {"schema": obj(
             {"query": {"type": "string"}, "params": {"type": ["object", "array"]}},
             ("query",))}}})},
@@ -508,6 +510,10 @@ def document() -> dict[str, Any]:
             ("ready", "workers", "store"),
         ),
     }  # fmt: skip
+    for path, ops in PATHS.items():  # a path segment that is not a name: 404 (prepare)
+        for method, o in ops.items():
+            if "{" in path and method in ("get", "put", "post", "delete"):
+                o["responses"].setdefault("404", {"$ref": "#/components/responses/E404"})
     return {
         "openapi": "3.1.0",
         "info": {

@@ -45,7 +45,14 @@ def server_config(store: str, **fluxnb: Any) -> dict[str, Any]:
             "identity_provider_class": TokenUsers,
         },
         "TokenUsers": {"users": USERS},
-        "FluxnbServer": {"store": store, "workers": 1, "roles": ROLES, **fluxnb},
+        # roles map users: nothing is importable until listed (the steps live in tests.*)
+        "FluxnbServer": {
+            "store": store,
+            "workers": 1,
+            "roles": ROLES,
+            "allowed_modules": ["tests"],
+            **fluxnb,
+        },
     }
 
 

@@ -137,13 +137,6 @@ def _one_step(name: str, ref: str, with_: str = "") -> str:
 
 
 # ---------------------------------------------------------------------- findings
-@pytest.mark.xfail(
-    strict=True,
-    reason="security: POST /workflows/{name}/validate (a viewer's right) imports the "
-    "manifest's modules in the server process (_handlers.load_checked -> "
-    "spec/_resolve.import_reference); a module that raises SystemExit on import "
-    "(unittest.__main__, lib2to3.__main__) ends the whole Jupyter Server",
-)
 def test_a_viewer_cannot_end_the_server_with_a_validate(roles_server: Subprocess) -> None:
     assert USERS["V"][0] == "vic" and ROLES["vic"]["role"] == "viewer"
     manifest = _one_step("x", "unittest.__main__:main")
@@ -154,13 +147,6 @@ def test_a_viewer_cannot_end_the_server_with_a_validate(roles_server: Subprocess
     assert code in (400, 422), body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="security/doc: an operator of one namespace registers 'run: subprocess:getoutput' "
-    "and gets a shell on the server as the server's user (every namespace's rows in the "
-    "store file, its signing key, the server's environment); nothing limits the importable "
-    "callables and docs/server.md does not say operator == code execution on the host",
-)
 async def test_an_operator_cannot_register_a_shell_command(api: Client, tmp_path: Path) -> None:
     proof = tmp_path / "shell-ran"
     manifest = _one_step("evil", "subprocess:getoutput", f'{{cmd: "id > {proof}"}}')
@@ -273,12 +259,6 @@ async def test_a_trigger_error_reaches_its_own_namespace_only(
 MARKED = GATED.replace("tests.server_steps:wait_for_file", "tests.test_server_attacks:marked_wait")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cancel frees the run's slot while its sync step's thread goes on "
-    "(pool.where is dropped), so POST /runs/{id}/resume at once is 202 and runs the same "
-    "step a second time concurrently with the first call",
-)
 async def test_a_cancelled_run_is_not_resumed_while_its_step_still_executes(
     api: Client, gate: Path
 ) -> None:
@@ -299,12 +279,6 @@ async def test_a_cancelled_run_is_not_resumed_while_its_step_still_executes(
     assert executing <= 1, f"{executing} calls of step 'wait' at once (resume: {resumed.code})"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doc: a path segment that is not a name (FluxnbHandler.prepare: 404 NotFound) is "
-    "an answer openapi.json does not list for PUT /workflows/{name}, GET "
-    "/invoices/{tenant}/{period} and POST /events/{name}",
-)
 async def test_a_bad_name_in_any_route_is_a_documented_answer(api: Client) -> None:
     failures = []
     for method, path in [
@@ -320,12 +294,6 @@ async def test_a_bad_name_in_any_route_is_a_documented_answer(api: Client) -> No
     assert not failures, failures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="security (DoS): POST /sql (a viewer's right) has no time limit and runs on the "
-    "plane's 4 shared threads (_plane.Plane.threads), the ones every route's store access "
-    "uses: four slow queries of one viewer stall every other user's requests",
-)
 async def test_a_viewers_slow_queries_do_not_stall_other_users(api: Client) -> None:
     query = "SELECT count(*) FROM range(100000) a, range(3000) b WHERE a.range + b.range = -1"
 

@@ -15,7 +15,7 @@ import functools
 import os
 from asyncio import tasks as _tasks  # current_task() bookkeeping: see _StandIn
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ..spec import Binding
@@ -43,6 +43,15 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Release resources; calls still running in threads are abandoned, not joined."""
+
+
+#: Where a caller collects the calls of sync steps running in threads, for runs started in
+#: this context: a cancelled run leaves them running (a thread cannot be stopped), and a
+#: control plane must not start the run again until they returned (``concurrent.futures.
+#: wait`` on the set). None (the default): nothing is collected.
+thread_calls: contextvars.ContextVar[set[Future[Any]] | None] = contextvars.ContextVar(
+    "fluxnb_thread_calls", default=None
+)
 
 
 class LocalExecutor:
@@ -110,7 +119,13 @@ class LocalExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._max_threads, thread_name_prefix="fluxnb-step")
         call = functools.partial(context.run, binding.fn, **kwargs)
-        return False, loop.run_in_executor(self._pool, call), None
+        calls = context.get(thread_calls)
+        if calls is None:
+            return False, loop.run_in_executor(self._pool, call), None
+        future = self._pool.submit(call)
+        calls.add(future)
+        future.add_done_callback(calls.discard)
+        return False, asyncio.wrap_future(future, loop=loop), None
 
     def placement(self, fut: Any) -> str | None:
         return None

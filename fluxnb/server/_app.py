@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Int, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from ._routes import handlers
 
@@ -32,6 +32,32 @@ class FluxnbServer(ExtensionApp):
         group entry (in this order) the user belongs to, then '*'. Someone matching none
         gets 403 on every route. Empty (the default): every authenticated user is admin,
         as the owner of a single-user Jupyter Server is.""",
+    ).tag(config=True)
+
+    allowed_modules = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        help="""Modules that manifests' 'run: module:function' callables (and 'custom:'
+        predicates) may be imported from, each with its submodules ('mysteps' allows
+        'mysteps.etl'); '*' allows every module. Importing a module runs its code and a
+        callable runs anything ('subprocess:getoutput'): whoever may register or validate a
+        manifest chooses what the server executes. None (the default): every module but
+        '__main__' when roles is empty (a single-user server, whose user runs kernels
+        anyway), and no module at all when roles maps users, until an admin lists them.
+        Names are checked before anything is imported; a refused reference is a 422.""",
+    ).tag(config=True)
+
+    sql_timeout = Float(
+        30.0,
+        help="Seconds a POST /sql statement may run before it is interrupted (422 "
+        "QueryTimeout); 0 for no limit.",
+    ).tag(config=True)
+
+    sql_threads = Int(
+        2,
+        help="POST /sql statements executing at once, on threads of their own (other routes "
+        "never wait for SQL); as many more may wait, beyond that /sql answers 503.",
     ).tag(config=True)
 
     store = Unicode(
@@ -74,6 +100,16 @@ class FluxnbServer(ExtensionApp):
         root = getattr(self.serverapp, "root_dir", None) or os.getcwd()
         return os.path.join(root, ".fluxnb", "fluxnb.duckdb")
 
+    def import_policy(self) -> Any:
+        """The ImportPolicy of ``allowed_modules`` (see its help)."""
+        from ..spec._resolve import ImportPolicy
+
+        if self.allowed_modules is not None:
+            allowed = tuple(self.allowed_modules)
+        else:
+            allowed = () if self.roles else ("*",)
+        return ImportPolicy(allowed, "c.FluxnbServer.allowed_modules")
+
     def initialize_settings(self) -> None:
         from ._access import Roles
         from ._plane import Plane
@@ -86,6 +122,9 @@ class FluxnbServer(ExtensionApp):
             queue_limit=max(1, self.queue_limit),
             max_body_bytes=max(1, self.max_body_bytes),
             stream_buffer=max(1, self.stream_buffer),
+            imports=self.import_policy(),
+            sql_timeout=max(0.0, self.sql_timeout),
+            sql_threads=max(1, self.sql_threads),
             log=self.log,
         )
         self.settings["fluxnb_plane"] = plane

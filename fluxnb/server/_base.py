@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
@@ -33,6 +35,7 @@ from .._exceptions import (
     StoreLockedError,
 )
 from .._session import Session, acting
+from ..spec._resolve import allowed_imports
 
 T = TypeVar("T")
 
@@ -85,6 +88,8 @@ def api_error(exc: BaseException) -> ApiError:
         return ApiError(403, kind, f"{text} (roles come from c.FluxnbServer.roles)")
     if isinstance(exc, StoreLockedError):
         return ApiError(503, kind, message)
+    if isinstance(exc, QueryError) and exc.timeout is not None:
+        return ApiError(422, "QueryTimeout", f"{message} (c.FluxnbServer.sql_timeout)")
     if isinstance(exc, QueryError | BillingError):
         return ApiError(422, kind, message)
     if isinstance(exc, ReplayError | RunError):
@@ -152,16 +157,21 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on the plane's threads (store access blocks), acting as
         this request's session, its errors turned into API errors."""
-        s = self.session()
+        return await self.call_on(self.plane.threads, functools.partial(fn, *args, **kwargs))
+
+    async def call_on(self, threads: Executor, fn: Callable[[], T]) -> T:
+        """``fn()`` on ``threads`` as :meth:`call` runs it: as this request's session,
+        importing callables only from c.FluxnbServer.allowed_modules."""
+        s, imports = self.session(), self.plane.imports
         ctx = contextvars.copy_context()
 
         def work() -> T:
-            with acting(s):
-                return fn(*args, **kwargs)
+            with acting(s), allowed_imports(imports):
+                return fn()
 
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.plane.threads, ctx.run, work)
+            return await loop.run_in_executor(threads, ctx.run, work)
         except FluxError as exc:
             raise api_error(exc) from None
 

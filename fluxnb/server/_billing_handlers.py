@@ -40,13 +40,25 @@ class SQLHandler(FluxnbHandler):
             raise ApiError(422, "BadRequest", "the body needs 'query': the SQL text")
         if params is not None and not isinstance(params, dict | list):
             raise ApiError(422, "BadRequest", "'params' is an object ($name) or a list (?)")
-        store = self.plane.store
+        plane = self.plane
+        if not plane.sql_slots.acquire(blocking=False):
+            raise ApiError(503, "Unavailable", "every SQL slot is busy; try again later")
 
         def run() -> Any:
             s = current()
-            return store.sealed_sql(query, params, None if s.is_admin else s.namespace)
+            return plane.store.sealed_sql(
+                query,
+                params,
+                None if s.is_admin else s.namespace,
+                timeout=plane.sql_timeout or None,
+                limit=MAX_ROWS,
+            )
 
-        self.send(frame_json(await self.call(run)))
+        try:  # on threads of its own: other routes never wait behind anyone's SQL
+            frame = await self.call_on(plane.sql_threads, run)
+        finally:
+            plane.sql_slots.release()
+        self.send(frame_json(frame))
 
 
 class TenantsHandler(FluxnbHandler):

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..spec._resolve import ImportPolicy
 from ..store import Store
 from ..store import _registry as registry
 from ._access import Roles
@@ -31,16 +32,28 @@ class Plane:
         max_body_bytes: int,
         stream_buffer: int,
         log: Any,
+        imports: ImportPolicy | None = None,
+        sql_timeout: float = 30.0,
+        sql_threads: int = 2,
     ) -> None:
         self.store = Store(store_path)
         self.roles = roles
         self.max_body_bytes = max_body_bytes
         self.log = log
+        #: Where manifests' callables may be imported from (c.FluxnbServer.allowed_modules).
+        self.imports = imports
+        #: Seconds a POST /sql statement may run (0: no limit).
+        self.sql_timeout = sql_timeout
         # store access blocks (DuckDB, the file lock): off the event loop, a few at a time
         self.threads = ThreadPoolExecutor(4, thread_name_prefix="fluxnb-server")
+        # anyone's SQL on threads of its own: slow queries never hold the routes' threads
+        self.sql_threads = ThreadPoolExecutor(sql_threads, thread_name_prefix="fluxnb-sql")
+        #: SQL statements executing or waiting, at most 2 x sql_threads (more: 503).
+        self.sql_slots = threading.BoundedSemaphore(2 * sql_threads)
         self.bus = Bus(stream_buffer)
         self.pool = Pool(
             self.store.path,
+            imports,
             workers,
             runs_per_worker,
             queue_limit,
@@ -97,6 +110,7 @@ class Plane:
             await self._triggers.stop(runs="leave")
         await self.pool.close()  # each worker closes its net instances (records their end)
         self.threads.shutdown(wait=False, cancel_futures=True)
+        self.sql_threads.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ registry
     def workflow(self, namespace: str, name: str) -> registry.RegisteredWorkflow | None:
@@ -162,7 +176,7 @@ class Plane:
                 self.runs[event["run_id"]]["state"] = "running"
             self.bus.publish(namespace, event)
         elif msg[0] == "done":
-            _, run_id, status = msg
+            run_id, status = msg[1], msg[2]
             for listener in self.run_listeners:
                 listener(run_id, status)
             info = self.runs.get(run_id, {})

@@ -374,6 +374,14 @@ class ResumeHandler(_RunHandler):
         run = await self.visible_run(run_id)
         if run["status"] == "succeeded":
             raise ApiError(409, "Conflict", f"run '{run_id}' succeeded: nothing to resume")
+        if run_id in self.plane.pool.stopping:
+            raise ApiError(
+                409,
+                "Conflict",
+                f"run '{run_id}' is {run['status']} but still stopping: a step it cancelled "
+                "is still executing in its thread (a thread cannot be stopped); resume it "
+                "once that call returned",
+            )
         if self.plane.pool.active(run_id) or run["status"] in ("queued", "running"):
             raise ApiError(
                 409, "Conflict", f"run '{run_id}' is {run['status']}; resume it once it ended"

@@ -8,7 +8,9 @@ records its runs ``interrupted`` (their process is gone) and starts another work
 
 Messages in: ``("run" | "resume" | "replay" | "net.create" | "net.put" | "net.fire" |
 "net.get", job)``, ``("cancel", run_id)``, ``("stop",)``.
-Messages out: ``("ready",)`` once, ``("event", namespace, event)``, ``("done", run_id, status)``,
+Messages out: ``("ready",)`` once, ``("event", namespace, event)``, ``("done", run_id, status,
+stopping)`` (``stopping``: a cancelled step's thread still executes; ``("released", run_id)``
+follows once it returned),
 ``("reply", request_id, ok, payload)``.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from ._net_state import Instances, net_job
@@ -97,8 +99,9 @@ class Forwarding:
         self._recorder.flush()
 
 
-def main(conn: Any, store_path: str) -> None:
-    """The worker's whole life: take jobs until told to stop or the pipe closes."""
+def main(conn: Any, store_path: str, imports: Any = None) -> None:
+    """The worker's whole life: take jobs until told to stop or the pipe closes. Callables
+    are imported only from the modules ``imports`` (an ImportPolicy) allows."""
     import fluxnb  # noqa: F401 (loaded before saying ready: a first run does not wait)
 
     from .._session import Role, Session
@@ -138,13 +141,17 @@ def main(conn: Any, store_path: str) -> None:
         job = msg[1]
         if kind == "replay":
             threading.Thread(
-                target=_answer, args=(job, session_of(job), send, _replay, job, store), daemon=True
+                target=_answer,
+                args=(job, session_of(job), imports, send, _replay, job, store),
+                daemon=True,
             ).start()
             continue
         if kind.startswith("net."):  # one at a time, in order, off the runs' loop
-            nets.submit(_answer, job, session_of(job), send, net_job, kind, job, instances, store)
+            nets.submit(
+                _answer, job, session_of(job), imports, send, net_job, kind, job, instances, store
+            )
             continue
-        coro = _execute(kind, job, session_of(job), store, send)
+        coro = _execute(kind, job, session_of(job), imports, store, send)
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         running[job["run_id"]] = future
         future.add_done_callback(_forget(running, job["run_id"]))
@@ -164,16 +171,22 @@ def _forget(running: dict[str, Any], run_id: str) -> Any:
     return lambda _future: running.pop(run_id, None)
 
 
-async def _execute(kind: str, job: dict[str, Any], session: Any, store: Any, send: Any) -> None:
+async def _execute(
+    kind: str, job: dict[str, Any], session: Any, imports: Any, store: Any, send: Any
+) -> None:
     import fluxnb
 
     from .._session import acting
+    from ..engine._executor import thread_calls
+    from ..spec._resolve import allowed_imports
 
     run_id = job["run_id"]
     recorder = Forwarding(store.recorder(), send, session.namespace)
     status = "failed"
+    calls: set[Any] = set()
+    thread_calls.set(calls)  # this task's own context: the run's steps in threads
     try:
-        with acting(session):
+        with acting(session), allowed_imports(imports):
             if kind == "run":
                 result = await fluxnb.arun(
                     job["manifest"],
@@ -192,7 +205,20 @@ async def _execute(kind: str, job: dict[str, Any], session: Any, store: Any, sen
     except Exception as exc:  # refused before it started: the server says so
         send(("event", session.namespace, _refused(run_id, exc)))
         status = "rejected"
-    send(("done", run_id, status))
+    going = [f for f in calls if not f.done()]
+    # "done" records the end; while a cancelled step's thread still executes, the run
+    # stays on this worker ("stopping": not resumable) until "released"
+    send(("done", run_id, status, bool(going)))
+    if going:
+        threading.Thread(
+            target=_release, args=(run_id, going, send), name="fluxnb-release", daemon=True
+        ).start()
+
+
+def _release(run_id: str, going: list[Any], send: Any) -> None:
+    """Tell the server once the threads a run left executing have returned."""
+    wait(going)
+    send(("released", run_id))
 
 
 def _refused(run_id: str, exc: Exception) -> dict[str, Any]:
@@ -204,12 +230,15 @@ def _refused(run_id: str, exc: Exception) -> dict[str, Any]:
     }
 
 
-def _answer(job: dict[str, Any], session: Any, send: Any, work: Any, *args: Any) -> None:
+def _answer(
+    job: dict[str, Any], session: Any, imports: Any, send: Any, work: Any, *args: Any
+) -> None:
     """Reply to a request: ``work(*args)`` as ``session``, or the error's kind and text."""
     from .._session import acting
+    from ..spec._resolve import allowed_imports
 
     try:
-        with acting(session):
+        with acting(session), allowed_imports(imports):
             payload = work(*args)
         send(("reply", job["request"], True, payload))
     except Exception as exc:

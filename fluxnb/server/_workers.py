@@ -43,6 +43,7 @@ class Pool:
     def __init__(
         self,
         store_path: str,
+        imports: Any,
         size: int,
         per_worker: int,
         queue_limit: int,
@@ -51,6 +52,7 @@ class Pool:
         log: Any,
     ) -> None:
         self.store_path = store_path
+        self.imports = imports  # the workers' ImportPolicy (c.FluxnbServer.allowed_modules)
         self.size = size
         self.per_worker = per_worker
         self.queue_limit = queue_limit
@@ -60,6 +62,9 @@ class Pool:
         self.workers: list[_Worker] = []
         self.queue: deque[tuple[str, dict[str, Any]]] = deque()
         self.where: dict[str, _Worker] = {}  # run id -> the worker running it
+        #: Runs that ended while a step's thread still executes (cancelled): held in
+        #: ``where`` until the worker says "released", so they cannot be started again.
+        self.stopping: set[str] = set()
         self.replies: dict[int, tuple[asyncio.Future[Any], _Worker]] = {}
         self._ids = itertools.count(1)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -81,7 +86,10 @@ class Pool:
         ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
         ours, theirs = ctx.Pipe()
         process = ctx.Process(
-            target=_worker.main, args=(theirs, self.store_path), name="fluxnb-worker", daemon=True
+            target=_worker.main,
+            args=(theirs, self.store_path, self.imports),
+            name="fluxnb-worker",
+            daemon=True,
         )
         process.start()
         theirs.close()
@@ -141,6 +149,8 @@ class Pool:
                 self.queue.remove(item)
                 return "dequeued"
         worker = self.where.get(run_id)
+        if run_id in self.stopping:  # already ended: its last thread is returning
+            return None
         if worker is not None and worker.send(("cancel", run_id)):
             return "cancelling"
         return None
@@ -184,10 +194,15 @@ class Pool:
         if msg[0] == "ready":
             worker.ready = True
             return
-        if msg[0] == "done":
+        if msg[0] == "released" or (msg[0] == "done" and not msg[3]):
             worker.runs.discard(msg[1])
             self.where.pop(msg[1], None)
+            self.stopping.discard(msg[1])
             self._dispatch()
+            if msg[0] == "released":
+                return
+        elif msg[0] == "done":  # ended, but a step's thread still executes: held
+            self.stopping.add(msg[1])
         elif msg[0] == "reply":
             future, _ = self.replies.pop(msg[1], (None, None))
             if future is not None and not future.done():
@@ -198,9 +213,10 @@ class Pool:
     def _exited(self, worker: _Worker) -> None:
         if worker in self.workers:
             self.workers.remove(worker)
-        lost = sorted(worker.runs)
-        for run_id in lost:
+        lost = sorted(worker.runs - self.stopping)  # stopping ones were recorded ended
+        for run_id in worker.runs:
             self.where.pop(run_id, None)
+            self.stopping.discard(run_id)
         for request, (future, holder) in list(self.replies.items()):
             if holder is worker:  # its answers will never come
                 del self.replies[request]

@@ -8,10 +8,11 @@ A step's callable is, in order: the function given in Python; else its ``run`` r
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import inspect
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,23 +36,92 @@ class Binding:
     is_async: bool
 
 
+@dataclass(frozen=True)
+class ImportPolicy:
+    """Which modules ``module:attr`` references may be imported from (a control plane's
+    ``c.FluxnbServer.allowed_modules``): importing a module runs its code, and calling
+    what it holds runs anything (``subprocess:getoutput``).
+
+    Example:
+        >>> with allowed_imports(ImportPolicy(("mysteps",), "c.X.allowed")):
+        ...     import_reference("os:getcwd")
+        Traceback (most recent call last):
+        LookupError: module 'os' (of 'os:getcwd') is not in c.X.allowed (allowed: mysteps); ...
+    """
+
+    #: Module names; each allows itself and its submodules (``"pkg"``: ``pkg.mod`` too).
+    #: ``"*"`` allows every module. A ``__main__`` module is never allowed: importing one
+    #: runs a program.
+    allowed: tuple[str, ...]
+    #: Where the list is set, for the message (e.g. ``c.FluxnbServer.allowed_modules``).
+    setting: str
+
+    def allows(self, module: str) -> bool:
+        if module == "__main__" or module.endswith(".__main__"):
+            return False
+        return any(a in ("*", module) or module.startswith(a + ".") for a in self.allowed)
+
+    def check(self, module: str, ref: str) -> None:
+        if not self.allows(module):
+            listed = ", ".join(self.allowed) or "nothing"
+            raise LookupError(
+                f"module '{module}' (of '{ref}') is not in {self.setting} (allowed: "
+                f"{listed}); an admin of the server may add it there"
+            )
+
+
+_POLICY: contextvars.ContextVar[ImportPolicy | None] = contextvars.ContextVar(
+    "fluxnb_import_policy", default=None
+)
+
+
+@contextlib.contextmanager
+def allowed_imports(policy: ImportPolicy | None) -> Iterator[None]:
+    """Within the block (this context and tasks or copies made from it), references
+    resolve only from the modules ``policy`` allows; None: any module."""
+    token = _POLICY.set(policy)
+    try:
+        yield
+    finally:
+        _POLICY.reset(token)
+
+
 def import_reference(ref: str) -> Any:
-    """``pkg.mod:attr.sub`` or ``pkg.mod.attr`` → the object. Raises LookupError."""
+    """``pkg.mod:attr.sub`` or ``pkg.mod.attr`` → the object. Raises LookupError, also
+    when importing the module fails in any way (SystemExit too: a module is not allowed
+    to end the process that resolves it) or the import policy in force refuses it."""
     if ":" in ref:
         module_name, _, attr = ref.partition(":")
     elif "." in ref:
         module_name, _, attr = ref.rpartition(".")
     else:
         raise LookupError(f"'{ref}' is not a module:attr reference")
+    policy = _POLICY.get()
+    if policy is not None:  # before importing: an import runs the module's code
+        policy.check(module_name, ref)
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise LookupError(f"cannot import module '{module_name}': {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and the like: a refusal too
+        raise LookupError(
+            f"importing module '{module_name}' failed: {type(exc).__name__}: {exc}"
+        ) from None
     for part in attr.split("."):
+        if policy is not None and part.startswith("__"):  # __globals__, __class__, ...
+            raise LookupError(f"'{ref}' names a dunder attribute '{part}', which is refused")
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise LookupError(f"module '{module_name}' has no attribute '{attr}'") from None
+        if policy is not None and inspect.ismodule(obj):  # pkg:os.system
+            policy.check(obj.__name__, ref)
+    if policy is not None and (inspect.isroutine(obj) or inspect.isclass(obj)):
+        home = getattr(obj, "__module__", None)
+        if isinstance(home, str):  # an allowed module's `from subprocess import getoutput`
+            policy.check(home, ref)
     return obj
 
 

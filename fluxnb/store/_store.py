@@ -342,13 +342,34 @@ class Store:
             self._load_segments(con)
         return [r[0] for r in rows]
 
-    def sealed_sql(self, query: str, params: Any = None, namespace: str | None = None) -> Any:
+    def sealed_sql(
+        self,
+        query: str,
+        params: Any = None,
+        namespace: str | None = None,
+        *,
+        timeout: float | None = None,
+        limit: int | None = None,
+    ) -> Any:
         """``query`` on a sealed scratch copy (no files, no Python, no store changes) of
         ``namespace``'s rows, or of every namespace's for None: how the control plane runs
-        anyone's SQL, an admin's too (a server's files are not its users' to read)."""
-        return self._scoped_sql(query, params, namespace)
+        anyone's SQL, an admin's too (a server's files are not its users' to read).
 
-    def _scoped_sql(self, query: str, params: Any, namespace: str | None) -> Any:
+        The scratch database has ``SEALED_LIMITS`` (memory, threads); ``timeout`` (seconds)
+        interrupts the statement (QueryError with ``.timeout``); ``limit``: the frame
+        holds at most ``limit + 1`` rows (one more says there were more), and no more are
+        ever computed or fetched than that."""
+        return self._scoped_sql(query, params, namespace, timeout=timeout, limit=limit)
+
+    def _scoped_sql(
+        self,
+        query: str,
+        params: Any,
+        namespace: str | None,
+        *,
+        timeout: float | None = None,
+        limit: int | None = None,
+    ) -> Any:
         """``query`` as a non-admin sees it: on a throwaway DuckDB holding only the rows of
         ``namespace`` (copied out of the store for the tables the query names), sealed off
         from files and Python (``_SEALED``), so no SQL at all — not a qualified name, a
@@ -370,18 +391,34 @@ class Store:
                         continue
                     bind = {"ns": namespace} if "$ns" in _SCOPED[table] else None
                     copies[table] = _to_arrow(con, _SCOPED[table], bind)
-        scratch = duckdb.connect(MEMORY, config=_SEALED)
+        bounded = timeout is not None or limit is not None  # the control plane's
+        scratch = duckdb.connect(
+            MEMORY, config={**SEALED_LIMITS, **_SEALED} if bounded else _SEALED
+        )
+        timer = None
+        if timeout:
+            timer = threading.Timer(timeout, _interrupt, (scratch,))
+            timer.daemon = True
+            timer.start()
         try:
             for table, data in copies.items():
                 scratch.register(table, data)
             for view in views:
                 scratch.execute(f"CREATE VIEW {view} AS {VIEWS[view]}")
+            if limit is not None:
+                return _first_rows(scratch, query, params, limit + 1)
             rel = scratch.execute(query, params) if params is not None else scratch.execute(query)
             return _frame(rel)
+        except duckdb.InterruptException:
+            raise QueryError(
+                query, f"the query ran longer than {timeout:g} s and was stopped", timeout=timeout
+            ) from None
         except duckdb.Error as exc:
             seen = "every namespace" if namespace is None else f"namespace '{namespace}' only"
             raise QueryError(query, f"{exc} (this session sees {seen})") from None
         finally:
+            if timer is not None:
+                timer.cancel()
             scratch.close()
 
     def traces(self, run_id: str | None = None) -> Any:
@@ -445,7 +482,47 @@ _SCOPED = {
     "llm_prices": "SELECT * FROM llm_prices",
     "workflows": "SELECT * FROM workflows WHERE namespace = $ns",
     "workflow_runs": "SELECT * FROM workflow_runs WHERE namespace = $ns",
+    "triggers": "SELECT * FROM triggers WHERE coalesce(namespace, 'default') = $ns",
+    "firings": "SELECT * FROM firings WHERE trigger IN (SELECT trigger_id FROM triggers "
+    "WHERE coalesce(namespace, 'default') = $ns)",
+    "bus_events": "SELECT * FROM bus_events WHERE coalesce(namespace, 'default') = $ns",
 }
+
+
+#: What a control plane's sealed scratch database may use (sealed_sql with a timeout or a
+#: limit): a query of one user cannot take the server's memory or every core.
+SEALED_LIMITS: dict[str, str | int] = {"memory_limit": "1GB", "threads": 2}
+
+
+def _interrupt(con: Any) -> None:
+    with suppress(Exception):  # it ended (and was closed) meanwhile
+        con.interrupt()
+
+
+def _first_rows(con: Any, query: str, params: Any, n: int) -> Any:
+    """The first ``n`` rows of ``query`` as ``_frame`` makes them, streamed: DuckDB stops
+    computing once they are fetched (a cross join of billions of rows costs ``n``)."""
+    import pyarrow as pa
+
+    rel = con.sql(query, params=params)
+    if rel is None:  # a statement without rows (CREATE, SET ...)
+        return _frame(con.execute("SELECT NULL AS result WHERE false"))
+    reader = rel.to_arrow_reader(min(n, 10_000))
+    batches, got = [], 0
+    try:
+        while got < n:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            batches.append(batch)
+            got += batch.num_rows
+    finally:
+        reader.close()
+        del rel
+    table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, n)
+    con.register("fluxnb_first_rows", table)
+    return _frame(con.execute("SELECT * FROM fluxnb_first_rows"))
 
 
 def _frame(res: Any) -> Any:
