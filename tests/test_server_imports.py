@@ -5,6 +5,7 @@ or the end of the server. And the bounded SQL of POST /sql (finding 3)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -131,3 +132,13 @@ def test_sealed_sql_computes_no_more_rows_than_its_limit(tmp_path: Path) -> None
     money = store.sealed_sql("SELECT 1.25::DECIMAL(10,2) AS m", limit=10)
     assert str(money["m"][0]) == "1.25"  # Decimal as without a limit
     assert store.sealed_sql("SELECT current_setting('threads') AS t", limit=5)["t"][0] <= 2
+
+
+async def test_a_design_session_imports_nothing_the_policy_refuses(api: Client) -> None:
+    name = "tests.server_import_exits"
+    sys.modules.pop(name, None)
+    r = await api.post("designs", "V", {"text": _one_step("x", f"{name}:main")})
+    assert r.code == 201, r.body
+    assert SETTING in json.dumps(r.json["state"]["issues"])  # drawn with the refusal
+    assert name not in sys.modules
+    await api.delete(f"designs/{r.json['id']}", "V")

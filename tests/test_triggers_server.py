@@ -41,7 +41,11 @@ def store_file(tmp_path: Path) -> str:
 
 @pytest.fixture
 def jp_server_config(store_file: str) -> dict[str, Any]:
-    return server_config(store_file)
+    config = server_config(store_file)  # and "D": dora, a viewer of namespace 'default'
+    config["TokenUsers"]["users"] = {**config["TokenUsers"]["users"], "D": ("dora", [])}
+    dora = {"role": "viewer", "namespaces": ["default"]}
+    config["FluxnbServer"]["roles"] = {**config["FluxnbServer"]["roles"], "dora": dora}
+    return config
 
 
 @pytest.fixture
@@ -147,3 +151,42 @@ async def test_a_trigger_id_taken_by_another_workflow_is_a_conflict(api: Client)
     await api.register("sums", SUMS, token="B")
     other = await api.put("workflows/sums/triggers/t1", "B", {"event": "a"})
     assert other.code == 409 and "team-a" not in other.error["message"]
+
+
+async def test_a_failed_trigger_pass_reaches_admins_only(
+    api: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fluxnb.triggers import _records
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the firings table is unreadable")
+
+    await api.register("sums", WITH_TRIGGERS)
+    monkeypatch.setattr(_records, "last_scheduled", broken)  # every pass fails from now on
+    await api.post("events/ping", "O", {})  # wakes the service
+    everything = {"timeout": "0", "last_event_id": "0-0"}
+    seen = b""
+    for _ in range(100):
+        seen = (await api.get("stream", "A", params=everything)).body
+        if b"trigger_error" in seen:
+            break
+        await asyncio.sleep(0.05)
+    assert b"the firings table is unreadable" in seen
+    for user in ("O", "V", "B", "D"):  # of no namespace: no non-admin reads it
+        assert b"trigger_error" not in (await api.get("stream", user, params=everything)).body
+
+
+async def test_a_delivery_to_a_paused_trigger_asks_the_sender_to_retry(
+    api: Client, jp_fetch: Any, store_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    await api.register("hooked", HOOKED)
+    await api.put("workflows/hooked/triggers/gh", "O", {"webhook": {"secret_env": "HOOK_SECRET"}})
+    assert (await api.post("triggers/gh/pause", "O")).code == 200
+    headers = {"X-Fluxnb-Signature": sign(b"{}", "s3cret"), "X-Fluxnb-Delivery": "d-1"}
+    r = await jp_fetch("fluxnb", "hooks", "gh", method="POST", body=b"{}", headers=headers,
+                       raise_error=False)  # fmt: skip
+    assert r.code == 503 and int(r.headers["Retry-After"]) > 0
+    assert json.loads(r.body)["error"]["kind"] == "Unavailable"
+    [row] = firings("gh", store=Store(store_file)).to_dict("records")
+    assert (row["outcome"], row["key"]) == ("rejected", "gh#delivery:d-1")  # claims nothing

@@ -32,10 +32,14 @@ from ._base import ApiError, FluxnbHandler, not_found
 from ._handlers import find
 from ._workers import QueueFull
 
+#: The stream's namespace for events of no namespace (a failed trigger pass): not a valid
+#: namespace name, so no grant reads it and only admins (who read every one) see them.
+ADMINS_ONLY = "*admins*"
+
 
 class WorkerLauncher:
-    """Runs firings in the plane's worker processes, as the workflow's namespace with the
-    operator role (``user`` ``trigger:<id>`` in the audit)."""
+    """Runs firings in the plane's worker processes, as the trigger's namespace and tenant
+    with the operator role (``user`` ``trigger:<id>`` in the audit)."""
 
     def __init__(self, plane: Any) -> None:
         self.plane = plane
@@ -105,7 +109,10 @@ class WorkerLauncher:
 
 
 def _session(firing: Firing, namespace: str) -> tuple[str, str, str, str]:
-    return ("operator", "default", namespace, f"trigger:{firing.trigger.id}")
+    """Who a firing's run acts as: it bills the tenant of whoever registered the trigger
+    (unless its manifest's ``router.tenant`` names one)."""
+    tenant = firing.trigger.tenant or "default"
+    return ("operator", tenant, namespace, f"trigger:{firing.trigger.id}")
 
 
 def start_service(plane: Any) -> TriggerService:
@@ -114,7 +121,7 @@ def start_service(plane: Any) -> TriggerService:
     launcher = WorkerLauncher(plane)
     plane.run_listeners.append(launcher.done)
     service = TriggerService(plane.store, launcher)
-    service.subscribe(lambda event: plane.bus.publish(event.get("namespace"), event))
+    service.subscribe(lambda event: plane.bus.publish(event.get("namespace") or ADMINS_ONLY, event))
     asyncio.get_running_loop().create_task(service.start())
     return service
 
@@ -225,9 +232,8 @@ class HookHandler(FluxnbHandler):
             raise ApiError(413, "TooLarge", f"the delivery has {len(raw)} bytes; too large")
         service = self.plane.trigger_service()
         answer = await service.webhook(trigger_id, raw, dict(self.request.headers))
-        if answer.status >= 400:
-            err = answer.body["error"]
-            raise ApiError(answer.status, err["kind"], err["message"])
+        for name, value in answer.headers.items():  # Retry-After (an ApiError would drop it)
+            self.set_header(name, value)
         self.send(answer.body, answer.status)
 
 

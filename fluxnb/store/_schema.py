@@ -460,7 +460,12 @@ MIGRATIONS += (
                 backoff_until TIMESTAMP,
                 last_error VARCHAR,
                 created_at TIMESTAMP NOT NULL,
-                updated_at TIMESTAMP NOT NULL
+                updated_at TIMESTAMP NOT NULL,
+                -- whom its runs bill (the registering session's tenant; router.tenant wins)
+                tenant VARCHAR,
+                -- refused webhook deliveries, all of them (only the first few a minute
+                -- have a firings row: an anonymous caller cannot grow the store)
+                rejections BIGINT NOT NULL DEFAULT 0
             )""",
             # claim: the firing's key when it owns that key, NULL for a refused duplicate or
             # a rejected request (recorded too); UNIQUE makes a key fire at most once

@@ -119,14 +119,19 @@ def trigger(
         triggers = (read_trigger({"id": id, **settings}, source=f"fluxnb.trigger({id!r})"),)
     elif settings:
         raise TypeError("trigger settings need an id: fluxnb.trigger(wf, 'my-id', schedule=...)")
-    authorize(Action.RUN, store=target, workflow=name, target=f"triggers of {name}")
+    from .._session import current
+
+    s = current()  # its runs bill this session's tenant and go to its namespace
+    ns = namespace or s.namespace
+    authorize(Action.RUN, store=target, workflow=name, namespace=ns, target=f"triggers of {name}")
     when = now or _now()
     return [
         rec.register(
-            target, replace(t, workflow=name), now=when, manifest=manifest, namespace=namespace
+            target, replace(t, workflow=name), now=when, manifest=manifest, namespace=ns,
+            tenant=s.tenant,
         ).trigger
         for t in triggers
-    ]
+    ]  # fmt: skip
 
 
 def _is_name(text: str) -> bool:

@@ -113,15 +113,26 @@ class LocalLauncher:
             text, source, _ = read_source(manifest, None)
             params = firing.params(declared_params(text, source))
             manifest = text
-        result = await arun(
-            manifest, self.namespace, store=self.store, run_id=firing.run_id, params=params
-        )
+        with _as_registered(firing):
+            result = await arun(
+                manifest, self.namespace, store=self.store, run_id=firing.run_id, params=params
+            )
         return _outcome(result)
 
     async def resume(self, firing: Firing) -> Outcome:
         from ..engine import aresume
 
         return _outcome(await aresume(firing.run_id, self.namespace, store=self.store))
+
+
+def _as_registered(firing: Firing) -> Any:
+    """Act as this process's session, billing the tenant that registered the trigger."""
+    from dataclasses import replace
+
+    from .._session import acting, current
+
+    s = current()
+    return acting(replace(s, tenant=firing.trigger.tenant or s.tenant))
 
 
 def _outcome(result: Any) -> Outcome:

@@ -81,6 +81,11 @@ class Registered:
     failures: int
     backoff_until: datetime | None
     last_error: str | None
+    #: Whom its runs bill unless the manifest's ``router.tenant`` says: the tenant of the
+    #: session that registered it (None: registered before fluxnb recorded it).
+    tenant: str | None = None
+    #: Refused webhook deliveries in all (the first few a minute also have a firings row).
+    rejections: int = 0
 
     @property
     def id(self) -> str:
@@ -122,9 +127,15 @@ def register(
     now: datetime,
     manifest: str | None = None,
     namespace: str | None = None,
+    tenant: str | None = None,
 ) -> Registered:
     """Add or replace ``trigger`` (its ``workflow`` set). A trigger id names one trigger in
-    the store: re-registering it for another workflow is refused."""
+    the store: re-registering it for another workflow is refused. Its runs bill ``tenant``
+    (default: the acting session's, whoever registers it) unless their manifest's
+    ``router.tenant`` names one."""
+    from .._session import current
+
+    tenant = tenant or current().tenant
     if not trigger.workflow:
         raise TriggerError(trigger.id, f"trigger '{trigger.id}' names no workflow to start")
     spec = json.dumps(trigger.to_dict(), sort_keys=True)
@@ -144,8 +155,8 @@ def register(
         if row is None:
             con.execute(
                 "INSERT INTO triggers (trigger_id, workflow, namespace, kind, spec, manifest, "
-                "paused, since, failures, created_at, updated_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $8, $8)",
+                "paused, since, failures, created_at, updated_at, tenant) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $8, $8, $9)",
                 [
                     trigger.id,
                     trigger.workflow,
@@ -155,13 +166,15 @@ def register(
                     manifest,
                     trigger.paused,
                     naive(now),
+                    tenant,
                 ],
             )
         else:
             con.execute(
                 "UPDATE triggers SET kind = $2, spec = $3, manifest = coalesce($4, manifest), "
-                "namespace = coalesce($5, namespace), updated_at = $6 WHERE trigger_id = $1",
-                [trigger.id, trigger.kind, spec, manifest, namespace, naive(now)],
+                "namespace = coalesce($5, namespace), updated_at = $6, tenant = $7 "
+                "WHERE trigger_id = $1",
+                [trigger.id, trigger.kind, spec, manifest, namespace, naive(now), tenant],
             )
     found = get(store, trigger.id)
     assert found is not None
@@ -179,12 +192,12 @@ def register_all(
 
 _TRIGGER_COLS = (
     "trigger_id, workflow, namespace, spec, manifest, paused, since, failures, "
-    "backoff_until, last_error"
+    "backoff_until, last_error, tenant, rejections"
 )
 
 
 def _registered(row: tuple) -> Registered:
-    tid, workflow, ns, spec, manifest, paused, since, failures, until, error = row
+    tid, workflow, ns, spec, manifest, paused, since, failures, until, error, tenant, refused = row
     t = read_trigger(json.loads(spec), source=f"trigger {tid}")
     return Registered(
         trigger=replace(t, workflow=workflow, paused=bool(paused)),
@@ -195,6 +208,8 @@ def _registered(row: tuple) -> Registered:
         failures=failures,
         backoff_until=aware(until),
         last_error=error,
+        tenant=tenant,
+        rejections=refused,
     )
 
 
@@ -310,11 +325,23 @@ def claim(
 
 
 def reject(
-    store: Store, key: str, trigger: Trigger, now: datetime, because: str, payload: Any = None
+    store: Store,
+    key: str | None,
+    trigger: Trigger,
+    now: datetime,
+    because: str,
+    unrecorded: int = 0,
 ) -> None:
-    """Record a refused request (a bad signature, say) without claiming its key."""
+    """Count refused requests (a bad signature, say) in the trigger's ``rejections``: this
+    one, recorded as a ``rejected`` firing that claims nothing (``key`` None: not recorded),
+    and ``unrecorded`` earlier ones that were only counted."""
     with _tx(store) as con:
-        _insert(con, key, None, trigger, None, now, None, "rejected", because, payload)
+        if key is not None:
+            _insert(con, key, None, trigger, None, now, None, "rejected", because, None)
+        con.execute(
+            "UPDATE triggers SET rejections = rejections + $2 WHERE trigger_id = $1",
+            [trigger.id, unrecorded + (key is not None)],
+        )
 
 
 def _insert(

@@ -24,7 +24,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -36,7 +36,13 @@ from ._clock import Clock, SystemClock
 from ._launch import Firing, Launcher, LocalLauncher, Outcome
 from ._records import Registered
 from ._schedule import next_time, plan, times_between
-from ._webhook import DELIVERY_HEADER, SIGNATURE_HEADER, check_signature
+from ._webhook import (
+    DELIVERY_HEADER,
+    REFUSED,
+    SIGNATURE_HEADER,
+    check_signature,
+    delivery_problem,
+)
 
 log = logging.getLogger("fluxnb.triggers")
 
@@ -44,14 +50,22 @@ log = logging.getLogger("fluxnb.triggers")
 CANCEL_WAIT = 30.0
 #: The body of a webhook delivery: larger ones are refused (413) before any work.
 MAX_BODY = 10 * 1024 * 1024
+#: Refused webhook deliveries recorded as ``firings`` rows per trigger and minute (by each
+#: process); the rest are only counted in the trigger's ``rejections``.
+RECORDED_REFUSALS = 10
+#: Seconds a sender is asked to wait (``Retry-After``) before delivering to a paused trigger
+#: again.
+PAUSED_RETRY_AFTER = 60
 
 
 @dataclass(frozen=True)
 class HookAnswer:
-    """The answer to a webhook delivery: HTTP ``status`` and a JSON ``body``."""
+    """The answer to a webhook delivery: HTTP ``status``, a JSON ``body`` and ``headers``
+    (``Retry-After``)."""
 
     status: int
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class TriggerService:
@@ -100,6 +114,9 @@ class TriggerService:
         self._last_regs: list[Registered] = []
         #: Why a trigger could not be looked at in the last pass, by trigger id.
         self.errors: dict[str, str] = {}
+        #: Refused deliveries by trigger id: (this minute's start, recorded in it, counted
+        #: but not recorded yet).
+        self._refusals: dict[str, tuple[datetime, int, int]] = {}
 
     # ------------------------------------------------------------------ listeners
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
@@ -121,7 +138,7 @@ class TriggerService:
                 "type": "firing",
                 "trigger": reg.id,
                 "workflow": reg.trigger.workflow,
-                "namespace": reg.namespace,
+                "namespace": reg.namespace or "default",
                 "key": key,
                 "outcome": outcome,
                 **more,
@@ -147,7 +164,11 @@ class TriggerService:
                     await self.tick()
                 except Exception as exc:  # the store busy or broken: say so, try again
                     log.exception("trigger pass failed")
-                    self._publish({"type": "trigger_error", "trigger": None, "error": str(exc)})
+                    # of no one namespace: the server shows it to admins only
+                    self._publish(
+                        {"type": "trigger_error", "trigger": None, "namespace": None,
+                         "error": str(exc)}
+                    )  # fmt: skip
                 await self._wait(self.next_wait())
         finally:
             self._watching = False
@@ -230,7 +251,11 @@ class TriggerService:
             except Exception as exc:
                 log.exception("trigger %s failed to fire", reg.id)
                 self.errors[reg.id] = f"{type(exc).__name__}: {exc}"
-                self._publish({"type": "trigger_error", "trigger": reg.id, "error": str(exc)})
+                self._publish(
+                    {"type": "trigger_error", "trigger": reg.id,
+                     "namespace": reg.namespace or "default", "error": str(exc)}
+                )  # fmt: skip
+        await self._count_refusals(regs)
         await self._start_queued(regs)
         await self._recover(regs)
 
@@ -411,8 +436,10 @@ class TriggerService:
 
     async def webhook(self, trigger_id: str, body: bytes, headers: Mapping[str, str]) -> HookAnswer:
         """A delivery to ``POST /fluxnb/hooks/{trigger_id}``: 404 unknown trigger, 413 over
-        MAX_BODY, 401 bad signature (recorded ``rejected``), 400 no delivery id, 200 a
-        repeated delivery (no second run), 202 fired."""
+        MAX_BODY, 400 a delivery id that is not one, 401 bad signature (recorded
+        ``rejected``, the first RECORDED_REFUSALS a minute; all counted), 400 no delivery id,
+        503 the trigger is paused (``Retry-After``; nothing claimed, so a retry after resume
+        fires), 200 a repeated delivery (no second run), 202 fired."""
         if len(body) > MAX_BODY:
             return _answer(413, "TooLarge", f"the delivery has {len(body)} bytes: over {MAX_BODY}")
         reg = await self._io(rec.get, self.store, trigger_id)
@@ -420,32 +447,64 @@ class TriggerService:
             return _answer(404, "NotFound", f"no webhook trigger '{trigger_id}'")
         lower = {k.lower(): v for k, v in headers.items()}
         delivery = lower.get(DELIVERY_HEADER.lower())
+        bad_id = delivery_problem(delivery)
+        if bad_id is not None:  # before anything is written: the key is the caller's text
+            return _answer(400, "BadRequest", bad_id)
         key = f"{reg.id}#delivery:{delivery or '-'}"
         why = check_signature(
             body, lower.get(SIGNATURE_HEADER.lower()), reg.trigger.spec["secret_env"]
         )
         if why is not None:
-            await self._io(rec.reject, self.store, key, reg.trigger, self.clock.now(), why)
-            self._firing_event(reg, key, "rejected", skipped_because=why)
-            return _answer(401, "Unauthorized", f"delivery refused: {why}")
+            await self._refuse(reg, key, why)
+            return _answer(401, "Unauthorized", f"delivery refused: {REFUSED}")
         if not delivery:
             why = f"no {DELIVERY_HEADER} header: each delivery needs a unique id"
-            await self._io(rec.reject, self.store, key, reg.trigger, self.clock.now(), why)
+            await self._refuse(reg, key, why)
             return _answer(400, "BadRequest", why)
-        if len(delivery) > 200:
-            return _answer(400, "BadRequest", f"{DELIVERY_HEADER} is over 200 characters")
+        if reg.paused:  # not claimed: the sender retries, and a retry after resume fires
+            await self._refuse(reg, key, "the trigger is paused: 503, the sender may retry")
+            message = (
+                f"trigger '{reg.id}' is paused: deliver again after {PAUSED_RETRY_AFTER} s "
+                "(nothing was claimed: the delivery fires once the trigger is resumed)"
+            )
+            answer = _answer(503, "Unavailable", message)
+            return HookAnswer(503, answer.body, {"Retry-After": str(PAUSED_RETRY_AFTER)})
         text = body.decode("utf-8", errors="replace")
         facts: dict[str, Any] = {"body": text, "delivery": delivery, "json": _json_or_none(text)}
-        if reg.paused:
-            claim = await self.fire(reg, key, facts, skip="the trigger is paused")
-        else:
-            claim = await self.fire(reg, key, facts)
+        claim = await self.fire(reg, key, facts)
         if claim is None:  # the same delivery is being claimed right now
             return HookAnswer(200, {"outcome": "duplicate", "key": key, "run_id": None})
         out = {"outcome": claim.outcome, "key": key, "run_id": claim.run_id}
         if claim.skipped_because:
             out["skipped_because"] = claim.skipped_because
         return HookAnswer(200 if claim.outcome == "duplicate" else 202, out)
+
+    async def _refuse(self, reg: Registered, key: str, why: str) -> None:
+        """Record a refused delivery (claiming nothing): the first RECORDED_REFUSALS of a
+        trigger per minute get a ``rejected`` row, the rest are counted in its row only, so
+        anonymous callers cannot grow the store."""
+        now = self.clock.now()
+        start, recorded, counted = self._refusals.get(reg.id, (now, 0, 0))
+        if (now - start).total_seconds() >= 60:
+            start, recorded = now, 0
+        if recorded >= RECORDED_REFUSALS:
+            self._refusals[reg.id] = (start, recorded, counted + 1)
+            return
+        self._refusals[reg.id] = (start, recorded + 1, 0)
+        await self._io(rec.reject, self.store, key, reg.trigger, now, why, counted)
+        self._firing_event(reg, key, "rejected", skipped_because=why)
+
+    async def _count_refusals(self, regs: list[Registered]) -> None:
+        """Add the refusals counted but not recorded to their triggers' ``rejections``."""
+        by_id = {r.id: r for r in regs}
+        for tid, (start, recorded, counted) in list(self._refusals.items()):
+            if (self.clock.now() - start).total_seconds() >= 60 and not counted:
+                del self._refusals[tid]  # a quiet minute: forget it
+            elif counted and tid in by_id:
+                self._refusals[tid] = (start, recorded, 0)
+                await self._io(
+                    rec.reject, self.store, None, by_id[tid].trigger, self.clock.now(), "", counted
+                )
 
     def notice_changes(self, trigger_id: str, paths: list[str] | set[str]) -> None:
         """File changes for a watch trigger (what its watcher calls); they fire once no
