@@ -300,23 +300,33 @@ def test_a_new_petri_net_saves_as_pnml(lab: Lab) -> None:
     page.wait_for_function("() => !jupyterapp.shell.currentWidget.context.model.dirty")
     text = (lab.root / path).read_text()
     assert text.lstrip().startswith("<?xml") and text.count("<place ") == 3
+    # a net runs through the API too: its transition colours as it fires
+    page.locator(f"[id='{tab}'] .fluxnb-lab-run").click()
+    page.wait_for_function(
+        f"() => document.getElementById('{tab}').querySelector('.fluxnb-designer')"
+        ".fluxnb.cy.getElementById('go').data('state') === 'succeeded'",
+        timeout=30000,
+    )
 
 
 def test_the_runs_list_works_from_the_keyboard(lab: Lab) -> None:
     page = lab.page
     page.evaluate("() => jupyterapp.commands.execute('fluxnb:show-runs')")
-    first = page.locator(".fluxnb-run").first
-    first.focus()
+    page.wait_for_function(  # the net's run has ended and is listed: the list holds still
+        "() => document.querySelectorAll('.fluxnb-run').length >= 2 && !document.querySelector("
+        "'.fluxnb-run.fluxnb-status-running, .fluxnb-run.fluxnb-status-queued')"
+    )
+    page.wait_for_timeout(500)
+    ids = page.locator(".fluxnb-run").evaluate_all("rows => rows.map(r => r.dataset.runId)")
+    focused = "() => document.activeElement.dataset.runId"
+    page.locator(f".fluxnb-run[data-run-id='{ids[0]}']").focus()
     page.keyboard.press("ArrowDown")
-    second = page.locator(".fluxnb-run").nth(1)
-    assert second.evaluate("e => e === document.activeElement")
+    assert page.evaluate(focused) == ids[1]
     page.locator(".fluxnb-runs-refresh").evaluate("b => b.click()")  # a refresh, as live
     page.wait_for_timeout(500)
-    assert second.evaluate("e => e === document.activeElement")  # keeps the focus
+    assert page.evaluate(focused) == ids[1]  # keeps the focus
     page.keyboard.press("Enter")
-    page.wait_for_selector(
-        f".fluxnb-run-detail[data-run-id='{second.get_attribute('data-run-id')}']"
-    )
+    page.wait_for_selector(f".fluxnb-run-detail[data-run-id='{ids[1]}']")
 
 
 def test_the_editor_and_the_panel_follow_the_dark_theme(lab: Lab) -> None:
