@@ -142,3 +142,26 @@ async def test_a_design_session_imports_nothing_the_policy_refuses(api: Client) 
     assert SETTING in json.dumps(r.json["state"]["issues"])  # drawn with the refusal
     assert name not in sys.modules
     await api.delete(f"designs/{r.json['id']}", "V")
+
+
+def test_a_process_policy_holds_in_threads_that_copied_no_context() -> None:
+    import threading
+
+    from fluxnb.spec._resolve import set_process_import_policy
+
+    seen: list[BaseException] = []
+
+    def resolve() -> None:  # a new thread starts from an empty context
+        try:
+            import_reference("subprocess:getoutput")
+        except LookupError as exc:
+            seen.append(exc)
+
+    set_process_import_policy(ImportPolicy(("tests",), SETTING))
+    try:
+        thread = threading.Thread(target=resolve)
+        thread.start()
+        thread.join()
+    finally:
+        set_process_import_policy(None)
+    assert len(seen) == 1 and SETTING in str(seen[0])

@@ -105,8 +105,10 @@ def main(conn: Any, store_path: str, imports: Any = None) -> None:
     import fluxnb  # noqa: F401 (loaded before saying ready: a first run does not wait)
 
     from .._session import Role, Session
+    from ..spec._resolve import set_process_import_policy
     from ..store import Store
 
+    set_process_import_policy(imports)  # also in threads that do not inherit a context
     store = Store(store_path)
     store.recorder()  # loads pyarrow and pandas too
     lock = threading.Lock()

@@ -75,10 +75,22 @@ _POLICY: contextvars.ContextVar[ImportPolicy | None] = contextvars.ContextVar(
 )
 
 
+#: The policy where no ``allowed_imports`` block is in force (a thread that did not copy
+#: its context, say): a control plane's worker process sets it for its whole life.
+_PROCESS_POLICY: list[ImportPolicy | None] = [None]
+
+
+def set_process_import_policy(policy: ImportPolicy | None) -> None:
+    """Make ``policy`` the default of this whole process (for a process that only ever
+    resolves for one control plane: its workers)."""
+    _PROCESS_POLICY[0] = policy
+
+
 @contextlib.contextmanager
 def allowed_imports(policy: ImportPolicy | None) -> Iterator[None]:
     """Within the block (this context and tasks or copies made from it), references
-    resolve only from the modules ``policy`` allows; None: any module."""
+    resolve only from the modules ``policy`` allows; None: the process's policy (any module
+    unless ``set_process_import_policy`` said otherwise)."""
     token = _POLICY.set(policy)
     try:
         yield
@@ -96,7 +108,7 @@ def import_reference(ref: str) -> Any:
         module_name, _, attr = ref.rpartition(".")
     else:
         raise LookupError(f"'{ref}' is not a module:attr reference")
-    policy = _POLICY.get()
+    policy = _POLICY.get() or _PROCESS_POLICY[0]
     if policy is not None:  # before importing: an import runs the module's code
         policy.check(module_name, ref)
     try:
