@@ -5,6 +5,7 @@ or the end of the server. And the bounded SQL of POST /sql (finding 3)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -80,7 +81,11 @@ def test_the_default_policy_follows_roles() -> None:
 @pytest.fixture
 def jp_server_config(tmp_path: Path) -> dict[str, Any]:
     config = server_config(str(tmp_path / "plane" / "fluxnb.duckdb"))
-    config["FluxnbServer"]["allowed_modules"] = ["tests.server_steps", "tests.server_import_fails"]
+    config["FluxnbServer"].update(
+        allowed_modules=["tests.server_steps", "tests.server_import_fails"],
+        sql_threads=1,  # one statement at a time, one waiting, a third is refused
+        sql_timeout=1.0,
+    )
     return config
 
 
@@ -165,3 +170,13 @@ def test_a_process_policy_holds_in_threads_that_copied_no_context() -> None:
     finally:
         set_process_import_policy(None)
     assert len(seen) == 1 and SETTING in str(seen[0])
+
+
+async def test_slow_sql_is_stopped_and_too_many_at_once_are_refused(api: Client) -> None:
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000) b WHERE a.range = -b.range - 1"
+    start = time.monotonic()
+    answers = await asyncio.gather(*[api.post("sql", "V", {"query": slow}) for _ in range(3)])
+    kinds = sorted(a.error["kind"] for a in answers)
+    assert kinds == ["QueryTimeout", "QueryTimeout", "Unavailable"], kinds
+    assert time.monotonic() - start < 10
+    assert (await api.post("sql", "V", {"query": "SELECT 1 AS x"})).json["rows"] == [{"x": 1}]
