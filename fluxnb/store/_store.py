@@ -358,7 +358,7 @@ class Store:
         The scratch database has ``SEALED_LIMITS`` (memory, threads); ``timeout`` (seconds)
         interrupts the statement (QueryError with ``.timeout``); ``limit``: the frame
         holds at most ``limit + 1`` rows (one more says there were more), and no more are
-        ever computed or fetched than that."""
+        fetched than that (the result is streamed: a query that can stop early does)."""
         return self._scoped_sql(query, params, namespace, timeout=timeout, limit=limit)
 
     def _scoped_sql(
@@ -501,7 +501,8 @@ def _interrupt(con: Any) -> None:
 
 def _first_rows(con: Any, query: str, params: Any, n: int) -> Any:
     """The first ``n`` rows of ``query`` as ``_frame`` makes them, streamed: DuckDB stops
-    computing once they are fetched (a cross join of billions of rows costs ``n``)."""
+    once they are fetched where it can (``range(10**12)`` costs ``n`` rows; an ORDER BY
+    still reads everything)."""
     import pyarrow as pa
 
     rel = con.sql(query, params=params)
