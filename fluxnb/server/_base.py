@@ -166,8 +166,13 @@ class FluxnbHandler(ExtensionHandlerMixin, APIHandler):
         ctx = contextvars.copy_context()
 
         def work() -> T:
-            with acting(s), allowed_imports(imports):
-                return fn()
+            try:
+                with acting(s), allowed_imports(imports):
+                    return fn()
+            except (Exception, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # SystemExit out of a thread would end the server
+                raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
 
         loop = asyncio.get_running_loop()
         try:

@@ -128,6 +128,12 @@ def import_reference(ref: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise LookupError(f"module '{module_name}' has no attribute '{attr}'") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a module's __getattr__ may raise anything
+            raise LookupError(
+                f"reading '{attr}' of module '{module_name}' failed: {type(exc).__name__}: {exc}"
+            ) from None
         if policy is not None and inspect.ismodule(obj):  # pkg:os.system
             policy.check(obj.__name__, ref)
     if policy is not None and (inspect.isroutine(obj) or inspect.isclass(obj)):
