@@ -190,3 +190,19 @@ async def test_a_delivery_to_a_paused_trigger_asks_the_sender_to_retry(
     assert json.loads(r.body)["error"]["kind"] == "Unavailable"
     [row] = firings("gh", store=Store(store_file)).to_dict("records")
     assert (row["outcome"], row["key"]) == ("rejected", "gh#delivery:d-1")  # claims nothing
+
+
+async def test_the_run_a_delivery_started_is_known_as_soon_as_it_is_answered(
+    api: Client, jp_fetch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    await api.register("hooked", HOOKED)
+    await api.put("workflows/hooked/triggers/gh", "O", {"webhook": {"secret_env": "HOOK_SECRET"}})
+    for n in range(3):
+        headers = {"X-Fluxnb-Signature": sign(b"{}", "s3cret"), "X-Fluxnb-Delivery": f"d-{n}"}
+        r = await jp_fetch("fluxnb", "hooks", "gh", method="POST", body=b"{}", headers=headers,
+                           raise_error=False)  # fmt: skip
+        assert r.code == 202
+        run_id = json.loads(r.body)["run_id"]
+        assert (await api.get(f"runs/{run_id}", "O")).code == 200  # at once: no 404 first
+        await api.wait_status(run_id, "O", ("succeeded", "failed"))

@@ -69,7 +69,15 @@ class WorkerLauncher:
         return {"manifest": manifest, "params": params, "namespace": ns}
 
     async def launch(self, firing: Firing) -> Outcome:
-        admitted = await asyncio.to_thread(self._admit, firing)
+        # known to GET /runs/{id} from the moment the firing is answered (a webhook's 202)
+        ns = firing.trigger.namespace or "default"
+        info = {"workflow": firing.workflow, "namespace": ns, "kind": "run", "state": "queued"}
+        self.plane.remember(firing.run_id, info)
+        try:
+            admitted = await asyncio.to_thread(self._admit, firing)
+        except Exception as exc:
+            info.update(state="rejected", error={"kind": type(exc).__name__, "message": str(exc)})
+            raise
         job = {
             "run_id": firing.run_id,
             "manifest": admitted["manifest"],

@@ -1,6 +1,7 @@
 """Triggers after the attack of issue #18 (tests/test_server_attacks.py): what an anonymous
 webhook caller can make the store hold, a delivery to a paused trigger, whom a trigger's runs
-bill, and the trigger tables in a non-admin session's SQL. Driven by a manual clock."""
+bill, the trigger tables in a non-admin session's SQL, and a service stopped while a run's
+end is being recorded. Driven by a manual clock."""
 
 from __future__ import annotations
 
@@ -170,3 +171,40 @@ def test_a_non_admin_reads_its_namespaces_trigger_tables_only(
     with fluxnb.session(role="viewer", namespace="default"):
         [seen] = fluxnb.sql(query, store=store).to_dict("records")
     assert (list(seen["t"]), seen["f"], seen["e"]) == (["gh"], 1, None)
+
+
+def test_stopping_while_a_runs_end_is_recorded_leaves_it_to_the_next_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from fluxnb.triggers import _records
+
+    store = Store(":memory:")
+    recording, release = threading.Event(), threading.Event()
+    finish = _records.finish
+
+    def slow_finish(*args: Any, **kwargs: Any) -> None:
+        recording.set()
+        release.wait(10)
+        finish(*args, **kwargs)
+
+    trigger(JOB, "ping", event="ping", store=store, now=START)
+    fluxnb.triggers.emit("ping", store=store)
+    clock = ManualClock(START)
+    svc = TriggerService(store, clock=clock, namespace={"work": lambda: 1}, poll=3600)
+    monkeypatch.setattr(_records, "finish", slow_finish)
+
+    async def go() -> None:
+        await svc.tick()
+        while not recording.is_set():
+            await asyncio.sleep(0.01)
+        await svc.stop(runs="leave")  # a server shutting down: no CancelledError out of it
+        release.set()
+
+    asyncio.run(go())
+    monkeypatch.setattr(_records, "finish", finish)
+    after = TriggerService(store, clock=clock, namespace={"work": lambda: 1}, poll=3600)
+    asyncio.run(after.tick())
+    [row] = fluxnb.triggers.firings("ping", store=store).to_dict("records")
+    assert row["outcome"] == "succeeded"  # the next pass read the run's end from the store
