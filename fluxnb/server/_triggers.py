@@ -71,7 +71,12 @@ class WorkerLauncher:
     async def launch(self, firing: Firing) -> Outcome:
         # known to GET /runs/{id} from the moment the firing is answered (a webhook's 202)
         ns = firing.trigger.namespace or "default"
-        info = {"workflow": firing.workflow, "namespace": ns, "kind": "run", "state": "queued"}
+        info: dict[str, Any] = {
+            "workflow": firing.workflow,
+            "namespace": ns,
+            "kind": "run",
+            "state": "queued",
+        }
         self.plane.remember(firing.run_id, info)
         try:
             admitted = await asyncio.to_thread(self._admit, firing)
