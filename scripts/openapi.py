@@ -432,15 +432,23 @@ PATHS.update({
                 {"name": "X-Fluxnb-Signature", "in": "header", "required": True,
                  "schema": {"type": "string"}},
                 {"name": "X-Fluxnb-Delivery", "in": "header", "required": True,
-                 "schema": {"type": "string"}}],
+                 "schema": {"type": "string",
+                            "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@+=/~-]{0,199}$"}}],
             "requestBody": {"required": False, "content": {"*/*": {"schema": {}}}},
             "responses": {
-                **ok("202", FIRED, "fired (or skipped: paused, backing off)"),
+                **ok("202", FIRED, "fired (or skipped: backing off, overlap: skip)"),
                 **ok("200", FIRED, "a repeated delivery: no second run"),
-                "400": {"$ref": "#/components/responses/E400"},
-                "401": json_body(ref("Error"), "the signature is missing or wrong (recorded)"),
+                "400": json_body(ref("Error"), "no X-Fluxnb-Delivery, or one that is not "
+                                 "1-200 plain characters (refused before anything is written)"),
+                "401": json_body(ref("Error"), "the signature is missing or wrong, or the "
+                                 "secret is not set: one answer for all (recorded, the first "
+                                 "10 a minute per trigger; all counted)"),
                 "404": {"$ref": "#/components/responses/E404"},
-                "413": {"$ref": "#/components/responses/E413"}}}},
+                "413": {"$ref": "#/components/responses/E413"},
+                "503": {**json_body(ref("Error"), "the trigger is paused: nothing is claimed, "
+                                    "deliver again (a retry after resume fires)"),
+                        "headers": {"Retry-After": {"description": "seconds to wait",
+                                                    "schema": {"type": "integer"}}}}}}},
 })  # fmt: skip
 
 #: Issue #21: design sessions, the designer's Python side for JupyterLab's editor (docs/lab.md).
