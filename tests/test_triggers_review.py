@@ -208,3 +208,32 @@ def test_stopping_while_a_runs_end_is_recorded_leaves_it_to_the_next_pass(
     asyncio.run(after.tick())
     [row] = fluxnb.triggers.firings("ping", store=store).to_dict("records")
     assert row["outcome"] == "succeeded"  # the next pass read the run's end from the store
+
+
+def test_a_service_with_a_root_watches_under_it_only(tmp_path: Any) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    store = Store(":memory:")
+    paths = {"out": "../outside", "abs": str(tmp_path / "abs"), "link": "link/in", "in": "inbox"}
+    for tid, path in paths.items():
+        trigger(JOB, tid, watch={"path": path}, store=store, now=START)
+    svc = TriggerService(store, clock=ManualClock(START), poll=3600, root=str(root))
+    events: list[dict[str, Any]] = []
+    svc.subscribe(events.append)
+
+    async def go() -> None:
+        await svc.start()  # its loop starts the watchers
+        for _ in range(250):
+            if (root / "inbox").is_dir():
+                break
+            await asyncio.sleep(0.02)
+        await svc.tick()  # a second pass says nothing new
+        await svc.stop()
+
+    asyncio.run(go())
+    assert (root / "inbox").is_dir()  # relative to the root, not to the working directory
+    assert not any((tmp_path / name).exists() for name in ("outside", "abs", "elsewhere"))
+    refused = sorted(e["trigger"] for e in events if e["type"] == "trigger_error")
+    assert refused == ["abs", "link", "out"]  # each said once
+    assert "outside the server's root" in svc.errors["out"] and "in" not in svc.errors

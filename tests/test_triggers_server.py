@@ -206,3 +206,19 @@ async def test_the_run_a_delivery_started_is_known_as_soon_as_it_is_answered(
         run_id = json.loads(r.body)["run_id"]
         assert (await api.get(f"runs/{run_id}", "O")).code == 200  # at once: no 404 first
         await api.wait_status(run_id, "O", ("succeeded", "failed"))
+
+
+async def test_a_watch_outside_the_servers_root_is_refused_where_it_is_wrong(
+    api: Client,
+) -> None:
+    await api.register("sums", SUMS)
+    for path in ("/etc", "../up"):
+        r = await api.put("workflows/sums/triggers/w", "O", {"watch": {"path": path}})
+        assert r.code == 400
+        [problem] = r.error["problems"]
+        assert (problem["path"], problem["kind"], problem["found"]) == (
+            "watch.path",
+            "outside_root",
+            path,
+        )
+    assert (await api.get("workflows/sums/triggers/w", "O")).code == 404  # nothing registered

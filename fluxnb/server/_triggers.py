@@ -28,6 +28,7 @@ from ..store._audit import authorize
 from ..triggers import _records as rec
 from ..triggers._launch import Firing, Outcome
 from ..triggers._service import TriggerService
+from ..triggers._watch import watch_folder
 from ._base import ApiError, FluxnbHandler, not_found
 from ._handlers import find
 from ._workers import QueueFull
@@ -133,10 +134,18 @@ def start_service(plane: Any) -> TriggerService:
     stream."""
     launcher = WorkerLauncher(plane)
     plane.run_listeners.append(launcher.done)
-    service = TriggerService(plane.store, launcher)
+    service = TriggerService(plane.store, launcher, root=watch_root(plane))
     service.subscribe(lambda event: plane.bus.publish(event.get("namespace") or ADMINS_ONLY, event))
     asyncio.get_running_loop().create_task(service.start())
     return service
+
+
+def watch_root(plane: Any) -> str:
+    """The folder ``watch:`` triggers must stay under: the server's root (``plane.root``),
+    else its working directory, against which relative paths resolve."""
+    import os
+
+    return str(getattr(plane, "root", None) or os.getcwd())
 
 
 def _trigger_json(reg: rec.Registered) -> dict[str, Any]:
@@ -178,7 +187,7 @@ class TriggerHandler(FluxnbHandler):
         from ..spec._triggers import read_trigger
 
         body = self.body()
-        store, readable = self.plane.store, self.readable()
+        store, readable, root = self.plane.store, self.readable(), watch_root(self.plane)
 
         def save() -> tuple[rec.Registered, bool]:
             wf = find(store, readable, name)
@@ -187,6 +196,8 @@ class TriggerHandler(FluxnbHandler):
                 target=f"trigger {trigger_id}",
             )  # fmt: skip
             t = read_trigger({**body, "id": trigger_id}, source=f"<trigger {trigger_id}>")
+            if t.kind == "watch":  # refused here too, not only when the server watches
+                watch_folder(t, root)
             existing = rec.get(store, trigger_id)
             if existing is not None and (existing.namespace or "default") != wf.namespace:
                 raise ApiError(409, "Conflict", f"trigger id '{trigger_id}' is taken")

@@ -29,6 +29,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from .._exceptions import FluxError
 from ..store._leases import RunBusy, RunLease
 from ..store._store import Store, open_store
 from . import _records as rec
@@ -36,6 +37,7 @@ from ._clock import Clock, SystemClock
 from ._launch import Firing, Launcher, LocalLauncher, Outcome
 from ._records import Registered
 from ._schedule import next_time, plan, times_between
+from ._watch import watch_folder
 from ._webhook import (
     DELIVERY_HEADER,
     REFUSED,
@@ -80,6 +82,8 @@ class TriggerService:
         grace: a schedule time this many seconds late still fires as on time; an older
             one was missed, and the trigger's ``catch_up`` decides.
         workflows, namespace: for the default launcher (see LocalLauncher).
+        root: ``watch:`` paths are relative to this folder and may not leave it (a
+            server's root; None: watched as given, this process's user decides).
 
     >>> service = TriggerService("runs.duckdb")        # doctest: +SKIP
     >>> await service.start()                          # doctest: +SKIP
@@ -95,8 +99,10 @@ class TriggerService:
         grace: float = 60.0,
         workflows: Mapping[str, Any] | None = None,
         namespace: Mapping[str, Any] | None = None,
+        root: str | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
+        self.root = root
         self.clock: Clock = clock or SystemClock()
         self.launcher: Launcher = launcher or LocalLauncher(self.store, workflows, namespace)
         self.poll = poll
@@ -251,8 +257,11 @@ class TriggerService:
                 await self._evaluate(reg, now, last.get(reg.id))
                 self.errors.pop(reg.id, None)
             except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if self.errors.get(reg.id) == error:  # said already, in an earlier pass
+                    continue
                 log.exception("trigger %s failed to fire", reg.id)
-                self.errors[reg.id] = f"{type(exc).__name__}: {exc}"
+                self.errors[reg.id] = error
                 self._publish(
                     {"type": "trigger_error", "trigger": reg.id,
                      "namespace": reg.namespace or "default", "error": str(exc)}
@@ -283,7 +292,7 @@ class TriggerService:
                     "outputs": run["outputs"],
                 }
                 await self.fire(reg, f"{reg.id}#run:{run['run_id']}", facts)
-        elif t.kind == "watch" and reg.id in self._changes:
+        elif t.kind == "watch" and watch_folder(t, self.root) and reg.id in self._changes:
             paths, changed = self._changes[reg.id]
             if (now - changed).total_seconds() >= t.spec["debounce"]:
                 del self._changes[reg.id]
@@ -517,6 +526,11 @@ class TriggerService:
 
     def _sync_watchers(self, regs: list[Registered]) -> None:
         wanted = {r.id: r for r in regs if r.trigger.kind == "watch" and not r.paused}
+        for tid, reg in list(wanted.items()):
+            try:
+                watch_folder(reg.trigger, self.root)
+            except FluxError:  # outside the root: its pass says so (errors, trigger_error)
+                del wanted[tid]
         for tid in list(self._watchers):
             if tid not in wanted:
                 self._watchers.pop(tid).cancel()
@@ -527,7 +541,7 @@ class TriggerService:
     async def _watch(self, reg: Registered) -> None:
         import watchfiles
 
-        folder, pattern = reg.trigger.spec["path"], reg.trigger.spec["glob"]
+        folder, pattern = watch_folder(reg.trigger, self.root), reg.trigger.spec["glob"]
         os.makedirs(folder, exist_ok=True)
         async for changes in watchfiles.awatch(folder, debounce=50, step=20):
             paths = [
