@@ -289,7 +289,8 @@ async def test_a_viewers_slow_queries_do_not_stall_other_users(api: Client) -> N
 async def test_a_delivery_to_a_paused_trigger_is_not_lost(
     api: Client, jp_fetch: Any, store_file: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fluxnb.triggers import sign
+    from fluxnb.store import Store
+    from fluxnb.triggers import firings, sign
 
     monkeypatch.setenv("HOOK_SECRET", "s3cret")
     await api.register("hooked", HOOKED)
@@ -302,6 +303,9 @@ async def test_a_delivery_to_a_paused_trigger_is_not_lost(
                               headers=headers, raise_error=False)  # fmt: skip
 
     while_paused = await deliver()
+    assert while_paused.code == 503 and int(while_paused.headers["Retry-After"]) > 0
+    [row] = firings("gh", store=Store(store_file)).to_dict("records")
+    assert (row["outcome"], row["key"]) == ("rejected", "gh#delivery:d-1")  # claims nothing
     assert (await api.post("triggers/gh/resume", "O")).code == 200
     retried = await deliver()
     fired = [r for r in (while_paused, retried) if json.loads(r.body).get("run_id")]

@@ -53,6 +53,16 @@ def api(jp_fetch: Any) -> Client:
     return Client(jp_fetch)
 
 
+async def hooked_trigger(api: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workflow 'hooked' and its webhook trigger 'gh' (secret 's3cret'), as otto."""
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    await api.register("hooked", HOOKED)
+    r = await api.put(
+        "workflows/hooked/triggers/gh", "O", {"webhook": {"secret_env": "HOOK_SECRET"}}
+    )
+    assert r.code == 201
+
+
 async def settled(store_file: str, trigger_id: str, count: int = 1) -> list[dict[str, Any]]:
     """The trigger's firings once there are ``count`` and none is going (20 s at most)."""
     rows: list[dict[str, Any]] = []
@@ -85,12 +95,7 @@ async def test_put_get_delete_a_trigger_with_roles_and_namespaces(api: Client) -
 async def test_webhook_needs_no_token_and_fires_once_per_delivery(
     api: Client, jp_fetch: Any, store_file: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOOK_SECRET", "s3cret")
-    await api.register("hooked", HOOKED)
-    r = await api.put(
-        "workflows/hooked/triggers/gh", "O", {"webhook": {"secret_env": "HOOK_SECRET"}}
-    )
-    assert r.code == 201
+    await hooked_trigger(api, monkeypatch)
 
     async def deliver(body: bytes, delivery: str, secret: str) -> Any:
         headers = {"X-Fluxnb-Signature": sign(body, secret), "X-Fluxnb-Delivery": delivery}
@@ -176,28 +181,10 @@ async def test_a_failed_trigger_pass_reaches_admins_only(
         assert b"trigger_error" not in (await api.get("stream", user, params=everything)).body
 
 
-async def test_a_delivery_to_a_paused_trigger_asks_the_sender_to_retry(
-    api: Client, jp_fetch: Any, store_file: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HOOK_SECRET", "s3cret")
-    await api.register("hooked", HOOKED)
-    await api.put("workflows/hooked/triggers/gh", "O", {"webhook": {"secret_env": "HOOK_SECRET"}})
-    assert (await api.post("triggers/gh/pause", "O")).code == 200
-    headers = {"X-Fluxnb-Signature": sign(b"{}", "s3cret"), "X-Fluxnb-Delivery": "d-1"}
-    r = await jp_fetch("fluxnb", "hooks", "gh", method="POST", body=b"{}", headers=headers,
-                       raise_error=False)  # fmt: skip
-    assert r.code == 503 and int(r.headers["Retry-After"]) > 0
-    assert json.loads(r.body)["error"]["kind"] == "Unavailable"
-    [row] = firings("gh", store=Store(store_file)).to_dict("records")
-    assert (row["outcome"], row["key"]) == ("rejected", "gh#delivery:d-1")  # claims nothing
-
-
 async def test_the_run_a_delivery_started_is_known_as_soon_as_it_is_answered(
     api: Client, jp_fetch: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOOK_SECRET", "s3cret")
-    await api.register("hooked", HOOKED)
-    await api.put("workflows/hooked/triggers/gh", "O", {"webhook": {"secret_env": "HOOK_SECRET"}})
+    await hooked_trigger(api, monkeypatch)
     for n in range(3):
         headers = {"X-Fluxnb-Signature": sign(b"{}", "s3cret"), "X-Fluxnb-Delivery": f"d-{n}"}
         r = await jp_fetch("fluxnb", "hooks", "gh", method="POST", body=b"{}", headers=headers,
