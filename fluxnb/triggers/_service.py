@@ -292,7 +292,10 @@ class TriggerService:
                     "outputs": run["outputs"],
                 }
                 await self.fire(reg, f"{reg.id}#run:{run['run_id']}", facts)
-        elif t.kind == "watch" and watch_folder(t, self.root) and reg.id in self._changes:
+        elif t.kind == "watch":
+            watch_folder(t, self.root)  # one outside the root: this trigger's error, each pass
+            if reg.id not in self._changes:
+                return
             paths, changed = self._changes[reg.id]
             if (now - changed).total_seconds() >= t.spec["debounce"]:
                 del self._changes[reg.id]
