@@ -436,7 +436,7 @@ PATHS.update({
                             "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@+=/~-]{0,199}$"}}],
             "requestBody": {"required": False, "content": {"*/*": {"schema": {}}}},
             "responses": {
-                **ok("202", FIRED, "fired (or skipped: backing off, overlap: skip)"),
+                **ok("202", FIRED, "fired (or skipped: overlap: skip)"),
                 **ok("200", FIRED, "a repeated delivery: no second run"),
                 "400": json_body(ref("Error"), "no X-Fluxnb-Delivery, or one that is not "
                                  "1-200 plain characters (refused before anything is written)"),
@@ -445,8 +445,8 @@ PATHS.update({
                                  "10 a minute per trigger; all counted)"),
                 "404": {"$ref": "#/components/responses/E404"},
                 "413": {"$ref": "#/components/responses/E413"},
-                "503": {**json_body(ref("Error"), "the trigger is paused: nothing is claimed, "
-                                    "deliver again (a retry after resume fires)"),
+                "503": {**json_body(ref("Error"), "the trigger is paused or backing off: "
+                                    "nothing is claimed, deliver again after Retry-After"),
                         "headers": {"Retry-After": {"description": "seconds to wait",
                                                     "schema": {"type": "integer"}}}}}}},
 })  # fmt: skip

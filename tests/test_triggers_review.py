@@ -237,3 +237,38 @@ def test_a_service_with_a_root_watches_under_it_only(tmp_path: Any) -> None:
     refused = sorted(e["trigger"] for e in events if e["type"] == "trigger_error")
     assert refused == ["abs", "link", "out"]  # each said once
     assert "outside the server's root" in svc.errors["out"] and "in" not in svc.errors
+
+
+def test_a_delivery_while_the_trigger_backs_off_is_503_until_the_backoff_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    store = Store(":memory:")
+    failing = {"on": True}
+    got: list[str] = []
+
+    def step(delivery: str) -> None:
+        if failing["on"]:
+            raise RuntimeError("the database is down")
+        got.append(delivery)
+
+    clock = ManualClock(START)
+    svc = TriggerService(store, clock=clock, namespace={"got": step}, poll=3600)
+    hook = {"secret_env": "HOOK_SECRET"}
+    trigger(HOOKED, "gh", webhook=hook, backoff={"after": 2, "initial": "1m"}, store=store)
+
+    async def go() -> tuple[Any, Any]:
+        for n in range(2):  # two failed runs: the trigger backs off for a minute
+            assert (await svc.webhook("gh", BODY, _signed(f"f-{n}"))).status == 202
+            await svc.settle()
+        failing["on"] = False
+        held = await svc.webhook("gh", BODY, _signed("d-1"))
+        clock.advance(61)
+        later = await svc.webhook("gh", BODY, _signed("d-1"))
+        await svc.settle()
+        return held, later
+
+    held, later = asyncio.run(go())
+    assert held.status == 503 and 0 < int(held.headers["Retry-After"]) <= 60
+    assert (later.status, later.body["outcome"]) == (202, "started")
+    assert got == ["d-1"]  # held back, not lost

@@ -21,6 +21,7 @@ import contextlib
 import fnmatch
 import hashlib
 import logging
+import math
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -452,8 +453,8 @@ class TriggerService:
         """A delivery to ``POST /fluxnb/hooks/{trigger_id}``: 404 unknown trigger, 413 over
         MAX_BODY, 400 a delivery id that is not one, 401 bad signature (recorded
         ``rejected``, the first RECORDED_REFUSALS a minute; all counted), 400 no delivery id,
-        503 the trigger is paused (``Retry-After``; nothing claimed, so a retry after resume
-        fires), 200 a repeated delivery (no second run), 202 fired."""
+        503 the trigger is paused or backing off (``Retry-After``; nothing claimed, so a
+        later retry fires), 200 a repeated delivery (no second run), 202 fired."""
         if len(body) > MAX_BODY:
             return _answer(413, "TooLarge", f"the delivery has {len(body)} bytes: over {MAX_BODY}")
         reg = await self._io(rec.get, self.store, trigger_id)
@@ -475,14 +476,16 @@ class TriggerService:
             why = f"no {DELIVERY_HEADER} header: each delivery needs a unique id"
             await self._refuse(reg, key, why)
             return _answer(400, "BadRequest", why)
-        if reg.paused:  # not claimed: the sender retries, and a retry after resume fires
-            await self._refuse(reg, key, "the trigger is paused: 503, the sender may retry")
+        wait = self._hold(reg)
+        if wait is not None:  # not claimed: the sender retries, and a later retry fires
+            state = "paused" if reg.paused else f"backing off after {reg.failures} failed runs"
+            await self._refuse(reg, key, f"the trigger is {state}: 503, the sender may retry")
             message = (
-                f"trigger '{reg.id}' is paused: deliver again after {PAUSED_RETRY_AFTER} s "
-                "(nothing was claimed: the delivery fires once the trigger is resumed)"
+                f"trigger '{reg.id}' is {state}: deliver again in {wait} s (nothing was "
+                "claimed: the delivery fires once the trigger takes deliveries again)"
             )
             answer = _answer(503, "Unavailable", message)
-            return HookAnswer(503, answer.body, {"Retry-After": str(PAUSED_RETRY_AFTER)})
+            return HookAnswer(503, answer.body, {"Retry-After": str(wait)})
         text = body.decode("utf-8", errors="replace")
         facts: dict[str, Any] = {"body": text, "delivery": delivery, "json": _json_or_none(text)}
         claim = await self.fire(reg, key, facts)
@@ -492,6 +495,16 @@ class TriggerService:
         if claim.skipped_because:
             out["skipped_because"] = claim.skipped_because
         return HookAnswer(200 if claim.outcome == "duplicate" else 202, out)
+
+    def _hold(self, reg: Registered) -> int | None:
+        """Seconds a webhook's sender should wait before delivering again (None: it takes
+        deliveries now): paused, or backing off after failed runs (until the backoff ends)."""
+        if reg.paused:
+            return PAUSED_RETRY_AFTER
+        now = self.clock.now()
+        if reg.backoff_until is not None and now < reg.backoff_until:
+            return max(1, math.ceil((reg.backoff_until - now).total_seconds()))
+        return None
 
     async def _refuse(self, reg: Registered, key: str, why: str) -> None:
         """Record a refused delivery (claiming nothing): the first RECORDED_REFUSALS of a
