@@ -1,7 +1,8 @@
 """Triggers after the attack of issue #18 (tests/test_server_attacks.py): what an anonymous
-webhook caller can make the store hold, a delivery to a paused trigger, whom a trigger's runs
-bill, the trigger tables in a non-admin session's SQL, and a service stopped while a run's
-end is being recorded. Driven by a manual clock."""
+webhook caller can make the store hold, a delivery to a paused or backing-off trigger, whom a
+trigger's runs bill, the trigger tables in a non-admin session's SQL, a service stopped while
+a run's end is being recorded, and watch folders under a server's root. Driven by a manual
+clock."""
 
 from __future__ import annotations
 
