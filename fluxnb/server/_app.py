@@ -127,6 +127,8 @@ class FluxnbServer(ExtensionApp):
             sql_threads=max(1, self.sql_threads),
             log=self.log,
         )
+        # watch: triggers stay under the folder Jupyter serves (server/_triggers.watch_root)
+        plane.root = getattr(self.serverapp, "root_dir", None) or os.getcwd()
         self.settings["fluxnb_plane"] = plane
         self.log.info("fluxnb control plane: store %s", plane.store.path)
 

@@ -64,6 +64,8 @@ class Plane:
         #: run id -> what the server knows beyond the store: namespace, workflow, version,
         #: and ``state`` (queued, running, rejected) with ``error`` for a refusal.
         self.runs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: The folder Jupyter serves (set by the extension): ``watch:`` triggers stay under it.
+        self.root: str | None = None
         #: net instance id -> (the worker holding it, namespace, registered net)
         self.instances: dict[str, Any] = {}
         self.started = False
@@ -182,7 +184,9 @@ class Plane:
             info = self.runs.get(run_id, {})
             info.pop("job", None)  # its manifest and params: needed only to queue it again
             if status != "rejected":
-                info.pop("state", None)  # the store says from now on
+                # its final status, until the store shows the run's row (written in batches):
+                # a GET right after the end never answers 404
+                info["state"] = status
                 self.bus.publish(
                     info.get("namespace"),
                     {
@@ -208,7 +212,7 @@ class Plane:
                     info["state"] = "queued"
                     self.pool.submit(info["kind"], job)
                     continue
-                info.pop("state", None)
+                info["state"] = "interrupted"  # until the store shows it so
                 for listener in self.run_listeners:
                     listener(run_id, "interrupted")
                 if run_id not in marked and job is not None:
