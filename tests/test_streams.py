@@ -540,3 +540,37 @@ def test_stream_items_numbers_each_firing_as_an_item() -> None:
     assert list(rows["item"]) == [0, 1, 2, 3]
     assert list(rows["attempts"]) == [1, 1, 2, 1]  # item 2 took a retry
     assert set(rows["status"]) == {"succeeded"}
+
+
+def test_item_keys_of_a_join_are_forgotten_once_consumed() -> None:
+    """The key table of a diamond holds only tokens still waiting or in work."""
+    from fluxnb.engine._net_run import NetEngine, plan_net
+    from fluxnb.spec._stream_net import compile_streams
+
+    wf = fluxnb.Workflow("keys")
+
+    @wf.step
+    async def src():
+        for i in range(500):
+            yield i
+
+    def a(src):
+        return src
+
+    def b(src):
+        return -src
+
+    def c(a, b):
+        return a + b
+
+    wf.add("a", a, keep="last")
+    wf.add("b", b, keep="last")
+    wf.add("c", c, keep="last")
+    wf.replace_step("src", keep="last")
+    net = compile_streams(wf, {"src": src, "a": a, "b": b, "c": c})
+    engine = NetEngine(plan_net(net, None), run_id="keys")
+    asyncio.run(engine.advance())
+    assert engine.outputs["c"] == 0
+    st = engine.streams
+    assert st is not None and st.keyed
+    assert st.key == {} and all(not index for index in st.by_key.values())

@@ -570,6 +570,7 @@ class NetEngine:
             and not self.stopping
         ):  # this item is dropped; the next ones go on
             self.streams.release(f)
+            self.streams.forget(f)
             self.streams.dropped += 1
             status = "skipped" if strategy == "skip" else "failed"
             self.failures += strategy == "continue"

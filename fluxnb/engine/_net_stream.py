@@ -6,7 +6,8 @@ all kept here so the token game in ``_net_run`` only calls in at a few seams:
 - **generator actions**: an action whose function is a generator (sync or async) runs as
   one attempt that puts a token on its output places for every item it yields (sync
   generators advance in a worker thread, an item at a time); once it has emitted an item
-  it is not retried (a retry would emit the items again), and its result is its items;
+  it is not retried (a retry would emit the items again); the step's result is its items,
+  its ``events`` row records how many;
 - **capacities**: a place holds at most ``net.capacity[p]`` items, counting those its
   consumers are still working on and the outputs of firings still running (reserved
   when they start): a transition that would overfill one is not enabled, and a
@@ -445,6 +446,14 @@ class StreamState:
             if q and q[-1] in tokens:
                 index[k] = q[-1]
 
+    def forget(self, f: _Flight) -> None:
+        """The tokens ``f`` consumed are gone for good: their item keys too (the key table
+        holds only tokens still waiting or in work, so it is bounded like the places)."""
+        if self.keyed:
+            key = self.key
+            for tok in f.firing.consumed:
+                key.pop(tok.id, None)
+
     def _wake(self, p: int) -> None:
         futs = self.waiters.pop(p, None)
         for fut in futs or ():
@@ -521,6 +530,7 @@ class StreamState:
             consumed = firing.consumed
             k = self.key.get(consumed[0].id) if self.one_to_one[ti] and consumed else None
             self._keyed(produced, k if k is not None else (ti, firing.seq))
+        self.forget(f)
         if status != "succeeded" or output is NO_OUTPUT:
             return
         step = self.steps[ti]
