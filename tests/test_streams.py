@@ -574,3 +574,20 @@ def test_item_keys_of_a_join_are_forgotten_once_consumed() -> None:
     st = engine.streams
     assert st is not None and st.keyed
     assert st.key == {} and all(not index for index in st.by_key.values())
+
+
+def test_a_skipped_one_shot_step_in_a_stream_has_its_default_as_result() -> None:
+    wf = stream_wf(3)
+
+    def config():
+        raise OSError("no config file")
+
+    wf.add("config", config, on_error="skip", default={"scale": 1})
+
+    def scaled(double, config):
+        return double * config["scale"]
+
+    wf.add("scaled", scaled)
+    r = fluxnb.run(wf, store=None)
+    assert r.ok and r["config"] == {"scale": 1}  # as in a DAG run
+    assert r["scaled"] == [0, 2, 4]

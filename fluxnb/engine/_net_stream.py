@@ -531,7 +531,9 @@ class StreamState:
             k = self.key.get(consumed[0].id) if self.one_to_one[ti] and consumed else None
             self._keyed(produced, k if k is not None else (ti, firing.seq))
         self.forget(f)
-        if status != "succeeded" or output is NO_OUTPUT:
+        if status == "skipped":  # on_error: skip — its default stands for its output
+            output = value
+        elif status != "succeeded" or output is NO_OUTPUT:
             return
         step = self.steps[ti]
         keep = self.items.get(step)
