@@ -30,7 +30,7 @@ export const ICONS = {
   failed: "✗",
   skipped: "⇢",
   cancelled: "⊘",
-  cached: "⎘",
+  cached: "≡", // U+2261: in common fonts (⎘ was drawn as an empty box in Chromium)
 };
 // a pattern too: states that did not run have a dashed or dotted outline
 const BORDER_STYLE = { pending: "dashed", skipped: "dashed", cancelled: "dotted" };
