@@ -58,8 +58,8 @@ class Plan:
     breakers: tuple[CircuitBreakerSettings | None, ...] = ()
     #: Per transition: the agent's executor name (None: the run's default).
     executors: tuple[str | None, ...] = ()
-    #: A step streams (a generator) or sets an activation policy or capacity: the
-    #: workflow runs as a stream net (``_stream_runner``), not on this plan's game.
+    #: A step streams (a generator): the workflow runs as a stream net
+    #: (``_stream_runner``), not on this plan's game.
     streams: bool = False
 
     @classmethod

@@ -153,8 +153,8 @@ def _resume_plan(
     plan = plan_for(wf, namespace)
     if plan.streams:
         raise ReplayError(
-            f"run {run_id} streamed items (a generator step, an activation policy or a "
-            "capacity), and a stream is not resumed half-consumed: its items were not "
+            f"run {run_id} streamed items (it has a generator step), and a stream is not "
+            "resumed half-consumed: its items were not "
             "recorded one by one, so resuming could lose or repeat them. Run the workflow "
             "again (fluxnb.run); see docs/streams.md, 'Resume'"
         )

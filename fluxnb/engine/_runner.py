@@ -131,7 +131,7 @@ def _prepare(
     rid = run_id or new_run_id()
     text = None if isinstance(recorder, NullRecorder) else wf.manifest_text()
     record = run_record(wf.name, len(wf), rid, time.time_ns() // 1000, scope, tenant, text, seed)
-    if plan.streams:  # generators, activation policies, capacities: a stream net
+    if plan.streams:  # a generator step: the workflow runs as a stream net
         uncached("a workflow with streaming steps", cache)
         return StreamRun(wf, plan, namespace, recorder, rid, seed, executor), record
     options = RunOptions(rid, wf.name, seed)

@@ -1,8 +1,8 @@
 """Running a workflow that streams: compiled to a net (``spec/_stream_net.py``) and
 played by the net engine, with the workflow's permission checks, run id and record.
 
-``_runner.run`` / ``arun`` come here when the workflow's plan says it streams (a
-generator step, an activation policy or a capacity); the result is a ``NetResult``
+``_runner.run`` / ``arun`` come here when the workflow's plan says it streams (it has a
+generator step); the result is a ``NetResult``
 whose ``outputs`` (and ``result[step]``) are each step's items, or its last item with
 ``keep: last``.
 """
