@@ -183,10 +183,10 @@ class Plane:
                 listener(run_id, status)
             info = self.runs.get(run_id, {})
             info.pop("job", None)  # its manifest and params: needed only to queue it again
+            # its state stays as it was (running) until the store shows the run's row,
+            # written in batches: a GET right after the end never answers 404, and never a
+            # final status without the steps that go with it
             if status != "rejected":
-                # its final status, until the store shows the run's row (written in batches):
-                # a GET right after the end never answers 404
-                info["state"] = status
                 self.bus.publish(
                     info.get("namespace"),
                     {
