@@ -36,6 +36,7 @@ from .._plural import plural
 from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy
 from ..spec._net import transition_names
 from ..spec._resolve import _signature, lookup_callable
+from ..spec._stream_net import is_streaming
 from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
 from ._attempts import Attempt, AttemptRunner
 from ._breaker import BREAKERS
@@ -44,12 +45,11 @@ from ._net_choices import same_choices
 from ._net_game import DEAD, GUARD_FAILED, LIMIT, compile_coloured, compile_game, conflict_order
 from ._net_stream import (
     StreamState,
-    is_generator_action,
     is_stream_net,
     predicates,
     stream_binding,
 )
-from ._net_tokens import Firing, NetResult, Token
+from ._net_tokens import Firing, NetResult, Token, head
 from ._states import RunStatus
 
 #: Firings of an automatic run when neither the call nor the net says (cycles are legal,
@@ -103,7 +103,7 @@ def plan_net(net: Net, namespace: Mapping[str, Any] | None) -> NetPlan:
             continue
         try:
             binding = _bind_action(net, i, fn)
-            bindings.append(stream_binding(binding) if is_generator_action(fn) else binding)
+            bindings.append(stream_binding(binding) if is_streaming(fn) else binding)
         except TypeError as exc:
             problems.append(Problem("bad_signature", path, f"transition '{t.id}': {exc}"))
             bindings.append(None)
@@ -326,11 +326,11 @@ class NetEngine:
                 return None
         guard = self.plan.guards[ti]
         if guard is None:
-            return [(a.place, _head(places[a.place], a.weight)) for a in t.inputs]
+            return [(a.place, head(places[a.place], a.weight)) for a in t.inputs]
         if not t.inputs:
             return [] if guard(None, {}) else None
         first = t.inputs[0]
-        rest = [(a.place, _head(places[a.place], a.weight)) for a in t.inputs[1:]]
+        rest = [(a.place, head(places[a.place], a.weight)) for a in t.inputs[1:]]
         q = places[first.place]
         for start in range(len(q) - first.weight + 1):
             cand = [q[i] for i in range(start, start + first.weight)]
@@ -571,7 +571,6 @@ class NetEngine:
         ):  # this item is dropped; the next ones go on
             self.streams.release(f)
             self.streams.forget(f)
-            self.streams.dropped += 1
             status = "skipped" if strategy == "skip" else "failed"
             self.failures += strategy == "continue"
             self._row(f, status, True, exc)
@@ -896,10 +895,6 @@ class NetEngine:
 
 def _token_id(t: Token) -> int:
     return t.id
-
-
-def _head(q: deque[Token], n: int) -> list[Token]:
-    return [q[0]] if n == 1 else [q[i] for i in range(n)]
 
 
 # ---------------------------------------------------------------------- compiled runs

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import Problem, ResolutionError
 from ..spec import Binding, Net
 from ..spec._resolve import lookup_callable
-from ..spec._stream_net import is_streaming
+from ..spec._stream_net import callee
 from ..store._recorder import NO_OUTPUT
+from ._net_tokens import Token, head
 
 if TYPE_CHECKING:
     from ._net_run import NetEngine, _Flight
-    from ._net_tokens import Token
 
 _END = object()
 
@@ -65,7 +65,7 @@ def stream_binding(b: Binding) -> Binding:
     """``b`` with its generator function wrapped in a driver coroutine that hands every
     item to the engine's emitter (awaiting it only when a place it feeds is full)."""
     fn = b.fn
-    if inspect.isasyncgenfunction(inspect.unwrap(_base(fn))):
+    if inspect.isasyncgenfunction(callee(fn)):
 
         async def drive_async(**kw: Any) -> int:
             emit = kw.pop(EMIT)
@@ -120,12 +120,6 @@ def _threads() -> concurrent.futures.ThreadPoolExecutor:
 def _close(gen: Any) -> None:
     with contextlib.suppress(Exception):  # its own cleanup error: the run has ended already
         gen.close()
-
-
-def _base(fn: Any) -> Any:
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return fn
 
 
 def predicates(net: Net, namespace: Mapping[str, Any] | None) -> list[Callable[..., Any] | None]:
@@ -189,15 +183,12 @@ class StreamState:
         self.pauses = [0] * n
         #: peak tokens seen in each capped place (backpressure, observable)
         self.peak = dict.fromkeys(net.capacity, 0)
-        self.keep = net.keep
         #: (firing number, value) of each step kept whole (``keep: all``)
         self.items: dict[str, list[tuple[int, Any]]] = {
             sid: [] for sid, k in net.keep.items() if k == "all"
         }
         #: the firing number of each other step's current output (the last item by order)
         self.last_seq: dict[str, int] = {}
-        self.steps = [t.step or t.id for t in net.transitions]
-        self.dropped = 0  # items dropped by on_error skip/continue
         self.closed: list[str] = []  # places whose generator was ended early (``stuck``)
         # item keys, kept only when some step joins inputs by the item they came from: a
         # token's key is (generator, its index there), carried along 1:1 per-item steps
@@ -261,11 +252,8 @@ class StreamState:
         for a in t.reads:
             if not places[a.place]:
                 return None
-        if not self.streaming[ti]:
-            reserved = self.reserved
-            for p, cap in self.capped[ti]:
-                if len(places[p]) + reserved[p] >= cap:
-                    return None
+        if not self.streaming[ti] and not self._room(ti):
+            return None
         act = t.activation
         kind = act.kind if act is not None else "all"
         if kind == "window":
@@ -282,7 +270,7 @@ class StreamState:
         for a in t.inputs:
             if len(places[a.place]) < a.weight:
                 return None
-        return [(a.place, _head(places[a.place], a.weight)) for a in t.inputs]
+        return [(a.place, head(places[a.place], a.weight)) for a in t.inputs]
 
     def _room(self, ti: int) -> bool:
         places, reserved = self.engine.places, self.reserved
@@ -483,7 +471,7 @@ class StreamState:
         e = self.engine
         capped = self.capped[f.ti]
         places, reserved = e.places, self.reserved
-        step = self.steps[f.ti]
+        step = e._ids[f.ti]  # a stream net's transitions are named by step
         keep = self.items.get(step)
         peak = self.peak
         keyed = self.keyed
@@ -535,7 +523,7 @@ class StreamState:
             output = value
         elif status != "succeeded" or output is NO_OUTPUT:
             return
-        step = self.steps[ti]
+        step = e._ids[ti]
         keep = self.items.get(step)
         if keep is not None:
             keep.append((firing.seq, output))
@@ -590,7 +578,7 @@ class StreamState:
             e.fire(
                 ti,
                 [
-                    (a.place, _head(e.places[a.place], min(a.weight, len(e.places[a.place]))))
+                    (a.place, head(e.places[a.place], min(a.weight, len(e.places[a.place]))))
                     for a in t.inputs
                 ],
             )
@@ -623,18 +611,9 @@ def _name(net: Net, a: Any) -> str:
     return a.label or net.places[a.place]
 
 
-def _head(q: Any, n: int) -> list[Token]:
-    return [q[0]] if n == 1 else [q[i] for i in range(n)]
-
-
-def is_generator_action(fn: Any) -> bool:
-    return fn is not None and is_streaming(fn)
-
-
 __all__ = [
     "EMIT",
     "StreamState",
-    "is_generator_action",
     "is_stream_net",
     "predicates",
     "stream_binding",

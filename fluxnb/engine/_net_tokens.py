@@ -34,6 +34,11 @@ class Move:
         return _dt(self.at_us)
 
 
+def head(q: Any, n: int) -> list[Token]:
+    """The first ``n`` tokens of a place's queue (what a firing takes from it)."""
+    return [q[0]] if n == 1 else [q[i] for i in range(n)]
+
+
 class Token:
     """A token: its data and its history (which transitions moved it, when).
 

@@ -45,10 +45,20 @@ def is_streaming(fn: Any) -> bool:
     code = getattr(fn, "__code__", None)
     if code is not None and not hasattr(fn, "__wrapped__"):  # a plain function: its flags
         return bool(code.co_flags & _GENERATOR_FLAGS)
-    fn = inspect.unwrap(fn) if callable(fn) else fn
-    while isinstance(fn, functools.partial):
-        fn = fn.func
+    fn = callee(fn)
     return inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+
+
+def callee(fn: Any) -> Any:
+    """The function ``fn`` finally calls, through ``functools.partial`` and decorators that
+    set ``__wrapped__`` (a step's ``with:`` constants are bound with a partial)."""
+    while True:
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif callable(fn) and hasattr(fn, "__wrapped__"):
+            fn = inspect.unwrap(fn)
+        else:
+            return fn
 
 
 def needs_streams(wf: Workflow, fns: Mapping[str, Callable[..., Any]]) -> bool:
