@@ -14,6 +14,8 @@ Heavy dependencies (pandas, duckdb, pyarrow) are imported only when first needed
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,60 +40,43 @@ from ._exceptions import (
     TriggerError,
     UntrustedOutput,
 )
-from ._session import Session
-from .engine import (
-    CircuitState,
-    DiffReport,
-    Firing,
-    NetResult,
-    NetRun,
-    NotEnabled,
-    ReplayReport,
-    Run,
-    RunResult,
-    RunStatus,
-    StepContext,
-    StepError,
-    StepResult,
-    StepStatus,
-    Token,
-    aresume,
-    arun,
-    breakers,
-    diff,
-    export_trace,
-    import_trace,
-    interactive,
-    replay,
-    resume,
-    run,
-    start,
-)
-from .engine._history import debug
-from .spec import (
-    Analysis,
-    AnalysisTimeout,
-    CircuitBreakerSettings,
-    Net,
-    NetBuilder,
-    OnError,
-    RetryPolicy,
-    RouterSettings,
-    StateBudgetExceeded,
-    Step,
-    Workflow,
-    read_pnml,
-    write_pnml,
-)
-from .spec._activation import Activation
-from .store import Store, sql, store, timeline, traces
-from .store._audit import session
+from ._lazy import lazy_names
 
 __version__ = "0.1.0"
 
-#: Public names whose modules load on first use (billing pulls the rate-card reader and
-#: Decimal machinery, metrics the SQL views' helpers): ``import fluxnb`` stays light.
+#: Every other public name, and the module that defines it: loaded on first use (PEP 562),
+#: so ``import fluxnb`` costs the exceptions alone and ``fluxnb.run`` pays for the engine
+#: the first time it is touched. ``tests/test_import_cost.py`` pins what the import loads.
 _LAZY = {
+    "Session": "fluxnb._session",
+    **dict.fromkeys(("CircuitState", "breakers"), "fluxnb.engine._breaker"),
+    **dict.fromkeys(("DiffReport", "ReplayReport", "diff", "replay"), "fluxnb.engine._compare"),
+    "StepContext": "fluxnb.engine._context",
+    **dict.fromkeys(("Run", "start"), "fluxnb.engine._handle"),
+    **dict.fromkeys(("debug", "export_trace", "import_trace"), "fluxnb.engine._history"),
+    "NotEnabled": "fluxnb.engine._net_run",
+    **dict.fromkeys(("NetRun", "interactive"), "fluxnb.engine._net_runner"),
+    **dict.fromkeys(("Firing", "NetResult", "Token"), "fluxnb.engine._net_tokens"),
+    **dict.fromkeys(("RunResult", "StepError", "StepResult"), "fluxnb.engine._result"),
+    **dict.fromkeys(("aresume", "resume"), "fluxnb.engine._resume"),
+    **dict.fromkeys(("arun", "run"), "fluxnb.engine._runner"),
+    **dict.fromkeys(("RunStatus", "StepStatus"), "fluxnb.engine._states"),
+    "Activation": "fluxnb.spec._activation",
+    **dict.fromkeys(
+        ("Analysis", "AnalysisTimeout", "StateBudgetExceeded"), "fluxnb.spec._analysis"
+    ),
+    **dict.fromkeys(("Step", "Workflow"), "fluxnb.spec._model"),
+    "Net": "fluxnb.spec._net",
+    "NetBuilder": "fluxnb.spec._net_builder",
+    **dict.fromkeys(
+        ("CircuitBreakerSettings", "OnError", "RetryPolicy", "RouterSettings"),
+        "fluxnb.spec._options",
+    ),
+    **dict.fromkeys(("read_pnml", "write_pnml"), "fluxnb.spec._pnml"),
+    **dict.fromkeys(("Store", "sql", "traces"), "fluxnb.store"),
+    "timeline": "fluxnb.store._timeline",
+    "session": "fluxnb.store._audit",
+    # billing pulls the rate-card reader and Decimal machinery
     **dict.fromkeys(
         (
             "Invoice",
@@ -110,13 +95,15 @@ _LAZY = {
         ),
         "fluxnb.billing",
     ),
-    "trigger": "fluxnb.triggers",  # the trigger service's module loads on first use
-    "allm": "fluxnb.llms",  # LLM calls: the openai SDK loads only when one is made
-    "llm": "fluxnb.llms",
+    "trigger": "fluxnb.triggers",
+    **dict.fromkeys(("allm", "llm"), "fluxnb.llms"),  # the openai SDK loads only on a call
+    "remote": "fluxnb.server._client",  # the control plane's client: standard library HTTP
+    "Designer": "fluxnb.designer",  # anywidget is imported only when a designer is made
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from . import billing, metrics, triggers
+    from ._session import Session
     from .billing import (
         Invoice,
         InvoiceState,
@@ -132,8 +119,56 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
         usage,
         void_invoice,
     )
+    from .designer import Designer
+    from .engine import (
+        CircuitState,
+        DiffReport,
+        Firing,
+        NetResult,
+        NetRun,
+        NotEnabled,
+        ReplayReport,
+        Run,
+        RunResult,
+        RunStatus,
+        StepContext,
+        StepError,
+        StepResult,
+        StepStatus,
+        Token,
+        aresume,
+        arun,
+        breakers,
+        diff,
+        export_trace,
+        import_trace,
+        interactive,
+        replay,
+        resume,
+        run,
+        start,
+    )
+    from .engine._history import debug
     from .llms import allm, llm
     from .server._client import remote
+    from .spec import (
+        Analysis,
+        AnalysisTimeout,
+        CircuitBreakerSettings,
+        Net,
+        NetBuilder,
+        OnError,
+        RetryPolicy,
+        RouterSettings,
+        StateBudgetExceeded,
+        Step,
+        Workflow,
+        read_pnml,
+        write_pnml,
+    )
+    from .spec._activation import Activation
+    from .store import Store, sql, store, timeline, traces
+    from .store._audit import session
     from .triggers import trigger
 
 __all__ = [
@@ -230,6 +265,8 @@ __all__ = [
     "write_pnml",
 ]
 
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, submodules=True)
+
 
 def load(
     manifest: Any,
@@ -247,6 +284,7 @@ def load(
         ManifestError: with the source, line and column of every problem found.
     """
     from ._session import Action
+    from .spec._model import Workflow
     from .spec._net_manifest import load_any
     from .store._audit import authorize
 
@@ -294,8 +332,9 @@ def analyze(
     ):
         raise ValueError(f"timeout= takes a number of seconds above 0, not {timeout!r}")
     from .spec import analyze as run_analysis
-    from .spec._net import as_net
+    from .spec._net import Net, as_net
     from .spec._net_manifest import is_net_manifest, load_net
+    from .spec._pnml import read_pnml
 
     net = as_net(net)  # a NetBuilder: the net built so far
     if (isinstance(net, dict) and is_net_manifest(net)) or (
@@ -329,25 +368,24 @@ def analyze(
     return result
 
 
-def __getattr__(name: str) -> Any:
-    import importlib
+class _Package(types.ModuleType):
+    """fluxnb's module type, for one name: ``fluxnb.store`` is the function that opens a
+    store, yet the import system sets a package's attribute to each subpackage it loads (here
+    the ``fluxnb.store`` package, whenever anything imports it first). A property wins over
+    both; assigning it is ignored."""
 
-    if name == "remote":  # the control plane's client: standard library HTTP, loaded on use
-        from .server._client import remote
+    @property
+    def store(self) -> Callable[..., Any]:
+        from .store import store
 
-        return remote
-    if name == "Designer":  # anywidget is imported only when a designer is made
-        from .designer import Designer
+        return store
 
-        return Designer
-    if name in ("billing", "metrics", "triggers"):
-        return importlib.import_module(f"fluxnb.{name}")
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # found once
-        return value
-    raise AttributeError(f"module 'fluxnb' has no attribute {name!r}")
+    @store.setter
+    def store(self, value: object) -> None:
+        pass
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

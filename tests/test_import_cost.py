@@ -1,0 +1,208 @@
+"""What ``import fluxnb`` loads (issue 22, target 5): the exceptions and nothing else; every
+other public name loads on first touch, and still resolves, lists and types as before.
+
+Behaviour, not time: each check runs a fresh interpreter and looks at ``sys.modules``
+(benchmarks/import_time.py measures the time).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+import fluxnb
+
+from .conftest import ROOT, cli_env
+
+#: Subpackages and libraries that ``import fluxnb`` alone must not load.
+NOT_ON_IMPORT = (
+    "fluxnb.spec",
+    "fluxnb.engine",
+    "fluxnb.store",
+    "fluxnb.billing",
+    "fluxnb.metrics",
+    "fluxnb.designer",
+    "fluxnb.notebook",
+    "fluxnb.cli",
+    "fluxnb.server",
+    "fluxnb.triggers",
+    "fluxnb.llms",
+    "asyncio",
+    "yaml",
+    "decimal",
+    "xml.etree.ElementTree",
+    "pandas",
+    "duckdb",
+    "pyarrow",
+    "pydantic",
+    "openai",
+    "IPython",
+    "ipywidgets",
+    "anywidget",
+    "tornado",
+    "jupyter_server",
+)
+
+#: Loaded only when something touches them: never by a workflow's first run without a store.
+NOT_ON_FIRST_RUN = (
+    "fluxnb.billing",
+    "fluxnb.metrics._sla",  # a run asks fluxnb.metrics._otel alone whether spans are on
+    "fluxnb.metrics._prometheus",
+    "fluxnb.designer",
+    "fluxnb.notebook",
+    "fluxnb.cli",
+    "fluxnb.server",
+    "fluxnb.triggers",
+    "fluxnb.llms",
+    "pandas",
+    "duckdb",
+    "pyarrow",
+    "openai",
+    "IPython",
+    "anywidget",
+    "jupyter_server",
+)
+
+
+def _fresh(code: str) -> object:
+    """What ``code`` prints as JSON on its last line, run in a new interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` are in ``sys.modules`` after ``code`` ran in a new interpreter."""
+    loaded = _fresh(
+        f"import sys, json\n{code}\n"
+        f"print(json.dumps([m for m in {list(names)!r} if m in sys.modules]))"
+    )
+    assert isinstance(loaded, list)
+    return loaded
+
+
+def test_import_fluxnb_loads_no_subpackage_and_no_heavy_library() -> None:
+    assert _loaded("import fluxnb", NOT_ON_IMPORT) == []
+
+
+def test_import_fluxnb_loads_only_the_exceptions_of_fluxnb() -> None:
+    mods = _fresh(
+        "import sys, json, fluxnb\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('fluxnb'))))"
+    )
+    assert isinstance(mods, list)
+    assert "fluxnb._exceptions" in mods
+    assert [m for m in mods if m.count(".") > 1 or m.removeprefix("fluxnb.")[:1] != "_"] == [
+        "fluxnb"
+    ]
+
+
+def test_a_first_run_without_a_store_loads_no_face_billing_or_dataframes() -> None:
+    code = (
+        "import fluxnb\n"
+        "wf = fluxnb.load('pipeline:\\n  - step: a\\n  - step: b\\n    depends_on: a\\n')\n"
+        "assert fluxnb.run(wf, {'a': lambda: 1, 'b': lambda a: a + 1}, store=None).ok"
+    )
+    assert _loaded(code, NOT_ON_FIRST_RUN) == []
+
+
+def test_each_lazy_module_loads_first_in_a_fresh_interpreter() -> None:
+    """One name of each lazy module touched first, before anything else has loaded it: a
+    module that imports fluxnb back, or needs a sibling loaded before it, fails only in this
+    order. Each probe is a fork of an interpreter that has run ``import fluxnb`` alone."""
+    firsts = {module: name for name, module in reversed(fluxnb._LAZY.items())}
+    names = [*firsts.values(), "store", "billing", "metrics", "triggers", "spec", "engine"]
+    code = (
+        "import json, os, sys, fluxnb\n"
+        "bad = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        try:\n"
+        "            ok = getattr(fluxnb, name) is not None and name in dir(fluxnb)\n"
+        "        except BaseException:\n"
+        "            ok = False\n"
+        "        os._exit(0 if ok else 1)\n"
+        "    if os.waitpid(pid, 0)[1]:\n"
+        "        bad.append(name)\n"
+        "print(json.dumps(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *names],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_every_public_name_resolves_and_star_import_gives_the_same_objects() -> None:
+    namespace: dict[str, object] = {}
+    exec("from fluxnb import *", namespace)
+    for name in fluxnb.__all__:
+        assert getattr(fluxnb, name) is namespace[name], name
+        assert hasattr(fluxnb, name)
+    assert set(fluxnb.__all__) - {"__version__"} <= set(namespace)
+
+
+def test_dir_lists_every_public_name_before_any_is_touched() -> None:
+    listed = _fresh("import json, fluxnb; print(json.dumps(dir(fluxnb)))")
+    assert isinstance(listed, list)
+    assert set(fluxnb.__all__) <= set(listed)
+    assert "Workflow" in listed and "run" in listed  # what IPython's tab completion offers
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    assert not hasattr(fluxnb, "no_such_name")
+    try:
+        fluxnb.no_such_name  # noqa: B018 - the lookup is what is tested
+    except AttributeError as e:
+        assert e.name == "no_such_name" or "no_such_name" in str(e)
+    else:
+        raise AssertionError("fluxnb.no_such_name resolved")
+
+
+def test_fluxnb_store_stays_the_function_once_the_store_package_loads() -> None:
+    """The import system sets ``fluxnb.store`` to the ``fluxnb.store`` package whenever
+    that package is first imported (here by the engine, after ``import fluxnb``)."""
+    found = _fresh(
+        "import json, fluxnb, fluxnb.engine, fluxnb.store\n"
+        "from fluxnb import store\n"
+        "print(json.dumps([callable(fluxnb.store), fluxnb.store is store, "
+        "type(fluxnb.store).__name__]))"
+    )
+    assert found == [True, True, "function"]
+
+
+def test_jupyter_and_ipython_entry_points_are_plain_attributes() -> None:
+    """Jupyter Server finds its extension and IPython its magics by looking these up on the
+    module: they are defined in fluxnb/__init__.py, not lazy."""
+    found = _fresh(
+        "import json, sys, fluxnb\n"
+        "names = ('_jupyter_server_extension_points', 'load_ipython_extension', 'load', "
+        "'analyze', '__version__')\n"
+        "print(json.dumps([n in vars(fluxnb) for n in names] + ['fluxnb.server' in sys.modules]))"
+    )
+    assert found == [True, True, True, True, True, False]
+
+
+def test_every_lazy_name_is_typed_for_type_checkers() -> None:
+    """A name that ``__getattr__`` serves is invisible to mypy unless fluxnb/__init__.py
+    also imports it under ``if TYPE_CHECKING:`` (or binds it itself)."""
+    tree = ast.parse((ROOT / "fluxnb" / "__init__.py").read_text())
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Assign):
+            bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    assert set(fluxnb.__all__) - bound == set()
+    assert set(fluxnb._LAZY) <= set(fluxnb.__all__)
