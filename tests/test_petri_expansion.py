@@ -87,3 +87,74 @@ def test_generated_and_plain_expansion_agree_on_random_nets(net: Net) -> None:
         assert results[0] == results[1]
     finally:
         mp.undo()
+
+
+def _search(
+    net: Net, monkeypatch: Any, *, vector: bool, nodes: int = 16_384, max_states: int = 10**6
+) -> Any:
+    """The graph (or how the search ended) with the switch after the first marking: to the
+    numpy search, ``nodes`` per chunk, or (``vector`` False) to the generated code only."""
+    import numpy  # noqa: F401 - imported: the search switches to numpy at once
+
+    with monkeypatch.context() as m:
+        m.setattr(_analysis, "_VECTOR_NODES", nodes)
+        if not vector:
+            m.setattr(_analysis, "_VECTOR_PLACES", 0)
+        try:
+            return _graph(net, 1, monkeypatch, max_states)
+        except StateBudgetExceeded:
+            return "budget"
+        except ValueError as exc:
+            return str(exc)
+
+
+def test_numpy_search_builds_the_plain_loops_graph(monkeypatch: Any) -> None:
+    """Chunks of one node up to the whole graph at once: the same markings in the same
+    order, the same parents and edges as the plain loop and the generated code."""
+    net = dining_philosophers(9)
+    plain = _graph(net, 10**9, monkeypatch)
+    assert _search(net, monkeypatch, vector=False) == plain
+    for nodes in (1, 7, 500, 10**6):
+        assert _search(net, monkeypatch, vector=True, nodes=nodes) == plain
+
+
+def test_a_fresh_process_searches_with_generated_code_until_numpy_pays(monkeypatch: Any) -> None:
+    """Without numpy imported yet, generated code goes on to _VECTOR_AFTER markings, then
+    numpy takes over from where it stopped: the graph is the plain loop's."""
+    net = dining_philosophers(9)
+    plain = _graph(net, 10**9, monkeypatch)
+    with monkeypatch.context() as m:
+        m.delitem(sys.modules, "numpy", raising=False)
+        m.setattr(_analysis, "_VECTOR_AFTER", 900)
+        m.setattr(_analysis, "_VECTOR_NODES", 333)
+        assert _graph(net, 100, monkeypatch) == plain
+
+
+def test_numpy_search_keeps_the_state_budget_and_tells_growth_from_size(monkeypatch) -> None:
+    net = dining_philosophers(6)
+    for nodes in (1, 5, 1000):
+        assert _search(net, monkeypatch, vector=True, nodes=nodes, max_states=50) == "budget"
+    grows = Net("grows", ("p", "q"), (1, 0), (Transition("t", (Arc(0),), (Arc(0), Arc(1))),))
+    # q fills up: the second token ends the bit search, whichever search meets it
+    assert _search(grows, monkeypatch, vector=True, nodes=1) == _graph(grows, 10**9, monkeypatch)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_nets(), st.integers(1, 70), st.integers(1, 5))
+def test_numpy_generated_and_plain_searches_agree_on_random_nets(
+    net: Net, max_states: int, nodes: int
+) -> None:
+    # as above, and with budgets that run out mid-chunk: where a chunk holds both the
+    # budget's end and a firing that is not safe, the one the loop meets first decides
+    mp = pytest.MonkeyPatch()
+    try:
+        try:
+            plain: Any = _graph(net, 10**9, mp, max_states)
+        except StateBudgetExceeded:
+            plain = "budget"
+        except ValueError as exc:
+            plain = str(exc)
+        assert _search(net, mp, vector=False, max_states=max_states) == plain
+        assert _search(net, mp, vector=True, nodes=nodes, max_states=max_states) == plain
+    finally:
+        mp.undo()

@@ -24,6 +24,7 @@ soundness); its hot loops and the answers share the graph's flat arrays.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 import weakref
 from array import array
@@ -323,6 +324,9 @@ def _safe_expander(spec: list[_SafeSpec]) -> Any:
 _COMPILE_AFTER = 2000  # markings explored before generated code pays for its compilation
 _CHUNK = 65_536  # markings expanded between two calls of a progress callback
 _TICK = 2048  # markings expanded between two looks at the clock (with a timeout)
+_VECTOR_AFTER = 32_768  # markings found before a search imports numpy (~0.1 s) for itself
+_VECTOR_NODES = 16_384  # nodes per chunk of the numpy search (without a timeout)
+_VECTOR_PLACES = 64  # the numpy search holds a marking in a uint64
 
 #: Told the number of markings found so far, now and then during a long exploration.
 Progress = Callable[[int], None]
@@ -436,8 +440,11 @@ def _explore_safe(
     so an unbounded net is still told from a big one.
 
     The first ``_COMPILE_AFTER`` nodes are expanded by a plain loop over the transitions (no
-    set-up cost: small nets finish here); a bigger net continues with generated code
-    (``_safe_expander``), whose compilation then pays for itself.
+    set-up cost: small nets finish here); a bigger net of up to 64 places continues a chunk
+    of nodes at a time with numpy (``_safe_vector``: the dict of markings was most of a big
+    search's time), others with generated code (``_safe_expander``), whose compilation then
+    pays for itself. Where numpy is not imported yet (a fresh process), generated code goes
+    on until ``_VECTOR_AFTER`` markings, so a mid-size net does not wait for the import.
     """
     search = s = _BitSearch({start: 0}, [start], [-1], [-1])
     try:
@@ -446,7 +453,13 @@ def _explore_safe(
             s.parent, s.via, s.offsets, s.edge_t, s.edge_dst = (
                 array("q", c) for c in (s.parent, s.via, s.offsets, s.edge_t, s.edge_dst)
             )
-            _expand_compiled(search, spec, max_states, progress, deadline)
+            vector = places <= _VECTOR_PLACES
+            until = (0 if "numpy" in sys.modules else _VECTOR_AFTER) if vector else None
+            _expand_compiled(search, spec, max_states, progress, deadline, until)
+            if len(s.offsets) <= len(s.markings) and not _expand_vector(
+                search, spec, max_states, progress, deadline
+            ):
+                raise StateBudgetExceeded(max_states)
     except StateBudgetExceeded:
         if any(grow > 0 for *_, grow in spec) and _covers_an_ancestor(s.markings, s.parent):
             raise ValueError("tokens grow without limit: not a safe net") from None
@@ -492,18 +505,21 @@ def _expand_compiled(
     max_states: int,
     progress: Progress | None = None,
     deadline: _Deadline | None = None,
+    until: int | None = None,
 ) -> None:
     """The same as _expand_plain (keep the two in step), the enabling tests generated. Nodes
     are expanded in chunks of ``_CHUNK`` (a range per chunk costs less than a counter per
     node; ``_TICK`` with a deadline, checked after each), ``progress`` hearing the count of
-    markings found every ``_CHUNK``."""
+    markings found every ``_CHUNK``. Stops early once ``until`` markings are found."""
     s = search
     markings = s.markings
-    expand = _safe_expander(spec)
     first = len(s.offsets) - 1
     step = _CHUNK if deadline is None else _TICK
     report = first + _CHUNK
-    while first < len(markings):
+    until = sys.maxsize if until is None else until
+    expand = None
+    while first < len(markings) < until:
+        expand = expand or _safe_expander(spec)
         last = min(len(markings), first + step)
         expand(first, last, s, max_states)
         first = last
@@ -512,6 +528,37 @@ def _expand_compiled(
         if progress is not None and (last >= report or first >= len(markings)):
             report = last + _CHUNK
             progress(len(markings))
+
+
+def _expand_vector(
+    search: _BitSearch,
+    spec: list[_SafeSpec],
+    max_states: int,
+    progress: Progress | None = None,
+    deadline: _Deadline | None = None,
+) -> bool:
+    """The rest of the search a chunk of nodes at a time (``_safe_vector``; generated code if
+    numpy cannot be imported). False when the state budget runs out."""
+    try:
+        from . import _safe_vector
+    except ImportError:  # numpy comes with pandas; without it, the generated code
+        _expand_compiled(search, spec, max_states, progress, deadline)
+        return True
+    report = len(search.markings) + _CHUNK
+
+    def tick(found: int) -> None:
+        nonlocal report
+        if deadline is not None:
+            deadline.check(found)
+        if progress is not None and found >= report:
+            report = found + _CHUNK
+            progress(found)
+
+    nodes = _VECTOR_NODES if deadline is None else _TICK
+    done = _safe_vector.expand(search, spec, max_states, tick, nodes)
+    if done and progress is not None:
+        progress(len(search.markings))
+    return done
 
 
 def _explore(
