@@ -42,3 +42,79 @@ def test_the_plan_runs_a_big_workflow_as_before(store_path: str) -> None:
     assert result.ok and result["sink"] == 600
     seqs = fluxnb.sql("SELECT step, seq FROM events ORDER BY seq", store=store_path)
     assert seqs.step.tolist() == wf.order()  # the logical order is the canonical order
+
+
+def test_validation_finds_the_canonical_order_in_the_same_pass() -> None:
+    import random
+
+    from fluxnb.spec._graph import topological_order
+
+    rng = random.Random(22)
+    for _ in range(40):  # random DAGs, declared in a topological or in a shuffled order
+        n = rng.randint(1, 30)
+        parents = {i: rng.sample(range(i), rng.randint(0, min(i, 3))) for i in range(n)}
+        declared = list(range(n))
+        if rng.random() < 0.5:
+            rng.shuffle(declared)
+        wf = fluxnb.Workflow("r")
+        for i in declared:
+            wf.add(f"s{i}", lambda **kw: 1, depends_on=[f"s{p}" for p in parents[i]])
+        wf.validate()
+        assert wf.order() == topological_order(wf)  # what Kahn's algorithm alone gives
+
+
+def test_the_one_pass_check_still_names_every_problem() -> None:
+    import pytest
+
+    from fluxnb import CycleError, ManifestError
+
+    wf = fluxnb.Workflow("c")
+    wf.add("a", lambda **kw: 1, depends_on=["b"])
+    wf.add("b", lambda **kw: 1, depends_on=["a"])
+    with pytest.raises(CycleError) as cycle:
+        wf.validate()
+    assert cycle.value.cycle == ("a", "b", "a")
+    twice = fluxnb.Workflow("d")
+    twice.add("a", lambda: 1)
+    twice.add("b", lambda **kw: 1, depends_on=["a", "a", "nope"])
+    with pytest.raises(ManifestError) as bad:
+        twice.validate()
+    assert {p.kind for p in bad.value.problems} == {"duplicate_dependency", "unknown_dependency"}
+
+
+def test_a_fan_out_keeps_what_repeats_once() -> None:
+    from fluxnb.engine._plan import plan_for
+
+    def one(src: int) -> int:
+        return src + 1
+
+    wf = fluxnb.Workflow("wide")
+    wf.add("src", lambda: 1)
+    for i in range(200):
+        wf.add(f"w{i}", one, depends_on="src")
+    wf.add("sink", lambda **kw: sum(kw.values()), depends_on=[f"w{i}" for i in range(200)])
+    plan = plan_for(wf, None)
+    middle = plan.bindings[1:-1]
+    assert all(b is middle[0] for b in middle)  # one Binding for 200 alike steps
+    steps = wf.steps
+    assert all(steps[f"w{i}"].depends_on is steps["w0"].depends_on for i in range(200))
+    # the sink names its inputs with the very id strings of those steps
+    assert all(d is steps[d].id for d in steps["sink"].depends_on)
+    consumers = {id(plan.consumers[p]) for p, _, _ in plan.inputs[-1]}
+    assert len(consumers) == 1  # the 200 places into the sink share its consumer entry
+    assert fluxnb.run(wf, store=None)["sink"] == 400
+
+
+def test_a_result_outlives_its_scheduler_plan_and_workflow() -> None:
+    import gc
+    import weakref
+
+    from fluxnb.engine import _plan
+
+    wf = _wide(50)
+    result = fluxnb.run(wf, store=None)
+    plan = weakref.ref(_plan._cache[wf][3])
+    del wf
+    gc.collect()
+    assert plan() is None  # nothing of the run kept the plan: only the workflow's cache
+    assert result["sink"] == 100 and result.steps["w3"].status is fluxnb.StepStatus.SUCCEEDED

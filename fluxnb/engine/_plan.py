@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import heapq
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from ..spec import (
@@ -20,6 +21,7 @@ from ..spec import (
     OnError,
     RetryPolicy,
     RouterSettings,
+    Step,
     Workflow,
     bind_all,
     find_callables,
@@ -32,8 +34,9 @@ _RETRY_DEFAULT = RetryPolicy(max_attempts=3)
 
 @dataclass(frozen=True)
 class Plan:
-    #: Tokens in each place at the start (start places of sources hold one).
-    initial: tuple[int, ...]
+    #: Tokens in each place at the start (start places of sources hold one): 0 or 1, so
+    #: bytes (one byte a place, not a pointer).
+    initial: Sequence[int]
     router: RouterSettings
     #: Transition index → step id (or transition id).
     ids: tuple[str, ...]
@@ -45,10 +48,11 @@ class Plan:
     bindings: tuple[Binding | None, ...]
     timeouts: tuple[float | None, ...]
     retries: tuple[RetryPolicy | None, ...]
-    wants_ctx: tuple[bool, ...]
     consumers: tuple[tuple[tuple[int, int], ...], ...]
-    prio: tuple[int, ...]
-    initial_missing: tuple[int, ...]
+    #: Per transition: its priority among ready ones (all 0 in a DAG: bytes).
+    prio: Sequence[int]
+    #: Per transition: input places without a token at the start (bytes when all < 256).
+    initial_missing: Sequence[int]
     initial_ready: tuple[tuple[int, int], ...]
     #: Step ids in the workflow's declared order (for results).
     declared: tuple[str, ...]
@@ -71,20 +75,34 @@ class Plan:
         """The tables of ``wf``'s marked graph (``spec.compile_dag``'s net: transition i is
         the i-th step in canonical order, a place per dependency edge, a start place per
         source, an end place per sink), built straight from the steps: no Net, Arc or
-        Transition objects, which made most of a big workflow's first run."""
-        order = wf.order()
+        Transition objects, which made most of a big workflow's first run.
+
+        ``wf`` must be valid (``wf.validate()``, which also found the order). What repeats
+        is shared, not copied per step (a wide fan-out of 100,000 steps would keep 100,000
+        of each): the places feeding one transition share its consumer entry, steps without
+        ``with:`` share one empty mapping, equal settings are the workflow's own objects.
+        """
+        wf.order()  # the canonical order, kept by the workflow (validate() found it)
+        assert wf._order is not None
+        ids = wf._order[1]
         steps = wf.steps
         router = wf.router
-        deps_of = [tuple(dict.fromkeys(steps[sid].depends_on)) for sid in order]
-        initial, inputs, outs, consumers = _marked_graph(order, deps_of, bindings)
-        static, binds, timeouts, retries, ctx = [], [], [], [], []
+        n = len(ids)
+        declared = tuple(steps)
+        if declared == ids:  # most workflows: one tuple for both
+            declared = ids
+        initial, inputs, outs, consumers, missing = _marked_graph(ids, steps, bindings)
+        static: list[Mapping[str, Any]] = []
+        binds, timeouts, retries = [], [], []
         on_error, defaults, breakers, executors = [], [], [], []
-        for sid in order:
+        fns: dict[int, Any] = {}  # each distinct callable once (is it a generator?)
+        default_timeout = router.default_timeout
+        for sid in ids:
             step = steps[sid]
             binding = bindings.get(sid)
-            static.append(dict(step.with_))
+            static.append(dict(step.with_) if step.with_ else _NO_STATIC)
             binds.append(binding)
-            timeouts.append(step.timeout if step.timeout is not None else router.default_timeout)
+            timeouts.append(step.timeout if step.timeout is not None else default_timeout)
             strategy = step.on_error or router.on_error or _STOP
             policy = step.retry or router.retry
             if strategy.strategy == "retry" and policy is None:
@@ -94,74 +112,94 @@ class Plan:
             defaults.append(step.default)
             breakers.append(step.circuit_breaker)
             executors.append(step.executor)
-            ctx.append(bool(binding and binding.wants_ctx))
-        missing = tuple(len(d) for d in deps_of)
-        prio = (0,) * len(order)
+            if binding is not None:
+                fns.setdefault(id(binding.fn), (sid, binding.fn))
         ready = [(0, i) for i, m in enumerate(missing) if m == 0]
         heapq.heapify(ready)
+        nones = (None,) * n
+
+        def same(values: list[Any]) -> tuple[Any, ...]:
+            """A table of settings nobody set is one shared tuple of Nones."""
+            return nones if values.count(None) == n else tuple(values)
+
         return cls(
-            initial=tuple(initial),
+            initial=bytes(initial),
             router=router,
-            ids=tuple(order),
-            inputs=tuple(inputs),
-            outputs=tuple(tuple(o) for o in outs),
+            ids=ids,
+            inputs=inputs,
+            outputs=outs,
             static=tuple(static),
             bindings=tuple(binds),
-            timeouts=tuple(timeouts),
-            retries=tuple(retries),
-            wants_ctx=tuple(ctx),
-            consumers=tuple(consumers),
-            prio=prio,
-            initial_missing=missing,
+            timeouts=same(timeouts),
+            retries=same(retries),
+            consumers=consumers,
+            prio=bytes(n),
+            initial_missing=bytes(missing) if max(missing) < 256 else tuple(missing),
             initial_ready=tuple(ready),
-            declared=tuple(steps),
+            declared=declared,
             on_error=tuple(on_error),
-            defaults=tuple(defaults),
-            breakers=tuple(breakers),
-            executors=tuple(executors),
-            streams=needs_streams(wf, {sid: b.fn for sid, b in bindings.items() if b}),
+            defaults=same(defaults),
+            breakers=same(breakers),
+            executors=same(executors),
+            streams=needs_streams(wf, dict(fns.values())),
         )
 
 
+Arcs = tuple[tuple[tuple[int, int, str | None], ...], ...]
+OutArcs = tuple[tuple[tuple[int, int], ...], ...]
+
+
 def _marked_graph(
-    order: list[str], deps_of: list[tuple[str, ...]], bindings: Mapping[str, Binding]
-) -> tuple[
-    list[int],
-    list[tuple[tuple[int, int, str | None], ...]],
-    list[list[tuple[int, int]]],
-    list[tuple[tuple[int, int], ...]],
-]:
-    """Initial marking, input arcs (with the keyword each feeds), output arcs and each
-    place's consumers of the DAG's marked graph, numbered as ``spec.compile_dag`` does."""
-    index = {sid: ti for ti, sid in enumerate(order)}
-    n = len(order)
+    ids: tuple[str, ...], steps: Mapping[str, Step], bindings: Mapping[str, Binding]
+) -> tuple[list[int], Arcs, OutArcs, tuple[tuple[tuple[int, int], ...], ...], list[int]]:
+    """Initial marking, input arcs (with the keyword each feeds), output arcs, each
+    place's consumers and each transition's missing tokens, numbered as
+    ``spec.compile_dag`` does. Every ``(k, 1)`` pair is made once, whether it is a consumer
+    ``(transition, weight)`` or an output arc ``(place, weight)``, and the places feeding
+    one transition share its consumer entry."""
+    index = {sid: ti for ti, sid in enumerate(ids)}
+    pairs: list[tuple[int, int]] = []
+
+    def pair(k: int) -> tuple[int, int]:
+        while len(pairs) <= k:
+            pairs.append((len(pairs), 1))
+        return pairs[k]
+
     initial: list[int] = []
     consumers: list[tuple[tuple[int, int], ...]] = []
     inputs: list[tuple[tuple[int, int, str | None], ...]] = []
-    outs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for ti, deps in enumerate(deps_of):
-        binding = bindings.get(order[ti])
-        passed = binding.passed if binding else frozenset()
+    outs: list[list[tuple[int, int]]] = [[] for _ in ids]
+    missing: list[int] = []
+    for ti, sid in enumerate(ids):
+        deps = steps[sid].depends_on  # validated: no repeats
+        binding = bindings.get(sid)
+        feeds = (pair(ti),)  # the consumer entry of every place this step takes from
         if deps:
+            passed = binding.passed if binding else ()
             arcs = []
             for dep in deps:
-                p = len(initial)  # the place of the edge dep -> this step
+                p = pair(len(initial))[0]  # the place of the edge dep -> this step
                 initial.append(0)
-                consumers.append(((ti, 1),))
-                outs[index[dep]].append((p, 1))
+                consumers.append(feeds)
+                outs[index[dep]].append(pair(p))
                 arcs.append((p, 1, dep if dep in passed else None))
             inputs.append(tuple(arcs))
         else:
-            p = len(initial)  # start place, one token
+            p = pair(len(initial))[0]  # start place, one token
             initial.append(1)
-            consumers.append(((ti, 1),))
+            consumers.append(feeds)
             inputs.append(((p, 1, None),))
-    for ti in range(n):
-        if not outs[ti]:  # a sink: an end place
-            outs[ti].append((len(initial), 1))
+        missing.append(len(deps))
+    for out in outs:
+        if not out:  # a sink: an end place
+            out.append(pair(len(initial)))
             initial.append(0)
             consumers.append(())
-    return initial, inputs, outs, consumers
+    return initial, tuple(inputs), tuple(tuple(o) for o in outs), tuple(consumers), missing
+
+
+#: The constant keyword arguments of every step without ``with:`` (read, never changed).
+_NO_STATIC: Mapping[str, Any] = MappingProxyType({})
 
 
 _cache: weakref.WeakKeyDictionary[Workflow, tuple[int, RouterSettings, tuple[Any, ...], Plan]] = (

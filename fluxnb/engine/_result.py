@@ -103,7 +103,7 @@ class RunResult:
         tenant: str | None = None,
         store: str | None = None,
         reason: str | None = None,
-        callables: dict[str, Any] | None = None,
+        callables: Callable[[], dict[str, Any]] | dict[str, Any] | None = None,
         recording_error: Any = None,
         cache: dict[str, CacheDecision] | None = None,
     ) -> None:
@@ -244,6 +244,8 @@ class RunResult:
 
         if not self.store:
             raise ReplayError("this run was not recorded (store=None): nothing to debug")
+        if callable(self._fns):  # built on first use, like steps
+            self._fns = self._fns()
         return debug(self.run_id, step, namespace, store=self.store, fn=self._fns.get(step))
 
     def __repr__(self) -> str:

@@ -18,16 +18,41 @@ def suggest(name: str, choices: list[str]) -> str | None:
     return close[0] if close else None
 
 
-def check_graph(wf: Workflow) -> None:
-    """Raise ManifestError for unknown/self dependencies, CycleError for a cycle."""
+def check_graph(wf: Workflow) -> tuple[str, ...]:
+    """Raise ManifestError for unknown/self dependencies, CycleError for a cycle; return
+    the canonical topological order (see :func:`topological_order`), found in the same
+    pass: when every step is declared after its dependencies (workflows built in Python
+    and most manifests), the declared order *is* the canonical one, and one look at each
+    dependency both validates the graph and proves it (no cycle can run only backwards).
+    """
     steps = wf._steps
     if not steps:
         raise ManifestError(
             [Problem("empty_pipeline", "pipeline", "the workflow has no steps; add at least one")],
             wf.source,
         )
+    index = {sid: i for i, sid in enumerate(steps)}
+    forward = True  # every dependency declared before its step, none repeated
+    for i, step in enumerate(steps.values()):
+        deps = step.depends_on
+        for dep in deps:
+            j = index.get(dep)
+            if j is None or j >= i:
+                forward = False
+                break
+        if not forward or (len(deps) > 1 and len(set(deps)) != len(deps)):
+            forward = False
+            break
+    if forward:
+        return tuple(steps)
+    _check_edges(wf, index)
+    return tuple(topological_order(wf))
+
+
+def _check_edges(wf: Workflow, index: dict[str, int]) -> None:
+    """Every problem of the dependency lists, and a cycle, raised for people."""
+    steps = wf._steps
     ids = list(steps)
-    index = {sid: i for i, sid in enumerate(ids)}
     problems: list[Problem] = []
 
     def problem(kind: str, sid: str, message: str, **facts: Any) -> None:
@@ -155,5 +180,5 @@ def topological_order(wf: Workflow) -> list[str]:
             if indegree[child] == 0:
                 heapq.heappush(heap, index[child])
     if len(out) != len(ids):
-        check_graph(wf)  # raises the CycleError with the named cycle
+        _check_edges(wf, index)  # raises the CycleError with the named cycle
     return out

@@ -22,7 +22,7 @@ __all__ = ["STEP_ID", "Step", "Workflow"]
 STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100,000-step workflow keeps 100,000 of them
 class Step:
     """One step of a DAG workflow: a callable, what it depends on, and how it runs."""
 
@@ -91,6 +91,10 @@ def _cache_options(
     }
 
 
+#: The ``with_`` of every step added without one: shared (a Step is frozen and nothing
+#: writes into its ``with_``), so a big workflow does not keep an empty dict per step.
+_NO_WITH: dict[str, Any] = {}
+
 #: Workflows with more steps are recorded in the fast YAML form (see manifest_text).
 FAST_YAML_STEPS = 200
 
@@ -121,6 +125,7 @@ class Workflow:
         self.description = description
         self._steps: dict[str, Step] = {}
         self._infer: set[str] = set()  # steps whose depends_on come from their parameters
+        self._last_deps: tuple[str, ...] = ()  # the last step's, shared by an equal next one
         #: Where the workflow came from (file path or cell name) and its text, if loaded.
         self.source: str | None = None
         self.text: str | None = None
@@ -184,16 +189,21 @@ class Workflow:
             deps = ()
             if fn is not None:
                 self._infer.add(id)
-        elif isinstance(depends_on, str):
-            deps = (depends_on,)
         else:
-            deps = tuple(depends_on)
+            # the ids of known steps as the very strings they are keyed by: a fan-in of
+            # 100,000 names then keeps no second copy of each
+            steps = self._steps
+            names = (depends_on,) if isinstance(depends_on, str) else depends_on
+            deps = tuple(steps[d].id if d in steps else d for d in names)
+            if deps == self._last_deps:  # a fan-out built in a loop: one tuple for all
+                deps = self._last_deps
+            self._last_deps = deps
         step = Step(
             id=id,
             fn=fn,
             run=run,
             depends_on=deps,
-            with_=dict(with_ or {}),
+            with_=dict(with_) if with_ else _NO_WITH,
             retry=policy,
             circuit_breaker=circuit_breaker,
             timeout=None if timeout is None else parse_duration(timeout),
@@ -289,7 +299,8 @@ class Workflow:
 
         self._infer_dependencies()
         if self._checked != self._version:
-            check_graph(self)
+            # the check finds the canonical order on its way: order() needs no pass of its own
+            self._order = (self._version, check_graph(self))
             self._checked = self._version
         if resolve:
             resolve_callables(self, namespace)
