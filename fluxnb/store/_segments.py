@@ -14,11 +14,13 @@ import contextlib
 import functools
 import itertools
 import os
+import struct
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._ipc import BINARY, BOOL, FLOAT64, INT32, INT64, TIMESTAMP_US, UTF8, ipc_file
 from ._schema import (
     AUDIT_COLUMNS,
     CACHE_COLUMNS,
@@ -33,155 +35,77 @@ from ._schema import (
 _counter = itertools.count()
 
 
+#: Each segment table's columns and their kinds (``_ipc``), in column order: the one
+#: description of a segment's schema, read by fluxnb's own small writer and by pyarrow.
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "events": (
+        ("run_id", UTF8), ("seq", INT32), ("step", UTF8), ("attempt", INT32),
+        ("status", UTF8), ("final", BOOL), ("started_at", TIMESTAMP_US),
+        ("ended_at", TIMESTAMP_US), ("duration_s", FLOAT64), ("delay_s", FLOAT64),
+        ("error_type", UTF8), ("error_message", UTF8), ("traceback", UTF8),
+        ("executor", UTF8), ("worker", UTF8), ("output_format", UTF8),
+        ("output_json", UTF8), ("output_pickle", BINARY), ("output_digest", UTF8),
+        ("output_size", INT64),
+    ),
+    "runs": (
+        ("run_id", UTF8), ("workflow", UTF8), ("status", UTF8), ("started_at", TIMESTAMP_US),
+        ("ended_at", TIMESTAMP_US), ("namespace", UTF8), ("tenant", UTF8), ("steps", INT32),
+        ("manifest", UTF8), ("manifest_hash", UTF8), ("error", UTF8), ("host", UTF8),
+        ("pid", INT32), ("seed", INT64), ("resumed", INT32), ("resumed_at", TIMESTAMP_US),
+        ("ran_before_s", FLOAT64),
+    ),
+    "circuit_events": (
+        ("occurred_at", TIMESTAMP_US), ("agent", UTF8), ("from_state", UTF8),
+        ("to_state", UTF8), ("reason", UTF8), ("failures", INT32), ("run_id", UTF8),
+        ("step", UTF8),
+    ),
+    # quantity: exact decimal text, which DuckDB casts to DECIMAL(38, 9) on load, ~20x
+    # faster than Arrow converting Python Decimals
+    "usage": (
+        ("event_id", UTF8), ("tenant", UTF8), ("namespace", UTF8), ("unit", UTF8),
+        ("quantity", UTF8), ("occurred_at", TIMESTAMP_US), ("source", UTF8),
+        ("run_id", UTF8), ("workflow", UTF8), ("step", UTF8), ("attempt", INT32),
+        ("reason", UTF8), ("corrects", UTF8), ("actor", UTF8), ("recorded_at", TIMESTAMP_US),
+    ),
+    "audit": (
+        ("occurred_at", TIMESTAMP_US), ("role", UTF8), ("tenant", UTF8), ("namespace", UTF8),
+        ("action", UTF8), ("target", UTF8), ("outcome", UTF8), ("detail", UTF8),
+        ("host", UTF8), ("pid", INT32), ("user_name", UTF8),
+    ),
+    # cost, provider_cost: decimal text, cast by DuckDB on load
+    "llm_calls": (
+        ("run_id", UTF8), ("step", UTF8), ("attempt", INT32), ("tenant", UTF8),
+        ("provider", UTF8), ("model", UTF8), ("http_status", INT32), ("outcome", UTF8),
+        ("prompt_tokens", INT64), ("cached_tokens", INT64), ("completion_tokens", INT64),
+        ("reasoning_tokens", INT64), ("cost", UTF8), ("provider_cost", UTF8),
+        ("cost_status", UTF8), ("ttft_ms", FLOAT64), ("latency_ms", FLOAT64),
+        ("namespace", UTF8), ("step_attempt", INT32), ("call", INT32), ("candidate", INT32),
+        ("candidates", UTF8), ("price_as", UTF8), ("error", UTF8),
+        ("started_at", TIMESTAMP_US), ("output", UTF8),
+    ),
+    "cache_entries": (
+        ("run_id", UTF8), ("seq", INT32), ("step", UTF8), ("attempt", INT32),
+        *((c, UTF8) for c in CACHE_COLUMNS[4:-1]),
+        ("recorded_at", TIMESTAMP_US),
+    ),
+}  # fmt: skip
+assert tuple(c for c, _ in COLUMNS["events"]) == EVENT_COLUMNS + OUTPUT_COLUMNS
+assert tuple(c for c, _ in COLUMNS["runs"]) == RUN_COLUMNS
+assert tuple(c for c, _ in COLUMNS["circuit_events"]) == CIRCUIT_COLUMNS
+assert tuple(c for c, _ in COLUMNS["usage"]) == USAGE_COLUMNS
+assert tuple(c for c, _ in COLUMNS["audit"]) == AUDIT_COLUMNS
+assert tuple(c for c, _ in COLUMNS["llm_calls"]) == LLM_CALL_COLUMNS
+assert tuple(c for c, _ in COLUMNS["cache_entries"]) == CACHE_COLUMNS
+
+
 @functools.cache
 def _schemas() -> dict[str, Any]:
+    """``COLUMNS`` as pyarrow schemas."""
     import pyarrow as pa
 
-    ts = pa.timestamp("us")
-    events = pa.schema(
-        [
-            ("run_id", pa.string()),
-            ("seq", pa.int32()),
-            ("step", pa.string()),
-            ("attempt", pa.int32()),
-            ("status", pa.string()),
-            ("final", pa.bool_()),
-            ("started_at", ts),
-            ("ended_at", ts),
-            ("duration_s", pa.float64()),
-            ("delay_s", pa.float64()),
-            ("error_type", pa.string()),
-            ("error_message", pa.string()),
-            ("traceback", pa.string()),
-            ("executor", pa.string()),
-            ("worker", pa.string()),
-            ("output_format", pa.string()),
-            ("output_json", pa.string()),
-            ("output_pickle", pa.binary()),
-            ("output_digest", pa.string()),
-            ("output_size", pa.int64()),
-        ]
-    )
-    runs = pa.schema(
-        [
-            ("run_id", pa.string()),
-            ("workflow", pa.string()),
-            ("status", pa.string()),
-            ("started_at", ts),
-            ("ended_at", ts),
-            ("namespace", pa.string()),
-            ("tenant", pa.string()),
-            ("steps", pa.int32()),
-            ("manifest", pa.string()),
-            ("manifest_hash", pa.string()),
-            ("error", pa.string()),
-            ("host", pa.string()),
-            ("pid", pa.int32()),
-            ("seed", pa.int64()),
-            ("resumed", pa.int32()),
-            ("resumed_at", ts),
-            ("ran_before_s", pa.float64()),
-        ]
-    )
-    circuit = pa.schema(
-        [
-            ("occurred_at", ts),
-            ("agent", pa.string()),
-            ("from_state", pa.string()),
-            ("to_state", pa.string()),
-            ("reason", pa.string()),
-            ("failures", pa.int32()),
-            ("run_id", pa.string()),
-            ("step", pa.string()),
-        ]
-    )
-    usage = pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("tenant", pa.string()),
-            ("namespace", pa.string()),
-            ("unit", pa.string()),
-            # exact decimal text: DuckDB casts it to DECIMAL(38, 9) on load, ~20x faster
-            # than Arrow converting Python Decimals
-            ("quantity", pa.string()),
-            ("occurred_at", ts),
-            ("source", pa.string()),
-            ("run_id", pa.string()),
-            ("workflow", pa.string()),
-            ("step", pa.string()),
-            ("attempt", pa.int32()),
-            ("reason", pa.string()),
-            ("corrects", pa.string()),
-            ("actor", pa.string()),
-            ("recorded_at", ts),
-        ]
-    )
-    audit = pa.schema(
-        [
-            ("occurred_at", ts),
-            ("role", pa.string()),
-            ("tenant", pa.string()),
-            ("namespace", pa.string()),
-            ("action", pa.string()),
-            ("target", pa.string()),
-            ("outcome", pa.string()),
-            ("detail", pa.string()),
-            ("host", pa.string()),
-            ("pid", pa.int32()),
-            ("user_name", pa.string()),
-        ]
-    )
-    i64, dec = pa.int64(), pa.string()  # decimal text: DuckDB casts it on load
-    llm_calls = pa.schema(
-        [
-            ("run_id", pa.string()),
-            ("step", pa.string()),
-            ("attempt", pa.int32()),
-            ("tenant", pa.string()),
-            ("provider", pa.string()),
-            ("model", pa.string()),
-            ("http_status", pa.int32()),
-            ("outcome", pa.string()),
-            ("prompt_tokens", i64),
-            ("cached_tokens", i64),
-            ("completion_tokens", i64),
-            ("reasoning_tokens", i64),
-            ("cost", dec),
-            ("provider_cost", dec),
-            ("cost_status", pa.string()),
-            ("ttft_ms", pa.float64()),
-            ("latency_ms", pa.float64()),
-            ("namespace", pa.string()),
-            ("step_attempt", pa.int32()),
-            ("call", pa.int32()),
-            ("candidate", pa.int32()),
-            ("candidates", pa.string()),
-            ("price_as", pa.string()),
-            ("error", pa.string()),
-            ("started_at", ts),
-            ("output", pa.string()),
-        ]
-    )
-    assert tuple(llm_calls.names) == LLM_CALL_COLUMNS
-    text = pa.string()
-    cache = pa.schema(
-        [("run_id", text), ("seq", pa.int32()), ("step", text), ("attempt", pa.int32())]
-        + [(c, text) for c in CACHE_COLUMNS[4:-1]]
-        + [("recorded_at", ts)]
-    )
-    assert tuple(cache.names) == CACHE_COLUMNS
-    assert tuple(events.names) == EVENT_COLUMNS + OUTPUT_COLUMNS
-    assert tuple(runs.names) == RUN_COLUMNS and tuple(circuit.names) == CIRCUIT_COLUMNS
-    assert tuple(usage.names) == USAGE_COLUMNS and tuple(audit.names) == AUDIT_COLUMNS
-    return {
-        "events": events,
-        "runs": runs,
-        "circuit_events": circuit,
-        "usage": usage,
-        "audit": audit,
-        "llm_calls": llm_calls,
-        "cache_entries": cache,
-    }
+    types = {UTF8: pa.string(), BINARY: pa.binary(), INT32: pa.int32(), INT64: pa.int64(),
+             FLOAT64: pa.float64(), BOOL: pa.bool_(), TIMESTAMP_US: pa.timestamp("us")}  # fmt: skip
+    return {t: pa.schema([(c, types[k]) for c, k in cols]) for t, cols in COLUMNS.items()}
 
 
 #: Tables whose rows travel in segments.
@@ -207,21 +131,22 @@ SUFFIX = ".arrow"
 FSYNC = os.environ.get("FLUXNB_FSYNC", "") not in ("", "0", "false", "no")
 
 
+#: Batches of up to this many rows are written by fluxnb's own writer (``_ipc``), without
+#: pyarrow: a run's ``runs`` rows, small runs' events. Bigger ones go through pyarrow,
+#: which converts a column of Python values faster.
+SMALL = 256
+
+
 def write_segment(folder: Path, table: str, rows: Sequence[tuple] | Any) -> Path:
     """Write ``rows`` of ``table`` (tuples, or an Arrow table of its schema) as one new
     segment in ``folder``; return its path."""
-    import pyarrow as pa
-
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}-{table}{SUFFIX}"
     final = folder / name
     tmp = folder / (name + ".tmp")
-    data: Any = rows if hasattr(rows, "num_rows") else arrow_table(table, rows)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, data.schema) as writer:
-        writer.write_table(data)
+    data = _ipc_bytes(table, rows)
     try:
-        _write_file(tmp, memoryview(sink.getvalue()))
+        _write_file(tmp, data)
         os.replace(tmp, final)
     except BaseException:
         # a full disk (ENOSPC) must not leave a half-written .tmp behind for an hour
@@ -229,6 +154,22 @@ def write_segment(folder: Path, table: str, rows: Sequence[tuple] | Any) -> Path
             tmp.unlink()
         raise
     return final
+
+
+def _ipc_bytes(table: str, rows: Sequence[tuple] | Any) -> memoryview:
+    """The Arrow IPC file of ``rows``: a small batch of tuples without pyarrow."""
+    if not hasattr(rows, "num_rows") and len(rows) <= SMALL:
+        try:
+            return memoryview(ipc_file(COLUMNS[table], rows))
+        except (TypeError, ValueError, OverflowError, struct.error):
+            pass  # a value of another type (a numpy int...): pyarrow converts it or says why
+    import pyarrow as pa
+
+    data: Any = rows if hasattr(rows, "num_rows") else arrow_table(table, rows)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, data.schema) as writer:
+        writer.write_table(data)
+    return memoryview(sink.getvalue())
 
 
 def _write_file(path: Path, data: memoryview) -> None:

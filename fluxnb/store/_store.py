@@ -190,8 +190,11 @@ class Store:
         taken), an insert for an in-memory store. Raises OSError if the disk refuses."""
         if not rows:
             return
-        from ._segments import arrow_table
+        from ._segments import arrow_table, write_segment
 
+        if not self.in_memory:
+            write_segment(self.segments_dir, table, rows)  # a small batch needs no pyarrow
+            return
         self.append_table(table, arrow_table(table, rows))
 
     def append_table(self, table: str, data: Any) -> None:

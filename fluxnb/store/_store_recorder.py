@@ -31,9 +31,8 @@ class StoreRecorder:
     an in-memory store). The run's own row is written when it starts and when it ends."""
 
     def __init__(self, store: Store) -> None:
-        # pyarrow (and the pandas it loads on first use) cost ~0.3 s once per process:
-        # pay it here, before the run starts, not inside the run's timing
-        arrow_table("events", [])
+        # no pyarrow here: it (and the pandas it loads on first use) costs 0.3-0.6 s once
+        # per process, and a run's first rows are written without it (_ipc)
         self.store = store
         self._rows: list[EventRow] = []
         self._circuit: list[tuple] = []
