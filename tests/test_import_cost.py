@@ -56,6 +56,15 @@ NOT_ON_FIRST_RUN = (
     "fluxnb.server",
     "fluxnb.triggers",
     "fluxnb.llms",
+    "fluxnb.spec._analysis",  # reachability: fluxnb.analyze
+    "fluxnb.spec._pnml",
+    "xml.etree.ElementTree",
+    "fluxnb.spec._net_builder",
+    "fluxnb.engine._compare",  # replay and diff
+    "fluxnb.engine._history",  # trace files
+    "fluxnb.engine._handle",  # fluxnb.start
+    "fluxnb.engine._net_runner",  # interactive nets
+    "fluxnb.engine._resume",
     "pandas",
     "duckdb",
     "pyarrow",
@@ -111,28 +120,38 @@ def test_a_first_run_without_a_store_loads_no_face_billing_or_dataframes() -> No
 
 
 def test_each_lazy_module_loads_first_in_a_fresh_interpreter() -> None:
-    """One name of each lazy module touched first, before anything else has loaded it: a
-    module that imports fluxnb back, or needs a sibling loaded before it, fails only in this
-    order. Each probe is a fork of an interpreter that has run ``import fluxnb`` alone."""
-    firsts = {module: name for name, module in reversed(fluxnb._LAZY.items())}
-    names = [*firsts.values(), "store", "billing", "metrics", "triggers", "spec", "engine"]
+    """One name of each lazy module (of fluxnb, fluxnb.spec, fluxnb.engine, fluxnb.metrics)
+    touched first, before anything else has loaded it: a module that imports its package back,
+    or needs a sibling loaded before it, fails only in this order. Each probe is a fork of an
+    interpreter that has run ``import fluxnb`` alone."""
+    import fluxnb.engine
+    import fluxnb.metrics
+    import fluxnb.spec
+
+    probes = [("fluxnb", n) for n in ("store", "billing", "metrics", "triggers", "spec", "engine")]
+    for package in (fluxnb, fluxnb.spec, fluxnb.engine, fluxnb.metrics):
+        table = vars(package).get("_LAZY") or {"sla": "", "prometheus_text": ""}
+        firsts = {module: name for name, module in reversed(table.items())}
+        probes += [(package.__name__, name) for name in firsts.values()]
     code = (
-        "import json, os, sys, fluxnb\n"
+        "import importlib, json, os, sys, fluxnb\n"
         "bad = []\n"
-        "for name in sys.argv[1:]:\n"
+        "for probe in sys.argv[1:]:\n"
+        "    package, name = probe.split(':')\n"
         "    pid = os.fork()\n"
         "    if pid == 0:\n"
         "        try:\n"
-        "            ok = getattr(fluxnb, name) is not None and name in dir(fluxnb)\n"
+        "            p = importlib.import_module(package)\n"
+        "            ok = getattr(p, name) is not None and name in dir(p)\n"
         "        except BaseException:\n"
         "            ok = False\n"
         "        os._exit(0 if ok else 1)\n"
         "    if os.waitpid(pid, 0)[1]:\n"
-        "        bad.append(name)\n"
+        "        bad.append(probe)\n"
         "print(json.dumps(bad))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, *names],
+        [sys.executable, "-c", code, *(f"{p}:{n}" for p, n in probes)],
         capture_output=True,
         text=True,
         env=cli_env(),
@@ -140,6 +159,7 @@ def test_each_lazy_module_loads_first_in_a_fresh_interpreter() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1]) == []
+    assert len(probes) > 40  # every lazy module of the four packages was probed
 
 
 def test_every_public_name_resolves_and_star_import_gives_the_same_objects() -> None:

@@ -442,16 +442,19 @@ def _read_machine(c: Checker, data: dict, name: str) -> Net | None:
 
 
 def _pnml(manifest: Any) -> Net | None:
-    """The net of a ``.pnml`` path or PNML text, else None."""
-    from ._pnml import load_pnml_file, read_pnml
-
+    """The net of a ``.pnml`` path or PNML text, else None (the XML reader loads only for
+    PNML)."""
     if isinstance(manifest, os.PathLike) or (
         isinstance(manifest, str) and "\n" not in manifest and manifest.endswith(".pnml")
     ):
         if str(manifest).endswith(".pnml"):
+            from ._pnml import load_pnml_file
+
             return load_pnml_file(manifest)
         return None
     if isinstance(manifest, str) and manifest.lstrip().startswith("<"):
+        from ._pnml import read_pnml
+
         return read_pnml(manifest)
     return None
 
