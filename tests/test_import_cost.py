@@ -226,3 +226,17 @@ def test_every_lazy_name_is_typed_for_type_checkers() -> None:
             bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     assert set(fluxnb.__all__) - bound == set()
     assert set(fluxnb._LAZY) <= set(fluxnb.__all__)
+
+
+def test_the_import_benchmark_prints_both_targets_and_the_slowest_modules() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "import_time.py"), "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    targets = [line for line in out.stdout.splitlines() if "<= 1.3x" in line]
+    assert len(targets) == 2 and all(t.lstrip().startswith(("[ok]", "[MISS]")) for t in targets)
+    assert "fluxnb._exceptions" in out.stdout  # the -X importtime table of fluxnb's imports
