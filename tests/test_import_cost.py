@@ -65,6 +65,7 @@ NOT_ON_FIRST_RUN = (
     "fluxnb.engine._handle",  # fluxnb.start
     "fluxnb.engine._net_runner",  # interactive nets
     "fluxnb.engine._resume",
+    "difflib",  # "did you mean": only a mistake pays for it
     "pandas",
     "duckdb",
     "pyarrow",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import heapq
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,8 @@ if TYPE_CHECKING:
 
 def suggest(name: str, choices: list[str]) -> str | None:
     """The closest of ``choices`` to a misspelt ``name``, if any is close."""
+    import difflib  # only a mistake pays for it
+
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return close[0] if close else None
 
