@@ -9,7 +9,8 @@
 ... \"\"\")
 >>> fluxnb.run(wf, {"numbers": lambda: [1, 2], "total": sum}, store=None)   # doctest: +SKIP
 
-Heavy dependencies (pandas, duckdb, pyarrow) are imported only when first needed.
+``import fluxnb`` loads the exceptions alone; every other name (and its dependencies:
+asyncio, PyYAML, pandas, duckdb, pyarrow) loads the first time it is touched.
 """
 
 from __future__ import annotations
