@@ -298,7 +298,7 @@ def _safe_expander(spec: list[_SafeSpec]) -> Any:
             lines.append(f"            if m & {added}:")
             lines.append("                raise ValueError('not safe')")
         lines += [
-            f"            new = (m ^ {pre}) | {post}",
+            f"            new = m ^ {pre ^ post}",  # m holds pre, none of post - pre
             "            j = get(new)",
             "            if j is None:",
             "                j = n",
@@ -467,35 +467,42 @@ def _explore_safe(
     return _Graph(s.markings, s.parent, s.via, s.offsets, s.edge_t, s.edge_dst, False, places)
 
 
+def _plain_steps(spec: list[_SafeSpec]) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """What _expand_plain's loop reads per transition: the places it needs (the test, read
+    alone: most fail), then index, flip, blocked, inhibit. ``blocked`` is "inhibited or not
+    safe" in one test (rare: told apart only then); where it is clear, firing is one xor,
+    ``flip`` (the places it empties and those it fills)."""
+    return [(pre, (ti, pre ^ post, inh | added, inh)) for ti, pre, post, inh, added, _ in spec]
+
+
 def _expand_plain(search: _BitSearch, spec: list[_SafeSpec], max_states: int) -> None:
     s = search
     index, markings, parent, via = s.index, s.markings, s.parent, s.via
     offsets, edge_t, edge_dst = s.offsets, s.edge_t, s.edge_dst
-    pres = [(pre, k) for k, (_, pre, *_) in enumerate(spec)]  # the test comes first
-    # the rest, with one test for "inhibited or not safe" (rare: told apart only then)
-    steps = [(ti, post, inhibit | added, inhibit) for ti, _, post, inhibit, added, _ in spec]
+    steps = _plain_steps(spec)
     for node, m in enumerate(markings):  # the list grows as the search goes
         if node == _COMPILE_AFTER:
             return
-        for pre, k in pres:
-            if m & pre == pre:
-                ti, post, blocked, inhibit = steps[k]
-                if m & blocked:
-                    if m & inhibit:
-                        continue
-                    raise ValueError("not safe")
-                new = (m ^ pre) | post
-                j = index.get(new)
-                if j is None:
-                    j = len(markings)
-                    if j >= max_states:
-                        raise StateBudgetExceeded(max_states)
-                    index[new] = j
-                    markings.append(new)
-                    parent.append(node)
-                    via.append(ti)
-                edge_t.append(ti)
-                edge_dst.append(j)
+        for pre, step in steps:
+            if m & pre != pre:
+                continue
+            ti, flip, blocked, inhibit = step
+            if m & blocked:
+                if m & inhibit:
+                    continue
+                raise ValueError("not safe")
+            new = m ^ flip
+            j = index.get(new)
+            if j is None:
+                j = len(markings)
+                if j >= max_states:
+                    raise StateBudgetExceeded(max_states)
+                index[new] = j
+                markings.append(new)
+                parent.append(node)
+                via.append(ti)
+            edge_t.append(ti)
+            edge_dst.append(j)
         offsets.append(len(edge_t))
 
 
