@@ -16,49 +16,48 @@ import fluxnb
 
 from .conftest import ROOT, cli_env
 
-#: Subpackages and libraries that ``import fluxnb`` alone must not load.
-NOT_ON_IMPORT = (
-    "fluxnb.spec",
-    "fluxnb.engine",
-    "fluxnb.store",
+#: Faces, optional parts and heavy libraries: loaded only when something touches them, so
+#: never by ``import fluxnb`` nor by a workflow's first run without a store.
+ON_TOUCH_ONLY = (
     "fluxnb.billing",
-    "fluxnb.metrics",
     "fluxnb.designer",
     "fluxnb.notebook",
     "fluxnb.cli",
     "fluxnb.server",
     "fluxnb.triggers",
     "fluxnb.llms",
-    "asyncio",
-    "yaml",
-    "decimal",
     "xml.etree.ElementTree",
     "pandas",
     "duckdb",
     "pyarrow",
-    "pydantic",
     "openai",
     "IPython",
     "ipywidgets",
     "anywidget",
-    "tornado",
     "jupyter_server",
 )
 
-#: Loaded only when something touches them: never by a workflow's first run without a store.
+#: What ``import fluxnb`` alone must not load either: the core and its libraries.
+NOT_ON_IMPORT = (
+    *ON_TOUCH_ONLY,
+    "fluxnb.spec",
+    "fluxnb.engine",
+    "fluxnb.store",
+    "fluxnb.metrics",
+    "asyncio",
+    "yaml",
+    "decimal",
+    "pydantic",
+    "tornado",
+)
+
+#: What a workflow's first run (store off) must not load either: the core's rarer parts.
 NOT_ON_FIRST_RUN = (
-    "fluxnb.billing",
+    *ON_TOUCH_ONLY,
     "fluxnb.metrics._sla",  # a run asks fluxnb.metrics._otel alone whether spans are on
     "fluxnb.metrics._prometheus",
-    "fluxnb.designer",
-    "fluxnb.notebook",
-    "fluxnb.cli",
-    "fluxnb.server",
-    "fluxnb.triggers",
-    "fluxnb.llms",
     "fluxnb.spec._analysis",  # reachability: fluxnb.analyze
     "fluxnb.spec._pnml",
-    "xml.etree.ElementTree",
     "fluxnb.spec._net_builder",
     "fluxnb.engine._compare",  # replay and diff
     "fluxnb.engine._history",  # trace files
@@ -66,13 +65,6 @@ NOT_ON_FIRST_RUN = (
     "fluxnb.engine._net_runner",  # interactive nets
     "fluxnb.engine._resume",
     "difflib",  # "did you mean": only a mistake pays for it
-    "pandas",
-    "duckdb",
-    "pyarrow",
-    "openai",
-    "IPython",
-    "anywidget",
-    "jupyter_server",
 )
 
 
