@@ -6,9 +6,10 @@ No I/O beyond parsing; never imports engine, store or notebook code at module le
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_names
+from . import _net_builder  # noqa: F401 - sets Net.build, which _net.Net cannot import
 
 #: Each name and the module that defines it, loaded on first use: building a workflow needs
-#: the model, not the reachability analysis, PNML's XML or the net builder.
+#: the model, not the reachability analysis or PNML's XML.
 _LAZY = {
     **dict.fromkeys(
         ("OMEGA", "Analysis", "AnalysisTimeout", "StateBudgetExceeded", "analyze"),
