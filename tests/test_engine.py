@@ -125,7 +125,8 @@ def test_independent_sleeps_overlap() -> None:
         wf.add(f"s{i}", sleeping(0.05))
     start = time.perf_counter()
     assert wf.run(store=None).ok
-    assert time.perf_counter() - start < 0.5  # 200 x 50 ms in sequence would be 10 s
+    # 200 x 50 ms in sequence would be 10 s; overlapped ~0.05 s (a loaded CI machine: a margin)
+    assert time.perf_counter() - start < 3.0
 
 
 def test_failure_stops_the_run_and_cancels_running_steps() -> None:

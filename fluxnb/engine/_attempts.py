@@ -164,6 +164,7 @@ class AttemptRunner:
         self.waiting: dict[Attempt, asyncio.TimerHandle] = {}
         self.due: deque[Attempt] = deque()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._report = self._from_box  # bound once, not once per attempt
         self.reset_clock()
 
     # ------------------------------------------------------------------ clock
@@ -232,7 +233,7 @@ class AttemptRunner:
         a.t0, a.probe, a.fut, a.box = t0, probe, value, box
         self.running[a] = None
         if box is not None:  # told from inside the step's task: no done-callback turn
-            box.report, box.token = self._from_box, a
+            box.report, box.token = self._report, a
         else:
             value.add_done_callback(partial(self._on_done, a))
         timeout = self.timeouts[ti] if breaker is None else self.limit(a)
@@ -271,8 +272,20 @@ class AttemptRunner:
         """A task's report of its end. One from an earlier attempt's task is dropped: a retry
         reuses the attempt object, and the current attempt's task has another box."""
         a = box.token
-        if a.box is box:
-            self._reported(a, value, error, cancelled)
+        # the task's frame holds its box: without this, task -> box -> attempt -> task is a
+        # reference cycle per step, freed only by the cyclic collector (issue 22)
+        box.token = None
+        if a is None or a.box is not box:
+            return
+        ti = a.ti
+        if error is None and a.timer is None and self.breakers[ti] is None and not self._placed[ti]:
+            # the common end, inlined (once per step): no timer, breaker or placement to see to
+            if a in self.running:
+                del self.running[a]
+                self.game.succeeded(ti, a.seq, a.attempt, a.t0, a.delay, value, None, a)
+                self.game.poke()
+            return
+        self._reported(a, value, error, cancelled)
 
     def _on_done(self, a: Attempt, fut: Any) -> None:
         if a not in self.running or fut is not a.fut:

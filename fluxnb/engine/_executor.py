@@ -93,7 +93,7 @@ class LocalExecutor:
             box = _Box()
             if fn in self._suspends:  # the coroutine is made inside its task: a task
                 # cancelled before it ever ran leaves no coroutine never awaited
-                task = loop.create_task(_start(fn, kwargs, box), context=self._context.copy())
+                task = loop.create_task(_drive(box, fn, kwargs), context=self._context.copy())
                 return False, task, box
             context = self._context.copy()
             coro = context.run(fn, **kwargs)
@@ -112,7 +112,8 @@ class LocalExecutor:
                 if current is not None:
                     _tasks._enter_task(loop, current)
             self._suspends.add(fn)
-            task = loop.create_task(_continue(_Resume(coro, yielded), box), context=context)
+            resume = _Resume(coro, yielded)
+            task = loop.create_task(_drive(box, None, None, resume), context=context)
             stand_in.task = task
             return False, task, box
         context = self._context.copy()
@@ -186,12 +187,10 @@ class _Box:
     runs (it runs on a later turn of the loop); None leaves the task's future to tell.
     ``started``: the task's coroutine has begun (it reports from then on)."""
 
-    __slots__ = ("report", "started", "token")
-
-    def __init__(self) -> None:
-        self.report: Report | None = None
-        self.token: Any = None
-        self.started = False
+    # class defaults and no __init__: making one runs no Python frame (one per step)
+    report: Report | None = None
+    token: Any = None
+    started = False
 
 
 class _StandIn:
@@ -242,18 +241,16 @@ class _StandIn:
         return getattr(self.task, name)
 
 
-async def _start(fn: Any, kwargs: dict[str, Any], box: _Box) -> Any:
-    """A step that suspends every time: called inside its own task, as the floor does."""
-    box.started = True
-    return await _continue(fn(**kwargs), box)
+async def _drive(box: _Box, fn: Any, kwargs: Any, resume: _Resume | None = None) -> Any:
+    """Drive a step to its end inside its own task and report it from there: the next
+    steps start in this same turn of the loop (no done-callback turn, no wake-up turn).
 
-
-async def _continue(aw: Any, box: _Box) -> Any:
-    """Drive the step to its end and report it from inside the task: the next steps start
-    in this same turn of the loop (no done-callback turn, no wake-up turn)."""
+    A step seen to suspend every time is called here (``fn(**kwargs)``: a task cancelled
+    before it ever ran leaves no coroutine never awaited), in this one frame, as the floor
+    does; one whose first segment ran inline is continued from ``resume``."""
     box.started = True
     try:
-        value = await aw
+        value = await (fn(**kwargs) if resume is None else resume)
     except (KeyboardInterrupt, SystemExit):
         raise
     except asyncio.CancelledError as exc:

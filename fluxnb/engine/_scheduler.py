@@ -86,7 +86,10 @@ class Scheduler:
         self._ids = plan.ids
         initial = plan.initial
         self._counts = list(initial)
-        self._tokens: list[list[Any]] = [[None] * n for n in initial]
+        #: Per place: no tokens (None), one token's value itself, or a list of two or more
+        #: (``_counts`` says which): a DAG's places hold at most one, so a run allocates no
+        #: list per edge (20,000 lists for W3 10,000, all kept alive by the collector).
+        self._tokens: list[Any] = [[None] * n if n > 1 else None for n in initial]
         self._missing = list(plan.initial_missing)
         self._ready: list[tuple[int, int]] = list(plan.initial_ready)  # a heap already
         self.stopping = False
@@ -212,7 +215,8 @@ class Scheduler:
             more = self._pump_some()
         finally:
             self._pumping = False
-        if more or self._finished():
+        a = self.attempts  # _finished(), inlined: this runs once per step
+        if more or (not (a.running or a.waiting or a.due) and (self.stopping or not self._ready)):
             w = self._wake
             if w is not None and not w.done():
                 w.set_result(None)
@@ -272,12 +276,11 @@ class Scheduler:
         for p, w, label in self.plan.inputs[ti]:
             before = counts[p]
             after = counts[p] = before - w
-            q = tokens[p]
-            if w == 1:
-                data = q.pop(0)
+            if before == 1:  # the place's only token (w is 1)
+                data = tokens[p]
+                tokens[p] = None
             else:
-                data = q[:w]
-                del q[:w]
+                data = _take(tokens, p, w, after)
             if label is not None:
                 kwargs[label] = data
             for c, wc in consumers[p]:
@@ -297,10 +300,10 @@ class Scheduler:
         for p, w in self.plan.outputs[ti]:
             before = counts[p]
             after = counts[p] = before + w
-            if w == 1:
-                tokens[p].append(value)
+            if after == 1:
+                tokens[p] = value
             else:
-                tokens[p].extend([value] * w)
+                _put(tokens, p, w, before, value)
             for c, wc in consumers[p]:
                 if before < wc <= after:
                     missing[c] -= 1
@@ -502,6 +505,32 @@ class Scheduler:
                 self._ids[ti]: b.fn for ti, b in enumerate(self.plan.bindings) if b is not None
             },
         )
+
+
+def _take(tokens: list[Any], p: int, w: int, after: int) -> Any:
+    """Take ``w`` tokens from place ``p``, which holds two or more (a list): the first one,
+    or a list of the first ``w``. One left becomes the value itself, none becomes None."""
+    q = tokens[p]
+    if w == 1:
+        data = q.pop(0)
+    else:
+        data = q[:w]
+        del q[:w]
+    if after == 1:
+        tokens[p] = q[0]
+    elif not after:
+        tokens[p] = None
+    return data
+
+
+def _put(tokens: list[Any], p: int, w: int, before: int, value: Any) -> None:
+    """Put ``w`` tokens of ``value`` on place ``p`` when it will hold two or more."""
+    if before == 0:
+        tokens[p] = [value] * w
+    elif before == 1:
+        tokens[p] = [tokens[p], *([value] * w)]
+    else:
+        tokens[p].extend([value] * w)
 
 
 def _step_results(
