@@ -14,7 +14,7 @@ import sys
 
 import fluxnb
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_env, shared_shell
 
 #: Faces, optional parts and heavy libraries: loaded only when something touches them, so
 #: never by ``import fluxnb`` nor by a workflow's first run without a store.
@@ -246,3 +246,21 @@ def test_net_build_works_when_net_is_the_first_name_touched() -> None:
         "print(json.dumps(type(net).__name__))"
     )
     assert found == "NetBuilder"
+
+
+def test_ipython_completes_the_lazy_names() -> None:
+    """Tab completion (jedi and IPython's own) offers names whose modules have not loaded."""
+    from IPython.core.completer import provisionalcompleter
+
+    ip = shared_shell()
+    ip.run_cell("import fluxnb as _fluxnb_completion")
+    completer = ip.Completer
+    was = completer.use_jedi
+    try:
+        for jedi in (True, False):
+            completer.use_jedi = jedi
+            with provisionalcompleter():
+                found = {c.text for c in completer.completions("_fluxnb_completion.Invo", 22)}
+            assert {"Invoice", "InvoiceState"} <= {f.rsplit(".", 1)[-1] for f in found}, jedi
+    finally:
+        completer.use_jedi = was
