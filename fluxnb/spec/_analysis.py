@@ -11,7 +11,8 @@ the general search the acceleration check against ancestors is skipped in O(1) w
 ancestor holds fewer tokens in all, and otherwise walks up the path only while the path's
 per-place minima still allow an ancestor to be covered (so a marking that merely grows costs
 O(places), not O(depth): see ``_accelerate``); the search of a safe net needs none while it
-runs (see ``_explore_safe``). What is derived from the net's structure alone (bit masks,
+runs (see ``_explore_safe``), and past 2,000 markings expands a chunk of nodes at a time with
+numpy (``_safe_vector``). What is derived from the net's structure alone (bit masks,
 workflow-net places) is computed once per Net object.
 
 Semantics: P/T nets with arc weights and inhibitor arcs; guards and token data are ignored
