@@ -158,3 +158,36 @@ def test_numpy_generated_and_plain_searches_agree_on_random_nets(
         assert _search(net, mp, vector=True, nodes=nodes, max_states=max_states) == plain
     finally:
         mp.undo()
+
+
+def _rings(size: int) -> Net:
+    """Two tokens, each going round a ring of ``size`` places: size² markings."""
+    places = tuple(f"{ring}{i}" for ring in "ab" for i in range(size))
+    ts = tuple(
+        Transition(f"{ring}{i}", (Arc(k * size + i),), (Arc(k * size + (i + 1) % size),))
+        for k, ring in enumerate("ab")
+        for i in range(size)
+    )
+    return Net("rings", places, (1, *[0] * (size - 1), 1, *[0] * (size - 1)), ts)
+
+
+def test_the_numpy_search_takes_nets_of_up_to_64_places(monkeypatch: Any) -> None:
+    """With numpy loaded, a big safe net of 64 places or fewer goes to the numpy search; one
+    of more places to the generated code: the same graph either way."""
+    import numpy  # noqa: F401 - loaded, as in a kernel holding pandas
+
+    from fluxnb.spec import _safe_vector
+
+    calls: list[int] = []
+    expand = _safe_vector.expand
+
+    def spy(s: Any, *args: Any) -> bool:
+        calls.append(len(s.markings))
+        return expand(s, *args)
+
+    monkeypatch.setattr(_safe_vector, "expand", spy)
+    for net, searched in ((_rings(32), True), (_rings(33), False)):  # 64 and 66 places
+        calls.clear()
+        plain = _graph(net, 10**9, monkeypatch)
+        assert _graph(net, 1, monkeypatch) == plain
+        assert bool(calls) is searched, net.places
