@@ -191,3 +191,15 @@ def test_the_numpy_search_takes_nets_of_up_to_64_places(monkeypatch: Any) -> Non
         plain = _graph(net, 10**9, monkeypatch)
         assert _graph(net, 1, monkeypatch) == plain
         assert bool(calls) is searched, net.places
+
+
+def test_without_numpy_the_generated_code_finishes_the_search(monkeypatch: Any) -> None:
+    net = dining_philosophers(9)
+    plain = _graph(net, 10**9, monkeypatch)
+    import fluxnb.spec
+
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "numpy", None)  # import numpy: ImportError
+        m.setitem(sys.modules, "fluxnb.spec._safe_vector", None)
+        m.delattr(fluxnb.spec, "_safe_vector", raising=False)
+        assert _graph(net, 100, monkeypatch) == plain
