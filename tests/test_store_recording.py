@@ -4,18 +4,26 @@ digests, usage) equal to those of the per-event reference (MemoryRecorder, encod
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import importlib
 import json
 import struct
 import subprocess
 import sys
 import textwrap
+import warnings
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fluxnb
+from fluxnb.store import RunRecord, open_store
 from fluxnb.store._ipc import (
     BINARY,
     BOOL,
@@ -26,9 +34,17 @@ from fluxnb.store._ipc import (
     UTF8,
     ipc_file,
 )
+from fluxnb.store._outputs import payload
+from fluxnb.store._recorder import NO_OUTPUT
 from fluxnb.store._segments import COLUMNS, arrow_table, write_segment
+from fluxnb.store._store_recorder import StoreRecorder
+from fluxnb.store._usage import UsageMeter
+from fluxnb.testing import failing, flaky
 
 from .conftest import cli_env
+
+# the module, not fluxnb.store (a function once fluxnb.store is touched)
+_store_recorder = importlib.import_module("fluxnb.store._store_recorder")
 
 _VALUES = {
     UTF8: st.text(max_size=20),
@@ -105,7 +121,118 @@ def test_a_run_records_its_start_before_pyarrow_is_imported(tmp_path: Path) -> N
     )
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["ok"] and seen["heavy"] == [] and len(seen["runs"]) == 1
-    import fluxnb
-
     runs = fluxnb.store(str(store)).sql("SELECT run_id, status FROM runs")
     assert list(runs["run_id"]) == [seen["run_id"]] and list(runs["status"]) == ["succeeded"]
+
+
+class _Teed(StoreRecorder):
+    """A store's recorder that also hands every event row to a per-event reference
+    UsageMeter (``on_event``, as MemoryRecorder counts) and keeps the rows."""
+
+    def run_started(self, run: RunRecord) -> None:
+        super().run_started(run)
+        self.reference = UsageMeter(run)
+        self.seen: list[tuple] = []
+
+    def event(self, row: tuple) -> None:
+        self.reference.on_event(row)
+        self.seen.append(row)
+        super().event(row)
+
+
+def _returns(value: Any) -> Any:
+    def step(src: int) -> Any:
+        return value
+
+    return step
+
+
+def _sample_workflow() -> fluxnb.Workflow:
+    """Steps whose rows take every path: repeated small outputs, unique ones, JSON
+    containers, a pickle, no output, a retry, a failure tolerated, a custom meter."""
+    wf = fluxnb.Workflow("sample")
+    wf.add("src", lambda: 1)
+    for i in range(40):  # more than a flush (FLUSH_ROWS is patched to 7)
+        wf.add(f"same{i}", lambda src: src, depends_on="src")
+        wf.add(f"uniq{i}", _returns(f"value {i} ünïcode"), depends_on="src")
+    wf.add("nothing", lambda src: None, depends_on="src")
+    wf.add("container", lambda src: {"a": [1, 2.5, None, True]}, depends_on="src")
+    wf.add("tupled", lambda src: (1, "x"), depends_on="src")  # not JSON: a signed pickle
+    wf.add("flaky", flaky(2, then=7), depends_on="src", retry=3)
+    wf.add("broken", failing(ValueError("no")), depends_on="src", on_error="continue")
+
+    def metered(ctx: Any, src: int) -> int:
+        ctx.meter("widgets", 3)
+        return src
+
+    wf.add("metered", metered, depends_on="src")
+    return wf
+
+
+@pytest.mark.parametrize("fail_once", [False, True], ids=["written", "write-refused-once"])
+def test_recorded_rows_digests_and_usage_equal_the_per_event_reference(
+    store_path: str, monkeypatch: pytest.MonkeyPatch, fail_once: bool
+) -> None:
+    """Events as the engine gave them, each output's digest the SHA-256 of its recorded
+    bytes, and usage rows equal to counting event by event — also when flushes split a
+    step's attempts and when a refused write keeps rows for the next flush."""
+    monkeypatch.setattr(_store_recorder, "FLUSH_ROWS", 7)
+    st = open_store(store_path)
+    if fail_once:
+        append, refused = st.append, []
+
+        def refuse_once(table: str, rows: list[tuple]) -> None:
+            if table == "events" and not refused:
+                refused.append(len(rows))
+                raise OSError(errno.ENOSPC, "No space left on device")
+            append(table, rows)
+
+        monkeypatch.setattr(st, "append", refuse_once)
+    rec = _Teed(st)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the refused write's warning
+        result = fluxnb.run(_sample_workflow(), store=rec)
+    assert not result.ok and result.run_id  # 'broken' failed (tolerated)
+    run = result.run_id
+    events = st.sql("SELECT * FROM events WHERE run_id = $r ORDER BY seq, attempt", {"r": run})
+    by_key = {(r[1], r[3]): r for r in rec.seen}
+    by_step = {r[2]: r[1] for r in rec.seen}
+    assert len(events) == len(rec.seen) == len(by_key)
+    for e in events.to_dict("records"):
+        row = by_key[(e["seq"], e["attempt"])]
+        assert (e["step"], e["status"], e["final"], e["error_type"], e["executor"]) == (
+            row[2],
+            row[4],
+            row[5],
+            row[10],
+            row[13],
+        )
+        if e["output_format"] == "json":
+            data = e["output_json"].encode()
+            assert json.loads(data) == row[-1]
+        elif e["output_format"] == "pickle":
+            data = payload(bytes(e["output_pickle"]))
+        else:
+            assert e["output_format"] is None and row[-1] is NO_OUTPUT
+            continue
+        assert e["output_digest"] == hashlib.sha256(data).hexdigest()[:32]
+        assert e["output_size"] == len(data)
+    formats = set(events["output_format"].dropna())
+    assert formats == {"json", "pickle"}
+    usage = st.sql(
+        "SELECT event_id, unit, quantity, step, attempt, epoch_us(occurred_at) AS at, source "
+        "FROM usage WHERE run_id = $r",
+        {"r": run},
+    )
+    rows = [tuple(r.values()) for r in usage.to_dict("records")]
+    assert [r[:4] for r in rows if r[-1] == "custom"] == [
+        (f"custom:{run}:{by_step['metered']}:1:widgets:1", "widgets", Decimal(3), "metered")
+    ]
+    got = sorted((r for r in rows if r[-1] == "auto"), key=str)
+    want = sorted(
+        ((r[0], r[3], Decimal(r[4]), r[9], r[10], r[5], r[6]) for r in rec.reference.take()),
+        key=str,
+    )
+    assert got == want
+    units = {u for _, u, *_ in got}
+    assert {"invocations", "compute_seconds", "retries"} <= units

@@ -143,11 +143,32 @@ def _unrecordable(value: Any, exc: BaseException) -> Encoded:
     return ("unpicklable", json.dumps({"reason": reason}), None, _digest(data), None)
 
 
+#: Small outputs already encoded, by value (ints, strings) or JSON text (None, bools,
+#: floats: ``0.0 == -0.0`` but their texts differ): steps return the same small values
+#: again and again, and a SHA-256 costs ~1 µs. Bounded: each is emptied when full.
+_SEEN_INT: dict[int, Encoded] = {}
+_SEEN_STR: dict[str, Encoded] = {}
+_SEEN_TEXT: dict[str, Encoded] = {}
+_SEEN_LEN, _SEEN_MAX = 64, 4096
+
+
 def encode(value: Any) -> Encoded:
     """``(format, json_text, pickle_bytes, digest, size)`` for one output (unsigned)."""
-    if type(value) is str and len(value) > CAP:
-        return _big_string(value)
+    t = type(value)
+    if t is int or t is str:
+        seen = _SEEN_INT if t is int else _SEEN_STR
+        known = seen.get(value)
+        if known is not None and (known[4] or 0) <= CAP:  # (the cap may have changed)
+            return known
+        if t is str and len(value) > CAP:
+            return _big_string(value)
+        return _remember(seen, value, str(value) if t is int else encode_basestring(value))
     text = _scalar_json(value)
+    if text is not None and len(text) <= _SEEN_LEN:
+        known = _SEEN_TEXT.get(text)
+        if known is not None and (known[4] or 0) <= CAP:
+            return known
+        return _remember(_SEEN_TEXT, text, text)
     if text is None and isinstance(value, list | dict):
         if _at_least(value, CAP) > CAP:
             return _pickle_or_note(value)
@@ -158,11 +179,25 @@ def encode(value: Any) -> Encoded:
         except (TypeError, ValueError, RecursionError):
             pass
     if text is not None:
-        data = text.encode()
-        if len(data) > CAP:
-            return ("too_large", None, None, _digest(data), len(data))
-        return ("json", text, None, _digest(data), len(data))
+        return _json(text)
     return _pickle_or_note(value)
+
+
+def _remember(seen: dict[Any, Encoded], key: Any, text: str) -> Encoded:
+    """``_json(text)``, kept in ``seen`` under ``key`` when short."""
+    known = _json(text)
+    if len(text) <= _SEEN_LEN and known[0] == "json":
+        if len(seen) >= _SEEN_MAX:
+            seen.clear()
+        seen[key] = known
+    return known
+
+
+def _json(text: str) -> Encoded:
+    data = text.encode()
+    if len(data) > CAP:
+        return ("too_large", None, None, _digest(data), len(data))
+    return ("json", text, None, _digest(data), len(data))
 
 
 def _pickle_or_note(value: Any) -> Encoded:

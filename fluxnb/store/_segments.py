@@ -112,16 +112,34 @@ def _schemas() -> dict[str, Any]:
 TABLES = ("events", "runs", "circuit_events", "usage", "audit", "llm_calls", "cache_entries")
 
 
-def arrow_table(table: str, rows: Sequence[tuple]) -> Any:
-    """Rows (tuples in column order) of one of ``TABLES``."""
+def arrow_table(
+    table: str, rows: Sequence[tuple], columns: Sequence[Sequence[Any]] | None = None
+) -> Any:
+    """Rows (tuples in column order) of one of ``TABLES`` (``columns``: the same rows
+    column by column, when the caller has them)."""
     import pyarrow as pa
 
     schema = _schemas()[table]
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    if columns is None:
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
     return pa.table(
-        [pa.array(col, type=field.type) for col, field in zip(columns, schema, strict=True)],
+        [_array(pa, col, field.type) for col, field in zip(columns, schema, strict=True)],
         schema=schema,
     )
+
+
+def _array(pa: Any, values: Sequence[Any], type_: Any) -> Any:
+    """One column as an Arrow array; a column holding one text, integer or None all
+    along (a run id, a status, an executor, no error, final) is not converted value by
+    value."""
+    n = len(values)
+    if n > 16:
+        first = values[0]
+        if (first is None or type(first) in (str, int, bool)) and values.count(first) == n:
+            if first is None:
+                return pa.nulls(n, type_)
+            return pa.repeat(pa.scalar(first, type_), n)
+    return pa.array(values, type=type_)
 
 
 SUFFIX = ".arrow"

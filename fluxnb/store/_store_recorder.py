@@ -13,7 +13,7 @@ from ._llm_ledger import LLMLedger
 from ._outputs import NOTHING, encode, sign, where
 from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
 from ._schema import RUN_DURATION
-from ._segments import arrow_table, write_segment
+from ._segments import SMALL, arrow_table, write_segment
 from ._usage import UsageMeter
 
 _N = len(EVENT_COLUMNS)
@@ -21,6 +21,7 @@ _N = len(EVENT_COLUMNS)
 if TYPE_CHECKING:
     from ._store import Store
 
+_monotonic = time.monotonic
 FLUSH_ROWS = 10_000  # a long run writes a segment every this many events...
 #: ...or this often, so a killed process loses at most this much (FLUXNB_FLUSH_SECONDS)
 FLUSH_SECONDS = float(os.environ.get("FLUXNB_FLUSH_SECONDS", "2.0"))
@@ -35,6 +36,7 @@ class StoreRecorder:
         # per process, and a run's first rows are written without it (_ipc)
         self.store = store
         self._rows: list[EventRow] = []
+        self._metered = 0  # how many of _rows the usage meter has counted
         self._circuit: list[tuple] = []
         self._meter: UsageMeter | None = None
         #: The run's LLM calls (``llm_calls`` rows, spending); set when the run starts.
@@ -74,13 +76,15 @@ class StoreRecorder:
         return self._meter.custom(unit, amount, key, step, attempt, seq)
 
     def event(self, row: EventRow) -> None:
-        if self._meter is not None:
-            self._meter.on_event(row)
+        """Keep the row with its output serialised (now: a later step may mutate the
+        object it received); everything else (usage, Arrow columns) is done in bulk by
+        ``flush``."""
         output = row[_N]
-        # serialise now: a later step may mutate the object it received
         cache = self.cache  # a cache hit's row carries its source's columns as they are
-        known = cache.stored_for(row) if cache is not None else None
-        stored = known or (NOTHING if output is NO_OUTPUT else encode(output))
+        if cache is None:
+            stored = NOTHING if output is NO_OUTPUT else encode(output)
+        else:
+            stored = cache.stored_for(row) or (NOTHING if output is NO_OUTPUT else encode(output))
         if stored[0] == "pickle":  # pickles are code: sign them with the store's key
             place = where(row[0], row[2])  # its run and step
             stored = (stored[0], None, sign(stored[2] or b"", self.store.output_key(), place),
@@ -88,8 +92,8 @@ class StoreRecorder:
         if cache is not None:  # incremental runs learn each output's digest
             cache.on_output(row, stored)
         rows = self._rows
-        rows.append((*row[:_N], *stored))
-        if len(rows) >= FLUSH_ROWS or time.monotonic() - self._last >= FLUSH_SECONDS:
+        rows.append(row[:_N] + stored)
+        if len(rows) >= FLUSH_ROWS or _monotonic() - self._last >= FLUSH_SECONDS:
             self.flush()
 
     def circuit_event(self, row: tuple) -> None:
@@ -129,6 +133,16 @@ class StoreRecorder:
 
     def flush(self) -> None:
         self._last = time.monotonic()
+        rows, cols = self._rows, None
+        if self._meter is not None and len(rows) > self._metered:
+            # usage is counted here, in bulk, once per row (rows a failed write kept
+            # were counted when they first came)
+            if self._metered == 0:
+                cols = list(zip(*rows, strict=True))
+                self._meter.on_rows(rows, cols)
+            else:
+                self._meter.on_rows(rows[self._metered :])
+            self._metered = len(rows)
         if self._meter is not None:
             usage = self._meter.take_table()
             if usage is not None and not self._write_table("usage", usage):
@@ -143,10 +157,10 @@ class StoreRecorder:
             circuit, self._circuit = self._circuit, []
             if not self._write("circuit_events", circuit):
                 self._circuit = circuit + self._circuit
-        if self._rows:
-            rows, self._rows = self._rows, []
-            if not self._write("events", rows):
-                self._rows = rows + self._rows  # keep them for the next flush
+        if rows:
+            self._rows, self._metered = [], 0
+            if not self._write("events", rows, cols):
+                self._rows, self._metered = rows, len(rows)  # kept for the next flush
         if self._runs and not self._rows and self._write("runs", self._runs):
             self._runs = []
 
@@ -170,7 +184,9 @@ class StoreRecorder:
                 stacklevel=3,
             )
 
-    def _write(self, table: str, rows: list[tuple]) -> bool:
+    def _write(self, table: str, rows: list[tuple], cols: list[tuple] | None = None) -> bool:
+        """Append ``rows`` of ``table`` (``cols``: the same rows column by column, if
+        known); False, with a warning, when the disk refuses them."""
         try:
             if table == "runs" and self.store.in_memory:
                 data = arrow_table(table, rows)
@@ -185,6 +201,8 @@ class StoreRecorder:
                         con.unregister("_fluxnb_batch")
             elif table == "runs":
                 write_segment(self.store.segments_dir, table, rows)
+            elif cols is not None and len(rows) > SMALL:
+                self.store.append_table(table, arrow_table(table, rows, cols))
             else:
                 self.store.append(table, rows)
             return True

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -145,35 +146,84 @@ class UsageMeter:
                 d[5].append(acc[3])
                 d[6].append(row[7])
 
+    def on_rows(self, rows: Sequence[tuple], cols: Sequence[Sequence[Any]] | None = None) -> None:
+        """``on_event`` for each of ``rows`` in order (``cols``: the same rows column by
+        column, if the caller has them). A batch of one-attempt executions (the usual
+        case) is counted a column at a time, with no Python step per row."""
+        if not rows:
+            return
+        if cols is None:
+            cols = list(zip(*rows, strict=True))
+        n = len(rows)
+        attempts, finals, seconds = cols[3], cols[5], cols[8]
+        if (
+            not self._open
+            and attempts.count(1) == n
+            and finals.count(True) == n
+            and cols[6].count(None) == 0  # every attempt started...
+            and cols[13].count(None) == 0  # ...on an executor
+            and "CircuitOpenError" not in cols[10]
+        ):
+            d = self._done
+            d[0].extend(cols[1])
+            d[1].extend(cols[2])
+            d[2].extend(attempts)
+            d[3].extend(attempts)  # one attempt each
+            d[4].extend(seconds if None not in seconds else [x or 0.0 for x in seconds])
+            d[5].extend([0] * n)
+            d[6].extend(cols[7])
+            return
+        for row in rows:
+            self.on_event(row)
+
     def _auto_columns(self) -> dict[str, list[Any]]:
-        """The finished executions' usage, column by column (zero quantities left out)."""
+        """The finished executions' usage, column by column (zero quantities left out):
+        per execution ``invocations``, then ``compute_seconds`` and ``retries`` if not 0."""
         with self._lock:
             done, self._done = self._done, ([], [], [], [], [], [], [])
-        run = self.run.run_id
-        ids: list[str] = []
-        units: list[str] = []
-        qs: list[str] = []
-        ats: list[int] = []
-        steps: list[str] = []
-        firsts: list[int] = []
+        seqs, steps, firsts, ns, secs, retries, ends = done
         now = time.time_ns() // 1000
-        for seq, step, first, n, seconds, retries, ended in zip(*done, strict=True):
-            key = f"auto:{run}:{seq}:{first}:"
-            at = now if ended is None else ended
-            for unit, q in (
-                ("invocations", str(n)),
-                ("compute_seconds", f"{seconds:.6f}" if seconds else ""),
-                ("retries", str(retries) if retries else ""),
+        prefix = f"auto:{self.run.run_id}:"
+        ats = ends if None not in ends else [now if e is None else e for e in ends]
+        k = len(seqs)
+        cols: dict[str, list[Any]]
+        if firsts.count(1) == k and not any(retries) and all(secs):
+            # the usual batch: executions that ran once, each one invocations and one
+            # compute_seconds row, interleaved (execution i's rows are 2i and 2i + 1)
+            cols = {c: [None] * (2 * k) for c in ("event_id", "quantity", "occurred_at", "step",
+                                                  "attempt")}  # fmt: skip
+            ids = cols["event_id"]
+            ids[0::2] = [f"{prefix}{seq}:1:invocations" for seq in seqs]
+            ids[1::2] = [f"{prefix}{seq}:1:compute_seconds" for seq in seqs]
+            cols["unit"] = ["invocations", "compute_seconds"] * k
+            qs = cols["quantity"]
+            qs[0::2] = ["1"] * k if ns.count(1) == k else [str(x) for x in ns]
+            qs[1::2] = [f"{x:.6f}" for x in secs]
+            for name, values in (("occurred_at", ats), ("step", steps), ("attempt", firsts)):
+                cols[name][0::2] = values
+                cols[name][1::2] = values
+        else:
+            cols = {"event_id": [], "unit": [], "quantity": [], "occurred_at": [], "step": [],
+                    "attempt": []}  # fmt: skip
+            ids, units, qs = cols["event_id"], cols["unit"], cols["quantity"]
+            for seq, step, first, n, seconds, retry, at in zip(
+                seqs, steps, firsts, ns, secs, retries, ats, strict=True
             ):
-                if q:
-                    ids.append(key + unit)
-                    units.append(unit)
-                    qs.append(q)
-                    ats.append(at)
-                    steps.append(step)
-                    firsts.append(first)
-        return {"event_id": ids, "unit": units, "quantity": qs, "occurred_at": ats,
-                "step": steps, "attempt": firsts, "recorded_at": [now] * len(ids)}  # fmt: skip
+                key = f"{prefix}{seq}:{first}:"
+                for unit, q in (
+                    ("invocations", str(n)),
+                    ("compute_seconds", f"{seconds:.6f}" if seconds else ""),
+                    ("retries", str(retry) if retry else ""),
+                ):
+                    if q:
+                        ids.append(key + unit)
+                        units.append(unit)
+                        qs.append(q)
+                        cols["occurred_at"].append(at)
+                        cols["step"].append(step)
+                        cols["attempt"].append(first)
+        cols["recorded_at"] = [now] * len(cols["event_id"])
+        return cols
 
     def _auto_rows(self) -> list[tuple]:
         c = self._auto_columns()
@@ -213,7 +263,7 @@ class UsageMeter:
         (None when there is nothing): built column by column, the fast path of a store."""
         import pyarrow as pa
 
-        from ._segments import arrow_table
+        from ._segments import _schemas, arrow_table
 
         cols = self._auto_columns()
         with self._lock:
@@ -221,16 +271,19 @@ class UsageMeter:
         n = len(cols["event_id"])
         tables = []
         if n:
-            schema = arrow_table("usage", []).schema
+            schema = _schemas()["usage"]
             r = self.run
             fixed = {"tenant": self.tenant, "namespace": self.namespace, "source": "auto",
                      "run_id": r.run_id, "workflow": r.workflow}  # fmt: skip
             arrays = []
             for field in schema:
                 values = cols.get(field.name)
-                if values is None:
-                    values = [fixed.get(field.name)] * n
-                arrays.append(pa.array(values, type=field.type))
+                if values is not None:
+                    arrays.append(pa.array(values, type=field.type))
+                elif fixed.get(field.name) is None:
+                    arrays.append(pa.nulls(n, field.type))
+                else:  # the same value in every row: no conversion per row
+                    arrays.append(pa.repeat(pa.scalar(fixed[field.name], field.type), n))
             tables.append(pa.table(arrays, schema=schema))
         if custom:
             tables.append(arrow_table("usage", custom))
