@@ -118,3 +118,45 @@ def test_a_result_outlives_its_scheduler_plan_and_workflow() -> None:
     gc.collect()
     assert plan() is None  # nothing of the run kept the plan: only the workflow's cache
     assert result["sink"] == 100 and result.steps["w3"].status is fluxnb.StepStatus.SUCCEEDED
+
+
+def test_a_first_run_leaves_the_collector_as_it_found_it() -> None:
+    import gc
+
+    import pytest
+
+    from fluxnb import ManifestError
+
+    assert gc.isenabled()
+    assert fluxnb.run(_wide(5), store=None).ok
+    assert gc.isenabled()
+    bad = fluxnb.Workflow("bad")
+    bad.add("a", lambda **kw: 1, depends_on=["nope"])
+    with pytest.raises(ManifestError):
+        fluxnb.run(bad, store=None)
+    assert gc.isenabled()  # on again after a failed preparation too
+    gc.disable()
+    try:
+        assert fluxnb.run(_wide(5), store=None).ok
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+
+
+def test_the_first_runs_recorded_manifest_reads_back_identically(store_path: str) -> None:
+    def grow(src: int, factor: int = 2) -> int:
+        return src * factor
+
+    wf = fluxnb.Workflow("recorded")
+    wf.add("src", lambda: 1)
+    for i in range(FAST_YAML_STEPS + 10):
+        wf.add(f"w{i}", grow, depends_on="src", with_={"factor": i} if i % 3 else None)
+    wf.add("sink", lambda **kw: sum(kw.values()), depends_on=[f"w{i}" for i in range(210)])
+    result = fluxnb.run(wf, store=store_path)
+    assert result.ok
+    row = fluxnb.sql(
+        f"SELECT manifest FROM runs WHERE run_id = '{result.run_id}' LIMIT 1", store=store_path
+    )
+    again = fluxnb.load(row.manifest[0])
+    assert again.to_dict() == wf.to_dict()
+    assert again.order() == wf.order()

@@ -12,6 +12,7 @@ import heapq
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from types import MappingProxyType
 from typing import Any
 
@@ -158,12 +159,9 @@ def _marked_graph(
     ``(transition, weight)`` or an output arc ``(place, weight)``, and the places feeding
     one transition share its consumer entry."""
     index = {sid: ti for ti, sid in enumerate(ids)}
-    pairs: list[tuple[int, int]] = []
-
-    def pair(k: int) -> tuple[int, int]:
-        while len(pairs) <= k:
-            pairs.append((len(pairs), 1))
-        return pairs[k]
+    places = sum(len(steps[sid].depends_on) or 1 for sid in ids) + len(ids)
+    pairs = list(zip(range(places), repeat(1)))
+    pair = pairs.__getitem__
 
     initial: list[int] = []
     consumers: list[tuple[tuple[int, int], ...]] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +30,17 @@ def _retry_dict(r: RetryPolicy) -> dict[str, Any]:
     return d
 
 
-def _agent_dict(step: Step) -> dict[str, Any]:
-    """A step's non-default settings, as its agent entry (without the id)."""
-    agent: dict[str, Any] = {}
+def _agent_dict(step: Step, names: dict[int, str]) -> dict[str, Any]:
+    """A step's agent entry: its id and non-default settings (``names``: each callable's
+    ``run:`` name, found once per callable, not once per step)."""
+    agent: dict[str, Any] = {"id": step.id}
     if step.run:
         agent["run"] = step.run
     elif step.fn is not None and getattr(step.fn, "__name__", step.id) != step.id:
-        agent["run"] = _importable(step.fn) or step.fn.__name__
+        name = names.get(id(step.fn))
+        if name is None:
+            name = names[id(step.fn)] = _importable(step.fn) or step.fn.__name__
+        agent["run"] = name
     if step.timeout is not None:
         agent["timeout"] = format_duration(step.timeout)
     if step.retry is not None:
@@ -106,10 +112,11 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
         out["router"] = router
     agents = []
     pipeline = []
+    names: dict[int, str] = {}  # the steps keep their callables alive: ids stay theirs
     for step in wf._steps.values():
-        agent = _agent_dict(step)
-        if agent:
-            agents.append({"id": step.id, **agent})
+        agent = _agent_dict(step, names)
+        if len(agent) > 1:
+            agents.append(agent)
         entry: dict[str, Any] = {"step": step.id}
         if step.depends_on:
             entry["depends_on"] = list(step.depends_on)
@@ -150,30 +157,9 @@ def flow_yaml(data: dict[str, Any]) -> str | None:
     faster than PyYAML's representer for a 10,000-step workflow. None when the data holds
     something JSON and YAML would read differently (a float without a '.', NaN, infinity:
     PyYAML reads ``1e-05`` as text), so the caller writes ordinary YAML instead."""
-    import json
-    import math
-
-    def plain(v: Any) -> bool:
-        stack = [v]
-        while stack:
-            x = stack.pop()
-            t = type(x)
-            if t is float:
-                if not math.isfinite(x) or "." not in repr(x):
-                    return False
-            elif t is dict:
-                if not all(type(k) is str for k in x):
-                    return False
-                stack.extend(x.values())
-            elif t is list or t is tuple:
-                stack.extend(x)
-            elif not (x is None or t in (str, int, bool)):
-                return False
-        return True
-
-    if not all(type(k) is str and k.isidentifier() for k in data) or not plain(data):
+    if not all(type(k) is str and k.isidentifier() for k in data) or not _plain(data):
         return None
-    encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: C speed per item
+    encode = _encoder()
     lines = []
     for key, value in data.items():
         if isinstance(value, list) and value:
@@ -182,3 +168,49 @@ def flow_yaml(data: dict[str, Any]) -> str | None:
         else:
             lines.append(f"{key}: {encode(value)}")
     return "\n".join(lines) + "\n"
+
+
+#: Types JSON writes as YAML reads them back (a float is looked at on its own).
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _plain(v: Any) -> bool:
+    """Whether JSON text of ``v`` reads back as ``v`` in YAML."""
+    stack = [v]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        x = pop()
+        t = type(x)
+        if t is str or t is int or t is bool or x is None:
+            continue
+        if t is float:
+            if not math.isfinite(x) or "." not in repr(x):
+                return False
+        elif t is dict:
+            for k in x:
+                if type(k) is not str:
+                    return False
+            push(x.values())
+        elif t is list or t is tuple:
+            if len(x) < 16 or not set(map(type, x)) <= _SCALARS:  # a long list of ids: one look
+                push(x)
+        else:
+            return False
+    return True
+
+
+def _encoder() -> Callable[[Any], str]:
+    """One JSON encoder made once (``JSONEncoder.encode`` makes a new C encoder per call,
+    which was most of the cost of a line); the data was checked by :func:`_plain`."""
+    encoder = json.JSONEncoder(ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C speedups: the plain way
+        return encoder.encode
+
+    def unexpected(o: Any) -> Any:
+        raise TypeError(f"{type(o).__name__} is not JSON")
+
+    chunks = make(
+        None, unexpected, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
+    return lambda o: "".join(chunks(o, 0))
