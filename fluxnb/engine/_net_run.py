@@ -43,6 +43,7 @@ from ._breaker import BREAKERS
 from ._executor import Executor, LocalExecutor
 from ._net_choices import same_choices
 from ._net_game import DEAD, GUARD_FAILED, LIMIT, compile_coloured, compile_game, conflict_order
+from ._net_lane import Lane
 from ._net_stream import (
     StreamState,
     is_stream_net,
@@ -222,6 +223,10 @@ class NetEngine:
             [final.get(p, 0) for p in range(len(net.places))] for final in net.final_markings()
         ]
         self._pindex = {p: i for i, p in enumerate(net.places)}
+        self._outs = [
+            tuple((a.place, net.places[a.place], a.weight) for a in t.outputs)
+            for t in net.transitions
+        ]
         self._tid = 0
         self.places: list[deque[Token]] = []
         for p, n in enumerate(net.initial):
@@ -244,7 +249,6 @@ class NetEngine:
         self.reason: str | None = None
         self.failures = 0
         self._opened = False
-        n = len(net.transitions)
         #: Runs each action's attempts: executor, timeout, breaker, retry, ctx, trace row.
         self.attempts = AttemptRunner(
             self,
@@ -265,6 +269,8 @@ class NetEngine:
         )
         self._flying = self.attempts.running
         self._wall0, self._perf0 = self.attempts.wall0, self.attempts.perf0
+        #: a stream's per-item steps fired without the general machinery (``_net_lane``)
+        self._lane = Lane.of(self, [self.executors[name] for name in names])
 
     # ------------------------------------------------------------ small helpers
     def _token(self, data: Any, trail: tuple[Any, ...] | None = None) -> Token:
@@ -296,6 +302,8 @@ class NetEngine:
         self._loop = self.attempts.loop = asyncio.get_running_loop()
         for ex in self.executors.values():
             ex.open(self._loop, self._limit_pool)
+        if self._lane is not None:
+            self._lane.open()
 
     async def aclose(self) -> None:
         for ex in self.executors.values():
@@ -441,13 +449,7 @@ class NetEngine:
         self.seq += 1
         self.started += 1
         consumed = self._take(taken)
-        now = self._wall0 + (time.perf_counter_ns() - self._perf0) // 1000  # _now(), inline
-        firing = Firing(self.seq, self._ids[ti], "running", 1, consumed, started_us=now)
-        f = _Flight(ti, firing, taken, data)
-        if self.firings is not None:
-            self.firings.append(firing)
-        if self.streams is not None:
-            self.streams.fired(f)
+        f = self._flight(ti, self.seq, consumed, taken, data)
         if self.plan.bindings[ti] is None:
             value = data if data is not None else (consumed[0].data if consumed else None)
             f.t0 = time.perf_counter_ns()
@@ -455,6 +457,24 @@ class NetEngine:
             return f
         f.kwargs = self._kwargs(f)
         self._start(f)
+        return f
+
+    def _flight(
+        self,
+        ti: int,
+        seq: int,
+        consumed: list[Token],
+        taken: list[tuple[int, list[Token]]],
+        data: Any,
+    ) -> _Flight:
+        """The firing ``seq`` of ``ti`` that took ``taken``, started (its action not yet)."""
+        now = self._wall0 + (time.perf_counter_ns() - self._perf0) // 1000  # _now(), inline
+        firing = Firing(seq, self._ids[ti], "running", 1, consumed, started_us=now)
+        f = _Flight(ti, firing, taken, data)
+        if self.firings is not None:
+            self.firings.append(firing)
+        if self.streams is not None:
+            self.streams.fired(f)
         return f
 
     def _kwargs(self, f: _Flight) -> dict[str, Any]:
@@ -500,16 +520,19 @@ class NetEngine:
         a.firing.attempts = a.attempt
 
     def _produce(self, f: _Flight, data: Any) -> list[Token]:
-        t = self.net.transitions[f.ti]
         consumed = f.firing.consumed
-        parent = consumed[0]._trail if consumed else None
+        return self._put_out(f.ti, f.firing.seq, consumed[0]._trail if consumed else None, data)
+
+    def _put_out(self, ti: int, seq: int, parent: Any, data: Any) -> list[Token]:
+        """Tokens with ``data`` on ``ti``'s output places, made by its firing ``seq``; their
+        history goes on from ``parent`` (the trail of the first token the firing took)."""
         at = time.perf_counter_ns()  # a history's clock (Token.history makes it wall time)
         produced = []
-        names, places, seq = self.net.places, self.places, f.firing.seq
-        for a in t.outputs:
-            move = (t.id, seq, names[a.place], at, parent)
-            q = places[a.place]
-            for _ in range(a.weight):
+        places, tname = self.places, self.net.transitions[ti].id
+        for p, name, weight in self._outs[ti]:
+            move = (tname, seq, name, at, parent)
+            q = places[p]
+            for _ in range(weight):
                 self._tid += 1  # _token(), inline
                 tok = Token(data, self._tid, move)
                 q.append(tok)
@@ -643,6 +666,14 @@ class NetEngine:
                     return False
                 if self.started >= self.limit:
                     return False
+                lane = self._lane
+                if lane is not None and lane.ok[picked[0]]:
+                    fired = lane.run(picked[0], budget)
+                    if fired:  # a run of firings of one per-item step
+                        budget -= fired
+                        if budget <= 0:
+                            return True
+                        continue
                 self.fire(*picked)
             budget -= 1
             if not budget:

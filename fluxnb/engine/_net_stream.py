@@ -63,7 +63,8 @@ def is_stream_net(net: Net) -> bool:
 
 def stream_binding(b: Binding) -> Binding:
     """``b`` with its generator function wrapped in a driver coroutine that hands every
-    item to the engine's emitter (awaiting it only when a place it feeds is full)."""
+    item to the engine's emitter (awaiting only when a place it feeds is full: the emitter
+    then returns a future to wait on before the item is handed again)."""
     fn = b.fn
     if inspect.isasyncgenfunction(callee(fn)):
 
@@ -73,7 +74,8 @@ def stream_binding(b: Binding) -> Binding:
             n = 0
             try:
                 async for item in agen:
-                    await emit(item)
+                    while (paused := emit(item)) is not None:
+                        await paused
                     n += 1
             except _Closed:  # nothing can ever take its items: it ends here
                 pass
@@ -96,7 +98,8 @@ def stream_binding(b: Binding) -> Binding:
                 if item is _END:
                     return n
                 try:
-                    await emit(item)
+                    while (paused := emit(item)) is not None:
+                        await paused
                 except _Closed:  # nothing can ever take its items: it ends here
                     return n
                 n += 1
@@ -467,36 +470,59 @@ class StreamState:
             kw[EMIT] = self.emitter(f)
         return kw
 
-    def emitter(self, f: _Flight) -> Callable[[Any], Any]:
+    def emitter(self, f: _Flight) -> Callable[[Any], asyncio.Future[None] | None]:
+        """What a generator's driver hands each item to: it puts the item's tokens on the
+        output places and returns None; or, when a place it feeds is full, it puts nothing
+        and returns a future to await before handing the same item again (a pause)."""
         e = self.engine
-        capped = self.capped[f.ti]
-        places, reserved = e.places, self.reserved
-        step = e._ids[f.ti]  # a stream net's transitions are named by step
+        ti = f.ti
+        capped = self.capped[ti]
+        places, reserved, waiters, peak = e.places, self.reserved, self.waiters, self.peak
+        step = e._ids[ti]  # a stream net's transitions are named by step
         keep = self.items.get(step)
-        peak = self.peak
+        outputs = e.outputs
         keyed = self.keyed
-        count = [0]
+        seq = f.seq
+        consumed = f.firing.consumed
+        parent = consumed[0]._trail if consumed else None
+        # the common shape, one token per output place and no item keys, is made here
+        # (``_put_out`` inline)
+        simple = not keyed and all(w == 1 for _, _, w in e._outs[ti])
+        outs = [(p, name) for p, name, _ in e._outs[ti]]
+        tname = e.net.transitions[ti].id
+        perf = time.perf_counter_ns
+        count = 0
 
-        async def emit(item: Any) -> None:
+        def emit(item: Any) -> asyncio.Future[None] | None:
+            nonlocal count
             for p, cap in capped:
-                while len(places[p]) + reserved[p] >= cap:
-                    fut = e._loop.create_future()  # type: ignore[union-attr]
-                    self.waiters.setdefault(p, []).append(fut)
-                    self.pauses[f.ti] += 1
+                if len(places[p]) + reserved[p] >= cap:
+                    fut: asyncio.Future[None] = e._loop.create_future()  # type: ignore[union-attr]
+                    waiters.setdefault(p, []).append(fut)
+                    self.pauses[ti] += 1
                     e.poke()  # the game may find it is stuck
-                    await fut
+                    return fut
             f.retryable = False
-            produced = e._produce(f, item)
-            if keyed:
-                self._keyed(produced, (f.ti, f.seq, count[0]))
-            count[0] += 1
+            if simple:
+                at = perf()
+                for p, name in outs:
+                    e._tid += 1
+                    places[p].append(Token(item, e._tid, (tname, seq, name, at, parent)))
+            else:
+                produced = e._put_out(ti, seq, parent, item)
+                if keyed:
+                    self._keyed(produced, (ti, seq, count))
+            count += 1
             for p, _ in capped:
                 peak[p] = max(peak[p], len(places[p]))
             if keep is not None:
-                keep.append((count[0], item))
+                keep.append((count, item))
             else:
-                e.outputs[step] = item
-            e.poke()
+                outputs[step] = item
+            w = e._wake  # e.poke(), inline: the game runs the items' consumers
+            if w is not None and not w.done():
+                w.set_result(None)
+            return None
 
         return emit
 

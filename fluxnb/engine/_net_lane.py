@@ -1,0 +1,316 @@
+"""The per-item lane of a stream net: a chain step's firings without the general machinery.
+
+Most firings of a stream are a per-item step taking one item and passing its result on,
+with an ``async def`` that returns without suspending. The general path builds a Firing, an
+attempt, an executor start (context, stand-in task) and the runner's bookkeeping for each;
+this lane fires such a step again and again in one loop while it is enabled: it takes the
+head item, calls the function, puts a token with its history on each output place, keeps
+the item as the step's result and, with a store, writes the same ``events`` row. So results,
+the firing order (``seq``), token ids and histories, capacities (a paused producer is woken
+as before) and rows are the general path's.
+
+The call runs on a *trampoline*, one generator per step that ``yield from``s each call: a
+call that returns hands its value over without raising StopIteration (a third of a call's
+cost otherwise). Each call still starts from a copy of the run's context, with a stand-in as
+``asyncio.current_task()`` (as the executor's inline start does).
+
+From the firing where a call stops being simple, it goes the general way:
+
+- the call raises: the firing becomes a general one (Firing, attempt) and the attempt
+  runner's ``fail`` decides (retry per item, skip, continue, stop), as if it had started
+  there;
+- the call suspends: the firing becomes a general one whose attempt waits on a task that
+  continues the call where it stopped, and the function is marked as one that suspends,
+  exactly as the executor does: its next calls start as tasks on the general path.
+
+A step qualifies (``Lane.ok``) when it is a per-item step of a workflow's stream net with
+one input, output arcs of weight 1, no guard, activation rule, join or read, an ``async
+def`` without ``ctx``, on the local executor, with no timeout and no circuit breaker, in a
+run that keeps no firing list (not interactive) and has no final marking.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import time
+import types
+from array import array
+from asyncio import tasks as _tasks  # current_task() bookkeeping, as the executor's inline start
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..spec._stream_net import callee
+from ._executor import Executor, LocalExecutor, _Box, _drive, _Resume, _StandIn
+from ._net_tokens import Token
+
+if TYPE_CHECKING:
+    from ._net_run import NetEngine
+
+#: What the trampoline yields once a call has returned (its value is in the cell).
+_DONE = object()
+#: Off: every firing goes the general way (tests run both ways and compare).
+ENABLED = True
+
+
+@types.coroutine
+def _trampoline(fn: Any, cell: list[Any], positional: bool) -> Generator[Any, Any, Any]:
+    """Call ``fn(**x)`` (``fn(x)`` when ``positional``) for every ``x`` sent in; yield
+    ``_DONE`` once the call returned, its value in ``cell[0]``. A call that suspends yields
+    what it awaits out through here; once it is handed to a task (``cell[1]`` set), the
+    trampoline returns its value."""
+    x = yield _DONE
+    while True:
+        value = yield from (fn(x) if positional else fn(**x))
+        if cell[1]:
+            return value
+        cell[0] = value
+        x = yield _DONE
+
+
+def _by_position(fn: Any, arg: str | None) -> bool:
+    """Whether ``fn(x)`` binds ``x`` exactly as ``fn(**{arg: x})`` does (a plain function
+    whose first parameter is ``arg``): then the lane calls it so, without a dict."""
+    code = getattr(fn, "__code__", None)
+    return (
+        type(fn) is types.FunctionType
+        and code is not None
+        and arg is not None
+        and code.co_argcount > code.co_posonlyargcount == 0
+        and code.co_varnames[0] == arg
+    )
+
+
+class Lane:
+    """The lane of one NetEngine run (see the module docstring)."""
+
+    def __init__(self, engine: NetEngine, executors: Sequence[Executor]) -> None:
+        self.engine = engine
+        net, plan, st = engine.net, engine.plan, engine.streams
+        assert st is not None
+        self.st = st
+        n = len(net.transitions)
+        #: per transition: it takes the lane
+        self.ok = [False] * n
+        self.fns: list[Any] = [None] * n
+        #: per transition: the executor's set of functions seen to suspend
+        self.suspends: list[set[Any]] = [set()] * n
+        self.execs = list(executors)
+        self.args: list[str | None] = [None] * n
+        self.ins = [0] * n
+        #: output places and their names, per transition
+        self.outs: list[tuple[tuple[int, str], ...]] = [()] * n
+        #: places whose paused producers a firing may wake (capped outputs, capped input)
+        self.wakes: list[tuple[int, ...]] = [()] * n
+        self.tramps: list[Any] = [None] * n
+        #: per transition: its function is called with its item by position (no dict)
+        self.positional = [False] * n
+        self.cells: list[list[Any]] = [[None, False] for _ in range(n)]
+        self.context = contextvars.copy_context()
+        self.stand_in: _StandIn | None = None
+        #: firings started here (the rest went the general way)
+        self.fired = 0
+        if not ENABLED or engine.firings is not None or engine._finals or st.keyed:
+            return
+        for ti, t in enumerate(net.transitions):
+            binding = plan.bindings[ti]
+            ex = executors[ti]
+            plain = st.plain[ti]
+            if (
+                binding is None
+                or not binding.is_async
+                or binding.wants_ctx
+                or not inspect.iscoroutinefunction(callee(binding.fn))
+                or type(ex) is not LocalExecutor
+                or plain is None
+                or len(plain) != 1
+                or not st.solo[ti]
+                or not t.per_item
+                or t.guard is not None
+                or t.timeout is not None
+                or plan.timeouts[ti] is not None
+                or t.circuit_breaker is not None
+                or any(a.weight != 1 for a in t.outputs)
+            ):
+                continue
+            self.ok[ti] = True
+            self.fns[ti] = binding.fn
+            self.suspends[ti] = ex._suspends
+            self.ins[ti] = plain[0]
+            self.args[ti] = st.args[ti][0]
+            self.positional[ti] = _by_position(binding.fn, self.args[ti])
+            self.outs[ti] = tuple((a.place, net.places[a.place]) for a in t.outputs)
+            self.wakes[ti] = tuple(p for p, _ in st.capped[ti]) + (
+                (plain[0],) if plain[0] in st.capacity else ()
+            )
+
+    @classmethod
+    def of(cls, engine: NetEngine, executors: Sequence[Executor]) -> Lane | None:
+        """The lane of ``engine``'s run, if it is a workflow's stream with a step for it."""
+        if engine.streams is None or not engine.net.keep:
+            return None
+        lane = cls(engine, executors)
+        return lane if any(lane.ok) else None
+
+    def open(self) -> None:
+        """The run's context (what every call starts from a copy of), as the executor's."""
+        self.context = contextvars.copy_context()
+
+    def run(self, ti: int, budget: int) -> int:
+        """Fire ``ti`` while it is enabled, at most ``budget`` times; how many firings it
+        started (0: its function suspends, it goes the general way)."""
+        if self.fns[ti] in self.suspends[ti]:
+            return 0
+        k = self._room(ti, budget)
+        if k <= 0:
+            return 0
+        loop = self.engine._loop
+        assert loop is not None
+        stand_in = self.stand_in
+        if stand_in is None:
+            stand_in = self.stand_in = _StandIn(_Box())
+        current = _tasks.current_task(loop)
+        if current is not None:
+            _tasks._leave_task(loop, current)
+        # the calls' current_task(), as for the executor's inline start (one for the whole
+        # batch: a call that suspends keeps it, and the next calls get a new one)
+        _tasks._enter_task(loop, stand_in)  # type: ignore[arg-type]
+        try:
+            n, end = self._fire(ti, k)
+        finally:
+            _tasks._leave_task(loop, stand_in)  # type: ignore[arg-type]
+            if current is not None:
+                _tasks._enter_task(loop, current)
+        self.st.last = ti
+        if end is not None:
+            self._general(ti, *end)
+        return n
+
+    def _room(self, ti: int, budget: int) -> int:
+        """How many firings of ``ti`` can start now. Nothing but the lane's loop changes
+        the places it touches until that loop ends (every call there is inline)."""
+        e, st = self.engine, self.st
+        places, reserved = e.places, st.reserved
+        k = min(budget, e.limit - e.started, len(places[self.ins[ti]]))
+        for p, cap in st.capped[ti]:
+            k = min(k, cap - len(places[p]) - reserved[p])
+        return k
+
+    def _fire(self, ti: int, k: int) -> tuple[int, tuple[Any, ...] | None]:
+        """Start ``k`` firings of ``ti``, fewer if a call raises or suspends: how many
+        started, and what ``_general`` needs for the one that stopped the loop."""
+        e, st = self.engine, self.st
+        cell, send = self.cells[ti], self._trampoline(ti).send
+        places, tname = e.places, e.net.transitions[ti].id
+        popleft = places[self.ins[ti]].popleft
+        arg, positional = self.args[ti], self.positional[ti]
+        waiters, wakes, outs = st.waiters, self.wakes[ti], self.outs[ti]
+        keep = st.items.get(e._ids[ti])
+        quiet, row = e.attempts.quiet, e.attempts.row
+        base, perf = self.context, time.perf_counter_ns
+        seq, tid = e.seq, e._tid
+        first = last = seq + 1  # the firings first..last-1 returned
+        value: Any = None
+        t0 = n = 0
+        try:
+            while n < k:
+                seq += 1
+                n += 1
+                tok = popleft()
+                x = tok.data if positional else ({arg: tok.data} if arg is not None else {})
+                if not quiet:
+                    t0 = perf()
+                cx = base.copy()
+                try:
+                    yielded = cx.run(send, x)
+                except (KeyboardInterrupt, SystemExit):
+                    self.tramps[ti] = None
+                    raise
+                except BaseException as exc:  # a step's own exception never escapes
+                    return n, (seq, tok, t0, cx, exc, None)
+                if yielded is not _DONE:  # it suspended: a task continues it
+                    return n, (seq, tok, t0, cx, None, yielded)
+                value = cell[0]
+                at = perf()  # a history's clock, as _put_out reads it
+                parent = tok._trail
+                for p, pname in outs:
+                    tid += 1
+                    places[p].append(Token(value, tid, (tname, seq, pname, at, parent)))
+                if keep is not None:
+                    keep.append((seq, value))
+                if waiters:  # a paused producer: room was freed
+                    for p in wakes:
+                        if p in waiters:
+                            st._wake(p)
+                if not quiet:
+                    row(ti, seq, 1, t0, 0.0, "succeeded", True, None, value)
+                last = seq + 1
+            return n, None
+        finally:
+            e.seq, e._tid, e.started = seq, tid, e.started + n
+            self.fired += n
+            if last > first:
+                self._returned(ti, first, last - 1, value)
+
+    def _returned(self, ti: int, first: int, last: int, value: Any) -> None:
+        """What the firings ``first..last`` of ``ti``, which returned, leave behind, once
+        for all: the firing sequence, and the step's last item (``value``, of firing
+        ``last``) unless it keeps all of them."""
+        e = self.engine
+        e.sequence.extend(array("i", (ti,)) * (last - first + 1))
+        step = e._ids[ti]
+        if step not in self.st.items:
+            self.st.last_seq[step] = last
+            e.outputs[step] = value
+
+    def _trampoline(self, ti: int) -> Any:
+        tramp = self.tramps[ti]
+        if tramp is None:
+            cell = self.cells[ti]
+            cell[1] = False
+            tramp = self.tramps[ti] = _trampoline(self.fns[ti], cell, self.positional[ti])
+            tramp.send(None)
+        return tramp
+
+    def _general(
+        self,
+        ti: int,
+        seq: int,
+        tok: Token,
+        t0: int,
+        cx: Any,
+        error: BaseException | None,
+        yielded: Any,
+    ) -> None:
+        """The firing ``seq`` goes the general way from here: it failed (the runner decides),
+        or it suspended (its attempt waits on a task that continues the call)."""
+        e = self.engine
+        f = e._flight(ti, seq, [tok], [(self.ins[ti], [tok])], None)
+        arg = self.args[ti]
+        f.kwargs = {arg: tok.data} if arg is not None else {}
+        f.t0 = t0
+        runner = e.attempts
+        if error is not None:
+            self.tramps[ti] = None  # the exception ended it
+            runner.fail(f, error)
+            return
+        # as the executor does for a call whose first segment suspended: the function
+        # starts as a task from now on, and this call goes on in one, in its own context
+        self.suspends[ti].add(self.fns[ti])
+        tramp, cell = self.tramps[ti], self.cells[ti]
+        cell[1] = True  # the trampoline now returns this call's value (it ends there)
+        self.tramps[ti] = None
+        self.cells[ti] = [None, False]
+        stand_in = self.stand_in
+        assert stand_in is not None and e._loop is not None
+        self.stand_in = None
+        box = stand_in.box
+        task = e._loop.create_task(_drive(box, None, None, _Resume(tramp, yielded)), context=cx)
+        stand_in.task = task
+        # the attempt runner's start, for a call that did not finish inline
+        f.fut, f.box = task, box
+        runner.running[f] = None
+        box.report, box.token = runner._report, f
+
+
+__all__ = ["Lane"]

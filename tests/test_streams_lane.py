@@ -1,0 +1,283 @@
+"""The per-item lane of stream nets (engine/_net_lane.py) against the general path.
+
+Every scenario runs twice, lane on and lane off (``_net_lane.ENABLED``), and must give the
+same run: results, firing order, token histories, errors per item, ``events`` rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import fluxnb
+from fluxnb import RunStatus
+from fluxnb.engine import _net_lane
+from fluxnb.engine._net_run import NetEngine, plan_net
+from fluxnb.spec._stream_net import compile_streams
+
+Steps = dict[str, Callable[..., Any]]
+
+
+def chain(n: int, *steps: tuple[str, Callable[..., Any], dict[str, Any]]) -> fluxnb.Workflow:
+    """A generator of ``n`` items feeding ``steps`` one after the other."""
+    wf = fluxnb.Workflow("lane")
+
+    async def src():  # type: ignore[no-untyped-def]
+        for i in range(n):
+            yield i
+
+    wf.add("src", src)
+    prev = "src"
+    for name, fn, options in steps:
+        wf.add(name, fn, depends_on=[prev], **options)
+        prev = name
+    return wf
+
+
+def run(
+    make: Callable[[], fluxnb.Workflow], lane: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> Any:
+    monkeypatch.setattr(_net_lane, "ENABLED", lane)
+    return fluxnb.run(make(), **kw)
+
+
+def rows(store: fluxnb.Store, run_id: str) -> list[tuple[Any, ...]]:
+    """The run's events without what depends on timing."""
+    frame = store.sql(
+        "SELECT seq, step, attempt, status, final, error_type, error_message FROM events "
+        f"WHERE run_id = '{run_id}' ORDER BY seq, attempt"
+    )
+    return [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+
+
+def engine_for(wf: fluxnb.Workflow) -> NetEngine:
+    fns = {sid: step.fn for sid, step in wf.steps.items()}
+    return NetEngine(plan_net(compile_streams(wf, fns), None), run_id="lane-test")
+
+
+def same_both_ways(
+    make: Callable[[], fluxnb.Workflow], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, list[tuple[Any, ...]]]:
+    """Run ``make()`` with the lane and without, with a store; assert they agree."""
+    out = []
+    for lane in (True, False):
+        store = fluxnb.Store(":memory:")
+        r = run(make, lane, monkeypatch, store=store)
+        out.append((r, rows(store, r.run_id)))
+    monkeypatch.setattr(_net_lane, "ENABLED", True)
+    (on, on_rows), (off, off_rows) = out
+    assert on.status == off.status
+    assert on.reason == off.reason
+    assert on.outputs == off.outputs
+    assert on.sequence == off.sequence  # the firing order, completion by completion
+    assert on_rows == off_rows
+    return on, on_rows
+
+
+# ---------------------------------------------------------------- the common shape
+async def ident(src):  # type: ignore[no-untyped-def]
+    return src
+
+
+async def scaled(a, k):  # type: ignore[no-untyped-def]
+    return a * k
+
+
+async def plus_one(double):  # type: ignore[no-untyped-def]
+    return double + 1
+
+
+double = functools.partial(scaled, k=2)  # not a plain function: called with a dict
+
+
+def test_a_chain_of_async_steps_takes_the_lane_and_matches_the_general_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def make() -> fluxnb.Workflow:
+        return chain(
+            300,
+            ("a", ident, {"capacity": 8}),
+            ("double", double, {"capacity": 5}),
+            ("c", plus_one, {}),
+        )
+
+    r, events = same_both_ways(make, monkeypatch)
+    assert r.ok and r["c"] == [2 * i + 1 for i in range(300)]
+    assert len(events) == 1 + 3 * 300  # the producer's row, one per firing
+    engine = engine_for(make())
+    asyncio.run(engine.advance())
+    assert engine._lane is not None and engine._lane.fired == 3 * 300
+
+
+def test_store_on_and_off_give_the_same_result_on_the_lane() -> None:
+    wf = chain(50, ("a", ident, {}), ("b", double, {"keep": "last"}))
+    off = fluxnb.run(wf, store=None)
+    on = fluxnb.run(wf, store=fluxnb.Store(":memory:"))
+    assert off.outputs == on.outputs and off.sequence == on.sequence
+    assert on["b"] == 98
+
+
+def test_token_histories_and_ids_are_the_general_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Items a zip of two streams never took stay in their place, with their history."""
+
+    def make() -> fluxnb.Workflow:
+        wf = fluxnb.Workflow("zip")
+
+        async def long():  # type: ignore[no-untyped-def]
+            for i in range(6):
+                yield i
+
+        async def short():  # type: ignore[no-untyped-def]
+            for i in range(2):
+                yield i
+
+        async def a(long):  # type: ignore[no-untyped-def]
+            return long * 10
+
+        async def z(a, short):  # type: ignore[no-untyped-def]
+            return (a, short)
+
+        wf.add("long", long)
+        wf.add("short", short)
+        wf.add("a", a)
+        wf.add("z", z)
+        return wf
+
+    seen = []
+    for lane in (True, False):
+        with pytest.warns(RuntimeWarning, match="never taken"):
+            r = run(make, lane, monkeypatch, store=None)
+        left = r.tokens["a->z"]
+        seen.append(
+            [(t.id, t.data, [(m.transition, m.firing, m.place) for m in t.history]) for t in left]
+        )
+        assert r["z"] == [(0, 0), (10, 1)]
+    assert seen[0] == seen[1] and len(seen[0]) == 4
+    assert [m[0] for m in seen[0][0][2]] == ["long", "a"]
+
+
+# ---------------------------------------------------------------- where it leaves the lane
+def test_a_step_that_suspends_on_some_items_goes_on_in_a_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def sometimes(src):  # type: ignore[no-untyped-def]
+        if src % 7 == 3:
+            await asyncio.sleep(0)
+        return src * 3
+
+    def make() -> fluxnb.Workflow:
+        return chain(60, ("a", sometimes, {"capacity": 4}), ("b", ident_a, {}))
+
+    r, _ = same_both_ways(make, monkeypatch)
+    # a's calls that went on in tasks end in their own order (the same on both paths)
+    assert r.ok and sorted(r["b"]) == [i * 3 for i in range(60)]
+    engine = engine_for(make())
+    asyncio.run(engine.advance())
+    lane = engine._lane
+    assert lane is not None
+    assert 0 < lane.fired < 2 * 60  # items 0..3 of a inline, then a's calls are tasks
+    assert engine.streams is not None and engine.streams.result("b") == r["b"]
+
+
+async def ident_a(a):  # type: ignore[no-untyped-def]
+    return a
+
+
+def test_a_step_that_suspends_keeps_its_context_and_current_task() -> None:
+    var: contextvars.ContextVar[int] = contextvars.ContextVar("lane_var", default=-1)
+    seen: list[tuple[int, int, bool]] = []
+
+    async def a(src):  # type: ignore[no-untyped-def]
+        before = var.get()  # every call starts from the run's context: never a past item's
+        var.set(src)
+        first = asyncio.current_task()
+        if src == 5:
+            await asyncio.sleep(0)  # goes on in a task, in the same context
+        seen.append((before, var.get(), first is not None))
+        return src
+
+    r = fluxnb.run(chain(10, ("a", a, {})), store=None)
+    assert r.ok and r["a"] == list(range(10))
+    assert seen == [(-1, i, True) for i in range(10)]
+
+
+def test_asyncio_timeout_in_a_lane_step_times_out_that_step_not_the_run() -> None:
+    async def a(src):  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(0.01 if src == 2 else 5):
+            if src == 2:
+                await asyncio.sleep(1)
+            return src
+
+    wf = chain(4, ("a", a, {"on_error": "skip"}))
+    r = fluxnb.run(wf, store=None)
+    assert r.ok and r["a"] == [0, 1, 3]
+
+
+@pytest.mark.parametrize("strategy", ["skip", "continue", "stop"])
+def test_an_item_that_raises_follows_the_steps_error_strategy(
+    monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    async def picky(src):  # type: ignore[no-untyped-def]
+        if src in (3, 7):
+            raise ValueError(f"bad item {src}")
+        return src
+
+    def make() -> fluxnb.Workflow:
+        return chain(10, ("a", picky, {"on_error": strategy, "capacity": 4}), ("b", ident_a, {}))
+
+    r, events = same_both_ways(make, monkeypatch)
+    failed = [e for e in events if e[1] == "a" and e[3] != "succeeded"]
+    if strategy == "stop":
+        assert r.status is RunStatus.FAILED and "bad item 3" in (r.reason or "")
+        assert [e[3] for e in failed] == ["failed"]
+    else:
+        assert r["b"] == [i for i in range(10) if i not in (3, 7)]
+        assert [e[3] for e in failed] == ["skipped" if strategy == "skip" else "failed"] * 2
+        assert r.ok is (strategy == "skip")
+        assert [e[6] for e in failed] == ["bad item 3", "bad item 7"]
+
+
+def test_retries_are_per_item_on_the_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[int, int] = {}
+
+    async def flaky(src):  # type: ignore[no-untyped-def]
+        calls[src] = calls.get(src, 0) + 1
+        if src == 4 and calls[src] < 3:
+            raise ConnectionError("again")
+        return src
+
+    def make() -> fluxnb.Workflow:
+        calls.clear()
+        return chain(8, ("a", flaky, {"retry": fluxnb.RetryPolicy(max_attempts=3)}))
+
+    r, events = same_both_ways(make, monkeypatch)
+    assert r.ok and r["a"] == list(range(8))
+    assert calls[4] == 3 and all(calls[i] == 1 for i in range(8) if i != 4)
+    assert [(e[2], e[3]) for e in events if e[1] == "a" and e[0] == events[5][0]] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+
+
+# ---------------------------------------------------------------- backpressure
+def test_backpressure_is_observed_on_the_lane() -> None:
+    """An inline consumer drains in batches: the producer still pauses on the full place
+    and is woken when the lane takes an item; no place ever holds more than capacity."""
+    wf = chain(2_000, ("a", ident, {"capacity": 16}), ("b", ident_a, {"capacity": 4}))
+    engine = engine_for(wf)
+    asyncio.run(engine.advance())
+    st, lane = engine.streams, engine._lane
+    assert st is not None and lane is not None
+    assert lane.fired == 2 * 2_000
+    assert st.pauses[0] > 0  # the producer waited for room
+    peaks = {engine.net.places[p]: n for p, n in st.peak.items()}
+    assert peaks["src->a"] == 16  # the generator's place filled up to its capacity, no more
+    assert st.result("b") == list(range(2_000))
+    assert sum(len(q) for q in engine.places) == 0
