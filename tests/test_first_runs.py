@@ -158,5 +158,6 @@ def test_the_first_runs_recorded_manifest_reads_back_identically(store_path: str
         f"SELECT manifest FROM runs WHERE run_id = '{result.run_id}' LIMIT 1", store=store_path
     )
     again = fluxnb.load(row.manifest[0])
+    assert isinstance(again, fluxnb.Workflow)
     assert again.to_dict() == wf.to_dict()
     assert again.order() == wf.order()
