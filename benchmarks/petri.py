@@ -6,18 +6,19 @@
     python benchmarks/petri.py --deep          # a deep net: analysis time per marking, by depth
 
 PM4Py and SNAKES are not fluxnb dependencies: run this with a Python that has them and fluxnb
-(``pip install pm4py snakes`` in a side virtualenv, fluxnb installed there with ``pip install
--e .``); whichever is missing is reported as such. Each peer builds the same net from fluxnb's
-Net before the clock starts. Every tool runs in interleaved rounds (see ``_interleaved``), after
-a warm-up on N = 3: PM4Py's Woflan reachability graph and construct_reachability_graph, SNAKES'
-StateGraph, against fluxnb's reachability graph (``explore``: the same job; "cold": on a Net
-object never analysed before, so the bit masks fluxnb keeps per Net are computed inside the
-clock) and its whole ``analyze`` (graph, deadlock with a shortest witness, dead transitions,
-liveness, workflow-net soundness). Columns give each tool's best CPU time per call and the
-in-round ratios to Woflan. A peer taking longer than --limit seconds at a size (or expected
-to, from its last size) is not run there nor at larger ones. ``--million`` analyses 16
-philosophers (1,331,714 markings) and prints wall time, CPU time and the load average; the
-last lines judge target 7 of issue #22 (N = 5: >= 10x Woflan; 16 philosophers: < 10 s)."""
+(``pip install pm4py snakes`` in a side virtualenv, fluxnb installed there with ``pip install -e
+.`` or on ``PYTHONPATH``); whichever is missing is reported as such. Each peer builds the same
+net from fluxnb's Net before the clock starts. Every tool runs in interleaved rounds (see
+``_interleaved``), after a warm-up on N = 3: PM4Py's Woflan reachability graph and
+construct_reachability_graph, SNAKES' StateGraph, against fluxnb's reachability graph
+(``explore``: the same job; "cold": on a Net object never analysed before, so the bit masks
+fluxnb keeps per Net are computed inside the clock) and its whole ``analyze`` (graph, deadlock
+with a shortest witness, dead transitions, liveness, workflow-net soundness). Columns give each
+tool's best CPU time per call and the in-round ratios to Woflan. A peer taking longer than
+--limit seconds at a size (or expected to, from its last size) is not run there nor at larger
+ones. ``--million`` analyses 16 philosophers (1,331,714 markings) and prints wall time, CPU time
+and the load average; the last lines judge target 7 of issue #22 (N = 5: >= 10x Woflan; 16
+philosophers: < 10 s)."""
 
 from __future__ import annotations
 
