@@ -6,10 +6,10 @@
     python benchmarks/petri.py --deep          # a deep net: analysis time per marking, by depth
 
 PM4Py and SNAKES are not fluxnb dependencies: run this with a Python that has them and fluxnb
-(``pip install pm4py snakes`` in a side virtualenv, fluxnb installed there with ``pip install -e
-.`` or on ``PYTHONPATH``); whichever is missing is reported as such. Each peer builds the same
-net from fluxnb's Net before the clock starts. Every tool runs in interleaved rounds (see
-``_interleaved``), after a warm-up on N = 3: PM4Py's Woflan reachability graph and
+(``pip install pm4py snakes`` in a side virtualenv, fluxnb installed there with
+``pip install -e .`` or on ``PYTHONPATH``); whichever is missing is reported as such. Each peer
+builds the same net from fluxnb's Net before the clock starts. Every tool runs in interleaved
+rounds (see ``_interleaved``), after a warm-up on N = 3: PM4Py's Woflan reachability graph and
 construct_reachability_graph, SNAKES' StateGraph, against fluxnb's reachability graph
 (``explore``: the same job; "cold": on a Net object never analysed before, so the bit masks
 fluxnb keeps per Net are computed inside the clock) and its whole ``analyze`` (graph, deadlock
