@@ -34,9 +34,9 @@ from fluxnb.store._ipc import (
     UTF8,
     ipc_file,
 )
-from fluxnb.store._outputs import payload
+from fluxnb.store._outputs import encode, payload
 from fluxnb.store._recorder import NO_OUTPUT
-from fluxnb.store._segments import COLUMNS, arrow_table, write_segment
+from fluxnb.store._segments import COLUMNS, _schemas, arrow_table, write_segment
 from fluxnb.store._store_recorder import StoreRecorder
 from fluxnb.store._usage import UsageMeter
 from fluxnb.testing import failing, flaky
@@ -45,6 +45,7 @@ from .conftest import cli_env
 
 # the module, not fluxnb.store (a function once fluxnb.store is touched)
 _store_recorder = importlib.import_module("fluxnb.store._store_recorder")
+_outputs = importlib.import_module("fluxnb.store._outputs")
 
 _VALUES = {
     UTF8: st.text(max_size=20),
@@ -236,3 +237,34 @@ def test_recorded_rows_digests_and_usage_equal_the_per_event_reference(
     assert got == want
     units = {u for _, u, *_ in got}
     assert {"invocations", "compute_seconds", "retries"} <= units
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_columns_of_one_value_convert_as_value_by_value(data: st.DataObject) -> None:
+    """A batch whose columns each hold one value (a run id, a status, no error...) is
+    built without converting every value: the table is the same."""
+    for table in COLUMNS:
+        row = data.draw(_rows(table), label=table)[0]
+        rows = [row] * 40
+        schema = _schemas()[table]
+        cols = zip(*rows, strict=True)
+        plain = pa.table(
+            [pa.array(list(c), type=f.type) for c, f in zip(cols, schema, strict=True)],
+            schema=schema,
+        )
+        assert arrow_table(table, rows).equals(plain), table
+
+
+def test_repeated_small_outputs_keep_their_digest_and_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for value in (1, 1, None, True, 1.0, -0.0, 0.0, "ok", "ok", "ü" * 30):
+        fmt, text, _, digest, size = encode(value)
+        assert (fmt, json.loads(text or "")) == ("json", value)
+        assert digest == hashlib.sha256((text or "").encode()).hexdigest()[:32]
+        assert size == len((text or "").encode())
+    assert encode(-0.0)[1] == "-0.0" and encode(0.0)[1] == "0.0"
+    assert encode(1)[1] == "1" and encode(True)[1] == "true"
+    monkeypatch.setattr(_outputs, "CAP", 40)  # "ü" * 30 is 62 bytes of JSON
+    assert encode("ü" * 30)[0] == "too_large"
