@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import random
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,7 @@ import fluxnb
 from fluxnb import RunStatus
 from fluxnb.engine import _net_lane
 from fluxnb.engine._net_run import NetEngine, plan_net
+from fluxnb.engine._net_tokens import Runs
 from fluxnb.spec._stream_net import compile_streams
 
 Steps = dict[str, Callable[..., Any]]
@@ -281,3 +284,35 @@ def test_backpressure_is_observed_on_the_lane() -> None:
     assert peaks["src->a"] == 16  # the generator's place filled up to its capacity, no more
     assert st.result("b") == list(range(2_000))
     assert sum(len(q) for q in engine.places) == 0
+
+
+# ---------------------------------------------------------------- memory
+def test_the_firing_sequence_of_a_stream_is_kept_in_runs_and_stays_small() -> None:
+    """20,000 items through two steps: 40,001 firings, kept as a few hundred runs."""
+    wf = chain(20_000, ("a", ident, {"keep": "last"}), ("b", ident_a, {"keep": "last"}))
+    engine = engine_for(wf)
+    asyncio.run(engine.advance())
+    sequence = engine.sequence
+    assert isinstance(sequence, Runs)
+    assert len(sequence) == 40_001 == sum(sequence.counts)
+    assert len(sequence.tis) < 40_001 // 50
+    assert engine.outputs["b"] == 19_999
+
+
+def test_runs_read_like_the_array_of_transition_indices() -> None:
+    rng = random.Random(7)
+    for _ in range(20):
+        flat: array[int] = array("i")
+        runs = Runs()
+        for _ in range(rng.randrange(60)):
+            ti, n = rng.randrange(3), rng.randrange(1, 4)
+            flat.extend([ti] * n)
+            if n == 1:
+                runs.append(ti)
+            else:
+                runs.add(ti, n)
+        assert list(runs) == list(flat) and len(runs) == len(flat)
+        assert [runs[i] for i in range(-len(flat), len(flat))] == list(flat) * 2
+        assert runs[1:5] == list(flat[1:5])
+        with pytest.raises(IndexError):
+            runs[len(flat)]

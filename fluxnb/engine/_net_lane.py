@@ -35,14 +35,13 @@ import contextvars
 import inspect
 import time
 import types
-from array import array
 from asyncio import tasks as _tasks  # current_task() bookkeeping, as the executor's inline start
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..spec._stream_net import callee
 from ._executor import Executor, LocalExecutor, _Box, _drive, _Resume, _StandIn
-from ._net_tokens import Token
+from ._net_tokens import Runs, Token
 
 if TYPE_CHECKING:
     from ._net_run import NetEngine
@@ -257,7 +256,9 @@ class Lane:
         for all: the firing sequence, and the step's last item (``value``, of firing
         ``last``) unless it keeps all of them."""
         e = self.engine
-        e.sequence.extend(array("i", (ti,)) * (last - first + 1))
+        sequence = e.sequence
+        assert isinstance(sequence, Runs)
+        sequence.add(ti, last - first + 1)
         step = e._ids[ti]
         if step not in self.st.items:
             self.st.last_seq[step] = last

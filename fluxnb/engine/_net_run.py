@@ -50,7 +50,7 @@ from ._net_stream import (
     predicates,
     stream_binding,
 )
-from ._net_tokens import Firing, NetResult, Token, head
+from ._net_tokens import Firing, NetResult, Runs, Token, head
 from ._states import RunStatus
 
 #: Firings of an automatic run when neither the call nor the net says (cycles are legal,
@@ -235,7 +235,10 @@ class NetEngine:
         self.seq = 0  # firings and puts started
         self.started = 0  # firings started (max_firings counts these)
         self.puts = 0  # tokens put by hand
-        self.sequence = array("i")  # transition indices, in completion order
+        #: transition indices, in completion order (a stream's, in runs: memory stays flat)
+        self.sequence: array[int] | Runs = (
+            Runs() if self.streams is not None and net.keep and not keep_firings else array("i")
+        )
         self.outputs: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self.firings: list[Firing] | None = [] if keep_firings else None
@@ -799,6 +802,7 @@ class NetEngine:
         undone = self.firings[n].transition if len(self.firings) > n else "nothing"
         del self.firings[n:]
         self.places = [deque(q) for q in places]
+        assert isinstance(self.sequence, array)  # an interactive run keeps its firings
         del self.sequence[seq_len:]
         self.outputs, self.errors, self._blocked = outputs, errors, blocked
         self.seq += 1
@@ -969,6 +973,7 @@ async def play_coloured(engine: NetEngine) -> int:
     limit = engine.limit - engine.started
     log = array("i", bytes(4 * max(1, min(_CHUNK, limit))))
     sequence = engine.sequence
+    assert isinstance(sequence, array)  # a net without actions: not a stream's
     record = not isinstance(recorder, NullRecorder)
     ids, run_id = engine._ids, engine.run_id
     tail = (None, None, None, None, None, NO_OUTPUT)

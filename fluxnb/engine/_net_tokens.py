@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from itertools import repeat
+from typing import Any, overload
 
 from .._plural import plural
 from ._states import RunStatus
@@ -108,6 +111,57 @@ class Firing:
         )
 
 
+class Runs(Sequence[int]):
+    """A firing sequence kept as runs: transition ``tis[i]`` fired ``counts[i]`` times in
+    a row. A stream's firings come in long runs of one step (a step fires while it has
+    items), so a run of a million items keeps thousands of pairs, not millions of entries:
+    its memory is bounded by the work in flight, not by the item count. It reads like the
+    ``array`` of transition indices it stands for."""
+
+    __slots__ = ("_len", "counts", "tis")
+
+    def __init__(self) -> None:
+        self.tis = array("i")
+        self.counts = array("q")
+        self._len = 0
+
+    def add(self, ti: int, n: int = 1) -> None:
+        """``ti`` fired ``n`` more times."""
+        tis = self.tis
+        if tis and tis[-1] == ti:
+            self.counts[-1] += n
+        else:
+            tis.append(ti)
+            self.counts.append(n)
+        self._len += n
+
+    append = add
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[int]:
+        for ti, n in zip(self.tis, self.counts, strict=True):
+            yield from repeat(ti, n)
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[int]: ...
+    def __getitem__(self, i: int | slice) -> int | list[int]:
+        if isinstance(i, slice):
+            return list(self)[i]
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError("firing index out of range")
+        for ti, n in zip(self.tis, self.counts, strict=True):
+            if i < n:
+                return ti
+            i -= n
+        raise IndexError("firing index out of range")  # pragma: no cover
+
+
 #: How a net run ended (``NetResult.ending``).
 ENDINGS = ("final", "dead", "max_firings", "failed", "cancelled", "closed")
 
@@ -185,7 +239,12 @@ class NetResult:
     @property
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(self._ids, 0)
-        for i in self._sequence:
+        seq = self._sequence
+        if isinstance(seq, Runs):
+            for ti, n in zip(seq.tis, seq.counts, strict=True):
+                out[self._ids[ti]] += n
+            return out
+        for i in seq:
             out[self._ids[i]] += 1
         return out
 
