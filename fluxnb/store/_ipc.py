@@ -16,6 +16,7 @@ offsets, values) are padded to 8 bytes in the message body.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -168,6 +169,31 @@ def _message(header_type: int, build: object, body_length: int) -> bytes:
     return struct.pack("<Ii", 0xFFFFFFFF, len(meta)) + meta
 
 
+@functools.cache
+def _schema_message(columns: tuple[tuple[str, str], ...]) -> bytes:
+    """The schema message of a table: the same for every file of it."""
+    return _message(_SCHEMA, lambda b: _schema(b, columns), 0)
+
+
+@functools.cache
+def _schema_tail(columns: tuple[tuple[str, str], ...]) -> tuple[bytes, int, int]:
+    """A footer's schema, written first (at the buffer's end): its bytes, its position
+    and the builder's alignment then."""
+    b = _Builder()
+    position = _schema(b, columns)
+    b._pad(8)  # what follows starts 8-byte aligned, as when built in place
+    return bytes(b.buf), position, b.minalign
+
+
+def _footer_start(columns: tuple[tuple[str, str], ...]) -> tuple[_Builder, int]:
+    """A builder holding the footer's schema (built once per table), and its position."""
+    data, position, minalign = _schema_tail(columns)
+    b = _Builder()
+    b.buf[:] = data
+    b.minalign = minalign
+    return b, position
+
+
 def _bitmap(bits: Sequence[object]) -> bytes:
     out = bytearray((len(bits) + 7) // 8)
     for i, bit in enumerate(bits):
@@ -229,26 +255,18 @@ def ipc_file(columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> bytes
             body += part
             body += bytes(-len(part) % 8)
 
-    def schema(b: _Builder) -> int:
-        return _schema(b, columns)
-
     def batch(b: _Builder) -> int:
         bufs = b.structs("qq", buffers)
         node_vector = b.structs("qq", nodes)
         return _table(b, (0, "q", n), (1, "o", node_vector), (2, "o", bufs))
 
-    head = _MAGIC + b"\0\0" + _message(_SCHEMA, schema, 0)
+    columns = tuple(columns)
+    head = _MAGIC + b"\0\0" + _schema_message(columns)
     meta = _message(_RECORD_BATCH, batch, len(body))
-    b = _Builder()
+    b, schema = _footer_start(columns)
     blocks = b.structs("qi4xq", [(len(head), len(meta), len(body))])
     dictionaries = b.structs("qi4xq", [])
     footer = b.finish(
-        _table(
-            b,
-            (0, "h", _V5),
-            (1, "o", _schema(b, columns)),
-            (2, "o", dictionaries),
-            (3, "o", blocks),
-        )
+        _table(b, (0, "h", _V5), (1, "o", schema), (2, "o", dictionaries), (3, "o", blocks))
     )
     return b"".join((head, meta, bytes(body), _EOS, footer, struct.pack("<i", len(footer)), _MAGIC))
