@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,20 @@ def test_billing_benchmark_invoices_its_synthetic_usage_exactly(tmp_path) -> Non
         Decimal(0),
     )
     assert total == expected
+
+
+def test_first_run_benchmark_measures_both_targets(tmp_path: Path) -> None:
+    figures = tmp_path / "first_run.json"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "first_run.py"), "--steps", "50",
+         "--rounds", "1", "--memory-steps", "2000", "--json", str(figures)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )  # fmt: skip
+    assert out.returncode in (0, 1), out.stderr  # 1: a target missed at this tiny size
+    data = json.loads(figures.read_text())
+    assert data["first_run"]["ratio"] > 0 and data["memory"]["steps"] == 2000
+    assert data["memory"]["scheduler_freed"] is True
+    assert out.stdout.count("pass") + out.stdout.count("FAIL") == 3
