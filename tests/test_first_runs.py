@@ -113,7 +113,7 @@ def test_a_result_outlives_its_scheduler_plan_and_workflow() -> None:
 
     wf = _wide(50)
     result = fluxnb.run(wf, store=None)
-    plan = weakref.ref(_plan._cache[wf][3])
+    plan = weakref.ref(_plan._cache[wf][2])
     del wf
     gc.collect()
     assert plan() is None  # nothing of the run kept the plan: only the workflow's cache
@@ -161,3 +161,27 @@ def test_the_first_runs_recorded_manifest_reads_back_identically(store_path: str
     assert isinstance(again, fluxnb.Workflow)
     assert again.to_dict() == wf.to_dict()
     assert again.order() == wf.order()
+
+
+def test_a_warm_run_calls_the_namespaces_callables_of_now() -> None:
+    wf = fluxnb.load("pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n")
+    assert fluxnb.run(wf, {"a": lambda: 1, "b": lambda a: a + 1}, store=None)["b"] == 2
+    # the cached plan stands only while every callable is the very same object
+    assert fluxnb.run(wf, {"a": lambda: 10, "b": lambda a: a + 1}, store=None)["b"] == 11
+
+
+def test_a_big_results_debug_still_finds_each_steps_callable(store_path: str) -> None:
+    def grow(src: int) -> int:
+        return src + 1
+
+    def other(src: int) -> int:
+        return src + 2
+
+    wf = fluxnb.Workflow("big")
+    wf.add("src", lambda: 1)
+    for i in range(1100):  # big enough that the result keeps its callables compactly
+        wf.add(f"w{i}", other if i == 7 else grow, depends_on="src")
+    result = fluxnb.run(wf, store=store_path)
+    ns: dict[str, Any] = {}
+    assert result.debug("w3", ns) is grow and ns["w3_inputs"] == {"src": 1}
+    assert result.debug("w7", ns) is other

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import heapq
 import weakref
+from array import array
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import repeat
+from operator import attrgetter, is_
 from types import MappingProxyType
 from typing import Any
 
@@ -135,7 +138,7 @@ class Plan:
             retries=same(retries),
             consumers=consumers,
             prio=bytes(n),
-            initial_missing=bytes(missing) if max(missing) < 256 else tuple(missing),
+            initial_missing=bytes(missing) if max(missing) < 256 else array("I", missing),
             initial_ready=tuple(ready),
             declared=declared,
             on_error=tuple(on_error),
@@ -200,7 +203,9 @@ def _marked_graph(
 _NO_STATIC: Mapping[str, Any] = MappingProxyType({})
 
 
-_cache: weakref.WeakKeyDictionary[Workflow, tuple[int, RouterSettings, tuple[Any, ...], Plan]] = (
+#: Each workflow's plan, with the version and router it was made for (its callables are
+#: those of its bindings: they are checked against the namespace's at every run).
+_cache: weakref.WeakKeyDictionary[Workflow, tuple[int, RouterSettings, Plan]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -209,17 +214,14 @@ def plan_for(wf: Workflow, namespace: Mapping[str, Any] | None) -> Plan:
     """The plan to run ``wf`` with callables from ``namespace``; raises ManifestError."""
     wf.validate()
     fns = find_callables(wf, namespace)
-    fn_tuple = tuple(fns.values())
     hit = _cache.get(wf)
-    if (
-        hit is not None
-        and hit[0] == wf._version
-        and hit[1] is wf.router
-        and len(hit[2]) == len(fn_tuple)
-        and all(a is b for a, b in zip(hit[2], fn_tuple, strict=True))
-    ):
-        return hit[3]
-    bindings = bind_all(wf, fns)
-    plan = Plan.build(wf, bindings)
-    _cache[wf] = (wf._version, wf.router, fn_tuple, plan)
+    if hit is not None and hit[0] == wf._version and hit[1] is wf.router:
+        plan = hit[2]
+        with suppress(AttributeError):  # a step without a binding: plan anew
+            if all(  # the very same callables (compared in C)
+                map(is_, map(fns.__getitem__, plan.ids), map(attrgetter("fn"), plan.bindings))
+            ):
+                return plan
+    plan = Plan.build(wf, bind_all(wf, fns))
+    _cache[wf] = (wf._version, wf.router, plan)
     return plan

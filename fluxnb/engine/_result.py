@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 from .._exceptions import ReplayError, StepFailed
@@ -70,6 +73,24 @@ class CacheDecision:
     source_run_id: str | None = None
 
 
+def _compact(callables: dict[str, Any]) -> Callable[[], dict[str, Any]] | dict[str, Any]:
+    """A big run's step -> callable table, kept as the recipe to make it again when
+    ``debug`` first needs it: the ids in a tuple and, when every step calls one function
+    (a fan-out), that function once. A 100,000-step result keeps 8 bytes a step for it,
+    not a dict entry's ~40."""
+    if len(callables) < 1000:
+        return callables
+    ids = tuple(callables)
+    first = callables[ids[0]]
+    if all(map(is_, callables.values(), repeat(first))):
+        return partial(dict.fromkeys, ids, first)
+    return partial(_zipped, ids, tuple(callables.values()))
+
+
+def _zipped(ids: tuple[str, ...], fns: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(ids, fns, strict=True))
+
+
 def _dt(us: int | None) -> datetime | None:
     return None if us is None else datetime.fromtimestamp(us / 1e6, tz=UTC)
 
@@ -124,7 +145,7 @@ class RunResult:
         #: Where the trace was recorded (None: not recorded).
         self.store = store
         self.reason = reason
-        self._fns = callables or {}
+        self._fns = _compact(callables) if isinstance(callables, dict) else callables or {}
 
     @property
     def steps(self) -> dict[str, StepResult]:
