@@ -84,7 +84,7 @@ class Plan:
         ``wf`` must be valid (``wf.validate()``, which also found the order). What repeats
         is shared, not copied per step (a wide fan-out of 100,000 steps would keep 100,000
         of each): the places feeding one transition share its consumer entry, steps without
-        ``with:`` share one empty mapping, equal settings are the workflow's own objects.
+        ``with:`` share one empty mapping, a column of settings nobody set is one tuple.
         """
         wf.order()  # the canonical order, kept by the workflow (validate() found it)
         assert wf._order is not None
@@ -162,8 +162,8 @@ def _marked_graph(
     ``(transition, weight)`` or an output arc ``(place, weight)``, and the places feeding
     one transition share its consumer entry."""
     index = {sid: ti for ti, sid in enumerate(ids)}
-    places = sum(len(steps[sid].depends_on) or 1 for sid in ids) + len(ids)
-    pairs = list(zip(range(places), repeat(1)))
+    places = sum(len(steps[sid].depends_on) or 1 for sid in ids) + len(ids)  # at most
+    pairs = list(zip(range(places), repeat(1)))  # made in C
     pair = pairs.__getitem__
 
     initial: list[int] = []
