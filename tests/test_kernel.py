@@ -239,9 +239,11 @@ def test_ctrl_c_stops_a_long_analysis_and_the_kernel_carries_on(kernel: Any) -> 
     )
     assert execute(kc, setup)["status"] == "ok"
     # 22 philosophers: 88 places, past the vectorised search's 64, so the generated code
-    # explores ~150k markings a second: the 1,000,000-marking budget is ~7 s away, and
-    # the interrupt comes at 2 s
-    msg_id = kc.execute("fluxnb.analyze(dining_philosophers(22), progress=heard.append)")
+    # explores ~300k markings a second: a 5,000,000-marking budget is many seconds away,
+    # and the interrupt comes at 2 s
+    msg_id = kc.execute(
+        "fluxnb.analyze(dining_philosophers(22), max_states=5_000_000, progress=heard.append)"
+    )
     time.sleep(2.0)
     km.interrupt_kernel()
     reply = wait_reply(kc, msg_id, timeout=60)
