@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -484,10 +485,12 @@ class Scheduler:
                 _step_results,
                 self._ids,
                 self.plan.declared,
-                self._state,
-                self._attempts,
-                self._first,
-                self._last,
+                # compact copies (1 and 8 bytes a step, not a list of int objects): a result
+                # may live for the whole notebook session
+                bytes(self._state),
+                array("q", self._attempts),
+                array("q", self._first),
+                array("q", self._last),
                 self._errors,
                 self.attempts.wall0,
                 self.attempts.perf0,
@@ -536,10 +539,10 @@ def _put(tokens: list[Any], p: int, w: int, before: int, value: Any) -> None:
 def _step_results(
     ids: tuple[str, ...],
     declared: tuple[str, ...],
-    state: list[int],
-    attempts: list[int],
-    first: list[int],
-    last: list[int],
+    state: Sequence[int],
+    attempts: Sequence[int],
+    first: Sequence[int],
+    last: Sequence[int],
     errors: dict[int, StepError],
     wall0: int,
     perf0: int,
