@@ -263,7 +263,7 @@ class UsageMeter:
         (None when there is nothing): built column by column, the fast path of a store."""
         import pyarrow as pa
 
-        from ._segments import _schemas, arrow_table
+        from ._segments import _array, _schemas, arrow_table
 
         cols = self._auto_columns()
         with self._lock:
@@ -279,7 +279,7 @@ class UsageMeter:
             for field in schema:
                 values = cols.get(field.name)
                 if values is not None:
-                    arrays.append(pa.array(values, type=field.type))
+                    arrays.append(_array(pa, values, field.type))
                 elif fixed.get(field.name) is None:
                     arrays.append(pa.nulls(n, field.type))
                 else:  # the same value in every row: no conversion per row
