@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 #: Column kinds of the segment schemas (``_segments.COLUMNS``).
 UTF8, BINARY, INT32, INT64, FLOAT64, BOOL, TIMESTAMP_US = (
@@ -159,10 +159,10 @@ def _schema(b: _Builder, columns: Sequence[tuple[str, str]]) -> int:
     return _table(b, (0, "h", 0), (1, "o", vector))  # little-endian
 
 
-def _message(header_type: int, build: object, body_length: int) -> bytes:
+def _message(header_type: int, build: Callable[[_Builder], int], body_length: int) -> bytes:
     """An encapsulated message: continuation marker, length, padded FlatBuffer."""
     b = _Builder()
-    header = build(b)  # type: ignore[operator]
+    header = build(b)
     root = _table(b, (0, "h", _V5), (1, "B", header_type), (2, "o", header), (3, "q", body_length))
     meta = b.finish(root)
     meta += bytes(-len(meta) % 8)
