@@ -183,6 +183,7 @@ class Lane:
         self.st.last = ti
         if end is not None:
             self._general(ti, *end)
+            n += 1
         return n
 
     def _room(self, ti: int, budget: int) -> int:
@@ -196,26 +197,25 @@ class Lane:
         return k
 
     def _fire(self, ti: int, k: int) -> tuple[int, tuple[Any, ...] | None]:
-        """Start ``k`` firings of ``ti``, fewer if a call raises or suspends: how many
-        started, and what ``_general`` needs for the one that stopped the loop."""
+        """Fire ``ti`` ``k`` times, fewer if a call raises or suspends: how many firings
+        returned, and what ``_general`` needs for the call that stopped the loop (its item
+        is still at the head of its place)."""
         e, st = self.engine, self.st
         cell, send = self.cells[ti], self._trampoline(ti).send
         places, tname = e.places, e.net.transitions[ti].id
-        popleft = places[self.ins[ti]].popleft
+        head = places[self.ins[ti]]
+        popleft = head.popleft
         arg, positional = self.args[ti], self.positional[ti]
         waiters, wakes, outs = st.waiters, self.wakes[ti], self.outs[ti]
         keep = st.items.get(e._ids[ti])
         quiet, row = e.attempts.quiet, e.attempts.row
         base, perf = self.context, time.perf_counter_ns
         seq, tid = e.seq, e._tid
-        first = last = seq + 1  # the firings first..last-1 returned
         value: Any = None
         t0 = n = 0
         try:
             while n < k:
-                seq += 1
-                n += 1
-                tok = popleft()
+                tok = head[0]  # it leaves its place once its call has returned
                 x = tok.data if positional else ({arg: tok.data} if arg is not None else {})
                 if not quiet:
                     t0 = perf()
@@ -226,11 +226,14 @@ class Lane:
                     self.tramps[ti] = None
                     raise
                 except BaseException as exc:  # a step's own exception never escapes
-                    return n, (seq, tok, t0, cx, exc, None)
+                    return n, (t0, cx, exc, None)
                 if yielded is not _DONE:  # it suspended: a task continues it
-                    return n, (seq, tok, t0, cx, None, yielded)
+                    return n, (t0, cx, None, yielded)
+                popleft()
+                seq += 1
+                n += 1
                 value = cell[0]
-                at = perf()  # a history's clock, as _put_out reads it
+                at = perf()  # a history's clock, as _produce reads it
                 parent = tok._trail
                 for p, pname in outs:
                     tid += 1
@@ -243,13 +246,12 @@ class Lane:
                             st._wake(p)
                 if not quiet:
                     row(ti, seq, 1, t0, 0.0, "succeeded", True, None, value)
-                last = seq + 1
             return n, None
         finally:
+            if seq > e.seq:  # the firings e.seq + 1 .. seq returned
+                self._returned(ti, e.seq + 1, seq, value)
             e.seq, e._tid, e.started = seq, tid, e.started + n
             self.fired += n
-            if last > first:
-                self._returned(ti, first, last - 1, value)
 
     def _returned(self, ti: int, first: int, last: int, value: Any) -> None:
         """What the firings ``first..last`` of ``ti``, which returned, leave behind, once
@@ -274,21 +276,15 @@ class Lane:
         return tramp
 
     def _general(
-        self,
-        ti: int,
-        seq: int,
-        tok: Token,
-        t0: int,
-        cx: Any,
-        error: BaseException | None,
-        yielded: Any,
+        self, ti: int, t0: int, cx: Any, error: BaseException | None, yielded: Any
     ) -> None:
-        """The firing ``seq`` goes the general way from here: it failed (the runner decides),
-        or it suspended (its attempt waits on a task that continues the call)."""
+        """The call on the head item of ``ti``'s input failed (the runner decides what
+        follows) or suspended (its attempt waits on a task that continues the call): its
+        firing is a general one from here, started as the game starts any, its attempt as
+        the runner would have started it."""
         e = self.engine
-        f = e._flight(ti, seq, [tok], [(self.ins[ti], [tok])], None)
-        arg = self.args[ti]
-        f.kwargs = {arg: tok.data} if arg is not None else {}
+        p = self.ins[ti]
+        f = e.fire(ti, [(p, [e.places[p][0]])], start=False)
         f.t0 = t0
         runner = e.attempts
         if error is not None:

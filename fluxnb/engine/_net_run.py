@@ -447,37 +447,29 @@ class NetEngine:
             if len(q) > len(toks):
                 self.places[p] = deque(sorted(q, key=_token_id))
 
-    def fire(self, ti: int, taken: list[tuple[int, list[Token]]], data: Any = None) -> _Flight:
-        """Start one firing (a transition without an action completes at once)."""
+    def fire(
+        self, ti: int, taken: list[tuple[int, list[Token]]], data: Any = None, start: bool = True
+    ) -> _Flight:
+        """Start one firing (a transition without an action completes at once). ``start``
+        False: its action's attempt is the caller's to run (the lane's call that stopped)."""
         self.seq += 1
         self.started += 1
         consumed = self._take(taken)
-        f = self._flight(ti, self.seq, consumed, taken, data)
+        now = self._wall0 + (time.perf_counter_ns() - self._perf0) // 1000  # _now(), inline
+        firing = Firing(self.seq, self._ids[ti], "running", 1, consumed, started_us=now)
+        f = _Flight(ti, firing, taken, data)
+        if self.firings is not None:
+            self.firings.append(firing)
+        if self.streams is not None:
+            self.streams.fired(f)
         if self.plan.bindings[ti] is None:
             value = data if data is not None else (consumed[0].data if consumed else None)
             f.t0 = time.perf_counter_ns()
             self._complete(f, value, NO_OUTPUT)
             return f
         f.kwargs = self._kwargs(f)
-        self._start(f)
-        return f
-
-    def _flight(
-        self,
-        ti: int,
-        seq: int,
-        consumed: list[Token],
-        taken: list[tuple[int, list[Token]]],
-        data: Any,
-    ) -> _Flight:
-        """The firing ``seq`` of ``ti`` that took ``taken``, started (its action not yet)."""
-        now = self._wall0 + (time.perf_counter_ns() - self._perf0) // 1000  # _now(), inline
-        firing = Firing(seq, self._ids[ti], "running", 1, consumed, started_us=now)
-        f = _Flight(ti, firing, taken, data)
-        if self.firings is not None:
-            self.firings.append(firing)
-        if self.streams is not None:
-            self.streams.fired(f)
+        if start:
+            self._start(f)
         return f
 
     def _kwargs(self, f: _Flight) -> dict[str, Any]:
@@ -523,16 +515,14 @@ class NetEngine:
         a.firing.attempts = a.attempt
 
     def _produce(self, f: _Flight, data: Any) -> list[Token]:
-        consumed = f.firing.consumed
-        return self._put_out(f.ti, f.firing.seq, consumed[0]._trail if consumed else None, data)
-
-    def _put_out(self, ti: int, seq: int, parent: Any, data: Any) -> list[Token]:
-        """Tokens with ``data`` on ``ti``'s output places, made by its firing ``seq``; their
-        history goes on from ``parent`` (the trail of the first token the firing took)."""
+        """Tokens with ``data`` on the output places of ``f``'s transition; their history
+        goes on from that of the first token ``f`` took."""
+        consumed, seq = f.firing.consumed, f.firing.seq
+        parent = consumed[0]._trail if consumed else None
         at = time.perf_counter_ns()  # a history's clock (Token.history makes it wall time)
         produced = []
-        places, tname = self.places, self.net.transitions[ti].id
-        for p, name, weight in self._outs[ti]:
+        places, tname = self.places, self.net.transitions[f.ti].id
+        for p, name, weight in self._outs[f.ti]:
             move = (tname, seq, name, at, parent)
             q = places[p]
             for _ in range(weight):

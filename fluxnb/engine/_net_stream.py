@@ -486,7 +486,7 @@ class StreamState:
         consumed = f.firing.consumed
         parent = consumed[0]._trail if consumed else None
         # the common shape, one token per output place and no item keys, is made here
-        # (``_put_out`` inline)
+        # (``_produce`` inline)
         simple = not keyed and all(w == 1 for _, _, w in e._outs[ti])
         outs = [(p, name) for p, name, _ in e._outs[ti]]
         tname = e.net.transitions[ti].id
@@ -509,7 +509,7 @@ class StreamState:
                     e._tid += 1
                     places[p].append(Token(item, e._tid, (tname, seq, name, at, parent)))
             else:
-                produced = e._put_out(ti, seq, parent, item)
+                produced = e._produce(f, item)
                 if keyed:
                     self._keyed(produced, (ti, seq, count))
             count += 1
