@@ -268,3 +268,17 @@ def test_repeated_small_outputs_keep_their_digest_and_the_cap(
     assert encode(1)[1] == "1" and encode(True)[1] == "true"
     monkeypatch.setattr(_outputs, "CAP", 40)  # "ü" * 30 is 62 bytes of JSON
     assert encode("ü" * 30)[0] == "too_large"
+
+
+def test_cold_start_benchmark_prints_its_verdict() -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "cold_start.py"), "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        check=True,
+        timeout=120,
+    ).stdout
+    assert "store on,  from the call" in out
+    assert "] store on: the step starts <= 50 ms after the call" in out
