@@ -238,9 +238,11 @@ def test_each_consumer_firing_is_one_event_row() -> None:
     assert list(runs["status"]) == ["succeeded"] and list(runs["workflow"]) == ["streams"]
 
 
-def test_cancelling_a_stream_run_stops_the_producer() -> None:
+@pytest.mark.parametrize("consumer", ["sync", "async"])  # async: the per-item lane
+def test_cancelling_a_stream_run_stops_the_producer(consumer: str) -> None:
     wf = fluxnb.Workflow("endless")
     made = []
+    seen_items: list[int] = []
 
     @wf.step
     async def ticks():
@@ -251,9 +253,14 @@ def test_cancelling_a_stream_run_stops_the_producer() -> None:
             yield i
             i += 1
 
-    @wf.step
     def seen(ticks):
+        seen_items.append(ticks)
         return ticks
+
+    async def seen_async(ticks):
+        return seen(ticks)
+
+    wf.add("seen", seen_async if consumer == "async" else seen)
 
     async def main() -> None:
         task = asyncio.ensure_future(fluxnb.arun(wf, store=None))
@@ -266,6 +273,7 @@ def test_cancelling_a_stream_run_stops_the_producer() -> None:
     n = len(made)
     time.sleep(0.02)
     assert len(made) == n > 0  # nothing runs after the cancel
+    assert seen_items == made[: len(seen_items)]
 
 
 def test_a_stream_that_can_never_drain_ends_instead_of_hanging() -> None:

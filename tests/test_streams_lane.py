@@ -296,40 +296,6 @@ def test_a_step_that_takes_no_argument_runs_once_per_item(
     assert r["t"] == ["tick"] * 5
 
 
-def test_cancelling_a_run_whose_consumer_takes_the_lane() -> None:
-    made: list[int] = []
-    seen: list[int] = []
-    wf = fluxnb.Workflow("endless-lane")
-
-    async def ticks():  # type: ignore[no-untyped-def]
-        i = 0
-        while True:
-            await asyncio.sleep(0.001)
-            made.append(i)
-            yield i
-            i += 1
-
-    async def look(ticks):  # type: ignore[no-untyped-def]
-        seen.append(ticks)
-        return ticks
-
-    wf.add("ticks", ticks)
-    wf.add("look", look)
-
-    async def main() -> None:
-        task = asyncio.ensure_future(fluxnb.arun(wf, store=None))
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        n = len(made)
-        await asyncio.sleep(0.02)
-        assert len(made) == n > 0  # nothing runs after the cancel
-
-    asyncio.run(main())
-    assert seen == made[: len(seen)] and len(seen) >= len(made) - 1
-
-
 # ---------------------------------------------------------------- memory
 def test_the_firing_sequence_of_a_stream_is_kept_in_runs_and_stays_small() -> None:
     """20,000 items through two steps: 40,001 firings, kept as a few hundred runs."""
