@@ -75,7 +75,8 @@ def _by_position(fn: Any, arg: str | None) -> bool:
         type(fn) is types.FunctionType
         and code is not None
         and arg is not None
-        and code.co_argcount > code.co_posonlyargcount == 0
+        and code.co_posonlyargcount == 0
+        and code.co_argcount >= 1
         and code.co_varnames[0] == arg
     )
 
@@ -94,7 +95,6 @@ class Lane:
         self.fns: list[Any] = [None] * n
         #: per transition: the executor's set of functions seen to suspend
         self.suspends: list[set[Any]] = [set()] * n
-        self.execs = list(executors)
         self.args: list[str | None] = [None] * n
         self.ins = [0] * n
         #: output places and their names, per transition

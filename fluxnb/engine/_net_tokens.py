@@ -211,7 +211,7 @@ class NetResult:
         self.reason = reason
         self.marking = marking
         self._tokens = tokens
-        self._sequence = sequence  # array of transition indices, in completion order
+        self._sequence = sequence  # transition indices in completion order (array or Runs)
         self._ids = ids
         self.outputs = outputs
         self.errors = errors
