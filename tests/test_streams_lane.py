@@ -165,6 +165,44 @@ def test_token_histories_and_ids_are_the_general_paths(monkeypatch: pytest.Monke
     assert [m[0] for m in seen[0][0][2]] == ["long", "a"]
 
 
+def test_a_diamond_of_lane_steps_joins_each_item_with_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """src -> a, src -> b, c(a, b): the branches' tokens carry their item's key on the
+    lane, so c meets each item with itself, however the branches were fired."""
+
+    async def a(src):  # type: ignore[no-untyped-def]
+        if src == 4:
+            raise ValueError("a drops item 4")
+        return src * 10
+
+    async def b(src):  # type: ignore[no-untyped-def]
+        return src + 0.5
+
+    async def c(a, b):  # type: ignore[no-untyped-def]
+        return (a, b)
+
+    def make() -> fluxnb.Workflow:
+        wf = chain(40, ("a", a, {"on_error": "skip", "capacity": 3}))
+        wf.add("b", b, depends_on=["src"], capacity=5)
+        wf.add("c", c, depends_on=["a", "b"])
+        return wf
+
+    with pytest.warns(RuntimeWarning, match="never taken"):  # b's half of item 4
+        r, _ = same_both_ways(make, monkeypatch)
+    assert sorted(r["c"]) == [(i * 10, i + 0.5) for i in range(40) if i != 4]
+    engine = engine_for(make())
+    with pytest.warns(RuntimeWarning, match="never taken"):
+        asyncio.run(engine.advance())
+        engine.conclude()
+    assert engine._lane is not None and engine._lane.fired >= 2 * 39
+    assert engine.streams is not None and engine.streams.key == {
+        engine.places[p][0].id: engine.streams.key[engine.places[p][0].id]
+        for p in range(len(engine.places))
+        if engine.places[p]
+    }  # only the item left over keeps its key
+
+
 # ---------------------------------------------------------------- where it leaves the lane
 def test_a_step_that_suspends_on_some_items_goes_on_in_a_task(
     monkeypatch: pytest.MonkeyPatch,

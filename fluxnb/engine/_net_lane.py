@@ -26,7 +26,8 @@ From the firing where a call stops being simple, it goes the general way:
 A step qualifies (``Lane.ok``) when it is a per-item step of a workflow's stream net with
 one input, output arcs of weight 1, no guard, activation rule, join or read, an ``async
 def`` without ``ctx``, on the local executor, with no timeout and no circuit breaker, in a
-run that keeps no firing list (not interactive) and has no final marking.
+run that keeps no firing list (not interactive) and has no final marking. Item keys (for
+the joins of a diamond) go on as in the general path.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class Lane:
         self.stand_in: _StandIn | None = None
         #: firings started here (the rest went the general way)
         self.fired = 0
-        if not ENABLED or engine.firings is not None or engine._finals or st.keyed:
+        if not ENABLED or engine.firings is not None or engine._finals:
             return
         for ti, t in enumerate(net.transitions):
             binding = plan.bindings[ti]
@@ -206,7 +207,7 @@ class Lane:
         head = places[self.ins[ti]]
         popleft = head.popleft
         arg, positional = self.args[ti], self.positional[ti]
-        waiters, wakes, outs = st.waiters, self.wakes[ti], self.outs[ti]
+        waiters, wakes, outs, keyed = st.waiters, self.wakes[ti], self.outs[ti], st.keyed
         keep = st.items.get(e._ids[ti])
         quiet, row = e.attempts.quiet, e.attempts.row
         base, perf = self.context, time.perf_counter_ns
@@ -217,8 +218,7 @@ class Lane:
             while n < k:
                 tok = head[0]  # it leaves its place once its call has returned
                 x = tok.data if positional else ({arg: tok.data} if arg is not None else {})
-                if not quiet:
-                    t0 = perf()
+                t0 = 0 if quiet else perf()
                 cx = base.copy()
                 try:
                     yielded = cx.run(send, x)
@@ -233,11 +233,12 @@ class Lane:
                 seq += 1
                 n += 1
                 value = cell[0]
-                at = perf()  # a history's clock, as _produce reads it
-                parent = tok._trail
+                at, parent = perf(), tok._trail  # a history's clock, as _produce reads it
                 for p, pname in outs:
                     tid += 1
                     places[p].append(Token(value, tid, (tname, seq, pname, at, parent)))
+                if keyed:  # its tokens carry on the key of the item it took (a join waits)
+                    self._key(ti, seq, tok)
                 if keep is not None:
                     keep.append((seq, value))
                 if waiters:  # a paused producer: room was freed
@@ -252,6 +253,14 @@ class Lane:
                 self._returned(ti, e.seq + 1, seq, value)
             e.seq, e._tid, e.started = seq, tid, e.started + n
             self.fired += n
+
+    def _key(self, ti: int, seq: int, tok: Token) -> None:
+        """The item key of ``tok``, which firing ``seq`` of ``ti`` took, goes on to the
+        tokens it just made (what ``StreamState.completed`` and ``forget`` do for a 1:1
+        step)."""
+        st, places = self.st, self.engine.places
+        k = st.key.pop(tok.id, None)
+        st._keyed([places[p][-1] for p, _ in self.outs[ti]], k if k is not None else (ti, seq))
 
     def _returned(self, ti: int, first: int, last: int, value: Any) -> None:
         """What the firings ``first..last`` of ``ti``, which returned, leave behind, once
