@@ -231,8 +231,8 @@ class AttemptRunner:
             return
         a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
         a.t0, a.probe, a.fut, a.box = t0, probe, value, box
-        self.running[a] = None
-        if box is not None:  # told from inside the step's task: no done-callback turn
+        self.running[a] = None  # adopt(a, value, box), inlined: once per step
+        if box is not None:
             box.report, box.token = self._report, a
         else:
             value.add_done_callback(partial(self._on_done, a))
@@ -241,6 +241,18 @@ class AttemptRunner:
             assert self.loop is not None
             spent = (time.perf_counter_ns() - t0) / 1e9
             a.timer = self.loop.call_later(max(0.0, timeout - spent), self._on_timeout, a)
+
+    def adopt(self, a: Attempt, fut: Any, box: Any = None) -> None:
+        """``a`` (its ``t0`` and ``probe`` set) is running on ``fut``: its end reaches the
+        game when ``fut`` ends, or, given the executor's ``box``, when the step's task
+        reports from inside (no done-callback turn of the loop). The timeout is the
+        caller's to arm."""
+        a.fut, a.box = fut, box
+        self.running[a] = None
+        if box is not None:
+            box.report, box.token = self._report, a
+        else:
+            fut.add_done_callback(partial(self._on_done, a))
 
     def _with_ctx(self, ti: int, seq: int, attempt: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments with a ``ctx`` for this attempt (its metering sink too)."""

@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import functools
 import os
-from asyncio import tasks as _tasks  # current_task() bookkeeping: see _StandIn
+from asyncio import tasks as _tasks  # current_task() bookkeeping: see StandIn
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -63,8 +63,8 @@ class LocalExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._max_threads = 1
-        # async callables seen to suspend: they go straight to a task, as the floor does
-        self._suspends: set[Any] = set()
+        #: Async callables seen to suspend: they go straight to a task, as the floor does.
+        self.suspends: set[Any] = set()
         # the run's own context: every step starts from a copy of it, whichever task
         # (the run's, or a finished step's) happens to start it
         self._context = contextvars.copy_context()
@@ -80,7 +80,7 @@ class LocalExecutor:
 
     def start_reporting(
         self, binding: Binding, kwargs: dict[str, Any]
-    ) -> tuple[bool, Any, _Box | None]:
+    ) -> tuple[bool, Any, Box | None]:
         """``start``, plus the box through which a step's task reports its own end from
         inside (set ``box.report`` and ``box.token``): no done-callback turn of the loop.
 
@@ -90,14 +90,14 @@ class LocalExecutor:
         assert loop is not None, "LocalExecutor.open() was not called"
         if binding.is_async:
             fn = binding.fn
-            box = _Box()
-            if fn in self._suspends:  # the coroutine is made inside its task: a task
+            box = Box()
+            if fn in self.suspends:  # the coroutine is made inside its task: a task
                 # cancelled before it ever ran leaves no coroutine never awaited
                 task = loop.create_task(_drive(box, fn, kwargs), context=self._context.copy())
                 return False, task, box
             context = self._context.copy()
             coro = context.run(fn, **kwargs)
-            stand_in = _StandIn(box)
+            stand_in = StandIn(box)
             current = _tasks.current_task(loop)
             if current is not None:
                 _tasks._leave_task(loop, current)
@@ -111,11 +111,8 @@ class LocalExecutor:
                 _tasks._leave_task(loop, stand_in)  # type: ignore[arg-type]
                 if current is not None:
                     _tasks._enter_task(loop, current)
-            self._suspends.add(fn)
-            resume = _Resume(coro, yielded)
-            task = loop.create_task(_drive(box, None, None, resume), context=context)
-            stand_in.task = task
-            return False, task, box
+            self.suspends.add(fn)
+            return False, continue_in_task(loop, coro, yielded, context, stand_in), box
         context = self._context.copy()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._max_threads, thread_name_prefix="fluxnb-step")
@@ -135,6 +132,19 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def continue_in_task(
+    loop: asyncio.AbstractEventLoop, coro: Any, yielded: Any, context: Any, stand_in: StandIn
+) -> asyncio.Task[Any]:
+    """A task that goes on with ``coro``, whose first segment ran inline (with ``stand_in``
+    as the current task) and suspended on ``yielded``; it reports its end through the
+    stand-in's box, and the stand-in acts on it from now on."""
+    task = loop.create_task(
+        _drive(stand_in.box, None, None, _Resume(coro, yielded)), context=context
+    )
+    stand_in.task = task
+    return task
 
 
 class _Resume:
@@ -182,7 +192,7 @@ class _Resume:
 Report = Callable[[Any, Any, "BaseException | None", bool], None]
 
 
-class _Box:
+class Box:
     """Where a step's task reports its end: set ``report`` and ``token`` before the task
     runs (it runs on a later turn of the loop); None leaves the task's future to tell.
     ``started``: the task's coroutine has begun (it reports from then on)."""
@@ -193,7 +203,7 @@ class _Box:
     started = False
 
 
-class _StandIn:
+class StandIn:
     """``asyncio.current_task()`` while a step's first segment runs inline, before it has a
     task of its own: what ``asyncio.timeout()`` (and any code cancelling "the current task")
     acts on. Nothing can need cancelling before the step suspends (timers run on the loop);
@@ -202,7 +212,7 @@ class _StandIn:
 
     __slots__ = ("__weakref__", "box", "task")
 
-    def __init__(self, box: _Box) -> None:
+    def __init__(self, box: Box) -> None:
         self.box = box
         self.task: Any = None
 
@@ -241,7 +251,7 @@ class _StandIn:
         return getattr(self.task, name)
 
 
-async def _drive(box: _Box, fn: Any, kwargs: Any, resume: _Resume | None = None) -> Any:
+async def _drive(box: Box, fn: Any, kwargs: Any, resume: _Resume | None = None) -> Any:
     """Drive a step to its end inside its own task and report it from there: the next
     steps start in this same turn of the loop (no done-callback turn, no wake-up turn).
 

@@ -41,7 +41,7 @@ from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..spec._stream_net import callee
-from ._executor import Executor, LocalExecutor, _Box, _drive, _Resume, _StandIn
+from ._executor import Box, Executor, LocalExecutor, StandIn, continue_in_task
 from ._net_tokens import Runs, Token
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Lane:
         self.positional = [False] * n
         self.cells: list[list[Any]] = [[None, False] for _ in range(n)]
         self.context = contextvars.copy_context()
-        self.stand_in: _StandIn | None = None
+        self.stand_in: StandIn | None = None
         #: firings started here (the rest went the general way)
         self.fired = 0
         if not ENABLED or engine.firings is not None or engine._finals:
@@ -135,7 +135,7 @@ class Lane:
                 continue
             self.ok[ti] = True
             self.fns[ti] = binding.fn
-            self.suspends[ti] = ex._suspends
+            self.suspends[ti] = ex.suspends
             self.ins[ti] = plain[0]
             self.args[ti] = st.args[ti][0]
             self.positional[ti] = _by_position(binding.fn, self.args[ti])
@@ -168,7 +168,7 @@ class Lane:
         assert loop is not None
         stand_in = self.stand_in
         if stand_in is None:
-            stand_in = self.stand_in = _StandIn(_Box())
+            stand_in = self.stand_in = StandIn(Box())
         current = _tasks.current_task(loop)
         if current is not None:
             _tasks._leave_task(loop, current)
@@ -310,13 +310,8 @@ class Lane:
         stand_in = self.stand_in
         assert stand_in is not None and e._loop is not None
         self.stand_in = None
-        box = stand_in.box
-        task = e._loop.create_task(_drive(box, None, None, _Resume(tramp, yielded)), context=cx)
-        stand_in.task = task
-        # the attempt runner's start, for a call that did not finish inline
-        f.fut, f.box = task, box
-        runner.running[f] = None
-        box.report, box.token = runner._report, f
+        task = continue_in_task(e._loop, tramp, yielded, cx, stand_in)
+        runner.adopt(f, task, stand_in.box)  # as its start does a call that suspended
 
 
 __all__ = ["Lane"]
