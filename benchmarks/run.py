@@ -3,6 +3,8 @@
     python benchmarks/run.py            # full sizes (a few minutes)
     python benchmarks/run.py --quick    # small sizes, for a smoke test
     python benchmarks/run.py --json out.json
+    python benchmarks/run.py --all      # then every other target of issues 15 and 22
+    # side venvs (never dependencies): PEERS_PY=python with Hamilton, PM4PY_PY=with PM4Py
 
 Every workload runs the floor (benchmarks/floor.py), fluxnb with the store off, and fluxnb
 with the DuckDB store on, after one warm-up, in rounds: each round runs the three in a
@@ -21,6 +23,8 @@ import argparse
 import asyncio
 import gc
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -122,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, 3 repeats")
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument(
+        "--all",
+        action="store_true",
+        help="then every other target of issues 15 and 22, each from its own benchmark",
+    )
     args = ap.parse_args(argv)
     scale = 10 if args.quick else 1
     repeat = args.repeat or (3 if args.quick else 9)
@@ -190,7 +199,41 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(
             json.dumps({"results": results, "import": imp, "checks": dict(checks)}, indent=2)
         )
+    if args.all:
+        other_targets(args.quick)
     return 0
+
+
+#: The other targets' benchmarks (each prints its own verdict lines), with their arguments
+#: (full, --quick) and the environment variable naming a side venv's python to run it with
+#: (PM4Py and Hamilton are never fluxnb dependencies).
+OTHERS = (
+    ("first runs and memory per step (22: 3, 6)", "first_run.py", [], ["--rounds", "3"], ""),
+    ("import fluxnb (22: 5)", "import_time.py", [], ["--rounds", "5"], ""),
+    ("a cold one-step run with a store (22: 5)", "cold_start.py", [], ["--rounds", "3"], ""),
+    ("nets with guards and data, actions (22: 4)", "net_engine.py", [], ["--rounds", "3"], ""),
+    ("reachability (22: 7)", "petri.py", ["--million"], ["--repeat", "3"], "PM4PY_PY"),
+    ("streams per item (15)", "streams.py", [], [], ""),
+    ("Hamilton's async driver (22: 2)", "hamilton.py", [], ["--quick"], ""),
+)
+_VERDICT = re.compile(r"\[(ok|MISS|skip)\]|\bPASS\b|\bFAIL\b|^pass\s")
+
+
+def other_targets(quick: bool) -> None:
+    """Run each other benchmark in its own interpreter and print its verdict lines."""
+    here = Path(__file__).resolve().parent
+    print("\nthe other targets (each from its own benchmark; its whole output: run it alone)")
+    for title, script, full, small, side in OTHERS:
+        python = os.environ.get(side, sys.executable) if side else sys.executable
+        cmd = [python, str(here / script), *(small if quick else full)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        lines = [ln.strip() for ln in proc.stdout.splitlines() if _VERDICT.search(ln.strip())]
+        print(f"- {title}: benchmarks/{script}")
+        if proc.returncode:
+            print(f"    [MISS] it failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+        missing = f"(no verdict printed{f'; set {side} to a venv with its peer' if side else ''})"
+        for line in lines or [missing]:
+            print(f"    {line}")
 
 
 if __name__ == "__main__":

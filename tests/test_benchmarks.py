@@ -129,3 +129,23 @@ def test_first_run_benchmark_measures_both_targets(tmp_path: Path) -> None:
     assert data["first_run"]["ratio"] > 0 and data["memory"]["steps"] == 2000
     assert data["memory"]["scheduler_freed"] is True
     assert out.stdout.count("pass") + out.stdout.count("FAIL") == 3
+
+
+def test_run_all_knows_every_target_benchmark_and_reads_each_verdict_format() -> None:
+    """`benchmarks/run.py --all` runs each other target's benchmark and keeps its verdict
+    lines: every script it names exists, and each script's way of saying pass/fail is read."""
+    import run  # benchmarks/ is on sys.path (above)
+
+    for _title, script, *_ in run.OTHERS:
+        assert (ROOT / "benchmarks" / script).exists(), script
+    said = [
+        "  [ok] import fluxnb, process <= 1.3x: 1.06x",
+        "  [MISS] W1 100 fluxnb (store off) >= 5x faster than Hamilton async: 2.0x",
+        "  [skip] fluxnb >= 5x faster than Hamilton's async driver: needs --python",
+        "pass  100,000 steps store off: 942 B kept per step",
+        "FAIL  W1 10,002 store on: first run 177 ms, warm 114 ms: 1.55x",
+        "   compiled >= 1M firings/s (median): PASS (2,137,936)",
+    ]
+    assert all(run._VERDICT.search(line.strip()) for line in said)
+    assert not run._VERDICT.search("  5        82            0.06ms            0.06ms")
+    assert not run._VERDICT.search("bypassed 3 steps")
