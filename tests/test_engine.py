@@ -593,3 +593,29 @@ def test_a_run_leaves_no_cyclic_garbage_per_step() -> None:
         gc.enable()
     # the run's own tables form a few cycles (~50 objects, whatever its size); per step: none
     assert garbage < 150, f"{garbage} objects of cyclic garbage after 300 steps"
+
+
+def test_a_loops_task_factory_makes_the_steps_tasks() -> None:
+    """Steps' tasks are made directly only when the loop has no task factory: a loop's own
+    factory (instrumentation, a monitor) still sees every step that suspends."""
+    made: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(getattr(coro, "__qualname__", "?"))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def suspends(**_: Any) -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    wf = fluxnb.Workflow()
+    for i in range(5):
+        wf.add(f"s{i}", suspends)
+
+    async def main() -> Any:
+        asyncio.get_running_loop().set_task_factory(factory)
+        return await wf.arun(store=None)
+
+    assert asyncio.run(main()).ok
+    # the first call runs inline until it suspends, then every step goes on in a task
+    assert sum(1 for name in made if name == "_drive") == 5
