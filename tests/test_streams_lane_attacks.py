@@ -135,6 +135,9 @@ class Scaler:  # eq=True: instances are unhashable
     async def __call__(self, src):  # type: ignore[no-untyped-def]
         return src * self.k
 
+    async def scale(self, src):  # type: ignore[no-untyped-def]
+        return src * self.k
+
 
 class Adder:
     def __init__(self, k: int) -> None:
@@ -168,11 +171,12 @@ async def tripled(src):  # type: ignore[no-untyped-def]
                 reason="the executor looks an unhashable callable up in its suspends set",
             ),
         ),
+        lambda: Scaler(2).scale,
         lambda: Adder(5).add,
         lambda: functools.partial(functools.partial(tripled)),
         lambda: logged(tripled),
     ],
-    ids=["unhashable-instance", "bound-method", "partial", "decorated"],
+    ids=["unhashable-instance", "method-of-unhashable", "bound-method", "partial", "decorated"],
 )
 def test_odd_callables_give_the_same_run_both_ways(
     monkeypatch: pytest.MonkeyPatch, make_fn: Callable[[], Any]
