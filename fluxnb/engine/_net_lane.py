@@ -12,7 +12,9 @@ as before) and rows are the general path's.
 The call runs on a *trampoline*, one generator per step that ``yield from``s each call: a
 call that returns hands its value over without raising StopIteration (a third of a call's
 cost otherwise). Each call still starts from a copy of the run's context, with a stand-in as
-``asyncio.current_task()`` (as the executor's inline start does).
+``asyncio.current_task()`` (as the executor's inline start does): the next call gets the
+same one only when nothing kept it (no reference, no weak reference: task-local state of
+one item never reaches the next).
 
 From the firing where a call stops being simple, it goes the general way:
 
@@ -38,7 +40,9 @@ import time
 import types
 from asyncio import tasks as _tasks  # current_task() bookkeeping, as the executor's inline start
 from collections.abc import Generator, Sequence
+from sys import getrefcount
 from typing import TYPE_CHECKING, Any
+from weakref import getweakrefcount
 
 from ..spec._stream_net import callee
 from ._executor import Box, Executor, LocalExecutor, StandIn, continue_in_task
@@ -166,19 +170,18 @@ class Lane:
             return 0
         loop = self.engine._loop
         assert loop is not None
-        stand_in = self.stand_in
-        if stand_in is None:
-            stand_in = self.stand_in = StandIn(Box())
+        if self.stand_in is None:
+            self.stand_in = StandIn(Box())
         current = _tasks.current_task(loop)
         if current is not None:
             _tasks._leave_task(loop, current)
         # the calls' current_task(), as for the executor's inline start (one for the whole
-        # batch: a call that suspends keeps it, and the next calls get a new one)
-        _tasks._enter_task(loop, stand_in)  # type: ignore[arg-type]
+        # batch while no call keeps it: one that does, or suspends, leaves it behind)
+        _tasks._enter_task(loop, self.stand_in)  # type: ignore[arg-type]
         try:
             n, end = self._fire(ti, k)
         finally:
-            _tasks._leave_task(loop, stand_in)  # type: ignore[arg-type]
+            _tasks._leave_task(loop, self.stand_in)  # type: ignore[arg-type]
             if current is not None:
                 _tasks._enter_task(loop, current)
         self.st.last = ti
@@ -202,24 +205,32 @@ class Lane:
         returned, and what ``_general`` needs for the call that stopped the loop (its item
         is still at the head of its place)."""
         e, st = self.engine, self.st
-        cell, send = self.cells[ti], self._trampoline(ti).send
-        places, tname = e.places, e.net.transitions[ti].id
+        cell, send, places, tname = (
+            self.cells[ti],
+            self._trampoline(ti).send,
+            e.places,
+            e.net.transitions[ti].id,
+        )
         head = places[self.ins[ti]]
         popleft = head.popleft
         arg, positional = self.args[ti], self.positional[ti]
         waiters, wakes, outs, keyed = st.waiters, self.wakes[ti], self.outs[ti], st.keyed
-        keep = st.items.get(e._ids[ti])
-        quiet, row = e.attempts.quiet, e.attempts.row
-        base, perf = self.context, time.perf_counter_ns
-        seq, tid = e.seq, e._tid
+        quiet, row, keep = e.attempts.quiet, e.attempts.row, st.items.get(e._ids[ti])
+        base, perf, refs, weakrefs = (
+            self.context,
+            time.perf_counter_ns,
+            getrefcount,
+            getweakrefcount,
+        )
+        seq, tid, stand_in = e.seq, e._tid, self.stand_in
+        held = refs(stand_in)  # while no call keeps its current task
         value: Any = None
         t0 = n = 0
         try:
             while n < k:
                 tok = head[0]  # it leaves its place once its call has returned
                 x = tok.data if positional else ({arg: tok.data} if arg is not None else {})
-                t0 = 0 if quiet else perf()
-                cx = base.copy()
+                t0, cx = (0 if quiet else perf()), base.copy()
                 try:
                     yielded = cx.run(send, x)
                 except (KeyboardInterrupt, SystemExit):
@@ -229,11 +240,15 @@ class Lane:
                     return n, (t0, cx, exc, None)
                 if yielded is not _DONE:  # it suspended: a task continues it
                     return n, (t0, cx, None, yielded)
+                if refs(stand_in) != held or weakrefs(stand_in):
+                    # the call kept its current task: the next call gets its own
+                    stand_in = self._renew()
+                    held = refs(stand_in)
                 popleft()
                 seq += 1
                 n += 1
-                value = cell[0]
-                at, parent = perf(), tok._trail  # a history's clock, as _produce reads it
+                # a history's clock, as _produce reads it
+                value, at, parent = cell[0], perf(), tok._trail
                 for p, pname in outs:
                     tid += 1
                     places[p].append(Token(value, tid, (tname, seq, pname, at, parent)))
@@ -253,6 +268,16 @@ class Lane:
                 self._returned(ti, e.seq + 1, seq, value)
             e.seq, e._tid, e.started = seq, tid, e.started + n
             self.fired += n
+
+    def _renew(self) -> StandIn:
+        """A new stand-in as the current task, for the next calls (the last one was kept
+        by a call, which may tell it from the next call's, as on the general path)."""
+        loop = self.engine._loop
+        assert loop is not None
+        _tasks._leave_task(loop, self.stand_in)  # type: ignore[arg-type]
+        stand_in = self.stand_in = StandIn(Box())
+        _tasks._enter_task(loop, stand_in)  # type: ignore[arg-type]
+        return stand_in
 
     def _key(self, ti: int, seq: int, tok: Token) -> None:
         """The item key of ``tok``, which firing ``seq`` of ``ti`` took, goes on to the
@@ -298,6 +323,7 @@ class Lane:
         runner = e.attempts
         if error is not None:
             self.tramps[ti] = None  # the exception ended it
+            self.stand_in = None  # the call may have kept it (in its traceback too)
             runner.fail(f, error)
             return
         # as the executor does for a call whose first segment suspended: the function
