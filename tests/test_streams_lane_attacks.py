@@ -176,19 +176,8 @@ async def tripled(src):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "make_fn",
     [
-        pytest.param(
-            lambda: Scaler(3),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the executor looks an unhashable callable up in its suspends set",
-            ),
-        ),
-        pytest.param(
-            lambda: Traced(tripled),
-            marks=pytest.mark.xfail(
-                strict=True, reason="the lane looks an unhashable callable up in a set"
-            ),
-        ),
+        lambda: Scaler(3),
+        lambda: Traced(tripled),
         lambda: Scaler(2).scale,
         lambda: Adder(5).add,
         lambda: functools.partial(functools.partial(tripled)),
@@ -413,3 +402,35 @@ def test_cancelling_the_run_while_lane_calls_run_in_tasks(
                 await task
 
         asyncio.run(asyncio.wait_for(main(), 5))
+
+
+async def sleepy(src):  # type: ignore[no-untyped-def]
+    if src % 3 == 1:
+        await asyncio.sleep(0)
+    return src * 3
+
+
+@pytest.mark.parametrize("make_fn", [lambda: Traced(sleepy), lambda: Traced(tripled)])
+def test_an_unhashable_step_that_suspends_runs_both_ways(
+    monkeypatch: pytest.MonkeyPatch, make_fn: Callable[[], Any]
+) -> None:
+    def make() -> fluxnb.Workflow:
+        return chain(12, ("a", make_fn(), {}), ("b", ident_a, {}))
+
+    r, _ = both_ways(make, monkeypatch)
+    assert r.ok, r.reason
+    assert sorted(r["b"]) == [3 * i for i in range(12)]
+
+
+def test_an_unhashable_async_step_runs_in_a_dag() -> None:
+    wf = fluxnb.Workflow("dag")
+
+    async def one():  # type: ignore[no-untyped-def]
+        return 7
+
+    wf.add("src", one)
+    wf.add("a", Traced(sleepy), depends_on=["src"])  # 7 % 3 == 1: it suspends
+    wf.add("b", Scaler(2), depends_on=["src"])
+    r = fluxnb.run(wf, store=None)
+    assert r.ok, r.reason
+    assert (r["a"], r["b"]) == (21, 14)

@@ -99,7 +99,11 @@ class LocalExecutor:
         if binding.is_async:
             fn = binding.fn
             box = Box()
-            if fn in self.suspends:  # the coroutine is made inside its task: a task
+            try:
+                seen = fn in self.suspends
+            except TypeError:  # an unhashable callable: known by its id (suspend_key)
+                seen = id(fn) in self.suspends
+            if seen:  # the coroutine is made inside its task: a task
                 # cancelled before it ever ran leaves no coroutine never awaited
                 task = self._new_task(_drive(box, fn, kwargs), context=self._context.copy())
                 return False, task, box
@@ -119,7 +123,7 @@ class LocalExecutor:
                 _tasks._leave_task(loop, stand_in)  # type: ignore[arg-type]
                 if current is not None:
                     _tasks._enter_task(loop, current)
-            self.suspends.add(fn)
+            self.suspends.add(suspend_key(fn))
             return False, continue_in_task(loop, coro, yielded, context, stand_in), box
         context = self._context.copy()
         if self._pool is None:
@@ -140,6 +144,17 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def suspend_key(fn: Any) -> Any:
+    """How ``LocalExecutor.suspends`` knows ``fn``: itself, or its id when it cannot be
+    hashed (an instance with ``__eq__`` and an async ``__call__``, or a decorator class
+    like it; its binding holds it for the run, so the id stays its own)."""
+    try:
+        hash(fn)
+    except TypeError:
+        return id(fn)
+    return fn
 
 
 def continue_in_task(

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import getweakrefcount
 
 from ..spec._stream_net import callee
-from ._executor import Box, Executor, LocalExecutor, StandIn, continue_in_task
+from ._executor import Box, Executor, LocalExecutor, StandIn, continue_in_task, suspend_key
 from ._net_tokens import Runs, Token
 
 if TYPE_CHECKING:
@@ -98,8 +98,10 @@ class Lane:
         #: per transition: it takes the lane
         self.ok = [False] * n
         self.fns: list[Any] = [None] * n
-        #: per transition: the executor's set of functions seen to suspend
+        #: per transition: the executor's set of functions seen to suspend, and how it
+        #: knows the transition's function
         self.suspends: list[set[Any]] = [set()] * n
+        self.keys: list[Any] = [None] * n
         self.args: list[str | None] = [None] * n
         self.ins = [0] * n
         #: output places and their names, per transition
@@ -140,6 +142,7 @@ class Lane:
             self.ok[ti] = True
             self.fns[ti] = binding.fn
             self.suspends[ti] = ex.suspends
+            self.keys[ti] = suspend_key(binding.fn)
             self.ins[ti] = plain[0]
             self.args[ti] = st.args[ti][0]
             self.positional[ti] = _by_position(binding.fn, self.args[ti])
@@ -163,7 +166,7 @@ class Lane:
     def run(self, ti: int, budget: int) -> int:
         """Fire ``ti`` while it is enabled, at most ``budget`` times; how many firings it
         started (0: its function suspends, it goes the general way)."""
-        if self.fns[ti] in self.suspends[ti]:
+        if self.keys[ti] in self.suspends[ti]:
             return 0
         k = self._room(ti, budget)
         if k <= 0:
@@ -328,7 +331,7 @@ class Lane:
             return
         # as the executor does for a call whose first segment suspended: the function
         # starts as a task from now on, and this call goes on in one, in its own context
-        self.suspends[ti].add(self.fns[ti])
+        self.suspends[ti].add(self.keys[ti])
         tramp, cell = self.tramps[ti], self.cells[ti]
         cell[1] = True  # the trampoline now returns this call's value (it ends there)
         self.tramps[ti] = None
