@@ -434,3 +434,116 @@ def test_an_unhashable_async_step_runs_in_a_dag() -> None:
     r = fluxnb.run(wf, store=None)
     assert r.ok, r.reason
     assert (r["a"], r["b"]) == (21, 14)
+
+
+# ---------------------------------------------------------------- runs side by side, runs again
+def test_two_stream_runs_at_once_in_one_loop_keep_their_own_lanes() -> None:
+    async def a(src):  # type: ignore[no-untyped-def]
+        if src % 50 == 7:
+            await asyncio.sleep(0)
+        return src + 1
+
+    async def main() -> list[Any]:
+        runs = [
+            fluxnb.arun(chain(400, ("a", a, {"capacity": 4}), ("b", ident_a, {})), store=None)
+            for _ in range(3)
+        ]
+        return list(await asyncio.gather(*runs))
+
+    for r in asyncio.run(main()):
+        assert r.ok and sorted(r["b"]) == list(range(1, 401))
+
+
+def test_the_same_workflow_runs_twice_and_its_step_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step that suspended in one run starts inline again in the next (a new executor),
+    and a step replaced between runs is the one called."""
+    calls: list[str] = []
+
+    async def first(src):  # type: ignore[no-untyped-def]
+        calls.append("first")
+        if src == 1:
+            await asyncio.sleep(0)
+        return src
+
+    async def second(src):  # type: ignore[no-untyped-def]
+        calls.append("second")
+        return -src
+
+    wf = chain(5, ("a", first, {}), ("b", ident_a, {}))
+    assert fluxnb.run(wf, store=None)["b"] == list(range(5))
+    assert fluxnb.run(wf, store=None)["b"] == list(range(5))
+    wf.replace_step("a", fn=second)
+    assert fluxnb.run(wf, store=None)["b"] == [-i for i in range(5)]
+    assert calls == ["first"] * 10 + ["second"] * 5
+
+
+def test_a_step_that_mutates_its_item_in_a_diamond(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both branches of a diamond get the same item object, on the lane as on the general
+    path: what one branch does to it the other sees, in the same order."""
+
+    async def src():  # type: ignore[no-untyped-def]
+        for i in range(20):
+            yield [i]
+
+    async def left(src):  # type: ignore[no-untyped-def]
+        src.append("left")
+        return list(src)
+
+    async def right(src):  # type: ignore[no-untyped-def]
+        src.append("right")
+        return list(src)
+
+    async def join(left, right):  # type: ignore[no-untyped-def]
+        return (left, right)
+
+    def make() -> fluxnb.Workflow:
+        wf = fluxnb.Workflow("diamond")
+        wf.add("src", src)
+        wf.add("left", left, depends_on=["src"], capacity=3)
+        wf.add("right", right, depends_on=["src"], capacity=2)
+        wf.add("join", join, depends_on=["left", "right"])
+        return wf
+
+    r, _ = both_ways(make, monkeypatch)
+    assert r.ok and len(r["join"]) == 20
+
+
+def test_on_error_continue_counts_each_failed_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def picky(src):  # type: ignore[no-untyped-def]
+        if src % 4 == 0:
+            raise ValueError(f"bad {src}")
+        return src
+
+    def make() -> fluxnb.Workflow:
+        return chain(40, ("a", picky, {"on_error": "continue"}), ("b", ident_a, {}))
+
+    r, events = both_ways(make, monkeypatch)
+    assert not r.ok and r["b"] == [i for i in range(40) if i % 4]
+    assert [e[6] for e in events if e[3] == "failed"] == [f"bad {i}" for i in range(0, 40, 4)]
+
+
+def test_cancelling_a_run_leaves_no_task_or_coroutine_behind(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    async def slow(src):  # type: ignore[no-untyped-def]
+        if src % 10 == 9:
+            await asyncio.sleep(10)
+        return src
+
+    async def main() -> None:
+        wf = chain(1000, ("a", slow, {"capacity": 16}), ("b", ident_a, {}))
+        task = asyncio.ensure_future(fluxnb.arun(wf, store=None))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert left == []
+
+    asyncio.run(main())
+    import gc
+
+    gc.collect()
+    assert [str(w.message) for w in recwarn if "never awaited" in str(w.message)] == []
