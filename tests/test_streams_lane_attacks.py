@@ -547,3 +547,45 @@ def test_cancelling_a_run_leaves_no_task_or_coroutine_behind(
 
     gc.collect()
     assert [str(w.message) for w in recwarn if "never awaited" in str(w.message)] == []
+
+
+def test_a_lane_step_that_runs_a_stream_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step awaiting a nested stream run: the inner run's lane takes the current task
+    from the outer call's stand-in and gives it back."""
+
+    async def inner(src):  # type: ignore[no-untyped-def]
+        r = await fluxnb.arun(chain(src % 4, ("x", ident_a_src, {})), store=None)
+        assert r.ok
+        return len(r["x"]) if src % 4 else 0
+
+    def make() -> fluxnb.Workflow:
+        return chain(12, ("a", inner, {}), ("b", ident_a, {}))
+
+    r, _ = both_ways(make, monkeypatch)
+    assert sorted(r["b"]) == sorted(i % 4 for i in range(12))
+
+
+def test_deep_awaits_without_suspending_stay_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def down(k: int) -> int:
+        return 0 if k == 0 else 1 + await down(k - 1)
+
+    async def deep(src):  # type: ignore[no-untyped-def]
+        return src + await down(200)
+
+    def make() -> fluxnb.Workflow:
+        return chain(20, ("a", deep, {}), ("b", ident_a, {}))
+
+    r, _ = both_ways(make, monkeypatch)
+    assert r["b"] == [i + 200 for i in range(20)]
+
+
+def test_a_sync_consumer_behind_a_full_lane_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow_sync(a):  # type: ignore[no-untyped-def]
+        return a * 2
+
+    def make() -> fluxnb.Workflow:
+        return chain(60, ("a", ident_a_src, {"capacity": 2}), ("b", slow_sync, {"capacity": 1}))
+
+    monkeypatch.setattr(_net_lane, "ENABLED", True)
+    r = fluxnb.run(make(), store=None)
+    assert r.ok and r["b"] == [2 * i for i in range(60)]
