@@ -89,7 +89,7 @@ class Scheduler:
         self._counts = list(initial)
         #: Per place: no tokens (None), one token's value itself, or a list of two or more
         #: (``_counts`` says which): a DAG's places hold at most one, so a run allocates no
-        #: list per edge (20,000 lists for W3 10,000, all kept alive by the collector).
+        #: list per edge (20,000 lists for W3 10,000, each alive for the whole run).
         self._tokens: list[Any] = [[None] * n if n > 1 else None for n in initial]
         self._missing = list(plan.initial_missing)
         self._ready: list[tuple[int, int]] = list(plan.initial_ready)  # a heap already
