@@ -160,9 +160,12 @@ def encode(value: Any) -> Encoded:
         known = seen.get(value)
         if known is not None and (known[4] or 0) <= CAP:  # (the cap may have changed)
             return known
-        if t is str and len(value) > CAP:
-            return _big_string(value)
-        return _remember(seen, value, str(value) if t is int else encode_basestring(value))
+        try:
+            if t is str and len(value) > CAP:
+                return _big_string(value)
+            return _remember(seen, value, str(value) if t is int else encode_basestring(value))
+        except ValueError:  # a lone surrogate (no UTF-8), an int over 4,300 digits
+            return _pickle_or_note(value)
     text = _scalar_json(value)
     if text is not None and len(text) <= _SEEN_LEN:
         known = _SEEN_TEXT.get(text)
@@ -179,7 +182,10 @@ def encode(value: Any) -> Encoded:
         except (TypeError, ValueError, RecursionError):
             pass
     if text is not None:
-        return _json(text)
+        try:
+            return _json(text)
+        except UnicodeEncodeError:  # a str inside holds a lone surrogate: no UTF-8 text
+            pass
     return _pickle_or_note(value)
 
 

@@ -132,7 +132,25 @@ def arrow_table(
 def _array(pa: Any, values: Sequence[Any], type_: Any) -> Any:
     """One column as an Arrow array; a column holding one text, integer or None all
     along (a run id, a status, an executor, no error, final) is not converted value by
-    value."""
+    value. A text UTF-8 cannot hold (a lone surrogate, as in a path decoded with
+    ``surrogateescape``) is written with that character escaped: ``'\\udcff'``."""
+    try:
+        return _converted(pa, values, type_)
+    except UnicodeEncodeError:
+        return _converted(pa, [_utf8(v) for v in values], type_)
+
+
+def _utf8(value: Any) -> Any:
+    """A str UTF-8 can encode: its lone surrogates written as escapes (``\\udcff``)."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode(errors="backslashreplace").decode()
+    return value
+
+
+def _converted(pa: Any, values: Sequence[Any], type_: Any) -> Any:
     n = len(values)
     if n > 16:
         first = values[0]

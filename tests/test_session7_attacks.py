@@ -1,0 +1,197 @@
+"""Attacks on session 7's store and import changes (issue #22): values the small Arrow
+writer, the output cache and the recorder must survive, each once a bug found here."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import fluxnb
+from fluxnb.store import open_store
+from fluxnb.store._outputs import encode, payload
+from fluxnb.store._segments import COLUMNS, _ipc_bytes
+
+from .conftest import cli_env
+
+_outputs = importlib.import_module("fluxnb.store._outputs")
+
+
+def _read(data: bytes) -> pa.Table:
+    table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+    table.validate(full=True)
+    return table
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x\udcff", "\ud800", ["a", "\udfff"], {"k": "\ud83d"}, 10**5000, -(10**4400)],
+    ids=["lone-low", "lone-high", "in-list", "in-dict", "huge-int", "huge-negative-int"],
+)
+def test_outputs_json_cannot_hold_are_pickled_and_repeat_identically(value: object) -> None:
+    """A str with a lone surrogate cannot be UTF-8 (so not JSON text), an int over 4,300
+    digits cannot be str()'d: both are recorded as pickles, the same bytes each time."""
+    first, again = encode(value), encode(value)
+    assert first == again and first[0] == "pickle"
+    assert pickle.loads(first[2] or b"") == value
+    assert first[3] == hashlib.sha256(first[2] or b"").hexdigest()[:32]
+
+
+def test_a_step_returning_a_lone_surrogate_records_and_the_run_ends(tmp_path: Path) -> None:
+    """Such an output made the recorder raise inside the engine's callback: the run hung."""
+    store = tmp_path / "s.duckdb"
+    code = textwrap.dedent(
+        f"""
+        import fluxnb
+        wf = fluxnb.Workflow("surrogate")
+        wf.add("odd", lambda: "file\\udcff.txt")
+        wf.add("big", lambda: 10**5000)
+        print(fluxnb.run(wf, store={str(store)!r}).ok)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert out.stdout.strip().splitlines()[-1:] == ["True"], out.stderr[-2000:]
+    rows = open_store(str(store)).sql(
+        "SELECT step, output_format, output_pickle FROM events ORDER BY step"
+    )
+    got = {r["step"]: r for r in rows.to_dict("records")}
+    assert got["odd"]["output_format"] == got["big"]["output_format"] == "pickle"
+    assert pickle.loads(payload(bytes(got["odd"]["output_pickle"]))) == "file\udcff.txt"
+
+
+def test_an_error_message_with_a_lone_surrogate_is_recorded(store_path: str) -> None:
+    """A step's error text (a path decoded with surrogateescape, say) made the segment
+    writer raise UnicodeEncodeError out of fluxnb.run: now it is kept with the surrogate
+    written as its escape, and the rest of the row as it was."""
+
+    def bad() -> None:
+        raise ValueError("cannot read /data/caf\udce9.csv")
+
+    wf = fluxnb.Workflow("surrogate-error")
+    wf.add("bad", bad, on_error="continue")
+    result = fluxnb.run(wf, store=store_path)
+    assert not result.ok
+    events = open_store(store_path).sql(
+        "SELECT error_type, error_message FROM events WHERE run_id = $r", {"r": result.run_id}
+    )
+    assert list(events["error_type"]) == ["ValueError"]
+    assert list(events["error_message"]) == ["cannot read /data/caf\\udce9.csv"]
+
+
+@pytest.mark.parametrize("n", [3, 300], ids=["small-writer", "pyarrow"])
+def test_segments_of_text_utf8_cannot_hold_are_written_escaped(n: int) -> None:
+    """Both writers (fluxnb's own up to 256 rows, pyarrow above) take a str column value
+    with a lone surrogate: it is written with the surrogate escaped, every other value
+    as given, and the file validates."""
+    cols = COLUMNS["audit"]
+    row = tuple(
+        {"utf8": "ok \ud800 end", "int32": 7, "timestamp_us": 1}[kind]
+        if name in ("detail", "pid", "occurred_at")
+        else None
+        for name, kind in cols
+    )
+    table = _read(bytes(_ipc_bytes("audit", [row] * n)))
+    assert table.column("detail").to_pylist() == ["ok \\ud800 end"] * n
+    assert table.column("pid").to_pylist() == [7] * n
+
+
+def test_utf8_text_is_not_escaped_when_it_encodes() -> None:
+    """Backslashes and astral characters in ordinary text stay exactly as given."""
+    cols = COLUMNS["audit"]
+    text = "a\\ud800 \U0001d11e \x00 é"
+    row = tuple(text if name == "detail" else None for name, _ in cols)
+    assert _read(bytes(_ipc_bytes("audit", [row]))).column("detail").to_pylist() == [text]
+
+
+def test_cached_and_uncached_encodings_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache hit gives the bytes and digest a miss gives, for values equal under ==
+    but not the same output (1, True, 1.0, '1', -0.0, 0.0)."""
+    values = [1, True, 1.0, "1", -0.0, 0.0, 2**63, "ü" * 20, None, False, 0]
+    misses = []
+    for v in values:
+        monkeypatch.setattr(_outputs, "_SEEN_INT", {})
+        monkeypatch.setattr(_outputs, "_SEEN_STR", {})
+        monkeypatch.setattr(_outputs, "_SEEN_TEXT", {})
+        misses.append(encode(v))
+    for v in values:  # every earlier value is in the caches now
+        encode(v)
+    hits = [encode(v) for v in values]
+    assert hits == misses
+    assert [json.loads(h[1] or "") for h in hits] == values
+    assert [type(json.loads(h[1] or "")) for h in hits] == [type(v) for v in values]
+
+
+def test_a_run_killed_right_after_it_starts_shows_as_interrupted(tmp_path: Path) -> None:
+    """kill -9 while the first step runs: the ``runs`` row written at the start is on disk,
+    so the store lists the run, as interrupted once its process is gone."""
+    store = tmp_path / "s.duckdb"
+    code = textwrap.dedent(
+        f"""
+        import os, signal, fluxnb
+        def first():
+            print(fluxnb.__name__, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        wf = fluxnb.Workflow("killed")
+        wf.add("first", first)
+        fluxnb.run(wf, store={str(store)!r})
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert out.returncode == -9 and out.stdout.strip() == "fluxnb"
+    runs = open_store(str(store)).sql("SELECT workflow, status FROM runs")
+    assert runs.to_dict("records") == [{"workflow": "killed", "status": "interrupted"}]
+
+
+def test_lazy_names_touched_by_threads_at_once_in_a_fresh_process() -> None:
+    code = textwrap.dedent(
+        """
+        import threading, fluxnb
+        names = ("run", "Workflow", "store", "RunResult", "Store", "metrics", "spec")
+        got, gate = {}, threading.Barrier(len(names))
+        def touch(name):
+            gate.wait()
+            got[name] = getattr(fluxnb, name)
+        threads = [threading.Thread(target=touch, args=(n,)) for n in names]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        import fluxnb.engine, fluxnb.spec._model, fluxnb.store
+        assert got["run"] is fluxnb.engine.run and got["Workflow"] is fluxnb.spec._model.Workflow
+        assert got["store"] is fluxnb.store and callable(got["store"])
+        print("ok")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_pickled_workflow_and_result_load_in_a_process_that_only_imported_fluxnb() -> None:
+    wf = fluxnb.Workflow("pickled")
+    wf.add("a", int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fluxnb.run(wf, store=None)
+    blob = pickle.dumps((wf, result))
+    code = (
+        "import sys, pickle, fluxnb\n"
+        "wf, result = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(type(wf).__name__, wf.name, type(result).__name__, result.ok)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=blob, capture_output=True, env=cli_env(), timeout=60
+    )
+    assert out.stdout.decode().strip() == "Workflow pickled RunResult True", out.stderr[-2000:]
