@@ -3,6 +3,7 @@ writer, the output cache and the recorder must survive, each once a bug found he
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import json
@@ -20,6 +21,7 @@ import fluxnb
 from fluxnb.store import open_store
 from fluxnb.store._outputs import encode, payload
 from fluxnb.store._segments import COLUMNS, _ipc_bytes
+from fluxnb.store._store_recorder import StoreRecorder
 
 from .conftest import cli_env
 
@@ -195,3 +197,62 @@ def test_a_pickled_workflow_and_result_load_in_a_process_that_only_imported_flux
         [sys.executable, "-c", code], input=blob, capture_output=True, env=cli_env(), timeout=60
     )
     assert out.stdout.decode().strip() == "Workflow pickled RunResult True", out.stderr[-2000:]
+
+
+def test_a_write_refused_once_at_the_runs_last_flush_loses_nothing(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events of the run's last flush were refused once (ENOSPC): the recorder wrote
+    the run's end anyway and never tried them again, so the store showed a succeeded run
+    with no events (and a warning promising a retry). Now they get that retry, before the
+    end row; usage is counted once."""
+    st = open_store(store_path)
+    append, refused = st.append, []
+
+    def refuse_once(table: str, rows: list[tuple]) -> None:
+        if table == "events" and not refused:
+            refused.append(len(rows))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        append(table, rows)
+
+    monkeypatch.setattr(st, "append", refuse_once)
+    wf = fluxnb.Workflow("refused-at-end")
+    wf.add("a", lambda: 1)
+    wf.add("b", lambda a: a, depends_on="a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the refused write's warning
+        result = fluxnb.run(wf, store=StoreRecorder(st))
+    assert refused == [2] and result.ok and result.recording_error is None
+    got = st.sql("SELECT count(*) AS n FROM events WHERE run_id = $r", {"r": result.run_id})
+    assert list(got["n"]) == [2]
+    usage = st.sql("SELECT unit, count(*) AS n FROM usage GROUP BY unit ORDER BY unit")
+    assert usage.to_dict("records") == [
+        {"unit": "compute_seconds", "n": 2},
+        {"unit": "invocations", "n": 2},
+    ]
+    assert list(st.sql("SELECT status FROM runs")["status"]) == ["succeeded"]
+
+
+def test_a_write_refused_at_every_try_leaves_the_run_unfinished_and_says_so(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the events are refused for good, the end row is not written before them:
+    the run stays 'running' (interrupted once its process is gone) and the result says
+    which rows are missing."""
+    st = open_store(store_path)
+    append = st.append
+
+    def refuse(table: str, rows: list[tuple]) -> None:
+        if table == "events":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        append(table, rows)
+
+    monkeypatch.setattr(st, "append", refuse)
+    wf = fluxnb.Workflow("refused")
+    wf.add("a", lambda: 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = fluxnb.run(wf, store=StoreRecorder(st))
+    err = result.recording_error
+    assert err is not None and err.lost >= 1 and "was not written either" in str(err)
+    assert list(st.sql("SELECT status FROM runs")["status"]) == ["running"]

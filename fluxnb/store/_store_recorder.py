@@ -102,8 +102,10 @@ class StoreRecorder:
     def run_finished(self, run: RunRecord) -> None:
         self.flush()
         final = astuple(run)
-        if self._runs or not self._write("runs", [final]):
-            # the final row goes last, so a reader never sees an ended run without rows
+        kept = self._rows or self._circuit or self._unsent or (self.llm and self.llm.rows)
+        if self._runs or kept or not self._write("runs", [final]):
+            # the final row goes last, so a reader never sees an ended run without rows;
+            # rows a refused write kept get one more try here (there is no later flush)
             self._runs.append(final)
             self.flush()
         lost = len(self._rows) + len(self._circuit) + len(self._runs)
