@@ -19,6 +19,7 @@ import pytest
 
 import fluxnb
 from fluxnb.store import open_store
+from fluxnb.store._ipc import ipc_file
 from fluxnb.store._outputs import encode, payload
 from fluxnb.store._segments import COLUMNS, _ipc_bytes
 from fluxnb.store._store_recorder import StoreRecorder
@@ -256,3 +257,49 @@ def test_a_write_refused_at_every_try_leaves_the_run_unfinished_and_says_so(
     err = result.recording_error
     assert err is not None and err.lost >= 1 and "was not written either" in str(err)
     assert list(st.sql("SELECT status FROM runs")["status"]) == ["running"]
+
+
+def _edge_event_rows() -> list[tuple]:
+    """Event rows holding the values the small writer has to get right."""
+    names = [c for c, _ in COLUMNS["events"]]
+    texts = ["", "\x00nul\x00", "\U0001d11e\U0001f600 astral", "é" * 3000, None]
+    floats = [float("nan"), float("inf"), float("-inf"), -0.0, 5e-324, None]
+    rows = []
+    for i in range(12):
+        value = {
+            "run_id": "edge",
+            "seq": [0, 2**31 - 1, -(2**31)][i % 3] + (i // 3) * (1 if i % 3 != 1 else -1),
+            "step": texts[i % len(texts)] or f"s{i}",
+            "attempt": [1, 2**31 - 1, -(2**31)][i % 3],
+            "status": "succeeded",
+            "final": i % 2 == 0,
+            "started_at": [0, -(2**62), 2**62, None][i % 4],
+            "ended_at": [253_402_300_799_999_999, -62_135_596_800_000_000, None][i % 3],
+            "duration_s": floats[i % len(floats)],
+            "delay_s": floats[(i + 2) % len(floats)],
+            "error_message": texts[(i + 1) % len(texts)],
+            "output_pickle": [b"", b"\x00\xff" * 10, None][i % 3],
+            "output_size": [2**63 - 1, -(2**63), 0, None][i % 4],
+        }
+        rows.append(tuple(value.get(n) for n in names))
+    return rows
+
+
+def test_the_small_writer_and_pyarrow_give_the_same_sql_results(tmp_path: Path) -> None:
+    """The same edge rows through fluxnb's own writer and through pyarrow, loaded by two
+    stores: DuckDB returns the same values (NaN, -0.0, NUL, astral text, bounds)."""
+    from fluxnb.store._segments import arrow_table, write_segment
+
+    rows = _edge_event_rows()
+    _read(ipc_file(COLUMNS["events"], rows))  # no value falls back to pyarrow
+    results = []
+    for name, data in (("small", rows), ("pyarrow", arrow_table("events", rows))):
+        st = open_store(str(tmp_path / name / "s.duckdb"))
+        segment = write_segment(st.segments_dir, "events", data)
+        _read(segment.read_bytes())
+        got = st.sql("SELECT * EXCLUDE (step), step FROM events ORDER BY seq, attempt")
+        results.append(got)
+    small, arrow = results
+    assert len(small) == len(rows)
+    assert repr(small.to_dict("records")) == repr(arrow.to_dict("records"))
+    assert (small.dtypes == arrow.dtypes).all()
