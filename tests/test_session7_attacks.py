@@ -303,3 +303,31 @@ def test_the_small_writer_and_pyarrow_give_the_same_sql_results(tmp_path: Path) 
     assert len(small) == len(rows)
     assert repr(small.to_dict("records")) == repr(arrow.to_dict("records"))
     assert (small.dtypes == arrow.dtypes).all()
+
+
+def test_store_stays_the_function_however_it_is_imported_and_a_typo_is_named() -> None:
+    """``from fluxnb import store`` before and after the store package loads, after
+    ``importlib.reload(fluxnb)``, and ``from fluxnb import *``: the function each time;
+    a misspelt name is an AttributeError that suggests the right one."""
+    code = textwrap.dedent(
+        """
+        import importlib, fluxnb
+        from fluxnb import store as before
+        import fluxnb.store
+        from fluxnb import store as after
+        reloaded = importlib.reload(fluxnb)
+        ns = {}
+        exec("from fluxnb import *", ns)
+        assert before is after is fluxnb.store is reloaded.store is ns["store"], ns["store"]
+        assert callable(after) and after.__module__ == "fluxnb.store"
+        assert sorted(set(fluxnb.__all__) - set(dir(fluxnb))) == []
+        fluxnb.Workflw
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == (
+        "AttributeError: module 'fluxnb' has no attribute 'Workflw'. Did you mean: 'Workflow'?"
+    ), out.stderr[-2000:]
