@@ -1,6 +1,7 @@
 """How step outputs are recorded: JSON when it round-trips, else pickle; size-capped.
 
-The format is visible in each event row (``output_format``): ``json``, ``pickle``,
+JSON text is UTF-8, so a str holding a lone surrogate (or an int too long for ``str()``)
+is pickled. The format is visible in each event row (``output_format``): ``json``, ``pickle``,
 ``too_large`` (bigger than the cap: only the digest is kept), ``unpicklable`` (neither
 JSON nor pickle could hold it: only a digest of its ``repr``, and ``output_json`` holds
 ``{"reason": ...}``), or NULL (no output: the attempt failed or was cancelled).
