@@ -331,3 +331,32 @@ def test_store_stays_the_function_however_it_is_imported_and_a_typo_is_named() -
     assert last == (
         "AttributeError: module 'fluxnb' has no attribute 'Workflw'. Did you mean: 'Workflow'?"
     ), out.stderr[-2000:]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: `import a.b as m` is getattr(a, 'b'), which fluxnb's property answers with "
+    "the store() function (as the eager import did before); making the fluxnb.store package "
+    "itself callable would give the module and keep fluxnb.store(path) working",
+)
+def test_import_fluxnb_store_as_a_name_gives_the_package() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "import fluxnb.store as m; print(m.Store.__name__)"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    assert out.stdout.strip() == "Store", out.stderr[-500:]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeEncodeError,
+    reason="open (spec/engine, outside this review's files): a workflow name with a lone "
+    "surrogate passes Workflow() and fails when the run dumps its manifest as YAML",
+)
+def test_a_workflow_name_with_a_lone_surrogate_is_refused_or_recorded(store_path: str) -> None:
+    wf = fluxnb.Workflow("caf\udce9")
+    wf.add("a", lambda: 1)
+    assert fluxnb.run(wf, store=store_path).ok
