@@ -360,3 +360,51 @@ def test_a_workflow_name_with_a_lone_surrogate_is_refused_or_recorded(store_path
     wf = fluxnb.Workflow("caf\udce9")
     wf.add("a", lambda: 1)
     assert fluxnb.run(wf, store=store_path).ok
+
+
+def test_usage_of_a_cached_rerun_counted_in_bulk_equals_event_by_event(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incremental rerun (cache hits, a retried step, a skipped one, a custom meter),
+    flushed every 3 rows: the usage the recorder counts in bulk at each flush is the
+    usage counted event by event, and nothing is counted twice."""
+    from decimal import Decimal
+
+    from fluxnb.testing import failing, flaky
+
+    from .test_store_recording import _Teed
+
+    monkeypatch.setattr(importlib.import_module("fluxnb.store._store_recorder"), "FLUSH_ROWS", 3)
+
+    def metered(ctx: object, src: int) -> int:
+        ctx.meter("widgets", "2.5")  # type: ignore[attr-defined]
+        return src
+
+    def build() -> fluxnb.Workflow:
+        wf = fluxnb.Workflow("cached-usage")
+        wf.add("src", lambda: 1)
+        for i in range(6):
+            wf.add(f"s{i}", lambda src: src + 1, depends_on="src")
+        wf.add("flaky", flaky(1, then=3), depends_on="src", retry=2)
+        wf.add("metered", metered, depends_on="src")
+        wf.add("broken", failing(ValueError("no")), depends_on="src", on_error="continue")
+        wf.add("skipped", lambda broken: broken, depends_on="broken")
+        return wf
+
+    st = open_store(store_path)
+    for run in range(2):  # the second run takes its outputs from the cache
+        rec = _Teed(st)
+        result = fluxnb.run(build(), store=rec, cache=True)
+        assert not result.ok  # 'broken' (tolerated), 'skipped' after it
+        usage = st.sql(
+            "SELECT event_id, unit, quantity FROM usage WHERE run_id = $r AND source = 'auto'",
+            {"r": result.run_id},
+        )
+        got = sorted((r["event_id"], r["unit"], r["quantity"]) for r in usage.to_dict("records"))
+        want = sorted((r[0], r[3], Decimal(r[4])) for r in rec.reference.take())
+        assert got == want and len(got) == len({g[0] for g in got})
+        statuses = {r[2]: r[4] for r in rec.seen if r[5]}
+        assert statuses["skipped"] == "skipped" and statuses["flaky"] == "succeeded"
+        assert (statuses["s0"], statuses["metered"]) == (
+            ("cached",) * 2 if run else ("succeeded",) * 2
+        )
