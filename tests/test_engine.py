@@ -619,3 +619,36 @@ def test_a_loops_task_factory_makes_the_steps_tasks() -> None:
     assert asyncio.run(main()).ok
     # the first call runs inline until it suspends, then every step goes on in a task
     assert sum(1 for name in made if name == "_drive") == 5
+
+
+def test_a_recorder_that_raises_on_a_steps_end_fails_the_step_instead_of_hanging() -> None:
+    """The end of a step that ran in a task reaches the game from inside that task; when the
+    game cannot take it (its recorder raised on the row), the step fails with that error and
+    the run ends: it used to wait for ever for a report that was lost."""
+
+    class Refuses(MemoryRecorder):
+        def event(self, row: Any) -> None:
+            if row[2] == "b" and row[4] == "succeeded":
+                raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
+            super().event(row)
+
+    async def suspends(**_: Any) -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    wf = fluxnb.Workflow()
+    wf.add("a", suspends)
+    wf.add("b", suspends, depends_on=["a"])
+    wf.add("c", suspends, depends_on=["b"])
+
+    async def main() -> Any:
+        return await asyncio.wait_for(wf.arun(store=Refuses()), timeout=20)
+
+    result = asyncio.run(main())
+    assert result.status == RunStatus.FAILED
+    steps = result.steps
+    assert steps["a"].status == StepStatus.SUCCEEDED
+    assert steps["b"].status == StepStatus.FAILED
+    assert "could not record how step 'b' ended" in steps["b"].error.message
+    assert "UnicodeEncodeError" in steps["b"].error.message
+    assert steps["c"].status != StepStatus.SUCCEEDED

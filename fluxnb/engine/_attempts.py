@@ -290,30 +290,52 @@ class AttemptRunner:
         if a is None or a.box is not box:
             return
         ti = a.ti
-        if error is None and a.timer is None and self.breakers[ti] is None and not self._placed[ti]:
-            # the common end, inlined (once per step): no timer, breaker or placement to see to
-            if a in self.running:
+        try:
+            placed = self._placed[ti]
+            if error is None and a.timer is None and self.breakers[ti] is None and not placed:
+                # the common end, inlined (once per step): no timer, breaker or placement
+                if a not in self.running:
+                    return
                 del self.running[a]
                 self.game.succeeded(ti, a.seq, a.attempt, a.t0, a.delay, value, None, a)
-                self.game.poke()
-            return
-        self._reported(a, value, error, cancelled)
+            elif not self._reported(a, value, error, cancelled):
+                return
+        except Exception as exc:  # the game could not take the outcome
+            self._untaken(a, exc)
+        self.game.poke()
+
+    def _untaken(self, a: Attempt, exc: Exception) -> None:
+        """The game could not take how ``a`` ended (its recorder raised on the row, say):
+        the attempt fails with that error for good, and the game's loop is woken, so the
+        run ends with a reason instead of waiting for ever for a report that was lost."""
+        self.running.pop(a, None)
+        what = f"{self.word} '{self.ids[a.ti]}'"
+        why = RuntimeError(f"fluxnb could not record how {what} ended: {type(exc).__name__}: {exc}")
+        self.game.failed(a, why)
 
     def _on_done(self, a: Attempt, fut: Any) -> None:
         if a not in self.running or fut is not a.fut:
             return  # reported already, or an earlier attempt's future (a retry reuses ``a``)
-        if fut.cancelled():
-            self._reported(a, None, asyncio.CancelledError(), True)
-            return
-        error = fut.exception()
-        self._reported(a, None if error is not None else fut.result(), error, False)
+        try:
+            if fut.cancelled():
+                taken = self._reported(a, None, asyncio.CancelledError(), True)
+            else:
+                error = fut.exception()
+                value = None if error is not None else fut.result()
+                taken = self._reported(a, value, error, False)
+            if not taken:
+                return
+        except Exception as exc:  # the game could not take the outcome
+            self._untaken(a, exc)
+        self.game.poke()
 
     def _reported(
         self, a: Attempt, value: Any, error: BaseException | None, cancelled: bool
-    ) -> None:
-        """How a call that did not finish inline ended: its value, its error, or cancelled."""
+    ) -> bool:
+        """How a call that did not finish inline ended: its value, its error, or cancelled.
+        False when it was reported already (the caller then has nothing to wake)."""
         if a not in self.running:
-            return
+            return False
         del self.running[a]
         if a.timer is not None:
             a.timer.cancel()
@@ -341,7 +363,7 @@ class AttemptRunner:
             self.game.succeeded(ti, a.seq, a.attempt, a.t0, a.delay, value, worker, a)
         else:
             self.fail(a, error)
-        self.game.poke()
+        return True
 
     # ------------------------------------------------------------------ failures
     def fail(self, a: Attempt, exc: BaseException) -> None:
