@@ -352,14 +352,15 @@ def test_import_fluxnb_store_as_a_name_gives_the_package() -> None:
     assert out.stdout.strip() == "Store", out.stderr[-500:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="open (spec/engine, outside this review's files): a workflow name with a lone "
-    "surrogate passes Workflow() and fails when the run dumps its manifest as YAML",
-)
 def test_a_workflow_name_with_a_lone_surrogate_is_refused_or_recorded(store_path: str) -> None:
-    wf = fluxnb.Workflow("caf\udce9")
+    """It passed Workflow() and failed with UnicodeEncodeError when the run dumped its
+    manifest; now Workflow() refuses it with a message that says what to do."""
+    with pytest.raises(ValueError, match="UTF-8 cannot hold") as info:
+        fluxnb.Workflow("caf\udce9")
+    assert "errors='replace'" in str(info.value)
+    with pytest.raises(ValueError, match="description"):
+        fluxnb.Workflow("ok", description="caf\udce9")
+    wf = fluxnb.Workflow("caf\udce9".encode(errors="surrogateescape").decode(errors="replace"))
     wf.add("a", lambda: 1)
     assert fluxnb.run(wf, store=store_path).ok
 

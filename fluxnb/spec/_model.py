@@ -18,6 +18,16 @@ if TYPE_CHECKING:
 
 __all__ = ["STEP_ID", "Step", "Workflow"]
 
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (what every record of a run is)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 #: What a step id may look like: it becomes a keyword argument and a name in SQL results.
 STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
@@ -120,6 +130,13 @@ class Workflow:
         router: RouterSettings | None = None,
         description: str | None = None,
     ) -> None:
+        for what, text in (("name", name), ("description", description)):
+            if isinstance(text, str) and not _utf8(text):
+                raise ValueError(
+                    f"the workflow's {what} {text!r} has a character UTF-8 cannot hold (a lone "
+                    "surrogate, as text decoded with errors='surrogateescape' has): it could "
+                    "not be recorded; decode it with errors='replace' first"
+                )
         self.name = name
         self.router = router or RouterSettings()
         self.description = description
