@@ -14,7 +14,6 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import pytest
 
 import fluxnb
@@ -24,23 +23,9 @@ from fluxnb.engine._net_run import NetEngine, plan_net
 from fluxnb.engine._net_tokens import Runs
 from fluxnb.spec._stream_net import compile_streams
 
+from .stream_steps import chain, rows
+
 Steps = dict[str, Callable[..., Any]]
-
-
-def chain(n: int, *steps: tuple[str, Callable[..., Any], dict[str, Any]]) -> fluxnb.Workflow:
-    """A generator of ``n`` items feeding ``steps`` one after the other."""
-    wf = fluxnb.Workflow("lane")
-
-    async def src():  # type: ignore[no-untyped-def]
-        for i in range(n):
-            yield i
-
-    wf.add("src", src)
-    prev = "src"
-    for name, fn, options in steps:
-        wf.add(name, fn, depends_on=[prev], **options)
-        prev = name
-    return wf
 
 
 def run(
@@ -48,15 +33,6 @@ def run(
 ) -> Any:
     monkeypatch.setattr(_net_lane, "ENABLED", lane)
     return fluxnb.run(make(), **kw)
-
-
-def rows(store: fluxnb.Store, run_id: str) -> list[tuple[Any, ...]]:
-    """The run's events without what depends on timing."""
-    frame = store.sql(
-        "SELECT seq, step, attempt, status, final, error_type, error_message FROM events "
-        f"WHERE run_id = '{run_id}' ORDER BY seq, attempt"
-    )
-    return [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
 
 
 def engine_for(wf: fluxnb.Workflow) -> NetEngine:

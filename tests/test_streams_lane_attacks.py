@@ -14,35 +14,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import pytest
 
 import fluxnb
 from fluxnb.engine import _net_lane
 
-
-def chain(n: int, *steps: tuple[str, Callable[..., Any], dict[str, Any]]) -> fluxnb.Workflow:
-    """A generator of ``n`` items feeding ``steps`` one after the other."""
-    wf = fluxnb.Workflow("lane_attacks")
-
-    async def src():  # type: ignore[no-untyped-def]
-        for i in range(n):
-            yield i
-
-    wf.add("src", src)
-    prev = "src"
-    for name, fn, options in steps:
-        wf.add(name, fn, depends_on=[prev], **options)
-        prev = name
-    return wf
-
-
-def rows(store: fluxnb.Store, run_id: str) -> list[tuple[Any, ...]]:
-    frame = store.sql(
-        "SELECT seq, step, attempt, status, final, error_type, error_message FROM events "
-        f"WHERE run_id = '{run_id}' ORDER BY seq, attempt"
-    )
-    return [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+from .stream_steps import chain, rows
 
 
 def both_ways(
@@ -373,7 +350,7 @@ def test_retries_with_backoff_on_the_lane(monkeypatch: pytest.MonkeyPatch) -> No
     for lane in (True, False):
         monkeypatch.setattr(_net_lane, "ENABLED", lane)
         calls.clear()
-        policy = fluxnb.RetryPolicy(max_attempts=3, backoff=0.002)
+        policy = fluxnb.RetryPolicy(max_attempts=3, initial_delay=0.002)
         wf = chain(20, ("a", flaky, {"retry": policy, "capacity": 3}), ("b", ident_a, {}))
         store = fluxnb.Store(":memory:")
         r = fluxnb.run(wf, store=store)
