@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -57,3 +58,20 @@ def shared_shell() -> Any:
     from IPython.testing.globalipapp import start_ipython
 
     return start_ipython() or get_ipython()
+
+
+def refuse_events(st: Any, monkeypatch: pytest.MonkeyPatch, times: int | None = 1) -> list[int]:
+    """Make the store ``st`` refuse its ``events`` writes with ENOSPC (a full disk) the first
+    ``times`` times (None: every time); the sizes of the refused batches are listed in the
+    list returned."""
+    append = st.append
+    refused: list[int] = []
+
+    def refusing(table: str, rows: list[tuple[Any, ...]]) -> None:
+        if table == "events" and (times is None or len(refused) < times):
+            refused.append(len(rows))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        append(table, rows)
+
+    monkeypatch.setattr(st, "append", refusing)
+    return refused

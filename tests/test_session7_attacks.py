@@ -5,7 +5,6 @@ findings are strict xfails at the end."""
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import importlib
 import json
@@ -26,7 +25,7 @@ from fluxnb.store._outputs import encode, payload
 from fluxnb.store._segments import COLUMNS, _ipc_bytes
 from fluxnb.store._store_recorder import StoreRecorder
 
-from .conftest import cli_env
+from .conftest import cli_env, refuse_events
 
 _outputs = importlib.import_module("fluxnb.store._outputs")
 
@@ -210,15 +209,7 @@ def test_a_write_refused_once_at_the_runs_last_flush_loses_nothing(
     with no events (and a warning promising a retry). Now they get that retry, before the
     end row; usage is counted once."""
     st = open_store(store_path)
-    append, refused = st.append, []
-
-    def refuse_once(table: str, rows: list[tuple]) -> None:
-        if table == "events" and not refused:
-            refused.append(len(rows))
-            raise OSError(errno.ENOSPC, "No space left on device")
-        append(table, rows)
-
-    monkeypatch.setattr(st, "append", refuse_once)
+    refused = refuse_events(st, monkeypatch)
     wf = fluxnb.Workflow("refused-at-end")
     wf.add("a", lambda: 1)
     wf.add("b", lambda a: a, depends_on="a")
@@ -243,14 +234,7 @@ def test_a_write_refused_at_every_try_leaves_the_run_unfinished_and_says_so(
     the run stays 'running' (interrupted once its process is gone) and the result says
     which rows are missing."""
     st = open_store(store_path)
-    append = st.append
-
-    def refuse(table: str, rows: list[tuple]) -> None:
-        if table == "events":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        append(table, rows)
-
-    monkeypatch.setattr(st, "append", refuse)
+    refuse_events(st, monkeypatch, times=None)
     wf = fluxnb.Workflow("refused")
     wf.add("a", lambda: 1)
     with warnings.catch_warnings():

@@ -4,7 +4,6 @@ digests, usage) equal to those of the per-event reference (MemoryRecorder, encod
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import importlib
 import json
@@ -41,7 +40,7 @@ from fluxnb.store._store_recorder import StoreRecorder
 from fluxnb.store._usage import UsageMeter
 from fluxnb.testing import failing, flaky
 
-from .conftest import cli_env
+from .conftest import cli_env, refuse_events
 
 # the module, not fluxnb.store (a function once fluxnb.store is touched)
 _store_recorder = importlib.import_module("fluxnb.store._store_recorder")
@@ -179,21 +178,13 @@ def test_recorded_rows_digests_and_usage_equal_the_per_event_reference(
     step's attempts and when a refused write keeps rows for the next flush."""
     monkeypatch.setattr(_store_recorder, "FLUSH_ROWS", 7)
     st = open_store(store_path)
-    if fail_once:
-        append, refused = st.append, []
-
-        def refuse_once(table: str, rows: list[tuple]) -> None:
-            if table == "events" and not refused:
-                refused.append(len(rows))
-                raise OSError(errno.ENOSPC, "No space left on device")
-            append(table, rows)
-
-        monkeypatch.setattr(st, "append", refuse_once)
+    refused = refuse_events(st, monkeypatch) if fail_once else []
     rec = _Teed(st)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the refused write's warning
         result = fluxnb.run(_sample_workflow(), store=rec)
     assert not result.ok and result.run_id  # 'broken' failed (tolerated)
+    assert len(refused) == fail_once  # the refusal happened (once) when asked for
     run = result.run_id
     events = st.sql("SELECT * FROM events WHERE run_id = $r ORDER BY seq, attempt", {"r": run})
     by_key = {(r[1], r[3]): r for r in rec.seen}
