@@ -230,12 +230,8 @@ class AttemptRunner:
             self.game.succeeded(ti, seq, attempt, t0, delay, value, None, a)
             return
         a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
-        a.t0, a.probe, a.fut, a.box = t0, probe, value, box
-        self.running[a] = None  # adopt(a, value, box), inlined: once per step
-        if box is not None:
-            box.report, box.token = self._report, a
-        else:
-            value.add_done_callback(partial(self._on_done, a))
+        a.t0, a.probe = t0, probe
+        self.adopt(a, value, box)
         timeout = self.timeouts[ti] if breaker is None else self.limit(a)
         if timeout is not None:
             assert self.loop is not None
