@@ -184,6 +184,13 @@ def test_the_run_shows_in_the_runs_panel_with_its_timeline(lab: Lab) -> None:
     page.evaluate("() => jupyterapp.commands.execute('fluxnb:show-runs')")
     row = page.locator(f".fluxnb-run[data-run-id='{run_id}']")
     row.wait_for(timeout=30000)
+    # the designer colours the steps from the stream as each ends; the run's own end (its
+    # final row) follows a moment later, and the panel shows it live
+    page.wait_for_function(
+        "(id) => document.querySelector(`.fluxnb-run[data-run-id='${id}']`)?.textContent.includes('succeeded')",
+        arg=run_id,
+        timeout=30000,
+    )
     assert "succeeded" in row.inner_text()
     row.click()
     page.wait_for_function(
