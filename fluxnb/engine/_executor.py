@@ -13,6 +13,8 @@ import asyncio
 import contextvars
 import functools
 import os
+import sys
+import types
 from asyncio import tasks as _tasks  # current_task() bookkeeping: see StandIn
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +71,10 @@ class LocalExecutor:
         # the run's own context: every step starts from a copy of it, whichever task
         # (the run's, or a finished step's) happens to start it
         self._context = contextvars.copy_context()
+        #: A step's task reporting its end right now, free to run one more step (see
+        #: ``_drive``), and the step handed to it.
+        self._tail: asyncio.Task[Any] | None = None
+        self._handed: tuple[Any, dict[str, Any], Box] | None = None
 
     def open(self, loop: asyncio.AbstractEventLoop, max_threads: int | None) -> None:
         self._loop = loop
@@ -103,9 +109,17 @@ class LocalExecutor:
                 seen = fn in self.suspends
             except TypeError:  # an unhashable callable: known by its id (suspend_key)
                 seen = id(fn) in self.suspends
-            if seen:  # the coroutine is made inside its task: a task
-                # cancelled before it ever ran leaves no coroutine never awaited
-                task = self._new_task(_drive(box, fn, kwargs), context=self._context.copy())
+            if seen:
+                tail = self._tail
+                if tail is not None:  # a step's task is ending: it runs this step next
+                    self._tail = None
+                    self._handed = (fn, kwargs, box)
+                    return False, tail, box
+                # the coroutine is made inside its task: a task cancelled before it ever
+                # ran leaves no coroutine never awaited
+                task = self._new_task(
+                    _drive(box, fn, kwargs, ex=self), context=self._context.copy()
+                )
                 return False, task, box
             context = self._context.copy()
             coro = context.run(fn, **kwargs)
@@ -124,7 +138,7 @@ class LocalExecutor:
                 if current is not None:
                     _tasks._enter_task(loop, current)
             self.suspends.add(suspend_key(fn))
-            return False, continue_in_task(loop, coro, yielded, context, stand_in), box
+            return False, continue_in_task(loop, coro, yielded, context, stand_in, self), box
         context = self._context.copy()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._max_threads, thread_name_prefix="fluxnb-step")
@@ -158,13 +172,19 @@ def suspend_key(fn: Any) -> Any:
 
 
 def continue_in_task(
-    loop: asyncio.AbstractEventLoop, coro: Any, yielded: Any, context: Any, stand_in: StandIn
+    loop: asyncio.AbstractEventLoop,
+    coro: Any,
+    yielded: Any,
+    context: Any,
+    stand_in: StandIn,
+    ex: LocalExecutor | None = None,
 ) -> asyncio.Task[Any]:
     """A task that goes on with ``coro``, whose first segment ran inline (with ``stand_in``
     as the current task) and suspended on ``yielded``; it reports its end through the
-    stand-in's box, and the stand-in acts on it from now on."""
+    stand-in's box, and the stand-in acts on it from now on. Given the executor ``ex``, the
+    task may run the next steps it hands over (see ``_drive``)."""
     task = loop.create_task(
-        _drive(stand_in.box, None, None, _Resume(coro, yielded)), context=context
+        _drive(stand_in.box, None, None, _Resume(coro, yielded), ex), context=context
     )
     stand_in.task = task
     return task
@@ -274,27 +294,125 @@ class StandIn:
         return getattr(self.task, name)
 
 
-async def _drive(box: Box, fn: Any, kwargs: Any, resume: _Resume | None = None) -> Any:
+#: How many references a step's task holds at the start of its ``_drive`` is what it holds
+#: at a step's end when nothing else kept it (CPython); elsewhere tasks are never reused.
+_refs: Callable[[Any], int] | None = getattr(sys, "getrefcount", None)
+
+
+async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot path)
+    box: Box,
+    fn: Any,
+    kwargs: Any,
+    resume: _Resume | None = None,
+    ex: LocalExecutor | None = None,
+) -> Any:
     """Drive a step to its end inside its own task and report it from there: the next
     steps start in this same turn of the loop (no done-callback turn, no wake-up turn).
 
     A step seen to suspend every time is called here (``fn(**kwargs)``: a task cancelled
     before it ever ran leaves no coroutine never awaited), in this one frame, as the floor
-    does; one whose first segment ran inline is continued from ``resume``."""
+    does; one whose first segment ran inline is continued from ``resume``.
+
+    Given its executor ``ex``, the task offers itself while it reports a step's end: the
+    first suspending step that end lets start (a chain's next step, a layer's) is handed
+    to this task instead of a new one, and runs here at once, in a context of its own
+    (``_go_on``) — no task to make and no turn of the loop before its first line, where
+    the floor spends both. The task is offered only when nothing but the loop and the
+    runner holds it (a step that kept ``asyncio.current_task()`` could cancel it later,
+    which must not reach the next step), it is not being cancelled, and its last step
+    suspended (steps that finish at once do not run on and on in one turn of the loop).
+    """
     box.started = True
-    try:
-        value = await (fn(**kwargs) if resume is None else resume)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except asyncio.CancelledError as exc:
-        if box.report is not None:
-            box.report(box, None, exc, True)
-        raise
-    except BaseException as exc:
-        if box.report is None:
+    if ex is None or _refs is None:
+        try:
+            value = await (fn(**kwargs) if resume is None else resume)
+        except (KeyboardInterrupt, SystemExit):
             raise
-        box.report(box, None, exc, False)
-        return None  # reported: the task itself ends quietly
-    if box.report is not None:
-        box.report(box, value, None, False)
-    return value
+        except asyncio.CancelledError as exc:
+            if box.report is not None:
+                box.report(box, None, exc, True)
+            raise
+        except BaseException as exc:
+            if box.report is None:
+                raise
+            box.report(box, None, exc, False)
+            return None  # reported: the task itself ends quietly
+        if box.report is not None:
+            box.report(box, value, None, False)
+        return value
+    task = _tasks.current_task()
+    base = _refs(task)
+    context: Any = None
+    suspended = True
+    while True:
+        error: BaseException | None = None
+        try:
+            if context is None:
+                value = await (fn(**kwargs) if resume is None else resume)
+            else:  # a handed step: its own context, its first segment at once
+                coro = context.run(fn, **kwargs)
+                try:
+                    yielded = context.run(coro.send, None)
+                except StopIteration as stop:
+                    value, suspended = stop.value, False
+                else:
+                    suspended = True
+                    value = await _go_on(coro, yielded, context)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except asyncio.CancelledError as exc:
+            if box.report is not None:
+                box.report(box, None, exc, True)
+            raise
+        except BaseException as exc:
+            if box.report is None:
+                raise
+            error, value = exc, None
+        else:
+            if box.report is None:
+                return value
+        if not suspended or _refs(task) > base or task.cancelling():  # type: ignore[union-attr]
+            box.report(box, value, error, False)
+            return None
+        ex._tail = task
+        try:
+            box.report(box, value, error, False)
+        finally:
+            ex._tail = None
+        handed = ex._handed
+        if handed is None:
+            return None
+        ex._handed = None
+        fn, kwargs, box = handed
+        box.started = True
+        if task.cancelling():  # type: ignore[union-attr]
+            # cancelled (the run stopped) between being handed and its first line: it
+            # never runs, as a task cancelled before it started never does
+            never = asyncio.CancelledError()
+            if box.report is not None:
+                box.report(box, None, never, True)
+            raise never
+        context = ex._context.copy()
+
+
+@types.coroutine
+def _go_on(coro: Any, yielded: Any, context: Any) -> Generator[Any, Any, Any]:
+    """Continue a handed step's coroutine, which yielded ``yielded``, inside its own
+    context: the task sees what it yields and sends and throws (cancellation) into it."""
+    run = context.run
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            run(coro.close)
+            raise
+        except BaseException as exc:
+            try:
+                yielded = run(coro.throw, exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = run(coro.send, sent)
+            except StopIteration as stop:
+                return stop.value
