@@ -12,12 +12,12 @@ tables through locals and attributes; split, each step would pay for calls betwe
 from __future__ import annotations
 
 import asyncio
-import heapq
 import time
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from heapq import heappop, heappush
 from typing import Any
 
 from .._exceptions import RunError
@@ -85,14 +85,13 @@ class Scheduler:
         self._execs = [self.executors[name] for name in self._exec_names]
         self._limit = plan.router.worker_pool_size
         self._ids = plan.ids
-        initial = plan.initial
-        self._counts = list(initial)
-        #: Per place: no tokens (None), one token's value itself, or a list of two or more
-        #: (``_counts`` says which): a DAG's places hold at most one, so a run allocates no
-        #: list per edge (20,000 lists for W3 10,000, each alive for the whole run).
-        self._tokens: list[Any] = [[None] * n if n > 1 else None for n in initial]
+        #: Per place (a dependency edge): the value of its one token, None before it is
+        #: written and after it was taken (no list per edge, no count: see ``_consume``).
+        self._tokens: list[Any] = [None] * len(plan.initial)
         self._missing = list(plan.initial_missing)
-        self._ready: list[tuple[int, int]] = list(plan.initial_ready)  # a heap already
+        #: Steps whose inputs are all there, a heap of their indices: they start in the
+        #: canonical order (a workflow's steps have no priorities: ``plan.prio`` is all 0).
+        self._ready: list[int] = [ti for _, ti in plan.initial_ready]  # sorted: a heap
         self.stopping = False
         self._pumping = False
         self._wake: asyncio.Future[None] | None = None
@@ -240,8 +239,7 @@ class Scheduler:
     def _pump_some(self) -> bool:
         budget = _INLINE_BUDGET
         limit = self._limit
-        running, ready, missing, due = self._running, self._ready, self._missing, self._due
-        heappop = heapq.heappop
+        running, ready, due = self._running, self._ready, self._due
         while not self.stopping:
             if limit is not None and len(running) >= limit:
                 return False
@@ -249,9 +247,9 @@ class Scheduler:
                 a = due.popleft()
                 self._start(a.ti, a.attempt, a.kwargs, a.delay, a)
             elif ready:
-                ti = heappop(ready)[1]
-                if missing[ti] or self._state[ti] != PENDING:
-                    continue  # a competing firing took the tokens, or it was skipped
+                ti = heappop(ready)
+                if self._state[ti] != PENDING:
+                    continue  # it was skipped (on_error: continue upstream)
                 if ti in self._preset:  # resumed: its recorded output stands in for a call
                     self._consume(ti)
                     self._state[ti] = SUCCEEDED
@@ -267,49 +265,30 @@ class Scheduler:
         return False
 
     def _consume(self, ti: int) -> dict[str, Any]:
-        kwargs = dict(self.plan.static[ti])
-        counts, tokens, consumers, missing = (
-            self._counts,
-            self._tokens,
-            self.plan.consumers,
-            self._missing,
-        )
-        for p, w, label in self.plan.inputs[ti]:
-            before = counts[p]
-            after = counts[p] = before - w
-            if before == 1:  # the place's only token (w is 1)
-                data = tokens[p]
-                tokens[p] = None
-            else:
-                data = _take(tokens, p, w, after)
+        """Take ``ti``'s input tokens: its call's keyword arguments.
+
+        The plan is a marked graph whose steps each fire once (``Plan.build``): a place is
+        one dependency edge, written once by its producer and read once by ``ti``, so it
+        holds its one token's value itself and needs no count; ``_missing`` says when a
+        step's places are all marked."""
+        # a dict or a mapping proxy, both copied to a dict (dict() of a proxy is 6x slower)
+        kwargs: dict[str, Any] = self.plan.static[ti].copy()  # type: ignore[attr-defined]
+        tokens = self._tokens
+        for p, _w, label in self.plan.inputs[ti]:
             if label is not None:
-                kwargs[label] = data
-            for c, wc in consumers[p]:
-                if after < wc <= before:
-                    missing[c] += 1
+                kwargs[label] = tokens[p]
+            tokens[p] = None  # the value is the call's now: the place does not keep it
         return kwargs
 
     def _produce(self, ti: int, value: Any) -> None:
-        counts, tokens, consumers, missing, ready, prio = (
-            self._counts,
-            self._tokens,
-            self.plan.consumers,
-            self._missing,
-            self._ready,
-            self.plan.prio,
-        )
-        for p, w in self.plan.outputs[ti]:
-            before = counts[p]
-            after = counts[p] = before + w
-            if after == 1:
-                tokens[p] = value
-            else:
-                _put(tokens, p, w, before, value)
-            for c, wc in consumers[p]:
-                if before < wc <= after:
-                    missing[c] -= 1
-                    if not missing[c]:
-                        heapq.heappush(ready, (prio[c], c))
+        tokens, consumers, missing = self._tokens, self.plan.consumers, self._missing
+        for p, _w in self.plan.outputs[ti]:
+            tokens[p] = value
+            for c, _wc in consumers[p]:
+                left = missing[c] - 1
+                missing[c] = left
+                if not left:
+                    heappush(self._ready, c)
 
     def _start(
         self, ti: int, attempt: int, kwargs: dict[str, Any], delay: float, a: Attempt | None = None
@@ -508,32 +487,6 @@ class Scheduler:
                 self._ids[ti]: b.fn for ti, b in enumerate(self.plan.bindings) if b is not None
             },
         )
-
-
-def _take(tokens: list[Any], p: int, w: int, after: int) -> Any:
-    """Take ``w`` tokens from place ``p``, which holds two or more (a list): the first one,
-    or a list of the first ``w``. One left becomes the value itself, none becomes None."""
-    q = tokens[p]
-    if w == 1:
-        data = q.pop(0)
-    else:
-        data = q[:w]
-        del q[:w]
-    if after == 1:
-        tokens[p] = q[0]
-    elif not after:
-        tokens[p] = None
-    return data
-
-
-def _put(tokens: list[Any], p: int, w: int, before: int, value: Any) -> None:
-    """Put ``w`` tokens of ``value`` on place ``p`` when it will hold two or more."""
-    if before == 0:
-        tokens[p] = [value] * w
-    elif before == 1:
-        tokens[p] = [tokens[p], *([value] * w)]
-    else:
-        tokens[p].extend([value] * w)
 
 
 def _step_results(
