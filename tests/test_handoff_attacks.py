@@ -1111,3 +1111,68 @@ def test_cached_steps_between_handed_ones(tmp_path: Path) -> None:
         seen[on] = (view(first), view(second), list(calls), rows.values.tolist())
     assert seen[True] == seen[False]
     assert seen[True][2] == ["u"]  # ``after`` hit the cache: its input did not change
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Python 3.11's uncancel() leaves a pending cancel (_must_cancel) in place: "
+    "cancelling() == 0 lets the task be handed on, and the next step is cancelled",
+)
+def test_a_step_that_cancelled_and_uncancelled_its_task_does_not_cancel_the_next() -> None:
+    """``a`` cancels its own task and changes its mind (uncancel) before awaiting again:
+    with a task of its own nothing happens; the step after it must not be cancelled."""
+
+    def make() -> fluxnb.Workflow:
+        async def changes_its_mind(**_: Any) -> str:
+            await asyncio.sleep(0)
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            task.uncancel()
+            return "a"
+
+        async def step(**_: Any) -> str:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0.001)
+            return "b"
+
+        wf = fluxnb.Workflow()
+        wf.add("warm", step)
+        wf.add("warm2", changes_its_mind)
+        wf.add("a", changes_its_mind, depends_on=["warm", "warm2"])
+        wf.add("b", step, depends_on=["a"])
+        return wf
+
+    runs = on_and_off(make)
+    assert runs[False][0][0] == "succeeded"
+    assert runs[True][0] == runs[False][0]
+
+
+def test_a_handed_step_after_a_failed_one_has_no_exception_context() -> None:
+    """``boom`` is handed to the task whose step (``pre``) just failed: its traceback
+    does not say it happened while handling pre's error."""
+
+    def make() -> fluxnb.Workflow:
+        async def fails(**_: Any) -> int:
+            await asyncio.sleep(0)
+            raise KeyError("first")
+
+        async def boom(role: str, **_: Any) -> int:
+            if role == "boom":
+                raise ValueError("second")
+            await asyncio.sleep(0)
+            return 0
+
+        wf = fluxnb.Workflow()
+        wf.add("warm", boom, with_={"role": "warm"})
+        wf.add("pre", fails, depends_on=["warm"], on_error="skip")
+        wf.add("boom", boom, depends_on=["pre"], with_={"role": "boom"}, on_error="continue")
+        return wf
+
+    seen = {}
+    for on in (False, True):
+        with handoff(on):
+            result, tasks = counted(lambda: make().arun(store=None))
+        seen[on] = (view(result), result.errors["boom"].traceback, tasks)
+    assert seen[True][:2] == seen[False][:2] and seen[True][2] < seen[False][2]
+    assert "During handling" not in seen[True][1] and "KeyError" not in seen[True][1]
