@@ -1176,3 +1176,36 @@ def test_a_handed_step_after_a_failed_one_has_no_exception_context() -> None:
         seen[on] = (view(result), result.errors["boom"].traceback, tasks)
     assert seen[True][:2] == seen[False][:2] and seen[True][2] < seen[False][2]
     assert "During handling" not in seen[True][1] and "KeyError" not in seen[True][1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="what a step's task-done callback releases is held until the steps handed to "
+    "that task end: a handed step waiting for it waits for ever (here: its timeout)",
+)
+def test_a_resource_released_when_a_steps_task_ends_reaches_the_next_step() -> None:
+    """A pool of one connection, handed back when the task that took it ends (a pool
+    keyed by task does this): ``b`` needs it after ``a``. With a task per step ``a``'s
+    task ends and ``b`` gets it; handed to a's task, ``b`` waits until its timeout."""
+
+    def make() -> fluxnb.Workflow:
+        pool = asyncio.Semaphore(1)
+
+        async def uses_a_connection(**_: Any) -> str:
+            await asyncio.sleep(0)
+            await pool.acquire()
+            task = asyncio.current_task()
+            assert task is not None
+            task.add_done_callback(lambda _: pool.release())
+            await asyncio.sleep(0)
+            return "done"
+
+        wf = fluxnb.Workflow()
+        wf.add("warm", sleepy)
+        wf.add("a", uses_a_connection, depends_on=["warm"])
+        wf.add("b", uses_a_connection, depends_on=["a"], timeout=0.3)
+        return wf
+
+    runs = on_and_off(make)
+    assert runs[False][0][0] == "succeeded"
+    assert runs[True][0] == runs[False][0]
