@@ -1340,3 +1340,29 @@ def test_a_stand_in_kept_from_a_first_inline_segment_is_done_once_its_step_is() 
     runs = on_and_off(make)
     assert runs[False][0][0] == "succeeded"
     assert runs[True][0] == runs[False][0]
+
+
+def test_a_step_stopped_between_hand_over_and_first_line_records_the_same_rows(
+    tmp_path: Path,
+) -> None:
+    """The root's end hands ``b`` over, then starts ``boom``, which fails at once and
+    stops the run: b's row says cancelled, as for a task cancelled before it started."""
+
+    def make() -> fluxnb.Workflow:
+        async def b(**_: Any) -> int:
+            await asyncio.sleep(0)
+            return 1
+
+        async def boom(**_: Any) -> int:
+            raise RuntimeError("at once")
+
+        wf = fluxnb.Workflow()
+        wf.add("warm", b)
+        wf.add("root", sleepy, depends_on=["warm"])
+        wf.add("b", b, depends_on=["root"])
+        wf.add("boom", boom, depends_on=["root"])
+        wf.add("after", sleepy, depends_on=["b"])
+        return wf
+
+    v = same(on_and_off(make, tmp_path), handed=False)
+    assert v[2]["b"][0] == "cancelled" and v[2]["boom"][0] == "failed"
