@@ -41,13 +41,14 @@ def handoff(on: bool) -> Iterator[None]:
         setattr(_executor, _SWITCH, old)
 
 
-def counted(go: Callable[[], Any]) -> tuple[Any, int]:
-    """Await ``go()`` on a fresh loop whose task factory counts the tasks made."""
+def counted(go: Callable[[], Any], cls: Any = asyncio.Task) -> tuple[Any, int]:
+    """Await ``go()`` on a fresh loop whose task factory counts the tasks it makes (of
+    class ``cls``)."""
     made = [0]
 
-    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
         made[0] += 1
-        return asyncio.Task(coro, loop=loop, **kwargs)
+        return cls(coro, loop=loop, **kwargs)
 
     async def main() -> Any:
         asyncio.get_running_loop().set_task_factory(factory)
@@ -106,6 +107,27 @@ def same(
     if handed:
         assert t_on < t_off, f"no hand-over happened ({t_on} tasks on, {t_off} off)"
     return v_on
+
+
+def cyclic_garbage(wf: fluxnb.Workflow, on: bool) -> int:
+    """Objects the cyclic collector frees after a run of ``wf`` (which fails), warmed."""
+    with handoff(on):
+        assert wf.run(store=None).status is RunStatus.FAILED  # warm: the plan is cached
+        gc.collect()
+        gc.disable()
+        try:
+            assert wf.run(store=None).status is RunStatus.FAILED
+            return gc.collect()
+        finally:
+            gc.enable()
+
+
+def roles(step: Any, n: int = 3) -> fluxnb.Workflow:
+    """A chain s0 -> s1 -> ... of ``step``, each called with role="0", "1", ..."""
+    wf = fluxnb.Workflow()
+    for i in range(n):
+        wf.add(f"s{i}", step, depends_on=[f"s{i - 1}"] if i else [], with_={"role": str(i)})
+    return wf
 
 
 async def sleepy(**kwargs: Any) -> int:
@@ -217,17 +239,7 @@ def test_failed_handed_steps_leave_no_cyclic_garbage() -> None:
     for i in range(200):
         wf.add(f"a{i}", sleepy, depends_on=["root"])
         wf.add(f"f{i}", fails, depends_on=[f"a{i}"], on_error="continue")
-    garbage = {}
-    for on in (False, True):
-        with handoff(on):
-            assert wf.run(store=None).status is RunStatus.FAILED  # warm
-            gc.collect()
-            gc.disable()
-            try:
-                assert wf.run(store=None).status is RunStatus.FAILED
-                garbage[on] = gc.collect()
-            finally:
-                gc.enable()
+    garbage = {on: cyclic_garbage(wf, on) for on in (False, True)}
     # the run's own tables form a few cycles, whatever its size; per failed step: none
     assert garbage[True] < garbage[False] + 100, f"cyclic garbage (off/on): {garbage}"
 
@@ -246,10 +258,7 @@ def test_a_task_name_set_by_a_step_is_not_the_next_steps() -> None:
             task.set_name(f"step {role}")
             return "renamed" if name.startswith("step ") else "fresh"
 
-        wf = fluxnb.Workflow()
-        for i in range(3):
-            wf.add(f"s{i}", step, depends_on=[f"s{i - 1}"] if i else [], with_={"role": str(i)})
-        return wf
+        return roles(step)
 
     runs = on_and_off(make)
     assert set(runs[False][0][3].values()) == {"fresh"}
@@ -775,17 +784,7 @@ def test_steps_failing_at_their_first_line_in_tasks_of_their_own_leave_no_cyclic
     wf.add("root", sleepy, depends_on=["warm"])
     for i in range(200):
         wf.add(f"f{i}", bad, depends_on=["root"], with_={"role": "fail"}, on_error="continue")
-    garbage = {}
-    for on in (False, True):
-        with handoff(on):
-            assert wf.run(store=None).status is RunStatus.FAILED  # warm
-            gc.collect()
-            gc.disable()
-            try:
-                assert wf.run(store=None).status is RunStatus.FAILED
-                garbage[on] = gc.collect()
-            finally:
-                gc.enable()
+    garbage = {on: cyclic_garbage(wf, on) for on in (False, True)}
     assert garbage[True] < garbage[False] + 100, f"cyclic garbage (off/on): {garbage}"
 
 
@@ -804,10 +803,7 @@ def test_per_task_state_keyed_weakly_by_the_current_task_is_the_steps_own() -> N
             await asyncio.sleep(0)
             return found
 
-        wf = fluxnb.Workflow()
-        for i in range(3):
-            wf.add(f"s{i}", step, depends_on=[f"s{i - 1}"] if i else [], with_={"role": str(i)})
-        return wf
+        return roles(step)
 
     runs = on_and_off(make)
     assert set(runs[False][0][3].values()) == {"none"}
@@ -1146,47 +1142,46 @@ def test_a_handed_step_after_a_failed_one_has_no_exception_context() -> None:
     assert "During handling" not in seen[True][1] and "KeyError" not in seen[True][1]
 
 
+def pool_of_one() -> fluxnb.Workflow:
+    """warm -> a -> b: a and b each take the one connection of a pool and hand it back
+    when their task ends (a done-callback); b times out after 0.3 s waiting for it."""
+    pool = asyncio.Semaphore(1)
+
+    async def uses_a_connection(**_: Any) -> str:
+        await asyncio.sleep(0)
+        await pool.acquire()
+        task = asyncio.current_task()
+        assert task is not None
+        task.add_done_callback(lambda _: pool.release())
+        await asyncio.sleep(0)
+        return "done"
+
+    wf = fluxnb.Workflow()
+    wf.add("warm", sleepy)
+    wf.add("a", uses_a_connection, depends_on=["warm"])
+    wf.add("b", uses_a_connection, depends_on=["a"], timeout=0.3)
+    return wf
+
+
 def test_a_resource_released_when_a_steps_task_ends_reaches_the_next_step() -> None:
     """A pool of one connection, handed back when the task that took it ends (a pool
     keyed by task does this): ``b`` needs it after ``a``. With a task per step ``a``'s
     task ends and ``b`` gets it; handed to a's task, ``b`` waits until its timeout."""
 
-    def make() -> fluxnb.Workflow:
-        pool = asyncio.Semaphore(1)
-
-        async def uses_a_connection(**_: Any) -> str:
-            await asyncio.sleep(0)
-            await pool.acquire()
-            task = asyncio.current_task()
-            assert task is not None
-            task.add_done_callback(lambda _: pool.release())
-            await asyncio.sleep(0)
-            return "done"
-
-        wf = fluxnb.Workflow()
-        wf.add("warm", sleepy)
-        wf.add("a", uses_a_connection, depends_on=["warm"])
-        wf.add("b", uses_a_connection, depends_on=["a"], timeout=0.3)
-        return wf
-
-    runs = on_and_off(make)
+    runs = on_and_off(pool_of_one)
     assert runs[False][0][0] == "succeeded"
     assert runs[True][0] == runs[False][0]
 
 
-def _with_task_class(cls: type, wf: fluxnb.Workflow) -> tuple[Any, int]:
-    """Run ``wf`` on a loop whose task factory makes tasks of class ``cls``."""
-    made = [0]
-
-    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-        made[0] += 1
-        return cls(coro, loop=loop, **kwargs)
-
-    async def main() -> Any:
-        asyncio.get_running_loop().set_task_factory(factory)
-        return await wf.arun(store=None)
-
-    return asyncio.run(main()), made[0]
+def views_with(cls: Any, make: Callable[[], fluxnb.Workflow]) -> dict[bool, Any]:
+    """What a user sees of a fresh ``make()`` run off and on, on a loop whose task factory
+    makes tasks of class ``cls``."""
+    seen = {}
+    for on in (False, True):
+        wf = make()
+        with handoff(on):
+            seen[on] = view(counted(functools.partial(wf.arun, store=None), cls)[0])
+    return seen
 
 
 class _TaggedTask(asyncio.Task):  # type: ignore[type-arg]
@@ -1210,16 +1205,9 @@ def test_attributes_a_step_sets_on_its_task_are_not_the_next_steps() -> None:
             await asyncio.sleep(0)
             return found
 
-        wf = fluxnb.Workflow()
-        for i in range(3):
-            wf.add(f"s{i}", step, depends_on=[f"s{i - 1}"] if i else [], with_={"role": str(i)})
-        return wf
+        return roles(step)
 
-    seen = {}
-    for on in (False, True):
-        with handoff(on):
-            result, _ = _with_task_class(_TaggedTask, make())
-        seen[on] = view(result)
+    seen = views_with(_TaggedTask, make)
     assert set(seen[False][3].values()) == {"none"}
     assert seen[True] == seen[False]
 
@@ -1232,30 +1220,7 @@ def test_attributes_a_step_sets_on_its_task_are_not_the_next_steps() -> None:
 def test_a_done_callback_is_seen_on_a_pure_python_task_too() -> None:
     """A loop whose factory makes asyncio's pure-Python tasks (asyncio.tasks._PyTask):
     the pool of one from the test above deadlocks ``b`` until its timeout."""
-
-    def make() -> fluxnb.Workflow:
-        pool = asyncio.Semaphore(1)
-
-        async def uses_a_connection(**_: Any) -> str:
-            await asyncio.sleep(0)
-            await pool.acquire()
-            task = asyncio.current_task()
-            assert task is not None
-            task.add_done_callback(lambda _: pool.release())
-            await asyncio.sleep(0)
-            return "done"
-
-        wf = fluxnb.Workflow()
-        wf.add("warm", sleepy)
-        wf.add("a", uses_a_connection, depends_on=["warm"])
-        wf.add("b", uses_a_connection, depends_on=["a"], timeout=0.3)
-        return wf
-
-    seen = {}
-    for on in (False, True):
-        with handoff(on):
-            result, _ = _with_task_class(asyncio.tasks._PyTask, make())  # type: ignore[attr-defined]
-        seen[on] = view(result)
+    seen = views_with(asyncio.tasks._PyTask, pool_of_one)  # type: ignore[attr-defined]
     assert seen[False][0] == "succeeded"
     assert seen[True] == seen[False]
 
