@@ -1,9 +1,9 @@
 """Attacks on the task hand-over (issue #22): a step's task runs the next suspending step
-its end lets start. Each scenario runs with the hand-over on and off (``_refs = None`` is
-the old behaviour, one task per suspending step) and compares what a user sees: status,
-reason, outputs, per-step status/attempts/errors, the events rows, firing order,
-exceptions. The ``xfail(strict=True)`` tests are bugs of the hand-over still open; the
-tests under "bugs found" failed on 3d336db (fixed in 9429738)."""
+its end lets start. Each scenario runs with the hand-over on and off (``HAND_OVER =
+False``: the old behaviour, one task per suspending step) and compares what a user sees:
+status, reason, outputs, per-step status/attempts/errors, the events rows, firing order,
+exceptions. The ``xfail(strict=True)`` tests are bugs of the hand-over still open (at
+the end of the file); the tests under "bugs found" failed on 3d336db (fixed in 9429738)."""
 
 from __future__ import annotations
 
@@ -144,10 +144,9 @@ def chain(n: int, fn: Any = sleepy, prefix: str = "s", **add: Any) -> fluxnb.Wor
 
 # ====================================================================== bugs found
 # A step that kept its task must not get it cancelled under the next step. The hand-over
-# decides "nobody kept it" by comparing sys.getrefcount(task) with the count taken when
-# the task's _drive started (fluxnb/engine/_executor.py, _drive: ``base = _refs(task)``
-# and ``_refs(task) > base``). A count is not an owner: the three tests below keep the
-# task and the count does not show it.
+# decided "nobody kept it" by comparing sys.getrefcount(task) with the count taken when
+# the task's _drive started (3d336db). A count is not an owner: the three tests below
+# kept the task and the count did not show it.
 
 
 def _kept_then_cancelled(keep: Callable[[], Any], first: Any = None) -> fluxnb.Workflow:
