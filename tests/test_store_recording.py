@@ -45,6 +45,7 @@ from .conftest import cli_env, refuse_events
 # the module, not fluxnb.store (a function once fluxnb.store is touched)
 _store_recorder = importlib.import_module("fluxnb.store._store_recorder")
 _outputs = importlib.import_module("fluxnb.store._outputs")
+_usage = importlib.import_module("fluxnb.store._usage")
 
 _VALUES = {
     UTF8: st.text(max_size=20),
@@ -273,3 +274,67 @@ def test_cold_start_benchmark_prints_its_verdict() -> None:
     ).stdout
     assert "store on,  from the call" in out
     assert "] store on: the step starts <= 50 ms after the call" in out
+
+
+_EXECUTIONS = st.lists(
+    st.tuples(
+        st.integers(1, 2**40),  # seq
+        st.text(max_size=8),  # step (lone surrogates too)
+        st.floats(min_value=1e-9, max_value=1e6)  # seconds, ties of 6 places included
+        | st.sampled_from([0.0078125, 0.5e-6, 2.5e-6, 1.0000005]),
+        st.none() | st.integers(0, 4_102_444_800_000_000),  # ended (None: not known)
+    ),
+    min_size=1,
+    max_size=30,
+    unique_by=lambda e: e[0],
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(executions=_EXECUTIONS, run_id=st.text(min_size=1, max_size=6))
+def test_usage_built_by_arrow_equals_usage_built_row_by_row(
+    executions: list[tuple], run_id: str
+) -> None:
+    """The usual batch's usage table (one-attempt executions, built by Arrow) holds the
+    very rows the Python columns give, in the same order: ids, units, quantity texts
+    (``f"{s:.6f}"``, ties of the sixth place included), times, steps."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_usage, "time", _FixedTime())
+        _same_usage_both_ways(executions, run_id)
+
+
+def _same_usage_both_ways(executions: list[tuple], run_id: str) -> None:
+    run = RunRecord(run_id, "wf", "running", 0, tenant="acme")
+    done = tuple(list(c) for c in zip(*((s, st_, 1, 1, sec, 0, at) for s, st_, sec, at in
+                                         executions), strict=True))  # fmt: skip
+    meter = UsageMeter(run)
+    built = meter._usual_table(done)
+    assert built is not None
+    c = meter._auto_columns(done)
+    names = ("event_id", "unit", "quantity", "occurred_at", "step", "attempt", "recorded_at")
+    reference = arrow_table("usage", [
+        (i, meter.tenant, meter.namespace, u, q, at, "auto", run_id, "wf", step, a, None,
+         None, None, rec)
+        for i, u, q, at, step, a, rec in zip(*(c[n] for n in names), strict=True)
+    ])  # fmt: skip
+    assert built.equals(reference)
+
+
+def test_usage_of_other_batches_is_counted_row_by_row() -> None:
+    """A batch with a retry, a zero duration or a later first attempt is not the usual
+    one: the Arrow path declines it (the Python columns count it)."""
+    run = RunRecord("r", "wf", "running", 0)
+    meter = UsageMeter(run)
+    usual = ([1, 2], ["a", "b"], [1, 1], [1, 1], [0.5, 0.25], [0, 0], [5, 6])
+    assert meter._usual_table(usual) is not None
+    for column, value in ((2, [1, 3]), (4, [0.5, 0.0]), (5, [0, 1]), (3, [1, 2])):
+        other = tuple(value if i == column else list(c) for i, c in enumerate(usual))
+        assert meter._usual_table(other) is None
+
+
+class _FixedTime:
+    """``time`` for the usage module with one fixed clock (recorded_at is 'now')."""
+
+    @staticmethod
+    def time_ns() -> int:
+        return 1_700_000_000_000_000_000

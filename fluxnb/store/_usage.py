@@ -176,12 +176,16 @@ class UsageMeter:
         for row in rows:
             self.on_event(row)
 
-    def _auto_columns(self) -> dict[str, list[Any]]:
-        """The finished executions' usage, column by column (zero quantities left out):
-        per execution ``invocations``, then ``compute_seconds`` and ``retries`` if not 0."""
+    def _take_done(self) -> tuple[list[Any], ...]:
+        """The finished executions not yet taken (see ``_done``)."""
         with self._lock:
             done, self._done = self._done, ([], [], [], [], [], [], [])
-        seqs, steps, firsts, ns, secs, retries, ends = done
+        return done
+
+    def _auto_columns(self, done: tuple[list[Any], ...] | None = None) -> dict[str, list[Any]]:
+        """The finished executions' usage, column by column (zero quantities left out):
+        per execution ``invocations``, then ``compute_seconds`` and ``retries`` if not 0."""
+        seqs, steps, firsts, ns, secs, retries, ends = self._take_done() if done is None else done
         now = time.time_ns() // 1000
         prefix = f"auto:{self.run.run_id}:"
         ats = ends if None not in ends else [now if e is None else e for e in ends]
@@ -263,33 +267,98 @@ class UsageMeter:
         (None when there is nothing): built column by column, the fast path of a store."""
         import pyarrow as pa
 
-        from ._segments import _array, _schemas, arrow_table
+        from ._segments import _array, _schemas, _utf8, arrow_table
 
-        cols = self._auto_columns()
+        done = self._take_done()
         with self._lock:
             custom, self.rows = self.rows, []
-        n = len(cols["event_id"])
         tables = []
-        if n:
+        usual = self._usual_table(done) if done[0] else None
+        if usual is not None:
+            tables.append(usual)
+        elif done[0]:
+            cols = self._auto_columns(done)
+            n = len(cols["event_id"])
             schema = _schemas()["usage"]
-            r = self.run
-            fixed = {"tenant": self.tenant, "namespace": self.namespace, "source": "auto",
-                     "run_id": r.run_id, "workflow": r.workflow}  # fmt: skip
             arrays = []
             for field in schema:
                 values = cols.get(field.name)
+                fixed = self._fixed.get(field.name)
                 if values is not None:
                     arrays.append(_array(pa, values, field.type))
-                elif fixed.get(field.name) is None:
+                elif fixed is None:
                     arrays.append(pa.nulls(n, field.type))
                 else:  # the same value in every row: no conversion per row
-                    arrays.append(pa.repeat(pa.scalar(fixed[field.name], field.type), n))
+                    arrays.append(pa.repeat(pa.scalar(_utf8(fixed), field.type), n))
             tables.append(pa.table(arrays, schema=schema))
         if custom:
             tables.append(arrow_table("usage", custom))
         if not tables:
             return None
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+    @property
+    def _fixed(self) -> dict[str, str]:
+        """The usage columns that hold one value for every automatic row of the run."""
+        r = self.run
+        return {"tenant": self.tenant, "namespace": self.namespace, "source": "auto",
+                "run_id": r.run_id, "workflow": r.workflow}  # fmt: skip
+
+    def _usual_table(self, done: tuple[list[Any], ...]) -> Any:
+        """The usual batch, executions that each ran once for a non-zero time (two rows
+        each: ``invocations``, then ``compute_seconds``), as an Arrow table built by
+        Arrow: ids joined from the sequence numbers, rows interleaved by one ``take``,
+        and only the quantities formatted in Python. The same rows as ``_auto_columns``
+        gives (tests/test_store_recording.py); None for any other batch."""
+        seqs, steps, firsts, ns, secs, retries, ends = done
+        k = len(seqs)
+        if not (firsts.count(1) == k and ns.count(1) == k and not any(retries) and all(secs)):
+            return None
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from ._segments import _array, _schemas, _utf8
+
+        schema = _schemas()["usage"]
+        now = time.time_ns() // 1000
+        ats = ends if None not in ends else [now if e is None else e for e in ends]
+        try:
+            seq = pc.cast(pa.array(seqs, pa.int64()), pa.string())
+        except (TypeError, ValueError, OverflowError, pa.ArrowException):
+            return None  # not plain ints: the Python columns say the same in Python
+        prefix = _utf8(f"auto:{self.run.run_id}:")
+        string = pa.string()
+        ids = [
+            pc.binary_join_element_wise(prefix, seq, f":1:{unit}", "") for unit in AUTO_UNITS[:2]
+        ]
+        # rows 2i and 2i + 1 are execution i's: [0, k, 1, k + 1, ...] of the two halves
+        both = pa.array(np.arange(2 * k).reshape(2, k).T.ravel())
+        twice = pa.array(np.arange(2 * k) // 2)
+        columns = {
+            "event_id": pa.concat_arrays(ids).take(both),
+            "unit": pa.array(AUTO_UNITS[:2], string).take(pa.array(np.arange(2 * k) % 2)),
+            "quantity": pa.concat_arrays(
+                [pa.repeat(pa.scalar("1", string), k), pa.array([f"{x:.6f}" for x in secs], string)]
+            ).take(both),
+            "occurred_at": _array(pa, ats, schema.field("occurred_at").type).take(twice),
+            "step": _array(pa, steps, string).take(twice),
+        }
+        fixed = self._fixed
+        arrays = []
+        for field in schema:
+            name = field.name
+            if name in columns:
+                arrays.append(columns[name])
+            elif name in fixed:
+                arrays.append(pa.repeat(pa.scalar(_utf8(fixed[name]), field.type), 2 * k))
+            elif name == "attempt":
+                arrays.append(pa.repeat(pa.scalar(1, field.type), 2 * k))
+            elif name == "recorded_at":
+                arrays.append(pa.repeat(pa.scalar(now, field.type), 2 * k))
+            else:
+                arrays.append(pa.nulls(2 * k, field.type))
+        return pa.table(arrays, schema=schema)
 
     def custom(
         self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
