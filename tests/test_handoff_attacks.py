@@ -2,8 +2,9 @@
 its end lets start. Each scenario runs with the hand-over on and off (``HAND_OVER =
 False``: the old behaviour, one task per suspending step) and compares what a user sees:
 status, reason, outputs, per-step status/attempts/errors, the events rows, firing order,
-exceptions. The ``xfail(strict=True)`` tests are bugs of the hand-over still open (at
-the end of the file); the tests under "bugs found" failed on 3d336db (fixed in 9429738)."""
+exceptions. The tests under "bugs found" failed on 3d336db (fixed in 9429738) and the
+last ones (at the end of the file) on 9429738 (fixed with the least-count, exact-type,
+pending-cancel and ended-stand-in checks of ``_drive``)."""
 
 from __future__ import annotations
 
@@ -1076,11 +1077,6 @@ def test_cached_steps_between_handed_ones(tmp_path: Path) -> None:
     assert seen[True][2] == ["u"]  # ``after`` hit the cache: its input did not change
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Python 3.11's uncancel() leaves a pending cancel (_must_cancel) in place: "
-    "cancelling() == 0 lets the task be handed on, and the next step is cancelled",
-)
 def test_a_step_that_cancelled_and_uncancelled_its_task_does_not_cancel_the_next() -> None:
     """``a`` cancels its own task and changes its mind (uncancel) before awaiting again:
     with a task of its own nothing happens; the step after it must not be cancelled."""
@@ -1187,11 +1183,6 @@ class _TaggedTask(asyncio.Task):  # type: ignore[type-arg]
     """A loop's task factory's own Task subclass (instrumentation): it has a __dict__."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an attribute a step sets on its task (a Task subclass of the loop's task "
-    "factory has a __dict__) is not among the checks: the next handed step sees it",
-)
 def test_attributes_a_step_sets_on_its_task_are_not_the_next_steps() -> None:
     """aiotask-context's way: per-task state as an attribute of the task."""
 
@@ -1211,11 +1202,6 @@ def test_attributes_a_step_sets_on_its_task_are_not_the_next_steps() -> None:
     assert seen[True] == seen[False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="for a pure-Python Task, ``task._callbacks`` is the task's own list: _drive "
-    "compares that list with itself, so a done-callback a step added goes unseen",
-)
 def test_a_done_callback_is_seen_on_a_pure_python_task_too() -> None:
     """A loop whose factory makes asyncio's pure-Python tasks (asyncio.tasks._PyTask):
     the pool of one from the test above deadlocks ``b`` until its timeout."""
@@ -1224,11 +1210,6 @@ def test_a_done_callback_is_seen_on_a_pure_python_task_too() -> None:
     assert seen[True] == seen[False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_drive's base count includes references someone else held when the task "
-    "started; once they are dropped, a step's kept reference evens the count out",
-)
 def test_a_reference_held_when_the_task_started_does_not_hide_a_kept_task() -> None:
     """``looks`` (handed to root's task) holds ``asyncio.all_tasks()`` across an await:
     the set holds a's new task when that task takes its count, and lets go of it before
@@ -1266,11 +1247,6 @@ def test_a_reference_held_when_the_task_started_does_not_hide_a_kept_task() -> N
     assert runs[True][0] == runs[False][0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stand-in let go of its task when its step ended (9429738) and then says "
-    "done() is False for ever: a watcher of it never stops",
-)
 def test_a_stand_in_kept_from_a_first_inline_segment_is_done_once_its_step_is() -> None:
     """``a``'s first call runs its first segment inline: its current_task() is a stand-in,
     which a watcher polls until done(). ``b`` waits for the watcher (with a timeout)."""

@@ -254,11 +254,18 @@ class StandIn:
     after, every call goes to the step's own task. Without it, the run's task (or another
     step's) was current, and a step's ``asyncio.timeout`` cancelled the whole run."""
 
-    __slots__ = ("__weakref__", "box", "task")
+    __slots__ = ("__weakref__", "box", "over", "task")
 
     def __init__(self, box: Box) -> None:
         self.box = box
         self.task: Any = None
+        self.over = False
+
+    def end(self) -> None:
+        """Its step ended in a task that may go on with another step: from now on it is
+        done, and cancelling it reaches nothing."""
+        self.task = None
+        self.over = True
 
     def cancel(self, msg: Any = None) -> bool:
         task = self.task
@@ -284,6 +291,8 @@ class StandIn:
         return str(self.task.get_name()) if self.task is not None else "fluxnb-step"
 
     def done(self) -> bool:
+        if self.over:
+            return True
         return bool(self.task.done()) if self.task is not None else False
 
     def get_loop(self) -> Any:
@@ -291,7 +300,8 @@ class StandIn:
 
     def __getattr__(self, name: str) -> Any:
         if self.task is None:
-            raise AttributeError(f"the step's task has not started yet ({name})")
+            when = "has ended" if self.over else "has not started yet"
+            raise AttributeError(f"the step's task {when} ({name})")
         return getattr(self.task, name)
 
 
@@ -301,6 +311,14 @@ class StandIn:
 _refs: Callable[[Any], int] | None = getattr(sys, "getrefcount", None)
 _weakrefs = weakref.getweakrefcount
 HAND_OVER = True
+#: The fewest references a step's task was seen to hold when its ``_drive`` started (the
+#: loop's, the runner's, this frame's): a task that started with more (someone held it,
+#: ``asyncio.all_tasks()`` in a step, a factory's list) is never handed on, since what it
+#: let go later could hide a reference a step keeps.
+_least = [1 << 30]
+#: Only asyncio's own (C) tasks are handed on: a factory's Task subclass may carry
+#: attributes a step sets, a pure-Python task's callbacks cannot be compared.
+_TASK: type = asyncio.Task
 
 
 async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot path)
@@ -353,6 +371,11 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
     # what the task holds now: the stand-in's reference is dropped when the step ends
     base = _refs(task) - (stand_in is not None and stand_in.task is task)
     weak, name, calls = _weakrefs(task), task.get_name(), task._callbacks
+    least = _least[0]
+    if base < least:
+        _least[0] = least = base
+    if base > least or type(task) is not _TASK:
+        base = -1  # never offered
     context: Any = None
     suspended = True
     while True:
@@ -383,7 +406,7 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
             if box.report is None:
                 return value
         if stand_in is not None:  # the step is over: what kept its stand-in cancels nothing
-            stand_in.task = None
+            stand_in.end()
             stand_in = None
         offered = (
             suspended
@@ -392,6 +415,7 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
             and task.get_name() is name
             and task._callbacks == calls
             and not task.cancelling()
+            and not task._must_cancel  # cancel() then uncancel() leaves it set (3.11)
         )
         if offered:
             ex._tail = task
