@@ -25,6 +25,8 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from functools import partial
+from itertools import repeat
+from operator import attrgetter, is_not
 from typing import Any, Protocol
 
 from .._exceptions import CircuitOpenError
@@ -34,6 +36,8 @@ from ._breaker import CircuitBreaker, CircuitChange
 from ._context import StepContext, meter_sink
 from ._executor import Executor, LocalExecutor
 from ._tracebacks import user_traceback
+
+_WANTS_CTX = attrgetter("wants_ctx")
 
 
 class Attempt:
@@ -141,21 +145,31 @@ class AttemptRunner:
         self.ids = ids
         self.bindings = bindings
         self.execs = executors
-        #: Executors that report a task's end from inside it (LocalExecutor).
-        starters = {id(ex): getattr(ex, "start_reporting", None) for ex in set(executors)}
-        self._starters = [starters[id(ex)] for ex in executors]
-        self.exec_names = [
-            None if b is None else ex.name for b, ex in zip(bindings, executors, strict=True)
-        ]
+        n = len(executors)
+        one = executors[0] if n else None
+        if n and executors.count(one) == n and all(map(is_not, bindings, repeat(None))):
+            # one executor, an action everywhere (most runs): the tables made in C, not a
+            # Python loop per action at every run
+            #: Executors that report a task's end from inside it (LocalExecutor).
+            self._starters = [getattr(one, "start_reporting", None)] * n
+            self.exec_names: list[str | None] = [one.name] * n  # type: ignore[union-attr]
+            self.wants_ctx = list(map(_WANTS_CTX, bindings))
+            #: Executors that can say where a call ran (Dask); the local one never can.
+            self._placed = [type(one) is not LocalExecutor] * n
+        else:
+            starters = {id(ex): getattr(ex, "start_reporting", None) for ex in set(executors)}
+            self._starters = [starters[id(ex)] for ex in executors]
+            self.exec_names = [
+                None if b is None else ex.name for b, ex in zip(bindings, executors, strict=True)
+            ]
+            self.wants_ctx = [b is not None and b.wants_ctx for b in bindings]
+            self._placed = [type(ex) is not LocalExecutor for ex in executors]
         self.timeouts = timeouts
         self.retries = retries
         self.breakers = breakers
-        self.wants_ctx = [b is not None and b.wants_ctx for b in bindings]
         self.recorder = recorder
         #: A run without a store records nothing: skip building its rows at all.
         self.quiet = type(recorder) is NullRecorder
-        #: Executors that can say where a call ran (Dask); the local one never can.
-        self._placed = [type(ex) is not LocalExecutor for ex in executors]
         self.seed = seed
         self.word = word
         #: Attempts waiting on a future, in start order.

@@ -78,11 +78,18 @@ class Scheduler:
             "local": executor or LocalExecutor(),
             **(executors or {}),
         }
-        self._exec_names = [name or default_executor for name in plan.executors]
-        missing = set(self._exec_names) - set(self.executors)
+        # per step, but made in C when every step takes the default (most workflows): a
+        # run's setup is paid again at every run, per step
+        n = len(plan.ids)
+        names = [default_executor] if n and plan.executors.count(None) == n else plan.executors
+        wanted = {name or default_executor for name in names}
+        missing = wanted - set(self.executors)
         if missing:
             raise RunError(f"no executor named {', '.join(sorted(missing))} for this run")
-        self._execs = [self.executors[name] for name in self._exec_names]
+        if len(names) == 1 and n != 1:
+            self._execs = [self.executors[default_executor]] * n
+        else:
+            self._execs = [self.executors[name or default_executor] for name in names]
         self._limit = plan.router.worker_pool_size
         self._ids = plan.ids
         #: Per place (a dependency edge): the value of its one token, None before it is
@@ -97,10 +104,12 @@ class Scheduler:
         self._wake: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         n = len(self._ids)
-        self._state = [PENDING] * n
-        self._attempts = [0] * n
-        self._first = [0] * n  # perf_counter_ns of the first attempt's start (0: never)
-        self._last = [0] * n
+        # compact from the start (a byte and 8 bytes a step, not a list of int objects),
+        # so the result's copies of them are made with a memcpy
+        self._state = bytearray([PENDING]) * n
+        self._attempts = array("q", [0]) * n
+        self._first = array("q", [0]) * n  # perf_counter_ns of the first start (0: never)
+        self._last = array("q", [0]) * n
         self._errors: dict[int, StepError] = {}
         self._outputs: dict[int, Any] = {}
         self._reason: str | None = None
@@ -120,10 +129,14 @@ class Scheduler:
             executors=self._execs,
             timeouts=plan.timeouts,
             retries=plan.retries,
-            breakers=[
-                None if b is None else BREAKERS.get(self._ids[i], b)
-                for i, b in enumerate(plan.breakers)
-            ],
+            breakers=(
+                [None] * n
+                if plan.breakers.count(None) == n
+                else [
+                    None if b is None else BREAKERS.get(self._ids[i], b)
+                    for i, b in enumerate(plan.breakers)
+                ]
+            ),
             recorder=self.recorder,
             seed=options.seed,
             word="step",
@@ -132,7 +145,7 @@ class Scheduler:
         self._running = self.attempts.running
         self._due = self.attempts.due
         #: Attempts recorded before this run started (resume): numbering continues.
-        self._attempt_base = [0] * n
+        self._attempt_base = array("q", [0]) * n
         #: Outputs taken from a recording instead of calling the step (resume).
         self._preset: dict[int, Any] = {}
         #: Incremental runs: decides which steps a recorded output stands in for.
@@ -416,9 +429,11 @@ class Scheduler:
         self.attempts.cancel_running()
         for a in self.attempts.take_unstarted():  # retries that never started
             self._never_started(a.ti, a.attempt, a.delay)
-        for ti, state in enumerate(self._state):
-            if state in (PENDING, RETRYING):
-                self._never_started(ti, self._attempts[ti], 0.0)
+        state = self._state
+        if PENDING in state or RETRYING in state:  # scanned in C first: most runs have none
+            for ti, st in enumerate(state):
+                if st in (PENDING, RETRYING):
+                    self._never_started(ti, self._attempts[ti], 0.0)
         if cancelled:
             new = RunStatus.CANCELLED
         elif FAILED in self._state:
@@ -431,7 +446,7 @@ class Scheduler:
                     f"{plural(failed, 'step')} failed and {plural(skipped, 'dependent step')} "
                     f"{were} skipped; independent steps finished (on_error: continue)"
                 )
-        elif all(s in (SUCCEEDED, SKIPPED, CACHED) for s in self._state):
+        elif state.count(SUCCEEDED) + state.count(SKIPPED) + state.count(CACHED) == len(state):
             new = RunStatus.SUCCEEDED
             if self._tolerated:
                 self._reason = f"{plural(self._tolerated, 'failure')} tolerated (on_error: skip)"
@@ -452,20 +467,22 @@ class Scheduler:
         )
         cache = self.cache.finish() if self.cache is not None else None
         self.recorder.run_finished(final)
-        ids = self._ids
-        outputs = {ids[ti]: v for ti, v in self._outputs.items()}
-        order = self.plan.declared
+        ids, order, outs = self._ids, self.plan.declared, self._outputs
+        if order is ids and len(outs) == len(ids):  # every step's output, in declared order
+            outputs = dict(zip(ids, map(outs.__getitem__, range(len(ids))), strict=True))
+        else:
+            by_id = {ids[ti]: v for ti, v in outs.items()}
+            outputs = {sid: by_id[sid] for sid in order if sid in by_id}
         return RunResult(
             run_id=self.opts.run_id,
             workflow=self.opts.workflow,
             status=self.status,
-            outputs={sid: outputs[sid] for sid in order if sid in outputs},
+            outputs=outputs,
             steps=partial(
                 _step_results,
                 self._ids,
                 self.plan.declared,
-                # compact copies (1 and 8 bytes a step, not a list of int objects): a result
-                # may live for the whole notebook session
+                # compact copies: a result may live for the whole notebook session
                 bytes(self._state),
                 array("q", self._attempts),
                 array("q", self._first),
@@ -483,10 +500,13 @@ class Scheduler:
             reason=self._reason,
             recording_error=getattr(self.recorder, "recording_error", None),
             cache=cache,
-            callables={
-                self._ids[ti]: b.fn for ti, b in enumerate(self.plan.bindings) if b is not None
-            },
+            callables=partial(_callables, ids, self.plan.bindings),  # made if debug() asks
         )
+
+
+def _callables(ids: tuple[str, ...], bindings: Sequence[Any]) -> dict[str, Any]:
+    """Each step's callable, by step id (what ``RunResult.debug`` calls)."""
+    return {sid: b.fn for sid, b in zip(ids, bindings, strict=True) if b is not None}
 
 
 def _step_results(
