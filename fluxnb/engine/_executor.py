@@ -66,7 +66,7 @@ class LocalExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_task: Callable[..., asyncio.Task[Any]] = asyncio.Task
         self._pool: ThreadPoolExecutor | None = None
-        self._max_threads = 1
+        self._max_threads: int | None = 1
         #: Async callables seen to suspend: they go straight to a task, as the floor does.
         self.suspends: set[Any] = set()
         # the run's own context: every step starts from a copy of it, whichever task
@@ -86,7 +86,7 @@ class LocalExecutor:
             if loop.get_task_factory() is not None
             else functools.partial(asyncio.Task, loop=loop)
         )
-        self._max_threads = max_threads or min(32, (os.cpu_count() or 1) + 4)
+        self._max_threads = max_threads  # None: decided when a sync step first needs one
         self._context = contextvars.copy_context()
 
     def start(self, binding: Binding, kwargs: dict[str, Any]) -> tuple[bool, Any]:
@@ -142,7 +142,9 @@ class LocalExecutor:
             return False, continue_in_task(loop, coro, yielded, context, stand_in, self), box
         context = self._context.copy()
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._max_threads, thread_name_prefix="fluxnb-step")
+            # os.cpu_count() costs ~7 us: asked only by a run that has a sync step
+            threads = self._max_threads or min(32, (os.cpu_count() or 1) + 4)
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="fluxnb-step")
         call = functools.partial(context.run, binding.fn, **kwargs)
         calls = context.get(thread_calls)
         if calls is None:
