@@ -185,3 +185,148 @@ def test_a_big_results_debug_still_finds_each_steps_callable(store_path: str) ->
     ns: dict[str, Any] = {}
     assert result.debug("w3", ns) is grow and ns["w3_inputs"] == {"src": 1}
     assert result.debug("w7", ns) is other
+
+
+# ---------------------------------------------------------------- the recorded manifest
+
+#: Text that YAML reads differently unless quoted just so: its 1.1 booleans and nulls,
+#: numbers, indicators, quotes, breaks, and characters JSON leaves raw but YAML does not
+#: read back (DEL, C1 controls, NEL, line/paragraph separators, BOM, U+FFFE).
+_ODD = [
+    "on", "no", "Yes", "off", "y", "~", "null", "NULL", "true", "1", "0x1f", "1e5", ".5",
+    "1_000", "-", "- a", ": x", "a: b", "#c", "a #c", "'", '"', "\\", "{", "[x]", "*a",
+    "&a", "!t", "%", "@", "`", "|", ">", "", " ", "a\nb", "\t", "\r\n", "é", "😀",
+    "\x7f", "\x80", "\x85", "\x9f", "\u2028", "\u2029", "\ufeff", "\ufffe", "\uffff",
+    "\x00", "\x1b",
+]  # fmt: skip
+
+
+def _texts() -> Any:
+    from hypothesis import strategies as st
+
+    return st.one_of(st.sampled_from(_ODD), st.text(max_size=8))
+
+
+def _values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        _texts(),
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(_texts(), inner, max_size=3)
+        ),
+        max_leaves=6,
+    )
+
+
+def _take(**kw: Any) -> int:
+    return len(kw)
+
+
+def _odd_workflow(data: Any) -> fluxnb.Workflow:
+    """A workflow whose every free-text field may hold odd text; step ids that YAML 1.1
+    would read as booleans or null (``on``, ``No``, ``NULL``)."""
+    from hypothesis import strategies as st
+
+    ids = data.draw(
+        st.lists(
+            st.sampled_from(["on", "No", "NULL", "y", "true", "e1", "_", "a-b", "s"])
+            | st.from_regex(r"[A-Za-z_][A-Za-z0-9_\-]{0,6}", fullmatch=True),
+            min_size=1,
+            max_size=6,
+            unique=True,
+        )
+    )
+    wf = fluxnb.Workflow(data.draw(_texts()), description=data.draw(st.none() | _texts()))
+    for i, sid in enumerate(ids):
+        options: dict[str, Any] = {}
+        if data.draw(st.booleans()):
+            options["with_"] = data.draw(
+                st.dictionaries(st.from_regex(r"[a-z]{1,4}", fullmatch=True), _values(), max_size=3)
+            )
+        if data.draw(st.booleans()):
+            options["run"] = data.draw(_texts().filter(bool))
+        if data.draw(st.booleans()):
+            options["description"] = data.draw(_texts())
+        if data.draw(st.booleans()):
+            options["timeout"] = data.draw(st.sampled_from([0.5, 2, 90]))
+        deps = data.draw(st.lists(st.sampled_from(ids[:i]), unique=True)) if i else []
+        wf.add(sid, _take, depends_on=deps, **options)
+    return wf
+
+
+def test_the_fast_manifest_reads_back_as_pyyamls_for_odd_text() -> None:
+    """Property: the purpose-built writer's text, read by yaml.safe_load, is what PyYAML's
+    own text of the same workflow reads back as (the old path), for odd strings in every
+    field; and where the JSON-lines writer gave text (all but unprintable characters), the
+    very same characters, so the recorded manifest and its hash do not change."""
+    import yaml
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from fluxnb.spec._manifest_write import fast_manifest, workflow_to_dict
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def check(data: Any) -> None:
+        wf = _odd_workflow(data)
+        text = fast_manifest(wf)
+        if text is None:  # a value JSON and YAML read differently: ordinary YAML then
+            assert flow_yaml(wf.to_dict()) is None
+            return
+        assert yaml.safe_load(text) == yaml.safe_load(wf.to_yaml())
+        assert text == flow_yaml(workflow_to_dict(wf))
+        text.encode()  # UTF-8 holds it (no lone surrogate left raw)
+
+    check()
+
+
+def test_a_big_workflows_manifest_with_unprintable_text_reads_back() -> None:
+    # JSON writes DEL, C1 controls and U+FFFE raw; YAML refuses them (ReaderError) or reads
+    # NEL as a space: the fast form wrote such text and the run's manifest did not load
+    odd = "del \x7f c1 \x80 nel \x85 ls \u2028 bom \ufeff nc \ufffe"
+    wf = _wide(FAST_YAML_STEPS + 1, note=odd)
+    again = fluxnb.load(wf.manifest_text())
+    assert again.to_dict() == wf.to_dict()
+    assert again.steps["w0"].with_["note"] == odd
+
+
+def test_a_loaded_workflow_edited_in_python_records_its_steps_of_now() -> None:
+    wf = fluxnb.load("name: t\npipeline:\n  - step: a\n")
+    assert wf.manifest_text() == wf.text  # as loaded: its own text
+    wf.add("b", lambda a: a + 1, depends_on="a")
+    recorded = fluxnb.load(wf.manifest_text())
+    assert list(recorded.steps) == ["a", "b"]  # the step added since is recorded too
+    assert wf.text == "name: t\npipeline:\n  - step: a\n"  # what it was loaded from
+
+
+def test_a_chain_keeps_no_set_of_inputs_per_step() -> None:
+    import gc
+    import pickle
+
+    from fluxnb.engine._plan import plan_for
+    from fluxnb.spec import Binding
+
+    wf = fluxnb.Workflow("chain")
+    wf.add("c0", _take)
+    for i in range(1, 50):
+        wf.add(f"c{i}", _take, depends_on=f"c{i - 1}")
+    plan = plan_for(wf, None)
+    steps = wf.steps
+    for sid, b in zip(plan.ids[1:], plan.bindings[1:], strict=True):
+        assert b is not None and b.passed == frozenset(steps[sid].depends_on)
+        # it refers to the step's own dependency tuple, and to no set of its own
+        refs = gc.get_referents(b)
+        assert any(r is steps[sid].depends_on for r in refs)
+        assert not any(isinstance(r, frozenset) for r in refs)
+        again = pickle.loads(pickle.dumps(b))
+        assert again == b and hash(again) == hash(b)
+        assert again == Binding(_take, frozenset(steps[sid].depends_on), False, False)
+    assert fluxnb.run(wf, store=None)["c49"] == 1

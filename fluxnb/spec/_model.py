@@ -145,7 +145,7 @@ class Workflow:
         self._last_deps: tuple[str, ...] = ()  # the last step's, shared by an equal next one
         #: Where the workflow came from (file path or cell name) and its text, if loaded.
         self.source: str | None = None
-        self.text: str | None = None
+        self._text: tuple[int, str] | None = None  # the text, and the version it describes
         self._located: Located | None = None
         self._version = 0  # bumped by every change; caches below are keyed by it
         self._order: tuple[int, tuple[str, ...]] | None = None
@@ -156,6 +156,16 @@ class Workflow:
         self.layout: dict[str, tuple[float, float]] = {}
         #: What starts it from outside (``triggers:``, fired by the server: docs/triggers.md).
         self.triggers: tuple[Any, ...] = ()
+
+    @property
+    def text(self) -> str | None:
+        """The manifest text the workflow was loaded from (None: built in Python)."""
+        return None if self._text is None else self._text[1]
+
+    @text.setter
+    def text(self, value: str | None) -> None:
+        # it describes the workflow as it is now: a step added later is not in it
+        self._text = None if value is None else (self._version, value)
 
     # ------------------------------------------------------------------ building
     def add(
@@ -357,21 +367,23 @@ class Workflow:
         )
 
     def manifest_text(self) -> str:
-        """The text recorded with each run: the loaded text, else :meth:`to_yaml` (cached).
+        """The text recorded with each run: the loaded text while the workflow is as loaded
+        (a step added or replaced since is not in it), else :meth:`to_yaml` (cached).
 
         A workflow of more than FAST_YAML_STEPS steps is written as block keys with JSON
         values (still YAML, read back the same), which is ~30x faster: a first run of a
         10,000-step workflow built in Python no longer spends most of its time writing it.
         """
         self._infer_dependencies()
-        if self.text is not None:
-            return self.text
+        loaded = self._text
+        if loaded is not None and loaded[0] == self._version:
+            return loaded[1]
         if self._yaml is None or self._yaml[0] != self._version:
             text = None
             if len(self._steps) > FAST_YAML_STEPS:
-                from ._manifest_write import flow_yaml
+                from ._manifest_write import fast_manifest
 
-                text = flow_yaml(self.to_dict())
+                text = fast_manifest(self)
             self._yaml = (self._version, text if text is not None else self.to_yaml())
         return self._yaml[1]
 

@@ -23,10 +23,18 @@ if TYPE_CHECKING:
     from ._model import Step, Workflow
 
 
-@dataclass(frozen=True)
 class Binding:
-    """How a step's callable is called: which dependency outputs it takes, and ctx."""
+    """How a step's callable is called: which dependency outputs it takes, and ctx.
 
+    Immutable; equal when its four fields are.
+
+    >>> Binding(len, frozenset({"a"}), False, False).passed
+    frozenset({'a'})
+    """
+
+    __slots__ = ("fn", "is_async", "passed", "wants_ctx")
+
+    #: The callable.
     fn: Callable[..., Any]
     #: Dependency ids passed as keywords (the rest only order the steps).
     passed: frozenset[str]
@@ -34,6 +42,67 @@ class Binding:
     wants_ctx: bool
     #: Whether calling it returns a coroutine.
     is_async: bool
+
+    def __init__(
+        self, fn: Callable[..., Any], passed: frozenset[str], wants_ctx: bool, is_async: bool
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "fn", fn)
+        _set(self, "passed", passed)
+        _set(self, "wants_ctx", wants_ctx)
+        _set(self, "is_async", is_async)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.fn, self.passed, self.wants_ctx, self.is_async)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Binding is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Binding is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Binding):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fn, passed, ctx, is_async = self._fields()
+        return f"Binding(fn={fn!r}, passed={passed!r}, wants_ctx={ctx!r}, is_async={is_async!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Binding, self._fields())
+
+
+class PassesAll(Binding):
+    """A Binding that passes every dependency of its step: it keeps the step's own
+    ``depends_on`` tuple and makes ``passed`` from it when asked (rarely: caching, debug,
+    streams), not a frozenset per step (216 bytes each: a chain of 100,000 steps whose
+    callables take them all kept 100,000 sets). The game reads ``fn``, ``wants_ctx`` and
+    ``is_async`` only; ``Binding.passed`` stays a plain attribute for the net engine."""
+
+    __slots__ = ("_deps",)
+
+    _deps: tuple[str, ...]
+
+    def __init__(
+        self, fn: Callable[..., Any], deps: tuple[str, ...], wants_ctx: bool, is_async: bool
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "fn", fn)
+        _set(self, "_deps", deps)
+        _set(self, "wants_ctx", wants_ctx)
+        _set(self, "is_async", is_async)
+
+    @property
+    def passed(self) -> frozenset[str]:  # type: ignore[override]  # read-only, as Binding's is
+        return frozenset(self._deps)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Binding, self._fields())
 
 
 @dataclass(frozen=True)
@@ -293,17 +362,22 @@ def bind(step: Step, fn: Callable[..., Any], sig: _Signature | None = None) -> B
         )
     if sig.positional_only_required:
         raise TypeError(f"{sig.text} has positional-only parameters without defaults")
-    passed = frozenset(d for d in step.depends_on if d in named or var_kw)
+    deps = step.depends_on
+    every = var_kw or all(d in named for d in deps)  # passes every dependency
+    passed = frozenset() if every else frozenset(d for d in deps if d in named)
+    have = (deps if len(deps) < 8 else frozenset(deps)) if every else passed
     missing = [
         n
         for n in sig.required
-        if n not in passed and n not in step.with_ and not (n == "ctx" and wants_ctx)
+        if n not in have and n not in step.with_ and not (n == "ctx" and wants_ctx)
     ]
     if missing:
         raise TypeError(
             f"{sig.text} needs {', '.join(repr(m) for m in missing)}, which is neither "
             "a dependency (depends_on), a 'with' value, nor ctx"
         )
+    if every and deps:  # keep the step's own tuple, not a set of it
+        return PassesAll(fn, deps, wants_ctx, sig.is_async)
     return Binding(fn, passed, wants_ctx, sig.is_async)
 
 
