@@ -1,6 +1,6 @@
 """A new workflow's first run against its warm runs, and the memory a big run keeps.
 
-    python benchmarks/first_run.py                  # W1 10,000 store on; 100,000 store off
+    python benchmarks/first_run.py        # W1 10,000 store on; W1, W2, W3 100,000 store off
     python benchmarks/first_run.py --rounds 5 --memory-steps 20000   # quicker
 
 Issue 22, target 3: the first run of a new workflow (validate, plan, manifest text, all
@@ -11,11 +11,12 @@ with the same step function (as a notebook cell run again does) and runs it twic
 figure is the median over rounds. Every run writes into one store file, made fresh when the
 process starts, as runs in a notebook share the project's store.
 
-Target 6: 100,000 steps (W1) with the store off keep at most 1 KB per step: measured with
-tracemalloc in a fresh process, from before the workflow is built (step ids included) to
-after the run, with the Workflow (and the plan it caches) and the RunResult still alive;
-the peak of the whole build and run is printed too. The same process checks that the
-run's Scheduler is gone once ``run()`` has returned, while its result lives.
+Target 6: 100,000 steps with the store off keep at most 1 KB per step, for each of the
+three shapes (W1 wide 1 -> n -> 1, W2 a chain, W3 layered: 100 layers, 1-3 parents each):
+measured with tracemalloc in a fresh process per shape, from before the workflow is built
+(step ids included) to after the run, with the Workflow (and the plan it caches) and the
+RunResult still alive; the peak of the whole build and run is printed too. Each process
+checks that the run's Scheduler is gone once ``run()`` has returned, while its result lives.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from workloads import noop, to_workflow, wide
+from workloads import chain, layered, noop, to_workflow, wide
 
 FIRST_RUN_RATIO = 1.5  # target 3: a first run <= 1.5x a warm one
 KEPT_BYTES = 1024  # target 6: <= 1 KB kept per step
@@ -69,7 +70,15 @@ def first_vs_warm(steps: int, rounds: int) -> dict[str, Any]:
     }
 
 
-def memory_child(steps: int) -> dict[str, Any]:
+#: The shapes target 6 holds for, by name: a DAG of ``steps`` steps.
+SHAPES = {
+    "W1": lambda steps: wide(steps - 2),
+    "W2": chain,
+    "W3": layered,
+}
+
+
+def memory_child(shape: str, steps: int) -> dict[str, Any]:
     """Runs in a fresh process (see main): what a big store-off run keeps."""
     from fluxnb.engine._scheduler import Scheduler
 
@@ -77,7 +86,7 @@ def memory_child(steps: int) -> dict[str, Any]:
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    wf = to_workflow("w1", wide(steps - 2), noop)
+    wf = to_workflow(shape.lower(), SHAPES[shape](steps), noop)
     gc.collect()
     built = tracemalloc.get_traced_memory()[0]
     result = wf.run(store=None)
@@ -85,6 +94,7 @@ def memory_child(steps: int) -> dict[str, Any]:
     after, peak = tracemalloc.get_traced_memory()
     assert result.ok and len(result.outputs) == steps
     return {
+        "shape": shape,
         "steps": steps,
         "workflow_bytes_per_step": (built - before) / steps,
         "kept_bytes_per_step": (after - before) / steps,
@@ -94,24 +104,31 @@ def memory_child(steps: int) -> dict[str, Any]:
     }
 
 
+def memory(shape: str, steps: int) -> dict[str, Any]:
+    """Target 6's figures for one shape, from a fresh interpreter."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", shape, str(steps)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(child.stdout.strip().splitlines()[-1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=10_000, help="W1 width for target 3")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--memory-steps", type=int, default=100_000, help="steps for target 6")
     ap.add_argument("--json", help="also write the figures to this file")
-    ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--shapes", default="W1,W2,W3", help="target 6's shapes (W1,W2,W3)")
+    ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
-        print(json.dumps(memory_child(args.memory_child)))
+        shape, steps = args.memory_child
+        print(json.dumps(memory_child(shape, int(steps))))
         return 0
-    child = subprocess.run(
-        [sys.executable, __file__, "--memory-child", str(args.memory_steps)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    memory = json.loads(child.stdout.strip().splitlines()[-1])
+    memories = [memory(shape, args.memory_steps) for shape in args.shapes.split(",")]
     timing = first_vs_warm(args.steps, args.rounds)
     checks = [
         (
@@ -120,18 +137,28 @@ def main(argv: list[str] | None = None) -> int:
             f"{timing['ratio_min']:.2f}-{timing['ratio_max']:.2f}) <= {FIRST_RUN_RATIO}x",
             timing["ratio"] <= FIRST_RUN_RATIO,
         ),
-        (
-            f"{memory['steps']:,} steps store off: {memory['kept_bytes_per_step']:.0f} B kept "
-            f"per step (workflow {memory['workflow_bytes_per_step']:.0f}, peak "
-            f"{memory['peak_bytes_per_step']:.0f}) <= {KEPT_BYTES} B",
-            memory["kept_bytes_per_step"] <= KEPT_BYTES,
-        ),
-        ("the Scheduler is freed once run() returns, its result alive", memory["scheduler_freed"]),
     ]
+    for m in memories:
+        checks.append(
+            (
+                f"{m['shape']} {m['steps']:,} steps store off: {m['kept_bytes_per_step']:.0f} B "
+                f"kept per step (workflow {m['workflow_bytes_per_step']:.0f}, peak "
+                f"{m['peak_bytes_per_step']:.0f}) <= {KEPT_BYTES} B",
+                m["kept_bytes_per_step"] <= KEPT_BYTES,
+            )
+        )
+    checks.append(
+        (
+            "the Scheduler is freed once run() returns, its result alive ("
+            + ", ".join(m["shape"] for m in memories)
+            + ")",
+            all(m["scheduler_freed"] for m in memories),
+        )
+    )
     for text, ok in checks:
         print(f"{'pass' if ok else 'FAIL':<6}{text}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"first_run": timing, "memory": memory}, indent=2))
+        Path(args.json).write_text(json.dumps({"first_run": timing, "memory": memories}, indent=2))
     return 0 if all(ok for _, ok in checks) else 1
 
 
