@@ -426,12 +426,10 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         finally:
             ex._tail = None
             error = None  # its traceback holds this frame: no cycle per failed step
-        if not offered:
-            return None
-        handed = ex._handed
+            # taken even when the report raised: never left for another task to run
+            handed, ex._handed = ex._handed, None
         if handed is None:
             return None
-        ex._handed = None
         fn, kwargs, box = handed
         box.started = True
         if task.cancelling():
