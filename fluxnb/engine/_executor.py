@@ -119,7 +119,9 @@ class LocalExecutor:
                 # the coroutine is made inside its task: a task cancelled before it ever
                 # ran leaves no coroutine never awaited
                 task = self._new_task(
-                    _drive(box, fn, kwargs, ex=self), context=self._context.copy()
+                    _drive(box, fn, kwargs, ex=self),
+                    name=STEP_TASK,
+                    context=self._context.copy(),
                 )
                 return False, task, box
             context = self._context.copy()
@@ -187,7 +189,9 @@ def continue_in_task(
     stand-in's box, and the stand-in acts on it from now on. Given the executor ``ex``, the
     task may run the next steps it hands over (see ``_drive``)."""
     task = loop.create_task(
-        _drive(stand_in.box, None, None, _Resume(coro, yielded), ex, stand_in), context=context
+        _drive(stand_in.box, None, None, _Resume(coro, yielded), ex, stand_in),
+        name=STEP_TASK,
+        context=context,
     )
     stand_in.task = task
     return task
@@ -321,6 +325,12 @@ _least = [1 << 30]
 #: Only asyncio's own (C) tasks are handed on: a factory's Task subclass may carry
 #: attributes a step sets, a pure-Python task's callbacks cannot be compared.
 _TASK: type = asyncio.Task
+#: Every step's task is named so (a name made per task costs; a step that renames its
+#: task is then seen at once, and a task's repr says what it runs).
+STEP_TASK = "fluxnb-step"
+#: The loop's current tasks (asyncio's own table; ``asyncio.current_task()`` is a Python
+#: function in 3.11), if this Python has it.
+_CURRENT: dict[Any, Any] | None = getattr(_tasks, "_current_tasks", None)
 
 
 async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot path)
@@ -369,7 +379,7 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         if box.report is not None:
             box.report(box, value, None, False)
         return value
-    task: Any = _tasks.current_task()
+    task: Any = _tasks.current_task() if _CURRENT is None else _CURRENT.get(ex._loop)
     # what the task holds now: the stand-in's reference is dropped when the step ends
     base = _refs(task) - (stand_in is not None and stand_in.task is task)
     weak, name, calls = _weakrefs(task), task.get_name(), task._callbacks
