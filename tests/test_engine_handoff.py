@@ -217,3 +217,17 @@ def test_a_chain_of_steps_that_stop_suspending_still_yields_to_the_loop() -> Non
     assert result.ok
     # the other task ran between the chain's steps, not only once at its end
     assert len(set(seen)) > 50
+
+
+def test_after_a_wide_fan_out_the_branches_chains_still_run_on_their_tasks() -> None:
+    """A fan-out's many tasks start plain (their ends mostly start nothing); the steps
+    after them run on as before: 40 branches of 5 chained steps need far fewer tasks
+    than steps."""
+    wf = fluxnb.Workflow()
+    wf.add("root", suspends)
+    for b in range(40):
+        for i in range(5):
+            wf.add(f"b{b}_{i}", suspends, depends_on=[f"b{b}_{i - 1}" if i else "root"])
+    result, tasks = run_counting_tasks(wf)
+    assert result.ok and result["b39_4"] == 6
+    assert tasks < 100, f"{tasks} tasks for 201 steps"
