@@ -338,3 +338,74 @@ class _FixedTime:
     @staticmethod
     def time_ns() -> int:
         return 1_700_000_000_000_000_000
+
+
+_TWO = "pipeline:\n  - step: a\n  - step: b\n    depends_on: a\n"
+
+
+def _runs_segments(store_path: str) -> list[dict[str, Any]]:
+    """The ``runs`` rows waiting in segments, oldest first."""
+    files = sorted(Path(store_path + ".segments").glob("*-runs.arrow"))
+    return [r for f in files for r in _read(f.read_bytes()).to_pylist()]
+
+
+def _stored_manifest(store_path: str, run_id: str) -> tuple[str, Any]:
+    found = open_store(store_path).sql(
+        "SELECT status, manifest FROM runs WHERE run_id = $r", {"r": run_id}
+    )
+    assert len(found) == 1
+    return found["status"][0], found["manifest"][0]
+
+
+def test_a_runs_manifest_is_written_once_and_its_row_keeps_it(store_path: str) -> None:
+    """The final runs row carries no copy of the manifest its first row wrote (megabytes
+    for a big workflow); the row the store keeps has it, whether both rows load together
+    or the first loaded while the run was going on."""
+    import asyncio
+
+    def b(a: int) -> int:
+        if a == 2:  # the second run: its first row is loaded while it runs
+            open_store(store_path).flush()
+        return a + 1
+
+    together = asyncio.run(fluxnb.arun(_TWO, {"a": lambda: 1, "b": b}, store=store_path))
+    pending = _runs_segments(store_path)
+    assert [r["status"] for r in pending] == ["running", "succeeded"]
+    manifest = pending[0]["manifest"]
+    assert manifest and pending[1]["manifest"] is None
+    assert pending[1]["manifest_hash"] == pending[0]["manifest_hash"]
+    assert _stored_manifest(store_path, together.run_id) == ("succeeded", manifest)
+
+    apart = asyncio.run(fluxnb.arun(_TWO, {"a": lambda: 2, "b": b}, store=store_path))
+    assert [r["status"] for r in _runs_segments(store_path)] == ["succeeded"]  # only the end
+    assert _stored_manifest(store_path, apart.run_id) == ("succeeded", manifest)
+
+
+def test_a_refused_first_runs_row_goes_later_with_the_manifest(
+    store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first runs row refused by the disk is kept and written before the final one:
+    the manifest is still on disk once and the stored row has it."""
+    write = _store_recorder.write_segment
+    refused: list[str] = []
+
+    def refuse_first_runs(folder: Path, table: str, rows: Any) -> Path:
+        if table == "runs" and not refused:
+            refused.append(rows[0][2])
+            raise OSError(28, "No space left on device")
+        return write(folder, table, rows)
+
+    monkeypatch.setattr(_store_recorder, "write_segment", refuse_first_runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = fluxnb.run(_TWO, {"a": lambda: 1, "b": lambda a: a + 1}, store=store_path)
+    assert refused == ["running"] and result.recording_error is None
+    status, manifest = _stored_manifest(store_path, result.run_id)
+    assert status == "succeeded" and manifest and "step: b" in manifest
+
+
+def test_an_in_memory_store_keeps_the_manifest_of_a_run() -> None:
+    st = open_store(":memory:")
+    result = fluxnb.run(_TWO, {"a": lambda: 1, "b": lambda a: a + 1}, store=st)
+    found = st.sql("SELECT status, manifest FROM runs WHERE run_id = $r", {"r": result.run_id})
+    assert list(found["status"]) == ["succeeded"] and "step: b" in found["manifest"][0]

@@ -12,11 +12,12 @@ from .._exceptions import RecordingFailed
 from ._llm_ledger import LLMLedger
 from ._outputs import NOTHING, encode, sign, where
 from ._recorder import EVENT_COLUMNS, NO_OUTPUT, EventRow, RunRecord
-from ._schema import RUN_DURATION
+from ._schema import RUN_COLUMNS, RUN_DURATION
 from ._segments import SMALL, arrow_table, write_segment
 from ._usage import UsageMeter
 
 _N = len(EVENT_COLUMNS)
+_MANIFEST = RUN_COLUMNS.index("manifest")
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -45,6 +46,7 @@ class StoreRecorder:
         self._last = time.monotonic()
         self._failed_once = False
         self._runs: list[tuple] = []  # runs rows a failed write left behind
+        self._manifest: str | None = None  # the one the run's first row carries
         self._error: OSError | None = None  # the last write failure
         #: Set at the run's end when some of its rows could be written nowhere (a full
         #: disk): the run's result carries it as ``recording_error``.
@@ -64,8 +66,11 @@ class StoreRecorder:
     def run_started(self, run: RunRecord) -> None:
         self._meter = UsageMeter(run)
         self.llm = LLMLedger(run, self.store)
-        if not self._write("runs", [astuple(run)]):
-            self._runs.append(astuple(run))
+        first = astuple(run)
+        if not self._write("runs", [first]):
+            self._runs.append(first)
+        # the manifest this run's first row carries (written now, or kept to go first)
+        self._manifest = run.manifest
 
     def meter(
         self, unit: str, amount: Any, key: str | None, step: str, attempt: int, seq: int
@@ -102,6 +107,10 @@ class StoreRecorder:
     def run_finished(self, run: RunRecord) -> None:
         self.flush()
         final = astuple(run)
+        if run.manifest is not None and run.manifest == self._manifest and not self.store.in_memory:
+            # the first row, on disk or going before this one, carries the manifest (1 MB at
+            # 10,000 steps; writing it again cost 1-5 ms a run): the fold keeps that one
+            final = (*final[:_MANIFEST], None, *final[_MANIFEST + 1 :])
         kept = self._rows or self._circuit or self._unsent or (self.llm and self.llm.rows)
         if self._runs or kept or not self._write("runs", [final]):
             # the final row goes last, so a reader never sees an ended run without rows;
