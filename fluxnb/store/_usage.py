@@ -281,9 +281,10 @@ class UsageMeter:
             n = len(cols["event_id"])
             schema = _schemas()["usage"]
             arrays = []
+            one = self._fixed
             for field in schema:
                 values = cols.get(field.name)
-                fixed = self._fixed.get(field.name)
+                fixed = one.get(field.name)
                 if values is not None:
                     arrays.append(_array(pa, values, field.type))
                 elif fixed is None:
