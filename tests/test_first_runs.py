@@ -330,3 +330,28 @@ def test_a_chain_keeps_no_set_of_inputs_per_step() -> None:
         assert again == b and hash(again) == hash(b)
         assert again == Binding(_take, frozenset(steps[sid].depends_on), False, False)
     assert fluxnb.run(wf, store=None)["c49"] == 1
+
+
+def test_alike_steps_share_a_binding_and_each_misfit_is_named() -> None:
+    import pytest
+
+    from fluxnb import ResolutionError
+    from fluxnb.engine._plan import plan_for
+
+    def one(src: int) -> int:
+        return src
+
+    def alike(bad: int) -> fluxnb.Workflow:
+        wf = fluxnb.Workflow("w")
+        wf.add("src", lambda: 1)
+        for i in range(bad):  # alike: the same callable, dependencies and with: keys
+            wf.add(f"bad{i}", one, depends_on="src", with_={"nope": 1})
+        for i in range(3):
+            wf.add(f"ok{i}", one, depends_on="src")
+        return wf
+
+    with pytest.raises(ResolutionError) as caught:
+        plan_for(alike(3), None)
+    assert [p.path for p in caught.value.problems] == [f"pipeline[{i}].step" for i in (1, 2, 3)]
+    plan = plan_for(alike(0), None)
+    assert plan.bindings[1] is plan.bindings[2] is plan.bindings[3]

@@ -353,8 +353,9 @@ def bind(step: Step, fn: Callable[..., Any], sig: _Signature | None = None) -> B
     if not sig.known:
         return Binding(fn, frozenset(), False, sig.is_async)
     named, var_kw = sig.named, sig.var_kw
-    wants_ctx = "ctx" in named and "ctx" not in step.depends_on and "ctx" not in step.with_
-    extra = [k for k in step.with_ if k not in named and not var_kw]
+    deps, with_ = step.depends_on, step.with_
+    wants_ctx = "ctx" in named and "ctx" not in deps and "ctx" not in with_
+    extra = [k for k in with_ if k not in named] if with_ and not var_kw else ()
     if extra:
         raise TypeError(
             f"its 'with' passes {', '.join(repr(k) for k in extra)}, which "
@@ -362,15 +363,16 @@ def bind(step: Step, fn: Callable[..., Any], sig: _Signature | None = None) -> B
         )
     if sig.positional_only_required:
         raise TypeError(f"{sig.text} has positional-only parameters without defaults")
-    deps = step.depends_on
     every = var_kw or all(d in named for d in deps)  # passes every dependency
     passed = frozenset() if every else frozenset(d for d in deps if d in named)
-    have = (deps if len(deps) < 8 else frozenset(deps)) if every else passed
-    missing = [
-        n
-        for n in sig.required
-        if n not in have and n not in step.with_ and not (n == "ctx" and wants_ctx)
-    ]
+    missing: list[str] = []
+    if sig.required:  # (a step with many inputs and a **kwargs callable: none)
+        have = (deps if len(deps) < 8 else frozenset(deps)) if every else passed
+        missing = [
+            n
+            for n in sig.required
+            if n not in have and n not in with_ and not (n == "ctx" and wants_ctx)
+        ]
     if missing:
         raise TypeError(
             f"{sig.text} needs {', '.join(repr(m) for m in missing)}, which is neither "
@@ -425,16 +427,23 @@ def bind_all(wf: Workflow, fns: Mapping[str, Any]) -> dict[str, Binding]:
     # ...and then often one Binding: steps with the same callable, inputs and with: keys
     # share it (a wide fan-out of 100,000 steps keeps one, not 100,000 with a set each)
     shared: dict[tuple[int, tuple[str, ...], tuple[str, ...]], Binding] = {}
-    for i, (sid, step) in enumerate(wf.steps.items()):
+    wf._infer_dependencies()
+    last: tuple[Any, Any, Any, Binding | None] = (None, None, None, None)
+    for i, (sid, step) in enumerate(wf._steps.items()):
         fn = fns[sid]
+        deps, with_ = step.depends_on, step.with_
+        if fn is last[0] and deps is last[1] and with_ is last[2]:  # a fan-out: as before
+            bindings[sid] = last[3]  # type: ignore[assignment]  # set with last[0]
+            continue
         if id(fn) not in sigs:
             sigs[id(fn)] = (fn, _signature(fn))
-        key = (id(fn), step.depends_on, tuple(step.with_))
+        key = (id(fn), deps, tuple(with_))
         try:
             binding = shared.get(key)
             if binding is None:
                 binding = shared[key] = bind(step, fn, sigs[id(fn)][1])
             bindings[sid] = binding
+            last = (fn, deps, with_, binding)
         except TypeError as exc:
             line, col = wf.position(("pipeline", i, "step"))
             problems.append(
