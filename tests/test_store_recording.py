@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fluxnb
@@ -277,7 +277,11 @@ def test_cold_start_benchmark_prints_its_verdict() -> None:
 
 
 #: Any text, lone surrogates too (written with their escapes, as in every table).
-_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=8)
+_ANY_TEXT = st.text(
+    st.characters()
+    | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()),
+    max_size=8,
+)
 _EXECUTIONS = st.lists(
     st.tuples(
         st.integers(1, 2**40),  # seq
@@ -294,6 +298,7 @@ _EXECUTIONS = st.lists(
 
 @settings(max_examples=40, deadline=None)
 @given(executions=_EXECUTIONS, run_id=_ANY_TEXT.filter(bool))
+@example(executions=[(1, "s\udcff", 0.0078125, None), (2, "t", 2.5e-6, 5)], run_id="r\ud800")
 def test_usage_built_by_arrow_equals_usage_built_row_by_row(
     executions: list[tuple], run_id: str
 ) -> None:
