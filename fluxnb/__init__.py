@@ -15,6 +15,7 @@ asyncio, PyYAML, pandas, duckdb, pyarrow) loads the first time it is touched.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -370,16 +371,15 @@ def analyze(
 
 
 class _Package(types.ModuleType):
-    """fluxnb's module type, for one name: ``fluxnb.store`` is the function that opens a
-    store, yet the import system sets a package's attribute to each subpackage it loads (here
-    the ``fluxnb.store`` package, whenever anything imports it first). A property wins over
-    both; assigning it is ignored."""
+    """fluxnb's module type, for one name: ``fluxnb.store`` is the ``fluxnb.store`` package,
+    which is callable (``fluxnb.store(path)`` opens a store) — whether or not anything
+    imported the package before (the import system sets a package's attribute to each
+    subpackage it loads). A property answers both ways alike; assigning it is ignored."""
 
     @property
     def store(self) -> Callable[..., Any]:
-        from .store import store
-
-        return store
+        # not ``import fluxnb.store as``: that reads this very property
+        return importlib.import_module(f"{__name__}.store")  # type: ignore[return-value]
 
     @store.setter
     def store(self, value: object) -> None:

@@ -183,16 +183,20 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         raise AssertionError("fluxnb.no_such_name resolved")
 
 
-def test_fluxnb_store_stays_the_function_once_the_store_package_loads() -> None:
+def test_fluxnb_store_stays_callable_once_the_store_package_loads() -> None:
     """The import system sets ``fluxnb.store`` to the ``fluxnb.store`` package whenever
-    that package is first imported (here by the engine, after ``import fluxnb``)."""
+    that package is first imported (here by the engine, after ``import fluxnb``): it is the
+    one package, callable, before and after, however it is reached."""
     found = _fresh(
-        "import json, fluxnb, fluxnb.engine, fluxnb.store\n"
+        "import json, fluxnb\n"
+        "before = fluxnb.store\n"
+        "import fluxnb.engine, fluxnb.store\n"
         "from fluxnb import store\n"
-        "print(json.dumps([callable(fluxnb.store), fluxnb.store is store, "
-        "type(fluxnb.store).__name__]))"
+        "import fluxnb.store as m\n"
+        "print(json.dumps([callable(fluxnb.store), fluxnb.store is store is m is before, "
+        "m.Store.__name__, type(m(':memory:')).__name__]))"
     )
-    assert found == [True, True, "function"]
+    assert found == [True, True, "Store", "Store"]
 
 
 def test_jupyter_and_ipython_entry_points_are_plain_attributes() -> None:

@@ -319,13 +319,9 @@ def test_store_stays_the_function_however_it_is_imported_and_a_typo_is_named() -
     ), out.stderr[-2000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: `import a.b as m` is getattr(a, 'b'), which fluxnb's property answers with "
-    "the store() function (as the eager import did before); making the fluxnb.store package "
-    "itself callable would give the module and keep fluxnb.store(path) working",
-)
 def test_import_fluxnb_store_as_a_name_gives_the_package() -> None:
+    """``import a.b as m`` is getattr(a, 'b'): it gave the store() function; fluxnb.store is
+    now the package itself, callable, so both ``fluxnb.store(path)`` and ``m.Store`` work."""
     out = subprocess.run(
         [sys.executable, "-c", "import fluxnb.store as m; print(m.Store.__name__)"],
         capture_output=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 from ._recorder import EVENT_COLUMNS, MemoryRecorder, NullRecorder, Recorder, RunRecord
@@ -41,3 +43,16 @@ def traces(run_id: str | None = None, *, store: str | Store | None = None) -> An
     """The events of run ``run_id`` (all runs when None) as a pandas DataFrame."""
     target = store if isinstance(store, Store) else open_store(store)
     return target.traces(run_id)
+
+
+class _CallablePackage(types.ModuleType):
+    """``fluxnb.store`` is this package and also opens a store: ``fluxnb.store(path)`` calls
+    :func:`store`, and ``import fluxnb.store as m`` gives the package (``m.Store``)."""
+
+    def __call__(self, path: str | None = None) -> Store:
+        """The trace store at ``path`` (default: ``FLUXNB_STORE`` or
+        ``.fluxnb/fluxnb.duckdb``)."""
+        return open_store(path)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
