@@ -46,9 +46,12 @@ class Binding:
     def __init__(
         self, fn: Callable[..., Any], passed: frozenset[str], wants_ctx: bool, is_async: bool
     ) -> None:
+        self._start(fn, wants_ctx, is_async)
+        object.__setattr__(self, "passed", passed)
+
+    def _start(self, fn: Callable[..., Any], wants_ctx: bool, is_async: bool) -> None:
         _set = object.__setattr__
         _set(self, "fn", fn)
-        _set(self, "passed", passed)
         _set(self, "wants_ctx", wants_ctx)
         _set(self, "is_async", is_async)
 
@@ -91,11 +94,8 @@ class PassesAll(Binding):
     def __init__(
         self, fn: Callable[..., Any], deps: tuple[str, ...], wants_ctx: bool, is_async: bool
     ) -> None:
-        _set = object.__setattr__
-        _set(self, "fn", fn)
-        _set(self, "_deps", deps)
-        _set(self, "wants_ctx", wants_ctx)
-        _set(self, "is_async", is_async)
+        self._start(fn, wants_ctx, is_async)
+        object.__setattr__(self, "_deps", deps)
 
     @property
     def passed(self) -> frozenset[str]:  # type: ignore[override]  # read-only, as Binding's is
