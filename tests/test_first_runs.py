@@ -355,3 +355,33 @@ def test_alike_steps_share_a_binding_and_each_misfit_is_named() -> None:
     assert [p.path for p in caught.value.problems] == [f"pipeline[{i}].step" for i in (1, 2, 3)]
     plan = plan_for(alike(0), None)
     assert plan.bindings[1] is plan.bindings[2] is plan.bindings[3]
+
+
+def test_a_long_fan_in_is_checked_as_a_short_one() -> None:
+    import pytest
+
+    from fluxnb import ManifestError
+    from fluxnb.spec._graph import topological_order
+
+    names = [f"w{i}" for i in range(40)]
+
+    def fan_in(deps: list[str], after: bool = False) -> fluxnb.Workflow:
+        wf = fluxnb.Workflow("f")
+        if after:  # the sink declared before its inputs: valid, not in declared order
+            wf.add("sink", lambda **kw: 1, depends_on=deps)
+        for n in names:
+            wf.add(n, lambda: 1)
+        if not after:
+            wf.add("sink", lambda **kw: 1, depends_on=deps)
+        return wf
+
+    assert fan_in(names).validate().order() == [*names, "sink"]
+    late = fan_in(names, after=True).validate()
+    assert late.order() == topological_order(late) == [*names, "sink"]
+    for bad, kind in (
+        (["w3", *names], "duplicate_dependency"),
+        ([*names, "nope"], "unknown_dependency"),
+    ):
+        with pytest.raises(ManifestError) as caught:
+            fan_in(bad).validate()
+        assert [p.kind for p in caught.value.problems] == [kind]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._exceptions import CycleError, ManifestError, Problem
 
 if TYPE_CHECKING:
-    from ._model import Workflow
+    from collections.abc import Mapping
+
+    from ._model import Step, Workflow
 
 
 def suggest(name: str, choices: list[str]) -> str | None:
@@ -32,22 +34,37 @@ def check_graph(wf: Workflow) -> tuple[str, ...]:
             [Problem("empty_pipeline", "pipeline", "the workflow has no steps; add at least one")],
             wf.source,
         )
-    index = {sid: i for i, sid in enumerate(steps)}
-    forward = True  # every dependency declared before its step, none repeated
-    for i, step in enumerate(steps.values()):
-        deps = step.depends_on
-        for dep in deps:
-            j = index.get(dep)
-            if j is None or j >= i:
-                forward = False
-                break
-        if not forward or (len(deps) > 1 and len(set(deps)) != len(deps)):
-            forward = False
-            break
-    if forward:
+    index = dict(zip(steps, range(len(steps)), strict=True))
+    if _forward(steps, index):
         return tuple(steps)
     _check_edges(wf, index)
     return tuple(topological_order(wf))
+
+
+def _forward(steps: Mapping[str, Step], index: dict[str, int]) -> bool:
+    """Whether every dependency is a step declared before its dependant, none repeated.
+    A dependency tuple shared with the step before (a fan-out) is known good already; a
+    long one (a fan-in) is looked at in C."""
+    checked: tuple[str, ...] = ()
+    for i, step in enumerate(steps.values()):
+        deps = step.depends_on
+        if deps is checked or not deps:  # its steps came before the step before this one
+            continue
+        if len(deps) < 16:
+            for dep in deps:
+                j = index.get(dep)
+                if j is None or j >= i:
+                    return False
+            if len(deps) > 1 and len(set(deps)) != len(deps):
+                return False
+        else:
+            at = list(map(index.get, deps))
+            if None in at or len(set(deps)) != len(deps):
+                return False
+            if max(cast("list[int]", at)) >= i:
+                return False
+        checked = deps
+    return True
 
 
 def _check_edges(wf: Workflow, index: dict[str, int]) -> None:
