@@ -416,3 +416,21 @@ def test_an_in_memory_store_keeps_the_manifest_of_a_run() -> None:
     result = fluxnb.run(_TWO, {"a": lambda: 1, "b": lambda a: a + 1}, store=st)
     found = st.sql("SELECT status, manifest FROM runs WHERE run_id = $r", {"r": result.run_id})
     assert list(found["status"]) == ["succeeded"] and "step: b" in found["manifest"][0]
+
+
+def test_a_resumed_run_keeps_the_manifest_it_resumed_with(store_path: str) -> None:
+    """A resume may run another manifest: the stored row has the one its execution ran."""
+    import asyncio
+
+    def broken(a: int) -> int:
+        raise ValueError("not yet")
+
+    first = asyncio.run(fluxnb.arun(_TWO, {"a": lambda: 1, "b": broken}, store=store_path))
+    assert not first.ok
+    edited = _TWO.replace("- step: b", "- step: b\n    description: fixed")
+    resumed = fluxnb.resume(
+        first.run_id, {"a": lambda: 1, "b": lambda a: a + 1}, store=store_path, manifest=edited
+    )
+    assert resumed.ok
+    status, manifest = _stored_manifest(store_path, first.run_id)
+    assert status == "succeeded" and "fixed" in manifest

@@ -48,10 +48,11 @@ TABLES_IN_ORDER = (
 # whatever the order (clock steps); a resumed execution's rows beat those of the
 # executions before it. A run's final row carries no manifest when its first row did (a
 # manifest is up to megabytes: StoreRecorder.run_finished): the row kept takes it from
-# the batch's other rows of the run or from the row already stored.
+# the batch's rows of the same execution (a resume may run another manifest) or from the
+# row already stored.
 _RUNS = f"""INSERT OR REPLACE INTO runs BY NAME
     SELECT * EXCLUDE (segment, manifest),
-        coalesce(manifest, max(manifest) OVER (PARTITION BY run_id),
+        coalesce(manifest, max(manifest) OVER (PARTITION BY run_id, coalesce(resumed, 0)),
                  (SELECT r.manifest FROM runs r WHERE r.run_id = b.run_id)) AS manifest,
         {RUN_DURATION} AS duration_s
     FROM {{source}} b
