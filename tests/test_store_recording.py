@@ -434,3 +434,28 @@ def test_a_resumed_run_keeps_the_manifest_it_resumed_with(store_path: str) -> No
     assert resumed.ok
     status, manifest = _stored_manifest(store_path, first.run_id)
     assert status == "succeeded" and "fixed" in manifest
+
+
+def test_a_big_batchs_usage_built_by_arrow_reads_back_as_counted_event_by_event(
+    store_path: str,
+) -> None:
+    """A flush of more than ARROW_ROWS one-attempt steps (Arrow's path, end to end):
+    the stored usage rows equal counting event by event."""
+    wf = fluxnb.Workflow("wide")
+    wf.add("src", lambda: 1)
+    for i in range(_usage.ARROW_ROWS + 20):
+        wf.add(f"w{i}", lambda src: src, depends_on="src")
+    st = open_store(store_path)
+    rec = _Teed(st)
+    result = fluxnb.run(wf, store=rec)
+    assert result.ok
+    usage = st.sql(
+        "SELECT event_id, unit, quantity, step, attempt, epoch_us(occurred_at) AS at, source "
+        "FROM usage WHERE run_id = $r ORDER BY event_id",
+        {"r": result.run_id},
+    )
+    got = [tuple(r.values()) for r in usage.to_dict("records")]
+    want = sorted(
+        (r[0], r[3], Decimal(r[4]), r[9], r[10], r[5], r[6]) for r in rec.reference.take()
+    )
+    assert len(got) == 2 * (_usage.ARROW_ROWS + 21) and got == want

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 UNIT = re.compile(r"[a-z][a-z0-9_]{0,62}")
 #: The units fluxnb meters by itself.
 AUTO_UNITS = ("invocations", "compute_seconds", "retries")
+#: From this many finished executions on, a flush builds their usage with Arrow (each
+#: Arrow call costs a fixed ~µs: slower than Python below ~300, 1.3x faster at 1,000).
+ARROW_ROWS = 512
 _PLACES = Decimal(1).scaleb(-9)  # quantities keep 9 decimal places (DECIMAL(38, 9))
 _LIMIT = Decimal(10) ** 29
 
@@ -273,7 +276,7 @@ class UsageMeter:
         with self._lock:
             custom, self.rows = self.rows, []
         tables = []
-        usual = self._usual_table(done) if done[0] else None
+        usual = self._usual_table(done) if len(done[0]) >= ARROW_ROWS else None
         if usual is not None:
             tables.append(usual)
         elif done[0]:
