@@ -48,7 +48,7 @@ def _forward(steps: Mapping[str, Step], index: dict[str, int]) -> bool:
     checked: tuple[str, ...] = ()
     for i, step in enumerate(steps.values()):
         deps = step.depends_on
-        if deps is checked or not deps:  # its steps came before the step before this one
+        if deps is checked or not deps:  # checked for an earlier step: all came before it
             continue
         if len(deps) < 16:
             for dep in deps:

@@ -188,8 +188,9 @@ def fast_manifest(wf: Workflow) -> str | None:
     """What ``flow_yaml(workflow_to_dict(wf))`` gives, character for character, written
     straight from the steps: a step with nothing but an id, a callable and dependencies
     (most steps of a big workflow) is two formatted lines, its quoted dependency list made
-    once per tuple (a fan-out shares one), no dicts built or walked (~5x faster at 10,000
-    steps). None where ``flow_yaml`` gives None (the caller then writes ordinary YAML)."""
+    once per tuple (a fan-out shares one), no dicts built or walked (2.8x fewer
+    instructions at 10,000 steps). None where ``flow_yaml`` gives None (the caller then
+    writes ordinary YAML)."""
     if any(step.llm is not None for step in wf._steps.values()):  # top-level providers:
         return flow_yaml(workflow_to_dict(wf))
     head, tail = _head(wf), _tail(wf)
