@@ -163,8 +163,9 @@ def workflow_to_dict(wf: Workflow) -> dict[str, Any]:
 
 
 #: A step's fields that make its manifest entries more than an id, a callable's name and
-#: dependencies, and their values when they do not (``default`` is looked at on its own: a
-#: value of the user's, whose ``==`` may not give a bool).
+#: dependencies, and their values when they do not, each compared by identity first (so
+#: ``default``, a value of the user's whose ``==`` may not give a bool, and ``with_``, a
+#: mapping, are looked at on their own).
 _EXTRAS = attrgetter(
     "retry",
     "circuit_breaker",
@@ -177,11 +178,10 @@ _EXTRAS = attrgetter(
     "cache_version",
     "activation",
     "capacity",
-    "with_",
     "cache_inputs",
     "keep",
 )
-_NO_EXTRAS: tuple[Any, ...] = (None,) * 11 + ({}, (), "all")
+_NO_EXTRAS: tuple[Any, ...] = (None,) * 11 + ((), "all")
 
 
 def fast_manifest(wf: Workflow) -> str | None:
@@ -206,7 +206,7 @@ def fast_manifest(wf: Workflow) -> str | None:
     extras = _EXTRAS
     none = _NO_EXTRAS
     for step in wf._steps.values():
-        if step.default is not None or extras(step) != none:
+        if step.default is not None or step.with_ or extras(step) != none:
             agent = _agent_dict(step, names)
             entry = _entry(step, head)
             if not (_plain(agent) and _plain(entry)):
