@@ -465,6 +465,20 @@ class AttemptRunner:
         )
         return t1
 
+    def succeeded_row(
+        self, ti: int, seq: int, attempt: int, t0: int, delay: float, value: Any, worker: Any
+    ) -> int:
+        """``row()`` of a final success, the row of most attempts (no status, error or
+        end-time choices to make: ~2% of a recorded step); returns its end (perf ns)."""
+        t1 = time.perf_counter_ns()
+        wall0, perf0 = self.wall0, self.perf0
+        self.recorder.event(
+            (self.run_id, seq, self.ids[ti], attempt, "succeeded", True,
+             wall0 + (t0 - perf0) // 1000, wall0 + (t1 - perf0) // 1000, (t1 - t0) / 1e9,
+             delay, None, None, None, self.exec_names[ti], worker, value)
+        )  # fmt: skip
+        return t1
+
     def unstarted(self, ti: int, seq: int, attempt: int, status: str, delay: float) -> None:
         """The row of an attempt that never started (a retry the run's end overtook, a
         step that never ran): no times, no executor."""

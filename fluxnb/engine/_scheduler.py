@@ -354,9 +354,7 @@ class Scheduler:
         if self._quiet:  # no store: nothing to record but when it ended
             self._last[ti] = time.perf_counter_ns()
         else:
-            self._last[ti] = self.attempts.row(
-                ti, seq, attempt, t0, delay, "succeeded", True, None, value, worker
-            )
+            self._last[ti] = self.attempts.succeeded_row(ti, seq, attempt, t0, delay, value, worker)
         old = self._state[ti]
         if not (ALLOWED[old] >> SUCCEEDED) & 1:
             raise illegal_step_transition(self._ids[ti], old, SUCCEEDED)
