@@ -100,8 +100,10 @@ def test_a_fan_out_keeps_what_repeats_once() -> None:
     assert all(steps[f"w{i}"].depends_on is steps["w0"].depends_on for i in range(200))
     # the sink names its inputs with the very id strings of those steps
     assert all(d is steps[d].id for d in steps["sink"].depends_on)
-    consumers = {id(plan.consumers[p]) for p, _, _ in plan.inputs[-1]}
-    assert len(consumers) == 1  # the 200 places into the sink share its consumer entry
+    sink = len(plan.ids) - 1
+    assert {plan.consumers[p] for p, _ in plan.inputs[sink]} == {sink}  # 200 places into it
+    deps = steps["sink"].depends_on
+    assert all(label is d for (_, label), d in zip(plan.inputs[sink], deps, strict=True))
     assert fluxnb.run(wf, store=None)["sink"] == 400
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import chain, filterfalse, repeat
-from operator import attrgetter, is_, itemgetter
+from operator import attrgetter, is_
 from types import MappingProxyType
 from typing import Any
 
@@ -44,20 +44,21 @@ class Plan:
     router: RouterSettings
     #: Transition index → step id (or transition id).
     ids: tuple[str, ...]
-    #: Per transition: (place, weight, keyword or None) for each input arc.
-    inputs: tuple[tuple[tuple[int, int, str | None], ...], ...]
-    #: Per transition: (place, weight) for each output arc.
-    outputs: tuple[tuple[tuple[int, int], ...], ...]
+    #: Per transition: (place, keyword or None) for each input place (a marked graph:
+    #: every arc's weight is 1; None: the dependency only orders).
+    inputs: tuple[tuple[tuple[int, str | None], ...], ...]
+    #: Per transition: its output places.
+    outputs: tuple[tuple[int, ...], ...]
     static: tuple[Mapping[str, Any], ...]
     bindings: tuple[Binding | None, ...]
     timeouts: tuple[float | None, ...]
     retries: tuple[RetryPolicy | None, ...]
-    consumers: tuple[tuple[tuple[int, int], ...], ...]
-    #: Per transition: its priority among ready ones (all 0 in a DAG: bytes).
-    prio: Sequence[int]
+    #: Per place: the one transition that takes from it, -1 for an end place.
+    consumers: tuple[int, ...]
     #: Per transition: input places without a token at the start (bytes when all < 256).
     initial_missing: Sequence[int]
-    initial_ready: tuple[tuple[int, int], ...]
+    #: The transitions ready at the start, in order.
+    initial_ready: tuple[int, ...]
     #: Step ids in the workflow's declared order (for results).
     declared: tuple[str, ...]
     #: Per transition: the error strategy, the output used by ``skip``, the breaker.
@@ -118,7 +119,7 @@ class Plan:
         on_error, retries = _strategies(ordered, router, n)
         fns = list(map(_FN, filter(None, binds)))
         distinct = dict(zip(map(id, fns), fns, strict=True))  # is one of them a generator?
-        ready = [(0, i) for i, m in enumerate(missing) if m == 0]  # sorted: a heap already
+        ready = [i for i, m in enumerate(missing) if m == 0]  # sorted: a heap already
         return cls(
             initial=initial,
             router=router,
@@ -130,7 +131,6 @@ class Plan:
             timeouts=same(timeouts),
             retries=retries if retries.count(None) != n else nones,
             consumers=consumers,
-            prio=bytes(n),
             initial_missing=bytes(missing) if max(missing) < 256 else array("I", missing),
             initial_ready=tuple(ready),
             declared=declared,
@@ -179,96 +179,61 @@ def _strategies(
 _ON_ERROR = attrgetter("on_error")
 _RETRY = attrgetter("retry")
 
-Arcs = tuple[tuple[tuple[int, int, str | None], ...], ...]
-OutArcs = tuple[tuple[tuple[int, int], ...], ...]
-
 
 def _marked_graph(
     ids: tuple[str, ...], deps: list[tuple[str, ...]], bindings: tuple[Binding | None, ...]
-) -> tuple[bytes, Arcs, OutArcs, tuple[tuple[tuple[int, int], ...], ...]]:
-    """Initial marking, input arcs (with the keyword each feeds), output arcs and each
-    place's consumers, numbered as ``spec.compile_dag`` does: step by step in canonical
+) -> tuple[bytes, Inputs, Outputs, tuple[int, ...]]:
+    """Initial marking, input arcs (with the keyword each feeds), output places and each
+    place's consumer, numbered as ``spec.compile_dag`` does: step by step in canonical
     order, a place per dependency edge (or a start place, one token, for a source), then
-    an end place per sink.
-
-    Every ``(k, 1)`` pair is made once, whether it is a consumer ``(transition, weight)``
-    or an output arc ``(place, weight)``, and the places feeding one transition share its
-    consumer entry. A step with one dependency takes a short way; a step with many (a
+    an end place per sink. Every arc of a marked graph has weight 1: an output arc is its
+    place's number (one int object, shared with the consumer's input arc), an input arc a
+    (place, keyword) pair (what the game reads fastest). A step with many dependencies (a
     fan-in) is made a column at a time with C iterators, not a Python loop per edge."""
     n = len(ids)
     index = dict(zip(ids, range(n), strict=True))
     producers = set(map(index.__getitem__, chain.from_iterable(deps)))
     sinks = list(filterfalse(producers.__contains__, range(n)))
-    edges = sum(map(len, deps)) + deps.count(())  # a place per edge, one per source
-    pairs = list(zip(range(max(n, edges + len(sinks))), repeat(1)))  # made in C
-    pair = pairs.__getitem__
     starts: list[int] = []  # the start places (one token each) of the sources
-    consumers: list[tuple[tuple[int, int], ...]] = []
-    inputs: list[tuple[tuple[int, int, str | None], ...]] = []
-    outs: list[list[tuple[int, int]]] = [[] for _ in ids]
+    consumers: list[int] = []
+    inputs: list[tuple[tuple[int, str | None], ...]] = []
+    outs: list[list[int]] = [[] for _ in ids]
     p = 0  # the next place
     for ti, (before, binding) in enumerate(zip(deps, bindings, strict=True)):
-        feeds = (pair(ti),)  # the consumer entry of every place this step takes from
         k = len(before)
         if k == 1:
             dep = before[0]
-            arc = pair(p)
-            consumers.append(feeds)
-            outs[index[dep]].append(arc)
-            label = dep if type(binding) is PassesAll or _takes(binding, dep) else None
-            inputs.append(((arc[0], 1, label),))
+            consumers.append(ti)
+            outs[index[dep]].append(p)
+            takes = type(binding) is PassesAll or _takes(binding, dep)
+            inputs.append(((p, dep if takes else None),))
         elif not k:  # a source: its start place, one token
             starts.append(p)
-            consumers.append(feeds)
-            inputs.append(((pair(p)[0], 1, None),))
+            consumers.append(ti)
+            inputs.append(((p, None),))
             k = 1
-        elif k < _FAN_IN:
-            arcs = []
-            for dep in before:
-                arc = pair(p)
-                consumers.append(feeds)
-                outs[index[dep]].append(arc)
-                label = dep if type(binding) is PassesAll or _takes(binding, dep) else None
-                arcs.append((arc[0], 1, label))
-                p += 1
-            inputs.append(tuple(arcs))
-            continue
         else:
-            places = pairs[p : p + k]
-            consumers.extend(repeat(feeds, k))
-            inputs.append(_fan_in(before, binding, places, outs, index))
+            places = tuple(range(p, p + k))
+            consumers.extend(repeat(ti, k))
+            any(map(list.append, map(outs.__getitem__, map(index.__getitem__, before)), places))
+            if type(binding) is PassesAll:
+                labels: Iterable[str | None] = before
+            else:
+                passed = binding.passed if binding is not None else ()
+                labels = [d if d in passed else None for d in before]
+            inputs.append(tuple(zip(places, labels, strict=True)))
         p += k
-    ends = pairs[p : p + len(sinks)]
+    ends = range(p, p + len(sinks))
     any(map(list.append, map(outs.__getitem__, sinks), ends))
-    consumers.extend(repeat((), len(sinks)))
+    consumers.extend(repeat(-1, len(sinks)))
     initial = bytearray(p + len(sinks))
     for start in starts:
         initial[start] = 1
     return bytes(initial), tuple(inputs), tuple(map(tuple, outs)), tuple(consumers)
 
 
-_FIRST = itemgetter(0)
-
-#: Dependencies from which a step's arcs are made a column at a time (fewer: one by one).
-_FAN_IN = 16
-
-
-def _fan_in(
-    before: tuple[str, ...],
-    binding: Binding | None,
-    places: list[tuple[int, int]],
-    outs: list[list[tuple[int, int]]],
-    index: dict[str, int],
-) -> tuple[tuple[int, int, str | None], ...]:
-    """The input arcs of a step with many dependencies (a fan-in), each place appended to
-    its producer's outputs: in C iterators, not a Python loop per edge."""
-    any(map(list.append, map(outs.__getitem__, map(index.__getitem__, before)), places))
-    if type(binding) is PassesAll:
-        labels: Iterable[str | None] = before
-    else:
-        passed = binding.passed if binding is not None else ()
-        labels = [d if d in passed else None for d in before]
-    return tuple(zip(map(_FIRST, places), repeat(1), labels))
+Inputs = tuple[tuple[tuple[int, str | None], ...], ...]
+Outputs = tuple[tuple[int, ...], ...]
 
 
 def _takes(binding: Binding | None, dep: str) -> bool:

@@ -97,8 +97,8 @@ class Scheduler:
         self._tokens: list[Any] = [None] * len(plan.initial)
         self._missing = list(plan.initial_missing)
         #: Steps whose inputs are all there, a heap of their indices: they start in the
-        #: canonical order (a workflow's steps have no priorities: ``plan.prio`` is all 0).
-        self._ready: list[int] = [ti for _, ti in plan.initial_ready]  # sorted: a heap
+        #: canonical order (a workflow's steps have no priorities).
+        self._ready: list[int] = list(plan.initial_ready)  # sorted: a heap already
         self.stopping = False
         self._pumping = False
         self._wake: asyncio.Future[None] | None = None
@@ -287,7 +287,7 @@ class Scheduler:
         # a dict or a mapping proxy, both copied to a dict (dict() of a proxy is 6x slower)
         kwargs: dict[str, Any] = self.plan.static[ti].copy()  # type: ignore[attr-defined]
         tokens = self._tokens
-        for p, _w, label in self.plan.inputs[ti]:
+        for p, label in self.plan.inputs[ti]:
             if label is not None:
                 kwargs[label] = tokens[p]
             tokens[p] = None  # the value is the call's now: the place does not keep it
@@ -295,9 +295,10 @@ class Scheduler:
 
     def _produce(self, ti: int, value: Any) -> None:
         tokens, consumers, missing = self._tokens, self.plan.consumers, self._missing
-        for p, _w in self.plan.outputs[ti]:
+        for p in self.plan.outputs[ti]:
             tokens[p] = value
-            for c, _wc in consumers[p]:
+            c = consumers[p]
+            if c >= 0:  # not an end place
                 left = missing[c] - 1
                 missing[c] = left
                 if not left:
@@ -399,16 +400,16 @@ class Scheduler:
         todo = [failed]
         while todo:
             ti = todo.pop()
-            for p, _ in plan.outputs[ti]:
-                for c, _w in plan.consumers[p]:
-                    if state[c] == PENDING:
-                        why = f"upstream step '{self._ids[failed]}' failed (on_error: continue)"
-                        self.recorder.event(
-                            (self.opts.run_id, c + 1, self._ids[c], 0, "skipped", True, None,
-                             None, None, 0.0, None, why, None, None, None, NO_OUTPUT)
-                        )  # fmt: skip
-                        self._set(c, SKIPPED)
-                        todo.append(c)
+            for p in plan.outputs[ti]:
+                c = plan.consumers[p]
+                if c >= 0 and state[c] == PENDING:
+                    why = f"upstream step '{self._ids[failed]}' failed (on_error: continue)"
+                    self.recorder.event(
+                        (self.opts.run_id, c + 1, self._ids[c], 0, "skipped", True, None,
+                         None, None, 0.0, None, why, None, None, None, NO_OUTPUT)
+                    )  # fmt: skip
+                    self._set(c, SKIPPED)
+                    todo.append(c)
 
     def _never_started(self, ti: int, attempt: int, delay: float) -> None:
         self.attempts.unstarted(ti, ti + 1, attempt, "cancelled", delay)
