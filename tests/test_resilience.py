@@ -309,3 +309,32 @@ def test_outputs_are_recorded_in_the_store(store_path: str) -> None:
     assert list(ev["output_format"]) == ["json", "pickle"]
     assert ev["output_json"][0] == '{"rows":[1,2]}'
     assert all(len(d) == 32 for d in ev["output_digest"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "says"),
+    [
+        ({"backoff": 0.002}, ValueError, "seconds go in initial_delay"),
+        ({"max_attempts": 0}, ValueError, "1 or more"),
+        ({"max_attempts": True}, TypeError, "must be an int"),
+        ({"max_attempts": 2.5}, TypeError, "must be an int"),
+        ({"initial_delay": "1s"}, TypeError, "must be seconds"),
+        ({"initial_delay": float("nan")}, ValueError, "0 or more seconds"),
+        ({"max_delay": -1}, ValueError, "0 or more seconds"),
+        ({"retry_on": "TimeoutError"}, TypeError, "tuple of exception class names"),
+        ({"no_retry_on": [ValueError]}, TypeError, "tuple of exception class names"),
+    ],
+)
+def test_a_retry_policy_built_in_python_is_checked_as_a_manifests(
+    fields: dict[str, Any], error: type[Exception], says: str
+) -> None:
+    """A wrong field used to pass and misbehave only once a step failed (backoff=0.002 made
+    every retry's delay() take the exponential branch with its default delay)."""
+    with pytest.raises(error, match=says):
+        fluxnb.RetryPolicy(**fields)
+
+
+def test_a_retry_policy_given_a_list_keeps_a_tuple() -> None:
+    policy = fluxnb.RetryPolicy(max_attempts=2, retry_on=["TimeoutError"])  # type: ignore[arg-type]
+    assert policy.retry_on == ("TimeoutError",)
+    assert hash(policy)  # still hashable, as a frozen policy is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Literal
@@ -56,6 +57,35 @@ class RetryPolicy:
     retry_on: tuple[str, ...] = ()
     #: Exception class names that are never retried (checked first).
     no_retry_on: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Checked as the manifest checks them: a policy built in Python with a wrong field
+        (``backoff=0.002``, ``max_attempts=0``, ``retry_on="TimeoutError"``) used to pass
+        and misbehave only when a step failed."""
+        n = self.max_attempts
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"RetryPolicy.max_attempts must be an int (attempts in all), not {n!r}")
+        if n < 1:
+            raise ValueError(f"RetryPolicy.max_attempts must be 1 or more (1: no retry), not {n}")
+        if self.backoff not in BACKOFFS:
+            raise ValueError(
+                f"RetryPolicy.backoff must be one of {', '.join(BACKOFFS)}, not {self.backoff!r}"
+                " (seconds go in initial_delay)"
+            )
+        for name in ("initial_delay", "max_delay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise TypeError(f"RetryPolicy.{name} must be seconds (a number), not {v!r}")
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"RetryPolicy.{name} must be 0 or more seconds, not {v!r}")
+        for name in ("retry_on", "no_retry_on"):
+            v = getattr(self, name)
+            if isinstance(v, str) or not all(isinstance(x, str) for x in v):
+                raise TypeError(
+                    f"RetryPolicy.{name} must be a tuple of exception class names, not {v!r}"
+                )
+            if not isinstance(v, tuple):
+                object.__setattr__(self, name, tuple(v))  # a list given: kept hashable
 
     def delay(self, failed_attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after attempt ``failed_attempt`` (1-based) failed."""
