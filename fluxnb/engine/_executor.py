@@ -319,6 +319,8 @@ class StandIn:
 #: what it holds at a step's end when no step kept it (CPython: elsewhere no task is
 #: handed on). ``HAND_OVER`` off: one task per step (tests compare the two).
 _refs: Callable[[Any], int] | None = getattr(sys, "getrefcount", None)
+if not all(hasattr(asyncio.Task, a) for a in ("_callbacks", "_must_cancel", "cancelling")):
+    _refs = None  # a Python whose tasks do not show what the checks read: never handed on
 _weakrefs = weakref.getweakrefcount
 HAND_OVER = True
 #: The fewest references a step's task was seen to hold when its ``_drive`` started (the
