@@ -330,7 +330,7 @@ HAND_OVER = True
 _least = [1 << 30]
 #: Only asyncio's own (C) tasks are handed on: a factory's Task subclass may carry
 #: attributes a step sets, a pure-Python task's callbacks cannot be compared.
-_TASK: type = asyncio.Task
+_TASK: Any = asyncio.Task
 #: Every step's task is named so (a name made per task costs; a step that renames its
 #: task is then seen at once, and a task's repr says what it runs).
 STEP_TASK = "fluxnb-step"
@@ -372,7 +372,10 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
     fan-out's steps, whose ends mostly start nothing) skips that bookkeeping (~4% a step).
     """
     box.started = True
-    if ex is None or not offer or _refs is None or not HAND_OVER:
+    task: Any = None
+    if ex is not None and offer and _refs is not None and HAND_OVER:
+        task = _tasks.current_task() if _CURRENT is None else _CURRENT.get(ex._loop)
+    if type(task) is not _TASK:  # not offered: a step's task, plainly (also not a C task)
         try:
             value = await (fn(**kwargs) if resume is None else resume)
         except (KeyboardInterrupt, SystemExit):
@@ -393,14 +396,14 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
                 ex._burst = 0
             box.report(box, value, None, False)
         return value
-    task: Any = _tasks.current_task() if _CURRENT is None else _CURRENT.get(ex._loop)
+    assert ex is not None and _refs is not None
     # what the task holds now: the stand-in's reference is dropped when the step ends
     base = _refs(task) - (stand_in is not None and stand_in.task is task)
     weak, name, calls = _weakrefs(task), task.get_name(), task._callbacks
     least = _least[0]
     if base < least:
         _least[0] = least = base
-    if base > least or type(task) is not _TASK:
+    if base > least:
         base = -1  # never offered
     context: Any = None
     suspended = True
