@@ -45,6 +45,18 @@ def execute(kc: Any, code: str, timeout: float = 60) -> dict[str, Any]:
     return wait_reply(kc, msg_id, timeout)
 
 
+def execute_after_error(kc: Any, code: str) -> dict[str, Any]:
+    """``execute`` right after a cell failed: a request that lands in ipykernel's short
+    abort window after a failed cell (stop_on_error) is "aborted", so it is asked again."""
+    reply = execute(kc, code)
+    for _ in range(10):
+        if reply["status"] != "aborted":
+            break
+        time.sleep(0.2)
+        reply = execute(kc, code)
+    return reply
+
+
 def wait_reply(kc: Any, msg_id: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -113,14 +125,8 @@ def test_interrupt_cancels_the_run_and_the_kernel_lives(
             "    time.sleep(0.1)\nprint(h.done(), h.status.value)",
         )
         assert done["status"] == "ok"
-    # the kernel is alive and the next cell works; a request that lands in ipykernel's
-    # short abort window after a failed cell (stop_on_error) is "aborted": ask again
-    nxt = execute(kc, "x = 40 + 2\nx")
-    for _ in range(10):
-        if nxt["status"] != "aborted":
-            break
-        time.sleep(0.2)
-        nxt = execute(kc, "x = 40 + 2\nx")
+    # the kernel is alive and the next cell works
+    nxt = execute_after_error(kc, "x = 40 + 2\nx")
     assert nxt["status"] == "ok"
     st = fluxnb.store(store)
     deadline = time.monotonic() + 20
@@ -248,7 +254,7 @@ def test_ctrl_c_stops_a_long_analysis_and_the_kernel_carries_on(kernel: Any) -> 
     km.interrupt_kernel()
     reply = wait_reply(kc, msg_id, timeout=60)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
-    after = execute(
+    after = execute_after_error(
         kc,
         "assert gc.isenabled() and not (heard and heard[-1] >= 1_000_000)\n"
         "assert fluxnb.analyze(dining_philosophers(5)).reachable_markings == 82",
