@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from typing import Any
+
+import pytest
 
 import fluxnb
 from fluxnb import RunStatus, StepStatus
@@ -231,3 +234,35 @@ def test_after_a_wide_fan_out_the_branches_chains_still_run_on_their_tasks() -> 
     result, tasks = run_counting_tasks(wf)
     assert result.ok and result["b39_4"] == 6
     assert tasks < 100, f"{tasks} tasks for 201 steps"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio.eager_task_factory: 3.12+")
+def test_an_eager_task_factory_runs_every_step_once_and_in_its_own_place() -> None:
+    """With an eager factory a step's task runs inside the call that makes it: a step that
+    ended there, before the runner took its task, made the run wait for ever (with or
+    without the hand-over); and a step may end inside another step's report, so a step
+    handed to one task must be run by that task only."""
+    calls: list[str] = []
+
+    async def step(name: str, fast: bool = False, **_: Any) -> str:
+        calls.append(name)
+        if not fast:
+            await asyncio.sleep(0)
+        return name
+
+    def make() -> fluxnb.Workflow:
+        wf = fluxnb.Workflow()
+        wf.add("warm", step, with_={"name": "warm"})
+        for b in range(6):
+            wf.add(f"a{b}", step, depends_on=["warm"], with_={"name": f"a{b}", "fast": b % 2 == 0})
+            wf.add(f"c{b}", step, depends_on=[f"a{b}"], with_={"name": f"c{b}"})
+        return wf
+
+    async def main() -> Any:
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+        return await asyncio.wait_for(make().arun(store=None), 20)  # a hang fails
+
+    result = asyncio.run(main())
+    assert result.ok, result.reason
+    assert sorted(calls) == sorted(result.outputs)  # each step called once
+    assert all(result[sid] == sid for sid in result.outputs)

@@ -259,9 +259,9 @@ class AttemptRunner:
         caller's to arm."""
         a.fut, a.box = fut, box
         self.running[a] = None
-        if box is not None:
+        if box is not None and not fut.done():
             box.report, box.token = self._report, a
-        else:
+        else:  # no box, or a task that already ended (an eager task factory ran it whole)
             fut.add_done_callback(partial(self._on_done, a))
 
     def _with_ctx(self, ti: int, seq: int, attempt: int, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -75,10 +75,13 @@ class LocalExecutor:
         #: A step's task reporting its end right now, free to run one more step (see
         #: ``_drive``), and the step handed to it.
         self._tail: asyncio.Task[Any] | None = None
-        self._handed: tuple[Any, dict[str, Any], Box] | None = None
+        self._handed: tuple[Any, Any, dict[str, Any], Box] | None = None
         #: Tasks made since a step's task last reported: past ``_BURST`` (a wide fan-out
         #: starting), the next ones are plain (see ``_drive``).
         self._burst = 0
+        #: A step's task is being made: one that starts running at once (an eager task
+        #: factory) runs the plain way (its references are not a task's usual ones).
+        self._making = False
 
     def open(self, loop: asyncio.AbstractEventLoop, max_threads: int | None) -> None:
         self._loop = loop
@@ -117,16 +120,20 @@ class LocalExecutor:
                 tail = self._tail
                 if tail is not None:  # a step's task is ending: it runs this step next
                     self._tail = None
-                    self._handed = (fn, kwargs, box)
+                    self._handed = (tail, fn, kwargs, box)
                     return False, tail, box
                 # the coroutine is made inside its task: a task cancelled before it ever
                 # ran leaves no coroutine never awaited
                 self._burst += 1
-                task = self._new_task(
-                    _drive(box, fn, kwargs, ex=self, offer=self._burst <= _BURST),
-                    name=STEP_TASK,
-                    context=self._context.copy(),
-                )
+                self._making = True  # an eager task factory runs its first step in here
+                try:
+                    task = self._new_task(
+                        _drive(box, fn, kwargs, ex=self, offer=self._burst <= _BURST),
+                        name=STEP_TASK,
+                        context=self._context.copy(),
+                    )
+                finally:
+                    self._making = False
                 return False, task, box
             context = self._context.copy()
             coro = context.run(fn, **kwargs)
@@ -192,11 +199,17 @@ def continue_in_task(
     as the current task) and suspended on ``yielded``; it reports its end through the
     stand-in's box, and the stand-in acts on it from now on. Given the executor ``ex``, the
     task may run the next steps it hands over (see ``_drive``)."""
-    task = loop.create_task(
-        _drive(stand_in.box, None, None, _Resume(coro, yielded), ex, stand_in),
-        name=STEP_TASK,
-        context=context,
-    )
+    if ex is not None:
+        ex._making = True  # an eager task factory runs the task's first step in here
+    try:
+        task = loop.create_task(
+            _drive(stand_in.box, None, None, _Resume(coro, yielded), ex, stand_in),
+            name=STEP_TASK,
+            context=context,
+        )
+    finally:
+        if ex is not None:
+            ex._making = False
     stand_in.task = task
     return task
 
@@ -373,7 +386,7 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
     """
     box.started = True
     task: Any = None
-    if ex is not None and offer and _refs is not None and HAND_OVER:
+    if ex is not None and offer and _refs is not None and HAND_OVER and not ex._making:
         task = _tasks.current_task() if _CURRENT is None else _CURRENT.get(ex._loop)
     if type(task) is not _TASK:  # not offered: a step's task, plainly (also not a C task)
         try:
@@ -454,11 +467,17 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         finally:
             ex._tail = None
             error = None  # its traceback holds this frame: no cycle per failed step
-            # taken even when the report raised: never left for another task to run
-            handed, ex._handed = ex._handed, None
+            # taken even when the report raised, and only by the task it was handed to (a
+            # step of an eager task factory can end inside another step's report)
+            handed = ex._handed
+            if handed is not None and handed[0] is task:
+                ex._handed = None
+            else:
+                handed = None
         if handed is None:
             return None
-        fn, kwargs, box = handed
+        fn, kwargs, box = handed[1:]
+        handed = None  # it holds this task: kept, it would count as a step's reference
         box.started = True
         if task.cancelling():
             # cancelled (the run stopped) between being handed and its first line: it
