@@ -81,12 +81,12 @@ class Scheduler:
         # per step, but made in C when every step takes the default (most workflows): a
         # run's setup is paid again at every run, per step
         n = len(plan.ids)
-        names = [default_executor] if n and plan.executors.count(None) == n else plan.executors
-        wanted = {name or default_executor for name in names}
-        missing = wanted - set(self.executors)
+        uniform = bool(n) and plan.executors.count(None) == n  # all take the default
+        names = (default_executor,) if uniform else plan.executors
+        missing = {name or default_executor for name in names} - set(self.executors)
         if missing:
             raise RunError(f"no executor named {', '.join(sorted(missing))} for this run")
-        if len(names) == 1 and n != 1:
+        if uniform:
             self._execs = [self.executors[default_executor]] * n
         else:
             self._execs = [self.executors[name or default_executor] for name in names]
