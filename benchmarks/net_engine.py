@@ -3,6 +3,7 @@ in the same process in interleaved rounds (rotating order, ``gc.collect()`` befo
 
     python benchmarks/net_engine.py                 # 7 rounds
     python benchmarks/net_engine.py --rounds 3 --firings 100000
+    python benchmarks/net_engine.py --part 2     # actions only
 
 1. Guards and data, no actions: a document cycles between two places; three guarded
    transitions (one that rejects it, one that takes it, one that sends it back reading
@@ -150,15 +151,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--firings", type=int, default=300_000)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--part", type=int, choices=(1, 2), help="run only part 1 or part 2")
     args = ap.parse_args(argv)
     n = args.firings
+    if args.part != 2:
+        guards(n, args.rounds)
+    if args.part != 1:
+        actions(n, args.rounds)
+    return 0
+
+
+def guards(n: int, k: int) -> None:
     guard = rounds(
         {
             "compiled": (compiled, n),
             "general engine": (general, n // 10),
             "pm4py semantics": (pm4py_semantics, n // 20),
         },
-        args.rounds,
+        k,
     )
     print("1. guards + token data, no actions (firings/s: best, median of rounds)")
     for name, us in guard.items():
@@ -171,15 +181,17 @@ def main(argv: list[str] | None = None) -> int:
             lo, med = _ratios(guard[peer], guard["compiled"])
             need = " (target >= 8x)" if peer.startswith("pm4py") else ""
             print(f"   compiled vs {peer}: {lo:.1f}x min, {med:.1f}x median in-round{need}")
+
+
+def actions(n: int, k: int) -> None:
     steps = max(1000, n // 100)
-    act = rounds({"net action": (net_actions, steps), "dag step": (dag_chain, steps)}, args.rounds)
+    act = rounds({"net action": (net_actions, steps), "dag step": (dag_chain, steps)}, k)
     print(f"2. an async no-op action: µs per firing vs per DAG step ({steps:,} each)")
     for name, us in act.items():
         print(f"   {name:18} {min(us):>8.2f} {statistics.median(us):>8.2f}")
     lo, med = _ratios(act["net action"], act["dag step"])
     verdict = "PASS" if med <= 1.5 else "FAIL"
     print(f"   per firing / per step: {lo:.2f}x min, {med:.2f}x median (<= 1.5x: {verdict})")
-    return 0
 
 
 if __name__ == "__main__":
