@@ -215,7 +215,7 @@ class AttemptRunner:
             try:
                 probe, changes = breaker.acquire()
             except CircuitOpenError as exc:  # the action is not called
-                a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
+                a = a or getattr(self, "make", Attempt)(ti, seq, key, attempt, base, kwargs, delay)
                 a.t0, a.probe = t0, False
                 self.fail(a, exc)
                 return
@@ -234,7 +234,7 @@ class AttemptRunner:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a step's own exception never escapes
-            a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
+            a = a or getattr(self, "make", Attempt)(ti, seq, key, attempt, base, kwargs, delay)
             a.t0, a.probe = t0, probe
             self.fail(a, exc)
             return
@@ -243,7 +243,7 @@ class AttemptRunner:
                 self._breaker_success(breaker, probe, ti)
             self.game.succeeded(ti, seq, attempt, t0, delay, value, None, a)
             return
-        a = a or Attempt(ti, seq, key, attempt, base, kwargs, delay)
+        a = a or getattr(self, "make", Attempt)(ti, seq, key, attempt, base, kwargs, delay)
         a.t0, a.probe = t0, probe
         self.adopt(a, value, box)
         timeout = self.timeouts[ti] if breaker is None else self.limit(a)
