@@ -270,10 +270,28 @@ class NetEngine:
             seed=seed,
             word="step" if net.keep else "transition",
         )
-        self._flying = self.attempts.running
-        self._wall0, self._perf0 = self.attempts.wall0, self.attempts.perf0
+        self._plain_setup()
         #: a stream's per-item steps fired without the general machinery (``_net_lane``)
         self._lane = Lane.of(self, [self.executors[name] for name in names])
+
+    def _plain_setup(self) -> None:
+        """The runner's tables the engine reads on its hot paths, and the plain path's."""
+        net, attempts = self.net, self.attempts
+        self._flying = attempts.running
+        self._wall0, self._perf0 = attempts.wall0, attempts.perf0
+        self._tnames = tuple(t.id for t in net.transitions)
+        # a plain firing (see ``_pump_plain``) makes its _Flight only when its action does
+        # not end inside the call: the runner asks for it then
+        attempts.make = self._flight  # type: ignore[attr-defined]
+        self._pending: tuple[tuple[int, ...], list[Token]] = ((), [])
+        #: a run whose automatic firings take the plain path: no streams, firings not kept,
+        #: choice by conflict order; per transition, how its action's arguments are made
+        self._plain: list[tuple[int, tuple[str, ...], frozenset[str]] | None] | None = None
+        if self.streams is None and self.firings is None and net.choice != "random":
+            self._plain = [
+                None if s is None or b is None else _recipe(net, s, b.passed)
+                for s, b in zip(self._simple, self.plan.bindings, strict=True)
+            ]
 
     # ------------------------------------------------------------ small helpers
     def _token(self, data: Any, trail: tuple[Any, ...] | None = None) -> Token:
@@ -506,6 +524,9 @@ class NetEngine:
         worker: str | None,
         a: Attempt | None,
     ) -> None:
+        if a is None:  # a plain firing whose action ended inside its call
+            self._plain_done(ti, seq, t0, value, worker)
+            return
         assert isinstance(a, _Flight)
         a.t0 = t0
         self._complete(a, value, value, worker=worker)
@@ -635,9 +656,145 @@ class NetEngine:
         self.failures += 1
         self.stop(f"a guard could not be evaluated: {exc}", "failed")
 
+    # ------------------------------------------------------------ plain firings
+    def _flight(
+        self,
+        ti: int,
+        seq: int,
+        key: int,
+        attempt: int,
+        base: int,
+        kwargs: dict[str, Any],
+        delay: float,
+    ) -> _Flight:
+        """The _Flight of the plain firing being started, made when the runner needs an
+        attempt object (its action failed, or did not end inside the call)."""
+        simple, consumed = self._pending
+        firing = Firing(seq, self._ids[ti], "running", attempt, consumed, started_us=self._now())
+        f = _Flight(ti, firing, [(p, [tok]) for p, tok in zip(simple, consumed, strict=True)], None)
+        f.kwargs = kwargs
+        return f
+
+    def _plain_done(self, ti: int, seq: int, t0: int, value: Any, worker: str | None) -> None:
+        """``_complete`` of a plain firing whose action ended inside its call: the same
+        tokens, output, sequence entry and events row, with no firing object."""
+        consumed = self._pending[1]
+        data = value
+        if data is None and consumed:
+            data = consumed[0].data
+        parent = consumed[0]._trail if consumed else None
+        at = time.perf_counter_ns()  # as in _produce
+        places, tname, tid = self.places, self._tnames[ti], self._tid
+        for p, name, weight in self._outs[ti]:
+            move = (tname, seq, name, at, parent)
+            q = places[p]
+            for _ in range(weight):
+                tid += 1
+                q.append(Token(data, tid, move))
+        self._tid = tid
+        self.outputs[self._ids[ti]] = value
+        self.sequence.append(ti)
+        attempts = self.attempts
+        if not attempts.quiet:
+            attempts.row(ti, seq, 1, t0, 0.0, "succeeded", True, None, value, worker)
+
+    def _plain_kwargs(
+        self, ti: int, names: tuple[str, ...], passed: frozenset[str], consumed: list[Token]
+    ) -> dict[str, Any]:
+        """``_kwargs`` of a plain firing: its input places by name, token, tokens, data."""
+        view = {name: tok.data for name, tok in zip(names, consumed, strict=True)}
+        kw = {name: value for name, value in view.items() if name in passed}
+        if "token" in passed:
+            kw["token"] = consumed[0].data if consumed else None
+        if "tokens" in passed:
+            kw["tokens"] = view
+        if "data" in passed:
+            kw["data"] = None
+        return kw
+
+    def _pump_plain(self) -> bool:  # noqa: PLR0915 - a hot loop: each call saved is per firing
+        """``_pump`` of a plain run (no streams, firings not kept, choice by order): the
+        pick, the take and the call in one loop; a firing whose action ends inside its call
+        makes no Firing or _Flight (``_flight``, ``_plain_done``)."""
+        budget = _BUDGET
+        pool = self._limit_pool
+        attempts = self.attempts
+        due, flying, start = attempts.due, self._flying, attempts.start
+        simple, plain, order = self._simple, self._plain, self._automatic
+        assert plain is not None
+        blocked, finals, limit = self._blocked, self._finals, self.limit
+        while not self.stopping:
+            if pool is not None and len(flying) >= pool:
+                return False
+            if due:
+                f = due.popleft()
+                assert isinstance(f, _Flight)
+                self._start(f)
+            else:
+                if finals and not attempts.busy and self.is_final():
+                    return False
+                places = self.places
+                taken = None
+                try:
+                    for ti in order:  # _pick(), inline
+                        if blocked and ti in blocked:
+                            continue
+                        s = simple[ti]
+                        if s is None:
+                            taken = self._bind(ti)
+                            if taken is not None:
+                                break
+                        else:
+                            for p in s:
+                                if not places[p]:
+                                    break
+                            else:
+                                break
+                    else:
+                        return False
+                except GuardError as exc:
+                    self._guard_failed(exc)
+                    return False
+                if self.started >= limit:
+                    return False
+                recipe = plain[ti]
+                if s is None:  # a guard, an inhibitor or a weight: what _bind took
+                    assert taken is not None
+                    self.fire(ti, taken)
+                elif recipe is None:  # no action: it completes at once
+                    self.fire(ti, [(p, [places[p][0]]) for p in s])
+                else:
+                    self.seq = seq = self.seq + 1
+                    self.started += 1
+                    kind, names, passed = recipe
+                    if kind == 1:  # one input, takes it, token, tokens and data (``**kw``)
+                        tok = places[s[0]].popleft()
+                        consumed = [tok]
+                        d = tok.data
+                        name = names[0]
+                        kw = {name: d, "token": d, "tokens": {name: d}, "data": None}
+                    else:
+                        consumed = [places[p].popleft() for p in s]
+                        if kind == 2:  # input places by name only
+                            kw = {
+                                n: t.data
+                                for n, t in zip(names, consumed, strict=True)
+                                if n in passed
+                            }
+                        else:
+                            kw = self._plain_kwargs(ti, names, passed, consumed)
+                    self._pending = (s, consumed)
+                    start(ti, seq, seq, 1, 0, kw, 0.0, None)
+            budget -= 1
+            if not budget:
+                return True
+        return False
+
     # ------------------------------------------------------------ running
     def _pump(self) -> bool:
         """Start what can start; True when it stopped early to give the loop a turn."""
+        if self._plain is not None:
+            return self._pump_plain()
         budget = _BUDGET
         pool = self._limit_pool
         while not self.stopping:
@@ -920,6 +1077,20 @@ class NetEngine:
 
 def _token_id(t: Token) -> int:
     return t.id
+
+
+def _recipe(
+    net: Net, simple: tuple[int, ...], passed: frozenset[str]
+) -> tuple[int, tuple[str, ...], frozenset[str]]:
+    """How a plain firing makes its action's arguments (as ``NetEngine._kwargs`` does):
+    1, one input place and every argument (an action taking ``**kwargs``); 2, input places
+    by name only; 0, anything else."""
+    names = tuple(net.places[p] for p in simple)
+    if len(names) == 1 and passed >= {names[0], "token", "tokens", "data"}:
+        return 1, names, passed
+    if not passed & {"token", "tokens", "data"}:
+        return 2, names, passed
+    return 0, names, passed
 
 
 # ---------------------------------------------------------------------- compiled runs
