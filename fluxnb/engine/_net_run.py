@@ -524,8 +524,27 @@ class NetEngine:
         worker: str | None,
         a: Attempt | None,
     ) -> None:
-        if a is None:  # a plain firing whose action ended inside its call
-            self._plain_done(ti, seq, t0, value, worker)
+        if a is None:  # a plain firing whose action ended inside its call: ``_complete``
+            # with no firing object (the same tokens, output, sequence entry and row)
+            consumed = self._pending[1]
+            data = value
+            if data is None and consumed:
+                data = consumed[0].data
+            parent = consumed[0]._trail if consumed else None
+            at = time.perf_counter_ns()  # as in _produce
+            places, tname, tid = self.places, self._tnames[ti], self._tid
+            for p, name, weight in self._outs[ti]:
+                move = (tname, seq, name, at, parent)
+                q = places[p]
+                for _ in range(weight):
+                    tid += 1
+                    q.append(Token(data, tid, move))
+            self._tid = tid
+            self.outputs[self._ids[ti]] = value
+            self.sequence.append(ti)
+            attempts = self.attempts
+            if not attempts.quiet:
+                attempts.succeeded_row(ti, seq, attempt, t0, delay, value, worker)
             return
         assert isinstance(a, _Flight)
         a.t0 = t0
@@ -675,29 +694,6 @@ class NetEngine:
         f.kwargs = kwargs
         return f
 
-    def _plain_done(self, ti: int, seq: int, t0: int, value: Any, worker: str | None) -> None:
-        """``_complete`` of a plain firing whose action ended inside its call: the same
-        tokens, output, sequence entry and events row, with no firing object."""
-        consumed = self._pending[1]
-        data = value
-        if data is None and consumed:
-            data = consumed[0].data
-        parent = consumed[0]._trail if consumed else None
-        at = time.perf_counter_ns()  # as in _produce
-        places, tname, tid = self.places, self._tnames[ti], self._tid
-        for p, name, weight in self._outs[ti]:
-            move = (tname, seq, name, at, parent)
-            q = places[p]
-            for _ in range(weight):
-                tid += 1
-                q.append(Token(data, tid, move))
-        self._tid = tid
-        self.outputs[self._ids[ti]] = value
-        self.sequence.append(ti)
-        attempts = self.attempts
-        if not attempts.quiet:
-            attempts.row(ti, seq, 1, t0, 0.0, "succeeded", True, None, value, worker)
-
     def _plain_kwargs(
         self, ti: int, names: tuple[str, ...], passed: frozenset[str], consumed: list[Token]
     ) -> dict[str, Any]:
@@ -715,7 +711,7 @@ class NetEngine:
     def _pump_plain(self) -> bool:  # noqa: PLR0915 - a hot loop: each call saved is per firing
         """``_pump`` of a plain run (no streams, firings not kept, choice by order): the
         pick, the take and the call in one loop; a firing whose action ends inside its call
-        makes no Firing or _Flight (``_flight``, ``_plain_done``)."""
+        makes no Firing or _Flight (``_flight``, ``succeeded``)."""
         budget = _BUDGET
         pool = self._limit_pool
         attempts = self.attempts
