@@ -11,26 +11,28 @@ from typing import Any
 import pytest
 
 import fluxnb
+from fluxnb.engine._breaker import BREAKERS
 from fluxnb.engine._net_run import NetEngine, plan_net
-from fluxnb.spec import Arc, Net, OnError, RetryPolicy, Transition
+from fluxnb.spec import Arc, CircuitBreakerSettings, Net, OnError, RetryPolicy, Transition
 from fluxnb.testing import MemoryRecorder
 
 # rows: everything but the clock (start, end, duration differ between two runs)
 TIMELESS = ("seq", "step", "attempt", "status", "final", "error_type", "error_message", "output")
 
 
-def cycle(**extra: Any) -> Net:
-    """a -> t1 -> b -> t2 -> a, two tokens, both transitions run ``act``; ``t1`` also
-    feeds a sink place ``log`` (two outputs: token ids are handed out in output order)."""
+def cycle(tokens: int = 2, **extra: Any) -> Net:
+    """a -> t1 -> b -> t2 -> a, ``tokens`` tokens, both transitions run ``act``; ``t1``
+    also feeds a sink place ``log`` (two outputs: token ids are handed out in output
+    order)."""
     return Net(
         "cyc",
         ("a", "b", "log"),
-        (2, 0, 0),
+        (tokens, 0, 0),
         (
             Transition("t1", (Arc(0),), (Arc(1), Arc(2)), run="act", **extra),
             Transition("t2", (Arc(1),), (Arc(0),), run="act"),
         ),
-        tokens={0: [{"n": 1}, {"n": 2}]},
+        tokens={0: [{"n": i + 1} for i in range(tokens)]},
     )
 
 
@@ -38,6 +40,7 @@ def play(
     n: Net, act: Any, *, keep: bool, max_firings: int = 24
 ) -> tuple[NetEngine, MemoryRecorder]:
     rec = MemoryRecorder()
+    BREAKERS.clear()  # breakers outlive runs: each run starts with closed ones
     engine = NetEngine(
         plan_net(n, {"act": act}),
         run_id="r",
@@ -67,6 +70,7 @@ def observed(engine: NetEngine, rec: MemoryRecorder) -> dict[str, Any]:
             for q in engine.places
         ],
         "rows": [tuple(r.get(k) for k in TIMELESS) for r in rec.rows()],
+        "circuit": [r[1:] for r in rec.circuit_events],  # all but the time
         "counts": (engine.seq, engine.started),
     }
 
@@ -104,12 +108,16 @@ def flaky_factory() -> Any:
     return flaky
 
 
-def failing_factory(at: int) -> Any:
+def failing_factory(at: int, until: int = 0, only: str = "") -> Any:
+    """Fails from its ``at``-th call to its ``until``-th (calls with ``only`` among their
+    arguments, when given)."""
     count = [0]
 
     async def failing(**kw: Any) -> Any:
+        if only and only not in kw:
+            return kw["token"]
         count[0] += 1
-        if count[0] == at:
+        if at <= count[0] <= max(at, until):
             raise ValueError("bad firing")
         return kw["token"]
 
@@ -125,7 +133,8 @@ CASES: dict[str, tuple[Any, dict[str, Any]]] = {
     "inline, by place name": (lambda: inline_by_name, {}),
     "inline, returns None (the token's data goes on)": (lambda: returns_none, {}),
     "suspends": (lambda: suspends, {}),
-    "sync, in a thread": (lambda: sync_action, {}),
+    # one token: two threads would end in either order
+    "sync, in a thread": (lambda: sync_action, {"tokens": 1}),
     "fails inline, retried": (
         flaky_factory,
         {"retry": RetryPolicy(max_attempts=3, backoff="none")},
@@ -140,6 +149,15 @@ CASES: dict[str, tuple[Any, dict[str, Any]]] = {
         {"on_error": OnError("skip"), "default": {"n": -1}},
     ),
     "takes ctx": (lambda: with_ctx, {}),
+    "a breaker opens: the action is not called": (
+        lambda: failing_factory(3, until=4, only="a"),
+        {
+            "retry": RetryPolicy(max_attempts=2, backoff="none"),
+            "circuit_breaker": CircuitBreakerSettings(failure_threshold=2),
+            "on_error": OnError("skip"),
+            "default": {"n": -1},
+        },
+    ),
 }
 
 
@@ -210,3 +228,29 @@ def test_a_plain_run_through_fluxnb_run_records_one_row_per_firing() -> None:
     assert all(x["status"] == "succeeded" and x["final"] and x["attempt"] == 1 for x in rows)
     assert rows[0]["output"] == {"n": 2, "keys": ["a", "data", "token", "tokens"]}
     assert r.outputs["t1"]["n"] == max(x["output"]["n"] for x in rows if x["step"] == "t1")
+
+
+@pytest.mark.parametrize("action", ["by name", "everything"])
+def test_a_join_takes_one_token_from_each_place_on_both_paths(action: str) -> None:
+    async def by_name(x: Any, y: Any) -> Any:
+        return x + y
+
+    async def everything(**kw: Any) -> Any:
+        return [kw["x"], kw["y"], kw["token"], kw["tokens"], kw["data"]]
+
+    join = Net(
+        "join",
+        ("x", "y", "z"),
+        (3, 2, 0),
+        (Transition("t", (Arc(0), Arc(1)), (Arc(2),), run="act"),),
+        tokens={0: [1, 2, 3], 1: [10, 20]},
+    )
+    act = by_name if action == "by name" else everything
+    plain, kept = play(join, act, keep=False), play(join, act, keep=True)
+    assert observed(*plain) == observed(*kept)
+    outputs = [t.data for t in plain[0].places[2]]
+    if action == "by name":
+        assert outputs == [11, 22]
+    else:
+        assert outputs[0] == [1, 10, 1, {"x": 1, "y": 10}, None]
+    assert [t.data for t in plain[0].places[0]] == [3]
