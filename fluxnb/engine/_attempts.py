@@ -23,7 +23,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import repeat
 from operator import attrgetter, is_not
@@ -151,19 +151,19 @@ class AttemptRunner:
             # one executor, an action everywhere (most runs): the tables made in C, not a
             # Python loop per action at every run
             #: Executors that report a task's end from inside it (LocalExecutor).
-            self._starters = [getattr(one, "start_reporting", None)] * n
+            self.starters = [getattr(one, "start_reporting", None)] * n
             self.exec_names: list[str | None] = [one.name] * n  # type: ignore[union-attr]
             self.wants_ctx = list(map(_WANTS_CTX, bindings))
             #: Executors that can say where a call ran (Dask); the local one never can.
-            self._placed = [type(one) is not LocalExecutor] * n
+            self.placed = [type(one) is not LocalExecutor] * n
         else:
             starters = {id(ex): getattr(ex, "start_reporting", None) for ex in set(executors)}
-            self._starters = [starters[id(ex)] for ex in executors]
+            self.starters = [starters[id(ex)] for ex in executors]
             self.exec_names = [
                 None if b is None else ex.name for b, ex in zip(bindings, executors, strict=True)
             ]
             self.wants_ctx = [b is not None and b.wants_ctx for b in bindings]
-            self._placed = [type(ex) is not LocalExecutor for ex in executors]
+            self.placed = [type(ex) is not LocalExecutor for ex in executors]
         self.timeouts = timeouts
         self.retries = retries
         self.breakers = breakers
@@ -178,7 +178,11 @@ class AttemptRunner:
         self.waiting: dict[Attempt, asyncio.TimerHandle] = {}
         self.due: deque[Attempt] = deque()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._report = self._from_box  # bound once, not once per attempt
+        #: How a step's task reports its end through its box (``_from_box``), bound once,
+        #: not once per attempt.
+        self.report = self._from_box
+        #: Makes the runner's attempt objects (a game may set its own subclass).
+        self.make: Callable[..., Attempt] = Attempt
         self.reset_clock()
 
     # ------------------------------------------------------------------ clock
@@ -215,7 +219,7 @@ class AttemptRunner:
             try:
                 probe, changes = breaker.acquire()
             except CircuitOpenError as exc:  # the action is not called
-                a = a or getattr(self, "make", Attempt)(ti, seq, key, attempt, base, kwargs, delay)
+                a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
                 a.t0, a.probe = t0, False
                 self.fail(a, exc)
                 return
@@ -226,7 +230,7 @@ class AttemptRunner:
         assert binding is not None
         box = None
         try:
-            starter = self._starters[ti]
+            starter = self.starters[ti]
             if starter is not None:
                 done, value, box = starter(binding, call_kwargs)
             else:
@@ -234,7 +238,7 @@ class AttemptRunner:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a step's own exception never escapes
-            a = a or getattr(self, "make", Attempt)(ti, seq, key, attempt, base, kwargs, delay)
+            a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
             a.t0, a.probe = t0, probe
             self.fail(a, exc)
             return
@@ -243,7 +247,7 @@ class AttemptRunner:
                 self._breaker_success(breaker, probe, ti)
             self.game.succeeded(ti, seq, attempt, t0, delay, value, None, a)
             return
-        a = a or getattr(self, "make", Attempt)(ti, seq, key, attempt, base, kwargs, delay)
+        a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
         a.t0, a.probe = t0, probe
         self.adopt(a, value, box)
         timeout = self.timeouts[ti] if breaker is None else self.limit(a)
@@ -260,7 +264,7 @@ class AttemptRunner:
         a.fut, a.box = fut, box
         self.running[a] = None
         if box is not None and not fut.done():
-            box.report, box.token = self._report, a
+            box.report, box.token = self.report, a
         else:  # no box, or a task that already ended (an eager task factory ran it whole)
             fut.add_done_callback(partial(self._on_done, a))
 
@@ -301,7 +305,7 @@ class AttemptRunner:
             return
         ti = a.ti
         try:
-            placed = self._placed[ti]
+            placed = self.placed[ti]
             if error is None and a.timer is None and self.breakers[ti] is None and not placed:
                 # the common end, inlined (once per step): no timer, breaker or placement
                 if a not in self.running:
@@ -311,10 +315,10 @@ class AttemptRunner:
             elif not self._reported(a, value, error, cancelled):
                 return
         except Exception as exc:  # the game could not take the outcome
-            self._untaken(a, exc)
+            self.untaken(a, exc)
         self.game.poke()
 
-    def _untaken(self, a: Attempt, exc: Exception) -> None:
+    def untaken(self, a: Attempt, exc: Exception) -> None:
         """The game could not take how ``a`` ended (its recorder raised on the row, say):
         the attempt fails with that error for good, and the game's loop is woken, so the
         run ends with a reason instead of waiting for ever for a report that was lost."""
@@ -336,7 +340,7 @@ class AttemptRunner:
             if not taken:
                 return
         except Exception as exc:  # the game could not take the outcome
-            self._untaken(a, exc)
+            self.untaken(a, exc)
         self.game.poke()
 
     def _reported(
@@ -369,7 +373,7 @@ class AttemptRunner:
             breaker = self.breakers[ti]
             if breaker is not None:
                 self._breaker_success(breaker, a.probe, ti)
-            worker = self.execs[ti].placement(a.fut) if self._placed[ti] else None
+            worker = self.execs[ti].placement(a.fut) if self.placed[ti] else None
             self.game.succeeded(ti, a.seq, a.attempt, a.t0, a.delay, value, worker, a)
         else:
             self.fail(a, error)

@@ -150,6 +150,45 @@ class Scheduler:
         self._preset: dict[int, Any] = {}
         #: Incremental runs: decides which steps a recorded output stands in for.
         self.cache: Any = None
+        #: Per step, whether it starts the plain way (``_plain_steps``); set by ``run``.
+        self._plain: Sequence[bool] | None = None
+        self._starters: Sequence[Any] = ()
+
+    def _plain_steps(self) -> Sequence[bool] | None:
+        """Per step, whether it is plain: its action runs on an executor whose task
+        reports its own end (the local one), with no breaker, timeout or ``ctx``, in a
+        run with no cache and no live progress. A plain step is started and ended by the
+        pump itself (``_pump_some``, ``_ended``): the same steps as ``_start`` and the
+        runner's, without their frames (issue 22). None: no step is."""
+        if self.cache is not None or self._on_start is not None:
+            return None
+        a = self.attempts
+        self._starters = starters = a.starters
+        n = len(starters)
+        if (
+            n
+            and starters.count(starters[0]) == n
+            and starters[0] is not None
+            and not any(a.placed)
+            and a.breakers.count(None) == n
+            and a.timeouts.count(None) == n
+            and not any(a.wants_ctx)
+            and None not in self.plan.bindings
+        ):
+            return [True] * n  # most runs: decided in C, not per step
+        plain = [
+            s is not None and not p and b is None and t is None and not c and bd is not None
+            for s, p, b, t, c, bd in zip(
+                starters,
+                a.placed,
+                a.breakers,
+                a.timeouts,
+                a.wants_ctx,
+                self.plan.bindings,
+                strict=True,
+            )
+        ]
+        return plain if any(plain) else None
 
     def _wall(self, perf_ns: int) -> int:
         return self.attempts.wall(perf_ns)
@@ -172,6 +211,7 @@ class Scheduler:
         for ex in self.executors.values():
             ex.open(loop, self._limit)
         self.attempts.reset_clock()
+        self._plain = self._plain_steps()
         self.recorder.run_started(record)
         interval = getattr(self.recorder, "flush_interval", None)
         if interval:
@@ -249,10 +289,11 @@ class Scheduler:
         finally:
             self._pumping = False
 
-    def _pump_some(self) -> bool:
+    def _pump_some(self) -> bool:  # noqa: PLR0915 (a plain step's start inlined: the hot path)
         budget = _INLINE_BUDGET
         limit = self._limit
         running, ready, due = self._running, self._ready, self._due
+        state, plain = self._state, self._plain
         while not self.stopping:
             if limit is not None and len(running) >= limit:
                 return False
@@ -261,21 +302,102 @@ class Scheduler:
                 self._start(a.ti, a.attempt, a.kwargs, a.delay, a)
             elif ready:
                 ti = heappop(ready)
-                if self._state[ti] != PENDING:
+                if state[ti] != PENDING:
                     continue  # it was skipped (on_error: continue upstream)
                 if ti in self._preset:  # resumed: its recorded output stands in for a call
                     self._consume(ti)
-                    self._state[ti] = SUCCEEDED
+                    state[ti] = SUCCEEDED
                     self._outputs[ti] = value = self._preset[ti]
                     self._produce(ti, value)
                     continue
-                self._start(ti, self._attempt_base[ti] + 1, self._consume(ti), 0.0)
+                if plain is None or not plain[ti]:
+                    self._start(ti, self._attempt_base[ti] + 1, self._consume(ti), 0.0)
+                else:  # _consume and _start, inlined for a plain step (see _plain_steps)
+                    kwargs: dict[str, Any] = self.plan.static[ti].copy()  # type: ignore[attr-defined]
+                    tokens = self._tokens
+                    for p, label in self.plan.inputs[ti]:
+                        if label is not None:
+                            kwargs[label] = tokens[p]
+                        tokens[p] = None
+                    state[ti] = RUNNING  # PENDING -> RUNNING is always allowed
+                    base = self._attempt_base[ti]
+                    self._attempts[ti] = attempt = base + 1
+                    self._first[ti] = t0 = time.perf_counter_ns()
+                    try:
+                        done, value, box = self._starters[ti](self.plan.bindings[ti], kwargs)
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except BaseException as exc:  # a step's own exception never escapes
+                        a = Attempt(ti, ti + 1, ti, attempt, base, kwargs, 0.0)
+                        a.t0 = t0
+                        self.attempts.fail(a, exc)
+                    else:
+                        if done:
+                            self.succeeded(ti, ti + 1, attempt, t0, 0.0, value, None, None)
+                        else:
+                            a = Attempt(ti, ti + 1, ti, attempt, base, kwargs, 0.0)
+                            a.t0, a.fut, a.box = t0, value, box
+                            if box is not None and not value.done():
+                                running[a] = None
+                                box.report, box.token = self._ended, a
+                            else:
+                                self.attempts.adopt(a, value, box)
             else:
                 return False
             budget -= 1
             if not budget:
                 return True
         return False
+
+    def _ended(self, box: Any, value: Any, error: BaseException | None, cancelled: bool) -> None:
+        """A plain step's task reports its end (``_from_box`` and ``succeeded``, inlined
+        for its common end: it returned)."""
+        a = box.token
+        if error is not None or cancelled or a is None or a.box is not box:
+            self.attempts.report(box, value, error, cancelled)
+            return
+        box.token = None  # task -> box -> attempt -> task: no cycle (see _from_box)
+        running = self._running
+        if a not in running:
+            return
+        del running[a]
+        ti = a.ti
+        try:
+            if self._quiet:
+                self._last[ti] = time.perf_counter_ns()
+            else:
+                self._last[ti] = self.attempts.succeeded_row(
+                    ti, a.seq, a.attempt, a.t0, 0.0, value, None
+                )
+            if self._state[ti] != RUNNING:
+                raise illegal_step_transition(self._ids[ti], self._state[ti], SUCCEEDED)
+            self._state[ti] = SUCCEEDED
+            self._outputs[ti] = value
+            tokens, consumers, missing = self._tokens, self.plan.consumers, self._missing
+            for p in self.plan.outputs[ti]:
+                tokens[p] = value
+                c = consumers[p]
+                if c >= 0:
+                    left = missing[c] - 1
+                    missing[c] = left
+                    if not left:
+                        heappush(self._ready, c)
+        except Exception as exc:  # the game could not take the outcome
+            self.attempts.untaken(a, exc)
+        if self._pumping:  # poke(), inlined
+            return
+        more = False
+        if self._ready or self._due:
+            self._pumping = True
+            try:
+                more = self._pump_some()
+            finally:
+                self._pumping = False
+        r = self.attempts
+        if more or (not (r.running or r.waiting or r.due) and (self.stopping or not self._ready)):
+            w = self._wake
+            if w is not None and not w.done():
+                w.set_result(None)
 
     def _consume(self, ti: int) -> dict[str, Any]:
         """Take ``ti``'s input tokens: its call's keyword arguments.
