@@ -37,7 +37,7 @@ def cycle(tokens: int = 2, **extra: Any) -> Net:
 
 
 def play(
-    n: Net, act: Any, *, keep: bool, max_firings: int = 24
+    n: Net, act: Any, *, keep: bool, max_firings: int = 24, seed: int = 0
 ) -> tuple[NetEngine, MemoryRecorder]:
     rec = MemoryRecorder()
     BREAKERS.clear()  # breakers outlive runs: each run starts with closed ones
@@ -47,6 +47,7 @@ def play(
         recorder=rec,
         max_firings=max_firings,
         keep_firings=keep,
+        seed=seed,
     )
 
     async def go() -> None:
@@ -254,3 +255,30 @@ def test_a_join_takes_one_token_from_each_place_on_both_paths(action: str) -> No
     else:
         assert outputs[0] == [1, 10, 1, {"x": 1, "y": 10}, None]
     assert [t.data for t in plain[0].places[0]] == [3]
+
+
+def test_a_seeded_random_choice_draws_the_same_firings_on_both_paths() -> None:
+    async def act(**kw: Any) -> Any:
+        return kw["token"] + 1
+
+    racing = Net(
+        "race",
+        ("a", "b"),
+        (3, 0),
+        (
+            Transition("left", (Arc(0),), (Arc(1),), run="act"),
+            Transition("right", (Arc(0),), (Arc(1),), run="act"),
+            Transition("back", (Arc(1),), (Arc(0),)),
+        ),
+        tokens={0: [0, 10, 20]},
+        choice="random",
+    )
+    runs = {
+        seed: [
+            observed(*play(racing, act, keep=k, max_firings=60, seed=seed)) for k in (False, True)
+        ]
+        for seed in (1, 2)
+    }
+    for plain, kept in runs.values():
+        assert plain == kept
+    assert runs[1][0]["sequence"] != runs[2][0]["sequence"]  # the seed does decide

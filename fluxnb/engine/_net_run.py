@@ -284,10 +284,10 @@ class NetEngine:
         # not end inside the call: the runner asks for it then
         attempts.make = self._flight  # type: ignore[attr-defined]
         self._pending: tuple[tuple[int, ...], list[Token]] = ((), [])
-        #: a run whose automatic firings take the plain path: no streams, firings not kept,
-        #: choice by conflict order; per transition, how its action's arguments are made
+        #: a run whose automatic firings take the plain path: no streams, firings not
+        #: kept; per transition, how its action's arguments are made
         self._plain: list[tuple[int, tuple[str, ...], frozenset[str]] | None] | None = None
-        if self.streams is None and self.firings is None and net.choice != "random":
+        if self.streams is None and self.firings is None:
             self._plain = [
                 None if s is None or b is None else _recipe(net, s, b.passed)
                 for s, b in zip(self._simple, self.plan.bindings, strict=True)
@@ -709,9 +709,9 @@ class NetEngine:
         return kw
 
     def _pump_plain(self) -> bool:  # noqa: PLR0915 - a hot loop: each call saved is per firing
-        """``_pump`` of a plain run (no streams, firings not kept, choice by order): the
-        pick, the take and the call in one loop; a firing whose action ends inside its call
-        makes no Firing or _Flight (``_flight``, ``succeeded``)."""
+        """``_pump`` of a plain run (no streams, firings not kept): the pick (``choice:
+        random`` asks ``_pick``), the take and the call in one loop; a firing whose action
+        ends inside its call makes no Firing or _Flight (``_flight``, ``succeeded``)."""
         budget = _BUDGET
         pool = self._limit_pool
         attempts = self.attempts
@@ -719,6 +719,7 @@ class NetEngine:
         simple, plain, order = self._simple, self._plain, self._automatic
         assert plain is not None
         blocked, finals, limit = self._blocked, self._finals, self.limit
+        by_order = self.net.choice != "random"
         while not self.stopping:
             if pool is not None and len(flying) >= pool:
                 return False
@@ -732,22 +733,29 @@ class NetEngine:
                 places = self.places
                 taken = None
                 try:
-                    for ti in order:  # _pick(), inline
-                        if blocked and ti in blocked:
-                            continue
+                    if not by_order:  # a seeded draw among the highest priority
+                        picked = self._pick()
+                        if picked is None:
+                            return False
+                        ti, taken = picked
                         s = simple[ti]
-                        if s is None:
-                            taken = self._bind(ti)
-                            if taken is not None:
-                                break
-                        else:
-                            for p in s:
-                                if not places[p]:
+                    else:
+                        for ti in order:  # _pick(), inline
+                            if blocked and ti in blocked:
+                                continue
+                            s = simple[ti]
+                            if s is None:
+                                taken = self._bind(ti)
+                                if taken is not None:
                                     break
                             else:
-                                break
-                    else:
-                        return False
+                                for p in s:
+                                    if not places[p]:
+                                        break
+                                else:
+                                    break
+                        else:
+                            return False
                 except GuardError as exc:
                     self._guard_failed(exc)
                     return False
