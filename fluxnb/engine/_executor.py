@@ -64,7 +64,7 @@ class LocalExecutor:
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._new_task: Callable[..., asyncio.Task[Any]] = asyncio.Task
+        self._factory = False  # the loop has a task factory: tasks are made by it
         self._pool: ThreadPoolExecutor | None = None
         self._max_threads: int | None = 1
         #: Async callables seen to suspend: they go straight to a task, as the floor does.
@@ -87,11 +87,7 @@ class LocalExecutor:
         self._loop = loop
         # a step's task: made directly (loop.create_task's Python checks, twice a step,
         # are a few percent of a step that awaits), unless the loop has a task factory
-        self._new_task = (
-            loop.create_task
-            if loop.get_task_factory() is not None
-            else functools.partial(asyncio.Task, loop=loop)
-        )
+        self._factory = loop.get_task_factory() is not None
         self._max_threads = max_threads  # None: decided when a sync step first needs one
         self._context = contextvars.copy_context()
 
@@ -100,10 +96,11 @@ class LocalExecutor:
         return done, value
 
     def start_reporting(
-        self, binding: Binding, kwargs: dict[str, Any]
-    ) -> tuple[bool, Any, Box | None]:
+        self, binding: Binding, kwargs: dict[str, Any], box: Any = None
+    ) -> tuple[bool, Any, Any]:
         """``start``, plus the box through which a step's task reports its own end from
         inside (set ``box.report`` and ``box.token``): no done-callback turn of the loop.
+        ``box``: the caller's own (any object with a ``Box``'s attributes), else a new one.
 
         An async callable runs inline first; once it has been seen to suspend, the next
         calls of it go straight to a task (one coroutine frame less, no context copy)."""
@@ -111,7 +108,7 @@ class LocalExecutor:
         assert loop is not None, "LocalExecutor.open() was not called"
         if binding.is_async:
             fn = binding.fn
-            box = Box()
+            box = Box() if box is None else box
             try:
                 seen = fn in self.suspends
             except TypeError:  # an unhashable callable: known by its id (suspend_key)
@@ -122,16 +119,19 @@ class LocalExecutor:
                     self._tail = None
                     self._handed = (tail, fn, kwargs, box)
                     return False, tail, box
-                # the coroutine is made inside its task: a task cancelled before it ever
-                # ran leaves no coroutine never awaited
+                # the step's coroutine is made inside its task: a task cancelled before it
+                # ever ran leaves no coroutine never awaited
                 self._burst += 1
+                drive = _drive(box, fn, kwargs, ex=self, offer=self._burst <= _BURST)
+                if not self._factory:  # asyncio's Task, made directly (no partial's dict)
+                    return (
+                        False,
+                        _TASK(drive, loop=loop, name=STEP_TASK, context=self._context.copy()),
+                        box,
+                    )
                 self._making = True  # an eager task factory runs its first step in here
                 try:
-                    task = self._new_task(
-                        _drive(box, fn, kwargs, ex=self, offer=self._burst <= _BURST),
-                        name=STEP_TASK,
-                        context=self._context.copy(),
-                    )
+                    task = loop.create_task(drive, name=STEP_TASK, context=self._context.copy())
                 finally:
                     self._making = False
                 return False, task, box

@@ -61,6 +61,17 @@ class RunOptions:
     seed: int = 0
 
 
+class _Plain(Attempt):
+    """A plain step's attempt (see ``Scheduler._plain_steps``), which is also the box its
+    task reports through (``_executor.Box``'s attributes): one object a step, not two."""
+
+    __slots__ = ("report", "started", "token")
+
+    report: Any  # the scheduler's ``_ended`` while its task may report, else None
+    started: bool
+    token: Any  # the attempt itself, only while the runner takes a failed end
+
+
 class Scheduler:
     """Runs one plan once: create, ``await run(record)``, read the RunResult."""
 
@@ -296,7 +307,11 @@ class Scheduler:
         budget = _INLINE_BUDGET
         limit = self._limit
         running, ready, due = self._running, self._ready, self._due
-        state, plain = self._state, self._plain
+        state, plain, preset = self._state, self._plain, self._preset
+        if plain is not None:  # what a plain step's start reads, read once a pump
+            static, inputs, tokens = self.plan.static, self.plan.inputs, self._tokens
+            bindings, starters, ended = self.plan.bindings, self._starters, self._ended
+            bases, attempts, first = self._attempt_base, self._attempts, self._first
         while not self.stopping:
             if limit is not None and len(running) >= limit:
                 return False
@@ -307,44 +322,42 @@ class Scheduler:
                 ti = heappop(ready)
                 if state[ti] != PENDING:
                     continue  # it was skipped (on_error: continue upstream)
-                if ti in self._preset:  # resumed: its recorded output stands in for a call
+                if ti in preset:  # resumed: its recorded output stands in for a call
                     self._consume(ti)
                     state[ti] = SUCCEEDED
-                    self._outputs[ti] = value = self._preset[ti]
+                    self._outputs[ti] = value = preset[ti]
                     self._produce(ti, value)
                     continue
                 if plain is None or not plain[ti]:
                     self._start(ti, self._attempt_base[ti] + 1, self._consume(ti), 0.0)
                 else:  # _consume and _start, inlined for a plain step (see _plain_steps)
-                    kwargs: dict[str, Any] = self.plan.static[ti].copy()  # type: ignore[attr-defined]
-                    tokens = self._tokens
-                    for p, label in self.plan.inputs[ti]:
+                    kwargs: dict[str, Any] = static[ti].copy()  # type: ignore[attr-defined]
+                    for p, label in inputs[ti]:
                         if label is not None:
                             kwargs[label] = tokens[p]
                         tokens[p] = None
                     state[ti] = RUNNING  # PENDING -> RUNNING is always allowed
-                    base = self._attempt_base[ti]
-                    self._attempts[ti] = attempt = base + 1
-                    self._first[ti] = t0 = time.perf_counter_ns()
+                    base = bases[ti]
+                    attempts[ti] = attempt = base + 1
+                    a = _Plain(ti, ti + 1, ti, attempt, base, kwargs, 0.0)
+                    a.report = a.token = None
+                    a.started = False
+                    first[ti] = a.t0 = t0 = time.perf_counter_ns()
                     try:
-                        done, value, box = self._starters[ti](self.plan.bindings[ti], kwargs)
+                        done, value, box = starters[ti](bindings[ti], kwargs, a)
                     except (KeyboardInterrupt, SystemExit):
                         raise
                     except BaseException as exc:  # a step's own exception never escapes
-                        a = Attempt(ti, ti + 1, ti, attempt, base, kwargs, 0.0)
-                        a.t0 = t0
                         self.attempts.fail(a, exc)
                     else:
                         if done:
                             self.succeeded(ti, ti + 1, attempt, t0, 0.0, value, None, None)
-                        else:
-                            a = Attempt(ti, ti + 1, ti, attempt, base, kwargs, 0.0)
-                            a.t0, a.fut, a.box = t0, value, box
-                            if box is not None and not value.done():
-                                running[a] = None
-                                box.report, box.token = self._ended, a
-                            else:
-                                self.attempts.adopt(a, value, box)
+                        elif box is a and not value.done():
+                            a.fut = value
+                            running[a] = None
+                            a.report = ended
+                        else:  # a sync step's thread, or a task that ended as it was made
+                            self.attempts.adopt(a, value, None)  # (an eager task factory)
             else:
                 return False
             budget -= 1
@@ -352,14 +365,19 @@ class Scheduler:
                 return True
         return False
 
-    def _ended(self, box: Any, value: Any, error: BaseException | None, cancelled: bool) -> None:
-        """A plain step's task reports its end (``_from_box`` and ``succeeded``, inlined
-        for its common end: it returned)."""
-        a = box.token
-        if error is not None or cancelled or a is None or a.box is not box:
-            self.attempts.report(box, value, error, cancelled)
+    def _ended(self, a: _Plain, value: Any, error: BaseException | None, cancelled: bool) -> None:
+        """A plain step's task reports its end through its attempt, its box
+        (``_from_box`` and ``succeeded``, inlined for the common end: it returned)."""
+        a.report = None  # one report: a retry runs with a box of its own
+        if error is not None or cancelled:  # the runner's way, with the box as it knows it
+            a.box = a.token = a
+            try:
+                self.attempts.report(a, value, error, cancelled)
+            finally:
+                a.token = None
+                if a.box is a:  # no cycle left behind
+                    a.box = None
             return
-        box.token = None  # task -> box -> attempt -> task: no cycle (see _from_box)
         running = self._running
         if a not in running:
             return
