@@ -122,7 +122,11 @@ class LocalExecutor:
                 # the step's coroutine is made inside its task: a task cancelled before it
                 # ever ran leaves no coroutine never awaited
                 self._burst += 1
-                drive = _drive(box, fn, kwargs, ex=self, offer=self._burst <= _BURST)
+                drive = (
+                    _drive(box, fn, kwargs, ex=self)
+                    if self._burst <= _BURST
+                    else _plainly(box, fn, kwargs, None, self)  # a fan-out: see _drive
+                )
                 if not self._factory:  # asyncio's Task, made directly (no partial's dict)
                     return (
                         False,
@@ -360,7 +364,6 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
     resume: _Resume | None = None,
     ex: LocalExecutor | None = None,
     stand_in: StandIn | None = None,
-    offer: bool = True,
 ) -> Any:
     """Drive a step to its end inside its own task and report it from there: the next
     steps start in this same turn of the loop (no done-callback turn, no wake-up turn).
@@ -381,34 +384,16 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
     and only after a step that suspended (steps that finish at once do not run on and on
     in one turn of the loop). (Giving each step a stand-in task of its own instead costs
     12-17% a step: the current task swapped at every resumption.) A task made in a burst
-    (``offer`` False: more than ``_BURST`` tasks since a step last reported, a wide
-    fan-out's steps, whose ends mostly start nothing) skips that bookkeeping (~4% a step).
+    (more than ``_BURST`` tasks since a step last reported, a wide fan-out's steps, whose
+    ends mostly start nothing) is not offered: it runs ``_plainly``, with no bookkeeping
+    (~4% a step) and a smaller frame (thousands are alive at once).
     """
-    box.started = True
     task: Any = None
-    if ex is not None and offer and _refs is not None and HAND_OVER and not ex._making:
+    if ex is not None and _refs is not None and HAND_OVER and not ex._making:
         task = _tasks.current_task() if _CURRENT is None else _CURRENT.get(ex._loop)
     if type(task) is not _TASK:  # not offered: a step's task, plainly (also not a C task)
-        try:
-            value = await (fn(**kwargs) if resume is None else resume)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except asyncio.CancelledError as exc:
-            if box.report is not None:
-                box.report(box, None, exc, True)
-            raise
-        except BaseException as exc:
-            if box.report is None:
-                raise
-            if ex is not None:
-                ex._burst = 0
-            box.report(box, None, exc, False)
-            return None  # reported: the task itself ends quietly
-        if box.report is not None:
-            if ex is not None:
-                ex._burst = 0
-            box.report(box, value, None, False)
-        return value
+        return await _plainly(box, fn, kwargs, resume, ex)
+    box.started = True
     assert ex is not None and _refs is not None
     # what the task holds now: the stand-in's reference is dropped when the step ends
     base = _refs(task) - (stand_in is not None and stand_in.task is task)
@@ -487,6 +472,34 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
                 box.report(box, None, never, True)
             raise never
         context = ex._context.copy()
+
+
+async def _plainly(
+    box: Box, fn: Any, kwargs: Any, resume: _Resume | None, ex: LocalExecutor | None
+) -> Any:
+    """A step's task that is not offered (see ``_drive``): the step, then its report. Its
+    own small frame: a wide fan-out keeps thousands of them at once."""
+    box.started = True
+    try:
+        value = await (fn(**kwargs) if resume is None else resume)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except asyncio.CancelledError as exc:
+        if box.report is not None:
+            box.report(box, None, exc, True)
+        raise
+    except BaseException as exc:
+        if box.report is None:
+            raise
+        if ex is not None:
+            ex._burst = 0
+        box.report(box, None, exc, False)
+        return None  # reported: the task itself ends quietly
+    if box.report is not None:
+        if ex is not None:
+            ex._burst = 0
+        box.report(box, value, None, False)
+    return value
 
 
 @types.coroutine
