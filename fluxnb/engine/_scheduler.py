@@ -173,10 +173,10 @@ class Scheduler:
     def _plain_steps(self) -> Sequence[bool] | None:
         """Per step, whether it is plain: its action runs on an executor whose task
         reports its own end (the local one), with no breaker, timeout or ``ctx``, in a
-        run with no cache and no live progress. A plain step is started and ended by the
+        run with no cache (incremental runs). A plain step is started and ended by the
         pump itself (``_pump_some``, ``_ended``): the same steps as ``_start`` and the
         runner's, without their frames (issue 22). None: no step is."""
-        if not PLAIN or self.cache is not None or self._on_start is not None:
+        if not PLAIN or self.cache is not None:
             return None
         a = self.attempts
         self._starters = starters = a.starters
@@ -314,6 +314,7 @@ class Scheduler:
             static, inputs, tokens = self.plan.static, self.plan.inputs, self._tokens
             bindings, starters, ended = self.plan.bindings, self._starters, self._ended
             bases, attempts, first = self._attempt_base, self._attempts, self._first
+            on_start, ids = self._on_start, self._ids
         while not self.stopping:
             if limit is not None and len(running) >= limit:
                 return False
@@ -341,6 +342,8 @@ class Scheduler:
                     state[ti] = RUNNING  # PENDING -> RUNNING is always allowed
                     base = bases[ti]
                     attempts[ti] = attempt = base + 1
+                    if on_start is not None:  # live progress
+                        on_start(ids[ti], attempt)
                     a = _Plain(ti, ti + 1, ti, attempt, base, kwargs, 0.0)
                     a.report = a.token = None
                     a.started = False

@@ -1,0 +1,215 @@
+"""Plain steps (issue 22): a step on the local executor with no breaker, timeout or ``ctx``,
+in a run with no cache, is started by the scheduler's pump and its task's end taken by the
+scheduler itself. Everything observable is what the general path (``_start`` and the
+runner) gives: ``PLAIN = False`` turns the plain path off, and each test compares both."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import fluxnb
+from fluxnb.engine import _scheduler
+from fluxnb.engine._scheduler import Scheduler
+from fluxnb.spec import RetryPolicy
+from fluxnb.testing import MemoryRecorder
+
+
+@pytest.fixture(params=[True, False], ids=["plain", "general"])
+def plain(request: pytest.FixtureRequest) -> Iterator[bool]:
+    old = _scheduler.PLAIN
+    _scheduler.PLAIN = request.param
+    try:
+        yield request.param
+    finally:
+        _scheduler.PLAIN = old
+
+
+async def suspends(**kwargs: Any) -> int:
+    await asyncio.sleep(0)
+    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
+
+
+async def at_once(**kwargs: Any) -> int:
+    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
+
+
+def layered(fn: Any = suspends, **add: Any) -> fluxnb.Workflow:
+    wf = fluxnb.Workflow()
+    wf.add("a", fn)
+    for i in range(4):
+        wf.add(f"b{i}", fn, depends_on=["a"], **add)
+    wf.add("c", fn, depends_on=[f"b{i}" for i in range(4)])
+    return wf
+
+
+class Progress(MemoryRecorder):
+    """A recorder with the live-progress hook the notebook and the designer use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[tuple[str, int]] = []
+
+    def attempt_started(self, step: str, attempt: int) -> None:
+        self.started.append((step, attempt))
+
+
+def rows(rec: MemoryRecorder) -> list[tuple[Any, ...]]:
+    """The events rows without the run id and the times (seq, step, attempt, status,
+    final, ..., executor, output)."""
+    return sorted((r[1], r[2], r[3], r[4], r[5], r[10], r[11], r[13], r[15]) for r in rec.events)
+
+
+def plain_flags(wf: fluxnb.Workflow) -> list[bool]:
+    """Which steps of ``wf`` the scheduler takes for plain, read from a run's scheduler."""
+    seen: list[bool] = []
+    real = Scheduler._plain_steps
+
+    def spy(self: Scheduler) -> Any:
+        flags = real(self)
+        seen.extend([False] * len(self._ids) if flags is None else flags)
+        return flags
+
+    Scheduler._plain_steps = spy  # type: ignore[method-assign]
+    try:
+        assert fluxnb.run(wf, store=None).ok
+    finally:
+        Scheduler._plain_steps = real  # type: ignore[method-assign]
+    return seen
+
+
+def test_which_steps_are_plain() -> None:
+    async def takes_ctx(ctx: Any = None, **_: Any) -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    wf = fluxnb.Workflow()
+    wf.add("p", suspends)
+    wf.add("sync", lambda **_: 1, depends_on=["p"])
+    wf.add("timed", suspends, depends_on=["p"], timeout=5)
+    wf.add("ctx", takes_ctx, depends_on=["p"])
+    wf.add("guarded", suspends, depends_on=["p"], circuit_breaker={"failure_threshold": 3})
+    assert plain_flags(wf) == [True, True, False, False, False]
+    assert plain_flags(layered()) == [True] * 6  # every step: decided without a loop
+
+
+def test_live_progress_sees_every_attempt_on_both_paths(plain: bool) -> None:
+    calls = {"n": 0}
+
+    async def flaky(**kwargs: Any) -> int:
+        calls["n"] += 1
+        await asyncio.sleep(0)
+        if calls["n"] == 1:
+            raise ConnectionError("once")
+        return 1
+
+    wf = layered()
+    wf.add("f", flaky, depends_on=["c"], retry=RetryPolicy(max_attempts=2, initial_delay=0.001))
+    rec = Progress()
+    result = fluxnb.run(wf, store=rec)
+    assert result.ok and result["c"] == 9
+    assert sorted(rec.started) == sorted(
+        [("a", 1), ("b0", 1), ("b1", 1), ("b2", 1), ("b3", 1), ("c", 1), ("f", 1), ("f", 2)]
+    )
+
+
+@pytest.mark.parametrize("fn", [suspends, at_once], ids=["suspends", "at_once"])
+def test_events_rows_and_results_are_the_general_paths(fn: Any) -> None:
+    out = {}
+    for flag in (True, False):
+        _scheduler.PLAIN = flag
+        try:
+            rec = MemoryRecorder()
+            result = fluxnb.run(layered(fn), store=rec)
+        finally:
+            _scheduler.PLAIN = True
+        steps = {
+            sid: (s.status, s.attempts, s.started_us is not None, s.ended_us is not None)
+            for sid, s in result.steps.items()
+        }
+        out[flag] = (result.status, result.outputs, steps, rows(rec))
+    assert out[True] == out[False]
+    assert out[True][1]["c"] == 9
+    assert all(r[3] == "succeeded" and r[7] == "local" for r in out[True][3])
+
+
+def test_a_failing_plain_step_goes_the_runners_way(plain: bool) -> None:
+    async def boom_late(**_: Any) -> int:
+        await asyncio.sleep(0)
+        raise ValueError("late")
+
+    async def boom_early(**_: Any) -> int:
+        raise ValueError("early")
+
+    for fn in (boom_late, boom_early):
+        wf = fluxnb.Workflow()
+        wf.add("a", suspends)
+        wf.add("x", fn, depends_on=["a"], on_error="skip", default=41)
+        wf.add("y", suspends, depends_on=["x"])
+        rec = MemoryRecorder()
+        result = fluxnb.run(wf, store=rec)
+        assert result.ok and result["y"] == 42, fn.__name__
+        statuses = {r[2]: r[4] for r in rec.events}
+        assert statuses == {"a": "succeeded", "x": "skipped", "y": "succeeded"}
+
+
+def test_a_plain_steps_attempt_leaves_no_cycle(plain: bool) -> None:
+    """A plain step's attempt is its own report box: nothing of it may be left in a
+    reference cycle, whether the step returned, failed or was retried."""
+    calls = {"n": 0}
+
+    async def sometimes(**_: Any) -> int:
+        calls["n"] += 1
+        await asyncio.sleep(0)
+        if calls["n"] % 3 == 0:
+            raise ConnectionError("every third")
+        return 1
+
+    wf = fluxnb.Workflow()
+    wf.add("root", suspends)
+    for i in range(150):
+        wf.add(
+            f"s{i}",
+            sometimes,
+            depends_on=["root"],
+            retry=RetryPolicy(max_attempts=3, initial_delay=0.0),
+        )
+    fluxnb.run(wf, store=None)  # warm: the plan, imports
+    gc.collect()
+    gc.disable()
+    try:
+        assert fluxnb.run(wf, store=None).ok
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found < 60, f"{found} objects of cyclic garbage after 151 steps"
+
+
+def test_cancelling_a_run_of_plain_steps_records_them_cancelled(plain: bool) -> None:
+    started = asyncio.Event()
+
+    async def forever(**_: Any) -> int:
+        started.set()
+        await asyncio.sleep(3600)
+        return 1
+
+    async def go() -> Any:
+        wf = fluxnb.Workflow()
+        wf.add("a", suspends)
+        for i in range(3):
+            wf.add(f"f{i}", forever, depends_on=["a"])
+        rec = MemoryRecorder()
+        task = asyncio.ensure_future(wf.arun(store=rec))
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+        return rec
+
+    rec = asyncio.run(go())
+    final = {r[2]: r[4] for r in rec.events if r[5]}
+    assert final == {"a": "succeeded", "f0": "cancelled", "f1": "cancelled", "f2": "cancelled"}
