@@ -282,7 +282,7 @@ class NetEngine:
         self._tnames = tuple(t.id for t in net.transitions)
         # a plain firing (see ``_pump_plain``) makes its _Flight only when its action does
         # not end inside the call: the runner asks for it then
-        attempts.make = self._flight  # type: ignore[attr-defined]
+        attempts.make = self._flight
         self._pending: tuple[tuple[int, ...], list[Token]] = ((), [])
         #: a run whose automatic firings take the plain path: no streams, firings not
         #: kept; per transition, how its action's arguments are made
