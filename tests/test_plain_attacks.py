@@ -565,6 +565,119 @@ def test_a_loop_with_a_task_factory_and_two_concurrent_runs() -> None:
     assert vx[3]["x9"] == "x" * 10 and vy[3]["y9"] == "y" * 10 and used
 
 
+class _SubTask(asyncio.Task):  # type: ignore[type-arg]
+    """A factory's own Task class (never handed on: only asyncio's C Task is)."""
+
+
+def _wrapping(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+    """An instrumenting factory: every task runs its coroutine inside one of its own."""
+
+    async def wrapper() -> Any:
+        return await coro
+
+    return asyncio.Task(wrapper(), loop=loop, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        pytest.param(lambda loop, coro, **kw: _SubTask(coro, loop=loop, **kw), id="subclass"),
+        pytest.param(
+            lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw),  # type: ignore[attr-defined]
+            id="pure-python",
+        ),
+        pytest.param(_wrapping, id="wrapping"),
+        pytest.param(
+            getattr(asyncio, "eager_task_factory", None),
+            id="eager",
+            marks=pytest.mark.skipif(
+                not hasattr(asyncio, "eager_task_factory"), reason="eager tasks: 3.12+"
+            ),
+        ),
+    ],
+)
+def test_task_factories_of_other_kinds(factory: Any) -> None:
+    """Steps that end at once, suspend, fail at once or later (retried), in a chain and
+    a fan-out: the same with the plain path on and off under each kind of factory."""
+
+    def make() -> fluxnb.Workflow:
+        calls: dict[int, int] = {}
+
+        async def flaky(i: int, **_: Any) -> int:
+            calls[i] = calls.get(i, 0) + 1
+            if calls[i] == 1 and i % 2:
+                raise ValueError(f"at once {i}")
+            await asyncio.sleep(0)
+            if calls[i] == 1:
+                raise ValueError(f"later {i}")
+            return i
+
+        again = RetryPolicy(max_attempts=2, backoff="none")
+        wf = chain(4)
+        fns: list[Callable[..., Any]] = [sleepy, quick, flaky]
+        for i in range(12):
+            fn = fns[i % 3]
+            extra: dict[str, Any] = {"with_": {"i": i}, "retry": again} if fn is flaky else {}
+            wf.add(f"f{i}", fn, depends_on=["s3"], **extra)
+            wf.add(f"g{i}", [quick, sleepy][i % 2], depends_on=[f"f{i}"])
+        return wf
+
+    seen = {}
+    for plain, hand in COMBOS:
+        with engine(plain, hand):
+            result = bounded(functools.partial(make().arun, store=None), factory)
+        seen[(plain, hand)] = view(result)
+    assert all(v == seen[(False, False)] for v in seen.values()), seen
+    v = seen[(True, True)]
+    assert v[0] == "succeeded"
+    assert [v[2][f"f{i}"][1] for i in range(2, 12, 3)] == [2] * 4
+
+
+def test_a_step_that_swallows_the_cancellation_of_a_cancelled_run(tmp_path: Path) -> None:
+    """arun cancelled while two plain steps wait: they catch CancelledError and return a
+    value a little later; the run still ends cancelled, their successes are recorded."""
+    seen = {}
+    for plain, hand in COMBOS:
+        store = tmp_path / f"{plain}-{hand}.duckdb"
+
+        async def main(store: Path = store) -> Any:
+            gate = asyncio.Event()
+
+            async def swallows(**_: Any) -> str:
+                gate.set()
+                try:
+                    await asyncio.sleep(5)
+                except asyncio.CancelledError:
+                    await asyncio.sleep(0.01)
+                    return "swallowed"
+                return "no"
+
+            wf = fluxnb.Workflow()
+            wf.add("f", sleepy)
+            wf.add("sw1", swallows, depends_on=["f"])
+            wf.add("sw2", swallows, depends_on=["f"])
+            wf.add("after", sleepy, depends_on=["sw1"])
+            run = asyncio.ensure_future(wf.arun(store=store))
+            await gate.wait()
+            run.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(run, BOUND)
+
+        with engine(plain, hand):
+            asyncio.run(main())
+        runs = fluxnb.store(str(store)).sql("SELECT status FROM runs").status.tolist()
+        seen[(plain, hand)] = (events(store), runs)
+    assert all(s == seen[(False, False)] for s in seen.values()), seen
+    rows, runs = seen[(True, True)]
+    assert runs == ["cancelled"]
+    assert [(r[1], r[3]) for r in rows] == [
+        ("f", "succeeded"),
+        ("sw1", "succeeded"),
+        ("sw2", "succeeded"),
+        ("after", "cancelled"),
+    ]
+
+
 def test_a_nested_run_inside_plain_steps() -> None:
     def make() -> fluxnb.Workflow:
         async def nested(**_: Any) -> Any:
@@ -620,7 +733,7 @@ def test_the_dask_executor_beside_plain_local_steps(tmp_path: Path) -> None:
 # ====================================================================== garbage, recorders
 def test_plain_steps_leave_no_cyclic_garbage_per_step() -> None:
     """A warmed run of 100 vs 400 branches (each a suspending step then one that fails at
-    once, after a suspension or in a thread) frees the same cyclic garbage per extra step
+    once, after a suspension or in a thread, or succeeds at its retry) frees the same cyclic garbage per extra step
     with the plain path on as off."""
 
     async def fails_later(**_: Any) -> int:
@@ -633,13 +746,34 @@ def test_plain_steps_leave_no_cyclic_garbage_per_step() -> None:
     def fails_in_thread(**_: Any) -> int:
         raise ValueError("no")
 
+    calls: dict[int, int] = {}
+
+    async def flaky(i: int, **_: Any) -> int:  # every odd call fails, at once or later
+        calls[i] = calls.get(i, 0) + 1
+        if calls[i] % 2 and i % 2:
+            raise ValueError("at once")
+        await asyncio.sleep(0)
+        if calls[i] % 2:
+            raise ValueError("later")
+        return i
+
     def make(n: int) -> fluxnb.Workflow:
+        again = RetryPolicy(max_attempts=2, backoff="none")
         wf = fluxnb.Workflow()
         wf.add("root", sleepy)
-        fns = [fails_later, fails_at_once, fails_in_thread, sleepy, quick]
+        fns: list[Callable[..., Any]] = [
+            fails_later,
+            fails_at_once,
+            fails_in_thread,
+            sleepy,
+            quick,
+            flaky,
+        ]
         for i in range(n):
+            fn = fns[i % len(fns)]
+            extra: dict[str, Any] = {"with_": {"i": i}, "retry": again} if fn is flaky else {}
             wf.add(f"a{i}", sleepy, depends_on=["root"])
-            wf.add(f"f{i}", fns[i % len(fns)], depends_on=[f"a{i}"], on_error="continue")
+            wf.add(f"f{i}", fn, depends_on=[f"a{i}"], on_error="continue", **extra)
         return wf
 
     def garbage(wf: fluxnb.Workflow, plain: bool) -> int:
