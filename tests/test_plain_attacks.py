@@ -82,12 +82,16 @@ def events(store: Path | str, run_id: str | None = None) -> list[tuple[Any, ...]
 
 
 def bounded(go: Callable[[], Any], factory: Any = None) -> Any:
-    """Await ``go()`` on a fresh loop (with ``factory`` as its task factory), bounded."""
+    """Await ``go()`` on a fresh loop (with ``factory`` as its task factory), bounded; no
+    task of the run may be left behind once it returned."""
 
     async def main() -> Any:
         if factory is not None:
             asyncio.get_running_loop().set_task_factory(factory)
-        return await asyncio.wait_for(go(), BOUND)
+        result = await asyncio.wait_for(go(), BOUND)
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert left == [], f"tasks left behind by the run: {left}"
+        return result
 
     return asyncio.run(main())
 
