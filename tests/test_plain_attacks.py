@@ -1,5 +1,5 @@
 """Attacks on the DAG engine's plain steps (issue #22): a step on the local executor with no
-breaker, timeout or ``ctx``, in a run with no cache and no live progress, is started by the
+breaker, timeout or ``ctx``, in a run with no cache (incremental runs), is started by the
 scheduler's pump and its task's end taken by ``Scheduler._ended``, not by ``_start`` and the
 attempt runner. Each scenario runs with ``PLAIN`` on and off (and the task hand-over on and
 off) and compares what a user sees: the RunResult (status, reason, outputs, each step's
@@ -119,7 +119,7 @@ def compare(
         first = seen[(False, hand if not across else False)]
         assert got == first, f"PLAIN, HAND_OVER = {plain, hand} differs from both off"
     assert starts[(True, True)] < starts[(False, True)], f"no plain step: {starts}"
-    return first
+    return seen[(True, True)]  # as a run goes by default
 
 
 async def sleepy(**kwargs: Any) -> int:
@@ -327,6 +327,53 @@ def test_retries_with_backoff_and_resume_continue_the_attempt_numbers(tmp_path: 
         (2, "failed"),
         (3, "succeeded"),
     ]
+
+
+def test_live_progress_sees_the_same_attempts_start() -> None:
+    """A recorder's ``attempt_started`` hook (the notebook's and designer's progress) is
+    told of every attempt, retries too, from the pump or ``_start``: the same calls in
+    the same order with the plain path on and off (the hand-over may change the order)."""
+
+    class Progress(MemoryRecorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started: list[tuple[str, int]] = []
+
+        def attempt_started(self, step: str, attempt: int) -> None:
+            self.started.append((step, attempt))
+
+    def make() -> fluxnb.Workflow:
+        calls = [0, 0]
+
+        async def flaky(i: int, **_: Any) -> int:
+            calls[i] += 1
+            if calls[i] == 1 and i:
+                raise ValueError("at once")
+            await asyncio.sleep(0)
+            if calls[i] < 3:
+                raise ValueError("later")
+            return i
+
+        again = RetryPolicy(max_attempts=3, backoff="none")
+        wf = chain(2)
+        wf.add("f0", flaky, depends_on=["s1"], with_={"i": 0}, retry=again)
+        wf.add("f1", flaky, depends_on=["s0"], with_={"i": 1}, retry=again)
+        wf.add("q", quick, depends_on=["f0", "f1"])
+        return wf
+
+    seen = {}
+    for plain, hand in COMBOS:
+        rec = Progress()
+        with engine(plain, hand) as starts:
+            result = bounded(functools.partial(make().arun, store=rec))
+        seen[(plain, hand)] = (view(result)[:3], rec.started, starts[0])
+    for plain, hand in COMBOS:
+        assert seen[(plain, hand)][:2] == seen[(False, hand)][:2]
+        assert seen[(plain, hand)][0] == seen[(False, False)][0]
+        assert sorted(seen[(plain, hand)][1]) == sorted(seen[(False, False)][1])
+    assert seen[(True, True)][0][0] == "succeeded"
+    assert seen[(True, True)][2] < seen[(False, True)][2]  # the plain path with progress
+    assert seen[(True, True)][1].count(("f0", 3)) == seen[(True, True)][1].count(("f1", 3)) == 1
 
 
 def test_replay_of_a_run_recorded_with_plain_steps_on_or_off(tmp_path: Path) -> None:
