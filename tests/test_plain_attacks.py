@@ -452,7 +452,7 @@ def test_cancelling_arun_mid_run_records_the_same_rows_and_leaves_no_task(
                 await asyncio.Event().wait()
 
             def in_thread(**_: Any) -> int:
-                time.sleep(0.05)
+                time.sleep(0.3)  # still running when the run is cancelled
                 return 1
 
             wf = fluxnb.Workflow()
