@@ -888,6 +888,34 @@ def ending(wf: fluxnb.Workflow, store: Any, bound: float = 0.5) -> tuple[str, An
         gc.collect()
 
 
+def interrupted(
+    exc: type[BaseException], on_error: str, folder: Path, plain: bool, hand: bool, first: bool
+) -> dict[str, tuple[list[Any], list[str]]]:
+    """[s0 ->] b -> c where ``b`` raises ``exc`` at its first line (``at_once``, run
+    inline by the run's own pump when ``first``, else from s0's end) or after an await
+    (``later``): each run's events rows (step, attempt, status, error type) and its runs
+    row's status."""
+
+    async def at_once(**_: Any) -> int:
+        raise exc("stop")
+
+    async def later(**_: Any) -> int:
+        await asyncio.sleep(0)
+        raise exc("stop")
+
+    seen = {}
+    for fn in (at_once, later):
+        wf = fluxnb.Workflow() if first else chain(1)
+        wf.add("b", fn, depends_on=[] if first else ["s0"], on_error=on_error)
+        wf.add("c", sleepy, depends_on=["b"])
+        store = folder / f"{fn.__name__}.duckdb"
+        with engine(plain, hand), pytest.raises(exc):
+            wf.run(store=store)
+        runs = fluxnb.store(str(store)).sql("SELECT status FROM runs").status.tolist()
+        seen[fn.__name__] = ([(r[1], r[2], r[3], r[5]) for r in events(store)], runs)
+    return seen
+
+
 # ====================================================================== bugs found
 def _refusing(statuses: set[str]) -> Any:
     class Refuses(MemoryRecorder):
@@ -964,28 +992,13 @@ def test_a_recorder_refusing_a_failed_steps_row_ends_the_run(strategy: str, wher
     "Raised after a suspension, the same step is recorded failed (KeyboardInterrupt) and "
     "the run cancelled; PLAIN on and off alike",
 )
+@pytest.mark.parametrize("first", [True, False], ids=["first step", "after a step"])
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
 def test_an_interrupt_at_a_steps_first_line_is_recorded_like_one_after_an_await(
-    exc: type[BaseException], tmp_path: Path
+    exc: type[BaseException], first: bool, tmp_path: Path
 ) -> None:
-    async def at_once(**_: Any) -> int:
-        raise exc("stop")
-
-    async def later(**_: Any) -> int:
-        await asyncio.sleep(0)
-        raise exc("stop")
-
     for plain, hand in COMBOS:
-        seen = {}
-        for fn in (at_once, later):
-            wf = fluxnb.Workflow()
-            wf.add("b", fn)
-            wf.add("c", sleepy, depends_on=["b"])
-            store = tmp_path / f"{plain}-{hand}-{fn.__name__}.duckdb"
-            with engine(plain, hand), pytest.raises(exc):
-                wf.run(store=store)
-            runs = fluxnb.store(str(store)).sql("SELECT status FROM runs").status.tolist()
-            seen[fn.__name__] = (events(store), runs)
+        seen = interrupted(exc, "stop", tmp_path / f"{plain}-{hand}", plain, hand, first)
         assert seen["later"][1] == ["cancelled"]
         assert seen["at_once"] == seen["later"]
 
@@ -1210,24 +1223,10 @@ def test_a_step_started_by_a_failed_steps_end_does_not_carry_its_exception() -> 
 def test_an_interrupt_at_a_steps_first_line_is_never_tolerated_by_on_error(
     strategy: str, tmp_path: Path
 ) -> None:
-    async def at_once(**_: Any) -> int:
-        raise KeyboardInterrupt("stop")
-
-    async def later(**_: Any) -> int:
-        await asyncio.sleep(0)
-        raise KeyboardInterrupt("stop")
-
     for plain, hand in COMBOS:
-        seen = {}
-        for fn in (at_once, later):
-            wf = chain(1)
-            wf.add("b", fn, depends_on=["s0"], on_error=strategy)
-            wf.add("c", sleepy, depends_on=["b"])
-            store = tmp_path / f"{plain}-{hand}-{fn.__name__}.duckdb"
-            with engine(plain, hand), pytest.raises(KeyboardInterrupt):
-                wf.run(store=store)
-            seen[fn.__name__] = [(r[1], r[2], r[3], r[5]) for r in events(store)]
-        assert ("b", 1, "failed", "KeyboardInterrupt") in seen["later"]
+        folder = tmp_path / f"{plain}-{hand}"
+        seen = interrupted(KeyboardInterrupt, strategy, folder, plain, hand, first=False)
+        assert ("b", 1, "failed", "KeyboardInterrupt") in [r[:4] for r in seen["later"][0]]
         assert seen["at_once"] == seen["later"], (plain, hand)
 
 
