@@ -24,6 +24,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from functools import partial
 from itertools import repeat
 from operator import attrgetter, is_not
@@ -114,6 +115,10 @@ class Outcomes(Protocol):
     def retrying(self, a: Attempt) -> None: ...
 
     def failed(self, a: Attempt, exc: BaseException) -> None: ...
+
+    def lost(self, a: Attempt, exc: BaseException) -> None:
+        """How ``a`` ended could not be recorded (``exc`` says why): it fails, whatever its
+        ``on_error``, and the run stops; its row is written if the recorder takes it."""
 
     def cancelled(self, a: Attempt) -> None: ...
 
@@ -235,7 +240,10 @@ class AttemptRunner:
                 done, value, box = starter(binding, call_kwargs)
             else:
                 done, value = self.execs[ti].start(binding, call_kwargs)
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit) as exc:  # recorded as after an await, then on
+            a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
+            a.t0, a.probe = t0, probe
+            self.fail(a, exc)
             raise
         except BaseException as exc:  # a step's own exception never escapes
             a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
@@ -245,7 +253,12 @@ class AttemptRunner:
         if done:
             if breaker is not None:
                 self._breaker_success(breaker, probe, ti)
-            self.game.succeeded(ti, seq, attempt, t0, delay, value, None, a)
+            try:
+                self.game.succeeded(ti, seq, attempt, t0, delay, value, None, a)
+            except Exception as exc:  # the game could not take it (its row was refused)
+                a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
+                a.t0, a.probe = t0, probe
+                self.untaken(a, exc)
             return
         a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
         a.t0, a.probe = t0, probe
@@ -320,12 +333,19 @@ class AttemptRunner:
 
     def untaken(self, a: Attempt, exc: Exception) -> None:
         """The game could not take how ``a`` ended (its recorder raised on the row, say):
-        the attempt fails with that error for good, and the game's loop is woken, so the
-        run ends with a reason instead of waiting for ever for a report that was lost."""
+        the attempt fails with that error for good and the run stops (what is not recorded
+        is lost, so nothing more runs), and the game's loop is woken, so the run ends with
+        a reason instead of waiting for ever for a report that was lost."""
         self.running.pop(a, None)
         what = f"{self.word} '{self.ids[a.ti]}'"
         why = RuntimeError(f"fluxnb could not record how {what} ended: {type(exc).__name__}: {exc}")
-        self.game.failed(a, why)
+        self.game.lost(a, why)
+
+    def lost_row(self, a: Attempt, exc: BaseException) -> None:
+        """``lost``'s row: written if the recorder takes it, else dropped (it refused the
+        row of how the attempt ended, and may refuse this one for the same reason)."""
+        with suppress(Exception):  # the run's reason says what could not be recorded
+            self.row(a.ti, a.seq, a.attempt, a.t0, a.delay, "failed", True, exc)
 
     def _on_done(self, a: Attempt, fut: Any) -> None:
         if a not in self.running or fut is not a.fut:
@@ -383,6 +403,12 @@ class AttemptRunner:
     def fail(self, a: Attempt, exc: BaseException) -> None:
         """An attempt failed: tell its breaker, then retry it (after its backoff) when its
         policy says so, else hand the failure to the game for good."""
+        try:
+            self._fail(a, exc)
+        except Exception as again:  # the game could not take it (its row was refused)
+            self.untaken(a, again)
+
+    def _fail(self, a: Attempt, exc: BaseException) -> None:
         ti = a.ti
         breaker = self.breakers[ti]
         if breaker is not None and not isinstance(exc, CircuitOpenError):

@@ -526,6 +526,9 @@ class NetEngine:
     ) -> None:
         if a is None:  # a plain firing whose action ended inside its call: ``_complete``
             # with no firing object (the same tokens, output, sequence entry and row)
+            attempts = self.attempts
+            if not attempts.quiet:  # first: a refused row leaves no tokens made (see lost)
+                attempts.succeeded_row(ti, seq, attempt, t0, delay, value, worker)
             consumed = self._pending[1]
             data = value
             if data is None and consumed:
@@ -542,9 +545,6 @@ class NetEngine:
             self._tid = tid
             self.outputs[self._ids[ti]] = value
             self.sequence.append(ti)
-            attempts = self.attempts
-            if not attempts.quiet:
-                attempts.succeeded_row(ti, seq, attempt, t0, delay, value, worker)
             return
         assert isinstance(a, _Flight)
         a.t0 = t0
@@ -651,6 +651,18 @@ class NetEngine:
             "its input places",
             "failed",
         )
+
+    def lost(self, a: Attempt, exc: BaseException) -> None:
+        assert isinstance(a, _Flight)
+        firing = a.firing
+        firing.error = f"{type(exc).__name__}: {exc}"
+        self.errors[firing.transition] = firing.error
+        self.failures += 1
+        self.attempts.lost_row(a, exc)
+        if firing.status == "running":  # produced nothing yet: its tokens go back
+            self._give_back(a)
+        firing.status, firing.attempts, firing.ended_us = "failed", a.attempt, self._now()
+        self.stop(f"{exc}, so the run stopped", "failed")
 
     def cancelled(self, a: Attempt) -> None:
         assert isinstance(a, _Flight)

@@ -232,7 +232,7 @@ class Scheduler:
         interval = getattr(self.recorder, "flush_interval", None)
         if interval:
             self._tick = loop.call_later(interval, self._flush_tick, interval)
-        cancelled = False
+        cancelled = interrupted = False
         try:
             while True:
                 more = self._pump()
@@ -249,6 +249,10 @@ class Scheduler:
             self._stop("the run was cancelled")
             while self._running:  # let cancelled steps record where they stopped
                 await asyncio.wait([a.fut for a in self._running])
+        except (KeyboardInterrupt, SystemExit):  # a step's first line raised it: recorded
+            interrupted = True  # as a cancelled run, as when it came after an await
+            self._stop("the run was cancelled")
+            raise
         finally:
             if self._tick is not None:
                 self._tick.cancel()
@@ -258,7 +262,7 @@ class Scheduler:
                 if aclose is not None:
                     await aclose()
             if self.result is None:
-                self.result = self._finish(record, cancelled=cancelled)
+                self.result = self._finish(record, cancelled=cancelled or interrupted)
         if cancelled:
             raise asyncio.CancelledError
         return self.result
@@ -350,13 +354,17 @@ class Scheduler:
                     first[ti] = a.t0 = t0 = time.perf_counter_ns()
                     try:
                         done, value, box = starters[ti](bindings[ti], kwargs, a)
-                    except (KeyboardInterrupt, SystemExit):
+                    except (KeyboardInterrupt, SystemExit) as exc:  # as the runner's start
+                        self.attempts.fail(a, exc)
                         raise
                     except BaseException as exc:  # a step's own exception never escapes
                         self.attempts.fail(a, exc)
                     else:
                         if done:
-                            self.succeeded(ti, ti + 1, attempt, t0, 0.0, value, None, None)
+                            try:
+                                self.succeeded(ti, ti + 1, attempt, t0, 0.0, value, None, None)
+                            except Exception as exc:  # its row was refused (see untaken)
+                                self.attempts.untaken(a, exc)
                         elif box is a and not value.done():
                             a.fut = value
                             running[a] = None
@@ -535,6 +543,15 @@ class Scheduler:
             self._skip_downstream(ti)
             return
         self._stop(f"step '{self._ids[ti]}' failed, so the run stopped (on_error: stop)")
+
+    def lost(self, a: Attempt, exc: BaseException) -> None:
+        ti = a.ti
+        self._errors[ti] = StepError(type(exc).__name__, str(exc), "", a.attempt)
+        self.attempts.lost_row(a, exc)
+        self._last[ti] = time.perf_counter_ns()
+        if (ALLOWED[self._state[ti]] >> FAILED) & 1:
+            self._state[ti] = FAILED
+        self._stop(f"{exc}, so the run stopped")
 
     def cancelled(self, a: Attempt) -> None:
         self._last[a.ti] = self.attempts.row(
