@@ -213,3 +213,49 @@ def test_cancelling_a_run_of_plain_steps_records_them_cancelled(plain: bool) -> 
     rec = asyncio.run(go())
     final = {r[2]: r[4] for r in rec.events if r[5]}
     assert final == {"a": "succeeded", "f0": "cancelled", "f1": "cancelled", "f2": "cancelled"}
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["plain firings", "kept firings"])
+@pytest.mark.parametrize("suspend", [False, True], ids=["ends inline", "suspends"])
+def test_a_net_whose_recorder_refuses_a_firings_row_stops_with_its_tokens_whole(
+    keep: bool, suspend: bool
+) -> None:
+    """The net's side of ``lost``: the run stops failed, saying why, and no token is made
+    twice (a firing whose row was refused neither keeps its outputs and gets its inputs
+    back, nor loses both)."""
+    from fluxnb.engine._net_run import NetEngine, plan_net
+    from fluxnb.spec import Arc, Net, Transition
+
+    async def act(**_: Any) -> int:
+        if suspend:
+            await asyncio.sleep(0)
+        return 1
+
+    class Refuses(MemoryRecorder):
+        def event(self, row: Any) -> None:
+            if row[2] == "t2" and row[4] == "succeeded":
+                raise UnicodeEncodeError("utf-8", "x", 0, 1, "refused")
+            super().event(row)
+
+    net = Net(
+        "cyc",
+        ("a", "b"),
+        (2, 0),
+        (
+            Transition("t1", (Arc(0),), (Arc(1),), run="act"),
+            Transition("t2", (Arc(1),), (Arc(0),), run="act"),
+        ),
+    )
+    engine = NetEngine(
+        plan_net(net, {"act": act}), run_id="r", recorder=Refuses(), max_firings=50,
+        keep_firings=keep,
+    )  # fmt: skip
+
+    async def go() -> None:
+        await asyncio.wait_for(engine.advance(), 10)
+        await engine.aclose()
+
+    asyncio.run(go())
+    assert engine.ending == "failed"
+    assert "could not record how transition 't2' ended" in (engine.reason or "")
+    assert sum(engine.marking.values()) == 2, engine.marking
