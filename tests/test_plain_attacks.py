@@ -783,9 +783,9 @@ def test_the_dask_executor_beside_plain_local_steps(tmp_path: Path) -> None:
 
 # ====================================================================== garbage, recorders
 def test_plain_steps_leave_no_cyclic_garbage_per_step() -> None:
-    """A warmed run of 100 vs 400 branches (each a suspending step then one that fails at
-    once, after a suspension or in a thread, or succeeds at its retry) frees the same cyclic garbage per extra step
-    with the plain path on as off."""
+    """A warmed run of 100 vs 400 branches (each a suspending step, then one that fails at
+    once, after a suspension or in a thread, or succeeds at its retry) frees the same
+    cyclic garbage per extra step with the plain path on as off."""
 
     async def fails_later(**_: Any) -> int:
         await asyncio.sleep(0)
