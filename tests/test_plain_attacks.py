@@ -5,9 +5,10 @@ attempt runner. Each scenario runs with ``PLAIN`` on and off (and the task hand-
 off) and compares what a user sees: the RunResult (status, reason, outputs, each step's
 status, attempts, error and whether it has times) and the events rows of a DuckDB store.
 
-The tests at the end, marked ``xfail(strict=True)``, are bugs found while attacking: they
-hold with ``PLAIN`` on and off alike (the plain path copied the runner's behaviour), so each
-is a bug of the engine around it, described in its reason."""
+The tests under "bugs found" are bugs found while attacking; each held with ``PLAIN`` on
+and off alike (the plain path copied the runner's behaviour), so each is a bug of the
+engine around it. Those marked ``xfail(strict=True)`` are still open (the reason says what
+happens); the others were fixed in the commit named above them."""
 
 from __future__ import annotations
 
@@ -927,15 +928,7 @@ def _refusing(statuses: set[str]) -> Any:
     return Refuses()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a recorder raising on the success row of a step that ended inline (an "
-    "async step that did not suspend) is not taken by AttemptRunner.untaken: the error "
-    "escapes the pump (_pump_some -> succeeded -> succeeded_row), so arun raises the "
-    "recorder's raw error when the step was started by the run's own pump, and the run "
-    "waits for ever (the error kills the previous step's task) when it was started from "
-    "a step's end; PLAIN on and off alike",
-)
+# found here, fixed in df095d3: the error escaped the pump (arun raised it, or the run hung)
 @pytest.mark.parametrize("started_by", ["the run", "a step's end"])
 def test_a_recorder_refusing_the_row_of_a_step_that_ended_inline(started_by: str) -> None:
     """Expected as for a step that suspended: ``b`` fails with 'could not record how step
@@ -953,13 +946,7 @@ def test_a_recorder_refusing_the_row_of_a_step_that_ended_inline(started_by: str
         assert "could not record how step 'b' ended" in result.steps["b"].error.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a recorder raising on a failed step's row (failed or skipped, the step "
-    "failing at its first line or after a suspension) hangs the run: AttemptRunner.untaken "
-    "calls game.failed, which writes the same refused row again, and the second error "
-    "escapes the step's task report, so no one ever wakes the run; PLAIN on and off alike",
-)
+# found here, fixed in df095d3: untaken wrote the refused row again and the run hung
 @pytest.mark.parametrize("strategy", ["stop", "skip"])
 @pytest.mark.parametrize("where", ["first line", "after a suspension"])
 def test_a_recorder_refusing_a_failed_steps_row_ends_the_run(strategy: str, where: str) -> None:
@@ -983,15 +970,8 @@ def test_a_recorder_refusing_a_failed_steps_row_ends_the_run(strategy: str, wher
         assert result.steps["b"].status.value == "failed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a KeyboardInterrupt/SystemExit raised by a step at its first line, on the "
-    "first call of its function (run inline by the pump), loses the step's attempt: no "
-    "events row, the step left 'running' in a finished run, and when it is the first step "
-    "the run is recorded 'failed' with 'the run reached a dead marking before finishing'. "
-    "Raised after a suspension, the same step is recorded failed (KeyboardInterrupt) and "
-    "the run cancelled; PLAIN on and off alike",
-)
+# found here, fixed in df095d3: the step had no row and was left 'running' (first step:
+# the run recorded 'failed', 'the run reached a dead marking before finishing')
 @pytest.mark.parametrize("first", [True, False], ids=["first step", "after a step"])
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
 def test_an_interrupt_at_a_steps_first_line_is_recorded_like_one_after_an_await(
