@@ -348,7 +348,9 @@ def test_on_error_with_a_handed_step_failing(strategy: str, where: str, tmp_path
 
         wf = fluxnb.Workflow()
         wf.add("warm", bad, with_={"role": "warm"})
-        wf.add("a", sleepy, depends_on=["warm"])
+        # a function's first call goes on in a task that runs no handed step: `a` is not one
+        wf.add("warm_a", sleepy)
+        wf.add("a", sleepy, depends_on=["warm", "warm_a"])
         wf.add("bad", bad, depends_on=["a"], with_={"role": "fail"}, on_error=strategy)
         wf.add("b", sleepy, depends_on=["bad"])
         wf.add("c", sleepy, depends_on=["b"])
@@ -1124,7 +1126,9 @@ def test_a_handed_step_after_a_failed_one_has_no_exception_context() -> None:
 
         wf = fluxnb.Workflow()
         wf.add("warm", boom, with_={"role": "warm"})
-        wf.add("pre", fails, depends_on=["warm"], on_error="skip")
+        # a function's first call goes on in a task that runs no handed step: `pre` is not one
+        wf.add("warm_pre", fails, on_error="skip")
+        wf.add("pre", fails, depends_on=["warm", "warm_pre"], on_error="skip")
         wf.add("boom", boom, depends_on=["pre"], with_={"role": "boom"}, on_error="continue")
         return wf
 

@@ -17,7 +17,7 @@ import sys
 import types
 import weakref
 from asyncio import tasks as _tasks  # current_task() bookkeeping: see StandIn
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -201,13 +201,20 @@ def continue_in_task(
 ) -> asyncio.Task[Any]:
     """A task that goes on with ``coro``, whose first segment ran inline (with ``stand_in``
     as the current task) and suspended on ``yielded``; it reports its end through the
-    stand-in's box, and the stand-in acts on it from now on. Given the executor ``ex``, the
-    task may run the next steps it hands over (see ``_drive``)."""
+    stand-in's box, and the stand-in acts on it from now on. The task runs no step handed
+    over (its coroutine is ``_Continuing``'s: each of its turns costs a call more); the
+    executor ``ex``, if given, is told while an eager task factory may run its first turn.
+
+    Cancelled before its first turn (the run stopped, a timeout already expired, the step
+    cancelled "its task" before it suspended: ``StandIn.cancel``), the cancellation is
+    thrown into the step's coroutine where it stopped, as asyncio does for a task's: its
+    ``except`` and ``finally`` run, ``asyncio.timeout`` turns it into TimeoutError."""
+    resume = _Resume(coro, yielded)
     if ex is not None:
         ex._making = True  # an eager task factory runs the task's first step in here
     try:
         task = loop.create_task(
-            _drive(stand_in.box, None, None, _Resume(coro, yielded), ex, stand_in),
+            _Continuing(_drive(stand_in.box, None, None, resume, None, stand_in), resume),
             name=STEP_TASK,
             context=context,
         )
@@ -215,7 +222,50 @@ def continue_in_task(
         if ex is not None:
             ex._making = False
     stand_in.task = task
+    pending = stand_in.pending
+    if pending:  # the step cancelled its stand-in before it suspended: its task, now
+        stand_in.pending = None
+        if asyncio.isfuture(yielded):  # what it waits on is cancelled, as by Task.cancel
+            yielded.cancel()
+        for msg in pending:
+            task.cancel(msg)
     return task
+
+
+class _Continuing(Coroutine[Any, Any, Any]):
+    """The coroutine of a task that goes on with a step whose first segment ran inline.
+    A coroutine that has not started cannot take a cancellation thrown in before its
+    first turn (it ends at once, running nothing): this one starts ``_drive`` and has its
+    ``_Resume`` throw it into the step where the step stopped."""
+
+    __slots__ = ("inner", "resume", "started")
+
+    def __init__(self, inner: Any, resume: _Resume) -> None:
+        self.inner = inner
+        self.resume = resume
+        self.started = False
+
+    def send(self, value: Any) -> Any:
+        self.started = True
+        return self.inner.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if not self.started:  # before the first turn: thrown in where the step stopped
+            self.started = True
+            if isinstance(typ, BaseException):
+                self.resume.first = typ
+            else:
+                self.resume.first = val if isinstance(val, BaseException) else typ(val)
+            return self.inner.send(None)
+        if val is None and tb is None:
+            return self.inner.throw(typ)
+        return self.inner.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self.inner.__await__()  # type: ignore[no-any-return]
 
 
 class _Resume:
@@ -227,15 +277,24 @@ class _Resume:
     coroutine at once instead of yielding once more.
     """
 
-    __slots__ = ("coro", "yielded")
+    __slots__ = ("coro", "first", "yielded")
 
     def __init__(self, coro: Any, yielded: Any) -> None:
         self.coro = coro
         self.yielded = yielded
+        #: Thrown in first, instead of resuming (a cancellation before the task's first
+        #: turn: see ``_Continuing``).
+        self.first: BaseException | None = None
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        coro, yielded = self.coro, self.yielded
-        if yielded is None:
+        coro, yielded, first = self.coro, self.yielded, self.first
+        if first is not None:
+            self.first = None
+            try:
+                yielded = coro.throw(first)
+            except StopIteration as stop:
+                return stop.value
+        elif yielded is None:
             try:
                 yielded = coro.send(None)
             except StopIteration as stop:
@@ -281,12 +340,15 @@ class StandIn:
     after, every call goes to the step's own task. Without it, the run's task (or another
     step's) was current, and a step's ``asyncio.timeout`` cancelled the whole run."""
 
-    __slots__ = ("__weakref__", "box", "over", "task")
+    __slots__ = ("__weakref__", "box", "over", "pending", "task")
 
     def __init__(self, box: Box) -> None:
         self.box = box
         self.task: Any = None
         self.over = False
+        #: cancel()'s messages before the step had a task (its inline first segment): the
+        #: task gets them when it is made, so the step is cancelled at its first await.
+        self.pending: list[Any] | None = None
 
     def end(self) -> None:
         """Its step ended in a task that may go on with another step: from now on it is
@@ -297,7 +359,13 @@ class StandIn:
     def cancel(self, msg: Any = None) -> bool:
         task = self.task
         if task is None:
-            return False
+            if self.over:
+                return False
+            # its first segment is running: as asyncio does to a running task, the cancel
+            # reaches the step at its next await (continue_in_task); a step that returns
+            # without one ends as it returned, as in a task of its own
+            self.pending = [*(self.pending or ()), msg]
+            return True
         cancelled = bool(task.cancel(msg))
         if cancelled and not self.box.started:  # cancelled before its coroutine ran: it
             task.add_done_callback(self._unstarted)  # cannot report itself, so report here
@@ -309,10 +377,16 @@ class StandIn:
             box.report(box, None, asyncio.CancelledError(), True)
 
     def uncancel(self) -> int:
-        return int(self.task.uncancel()) if self.task is not None else 0
+        if self.task is not None:
+            return int(self.task.uncancel())
+        if self.pending:
+            self.pending.pop()
+        return len(self.pending or ())
 
     def cancelling(self) -> int:
-        return int(self.task.cancelling()) if self.task is not None else 0
+        if self.task is not None:
+            return int(self.task.cancelling())
+        return len(self.pending or ())
 
     def get_name(self) -> str:
         return str(self.task.get_name()) if self.task is not None else "fluxnb-step"

@@ -41,7 +41,7 @@ import types
 from asyncio import tasks as _tasks  # current_task() bookkeeping, as the executor's inline start
 from collections.abc import Generator, Sequence
 from sys import getrefcount
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from weakref import getweakrefcount
 
 from ..spec._stream_net import callee
@@ -225,7 +225,7 @@ class Lane:
             getrefcount,
             getweakrefcount,
         )
-        seq, tid, stand_in = e.seq, e._tid, self.stand_in
+        seq, tid, stand_in = e.seq, e._tid, cast(StandIn, self.stand_in)  # run() made it
         held = refs(stand_in)  # while no call keeps its current task
         value: Any = None
         t0 = n = 0
@@ -243,8 +243,9 @@ class Lane:
                     return n, (t0, cx, exc, None)
                 if yielded is not _DONE:  # it suspended: a task continues it
                     return n, (t0, cx, None, yielded)
-                if refs(stand_in) != held or weakrefs(stand_in):
-                    # the call kept its current task: the next call gets its own
+                if refs(stand_in) != held or weakrefs(stand_in) or stand_in.pending:
+                    # the call kept its current task (or cancelled it and returned before
+                    # an await, which ends it as it returned): the next call gets its own
                     stand_in = self._renew()
                     held = refs(stand_in)
                 popleft()
