@@ -983,14 +983,8 @@ def test_an_interrupt_at_a_steps_first_line_is_recorded_like_one_after_an_await(
         assert seen["at_once"] == seen["later"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a step that cancels its own task before its first await is cancelled only "
-    "when its function is already known to suspend (it then starts in a task of its own); "
-    "on the first call the step runs inline and asyncio.current_task() is the executor's "
-    "StandIn, whose cancel() does nothing while it has no task, so the cancellation is "
-    "lost and the step succeeds; PLAIN on and off alike",
-)
+# found here, fixed in 29f40f1: on a function's first call (inline, a StandIn as the
+# current task) the cancel was lost and the step succeeded
 def test_a_step_cancelling_its_own_task_at_its_first_line_is_cancelled_every_time() -> None:
     """Expected as in asyncio: the cancel reaches the step at its next await, so both
     calls fail 'cancelled from inside'."""
@@ -1011,17 +1005,8 @@ def test_a_step_cancelling_its_own_task_at_its_first_line_is_cancelled_every_tim
         assert steps["first_call"].status == steps["second_call"].status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a step whose first segment ran inline and suspended goes on in a task "
-    "(_executor.continue_in_task); when that task is cancelled before its first turn (the "
-    "run stopped by a sibling that failed at once in the same pump, or an "
-    "asyncio.timeout(0) in the step), _drive never starts, so the step's coroutine never "
-    "gets the CancelledError: its except/finally blocks do not run before the run returns "
-    "(only when the coroutine is garbage collected, with GeneratorExit), and "
-    "asyncio.timeout's TimeoutError never reaches it (the step fails 'cancelled from "
-    "inside' instead of catching TimeoutError); PLAIN on and off alike",
-)
+# found here, fixed in 29f40f1: a task cancelled before its first turn never threw the
+# cancellation into the step (cleanup only at garbage collection; timeout(0) failed it)
 @pytest.mark.parametrize("how", ["the run stopped", "a timeout already expired"])
 def test_a_step_cancelled_before_its_tasks_first_turn_sees_the_cancellation(how: str) -> None:
     """Expected as in asyncio: the CancelledError is thrown in at the step's await (its
