@@ -13,6 +13,7 @@ happens); the others were fixed in the commit named above them."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import gc
 import itertools
@@ -33,6 +34,7 @@ from fluxnb.testing import MemoryRecorder
 #: (PLAIN, HAND_OVER): every way the engine can run a step today.
 COMBOS = list(itertools.product((False, True), (False, True)))
 BOUND = 10.0  # seconds: a run that takes longer has hung
+WHO: contextvars.ContextVar[str] = contextvars.ContextVar("plain_attack_who", default="unset")
 
 
 @contextmanager
@@ -1308,3 +1310,36 @@ def test_a_refused_row_of_a_skipped_dependent_is_not_blamed_on_the_failed_step()
             how, result = ending(wf, _refusing({"skipped"}))
         assert how == "ended", (plain, hand, how, result)
         assert (result.errors["bad"].type, result.errors["bad"].message) == ("ValueError", "bad")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a LocalExecutor keeps one context (copied in open()) that every step of "
+    "every run it serves starts from, so two concurrent runs sharing one instance mix "
+    "their callers' context variables: on 29f40f1 the second run's open() replaces it and "
+    "the first run's later steps see the second caller's values; keeping the first run's "
+    "instead gives the second run's steps the first caller's values; PLAIN on and off "
+    "alike",
+)
+def test_concurrent_runs_on_a_shared_executor_keep_their_callers_context() -> None:
+    """Expected: each run's steps see what its own caller set."""
+    from fluxnb.engine import LocalExecutor
+
+    async def step(**_: Any) -> str:
+        await asyncio.sleep(0.001)
+        return WHO.get()
+
+    async def both() -> Any:
+        ex = LocalExecutor()
+
+        async def as_(who: str) -> Any:
+            WHO.set(who)
+            return await chain(5, step, prefix=who).arun(store=None, executor=ex)
+
+        return await asyncio.gather(as_("x"), as_("y"))
+
+    for plain, hand in COMBOS:
+        with engine(plain, hand):
+            rx, ry = bounded(both)
+        assert set(rx.outputs.values()) == {"x"}, (plain, hand, rx.outputs)
+        assert set(ry.outputs.values()) == {"y"}, (plain, hand, ry.outputs)
