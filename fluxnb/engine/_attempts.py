@@ -188,6 +188,11 @@ class AttemptRunner:
         self.report = self._from_box
         #: Makes the runner's attempt objects (a game may set its own subclass).
         self.make: Callable[..., Attempt] = Attempt
+        #: The first row the recorder refused that was no attempt's own end (``side``).
+        self.refused: Exception | None = None
+        #: The task running the game (set by it): a step cancelled while it is being
+        #: cancelled was cancelled with the run, not from inside.
+        self.host: asyncio.Task[Any] | None = None
         self.reset_clock()
 
     # ------------------------------------------------------------------ clock
@@ -385,7 +390,10 @@ class AttemptRunner:
             what = f"{self.word} '{self.ids[ti]}'"
             self.fail(a, TimeoutError(f"{what} exceeded its timeout of {limit}; {how}"))
         elif cancelled:
-            if self.game.stopping:
+            host = self.host
+            if self.game.stopping or (host is not None and host.cancelling()):
+                # the run stops, or its own task is being cancelled (asyncio.run cancels
+                # every task after a KeyboardInterrupt, steps' first): not from inside
                 self._cancelled(a)
             else:
                 self.fail(a, asyncio.CancelledError(f"the {self.word} was cancelled from inside"))
@@ -512,10 +520,20 @@ class AttemptRunner:
     def unstarted(self, ti: int, seq: int, attempt: int, status: str, delay: float) -> None:
         """The row of an attempt that never started (a retry the run's end overtook, a
         step that never ran): no times, no executor."""
-        self.recorder.event(
+        self.side(
             (self.run_id, seq, self.ids[ti], attempt, status, True, None, None, None,
              delay, None, None, None, None, None, NO_OUTPUT)
         )  # fmt: skip
+
+    def side(self, row: tuple[Any, ...]) -> None:
+        """A row that is no attempt's own end (a step that never started, one skipped
+        because a step it needs failed): one the recorder refuses is dropped, and the
+        first refusal is kept (``refused``) for the run's reason; nothing else fails."""
+        try:
+            self.recorder.event(row)
+        except Exception as exc:
+            if self.refused is None:
+                self.refused = exc
 
     def circuit(self, changes: list[CircuitChange], ti: int) -> None:
         for c in changes:

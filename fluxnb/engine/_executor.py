@@ -65,6 +65,7 @@ class LocalExecutor:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._factory = False  # the loop has a task factory: tasks are made by it
+        self._serving = 0  # runs that opened it and have not closed it
         self._pool: ThreadPoolExecutor | None = None
         self._max_threads: int | None = 1
         #: Async callables seen to suspend: they go straight to a task, as the floor does.
@@ -84,6 +85,21 @@ class LocalExecutor:
         self._making = False
 
     def open(self, loop: asyncio.AbstractEventLoop, max_threads: int | None) -> None:
+        """Serve a run on ``loop``. Runs at the same time may share one instance (on one
+        loop): its thread pool closes when the last of them closes it, and their steps
+        start from copies of the context of the first run that opened it."""
+        old = self._loop
+        if self._serving and old is not loop and (old is None or old.is_closed()):
+            self._serving = 0  # a run that never closed it, on a loop that is gone
+        self._serving += 1
+        if self._serving > 1:
+            if loop is not old:
+                self._serving -= 1
+                raise RuntimeError(
+                    "this LocalExecutor serves a run on another event loop: give each "
+                    "loop's runs an executor of their own (LocalExecutor())"
+                )
+            return
         self._loop = loop
         # a step's task: made directly (loop.create_task's Python checks, twice a step,
         # are a few percent of a step that awaits), unless the loop has a task factory
@@ -175,6 +191,9 @@ class LocalExecutor:
         return None
 
     def close(self) -> None:
+        self._serving = max(0, self._serving - 1)
+        if self._serving:  # another run still uses it (its queued sync steps too)
+            return
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

@@ -321,6 +321,7 @@ class NetEngine:
             return
         self._opened = True
         self._loop = self.attempts.loop = asyncio.get_running_loop()
+        self.attempts.host = asyncio.current_task()
         for ex in self.executors.values():
             ex.open(self._loop, self._limit_pool)
         if self._lane is not None:

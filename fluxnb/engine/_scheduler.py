@@ -224,6 +224,7 @@ class Scheduler:
     async def run(self, record: RunRecord) -> RunResult:
         """Run to the end; on cancellation, clean up, record, and re-raise."""
         loop = self._loop = self.attempts.loop = asyncio.get_running_loop()
+        self.attempts.host = asyncio.current_task()
         for ex in self.executors.values():
             ex.open(loop, self._limit)
         self.attempts.reset_clock()
@@ -569,7 +570,7 @@ class Scheduler:
                 c = plan.consumers[p]
                 if c >= 0 and state[c] == PENDING:
                     why = f"upstream step '{self._ids[failed]}' failed (on_error: continue)"
-                    self.recorder.event(
+                    self.attempts.side(
                         (self.opts.run_id, c + 1, self._ids[c], 0, "skipped", True, None,
                          None, None, 0.0, None, why, None, None, None, NO_OUTPUT)
                     )  # fmt: skip
@@ -617,6 +618,10 @@ class Scheduler:
         else:
             new = RunStatus.FAILED
             self._reason = self._reason or "the run reached a dead marking before finishing"
+        refused = self.attempts.refused
+        if refused is not None:  # rows that were no step's own end: the run still ended
+            lost = f"fluxnb could not record every row: {type(refused).__name__}: {refused}"
+            self._reason = f"{self._reason}; {lost}" if self._reason else lost
         self.status = check_run_transition(self.status, new)
         end = time.perf_counter_ns()
         ended_us = self._wall(end)
