@@ -13,6 +13,7 @@ happens); the others were fixed in the commit named above them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import gc
@@ -507,6 +508,44 @@ def test_a_step_cancelling_its_own_task_after_a_suspension(tmp_path: Path) -> No
             1,
             ("CancelledError", "the step was cancelled from inside"),
         )
+
+
+def test_a_step_cancelled_from_inside_under_a_caller_that_swallowed_a_cancel() -> None:
+    """The task awaiting arun once caught a CancelledError without ``uncancel()`` (its
+    ``cancelling()`` stays 1; the run itself is not cancelled): a step that cancels its
+    own task still fails 'cancelled from inside' under its on_error, as with a clean
+    caller, not 'cancelled' as if the run had been."""
+
+    async def cancels(**_: Any) -> str:
+        await asyncio.sleep(0)
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.sleep(0)
+        return "survived"
+
+    def make() -> fluxnb.Workflow:
+        wf = chain(1)
+        wf.add("c", cancels, depends_on=["s0"], on_error="continue")
+        wf.add("after", sleepy, depends_on=["c"])
+        return wf
+
+    async def swallowed_first() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):  # no uncancel(), as callers do
+            await asyncio.sleep(0)
+        assert task.cancelling() == 1
+        return await make().arun(store=None)
+
+    for plain, hand in COMBOS:
+        with engine(plain, hand):
+            clean = bounded(functools.partial(make().arun, store=None))
+            after_swallow = bounded(swallowed_first)
+        assert view(after_swallow) == view(clean), (plain, hand)
+        assert clean.steps["c"].error is not None
+        assert clean.steps["c"].error.message == "the step was cancelled from inside"
 
 
 def test_asyncio_timeout_inside_plain_steps() -> None:
