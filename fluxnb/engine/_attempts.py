@@ -122,6 +122,10 @@ class Outcomes(Protocol):
 
     def cancelled(self, a: Attempt) -> None: ...
 
+    def halt(self, reason: str) -> None:
+        """Stop the run now: a step raised KeyboardInterrupt or SystemExit at its first
+        line (after an await, asyncio cancels the run the same way)."""
+
     def poke(self) -> None: ...
 
 
@@ -190,9 +194,12 @@ class AttemptRunner:
         self.make: Callable[..., Attempt] = Attempt
         #: The first row the recorder refused that was no attempt's own end (``side``).
         self.refused: Exception | None = None
-        #: The task running the game (set by it): a step cancelled while it is being
+        #: The task running the game (``set_host``): a step cancelled while it is being
         #: cancelled was cancelled with the run, not from inside.
         self.host: asyncio.Task[Any] | None = None
+        #: Its ``cancelling()`` when the run started (a caller may have swallowed a cancel
+        #: without ``uncancel()``: only a cancel since then is the run's).
+        self.calm = 0
         self.reset_clock()
 
     # ------------------------------------------------------------------ clock
@@ -246,9 +253,7 @@ class AttemptRunner:
             else:
                 done, value = self.execs[ti].start(binding, call_kwargs)
         except (KeyboardInterrupt, SystemExit) as exc:  # recorded as after an await, then on
-            a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
-            a.t0, a.probe = t0, probe
-            self.fail(a, exc)
+            self.interrupted(a or self.make(ti, seq, key, attempt, base, kwargs, delay), t0, exc)
             raise
         except BaseException as exc:  # a step's own exception never escapes
             a = a or self.make(ti, seq, key, attempt, base, kwargs, delay)
@@ -273,6 +278,19 @@ class AttemptRunner:
             assert self.loop is not None
             spent = (time.perf_counter_ns() - t0) / 1e9
             a.timer = self.loop.call_later(max(0.0, timeout - spent), self._on_timeout, a)
+
+    def set_host(self) -> None:
+        """The current task runs the game (see ``host``)."""
+        host = self.host = asyncio.current_task()
+        self.calm = host.cancelling() if host is not None else 0
+
+    def interrupted(self, a: Attempt, t0: int, exc: BaseException) -> None:
+        """``a`` raised KeyboardInterrupt or SystemExit at its first line: the run stops
+        (no ``on_error`` tolerates it) and the attempt is recorded failed with it, as when
+        it came after an await; the caller re-raises it."""
+        a.t0 = t0
+        self.game.halt("the run was cancelled")
+        self.fail(a, exc)
 
     def adopt(self, a: Attempt, fut: Any, box: Any = None) -> None:
         """``a`` (its ``t0`` and ``probe`` set) is running on ``fut``: its end reaches the
@@ -391,7 +409,7 @@ class AttemptRunner:
             self.fail(a, TimeoutError(f"{what} exceeded its timeout of {limit}; {how}"))
         elif cancelled:
             host = self.host
-            if self.game.stopping or (host is not None and host.cancelling()):
+            if self.game.stopping or (host is not None and host.cancelling() > self.calm):
                 # the run stops, or its own task is being cancelled (asyncio.run cancels
                 # every task after a KeyboardInterrupt, steps' first): not from inside
                 self._cancelled(a)

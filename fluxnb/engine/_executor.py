@@ -573,6 +573,7 @@ async def _plainly(
     """A step's task that is not offered (see ``_drive``): the step, then its report. Its
     own small frame: a wide fan-out keeps thousands of them at once."""
     box.started = True
+    error: BaseException | None = None
     try:
         value = await (fn(**kwargs) if resume is None else resume)
     except (KeyboardInterrupt, SystemExit):
@@ -584,14 +585,16 @@ async def _plainly(
     except BaseException as exc:
         if box.report is None:
             raise
-        if ex is not None:
-            ex._burst = 0
-        box.report(box, None, exc, False)
-        return None  # reported: the task itself ends quietly
+        error, value = exc, None
     if box.report is not None:
         if ex is not None:
             ex._burst = 0
-        box.report(box, value, None, False)
+        # outside the except block: the steps this end starts (inline, in here) do not
+        # get this step's error as their exceptions' context
+        box.report(box, value, error, False)
+        if error is not None:
+            error = None  # its traceback holds this frame: no cycle
+            return None  # reported: the task itself ends quietly
     return value
 
 

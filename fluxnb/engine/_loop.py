@@ -33,11 +33,19 @@ def _settled(call: Any) -> Any:
     return settle(result)
 
 
-def _block_coro(make: Any) -> Any:
-    """Await ``make()`` from synchronous code, like ``_block`` does a scheduler."""
+def _no_loop() -> bool:
+    """No event loop runs in this thread. (Asked outside any ``except`` block: a run made
+    inside one gave every step's exception "no running event loop" as its context.)"""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        return True
+    return False
+
+
+def _block_coro(make: Any) -> Any:
+    """Await ``make()`` from synchronous code, like ``_block`` does a scheduler."""
+    if _no_loop():
         with asyncio.Runner() as runner:
             return runner.run(make())
     lt = _LoopThread.get()
@@ -56,9 +64,7 @@ def _block_coro(make: Any) -> Any:
 def _block(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
     """Run to the end from synchronous code: here if no loop runs in this thread, else on
     fluxnb's own loop thread (a notebook cell), never patching the caller's loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if _no_loop():
         return _run_here(scheduler, record)
     return _run_in_thread(scheduler, record)
 

@@ -321,7 +321,7 @@ class NetEngine:
             return
         self._opened = True
         self._loop = self.attempts.loop = asyncio.get_running_loop()
-        self.attempts.host = asyncio.current_task()
+        self.attempts.set_host()
         for ex in self.executors.values():
             ex.open(self._loop, self._limit_pool)
         if self._lane is not None:
@@ -670,6 +670,9 @@ class NetEngine:
         self._row(a, "cancelled", True, None)
         a.firing.status, a.firing.ended_us = "cancelled", self._now()
         self._give_back(a)
+
+    def halt(self, reason: str) -> None:
+        self.stop(reason, "cancelled")
 
     def stop(self, reason: str, ending: str) -> None:
         if self.stopping:

@@ -224,7 +224,7 @@ class Scheduler:
     async def run(self, record: RunRecord) -> RunResult:
         """Run to the end; on cancellation, clean up, record, and re-raise."""
         loop = self._loop = self.attempts.loop = asyncio.get_running_loop()
-        self.attempts.host = asyncio.current_task()
+        self.attempts.set_host()
         for ex in self.executors.values():
             ex.open(loop, self._limit)
         self.attempts.reset_clock()
@@ -356,7 +356,7 @@ class Scheduler:
                     try:
                         done, value, box = starters[ti](bindings[ti], kwargs, a)
                     except (KeyboardInterrupt, SystemExit) as exc:  # as the runner's start
-                        self.attempts.fail(a, exc)
+                        self.attempts.interrupted(a, t0, exc)
                         raise
                     except BaseException as exc:  # a step's own exception never escapes
                         self.attempts.fail(a, exc)
@@ -580,6 +580,9 @@ class Scheduler:
     def _never_started(self, ti: int, attempt: int, delay: float) -> None:
         self.attempts.unstarted(ti, ti + 1, attempt, "cancelled", delay)
         self._set(ti, CANCELLED)
+
+    def halt(self, reason: str) -> None:
+        self._stop(reason)
 
     def _stop(self, reason: str) -> None:
         if self.stopping:
