@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -319,7 +320,7 @@ class Scheduler:
             static, inputs, tokens = self.plan.static, self.plan.inputs, self._tokens
             bindings, starters, ended = self.plan.bindings, self._starters, self._ended
             bases, attempts, first = self._attempt_base, self._attempts, self._first
-            on_start, ids = self._on_start, self._ids
+            on_start = self._on_start
         while not self.stopping:
             if limit is not None and len(running) >= limit:
                 return False
@@ -348,7 +349,7 @@ class Scheduler:
                     base = bases[ti]
                     attempts[ti] = attempt = base + 1
                     if on_start is not None:  # live progress
-                        on_start(ids[ti], attempt)
+                        on_start = self._progress(ti, attempt)
                     a = _Plain(ti, ti + 1, ti, attempt, base, kwargs, 0.0)
                     a.report = a.token = None
                     a.started = False
@@ -475,13 +476,29 @@ class Scheduler:
         self._state[ti] = RUNNING
         self._attempts[ti] = attempt
         if self._on_start is not None:
-            self._on_start(self._ids[ti], attempt)
+            self._progress(ti, attempt)
         if not self._first[ti]:
             self._first[ti] = time.perf_counter_ns()
         if self.plan.bindings[ti] is None:  # a transition without an action: pure token game
             self.succeeded(ti, ti + 1, attempt, time.perf_counter_ns(), delay, None, None, None)
             return
         self.attempts.start(ti, ti + 1, ti, attempt, self._attempt_base[ti], kwargs, delay, a)
+
+    def _progress(self, ti: int, attempt: int) -> Any:
+        """Tell the live-progress hook an attempt starts; returns the hook, or None once it
+        raised: progress is for show, so its error is a warning and it is not called again
+        in this run (it never fails a step or loses the run)."""
+        hook = self._on_start
+        try:
+            hook(self._ids[ti], attempt)  # type: ignore[misc]
+        except Exception as exc:
+            self._on_start = None
+            warnings.warn(
+                f"fluxnb: live progress stopped ({type(exc).__name__}: {exc}); the run goes on",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return self._on_start
 
     def _reused(self, ti: int, attempt: int, value: Any) -> None:
         """A cache hit: the step is not called; its row says ``cached`` (no executor, so
