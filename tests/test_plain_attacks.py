@@ -1093,15 +1093,8 @@ def test_a_step_cancelled_before_its_tasks_first_turn_sees_the_cancellation(how:
             assert returned == ["finally"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a live-progress hook (a recorder's attempt_started, the notebook's and "
-    "designer's progress) that raises, now called from the pump for plain steps too "
-    "(a129c94) as from _start, is caught by nothing: when the step is started by the run's "
-    "own pump, arun raises the hook's raw error (the step has no row, its state is left "
-    "'running'); when it is started from a step's end, the error kills that step's task "
-    "and the run waits for ever; PLAIN on and off alike",
-)
+# found here, fixed in 37d61db: the hook's error escaped the pump (arun raised it, or the
+# run hung); it is a RuntimeWarning now
 @pytest.mark.parametrize("started_by", ["the run", "a step's end"])
 def test_a_progress_hook_that_raises_does_not_hang_or_break_the_run(started_by: str) -> None:
     """Expected: the run ends with a RunResult (progress is for show: its error may fail
@@ -1118,7 +1111,7 @@ def test_a_progress_hook_that_raises_does_not_hang_or_break_the_run(started_by: 
             wf.add("a", sleepy)
         wf.add("b", sleepy, depends_on=["a"] if started_by == "a step's end" else [])
         wf.add("c", sleepy, depends_on=["b"])
-        with engine(plain, hand):
+        with engine(plain, hand), pytest.warns(RuntimeWarning, match="progress widget"):
             how, result = ending(wf, Progress())
         assert how == "ended", (plain, hand, how, result)
 
@@ -1154,16 +1147,8 @@ def test_a_steps_first_line_sees_a_current_task_with_a_tasks_methods() -> None:
         assert sorted(ended) == ["first", "later"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fluxnb.run() with no loop running (a script, the CLI, tests) runs the whole "
-    "run inside _loop._block's 'except RuntimeError' (asyncio.get_running_loop() failed), "
-    "so every async step's exception gets that RuntimeError as __context__: the traceback "
-    "recorded in StepError.traceback and the events table opens with fluxnb's _loop.py "
-    "frame, 'RuntimeError: no running event loop' and 'During handling of the above "
-    "exception, another exception occurred'; arun records the step's own traceback only; "
-    "PLAIN on and off alike",
-)
+# found here, fixed in 7fa5d6b: fluxnb.run() ran the loop inside an except block, so every
+# step's traceback opened with 'RuntimeError: no running event loop'
 def test_run_and_arun_record_the_same_traceback_for_a_failing_step() -> None:
     async def fails(**_: Any) -> int:
         raise KeyError("broken")
@@ -1181,15 +1166,8 @@ def test_run_and_arun_record_the_same_traceback_for_a_failing_step() -> None:
         assert blocking == awaited
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a step's task reports a failed step's end from inside its 'except' block "
-    "(_executor._plainly: every task with the hand-over off, and with it on every task of "
-    "a fan-out past _BURST=16), and the steps that end lets start run inline there, so a "
-    "step that raises before its first await gets the other step's exception as "
-    "__context__: its recorded traceback shows fluxnb's _plainly frame and the other "
-    "step's error ('During handling of the above exception...'); PLAIN on and off alike",
-)
+# found here, fixed in 7fa5d6b: a fan-out task (_plainly) reported a failure inside its
+# except block, so steps started there carried that error as their __context__
 def test_a_step_started_by_a_failed_steps_end_does_not_carry_its_exception() -> None:
     """30 branches: ``a{i}`` fails after a suspension (on_error: skip), so ``b{i}`` starts
     from its end, inline, and fails at its first line; its traceback is its own."""
@@ -1216,15 +1194,7 @@ def test_a_step_started_by_a_failed_steps_end_does_not_carry_its_exception() -> 
         assert carried == [], (plain, hand, carried, errors[carried[0]].traceback)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an interrupt (KeyboardInterrupt/SystemExit) raised at a step's first line "
-    "(inline, the first call of its function) is not recorded as one raised after an "
-    "await: on HEAD the step has no row at all; with it handed to AttemptRunner.fail, "
-    "on_error applies to it (skip: the step is recorded 'skipped', the interrupt "
-    "tolerated; continue: its dependents 'skipped'), while after an await the step is "
-    "'failed' and its dependents 'cancelled'; PLAIN on and off alike",
-)
+# found here, fixed in 7fa5d6b: on_error skip/continue tolerated a first-line interrupt
 @pytest.mark.parametrize("strategy", ["skip", "continue"])
 def test_an_interrupt_at_a_steps_first_line_is_never_tolerated_by_on_error(
     strategy: str, tmp_path: Path
@@ -1236,14 +1206,8 @@ def test_an_interrupt_at_a_steps_first_line_is_never_tolerated_by_on_error(
         assert seen["at_once"] == seen["later"], (plain, hand)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a KeyboardInterrupt raised by a step after an await escapes the loop, and "
-    "asyncio.Runner cancels every task before the scheduler knows the run is stopping, so "
-    "the other steps running then are recorded 'failed' with 'CancelledError: the step "
-    "was cancelled from inside' (and the run's error column says so) instead of "
-    "'cancelled'; PLAIN on and off alike",
-)
+# found here, fixed in be4b8b2: the other running steps were recorded failed 'cancelled
+# from inside' (asyncio.run cancels every task after a KeyboardInterrupt)
 def test_steps_running_when_another_raises_keyboard_interrupt_are_recorded_cancelled() -> None:
     """Ten runs in each combination (which task asyncio cancels first varies: a set's
     order): the waiting step is 'cancelled' every time."""
@@ -1269,15 +1233,8 @@ def test_steps_running_when_another_raises_keyboard_interrupt_are_recorded_cance
     assert seen == {("waits", "cancelled", None)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: two concurrent runs given one LocalExecutor instance (arun(executor=ex), "
-    "accepted without a word; the Executor protocol says 'one instance serves one run'): "
-    "when the shorter run ends, Scheduler.run's finally calls ex.close(), which shuts the "
-    "shared thread pool down with cancel_futures=True, so the other run's queued sync "
-    "steps are cancelled: one is recorded failed 'the step was cancelled from inside', "
-    "the run stops and every other step is 'cancelled'; PLAIN on and off alike",
-)
+# found here, fixed in be4b8b2: the first run to end shut the shared thread pool down
+# (cancel_futures) under the other run's queued sync steps
 def test_a_run_ending_does_not_cancel_another_runs_steps_on_a_shared_executor() -> None:
     """Expected: the long run succeeds (or sharing is refused with a clear error)."""
     from fluxnb.engine import LocalExecutor
@@ -1304,14 +1261,7 @@ def test_a_run_ending_does_not_cancel_another_runs_steps_on_a_shared_executor() 
         assert long_result.ok, (plain, hand, long_result.errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (left by df095d3): a recorder refusing the 'cancelled' row of a step that "
-    "never started (written by Scheduler._finish -> _never_started -> "
-    "AttemptRunner.unstarted, after another step stopped the run) is caught by nothing: "
-    "arun raises the recorder's raw error and the run's result (and its runs row) is "
-    "lost; PLAIN on and off alike",
-)
+# found here, fixed in be4b8b2: the refused row escaped Scheduler._finish (arun raised it)
 def test_a_recorder_refusing_a_never_started_steps_row_still_ends_the_run() -> None:
     async def fails(**_: Any) -> int:
         await asyncio.sleep(0)
@@ -1327,15 +1277,7 @@ def test_a_recorder_refusing_a_never_started_steps_row_still_ends_the_run() -> N
         assert result.errors["bad"].type == "ValueError"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (left by df095d3): with on_error: continue, a recorder refusing the "
-    "'skipped' row of a step downstream of a failed one (Scheduler._skip_downstream, "
-    "called from failed) is blamed on the failed step: AttemptRunner.fail's new guard "
-    "takes it as the failed step's own row refused, so its real error (ValueError 'bad', "
-    "recorded fine) is replaced by \"fluxnb could not record how step 'bad' ended\" and "
-    "the run stops; PLAIN on and off alike",
-)
+# found here, fixed in be4b8b2: the refused row was blamed on the failed step
 def test_a_refused_row_of_a_skipped_dependent_is_not_blamed_on_the_failed_step() -> None:
     async def fails(**_: Any) -> int:
         await asyncio.sleep(0)
