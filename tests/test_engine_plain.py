@@ -259,3 +259,44 @@ def test_a_net_whose_recorder_refuses_a_firings_row_stops_with_its_tokens_whole(
     assert engine.ending == "failed"
     assert "could not record how transition 't2' ended" in (engine.reason or "")
     assert sum(engine.marking.values()) == 2, engine.marking
+
+
+@pytest.mark.parametrize("lane", [True, False], ids=["lane", "general"])
+def test_stream_items_give_their_stand_in_done_callbacks_and_cancels(
+    lane: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A per-item step's first segment sees a stand-in as its task, shared by the lane's
+    calls: a done-callback one item adds runs for that item only, once, and a cancel
+    one item asks for reaches that item alone (at its await) — on the lane as on the
+    general path."""
+    from fluxnb.engine import _net_lane
+
+    from .stream_steps import chain
+
+    monkeypatch.setattr(_net_lane, "ENABLED", lane)
+    ended: list[int] = []
+
+    async def step(src):  # type: ignore[no-untyped-def]
+        task = asyncio.current_task()
+        assert task is not None
+        if src % 4 == 1:
+            task.add_done_callback(lambda t, src=src: ended.append(src))
+        if src % 4 == 2:
+            task.cancel()
+            await asyncio.sleep(0)  # cancelled here
+        return src
+
+    async def after(a):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0)
+        return a
+
+    async def go() -> Any:
+        result = await chain(12, ("a", step, {"on_error": "continue"}), ("b", after, {})).arun(
+            store=None
+        )
+        await asyncio.sleep(0)  # the callbacks of items that ended inline run soon after
+        return result
+
+    result = asyncio.run(go())
+    assert sorted(ended) == [1, 5, 9]
+    assert sorted(result["b"]) == [0, 1, 3, 4, 5, 7, 8, 9, 11]

@@ -111,7 +111,7 @@ class LocalExecutor:
         done, value, _ = self.start_reporting(binding, kwargs)
         return done, value
 
-    def start_reporting(
+    def start_reporting(  # noqa: PLR0915 (every step's start: one frame, the hot path)
         self, binding: Binding, kwargs: dict[str, Any], box: Any = None
     ) -> tuple[bool, Any, Any]:
         """``start``, plus the box through which a step's task reports its own end from
@@ -157,7 +157,7 @@ class LocalExecutor:
                 return False, task, box
             context = self._context.copy()
             coro = context.run(fn, **kwargs)
-            stand_in = StandIn(box)
+            stand_in = StandIn(box, coro)
             current = _tasks.current_task(loop)
             if current is not None:
                 _tasks._leave_task(loop, current)
@@ -166,7 +166,13 @@ class LocalExecutor:
             try:
                 yielded = context.run(coro.send, None)
             except StopIteration as stop:
+                if stand_in.callbacks:  # the step added done-callbacks to "its task"
+                    stand_in.ended_inline(stop.value, None)
                 return True, stop.value, None
+            except BaseException as exc:
+                if stand_in.callbacks:
+                    stand_in.ended_inline(None, exc)
+                raise
             finally:
                 _tasks._leave_task(loop, stand_in)  # type: ignore[arg-type]
                 if current is not None:
@@ -241,6 +247,11 @@ def continue_in_task(
         if ex is not None:
             ex._making = False
     stand_in.task = task
+    callbacks = stand_in.callbacks
+    if callbacks:  # added to "its task" before it had one
+        stand_in.callbacks = None
+        for fn, cx in callbacks:
+            task.add_done_callback(fn, context=cx)
     pending = stand_in.pending
     if pending:  # the step cancelled its stand-in before it suspended: its task, now
         stand_in.pending = None
@@ -359,15 +370,70 @@ class StandIn:
     after, every call goes to the step's own task. Without it, the run's task (or another
     step's) was current, and a step's ``asyncio.timeout`` cancelled the whole run."""
 
-    __slots__ = ("__weakref__", "box", "over", "pending", "task")
+    __slots__ = ("__weakref__", "box", "callbacks", "coro", "outcome", "over", "pending", "task")
 
-    def __init__(self, box: Box) -> None:
+    def __init__(self, box: Box, coro: Any = None) -> None:
         self.box = box
         self.task: Any = None
         self.over = False
         #: cancel()'s messages before the step had a task (its inline first segment): the
         #: task gets them when it is made, so the step is cancelled at its first await.
         self.pending: list[Any] | None = None
+        self.coro = coro
+        #: add_done_callback()'s before the step had a task: the task gets them when it is
+        #: made; if the step ends in its first segment, they are called then, with this
+        #: stand-in (done, with the step's result or exception: ``outcome``).
+        self.callbacks: list[tuple[Any, Any]] | None = None
+        self.outcome: tuple[Any, BaseException | None] | None = None
+
+    def ended_inline(self, value: Any, error: BaseException | None) -> None:
+        """The step ended in its first segment (no task): its done-callbacks are due."""
+        self.over = True
+        self.outcome = (value, error)
+        callbacks, self.callbacks = self.callbacks, None
+        if callbacks:
+            loop = asyncio.get_running_loop()
+            for fn, context in callbacks:
+                loop.call_soon(fn, self, context=context)
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        if self.task is not None:
+            self.task.add_done_callback(fn, context=context)
+        elif self.over:  # its step has ended
+            asyncio.get_running_loop().call_soon(fn, self, context=context)
+        else:
+            self.callbacks = [*(self.callbacks or ()), (fn, context)]
+
+    def remove_done_callback(self, fn: Any) -> int:
+        if self.task is not None:
+            return int(self.task.remove_done_callback(fn))
+        callbacks = self.callbacks or []
+        kept = [c for c in callbacks if c[0] != fn]
+        self.callbacks = kept or None
+        return len(callbacks) - len(kept)
+
+    def get_coro(self) -> Any:
+        return self.task.get_coro() if self.task is not None else self.coro
+
+    def result(self) -> Any:
+        if self.task is not None:
+            return self.task.result()
+        if self.outcome is None:
+            raise asyncio.InvalidStateError("Result is not set.")
+        value, error = self.outcome
+        if error is not None:
+            raise error
+        return value
+
+    def exception(self) -> BaseException | None:
+        if self.task is not None:
+            return self.task.exception()  # type: ignore[no-any-return]
+        if self.outcome is None:
+            raise asyncio.InvalidStateError("Exception is not set.")
+        return self.outcome[1]
+
+    def cancelled(self) -> bool:
+        return bool(self.task.cancelled()) if self.task is not None else False
 
     def end(self) -> None:
         """Its step ended in a task that may go on with another step: from now on it is

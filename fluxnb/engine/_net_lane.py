@@ -203,7 +203,7 @@ class Lane:
             k = min(k, cap - len(places[p]) - reserved[p])
         return k
 
-    def _fire(self, ti: int, k: int) -> tuple[int, tuple[Any, ...] | None]:
+    def _fire(self, ti: int, k: int) -> tuple[int, tuple[Any, ...] | None]:  # noqa: PLR0915 (per item)
         """Fire ``ti`` ``k`` times, fewer if a call raises or suspends: how many firings
         returned, and what ``_general`` needs for the call that stopped the loop (its item
         is still at the head of its place)."""
@@ -240,12 +240,22 @@ class Lane:
                     self.tramps[ti] = None
                     raise
                 except BaseException as exc:  # a step's own exception never escapes
+                    if stand_in.callbacks:  # added to "its task": due now
+                        stand_in.ended_inline(None, exc)
                     return n, (t0, cx, exc, None)
                 if yielded is not _DONE:  # it suspended: a task continues it
                     return n, (t0, cx, None, yielded)
-                if refs(stand_in) != held or weakrefs(stand_in) or stand_in.pending:
-                    # the call kept its current task (or cancelled it and returned before
-                    # an await, which ends it as it returned): the next call gets its own
+                if (
+                    refs(stand_in) != held
+                    or weakrefs(stand_in)
+                    or stand_in.pending
+                    or stand_in.callbacks
+                ):
+                    # the call kept its current task, cancelled it and returned before an
+                    # await (which ends it as it returned), or gave it done-callbacks (due
+                    # now): the next call gets a stand-in of its own
+                    if stand_in.callbacks:
+                        stand_in.ended_inline(cell[0], None)
                     stand_in = self._renew()
                     held = refs(stand_in)
                 popleft()
