@@ -65,7 +65,8 @@ class LocalExecutor:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._factory = False  # the loop has a task factory: tasks are made by it
-        self._serving = 0  # runs that opened it and have not closed it
+        #: Runs that opened it and have not closed it (more than one: see ``open``).
+        self.serving = 0
         self._pool: ThreadPoolExecutor | None = None
         self._max_threads: int | None = 1
         #: Async callables seen to suspend: they go straight to a task, as the floor does.
@@ -86,15 +87,15 @@ class LocalExecutor:
 
     def open(self, loop: asyncio.AbstractEventLoop, max_threads: int | None) -> None:
         """Serve a run on ``loop``. Runs at the same time may share one instance (on one
-        loop): its thread pool closes when the last of them closes it, and their steps
-        start from copies of the context of the first run that opened it."""
+        loop): its thread pool closes when the last of them closes it, and each run's
+        steps start from copies of that run's own context (``serve_context``)."""
         old = self._loop
-        if self._serving and old is not loop and (old is None or old.is_closed()):
-            self._serving = 0  # a run that never closed it, on a loop that is gone
-        self._serving += 1
-        if self._serving > 1:
+        if self.serving and old is not loop and (old is None or old.is_closed()):
+            self.serving = 0  # a run that never closed it, on a loop that is gone
+        self.serving += 1
+        if self.serving > 1:
             if loop is not old:
-                self._serving -= 1
+                self.serving -= 1
                 raise RuntimeError(
                     "this LocalExecutor serves a run on another event loop: give each "
                     "loop's runs an executor of their own (LocalExecutor())"
@@ -106,6 +107,11 @@ class LocalExecutor:
         self._factory = loop.get_task_factory() is not None
         self._max_threads = max_threads  # None: decided when a sync step first needs one
         self._context = contextvars.copy_context()
+
+    def serve_context(self, context: contextvars.Context) -> None:
+        """The steps started from now on start from copies of ``context``: a run sharing
+        this executor with others says so before it starts its steps."""
+        self._context = context
 
     def start(self, binding: Binding, kwargs: dict[str, Any]) -> tuple[bool, Any]:
         done, value, _ = self.start_reporting(binding, kwargs)
@@ -197,8 +203,8 @@ class LocalExecutor:
         return None
 
     def close(self) -> None:
-        self._serving = max(0, self._serving - 1)
-        if self._serving:  # another run still uses it (its queued sync steps too)
+        self.serving = max(0, self.serving - 1)
+        if self.serving:  # another run still uses it (its queued sync steps too)
             return
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

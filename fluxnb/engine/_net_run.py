@@ -21,6 +21,7 @@ token queues and would only pass them back and forth if split.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import random
 import sys
@@ -173,6 +174,10 @@ class _Flight(Attempt):
 class NetEngine:
     """One run of a net: automatic (``advance``) and by hand (``fire``, ``put``)."""
 
+    #: The run's local executor and context, set by ``open`` (see ``_shared``).
+    _local: LocalExecutor | None = None
+    _context: contextvars.Context | None = None
+
     def __init__(
         self,
         plan: NetPlan,
@@ -324,6 +329,9 @@ class NetEngine:
         self.attempts.set_host()
         for ex in self.executors.values():
             ex.open(self._loop, self._limit_pool)
+        local = self.executors.get("local")
+        self._local = local if isinstance(local, LocalExecutor) else None
+        self._context = contextvars.copy_context()  # the run's own (see _shared)
         if self._lane is not None:
             self._lane.open()
 
@@ -724,6 +732,13 @@ class NetEngine:
             kw["data"] = None
         return kw
 
+    def _shared(self) -> None:
+        """A local executor shared with other runs starts this run's actions from copies
+        of this run's own context: said before each pump."""
+        local = self._local
+        if local is not None and local.serving > 1:
+            local.serve_context(self._context)  # type: ignore[arg-type]
+
     def _pump_plain(self) -> bool:  # noqa: PLR0915 - a hot loop: each call saved is per firing
         """``_pump`` of a plain run (no streams, firings not kept): the pick (``choice:
         random`` asks ``_pick``), the take and the call in one loop; a firing whose action
@@ -813,6 +828,7 @@ class NetEngine:
     # ------------------------------------------------------------ running
     def _pump(self) -> bool:
         """Start what can start; True when it stopped early to give the loop a turn."""
+        self._shared()
         if self._plain is not None:
             return self._pump_plain()
         budget = _BUDGET

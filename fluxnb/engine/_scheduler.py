@@ -12,6 +12,7 @@ tables through locals and attributes; split, each step would pay for calls betwe
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import warnings
 from array import array
@@ -167,6 +168,10 @@ class Scheduler:
         self._preset: dict[int, Any] = {}
         #: Incremental runs: decides which steps a recorded output stands in for.
         self.cache: Any = None
+        #: The run's local executor and context: an executor shared with other runs
+        #: starts this run's steps from copies of this context (set by ``run``).
+        self._local: LocalExecutor | None = None
+        self._context: contextvars.Context | None = None
         #: Per step, whether it starts the plain way (``_plain_steps``); set by ``run``.
         self._plain: Sequence[bool] | None = None
         self._starters: Sequence[Any] = ()
@@ -228,6 +233,9 @@ class Scheduler:
         self.attempts.set_host()
         for ex in self.executors.values():
             ex.open(loop, self._limit)
+        local = self.executors.get("local")
+        self._local = local if isinstance(local, LocalExecutor) else None
+        self._context = contextvars.copy_context()  # the run's own (see _pump_some)
         self.attempts.reset_clock()
         self._plain = self._plain_steps()
         self.recorder.run_started(record)
@@ -312,6 +320,9 @@ class Scheduler:
             self._pumping = False
 
     def _pump_some(self) -> bool:  # noqa: PLR0915 (a plain step's start inlined: the hot path)
+        local = self._local
+        if local is not None and local.serving > 1:  # shared with other runs: ours first
+            local.serve_context(self._context)  # type: ignore[arg-type]
         budget = _INLINE_BUDGET
         limit = self._limit
         running, ready, due = self._running, self._ready, self._due
