@@ -1324,3 +1324,51 @@ def test_concurrent_runs_on_a_shared_executor_keep_their_callers_context() -> No
             rx, ry = bounded(both)
         assert set(rx.outputs.values()) == {"x"}, (plain, hand, rx.outputs)
         assert set(ry.outputs.values()) == {"y"}, (plain, hand, ry.outputs)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: in a notebook cell (a loop runs in the calling thread) fluxnb.run() blocks "
+    "on fluxnb's own loop thread (_loop._run_in_thread); a step raising KeyboardInterrupt "
+    "or SystemExit (at its first line or after an await) escapes that loop's run_forever "
+    "and kills the 'fluxnb-loop' thread, so the run's future never completes and "
+    "fluxnb.run() waits for ever (a sys.exit() in a step hangs the cell); PLAIN on and off "
+    "alike",
+)
+@pytest.mark.parametrize("where", ["first line", "after a suspension"])
+def test_an_interrupt_in_a_step_of_a_blocking_run_inside_a_running_loop(where: str) -> None:
+    """Expected as from a script: fluxnb.run() raises the interrupt (the run recorded)."""
+    import threading
+
+    from fluxnb.engine import _loop
+
+    async def interrupts(**_: Any) -> int:
+        if where == "after a suspension":
+            await asyncio.sleep(0)
+        raise SystemExit("stop")
+
+    saved = _loop._LoopThread._instance
+    _loop._LoopThread._instance = None  # a loop thread of this test's own: it may die
+    try:
+        for plain, hand in COMBOS:
+            wf = chain(1)
+            wf.add("b", interrupts, depends_on=["s0"])
+            outcome: list[str] = []
+
+            async def cell(wf: fluxnb.Workflow = wf, outcome: list[str] = outcome) -> None:
+                try:  # a blocking call with a loop running: as in a notebook cell
+                    wf.run(store=None)
+                    outcome.append("returned")
+                except SystemExit:
+                    outcome.append("raised")
+
+            def in_a_cell(cell: Any = cell) -> None:
+                asyncio.run(cell())
+
+            with engine(plain, hand):
+                caller = threading.Thread(target=in_a_cell, daemon=True)
+                caller.start()
+                caller.join(1.5)
+            assert outcome == ["raised"], (plain, hand, "hung" if caller.is_alive() else outcome)
+    finally:
+        _loop._LoopThread._instance = saved
