@@ -1116,15 +1116,7 @@ def test_a_progress_hook_that_raises_does_not_hang_or_break_the_run(started_by: 
         assert how == "ended", (plain, hand, how, result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: before its first await, on the first call of its function, a step runs "
-    "inline and asyncio.current_task() is the executor's StandIn, which has only some of "
-    "Task's methods: add_done_callback, get_coro, get_stack... raise AttributeError ('the "
-    "step's task has not started yet'), so the step fails; the same code works on later "
-    "calls (the function is known to suspend and starts in a real task); PLAIN on and off "
-    "alike",
-)
+# found here, fixed in 1492827: the stand-in had no add_done_callback or get_coro
 def test_a_steps_first_line_sees_a_current_task_with_a_tasks_methods() -> None:
     """Expected: both calls succeed and both done callbacks run."""
     for plain, hand in COMBOS:
@@ -1293,15 +1285,7 @@ def test_a_refused_row_of_a_skipped_dependent_is_not_blamed_on_the_failed_step()
         assert (result.errors["bad"].type, result.errors["bad"].message) == ("ValueError", "bad")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a LocalExecutor keeps one context (copied in open()) that every step of "
-    "every run it serves starts from, so two concurrent runs sharing one instance mix "
-    "their callers' context variables: on 29f40f1 the second run's open() replaces it and "
-    "the first run's later steps see the second caller's values; keeping the first run's "
-    "instead gives the second run's steps the first caller's values; PLAIN on and off "
-    "alike",
-)
+# found here, fixed in 010a311: the executor kept one context, the first or last opener's
 def test_concurrent_runs_on_a_shared_executor_keep_their_callers_context() -> None:
     """Expected: each run's steps see what its own caller set."""
     from fluxnb.engine import LocalExecutor
