@@ -913,8 +913,8 @@ def test_a_recorder_refusing_the_row_of_a_plain_step_that_suspended() -> None:
 def ending(wf: fluxnb.Workflow, store: Any, bound: float = 0.5) -> tuple[str, Any]:
     """How a run of ``wf`` ended: ``("ended", result)``, ``("raised", "Type: message")``
     or ``("hung", None)`` after ``bound`` seconds. What its loop could not hand to anyone
-    (a step's task that died) is dropped, and the garbage of a run that hung is collected
-    here, not while pytest formats a failure."""
+    (a step's task that died) is dropped, and the garbage of a run that hung or raised is
+    collected here, not while pytest formats a failure."""
 
     async def go() -> Any:
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
@@ -923,11 +923,11 @@ def ending(wf: fluxnb.Workflow, store: Any, bound: float = 0.5) -> tuple[str, An
     try:
         return "ended", asyncio.run(go())
     except TimeoutError:
+        gc.collect()
         return "hung", None
     except Exception as exc:
-        return "raised", f"{type(exc).__name__}: {exc}"
-    finally:
         gc.collect()
+        return "raised", f"{type(exc).__name__}: {exc}"
 
 
 def interrupted(
