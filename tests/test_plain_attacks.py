@@ -1044,6 +1044,7 @@ def test_a_step_cancelling_its_own_task_at_its_first_line_is_cancelled_every_tim
         with engine(plain, hand):
             steps = bounded(functools.partial(wf.arun, store=None)).steps
         assert steps["first_call"].status == steps["second_call"].status
+        assert steps["first_call"].status.value == "failed", (plain, hand)
 
 
 # found here, fixed in 29f40f1: a task cancelled before its first turn never threw the
