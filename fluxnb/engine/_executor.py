@@ -625,7 +625,7 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
             else:
                 handed = None
         if handed is None:
-            return None
+            return value  # what a done-callback on the task sees (None for a failed step)
         fn, kwargs, box = handed[1:]
         handed = None  # it holds this task: kept, it would count as a step's reference
         box.started = True

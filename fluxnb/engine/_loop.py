@@ -8,8 +8,9 @@ thread and waits. ``run``, ``resume`` and the net runner all block through this 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import threading
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import RunError
@@ -48,17 +49,7 @@ def _block_coro(make: Any) -> Any:
     if _no_loop():
         with asyncio.Runner() as runner:
             return runner.run(make())
-    lt = _LoopThread.get()
-    if threading.current_thread() is lt.thread:
-        raise RunError("fluxnb.run() was called from fluxnb's own loop; use 'await fluxnb.arun'")
-    fut = asyncio.run_coroutine_threadsafe(make(), lt.loop)
-    try:
-        return fut.result()
-    except KeyboardInterrupt:
-        fut.cancel()
-        with contextlib.suppress(BaseException):  # the engine records the cancellation
-            fut.result(timeout=10)
-        raise
+    return _in_loop_thread(make)
 
 
 def _block(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
@@ -86,10 +77,26 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="fluxnb-loop", daemon=True
-        )
+        #: The blocking runs on this loop (their tasks; touched on its thread only), each
+        #: with a cell for the interrupt that ended it.
+        self.runs: dict[asyncio.Task[Any], list[BaseException | None]] = {}
+        self.thread = threading.Thread(target=self._serve, name="fluxnb-loop", daemon=True)
         self.thread.start()
+
+    def _serve(self) -> None:
+        """The loop, for good: a step raising KeyboardInterrupt or SystemExit (``sys.exit()``
+        in a step) stops ``run_forever``; the thread used to die with it and the caller of
+        ``fluxnb.run()`` waited for ever. Now the blocking runs are cancelled (recorded
+        ``cancelled``), their callers get the interrupt, as from a script, and the loop
+        goes on serving."""
+        while True:
+            try:
+                self.loop.run_forever()
+                return
+            except (KeyboardInterrupt, SystemExit) as exc:
+                for task, cell in list(self.runs.items()):
+                    cell[0] = exc
+                    task.cancel()
 
     @classmethod
     def get(cls) -> _LoopThread:
@@ -100,6 +107,13 @@ class _LoopThread:
 
 
 def _run_in_thread(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
+    return _in_loop_thread(lambda: scheduler.run(record), scheduler)
+
+
+def _in_loop_thread(make: Callable[[], Awaitable[Any]], scheduler: Any = None) -> Any:
+    """Await ``make()`` on fluxnb's loop thread and wait for it here; Ctrl-C here cancels
+    it (the engine records the cancellation first), an interrupt a step raised there is
+    raised here (with the partial result as ``.run_result``, as for Ctrl-C)."""
     lt = _LoopThread.get()
     if threading.current_thread() is lt.thread:
         raise RunError(
@@ -107,11 +121,16 @@ def _run_in_thread(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
             "would wait for itself forever; use 'await fluxnb.arun(...)' inside async steps"
         )
     done = threading.Event()
+    cell: list[BaseException | None] = [None]
 
     async def main() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        lt.runs[task] = cell
         try:
-            return await scheduler.run(record)
+            return await make()
         finally:
+            lt.runs.pop(task, None)
             done.set()
 
     fut = asyncio.run_coroutine_threadsafe(main(), lt.loop)
@@ -122,5 +141,10 @@ def _run_in_thread(scheduler: Scheduler | StreamRun, record: RunRecord) -> Any:
         done.wait()  # the scheduler records the cancellation before we return
         exc.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
         raise
-    except asyncio.CancelledError:
-        raise RuntimeError("fluxnb's run loop was cancelled") from None
+    except (asyncio.CancelledError, concurrent.futures.CancelledError):
+        interrupt = cell[0]
+        if interrupt is None:
+            raise RuntimeError("fluxnb's run loop was cancelled") from None
+        done.wait()
+        interrupt.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
+        raise interrupt from None
