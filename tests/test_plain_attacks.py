@@ -1311,15 +1311,8 @@ def test_concurrent_runs_on_a_shared_executor_keep_their_callers_context() -> No
         assert set(ry.outputs.values()) == {"y"}, (plain, hand, ry.outputs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in a notebook cell (a loop runs in the calling thread) fluxnb.run() blocks "
-    "on fluxnb's own loop thread (_loop._run_in_thread); a step raising KeyboardInterrupt "
-    "or SystemExit (at its first line or after an await) escapes that loop's run_forever "
-    "and kills the 'fluxnb-loop' thread, so the run's future never completes and "
-    "fluxnb.run() waits for ever (a sys.exit() in a step hangs the cell); PLAIN on and off "
-    "alike",
-)
+# found here, fixed in 9726763 (_loop._LoopThread._serve): the
+# step's interrupt killed the 'fluxnb-loop' thread and fluxnb.run() waited for ever
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("where", ["first line", "after a suspension"])
 def test_an_interrupt_in_a_step_of_a_blocking_run_inside_a_running_loop(where: str) -> None:
@@ -1363,14 +1356,8 @@ def test_an_interrupt_in_a_step_of_a_blocking_run_inside_a_running_loop(where: s
         _loop._LoopThread._instance = saved
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with the hand-over on, a done callback a step adds to its current task "
-    "sees task.result() None instead of the step's return value when the step ran in a "
-    "task of its own (a function known to suspend): _drive ends such a task with None "
-    "(the value went by the box's report); on a first call (inline, then continued) and "
-    "with HAND_OVER off, result() is the step's value; PLAIN on and off alike",
-)
+# found here, fixed in 9726763 (_executor._drive returns the step's value): a task
+# that ran a step and was handed none ended with None
 def test_a_done_callback_on_a_steps_task_sees_the_steps_result() -> None:
     """Expected as in asyncio: every callback sees the step's own return value."""
     for plain, hand in COMBOS:
