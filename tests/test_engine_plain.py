@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -300,3 +301,30 @@ def test_stream_items_give_their_stand_in_done_callbacks_and_cancels(
     result = asyncio.run(go())
     assert sorted(ended) == [1, 5, 9]
     assert sorted(result["b"]) == [0, 1, 3, 4, 5, 7, 8, 9, 11]
+
+
+def test_a_first_calls_task_shows_the_steps_own_coroutine() -> None:
+    """The task going on with a step's first inline segment wraps its coroutine (so a
+    cancel before its first turn reaches the step): debuggers, ``Task.print_stack()`` and
+    the task's repr still see the step's own frame and name."""
+    import io
+
+    seen: dict[str, Any] = {}
+
+    async def my_step(**_: Any) -> int:
+        await asyncio.sleep(0)
+        task = asyncio.current_task()
+        assert task is not None
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        seen.update(
+            frame=task.get_coro().cr_frame, stack=stack.getvalue(), repr=repr(task), me=None
+        )
+        seen["me"] = sys._getframe()
+        return 1
+
+    wf = fluxnb.Workflow()
+    wf.add("a", my_step)
+    assert fluxnb.run(wf, store=None).ok
+    assert seen["frame"] is seen["me"]
+    assert "my_step" in seen["stack"] and "my_step" in seen["repr"]

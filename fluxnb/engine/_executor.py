@@ -303,6 +303,27 @@ class _Continuing(Coroutine[Any, Any, Any]):
     def __await__(self) -> Generator[Any, Any, Any]:
         return self.inner.__await__()  # type: ignore[no-any-return]
 
+    # what debuggers and Task.get_stack() read of a task's coroutine: the step's own
+    @property
+    def cr_frame(self) -> Any:
+        return getattr(self.resume.coro, "cr_frame", None)
+
+    @property
+    def cr_await(self) -> Any:
+        return getattr(self.resume.coro, "cr_await", None)
+
+    @property
+    def cr_code(self) -> Any:
+        return getattr(self.resume.coro, "cr_code", None)
+
+    @property
+    def cr_running(self) -> bool:
+        return bool(getattr(self.inner, "cr_running", False))
+
+    @property
+    def __name__(self) -> str:  # a task's repr names the step's function
+        return str(getattr(self.resume.coro, "__qualname__", "step"))
+
 
 class _Resume:
     """Continue driving a coroutine that already yielded ``yielded`` once.
