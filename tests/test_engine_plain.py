@@ -328,3 +328,119 @@ def test_a_first_calls_task_shows_the_steps_own_coroutine() -> None:
     assert fluxnb.run(wf, store=None).ok
     assert seen["frame"] is seen["me"]
     assert "my_step" in seen["stack"] and "my_step" in seen["repr"]
+
+
+# ------------------------------------------------- a review's findings (each failed before)
+COMBOS = [(p, h) for p in (True, False) for h in (True, False)]
+
+
+def _engine(plain: bool, hand: bool) -> Any:
+    from fluxnb.engine import _executor
+
+    old = _scheduler.PLAIN, _executor.HAND_OVER
+    _scheduler.PLAIN, _executor.HAND_OVER = plain, hand
+    return old
+
+
+def _restore(old: Any) -> None:
+    from fluxnb.engine import _executor
+
+    _scheduler.PLAIN, _executor.HAND_OVER = old
+
+
+def test_a_shared_executor_keeps_a_runs_context_after_the_other_run_ended() -> None:
+    """Two runs share a LocalExecutor, the short one ends first: the long one's later
+    steps still see what its own caller set (they saw the short run's values)."""
+    import contextvars
+
+    from fluxnb.engine import LocalExecutor
+
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="-")
+
+    async def step(**_: Any) -> str:
+        await asyncio.sleep(0.001)
+        return who.get()
+
+    def chain_of(n: int, tag: str) -> fluxnb.Workflow:
+        wf = fluxnb.Workflow()
+        for i in range(n):
+            wf.add(f"{tag}{i}", step, depends_on=[f"{tag}{i - 1}"] if i else [])
+        return wf
+
+    async def both() -> Any:
+        ex = LocalExecutor()
+
+        async def as_(tag: str, n: int) -> Any:
+            who.set(tag)
+            return await chain_of(n, tag).arun(store=None, executor=ex)
+
+        return await asyncio.gather(as_("x", 12), as_("y", 2))
+
+    for plain, hand in COMBOS:
+        old = _engine(plain, hand)
+        try:
+            rx, ry = asyncio.run(both())
+        finally:
+            _restore(old)
+        assert set(rx.outputs.values()) == {"x"}, (plain, hand, rx.outputs)
+        assert set(ry.outputs.values()) == {"y"}, (plain, hand, ry.outputs)
+
+
+def test_a_step_handed_over_when_an_interrupt_ends_the_report_is_recorded_cancelled() -> None:
+    """``a``'s end starts ``b`` (handed to a's task) and ``c``, which raises
+    KeyboardInterrupt at its first line in the same report: ``b`` never ran, so it is
+    ``cancelled`` as with the hand-over off (it was ``failed`` with c's interrupt)."""
+
+    async def sleepy(**_: Any) -> int:
+        await asyncio.sleep(0.001)
+        return 1
+
+    async def interrupts(**_: Any) -> int:
+        raise KeyboardInterrupt("first line")
+
+    for plain, hand in COMBOS:
+        wf = fluxnb.Workflow()
+        wf.add("s0", sleepy)
+        wf.add("a", sleepy, depends_on=["s0"])
+        wf.add("b", sleepy, depends_on=["a"])
+        wf.add("c", interrupts, depends_on=["a"])
+        rec = MemoryRecorder()
+        old = _engine(plain, hand)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                wf.run(store=rec)
+        finally:
+            _restore(old)
+        final = {r[2]: (r[4], r[10]) for r in rec.events if r[5]}
+        assert final["b"] == ("cancelled", None), (plain, hand, final)
+        assert final["c"] == ("failed", "KeyboardInterrupt"), (plain, hand, final)
+
+
+def test_a_done_callback_on_a_failing_steps_task_sees_its_exception() -> None:
+    """As in asyncio: a callback a step adds to its task sees the step's exception, in
+    a task of its own (it saw a success) as on a first call."""
+    for plain, hand in COMBOS:
+        seen: list[str] = []
+
+        async def fails(seen: list[str] = seen, **_: Any) -> int:
+            await asyncio.sleep(0)
+            task = asyncio.current_task()
+            assert task is not None
+            task.add_done_callback(lambda t: seen.append(repr(t.exception())))
+            raise ValueError("boom")
+
+        wf = fluxnb.Workflow()
+        wf.add("warm", fails, on_error="continue")  # the first call: inline, then a task
+        wf.add("again", fails, on_error="continue")  # known to suspend: a task of its own
+
+        async def go(wf: fluxnb.Workflow = wf) -> Any:
+            result = await wf.arun(store=None)
+            await asyncio.sleep(0)
+            return result
+
+        old = _engine(plain, hand)
+        try:
+            asyncio.run(go())
+        finally:
+            _restore(old)
+        assert seen == ["ValueError('boom')"] * 2, (plain, hand, seen)

@@ -10,6 +10,7 @@ to a Task, resumed exactly where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import os
@@ -25,7 +26,8 @@ from ..spec import Binding
 
 
 class Executor(Protocol):
-    """Runs step callables for a scheduler. One instance serves one run.
+    """Runs step callables for a scheduler: one run, or (LocalExecutor) runs at the same
+    time on one loop, each opening and closing it.
 
     An executor may also define ``async def aclose()``, awaited after ``close()``.
     """
@@ -65,14 +67,16 @@ class LocalExecutor:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._factory = False  # the loop has a task factory: tasks are made by it
-        #: Runs that opened it and have not closed it (more than one: see ``open``).
+        #: Runs that opened it and have not closed it, and whether more than one has
+        #: since it was last idle (each run then sets its context before starting steps).
         self.serving = 0
+        self.shared = False
         self._pool: ThreadPoolExecutor | None = None
         self._max_threads: int | None = 1
         #: Async callables seen to suspend: they go straight to a task, as the floor does.
         self.suspends: set[Any] = set()
-        # the run's own context: every step starts from a copy of it, whichever task
-        # (the run's, or a finished step's) happens to start it
+        # the run's own context (``serve_context`` when shared): every step starts from a
+        # copy of it, whichever task (the run's, or a finished step's) happens to start it
         self._context = contextvars.copy_context()
         #: A step's task reporting its end right now, free to run one more step (see
         #: ``_drive``), and the step handed to it.
@@ -100,6 +104,7 @@ class LocalExecutor:
                     "this LocalExecutor serves a run on another event loop: give each "
                     "loop's runs an executor of their own (LocalExecutor())"
                 )
+            self.shared = True
             return
         self._loop = loop
         # a step's task: made directly (loop.create_task's Python checks, twice a step,
@@ -206,6 +211,7 @@ class LocalExecutor:
         self.serving = max(0, self.serving - 1)
         if self.serving:  # another run still uses it (its queued sync steps too)
             return
+        self.shared = False
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -245,7 +251,7 @@ def continue_in_task(
         ex._making = True  # an eager task factory runs the task's first step in here
     try:
         task = loop.create_task(
-            _Continuing(_drive(stand_in.box, None, None, resume, None, stand_in), resume),
+            _Continuing(_plainly(stand_in.box, None, None, resume, None), resume),
             name=STEP_TASK,
             context=context,
         )
@@ -392,10 +398,11 @@ class Box:
 
 class StandIn:
     """``asyncio.current_task()`` while a step's first segment runs inline, before it has a
-    task of its own: what ``asyncio.timeout()`` (and any code cancelling "the current task")
-    acts on. Nothing can need cancelling before the step suspends (timers run on the loop);
-    after, every call goes to the step's own task. Without it, the run's task (or another
-    step's) was current, and a step's ``asyncio.timeout`` cancelled the whole run."""
+    task of its own: what ``asyncio.timeout()`` (and any code cancelling or watching "the
+    current task") acts on. A cancel or a done-callback asked for before the step has a
+    task waits for it (``pending``, ``callbacks``); once the step suspends, every call goes
+    to the step's own task. Without it, the run's task (or another step's) was current,
+    and a step's ``asyncio.timeout`` cancelled the whole run."""
 
     __slots__ = ("__weakref__", "box", "callbacks", "coro", "outcome", "over", "pending", "task")
 
@@ -462,12 +469,6 @@ class StandIn:
     def cancelled(self) -> bool:
         return bool(self.task.cancelled()) if self.task is not None else False
 
-    def end(self) -> None:
-        """Its step ended in a task that may go on with another step: from now on it is
-        done, and cancelling it reaches nothing."""
-        self.task = None
-        self.over = True
-
     def cancel(self, msg: Any = None) -> bool:
         task = self.task
         if task is None:
@@ -475,18 +476,12 @@ class StandIn:
                 return False
             # its first segment is running: as asyncio does to a running task, the cancel
             # reaches the step at its next await (continue_in_task); a step that returns
-            # without one ends as it returned, as in a task of its own
+            # without one ends as it returned (asyncio would end its task cancelled; the
+            # step's value stands, as for a step in a task of its own: see _drive)
             self.pending = [*(self.pending or ()), msg]
             return True
-        cancelled = bool(task.cancel(msg))
-        if cancelled and not self.box.started:  # cancelled before its coroutine ran: it
-            task.add_done_callback(self._unstarted)  # cannot report itself, so report here
-        return cancelled
-
-    def _unstarted(self, task: Any) -> None:
-        box = self.box
-        if not box.started and box.report is not None:
-            box.report(box, None, asyncio.CancelledError(), True)
+        # before its first turn too: _Continuing throws it into the step where it stopped
+        return bool(task.cancel(msg))
 
     def uncancel(self) -> int:
         if self.task is not None:
@@ -547,17 +542,14 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
     box: Box,
     fn: Any,
     kwargs: Any,
-    resume: _Resume | None = None,
     ex: LocalExecutor | None = None,
-    stand_in: StandIn | None = None,
 ) -> Any:
     """Drive a step to its end inside its own task and report it from there: the next
     steps start in this same turn of the loop (no done-callback turn, no wake-up turn).
 
     A step seen to suspend every time is called here (``fn(**kwargs)``: a task cancelled
     before it ever ran leaves no coroutine never awaited), in this one frame, as the floor
-    does; one whose first segment ran inline is continued from ``resume`` (``stand_in``,
-    its current task then, acts on this task until the step ends).
+    does. (One whose first segment ran inline goes on in ``continue_in_task``'s task.)
 
     Given its executor ``ex``, the task offers itself while it reports a step's end: the
     first suspending step that end lets start (a chain's next step, a layer's) is handed
@@ -578,11 +570,10 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
     if ex is not None and _refs is not None and HAND_OVER and not ex._making:
         task = _tasks.current_task() if _CURRENT is None else _CURRENT.get(ex._loop)
     if type(task) is not _TASK:  # not offered: a step's task, plainly (also not a C task)
-        return await _plainly(box, fn, kwargs, resume, ex)
+        return await _plainly(box, fn, kwargs, None, ex)
     box.started = True
     assert ex is not None and _refs is not None
-    # what the task holds now: the stand-in's reference is dropped when the step ends
-    base = _refs(task) - (stand_in is not None and stand_in.task is task)
+    base = _refs(task)  # what the task holds now
     weak, name, calls = _weakrefs(task), task.get_name(), task._callbacks
     least = _least[0]
     if base < least:
@@ -595,7 +586,7 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         error: BaseException | None = None
         try:
             if context is None:
-                value = await (fn(**kwargs) if resume is None else resume)
+                value = await fn(**kwargs)
             else:  # a handed step: its own context, its first segment at once
                 coro = context.run(fn, **kwargs)
                 try:
@@ -618,9 +609,6 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         else:
             if box.report is None:
                 return value
-        if stand_in is not None:  # the step is over: what kept its stand-in cancels nothing
-            stand_in.end()
-            stand_in = None
         offered = (
             suspended
             and _refs(task) <= base
@@ -633,11 +621,12 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         if offered:
             ex._tail = task
         ex._burst = 0
+        raised = True
         try:
             box.report(box, value, error, False)
+            raised = False
         finally:
             ex._tail = None
-            error = None  # its traceback holds this frame: no cycle per failed step
             # taken even when the report raised, and only by the task it was handed to (a
             # step of an eager task factory can end inside another step's report)
             handed = ex._handed
@@ -645,19 +634,36 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
                 ex._handed = None
             else:
                 handed = None
+            if raised and handed is not None:  # an interrupt in the report: the step
+                _never_ran(handed[3])  # handed over never runs, and is told so
+        if error is not None:
+            watched = bool(task._callbacks) and handed is None
+            try:
+                if watched:  # a done-callback on the task: it ends as the step did
+                    raise error
+            finally:
+                error = None  # its traceback holds this frame: no cycle per failed step
         if handed is None:
-            return value  # what a done-callback on the task sees (None for a failed step)
+            return value  # what a done-callback on the task sees
         fn, kwargs, box = handed[1:]
         handed = None  # it holds this task: kept, it would count as a step's reference
         box.started = True
         if task.cancelling():
             # cancelled (the run stopped) between being handed and its first line: it
             # never runs, as a task cancelled before it started never does
-            never = asyncio.CancelledError()
-            if box.report is not None:
-                box.report(box, None, never, True)
-            raise never
+            raise _never_ran(box)
         context = ex._context.copy()
+
+
+def _never_ran(box: Any) -> asyncio.CancelledError:
+    """A step handed to a task that cannot run it (cancelled, or an interrupt raised in
+    the report that handed it): reported cancelled, never started."""
+    never = asyncio.CancelledError()
+    box.started = True
+    if box.report is not None:
+        with contextlib.suppress(Exception):
+            box.report(box, None, never, True)
+    return never
 
 
 async def _plainly(
@@ -686,7 +692,12 @@ async def _plainly(
         # get this step's error as their exceptions' context
         box.report(box, value, error, False)
         if error is not None:
-            error = None  # its traceback holds this frame: no cycle
+            task: Any = _tasks.current_task()
+            try:
+                if getattr(task, "_callbacks", None):  # watched: it ends as the step did
+                    raise error
+            finally:
+                error = task = None  # its traceback holds this frame: no cycle
             return None  # reported: the task itself ends quietly
     return value
 

@@ -88,7 +88,8 @@ class _LoopThread:
         in a step) stops ``run_forever``; the thread used to die with it and the caller of
         ``fluxnb.run()`` waited for ever. Now the blocking runs are cancelled (recorded
         ``cancelled``), their callers get the interrupt, as from a script, and the loop
-        goes on serving."""
+        goes on serving. Every blocking run on this loop ends so, as every run of a
+        script would: an interrupt stops the program, not one run."""
         while True:
             try:
                 self.loop.run_forever()
@@ -146,5 +147,7 @@ def _in_loop_thread(make: Callable[[], Awaitable[Any]], scheduler: Any = None) -
         if interrupt is None:
             raise RuntimeError("fluxnb's run loop was cancelled") from None
         done.wait()
-        interrupt.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
-        raise interrupt from None
+        # each caller its own: other threads' blocking runs got the same one
+        mine = type(interrupt)(*interrupt.args)
+        mine.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
+        raise mine from interrupt

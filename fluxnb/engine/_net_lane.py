@@ -236,8 +236,10 @@ class Lane:
                 t0, cx = (0 if quiet else perf()), base.copy()
                 try:
                     yielded = cx.run(send, x)
-                except (KeyboardInterrupt, SystemExit):
+                except (KeyboardInterrupt, SystemExit) as exc:
                     self.tramps[ti] = None
+                    if stand_in.callbacks:  # added to "its task": due, as on any end
+                        stand_in.ended_inline(None, exc)
                     raise
                 except BaseException as exc:  # a step's own exception never escapes
                     if stand_in.callbacks:  # added to "its task": due now

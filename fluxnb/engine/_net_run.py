@@ -736,7 +736,7 @@ class NetEngine:
         """A local executor shared with other runs starts this run's actions from copies
         of this run's own context: said before each pump."""
         local = self._local
-        if local is not None and local.serving > 1:
+        if local is not None and local.shared:
             local.serve_context(self._context)  # type: ignore[arg-type]
 
     def _pump_plain(self) -> bool:  # noqa: PLR0915 - a hot loop: each call saved is per firing

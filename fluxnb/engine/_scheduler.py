@@ -321,7 +321,7 @@ class Scheduler:
 
     def _pump_some(self) -> bool:  # noqa: PLR0915 (a plain step's start inlined: the hot path)
         local = self._local
-        if local is not None and local.serving > 1:  # shared with other runs: ours first
+        if local is not None and local.shared:  # shared with other runs: ours first
             local.serve_context(self._context)  # type: ignore[arg-type]
         budget = _INLINE_BUDGET
         limit = self._limit
