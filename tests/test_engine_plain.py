@@ -444,3 +444,50 @@ def test_a_done_callback_on_a_failing_steps_task_sees_its_exception() -> None:
         finally:
             _restore(old)
         assert seen == ["ValueError('boom')"] * 2, (plain, hand, seen)
+
+
+def test_ctrl_c_before_a_blocking_runs_coroutine_started_does_not_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C in a notebook cell right after fluxnb.run() handed its run to fluxnb's loop
+    thread, before that run's coroutine ever started: the caller gets KeyboardInterrupt
+    and does not wait for ever (asyncio runs the task's first step before the cancel; the
+    caller's wait is bounded besides)."""
+    import threading
+
+    from fluxnb.engine import _loop
+
+    monkeypatch.setattr(_loop, "_CANCEL_WAIT", 0.5)
+    lt = _loop._LoopThread.get()
+    gate = threading.Event()
+    lt.loop.call_soon_threadsafe(gate.wait, 5)  # the loop thread is busy for a moment
+    real = asyncio.run_coroutine_threadsafe
+
+    def interrupted_at_once(coro: Any, loop: Any) -> Any:
+        fut = real(coro, loop)
+
+        def result(*_: Any, **__: Any) -> Any:
+            raise KeyboardInterrupt
+
+        fut.result = result  # type: ignore[method-assign]
+        return fut
+
+    monkeypatch.setattr(_loop.asyncio, "run_coroutine_threadsafe", interrupted_at_once)
+    raised: list[BaseException] = []
+
+    async def never() -> None:
+        await asyncio.sleep(3600)
+
+    def caller() -> None:
+        try:
+            _loop._in_loop_thread(never)
+        except BaseException as exc:
+            raised.append(exc)
+
+    t = threading.Thread(target=caller)
+    t.start()
+    t.join(0.2)
+    gate.set()  # the loop makes the run's task only now: cancelled before it ever ran
+    t.join(5)
+    assert not t.is_alive(), "fluxnb.run() waited for ever after Ctrl-C"
+    assert [type(e) for e in raised] == [KeyboardInterrupt]

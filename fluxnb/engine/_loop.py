@@ -34,6 +34,10 @@ def _settled(call: Any) -> Any:
     return settle(result)
 
 
+#: Seconds a Ctrl-C'd caller waits for its run to record its cancellation.
+_CANCEL_WAIT = 10.0
+
+
 def _no_loop() -> bool:
     """No event loop runs in this thread. (Asked outside any ``except`` block: a run made
     inside one gave every step's exception "no running event loop" as its context.)"""
@@ -139,7 +143,9 @@ def _in_loop_thread(make: Callable[[], Awaitable[Any]], scheduler: Any = None) -
         return fut.result()
     except KeyboardInterrupt as exc:
         fut.cancel()
-        done.wait()  # the scheduler records the cancellation before we return
+        # the scheduler records the cancellation before we return (bounded, in case the
+        # run's coroutine never started: asyncio runs its first step before the cancel)
+        done.wait(timeout=_CANCEL_WAIT)
         exc.run_result = getattr(scheduler, "result", None)  # type: ignore[attr-defined]
         raise
     except (asyncio.CancelledError, concurrent.futures.CancelledError):
