@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import types
 from itertools import combinations
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -336,3 +337,26 @@ def test_run_on_an_empty_design_says_what_to_do() -> None:
     msg(d, type="run")  # refused again, in the same words: the view still hears it
     assert said == ["running…", d.message, "running…", d.message]
     assert "add a step" in d.message
+
+
+def test_hostile_or_huge_defaults_do_not_break_or_flood_the_palette() -> None:
+    """A notebook function's default is the user's object: its ``__repr__`` may raise,
+    or it may be huge. Before: the palette raised (str(signature) rendered it), or sent
+    the whole default to the browser in the signature text."""
+
+    class Hostile:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    big, hostile = list(range(200_000)), Hostile()
+
+    def step(a: int, b: Any = hostile, c: list[int] = big, d: str = "x" * 100_000) -> int:
+        return a
+
+    (entry,) = step_functions({"step": step})
+    assert len(entry["signature"]) < 250, entry["signature"]
+    assert entry["signature"].startswith("step(a") and "b: " in entry["signature"]
+    defaults = {p["name"]: p["default"] for p in entry["params"]}
+    assert "Hostile" in defaults["b"]
+    assert defaults["c"].startswith("[0, 1, 2") and len(defaults["c"]) <= 40
+    assert len(defaults["d"]) <= 40

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import reprlib
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -74,14 +75,44 @@ def _describe(fn: Any) -> dict[str, Any] | None:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in CONTEXT_PARAMS
         ]
         doc = (inspect.getdoc(fn) or "").strip().split("\n", 1)[0]
-        found = {"params": params, "doc": doc, "signature": str(sig)}
+        found = {"params": params, "doc": doc, "signature": _text(sig)}
     _DESCRIBED[fn] = found
     return found
 
 
+def _text(sig: inspect.Signature) -> str:
+    """``str(sig)`` with each default shown as ``_short`` shows it (str() would render a
+    big default whole, and raise with a default whose ``__repr__`` raises)."""
+    shown = [
+        p if p.default is p.empty else p.replace(default=_Shown(_short(p.default)))
+        for p in sig.parameters.values()
+    ]
+    try:
+        return str(sig.replace(parameters=shown))
+    except Exception:  # an annotation's repr of the user's own
+        return "(" + ", ".join(p.name for p in shown) + ")"
+
+
+class _Shown:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A default's repr, cut to 40 characters: a big container is not rendered whole
+    (``reprlib``), an object whose ``__repr__`` raises shows its type."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 40
 
 
 def free_spot(

@@ -550,8 +550,13 @@ class AttemptRunner:
         try:
             self.recorder.event(row)
         except Exception as exc:
-            if self.refused is None:
-                self.refused = exc
+            self.side_error(exc)
+
+    def side_error(self, exc: Exception) -> None:
+        """The recorder refused something that is no attempt's end (a row, a timed
+        flush): the first refusal is kept for the run's reason (``refused``)."""
+        if self.refused is None:
+            self.refused = exc
 
     def circuit(self, changes: list[CircuitChange], ti: int) -> None:
         for c in changes:

@@ -16,6 +16,7 @@ import functools
 import os
 import sys
 import types
+import warnings
 import weakref
 from asyncio import tasks as _tasks  # current_task() bookkeeping: see StandIn
 from collections.abc import Callable, Coroutine, Generator
@@ -138,7 +139,7 @@ class LocalExecutor:
             box = Box() if box is None else box
             try:
                 seen = fn in self.suspends
-            except TypeError:  # an unhashable callable: known by its id (suspend_key)
+            except Exception:  # an unhashable callable: known by its id (suspend_key)
                 seen = id(fn) in self.suspends
             if seen:
                 tail = self._tail
@@ -217,13 +218,47 @@ class LocalExecutor:
             self._pool = None
 
 
+def open_all(executors: Any, loop: asyncio.AbstractEventLoop, max_threads: int | None) -> None:
+    """Open each of a run's executors; if one raises, the ones opened before it are
+    closed again (a shared LocalExecutor would count the run as serving for ever)."""
+    opened: list[Any] = []
+    try:
+        for ex in executors:
+            ex.open(loop, max_threads)
+            opened.append(ex)
+    except BaseException:
+        for ex in opened:
+            with contextlib.suppress(Exception):
+                ex.close()
+        raise
+
+
+async def close_all(executors: Any) -> None:
+    """Close each of a run's executors (``close()``, then ``aclose()`` if it has one).
+    One that raises does not keep the others open, nor cost the run its result: the
+    error is a RuntimeWarning naming the executor (the run's work is done)."""
+    for ex in executors:
+        try:
+            ex.close()
+            aclose = getattr(ex, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        except Exception as exc:
+            name = getattr(ex, "name", type(ex).__name__)
+            warnings.warn(
+                f"fluxnb could not close the executor {name!r}: {type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
 def suspend_key(fn: Any) -> Any:
     """How ``LocalExecutor.suspends`` knows ``fn``: itself, or its id when it cannot be
     hashed (an instance with ``__eq__`` and an async ``__call__``, or a decorator class
     like it; its binding holds it for the run, so the id stays its own)."""
     try:
         hash(fn)
-    except TypeError:
+    except Exception:  # TypeError, or whatever a __hash__ of the user's own raises
         return id(fn)
     return fn
 

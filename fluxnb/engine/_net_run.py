@@ -38,10 +38,10 @@ from ..spec import Binding, Guard, GuardError, Net, OnError, RetryPolicy
 from ..spec._net import transition_names
 from ..spec._resolve import _signature, lookup_callable
 from ..spec._stream_net import is_streaming
-from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
+from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord, record_end
 from ._attempts import Attempt, AttemptRunner
 from ._breaker import BREAKERS
-from ._executor import Executor, LocalExecutor
+from ._executor import Executor, LocalExecutor, close_all, open_all
 from ._net_choices import same_choices
 from ._net_game import DEAD, GUARD_FAILED, LIMIT, compile_coloured, compile_game, conflict_order
 from ._net_lane import Lane
@@ -327,8 +327,7 @@ class NetEngine:
         self._opened = True
         self._loop = self.attempts.loop = asyncio.get_running_loop()
         self.attempts.set_host()
-        for ex in self.executors.values():
-            ex.open(self._loop, self._limit_pool)
+        open_all(self.executors.values(), self._loop, self._limit_pool)
         local = self.executors.get("local")
         self._local = local if isinstance(local, LocalExecutor) else None
         self._context = contextvars.copy_context()  # the run's own (see _shared)
@@ -336,11 +335,7 @@ class NetEngine:
             self._lane.open()
 
     async def aclose(self) -> None:
-        for ex in self.executors.values():
-            ex.close()
-            aclose = getattr(ex, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        await close_all(self.executors.values())
 
     # ------------------------------------------------------------ enabling
     def _bind(self, ti: int) -> list[tuple[int, list[Token]]] | None:
@@ -1074,7 +1069,8 @@ class NetEngine:
         """Record the end of the run and build its result (``black``: the places hold
         interchangeable tokens, which the result makes on demand)."""
         ended = self._now()
-        self.recorder.run_finished(
+        recording_error = record_end(
+            self.recorder,
             RunRecord(
                 **{
                     **record.__dict__,
@@ -1082,7 +1078,7 @@ class NetEngine:
                     "ended_at": ended,
                     "error": None if status is RunStatus.SUCCEEDED else f"{ending}: {reason}",
                 }
-            )
+            ),
         )
         result = NetResult(
             run_id=self.run_id,
@@ -1107,7 +1103,7 @@ class NetEngine:
             namespace=record.namespace,
             tenant=record.tenant,
         )
-        result.recording_error = getattr(self.recorder, "recording_error", None)
+        result.recording_error = recording_error
         return result
 
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from .._exceptions import RunError
 from .._plural import plural
-from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord
+from ..store._recorder import NO_OUTPUT, NullRecorder, Recorder, RunRecord, record_end
 from ._attempts import Attempt, AttemptRunner
 from ._breaker import BREAKERS
-from ._executor import Executor, LocalExecutor
+from ._executor import Executor, LocalExecutor, close_all, open_all
 from ._plan import Plan
 from ._result import RunResult, StepError, StepResult
 from ._states import (
@@ -231,14 +231,17 @@ class Scheduler:
         """Run to the end; on cancellation, clean up, record, and re-raise."""
         loop = self._loop = self.attempts.loop = asyncio.get_running_loop()
         self.attempts.set_host()
-        for ex in self.executors.values():
-            ex.open(loop, self._limit)
+        open_all(self.executors.values(), loop, self._limit)
         local = self.executors.get("local")
         self._local = local if isinstance(local, LocalExecutor) else None
         self._context = contextvars.copy_context()  # the run's own (see _pump_some)
         self.attempts.reset_clock()
         self._plain = self._plain_steps()
-        self.recorder.run_started(record)
+        try:  # a recorder refusing the run's first row: nothing ran, the caller is told
+            self.recorder.run_started(record)
+        except BaseException:
+            await close_all(self.executors.values())
+            raise
         interval = getattr(self.recorder, "flush_interval", None)
         if interval:
             self._tick = loop.call_later(interval, self._flush_tick, interval)
@@ -266,11 +269,7 @@ class Scheduler:
         finally:
             if self._tick is not None:
                 self._tick.cancel()
-            for ex in self.executors.values():
-                ex.close()
-                aclose = getattr(ex, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+            await close_all(self.executors.values())
             if self.result is None:
                 self.result = self._finish(record, cancelled=cancelled or interrupted)
         if cancelled:
@@ -278,7 +277,10 @@ class Scheduler:
         return self.result
 
     def _flush_tick(self, interval: float) -> None:
-        self.recorder.flush()
+        try:
+            self.recorder.flush()
+        except Exception as exc:  # the rows wait for the next flush; the run's reason
+            self.attempts.side_error(exc)  # names the first refusal
         assert self._loop is not None
         self._tick = self._loop.call_later(interval, self._flush_tick, interval)
 
@@ -666,7 +668,7 @@ class Scheduler:
             }
         )
         cache = self.cache.finish() if self.cache is not None else None
-        self.recorder.run_finished(final)
+        recording_error = record_end(self.recorder, final)
         ids, order, outs = self._ids, self.plan.declared, self._outputs
         if order is ids and len(outs) == len(ids):  # every step's output, in declared order
             outputs = dict(zip(ids, map(outs.__getitem__, range(len(ids))), strict=True))
@@ -698,7 +700,7 @@ class Scheduler:
             tenant=record.tenant,
             store=self.recorder.location,
             reason=self._reason,
-            recording_error=getattr(self.recorder, "recording_error", None),
+            recording_error=recording_error,
             cache=cache,
             callables=partial(_callables, ids, self.plan.bindings),  # made if debug() asks
         )

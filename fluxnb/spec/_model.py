@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 from .._plural import plural
 from ._activation import Activation, parse_activation
 from ._options import CircuitBreakerSettings, OnError, RetryPolicy, RouterSettings
+from ._resolve import read_signature
 
 if TYPE_CHECKING:
     from ._located import Located
@@ -297,10 +297,8 @@ class Workflow:
     def _infer_dependencies(self) -> None:
         for sid in list(self._infer):
             step = self._steps[sid]
-            try:
-                params = inspect.signature(step.fn).parameters  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                params = {}  # type: ignore[assignment]
+            sig = read_signature(step.fn)
+            params = {} if sig is None else sig.parameters
             deps = tuple(p for p in params if p in self._steps and p != sid and p not in step.with_)
             self._steps[sid] = replace(step, depends_on=deps)
             self._infer.discard(sid)

@@ -306,10 +306,10 @@ def _signature(fn: Callable[..., Any]) -> _Signature:
     lives (inspect.signature costs ~30 µs, and a designer re-checks every step per edit)."""
     try:
         return _SIGNATURES[fn]
-    except (KeyError, TypeError):  # not seen yet, or not weakly referable / hashable
+    except Exception:  # not seen yet, not weakly referable / hashable, or its __eq__ raised
         pass
     found = _read_signature(fn)
-    with contextlib.suppress(TypeError):
+    with contextlib.suppress(Exception):
         _SIGNATURES[fn] = found
     return found
 
@@ -317,10 +317,24 @@ def _signature(fn: Callable[..., Any]) -> _Signature:
 _SIGNATURES: weakref.WeakKeyDictionary[Any, _Signature] = weakref.WeakKeyDictionary()
 
 
-def _read_signature(fn: Callable[..., Any]) -> _Signature:
+def read_signature(fn: Any) -> inspect.Signature | None:
+    """``inspect.signature(fn)``, or None when there is none to read (some builtins).
+    A callable object whose own ``__eq__`` raises (inspect compares it with ``type``)
+    is read through its ``__call__``: its parameters are still its step's inputs."""
     try:
-        sig = inspect.signature(fn)
+        return inspect.signature(fn)
     except (TypeError, ValueError):
+        return None
+    except Exception:
+        try:
+            return inspect.signature(fn.__call__)
+        except Exception:
+            return None
+
+
+def _read_signature(fn: Callable[..., Any]) -> _Signature:
+    sig = read_signature(fn)
+    if sig is None:
         return _Signature("(...)", frozenset(), False, (), False, _is_async(fn), False)
     params = sig.parameters
     named = frozenset(

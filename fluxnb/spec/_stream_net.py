@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import ManifestError, Problem
 from ._activation import DEFAULT_CAPACITY, MAX_ANY_INPUTS
 from ._net import Arc, Net, Transition
+from ._resolve import read_signature
 
 if TYPE_CHECKING:
     from ._model import Step, Workflow
@@ -290,10 +291,10 @@ def _any_transitions(
 
 def _required(fn: Any, inputs: tuple[str, ...]) -> list[str]:
     """The inputs ``fn`` cannot be called without."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
+    sig = read_signature(fn)
+    if sig is None:
         return []
+    params = sig.parameters
     return [n for n in inputs if n in params and params[n].default is inspect.Parameter.empty]
 
 

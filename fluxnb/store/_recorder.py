@@ -6,9 +6,11 @@ nowhere. ``NullRecorder`` makes a run without a store take the same code path.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._exceptions import RecordingFailed
 from ._schema import CIRCUIT_COLUMNS, EVENT_COLUMNS, OUTPUT_COLUMNS
 
 __all__ = [
@@ -55,6 +57,31 @@ class RunRecord:
     #: Seconds the run ran in its executions before this one (None: none before).
     #: ``duration_s`` is this plus this execution's time: the time the run actually ran.
     ran_before_s: float | None = None
+
+
+def record_end(recorder: Any, final: RunRecord) -> Any:
+    """Give ``recorder`` the run's last row. A recorder that raises (a full disk, a
+    recorder of the user's own) loses no result: the error comes back as a
+    ``RecordingFailed`` (the result's ``recording_error``), with a RuntimeWarning.
+    Returns that error, or None (then the recorder's own ``recording_error``, if any)."""
+    try:
+        recorder.run_finished(final)
+    except Exception as exc:
+        where = getattr(recorder, "location", None) or type(recorder).__name__
+        err = RecordingFailed(
+            str(where),
+            f"its end ({final.status}) was not recorded: {type(exc).__name__}: {exc}",
+            run_id=final.run_id,
+            errno=getattr(exc, "errno", None),
+        )
+        err.args = (  # not the store's own advice: the recorder may be anything
+            f"run {final.run_id} could not be recorded by {where}: its end ({final.status}) "
+            f"was not recorded: {type(exc).__name__}: {exc}. The result is complete.",
+        )
+        err.__cause__ = exc
+        warnings.warn(str(err), RuntimeWarning, stacklevel=3)
+        return err
+    return getattr(recorder, "recording_error", None)
 
 
 class Recorder(Protocol):
