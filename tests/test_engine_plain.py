@@ -14,49 +14,26 @@ from typing import Any
 import pytest
 
 import fluxnb
-from fluxnb.engine import _scheduler
 from fluxnb.engine._scheduler import Scheduler
 from fluxnb.spec import RetryPolicy
 from fluxnb.testing import MemoryRecorder
 
+from .engine_helpers import COMBOS, Progress, engine, quick, sleepy
+
 
 @pytest.fixture(params=[True, False], ids=["plain", "general"])
 def plain(request: pytest.FixtureRequest) -> Iterator[bool]:
-    old = _scheduler.PLAIN
-    _scheduler.PLAIN = request.param
-    try:
+    with engine(request.param):
         yield request.param
-    finally:
-        _scheduler.PLAIN = old
 
 
-async def suspends(**kwargs: Any) -> int:
-    await asyncio.sleep(0)
-    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
-
-
-async def at_once(**kwargs: Any) -> int:
-    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
-
-
-def layered(fn: Any = suspends, **add: Any) -> fluxnb.Workflow:
+def layered(fn: Any = sleepy, **add: Any) -> fluxnb.Workflow:
     wf = fluxnb.Workflow()
     wf.add("a", fn)
     for i in range(4):
         wf.add(f"b{i}", fn, depends_on=["a"], **add)
     wf.add("c", fn, depends_on=[f"b{i}" for i in range(4)])
     return wf
-
-
-class Progress(MemoryRecorder):
-    """A recorder with the live-progress hook the notebook and the designer use."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: list[tuple[str, int]] = []
-
-    def attempt_started(self, step: str, attempt: int) -> None:
-        self.started.append((step, attempt))
 
 
 def rows(rec: MemoryRecorder) -> list[tuple[Any, ...]]:
@@ -89,11 +66,11 @@ def test_which_steps_are_plain() -> None:
         return 1
 
     wf = fluxnb.Workflow()
-    wf.add("p", suspends)
+    wf.add("p", sleepy)
     wf.add("sync", lambda **_: 1, depends_on=["p"])
-    wf.add("timed", suspends, depends_on=["p"], timeout=5)
+    wf.add("timed", sleepy, depends_on=["p"], timeout=5)
     wf.add("ctx", takes_ctx, depends_on=["p"])
-    wf.add("guarded", suspends, depends_on=["p"], circuit_breaker={"failure_threshold": 3})
+    wf.add("guarded", sleepy, depends_on=["p"], circuit_breaker={"failure_threshold": 3})
     assert plain_flags(wf) == [True, True, False, False, False]
     assert plain_flags(layered()) == [True] * 6  # every step: decided without a loop
 
@@ -118,16 +95,13 @@ def test_live_progress_sees_every_attempt_on_both_paths(plain: bool) -> None:
     )
 
 
-@pytest.mark.parametrize("fn", [suspends, at_once], ids=["suspends", "at_once"])
+@pytest.mark.parametrize("fn", [sleepy, quick], ids=["suspends", "at_once"])
 def test_events_rows_and_results_are_the_general_paths(fn: Any) -> None:
     out = {}
     for flag in (True, False):
-        _scheduler.PLAIN = flag
-        try:
+        with engine(flag):
             rec = MemoryRecorder()
             result = fluxnb.run(layered(fn), store=rec)
-        finally:
-            _scheduler.PLAIN = True
         steps = {
             sid: (s.status, s.attempts, s.started_us is not None, s.ended_us is not None)
             for sid, s in result.steps.items()
@@ -148,9 +122,9 @@ def test_a_failing_plain_step_goes_the_runners_way(plain: bool) -> None:
 
     for fn in (boom_late, boom_early):
         wf = fluxnb.Workflow()
-        wf.add("a", suspends)
+        wf.add("a", sleepy)
         wf.add("x", fn, depends_on=["a"], on_error="skip", default=41)
-        wf.add("y", suspends, depends_on=["x"])
+        wf.add("y", sleepy, depends_on=["x"])
         rec = MemoryRecorder()
         result = fluxnb.run(wf, store=rec)
         assert result.ok and result["y"] == 42, fn.__name__
@@ -171,7 +145,7 @@ def test_a_plain_steps_attempt_leaves_no_cycle(plain: bool) -> None:
         return 1
 
     wf = fluxnb.Workflow()
-    wf.add("root", suspends)
+    wf.add("root", sleepy)
     for i in range(150):
         wf.add(
             f"s{i}",
@@ -200,7 +174,7 @@ def test_cancelling_a_run_of_plain_steps_records_them_cancelled(plain: bool) -> 
 
     async def go() -> Any:
         wf = fluxnb.Workflow()
-        wf.add("a", suspends)
+        wf.add("a", sleepy)
         for i in range(3):
             wf.add(f"f{i}", forever, depends_on=["a"])
         rec = MemoryRecorder()
@@ -331,23 +305,6 @@ def test_a_first_calls_task_shows_the_steps_own_coroutine() -> None:
 
 
 # ------------------------------------------------- a review's findings (each failed before)
-COMBOS = [(p, h) for p in (True, False) for h in (True, False)]
-
-
-def _engine(plain: bool, hand: bool) -> Any:
-    from fluxnb.engine import _executor
-
-    old = _scheduler.PLAIN, _executor.HAND_OVER
-    _scheduler.PLAIN, _executor.HAND_OVER = plain, hand
-    return old
-
-
-def _restore(old: Any) -> None:
-    from fluxnb.engine import _executor
-
-    _scheduler.PLAIN, _executor.HAND_OVER = old
-
-
 def test_a_shared_executor_keeps_a_runs_context_after_the_other_run_ended() -> None:
     """Two runs share a LocalExecutor, the short one ends first: the long one's later
     steps still see what its own caller set (they saw the short run's values)."""
@@ -377,11 +334,8 @@ def test_a_shared_executor_keeps_a_runs_context_after_the_other_run_ended() -> N
         return await asyncio.gather(as_("x", 12), as_("y", 2))
 
     for plain, hand in COMBOS:
-        old = _engine(plain, hand)
-        try:
+        with engine(plain, hand):
             rx, ry = asyncio.run(both())
-        finally:
-            _restore(old)
         assert set(rx.outputs.values()) == {"x"}, (plain, hand, rx.outputs)
         assert set(ry.outputs.values()) == {"y"}, (plain, hand, ry.outputs)
 
@@ -405,12 +359,8 @@ def test_a_step_handed_over_when_an_interrupt_ends_the_report_is_recorded_cancel
         wf.add("b", sleepy, depends_on=["a"])
         wf.add("c", interrupts, depends_on=["a"])
         rec = MemoryRecorder()
-        old = _engine(plain, hand)
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                wf.run(store=rec)
-        finally:
-            _restore(old)
+        with engine(plain, hand), pytest.raises(KeyboardInterrupt):
+            wf.run(store=rec)
         final = {r[2]: (r[4], r[10]) for r in rec.events if r[5]}
         assert final["b"] == ("cancelled", None), (plain, hand, final)
         assert final["c"] == ("failed", "KeyboardInterrupt"), (plain, hand, final)
@@ -438,11 +388,8 @@ def test_a_done_callback_on_a_failing_steps_task_sees_its_exception() -> None:
             await asyncio.sleep(0)
             return result
 
-        old = _engine(plain, hand)
-        try:
+        with engine(plain, hand):
             asyncio.run(go())
-        finally:
-            _restore(old)
         assert seen == ["ValueError('boom')"] * 2, (plain, hand, seen)
 
 

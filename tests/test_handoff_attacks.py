@@ -13,73 +13,18 @@ import contextvars
 import functools
 import gc
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 import fluxnb
 from fluxnb import RetryPolicy, RunStatus
-from fluxnb.engine import _executor
 
-#: The switch: ``HAND_OVER`` (a bool) where the executor has it, else ``_refs`` (None: off).
-_SWITCH = "HAND_OVER" if hasattr(_executor, "HAND_OVER") else "_refs"
-_ON = getattr(_executor, _SWITCH)
+from .engine_helpers import chain, counted, engine, events, sleepy, view
+
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("handoff_attack_var", default="unset")
-
-
-@contextmanager
-def handoff(on: bool) -> Iterator[None]:
-    """The hand-over on (as committed) or off (one task per step)."""
-    old = getattr(_executor, _SWITCH)
-    setattr(_executor, _SWITCH, _ON if on else (False if _SWITCH == "HAND_OVER" else None))
-    try:
-        yield
-    finally:
-        setattr(_executor, _SWITCH, old)
-
-
-def counted(go: Callable[[], Any], cls: Any = asyncio.Task) -> tuple[Any, int]:
-    """Await ``go()`` on a fresh loop whose task factory counts the tasks it makes (of
-    class ``cls``)."""
-    made = [0]
-
-    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-        made[0] += 1
-        return cls(coro, loop=loop, **kwargs)
-
-    async def main() -> Any:
-        asyncio.get_running_loop().set_task_factory(factory)
-        return await go()
-
-    return asyncio.run(main()), made[0]
-
-
-def view(result: Any) -> tuple[Any, ...]:
-    """What a user reads off a RunResult, without timings."""
-    steps = {
-        sid: (
-            s.status.value,
-            s.attempts,
-            None if s.error is None else (s.error.type, s.error.message),
-        )
-        for sid, s in result.steps.items()
-    }
-    outputs = dict(result.outputs)
-    return result.status.value, result.reason, steps, outputs
-
-
-def events(store: Path, run_id: str | None = None) -> list[tuple[Any, ...]]:
-    """The events rows without what depends on timing (or on the run's id)."""
-    where = "" if run_id is None else f"WHERE run_id = '{run_id}'"
-    frame = fluxnb.store(str(store)).sql(
-        "SELECT seq, step, attempt, status, final, error_type, error_message, executor "
-        f"FROM events {where} ORDER BY seq, attempt"
-    )
-    return [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
 
 
 def on_and_off(
@@ -90,7 +35,7 @@ def on_and_off(
     for on in (False, True):
         store = None if tmp_path is None else tmp_path / f"{'on' if on else 'off'}.duckdb"
         wf = make()
-        with handoff(on):
+        with engine(hand=on):
             result, tasks = counted(functools.partial(wf.arun, store=store, **kwargs))
         rows = [] if store is None else events(store)
         out[on] = (view(result), tasks, rows)
@@ -112,7 +57,7 @@ def same(
 
 def cyclic_garbage(wf: fluxnb.Workflow, on: bool) -> int:
     """Objects the cyclic collector frees after a run of ``wf`` (which fails), warmed."""
-    with handoff(on):
+    with engine(hand=on):
         assert wf.run(store=None).status is RunStatus.FAILED  # warm: the plan is cached
         gc.collect()
         gc.disable()
@@ -128,18 +73,6 @@ def roles(step: Any, n: int = 3) -> fluxnb.Workflow:
     wf = fluxnb.Workflow()
     for i in range(n):
         wf.add(f"s{i}", step, depends_on=[f"s{i - 1}"] if i else [], with_={"role": str(i)})
-    return wf
-
-
-async def sleepy(**kwargs: Any) -> int:
-    await asyncio.sleep(0)
-    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
-
-
-def chain(n: int, fn: Any = sleepy, prefix: str = "s", **add: Any) -> fluxnb.Workflow:
-    wf = fluxnb.Workflow()
-    for i in range(n):
-        wf.add(f"{prefix}{i}", fn, depends_on=[f"{prefix}{i - 1}"] if i else [], **add)
     return wf
 
 
@@ -293,7 +226,7 @@ def test_cancelling_arun_mid_chain_records_the_same_rows(tmp_path: Path) -> None
                 await run
             return None
 
-        with handoff(on):
+        with engine(hand=on):
             _, tasks = counted(main)
         runs = fluxnb.store(str(store)).sql("SELECT status FROM runs")
         out[on] = (events(store), runs.status.tolist(), tasks)
@@ -325,7 +258,7 @@ def test_keyboard_interrupt_or_system_exit_from_a_handed_step(exc: type[BaseExce
     for on in (False, True):
         ran: list[int] = []
         wf = _escapes(exc, ran)
-        with handoff(on), pytest.raises(exc):
+        with engine(hand=on), pytest.raises(exc):
             counted(functools.partial(wf.arun, store=None))
         seen[on] = ran
     assert seen[True] == seen[False] == [0, 1, 2, 3]
@@ -387,7 +320,7 @@ def test_a_handed_step_raising_at_its_first_line_reports_the_same_traceback(
 
     tbs = {}
     for on in (False, True):
-        with handoff(on):
+        with engine(hand=on):
             result, _ = counted(lambda: make().arun(store=None))
         err = result.errors["boom"]
         tbs[on] = (err.type, err.message, err.traceback)
@@ -464,7 +397,7 @@ def test_a_breakers_probe_timeout_on_a_handed_step(tmp_path: Path) -> None:
         reg.clear()
         store = tmp_path / f"{on}.duckdb"
         wf = _probed()
-        with handoff(on):
+        with engine(hand=on):
             assert not wf.run(store=store).ok  # opens the circuit
             asyncio.run(asyncio.sleep(0.02))
             result, tasks = counted(functools.partial(wf.arun, store=store))
@@ -496,7 +429,7 @@ def test_metering_through_ctx_in_handed_steps(tmp_path: Path) -> None:
     runs = {}
     for on in (False, True):
         store = tmp_path / f"{on}.duckdb"
-        with handoff(on):
+        with engine(hand=on):
             result, tasks = counted(functools.partial(make().arun, store=store))
         frame = fluxnb.sql(
             "SELECT step, unit, quantity FROM usage WHERE unit IN ('calls', 'tokens') "
@@ -671,7 +604,7 @@ def test_worker_pool_size_holds_with_handed_steps() -> None:
         for i in range(8):
             wf.add(f"a{i}", step, depends_on=["root"])
             wf.add(f"b{i}", step, depends_on=[f"a{i}"])
-        with handoff(on):
+        with engine(hand=on):
             result, _ = counted(functools.partial(wf.arun, store=None))
         assert result.ok
         peak[on] = live[1]
@@ -701,7 +634,7 @@ def test_two_concurrent_runs_sharing_one_local_executor() -> None:
                 make("x").arun(store=None, executor=ex), make("y").arun(store=None, executor=ex)
             )
 
-        with handoff(on):
+        with engine(hand=on):
             (rx, ry), tasks = counted(main)
         seen[on] = (view(rx), view(ry), tasks)
     assert seen[True][:2] == seen[False][:2]
@@ -928,7 +861,7 @@ def test_live_progress_sees_the_same_starts_and_ends() -> None:
     seen = {}
     for on in (False, True):
         rec = Live()
-        with handoff(on):
+        with engine(hand=on):
             result, tasks = counted(functools.partial(make().arun, store=rec))
         seen[on] = (view(result), tasks, rec.seen)
     assert seen[True][0] == seen[False][0] and seen[True][2] == seen[False][2]
@@ -968,7 +901,7 @@ def test_a_chain_inside_a_petri_net_fires_in_the_same_order() -> None:
     for on in (False, True):
         log: list[Any] = []
         net = _net_chain(log)
-        with handoff(on):
+        with engine(hand=on):
             result, tasks = counted(functools.partial(fluxnb.arun, net, store=None))
         tokens = sorted(t.data for t in result.tokens["d"])
         seen[on] = (result.status, result.sequence, tokens, log, tasks)
@@ -997,7 +930,7 @@ def test_a_stream_workflow_gives_the_same_items_and_rows(tmp_path: Path) -> None
             6, ("a", inc, {}), ("b", odd, {"on_error": "skip", "default": -1}), ("c", inc, {})
         )
         store = tmp_path / f"{on}.duckdb"
-        with handoff(on):
+        with engine(hand=on):
             result, _ = counted(functools.partial(wf.arun, store=store))
         seen[on] = (result.status, result.outputs, rows(fluxnb.store(str(store)), result.run_id))
     assert seen[True] == seen[False]
@@ -1028,7 +961,7 @@ def test_resume_and_replay_of_a_run_whose_steps_were_handed(tmp_path: Path) -> N
         store = str(tmp_path / f"{on}.duckdb")
         calls.clear()
         broken[0] = True
-        with handoff(on):
+        with engine(hand=on):
             first = make().run(store=store)
             broken[0] = False
             resumed = fluxnb.resume(first.run_id, store=store, manifest=make())
@@ -1037,9 +970,9 @@ def test_resume_and_replay_of_a_run_whose_steps_were_handed(tmp_path: Path) -> N
     assert seen[True][2] == ["s0", "s1", "s2", "s3", "s3", "s4", "s5"]
     for recorded, replayed in ((True, False), (False, True)):
         store = str(tmp_path / f"replay-{recorded}.duckdb")
-        with handoff(recorded):
+        with engine(hand=recorded):
             run = make().run(store=store)
-        with handoff(replayed):
+        with engine(hand=replayed):
             report = fluxnb.replay(run.run_id, store=store, manifest=make())
         assert report.identical, str(report)
 
@@ -1066,7 +999,7 @@ def test_cached_steps_between_handed_ones(tmp_path: Path) -> None:
     for on in (False, True):
         store = str(tmp_path / f"{on}.duckdb")
         calls.clear()  # the step's closure is part of its cache key
-        with handoff(on):
+        with engine(hand=on):
             first = make().run(store=store, cache=True)
             calls.clear()
             second = make().run(store=store, cache=True)
@@ -1134,7 +1067,7 @@ def test_a_handed_step_after_a_failed_one_has_no_exception_context() -> None:
 
     seen = {}
     for on in (False, True):
-        with handoff(on):
+        with engine(hand=on):
             result, tasks = counted(lambda: make().arun(store=None))
         seen[on] = (view(result), result.errors["boom"].traceback, tasks)
     assert seen[True][:2] == seen[False][:2] and seen[True][2] < seen[False][2]
@@ -1178,7 +1111,7 @@ def views_with(cls: Any, make: Callable[[], fluxnb.Workflow]) -> dict[bool, Any]
     seen = {}
     for on in (False, True):
         wf = make()
-        with handoff(on):
+        with engine(hand=on):
             seen[on] = view(counted(functools.partial(wf.arun, store=None), cls)[0])
     return seen
 

@@ -17,87 +17,32 @@ import contextlib
 import contextvars
 import functools
 import gc
-import itertools
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 import fluxnb
 from fluxnb import RetryPolicy, RunStatus
-from fluxnb.engine import _executor, _scheduler
 from fluxnb.testing import MemoryRecorder
 
-#: (PLAIN, HAND_OVER): every way the engine can run a step today.
-COMBOS = list(itertools.product((False, True), (False, True)))
-BOUND = 10.0  # seconds: a run that takes longer has hung
+from .engine_helpers import (
+    BOUND,
+    COMBOS,
+    Progress,
+    bounded,
+    chain,
+    counted,
+    engine,
+    events,
+    quick,
+    sleepy,
+    view,
+)
+
 WHO: contextvars.ContextVar[str] = contextvars.ContextVar("plain_attack_who", default="unset")
-
-
-@contextmanager
-def engine(plain: bool, hand: bool = True) -> Iterator[list[int]]:
-    """The plain path and the hand-over on or off; yields a one-item list counting the
-    steps that went through ``Scheduler._start`` (the runner's way) meanwhile."""
-    old = _scheduler.PLAIN, _executor.HAND_OVER
-    original = _scheduler.Scheduler._start
-    starts = [0]
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
-        starts[0] += 1
-        original(self, *args, **kwargs)
-
-    _scheduler.PLAIN, _executor.HAND_OVER = plain, hand
-    _scheduler.Scheduler._start = counting  # type: ignore[method-assign]
-    try:
-        yield starts
-    finally:
-        _scheduler.PLAIN, _executor.HAND_OVER = old
-        _scheduler.Scheduler._start = original  # type: ignore[method-assign]
-
-
-def view(result: Any) -> tuple[Any, ...]:
-    """What a user reads off a RunResult, timings reduced to whether they are there."""
-    steps = {
-        sid: (
-            s.status.value,
-            s.attempts,
-            None if s.error is None else (s.error.type, s.error.message),
-            s.started_us is not None,
-            s.ended_us is not None and (s.started_us is None or s.ended_us >= s.started_us),
-        )
-        for sid, s in result.steps.items()
-    }
-    return result.status.value, result.reason, steps, dict(result.outputs)
-
-
-def events(store: Path | str, run_id: str | None = None) -> list[tuple[Any, ...]]:
-    """The events rows in seq order, timings reduced to whether they are there."""
-    where = "" if run_id is None else f"WHERE run_id = '{run_id}'"
-    frame = fluxnb.store(str(store)).sql(
-        "SELECT seq, step, attempt, status, final, error_type, error_message, executor, "
-        "started_at IS NULL, ended_at IS NULL, duration_s IS NULL "
-        f"FROM events {where} ORDER BY seq, attempt"
-    )
-    return [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
-
-
-def bounded(go: Callable[[], Any], factory: Any = None) -> Any:
-    """Await ``go()`` on a fresh loop (with ``factory`` as its task factory), bounded; no
-    task of the run may be left behind once it returned."""
-
-    async def main() -> Any:
-        if factory is not None:
-            asyncio.get_running_loop().set_task_factory(factory)
-        result = await asyncio.wait_for(go(), BOUND)
-        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        assert left == [], f"tasks left behind by the run: {left}"
-        return result
-
-    return asyncio.run(main())
 
 
 def compare(
@@ -115,31 +60,15 @@ def compare(
     for plain, hand in COMBOS:
         store = None if tmp_path is None else tmp_path / f"{plain}-{hand}.duckdb"
         wf = make()
-        with engine(plain, hand) as counted:
+        with engine(plain, hand) as started:
             result = bounded(functools.partial(wf.arun, store=store, **kwargs))
-        starts[(plain, hand)] = counted[0]
+        starts[(plain, hand)] = started[0]
         seen[(plain, hand)] = (view(result), [] if store is None else events(store))
     for (plain, hand), got in seen.items():
         first = seen[(False, hand if not across else False)]
         assert got == first, f"PLAIN, HAND_OVER = {plain, hand} differs from both off"
     assert starts[(True, True)] < starts[(False, True)], f"no plain step: {starts}"
     return seen[(True, True)]  # as a run goes by default
-
-
-async def sleepy(**kwargs: Any) -> int:
-    await asyncio.sleep(0)
-    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
-
-
-async def quick(**kwargs: Any) -> int:
-    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
-
-
-def chain(n: int, fn: Any = sleepy, prefix: str = "s", **add: Any) -> fluxnb.Workflow:
-    wf = fluxnb.Workflow()
-    for i in range(n):
-        wf.add(f"{prefix}{i}", fn, depends_on=[f"{prefix}{i - 1}"] if i else [], **add)
-    return wf
 
 
 # ====================================================================== shapes
@@ -337,14 +266,6 @@ def test_live_progress_sees_the_same_attempts_start() -> None:
     """A recorder's ``attempt_started`` hook (the notebook's and designer's progress) is
     told of every attempt, retries too, from the pump or ``_start``: the same calls in
     the same order with the plain path on and off (the hand-over may change the order)."""
-
-    class Progress(MemoryRecorder):
-        def __init__(self) -> None:
-            super().__init__()
-            self.started: list[tuple[str, int]] = []
-
-        def attempt_started(self, step: str, attempt: int) -> None:
-            self.started.append((step, attempt))
 
     def make() -> fluxnb.Workflow:
         calls = [0, 0]
@@ -626,13 +547,6 @@ def test_a_loop_with_a_task_factory_and_two_concurrent_runs() -> None:
 
     seen = {}
     for plain, hand in COMBOS:
-        made = [0]
-
-        def factory(
-            loop: asyncio.AbstractEventLoop, coro: Any, made: list[int] = made, **kwargs: Any
-        ) -> Any:
-            made[0] += 1
-            return asyncio.Task(coro, loop=loop, **kwargs)
 
         def make(tag: str) -> fluxnb.Workflow:
             async def step(**kw: Any) -> str:
@@ -651,8 +565,8 @@ def test_a_loop_with_a_task_factory_and_two_concurrent_runs() -> None:
             )
 
         with engine(plain, hand):
-            rx, ry = bounded(both, factory)
-        seen[(plain, hand)] = (view(rx), view(ry), made[0] > 0)
+            (rx, ry), made = counted(both)
+        seen[(plain, hand)] = (view(rx), view(ry), made > 0)
     assert all(s == seen[(False, False)] for s in seen.values()), seen
     vx, vy, used = seen[(True, True)]
     assert vx[3]["x9"] == "x" * 10 and vy[3]["y9"] == "y" * 10 and used
