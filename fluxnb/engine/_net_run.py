@@ -65,6 +65,12 @@ _CHUNK = 65_536  # firings of the compiled game between two turns of the event l
 _BUDGET = 1_000  # firings of the general engine between two turns of the event loop
 
 
+#: A plain run's action that ended reports, and starts the next firings, from inside its
+#: own task (``poke``; its Firing is not completed: ``_made``). Off: the run's own task is
+#: woken for every end, as before (kept as a switch: the tests compare both ways).
+INLINE_ENDS = True
+
+
 class NotEnabled(RunError):
     """``fire`` named a transition that cannot fire in the current marking."""
 
@@ -177,6 +183,10 @@ class NetEngine:
     #: The run's local executor and context, set by ``open`` (see ``_shared``).
     _local: LocalExecutor | None = None
     _context: contextvars.Context | None = None
+    #: advance() of a plain run waits: an action's end starts the next firings itself
+    #: (``poke``), in the ended action's task, as a DAG step's end does
+    _inline = False
+    _pumping = False  # a pump runs: an end inside it (an eager task) only wakes advance()
 
     def __init__(
         self,
@@ -528,31 +538,48 @@ class NetEngine:
         worker: str | None,
         a: Attempt | None,
     ) -> None:
-        if a is None:  # a plain firing whose action ended inside its call: ``_complete``
-            # with no firing object (the same tokens, output, sequence entry and row)
-            attempts = self.attempts
-            if not attempts.quiet:  # first: a refused row leaves no tokens made (see lost)
-                attempts.succeeded_row(ti, seq, attempt, t0, delay, value, worker)
-            consumed = self._pending[1]
-            data = value
-            if data is None and consumed:
-                data = consumed[0].data
-            parent = consumed[0]._trail if consumed else None
-            at = time.perf_counter_ns()  # as in _produce
-            places, tname, tid = self.places, self._tnames[ti], self._tid
-            for p, name, weight in self._outs[ti]:
-                move = (tname, seq, name, at, parent)
-                q = places[p]
-                for _ in range(weight):
-                    tid += 1
-                    q.append(Token(data, tid, move))
-            self._tid = tid
-            self.outputs[self._ids[ti]] = value
-            self.sequence.append(ti)
+        if a is None:  # a plain firing whose action ended inside its call
+            self._made(ti, seq, attempt, t0, delay, value, worker, self._pending[1])
             return
         assert isinstance(a, _Flight)
+        if self._plain is not None and INLINE_ENDS:  # one that suspended: no Firing kept
+            self._made(ti, seq, attempt, t0, delay, value, worker, a.firing.consumed)
+            a.firing.status = "succeeded"
+            return
         a.t0 = t0
         self._complete(a, value, value, worker=worker)
+
+    def _made(
+        self,
+        ti: int,
+        seq: int,
+        attempt: int,
+        t0: int,
+        delay: float,
+        value: Any,
+        worker: str | None,
+        consumed: list[Token],
+    ) -> None:
+        """``_complete`` of a plain run's firing, whose Firing is not kept (or was never
+        made): the same tokens, output, sequence entry and row."""
+        attempts = self.attempts
+        if not attempts.quiet:  # first: a refused row leaves no tokens made (see lost)
+            attempts.succeeded_row(ti, seq, attempt, t0, delay, value, worker)
+        data = value
+        if data is None and consumed:
+            data = consumed[0].data
+        parent = consumed[0]._trail if consumed else None
+        at = time.perf_counter_ns()  # as in _produce
+        places, tname, tid = self.places, self._tnames[ti], self._tid
+        for p, name, weight in self._outs[ti]:
+            move = (tname, seq, name, at, parent)
+            q = places[p]
+            for _ in range(weight):
+                tid += 1
+                q.append(Token(data, tid, move))
+        self._tid = tid
+        self.outputs[self._ids[ti]] = value
+        self.sequence.append(ti)
 
     def retrying(self, a: Attempt) -> None:
         assert isinstance(a, _Flight)
@@ -686,8 +713,26 @@ class NetEngine:
         self.poke()
 
     def poke(self) -> None:
+        """Something ended (an action's task, a backoff wait, a stop): in a plain run that
+        advance() waits on, start what can start now, in this very turn of the loop (the
+        next firing may run in the ended action's task: the executor's hand-over), and wake
+        advance() only when the run may be over or the pump needs a turn of the loop."""
         w = self._wake
-        if w is not None and not w.done():
+        if w is None or w.done():
+            return
+        if not self._inline or self._pumping or self.stopping:
+            w.set_result(None)
+            return
+        self._pumping = True
+        try:
+            more = self._pump()
+        except BaseException:
+            if not w.done():  # advance() sees the run as it is now
+                w.set_result(None)
+            raise
+        finally:
+            self._pumping = False
+        if (more or self.stopping or not self.attempts.busy) and not w.done():
             w.set_result(None)
 
     def _guard_failed(self, exc: GuardError) -> None:
@@ -866,9 +911,14 @@ class NetEngine:
         self.open()
         loop = self._loop
         assert loop is not None
+        inline = self._plain is not None and INLINE_ENDS
         try:
             while True:
-                more = self._pump()
+                self._pumping = True
+                try:
+                    more = self._pump()
+                finally:
+                    self._pumping = False
                 if more:
                     await asyncio.sleep(0)
                     continue
@@ -884,8 +934,12 @@ class NetEngine:
                 elif not self.busy or (self.stopping and not self._flying):
                     break
                 self._wake = loop.create_future()
-                await self._wake
-                self._wake = None
+                self._inline = inline
+                try:
+                    await self._wake
+                finally:
+                    self._inline = False
+                    self._wake = None
         except asyncio.CancelledError:
             self.stop("the run was cancelled", "cancelled")
             while self._flying:  # let cancelled actions record where they stopped
