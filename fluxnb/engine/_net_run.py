@@ -160,6 +160,11 @@ def _bind_action(net: Net, ti: int, fn: Callable[..., Any]) -> Binding:
 
 
 # ---------------------------------------------------------------------- engine
+#: A plain firing's ``_Flight.taken`` until asked for (never, when it succeeds): one list
+#: object, told apart by identity, never filled.
+_LAZY: list[tuple[int, list[Token]]] = []
+
+
 class _Flight(Attempt):
     """A firing whose action has not finished (running, or waiting for its retry): an
     attempt of the shared runner, with the firing and the tokens it took."""
@@ -167,12 +172,19 @@ class _Flight(Attempt):
     __slots__ = ("data", "firing", "reserved", "retryable", "taken")
 
     def __init__(
-        self, ti: int, firing: Firing, taken: list[tuple[int, list[Token]]], data: Any
+        self,
+        ti: int,
+        firing: Firing,
+        taken: list[tuple[int, list[Token]]],
+        data: Any,
+        kwargs: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(ti, firing.seq, firing.seq, 1, 0, {}, 0.0)
+        super().__init__(ti, firing.seq, firing.seq, 1, 0, {} if kwargs is None else kwargs, 0.0)
         self.data = data  # what fire(data=) gave
         self.firing = firing
-        self.taken = taken  # (place, tokens) in input-arc order
+        #: (place, tokens) in input-arc order; ``_LAZY`` for a plain firing (a token from
+        #: each of its transition's places, made when asked: ``NetEngine.taken``)
+        self.taken = taken
         self.reserved = False  # holds room in capped output places (streams)
         self.retryable = True
 
@@ -473,7 +485,7 @@ class NetEngine:
         if self.streams is not None:
             self.streams.release(f)
             self.streams.gave_back(f.taken)
-        for p, toks in f.taken:
+        for p, toks in self.taken(f):
             q = self.places[p]
             q.extend(toks)
             if len(q) > len(toks):
@@ -511,7 +523,7 @@ class NetEngine:
         assert binding is not None
         passed = binding.passed
         kw: dict[str, Any] = {}
-        view = self._view(f.taken)
+        view = self._view(self.taken(f))
         for name, value in view.items():
             if name in passed:
                 kw[name] = value
@@ -725,7 +737,10 @@ class NetEngine:
             return
         self._pumping = True
         try:
-            more = self._pump()
+            local = self._local
+            if local is not None and local.shared:  # _shared(), inline
+                local.serve_context(self._context)  # type: ignore[arg-type]
+            more = self._pump_plain()  # _inline: a plain run
         except BaseException:
             if not w.done():  # advance() sees the run as it is now
                 w.set_result(None)
@@ -752,11 +767,17 @@ class NetEngine:
     ) -> _Flight:
         """The _Flight of the plain firing being started, made when the runner needs an
         attempt object (its action failed, or did not end inside the call)."""
-        simple, consumed = self._pending
+        consumed = self._pending[1]
         firing = Firing(seq, self._ids[ti], "running", attempt, consumed, started_us=self._now())
-        f = _Flight(ti, firing, [(p, [tok]) for p, tok in zip(simple, consumed, strict=True)], None)
-        f.kwargs = kwargs
-        return f
+        return _Flight(ti, firing, _LAZY, None, kwargs)
+
+    def taken(self, f: _Flight) -> list[tuple[int, list[Token]]]:
+        """What ``f`` took: (place, tokens) in input-arc order."""
+        if f.taken is _LAZY:  # a plain firing: a token from each of its places
+            simple = self._simple[f.ti]
+            assert simple is not None
+            f.taken = [(p, [tok]) for p, tok in zip(simple, f.firing.consumed, strict=True)]
+        return f.taken
 
     def _plain_kwargs(
         self, ti: int, names: tuple[str, ...], passed: frozenset[str], consumed: list[Token]
