@@ -438,3 +438,52 @@ def test_ctrl_c_before_a_blocking_runs_coroutine_started_does_not_hang(
     t.join(5)
     assert not t.is_alive(), "fluxnb.run() waited for ever after Ctrl-C"
     assert [type(e) for e in raised] == [KeyboardInterrupt]
+
+
+# found by a review (session 10): the report of a step cancelled from inside ran inside
+# the executor's ``except CancelledError`` block, and so did every step it started
+def test_a_step_started_by_a_cancelled_steps_end_runs_outside_its_exception() -> None:
+    from fluxnb.spec import Arc, Net, OnError, RouterSettings, Transition
+
+    seen: dict[str, str] = {}
+
+    async def quits(**_: Any) -> None:
+        await asyncio.sleep(0)
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # a library cancelling "its" task
+        await asyncio.sleep(0)
+
+    async def checks(**_: Any) -> None:
+        seen["exc_info"] = repr(sys.exc_info()[1])
+        raise ValueError("bad input")
+
+    wf = fluxnb.Workflow("w", router=RouterSettings(worker_pool_size=1))  # s2 waits for s1
+    wf.add("s1", quits, on_error="continue")
+    wf.add("s2", checks, on_error="continue")
+    net = Net(
+        "n",
+        ("a", "b", "x", "y"),
+        (1, 1, 0, 0),
+        (
+            Transition("t1", (Arc(0),), (Arc(2),), run="quits", on_error=OnError("continue")),
+            Transition("t2", (Arc(1),), (Arc(3),), run="checks", on_error=OnError("continue")),
+        ),
+        router=RouterSettings(worker_pool_size=1),
+    )
+    for plain, hand in COMBOS:
+        for what, go, second in (
+            ("dag", lambda rec: wf.arun(store=rec), "s2"),
+            (
+                "net",
+                lambda rec: fluxnb.arun(net, {"quits": quits, "checks": checks}, store=rec),
+                "t2",
+            ),
+        ):
+            seen.clear()
+            rec = MemoryRecorder()
+            with engine(plain, hand):
+                asyncio.run(go(rec))
+            tb = next(e[12] for e in rec.events if e[2] == second)
+            assert seen["exc_info"] == "None", (what, plain, hand, seen)
+            assert "CancelledError" not in tb, (what, plain, hand, tb)

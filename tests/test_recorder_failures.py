@@ -213,3 +213,103 @@ def test_callables_whose_eq_and_hash_raise_run_like_any_other(store: Any) -> Non
     result = wf.run(store=store)
     assert result.ok, result.errors
     assert result.outputs == {"a": 1, "b": 11, "c": 111}
+
+
+# found by a review (session 10): each failed on the code before its fix
+def test_a_net_on_the_compiled_game_does_not_close_a_shared_executor_it_never_opened() -> None:
+    """A coloured net (token data, no actions) never opens its executors; its run closed
+    the LocalExecutor a DAG run was using: serving fell to 0, the pool shut down under the
+    DAG's queued sync steps and the DAG run failed."""
+    ex = LocalExecutor()
+    net = Net("col", ("a", "b"), (1, 0), (Transition("t", (Arc(0),), (Arc(1),)),), tokens={0: [7]})
+
+    def slow(x: int) -> int:
+        import time
+
+        time.sleep(0.05)
+        return x
+
+    wf = fluxnb.Workflow("w")
+    for i in range(48):  # more than the pool's threads: some wait in its queue
+        wf.add(f"s{i}", slow, with_={"x": i})
+
+    async def go() -> tuple[Any, int, int]:
+        async def the_net() -> tuple[int, int]:
+            await asyncio.sleep(0.02)  # the DAG run opened ex, its steps are queued
+            before = ex.serving
+            await fluxnb.arun(net, store=None, executor=ex)
+            return before, ex.serving
+
+        dag, (before, after) = await asyncio.gather(
+            fluxnb.arun(wf, store=None, executor=ex), the_net()
+        )
+        return dag, before, after
+
+    dag, before, after = asyncio.run(go())
+    assert (before, after) == (1, 1)
+    assert dag.ok, dag.errors
+
+
+def test_a_net_refused_by_a_shared_executor_does_not_close_it() -> None:
+    """A LocalExecutor serves one loop; a net run on another loop is refused at open.
+    The refused run closed it anyway (serving 1 -> 0)."""
+    import threading
+
+    ex = LocalExecutor()
+    release = threading.Event()
+
+    async def holds() -> int:
+        while not release.is_set():
+            await asyncio.sleep(0.005)
+        return 1
+
+    wf = fluxnb.Workflow("w")
+    wf.add("a", holds)
+    out: dict[str, Any] = {}
+    th = threading.Thread(
+        target=lambda: out.update(r=asyncio.run(wf.arun(store=None, executor=ex)))
+    )
+    th.start()
+    try:
+        for _ in range(400):
+            if ex.serving:
+                break
+            import time
+
+            time.sleep(0.005)
+        assert ex.serving == 1
+
+        async def act(a: Any) -> Any:
+            await asyncio.sleep(0)
+            return a
+
+        net = Net("n", ("a", "b"), (1, 0), (Transition("t", (Arc(0),), (Arc(1),), run="act"),))
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(fluxnb.arun(net, {"act": act}, store=None, executor=ex))
+        assert ex.serving == 1
+    finally:
+        release.set()
+        th.join(10)
+    assert out["r"].ok and ex.serving == 0
+
+
+@pytest.mark.parametrize("error", [ValueError, TypeError])
+def test_a_callable_whose_eq_raises_valueerror_or_typeerror_keeps_its_inputs(error: Any) -> None:
+    """numpy-like objects raise ValueError ("ambiguous truth value") from ``__eq__``; the
+    signature read fell back to "none" and the step was called without its input."""
+
+    class Ambiguous:
+        def __eq__(self, other: object) -> bool:
+            raise error("ambiguous")
+
+        __hash__ = object.__hash__
+
+        def __call__(self, a: int) -> int:
+            return a + 41
+
+    wf = fluxnb.Workflow("amb")
+    wf.add("a", lambda: 1)
+    wf.add("b", Ambiguous())  # its input inferred from the parameter name
+    result = wf.run(store=None)
+    assert result.ok, result.errors
+    assert result.outputs["b"] == 42

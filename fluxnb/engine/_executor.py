@@ -633,10 +633,6 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
                     value = await _go_on(coro, yielded, context)
         except (KeyboardInterrupt, SystemExit):
             raise
-        except asyncio.CancelledError as exc:
-            if box.report is not None:
-                box.report(box, None, exc, True)
-            raise
         except BaseException as exc:
             if box.report is None:
                 raise
@@ -644,6 +640,14 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         else:
             if box.report is None:
                 return value
+        if isinstance(error, asyncio.CancelledError):
+            # reported outside the except block: what the report starts (inline, in here)
+            # does not run inside this step's exception handling
+            try:
+                box.report(box, None, error, True)
+                raise error
+            finally:
+                error = None
         offered = (
             suspended
             and _refs(task) <= base
@@ -712,29 +716,31 @@ async def _plainly(
         value = await (fn(**kwargs) if resume is None else resume)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except asyncio.CancelledError as exc:
-        if box.report is not None:
-            box.report(box, None, exc, True)
-        raise
-    except BaseException as exc:
+    except BaseException as exc:  # a cancellation too
         if box.report is None:
             raise
         error, value = exc, None
-    if box.report is not None:
-        if ex is not None:
-            ex._burst = 0
-        # outside the except block: the steps this end starts (inline, in here) do not
-        # get this step's error as their exceptions' context
-        box.report(box, value, error, False)
-        if error is not None:
-            task: Any = _tasks.current_task()
-            try:
-                if getattr(task, "_callbacks", None):  # watched: it ends as the step did
-                    raise error
-            finally:
-                error = task = None  # its traceback holds this frame: no cycle
-            return None  # reported: the task itself ends quietly
-    return value
+    if error is None:
+        if box.report is not None:
+            if ex is not None:
+                ex._burst = 0
+            box.report(box, value, None, False)
+        return value
+    # outside the except block: the steps this end starts (inline, in here) do not run
+    # inside this step's exception handling, nor get its error as their errors' context
+    cancelled = isinstance(error, asyncio.CancelledError)
+    task: Any = None
+    try:
+        if box.report is not None:
+            if ex is not None and not cancelled:
+                ex._burst = 0
+            box.report(box, None, error, cancelled)
+        task = _tasks.current_task()
+        if cancelled or getattr(task, "_callbacks", None):  # watched: it ends as the step did
+            raise error
+    finally:
+        error = task = None  # its traceback holds this frame: no cycle
+    return None  # reported: the task itself ends quietly
 
 
 @types.coroutine

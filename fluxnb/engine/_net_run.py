@@ -199,6 +199,7 @@ class NetEngine:
     #: (``poke``), in the ended action's task, as a DAG step's end does
     _inline = False
     _pumping = False  # a pump runs: an end inside it (an eager task) only wakes advance()
+    _raised: Exception | None = None  # what an inline pump raised, for advance() to raise
 
     def __init__(
         self,
@@ -346,10 +347,10 @@ class NetEngine:
     def open(self) -> None:
         if self._opened:
             return
-        self._opened = True
         self._loop = self.attempts.loop = asyncio.get_running_loop()
         self.attempts.set_host()
         open_all(self.executors.values(), self._loop, self._limit_pool)
+        self._opened = True  # only now: aclose() closes what this run opened, nothing else
         local = self.executors.get("local")
         self._local = local if isinstance(local, LocalExecutor) else None
         self._context = contextvars.copy_context()  # the run's own (see _shared)
@@ -357,6 +358,11 @@ class NetEngine:
             self._lane.open()
 
     async def aclose(self) -> None:
+        """Close the executors ``open`` opened (none: a run on the compiled game, or one
+        whose open failed — a shared LocalExecutor would lose another run's count)."""
+        if not self._opened:
+            return
+        self._opened = False
         await close_all(self.executors.values())
 
     # ------------------------------------------------------------ enabling
@@ -741,9 +747,12 @@ class NetEngine:
             if local is not None and local.shared:  # _shared(), inline
                 local.serve_context(self._context)  # type: ignore[arg-type]
             more = self._pump_plain()  # _inline: a plain run
-        except BaseException:
-            if not w.done():  # advance() sees the run as it is now
-                w.set_result(None)
+        except Exception as exc:  # fluxnb's own (a refused row of an action-less firing):
+            self._raised = exc  # advance() raises it, as when its own pump raised it
+            w.set_result(None)
+            return
+        except BaseException:  # an action's KeyboardInterrupt at its first line: the run
+            w.set_result(None)  # was halted; it goes on to the caller, through this task
             raise
         finally:
             self._pumping = False
@@ -954,13 +963,7 @@ class NetEngine:
                         continue
                 elif not self.busy or (self.stopping and not self._flying):
                     break
-                self._wake = loop.create_future()
-                self._inline = inline
-                try:
-                    await self._wake
-                finally:
-                    self._inline = False
-                    self._wake = None
+                await self._sleep(loop, inline)
         except asyncio.CancelledError:
             self.stop("the run was cancelled", "cancelled")
             while self._flying:  # let cancelled actions record where they stopped
@@ -968,6 +971,24 @@ class NetEngine:
             raise
         finally:
             self._settle()
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, inline: bool) -> None:
+        """advance() waits to be woken (an end, a stop); ``inline``: meanwhile an end
+        starts the next firings itself (``poke``), and what that raised is raised here."""
+        self._wake = loop.create_future()
+        self._inline = inline
+        try:
+            await self._wake
+        finally:
+            self._inline = False
+            self._wake = None
+        raised = self._raised
+        if raised is not None:
+            self._raised = None
+            try:
+                raise raised
+            finally:
+                raised = None
 
     def _settle(self) -> None:
         """Retries that will never start: their tokens go back."""

@@ -323,10 +323,10 @@ def read_signature(fn: Any) -> inspect.Signature | None:
     is read through its ``__call__``: its parameters are still its step's inputs."""
     try:
         return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
     except Exception:
-        try:
+        if isinstance(fn, type) or inspect.isroutine(fn):
+            return None  # a builtin without one (or a class whose metaclass raised)
+        try:  # any error: numpy-like objects raise ValueError or TypeError from __eq__
             return inspect.signature(fn.__call__)
         except Exception:
             return None
