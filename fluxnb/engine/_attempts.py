@@ -552,6 +552,14 @@ class AttemptRunner:
         except Exception as exc:
             self.side_error(exc)
 
+    def with_refused(self, reason: str | None) -> str | None:
+        """The run's reason, naming the first refused row that was no attempt's end."""
+        refused = self.refused
+        if refused is None:
+            return reason
+        lost = f"fluxnb could not record every row: {type(refused).__name__}: {refused}"
+        return f"{reason}; {lost}" if reason else lost
+
     def side_error(self, exc: Exception) -> None:
         """The recorder refused something that is no attempt's end (a row, a timed
         flush): the first refusal is kept for the run's reason (``refused``)."""
@@ -559,11 +567,16 @@ class AttemptRunner:
             self.refused = exc
 
     def circuit(self, changes: list[CircuitChange], ti: int) -> None:
+        """Record a breaker's changes: a row the recorder refuses is dropped and named in
+        the run's reason (``side_error``); the attempt goes on (its tokens are taken)."""
         for c in changes:
-            self.recorder.circuit_event(
-                (c.at_us, c.agent, c.old.value, c.new.value, c.reason, c.failures,
-                 self.run_id, self.ids[ti])
-            )  # fmt: skip
+            try:
+                self.recorder.circuit_event(
+                    (c.at_us, c.agent, c.old.value, c.new.value, c.reason, c.failures,
+                     self.run_id, self.ids[ti])
+                )  # fmt: skip
+            except Exception as exc:
+                self.side_error(exc)
 
     def _breaker_success(self, breaker: CircuitBreaker, probe: bool, ti: int) -> None:
         changes = breaker.success(probe)

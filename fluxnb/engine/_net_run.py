@@ -515,7 +515,10 @@ class NetEngine:
         if self.plan.bindings[ti] is None:
             value = data if data is not None else (consumed[0].data if consumed else None)
             f.t0 = time.perf_counter_ns()
-            self._complete(f, value, NO_OUTPUT)
+            try:
+                self._complete(f, value, NO_OUTPUT)
+            except Exception as exc:  # its row refused: it fails, the run stops (``lost``)
+                self.attempts.untaken(f, exc)
             return f
         f.kwargs = self._kwargs(f)
         if start:
@@ -635,6 +638,9 @@ class NetEngine:
         if st is not None:  # a step's result and its tokens' item keys are the stream's
             st.completed(f, value, output, status)
         else:
+            # the row first: one the recorder refuses leaves no tokens made (``lost``
+            # gives the firing's tokens back while it is still running)
+            self._row(f, status, True, exc, output, worker)
             if value is None:
                 value = f.data
                 if value is None and firing.consumed:
@@ -647,7 +653,8 @@ class NetEngine:
         firing.status, firing.attempts = status, f.attempt
         firing.ended_us = self._now()
         self.sequence.append(f.ti)
-        self._row(f, status, True, exc, output, worker)
+        if st is not None:
+            self._row(f, status, True, exc, output, worker)
 
     def _row(
         self,
@@ -715,7 +722,10 @@ class NetEngine:
 
     def cancelled(self, a: Attempt) -> None:
         assert isinstance(a, _Flight)
-        self._row(a, "cancelled", True, None)
+        try:
+            self._row(a, "cancelled", True, None)
+        except Exception as exc:  # refused: dropped, named in the run's reason; the
+            self.attempts.side_error(exc)  # tokens still go back
         a.firing.status, a.firing.ended_us = "cancelled", self._now()
         self._give_back(a)
 
@@ -749,10 +759,12 @@ class NetEngine:
             more = self._pump_plain()  # _inline: a plain run
         except Exception as exc:  # fluxnb's own (a refused row of an action-less firing):
             self._raised = exc  # advance() raises it, as when its own pump raised it
-            w.set_result(None)
+            if not w.done():  # (a stop in the pump woke it already)
+                w.set_result(None)
             return
         except BaseException:  # an action's KeyboardInterrupt at its first line: the run
-            w.set_result(None)  # was halted; it goes on to the caller, through this task
+            if not w.done():  # was halted (which woke advance()); it goes on to the
+                w.set_result(None)  # caller, through this task
             raise
         finally:
             self._pumping = False
@@ -1164,6 +1176,7 @@ class NetEngine:
     ) -> NetResult:
         """Record the end of the run and build its result (``black``: the places hold
         interchangeable tokens, which the result makes on demand)."""
+        reason = self.attempts.with_refused(reason)  # rows no firing's own end: it ended
         ended = self._now()
         recording_error = record_end(
             self.recorder,

@@ -98,8 +98,12 @@ async def arun_net(
             await play_coloured(engine)  # the same game as advance(), compiled
         else:
             await engine.advance()
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        # (an interrupt: an action's first line raised it, the run is halted)
         engine.result(record, RunStatus.CANCELLED, "cancelled", "the run was cancelled")
+        raise
+    except Exception as exc:  # fluxnb's own fault: the run is still recorded as ended
+        engine.result(record, RunStatus.FAILED, "failed", f"{type(exc).__name__}: {exc}")
         raise
     finally:
         await engine.aclose()

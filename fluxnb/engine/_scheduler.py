@@ -651,10 +651,8 @@ class Scheduler:
         else:
             new = RunStatus.FAILED
             self._reason = self._reason or "the run reached a dead marking before finishing"
-        refused = self.attempts.refused
-        if refused is not None:  # rows that were no step's own end: the run still ended
-            lost = f"fluxnb could not record every row: {type(refused).__name__}: {refused}"
-            self._reason = f"{self._reason}; {lost}" if self._reason else lost
+        # rows that were no step's own end: the run still ended, and says so
+        self._reason = self.attempts.with_refused(self._reason)
         self.status = check_run_transition(self.status, new)
         end = time.perf_counter_ns()
         ended_us = self._wall(end)
