@@ -640,7 +640,7 @@ async def _drive(  # noqa: PLR0915 (a step's whole life in one frame: the hot pa
         else:
             if box.report is None:
                 return value
-        if isinstance(error, asyncio.CancelledError):
+        if error is not None and isinstance(error, asyncio.CancelledError):
             # reported outside the except block: what the report starts (inline, in here)
             # does not run inside this step's exception handling
             try:
