@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import sys
 from typing import Any
 
@@ -15,34 +16,17 @@ import fluxnb
 from fluxnb import RunStatus, StepStatus
 from fluxnb.spec import RetryPolicy
 
+from .engine_helpers import chain, counted, sleepy
+
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("handoff_test_var", default="unset")
 
 
-async def suspends(**kwargs: Any) -> int:
-    await asyncio.sleep(0)
-    return 1 + sum(v for v in kwargs.values() if isinstance(v, int))
-
-
-def chain(n: int, fn: Any = suspends, **add: Any) -> fluxnb.Workflow:
-    wf = fluxnb.Workflow()
-    for i in range(n):
-        wf.add(f"s{i}", fn, depends_on=[f"s{i - 1}"] if i else [], **add)
-    return wf
+suspends = sleepy  # a step that suspends once (tests/engine_helpers.py)
 
 
 def run_counting_tasks(wf: fluxnb.Workflow) -> tuple[Any, int]:
-    """Run ``wf`` on a loop whose task factory counts the tasks made during the run."""
-    made: list[Any] = []
-
-    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        made.append(coro)
-        return asyncio.Task(coro, loop=loop, **kwargs)
-
-    async def main() -> Any:
-        asyncio.get_running_loop().set_task_factory(factory)
-        return await wf.arun(store=None)
-
-    return asyncio.run(main()), len(made)
+    """Run ``wf`` (bounded) on a loop whose task factory counts the tasks it makes."""
+    return counted(functools.partial(wf.arun, store=None))
 
 
 def test_a_chain_of_suspending_steps_runs_on_one_task() -> None:
