@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from ..spec._resolve import read_signature
 from ._model import STEP, AddNode, Batch, Command, Connect, Design, DesignError, Edge, Node
 
 #: The room one node takes on the canvas (a step is drawn 110 x 38): new nodes keep it free.
@@ -60,9 +61,8 @@ def _describe(fn: Any) -> dict[str, Any] | None:
     """A function's parameters (those a step could be given), first doc line, signature."""
     if fn in _DESCRIBED:
         return _DESCRIBED[fn]
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
+    sig = read_signature(fn)
+    if sig is None:
         found = None
     else:
         params = [

@@ -752,24 +752,17 @@ class NetEngine:
             w.set_result(None)
             return
         self._pumping = True
+        more = True  # if the pump raises, advance() is woken (it raises what it kept)
         try:
-            local = self._local
-            if local is not None and local.shared:  # _shared(), inline
-                local.serve_context(self._context)  # type: ignore[arg-type]
+            self._shared()
             more = self._pump_plain()  # _inline: a plain run
         except Exception as exc:  # fluxnb's own (a refused row of an action-less firing):
             self._raised = exc  # advance() raises it, as when its own pump raised it
-            if not w.done():  # (a stop in the pump woke it already)
-                w.set_result(None)
-            return
-        except BaseException:  # an action's KeyboardInterrupt at its first line: the run
-            if not w.done():  # was halted (which woke advance()); it goes on to the
-                w.set_result(None)  # caller, through this task
-            raise
-        finally:
+        finally:  # (an action's KeyboardInterrupt at its first line halted the run and
+            # goes on to the caller, through this task)
             self._pumping = False
-        if (more or self.stopping or not self.attempts.busy) and not w.done():
-            w.set_result(None)
+            if (more or self.stopping or not self.attempts.busy) and not w.done():
+                w.set_result(None)
 
     def _guard_failed(self, exc: GuardError) -> None:
         self.failures += 1
